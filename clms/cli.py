@@ -1,0 +1,143 @@
+"""The ``clms`` command: set-up, users, areas, forms, demo. Flask's own commands (run, routes,
+shell) come along.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import select
+
+from clms import create_app
+from clms.db import engine, session_scope
+from clms.models import ROLES, Area, Brand, User, UserScope, Village
+
+
+@click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False)
+def main() -> None:
+    """CLMS: child-labour monitoring. Configuration comes from CLMS_* environment variables."""
+
+
+@main.command("init")
+@with_appcontext
+def init_command() -> None:
+    """Create or upgrade the database schema (Alembic migrations); safe to run again."""
+    from clms.migrate import upgrade
+
+    upgrade(engine())
+    click.echo(f"Database ready: {engine().url.render_as_string(hide_password=True)}")
+
+
+@main.group("users")
+def users_group() -> None:
+    """Manage people who sign in."""
+
+
+@users_group.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--area", "areas", multiple=True, help="Area or village code (repeatable).")
+@click.option("--brand", "brand_code", help="Brand code, for the brand role.")
+@click.option("--full-name", default="", help="Name shown in the interface.")
+@click.option("--email", default=None, help="Where notifications go.")
+@with_appcontext
+def users_add(username, role, areas, brand_code, full_name, email) -> None:
+    """Add USERNAME with ROLE; the password is read from standard input.
+
+    \b
+    Example:
+        echo 'a long passphrase' | clms users add awa --role monitor --area CI-NAWA
+    """
+    from clms.operations.users import UserError, add_user
+
+    password = _read_password()
+    try:
+        with session_scope() as session:
+            user = add_user(
+                session,
+                username=username,
+                role=role,
+                password=password,
+                scope_codes=list(areas),
+                brand_code=brand_code,
+                full_name=full_name,
+                email=email,
+                realm=current_app.config["DIGEST_REALM"],
+            )
+            scopes = ", ".join(areas) or "no area"
+            click.echo(f"Added {user.username} ({role}; {scopes}).")
+    except UserError as e:
+        raise click.ClickException(str(e)) from e
+
+
+def _read_password() -> str:
+    """One line from stdin (prompted without echo when a person is typing)."""
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    line = sys.stdin.readline()
+    if not line:
+        raise click.ClickException("No password on standard input.")
+    return line.rstrip("\r\n")
+
+
+@users_group.command("list")
+@with_appcontext
+def users_list() -> None:
+    """List users with role and scope."""
+    with session_scope() as session:
+        for user in session.scalars(select(User).order_by(User.username)):
+            codes = [
+                session.get(Area, s.area_id).code if s.area_id else session.get(Village, s.village_id).code
+                for s in user.scopes
+            ]
+            brand = session.get(Brand, user.brand_id).code if user.brand_id else ""
+            state = "" if user.active else " (inactive)"
+            click.echo(f"{user.username:20} {user.role:10} {brand:10} {' '.join(codes)}{state}")
+
+
+@main.command("areas")
+@click.option("--villages/--no-villages", default=True, help="Also list village codes.")
+@with_appcontext
+def areas_command(villages: bool) -> None:
+    """List the area and village codes that --area accepts."""
+    with session_scope() as session:
+        areas = session.scalars(select(Area).order_by(Area.code)).all()
+        if not areas:
+            click.echo("No areas yet: import places or run `clms demo`.")
+            return
+        by_parent: dict[int | None, list[Area]] = {}
+        for area in areas:
+            by_parent.setdefault(area.parent_id, []).append(area)
+        village_rows: dict[int, list[Village]] = {}
+        if villages:
+            for v in session.scalars(select(Village).order_by(Village.code)):
+                village_rows.setdefault(v.area_id, []).append(v)
+
+        def show(area: Area, depth: int) -> None:
+            click.echo(f"{'  ' * depth}{area.code:24} {area.level:11} {area.name}")
+            for v in village_rows.get(area.id, []):
+                click.echo(f"{'  ' * (depth + 1)}{v.code:24} village     {v.name}")
+            for child in by_parent.get(area.id, []):
+                show(child, depth + 1)
+
+        known = {a.id for a in areas}
+        for root in [a for a in areas if a.parent_id is None or a.parent_id not in known]:
+            show(root, 0)
+
+
+def _register_subcommands() -> None:
+    """Commands that live with their feature."""
+    from forms.cli import forms_group
+
+    main.add_command(forms_group)
+    try:
+        from clms.demo import demo_command
+    except ImportError:  # pragma: no cover - demo lands with its own module
+        return
+    main.add_command(demo_command)
+
+
+_register_subcommands()

@@ -1,0 +1,75 @@
+"""The one configuration object, read from the environment.
+
+Every setting has a safe default that runs with no set-up (SQLite in the instance folder) and can be
+overridden by an environment variable of the same name prefixed with ``CLMS_``. Tests pass a dict to
+:func:`clms.create_app` instead.
+
+| variable | default | meaning |
+|---|---|---|
+| CLMS_DATABASE_URL | sqlite:///<instance>/clms.sqlite3 | SQLAlchemy URL; production uses postgresql+psycopg://... |
+| CLMS_SECRET_KEY | random, written once to <instance>/secret_key | signs sessions, nonces; set it in production |
+| CLMS_MAX_SUBMISSION_BYTES | 10485760 (10 MiB) | largest OpenRosa POST accepted; larger gets 413 |
+| CLMS_DIGEST_REALM | CLMS | realm of HTTP Digest authentication (changing it invalidates digests) |
+| CLMS_TRUST_PROXY | 0 | number of reverse proxies whose X-Forwarded-* headers are trusted |
+| CLMS_TOKEN_HOURS | 24 | lifetime of a bearer token from POST /api/v1/sessions |
+| CLMS_ODK_VALIDATE | auto | run ODK Validate when publishing: auto (if java is present), 1, 0 |
+| CLMS_SHARED_DATA | ../shared/data next to the checkout | where `clms demo` reads public data |
+| CLMS_BASE_URL | (from the request) | external URL used in formList links when behind a proxy |
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+_INT_SETTINGS = {"MAX_SUBMISSION_BYTES", "TRUST_PROXY", "TOKEN_HOURS", "SESSION_MINUTES"}
+
+DEFAULTS: dict[str, object] = {
+    "DATABASE_URL": None,  # filled from the instance path
+    "SECRET_KEY": None,  # filled from the instance path
+    "MAX_SUBMISSION_BYTES": 10 * 1024 * 1024,
+    "DIGEST_REALM": "CLMS",
+    "TRUST_PROXY": 0,
+    "TOKEN_HOURS": 24,
+    "SESSION_MINUTES": 8 * 60,
+    "ODK_VALIDATE": "auto",
+    "SHARED_DATA": str(Path(__file__).resolve().parents[2] / "shared" / "data"),
+    "BASE_URL": "",
+}
+
+
+def load_config(instance_path: str, overrides: dict | None = None) -> dict[str, object]:
+    """Return the settings: defaults, then ``CLMS_*`` environment variables, then ``overrides``.
+
+    >>> cfg = load_config("/tmp/x", {"DATABASE_URL": "sqlite://"})
+    >>> cfg["DATABASE_URL"]
+    'sqlite://'
+    """
+    cfg = dict(DEFAULTS)
+    for key in DEFAULTS:
+        env = os.environ.get(f"CLMS_{key}")
+        if env is not None and env != "":
+            cfg[key] = int(env) if key in _INT_SETTINGS else env
+    for key, value in (overrides or {}).items():
+        cfg[key.removeprefix("CLMS_")] = value
+    if not cfg["DATABASE_URL"]:
+        cfg["DATABASE_URL"] = f"sqlite:///{Path(instance_path) / 'clms.sqlite3'}"
+    if not cfg["SECRET_KEY"]:
+        cfg["SECRET_KEY"] = _instance_secret(Path(instance_path))
+    return cfg
+
+
+def _instance_secret(instance: Path) -> str:
+    """A random key kept in the instance folder, so sessions survive restarts without set-up."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    if not path.exists():
+        # O_EXCL: two workers starting at once must agree on one key
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        except FileExistsError:
+            pass
+    return path.read_text().strip()

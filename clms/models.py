@@ -1,0 +1,434 @@
+"""The data model (SQLAlchemy 2.0, typed). Schema changes go through Alembic migrations.
+
+Personal data (names, dates of birth, coordinates, free text) lives only in the child-level tables
+(``households``, ``children``, ``child_visits``, ``visits``, ``reports``) and in the raw submissions;
+everything that leaves officer scope uses the pseudonymous ``Child.child_uid``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from clms.db import Base
+
+ROLES = ("monitor", "officer", "supervisor", "provider", "brand", "admin")
+AREA_LEVELS = ("country", "region", "department", "district", "subdistrict")
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use clms.models.utcnow()")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> dt.datetime:
+    """The current time, aware, in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+def new_child_uid() -> str:
+    """A pseudonymous child id: random, so it reveals nothing about the child (``CH-`` + 10 chars)."""
+    alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O/1/I: read aloud over a phone
+    return "CH-" + "".join(secrets.choice(alphabet) for _ in range(10))
+
+
+# --- places and supply chain -------------------------------------------------------------------
+
+
+class Area(Base):
+    """An administrative area (country > region > department/district)."""
+
+    __tablename__ = "areas"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(20))
+    country_code: Mapped[str] = mapped_column(String(3))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
+    parent: Mapped[Area | None] = relationship(remote_side=[id])
+
+
+class Village(Base):
+    """A village or locality where households are visited."""
+
+    __tablename__ = "villages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    area: Mapped[Area] = relationship()
+
+
+class Brand(Base):
+    """A buyer whose supply chain is monitored."""
+
+    __tablename__ = "brands"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Supplier(Base):
+    """A processor, trader, cooperative or farmer group at a tier of the supply chain."""
+
+    __tablename__ = "suppliers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tier: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (CheckConstraint("tier >= 1", name="ck_suppliers_tier"),)
+
+
+class SupplierVillage(Base):
+    """A supplier buys from households in a village: decides which suppliers a monitor's form lists."""
+
+    __tablename__ = "supplier_villages"
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"), primary_key=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+
+
+# --- people and access -------------------------------------------------------------------------
+
+
+class User(Base):
+    """A person who signs in: monitor, officer, supervisor, provider, brand or admin."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(300))
+    # HTTP Digest needs md5(username:realm:password); ODK Collect offers Digest on plain http.
+    # It is password-equivalent for that realm only and is stored like the password hash.
+    digest_ha1: Mapped[str | None] = mapped_column(String(64))
+    digest_realm: Mapped[str | None] = mapped_column(String(100))
+    brand_id: Mapped[int | None] = mapped_column(ForeignKey("brands.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    scopes: Mapped[list[UserScope]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    brand: Mapped[Brand | None] = relationship()
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('monitor','officer','supervisor','provider','brand','admin')",
+            name="ck_users_role",
+        ),
+    )
+
+
+class UserScope(Base):
+    """An area or a village a monitor, officer or supervisor works in (exactly one of the two)."""
+
+    __tablename__ = "user_scopes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"))
+    __table_args__ = (
+        CheckConstraint(
+            "(area_id IS NULL) <> (village_id IS NULL)", name="ck_user_scopes_one_target"
+        ),
+    )
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON API, or a device token for OpenRosa URLs (``/key/<token>/``).
+
+    Only the SHA-256 of the token is stored: a stolen database does not give working tokens.
+    """
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # "api" or "device"
+    label: Mapped[str] = mapped_column(String(200), default="")
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    user: Mapped[User] = relationship()
+
+
+# --- forms -------------------------------------------------------------------------------------
+
+
+class Form(Base):
+    """A form by its XForm id (``xmlFormId``); its versions are kept for ever."""
+
+    __tablename__ = "forms"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    xml_form_id: Mapped[str] = mapped_column(String(200), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    # "open": listed and accepting; "closing": accepting but not listed; "closed": neither
+    state: Mapped[str] = mapped_column(String(10), default="open")
+    live_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("form_versions.id", use_alter=True, name="fk_forms_live_version")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    live_version: Mapped[FormVersion | None] = relationship(foreign_keys=[live_version_id])
+    area_ids: Mapped[list[FormArea]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class FormArea(Base):
+    """Restricts a form to monitors of these areas; a form without rows is for every monitor."""
+
+    __tablename__ = "form_areas"
+    form_id: Mapped[int] = mapped_column(ForeignKey("forms.id", ondelete="CASCADE"), primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), primary_key=True)
+
+
+class FormVersion(Base):
+    """One published version of a form: the exact XForm bytes served to phones, and its source."""
+
+    __tablename__ = "form_versions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    form_id: Mapped[int] = mapped_column(ForeignKey("forms.id"), index=True)
+    version: Mapped[str] = mapped_column(String(100))
+    xml: Mapped[bytes] = mapped_column(LargeBinary)
+    md5: Mapped[str] = mapped_column(String(32))
+    source_name: Mapped[str] = mapped_column(String(300), default="")
+    source: Mapped[bytes | None] = mapped_column(LargeBinary)
+    warnings: Mapped[list] = mapped_column(JSONType, default=list)
+    media_files: Mapped[list] = mapped_column(JSONType, default=list)  # names the form references
+    published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    form: Mapped[Form] = relationship(foreign_keys=[form_id])
+    __table_args__ = (UniqueConstraint("form_id", "version", name="uq_form_versions_version"),)
+
+
+class FormAttachment(Base):
+    """A static media file uploaded for a form that is not ours (ours build theirs per monitor)."""
+
+    __tablename__ = "form_attachments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    form_version_id: Mapped[int] = mapped_column(ForeignKey("form_versions.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    md5: Mapped[str] = mapped_column(String(32))
+    __table_args__ = (UniqueConstraint("form_version_id", "name", name="uq_form_attachment"),)
+
+
+# --- submissions -------------------------------------------------------------------------------
+
+
+class Submission(Base):
+    """One received version of a submission, its XML kept byte for byte.
+
+    ``logical_id`` is the instanceID of the first version; an edit (``deprecatedID``) adds a row
+    with the same ``logical_id`` and clears ``current`` on the one it replaces.
+    """
+
+    __tablename__ = "submissions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(255), unique=True)
+    logical_id: Mapped[str] = mapped_column(String(255), index=True)
+    deprecated_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    current: Mapped[bool] = mapped_column(Boolean, default=True)
+    form_id: Mapped[int] = mapped_column(ForeignKey("forms.id"), index=True)
+    form_version_id: Mapped[int] = mapped_column(ForeignKey("form_versions.id"))
+    xml: Mapped[bytes] = mapped_column(LargeBinary)
+    xml_sha256: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    source: Mapped[str] = mapped_column(String(20))  # openrosa, central, kobo
+    submitter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    device_id: Mapped[str | None] = mapped_column(String(200))
+    # parsed: our form, understood; review: stored, needs a person (reasons in review_reasons);
+    # raw: a form that is not ours, kept and listed
+    status: Mapped[str] = mapped_column(String(10))
+    review_reasons: Mapped[list] = mapped_column(JSONType, default=list)
+    form: Mapped[Form] = relationship()
+    form_version: Mapped[FormVersion] = relationship()
+    submitter: Mapped[User | None] = relationship()
+    attachments: Mapped[list[SubmissionAttachment]] = relationship(
+        back_populates="submission", order_by="SubmissionAttachment.name"
+    )
+    __table_args__ = (Index("ix_submissions_status_current", "status", "current"),)
+
+
+class SubmissionAttachment(Base):
+    """A file that came with a submission (photo, audio, encrypted part), kept unchanged."""
+
+    __tablename__ = "submission_attachments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    submission: Mapped[Submission] = relationship(back_populates="attachments")
+    __table_args__ = (UniqueConstraint("submission_id", "name", name="uq_submission_attachment"),)
+
+
+# --- households, visits, children --------------------------------------------------------------
+
+
+class Household(Base):
+    """A farming or working household, by the code monitors keep across visits."""
+
+    __tablename__ = "households"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(100), unique=True)
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"), index=True)
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers.id"), index=True)
+    head_name: Mapped[str | None] = mapped_column(String(200))
+    first_visit_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_visit_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    village: Mapped[Village | None] = relationship()
+    supplier: Mapped[Supplier | None] = relationship()
+
+
+class Visit(Base):
+    """A household visit or a case follow-up, parsed from one submission version."""
+
+    __tablename__ = "visits"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), unique=True)
+    kind: Mapped[str] = mapped_column(String(12))  # household or followup
+    # False once an edit replaced this version: history stays, counts use current visits only
+    current: Mapped[bool] = mapped_column(Boolean, default=True)
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"), index=True)
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers.id"), index=True)
+    monitor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    visited_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    device_id: Mapped[str | None] = mapped_column(String(200))
+    consent: Mapped[bool | None] = mapped_column(Boolean)
+    child_present: Mapped[bool | None] = mapped_column(Boolean)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    altitude: Mapped[float | None] = mapped_column(Float)
+    accuracy: Mapped[float | None] = mapped_column(Float)
+    services_received: Mapped[list] = mapped_column(JSONType, default=list)
+    notes: Mapped[str | None] = mapped_column(Text)
+    household: Mapped[Household | None] = relationship()
+    village: Mapped[Village | None] = relationship()
+    supplier: Mapped[Supplier | None] = relationship()
+    submission: Mapped[Submission] = relationship()
+    child_visits: Mapped[list[ChildVisit]] = relationship(
+        back_populates="visit", order_by="ChildVisit.position"
+    )
+
+
+class Child(Base):
+    """A child, recognised across visits by household + name + birth year.
+
+    ``child_uid`` is the pseudonymous id used everywhere outside officer scope.
+    """
+
+    __tablename__ = "children"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    child_uid: Mapped[str] = mapped_column(String(20), unique=True, default=new_child_uid)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200))  # case- and accent-folded, for matching
+    sex: Mapped[str | None] = mapped_column(String(10))
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    birth_year_exact: Mapped[bool] = mapped_column(Boolean, default=False)  # from a date of birth
+    dob: Mapped[dt.date | None] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    household: Mapped[Household] = relationship()
+    __table_args__ = (Index("ix_children_identity", "household_id", "name_key"),)
+
+
+class ChildVisit(Base):
+    """What one visit found about one child: the facts the classifier reads."""
+
+    __tablename__ = "child_visits"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # 1-based repeat index in the submission
+    age: Mapped[int | None] = mapped_column(Integer)
+    sex: Mapped[str | None] = mapped_column(String(10))
+    relationship_to_head: Mapped[str | None] = mapped_column(String(30))
+    attends_school: Mapped[bool | None] = mapped_column(Boolean)
+    work_activities: Mapped[list] = mapped_column(JSONType, default=list)
+    work_hours_7d: Mapped[int | None] = mapped_column(Integer)
+    chore_hours_7d: Mapped[int | None] = mapped_column(Integer)
+    hazards: Mapped[list] = mapped_column(JSONType, default=list)
+    night_work: Mapped[bool | None] = mapped_column(Boolean)
+    injured_12m: Mapped[bool | None] = mapped_column(Boolean)
+    worst_form_signs: Mapped[list] = mapped_column(JSONType, default=list)
+    nationality: Mapped[str | None] = mapped_column(String(100))
+    migrant_status: Mapped[str | None] = mapped_column(String(30))
+    lives_with_parent: Mapped[bool | None] = mapped_column(Boolean)
+    visit: Mapped[Visit] = relationship(back_populates="child_visits")
+    child: Mapped[Child] = relationship()
+
+
+class Report(Base):
+    """A concern reported by anyone through ``clms_report`` (the grievance channel)."""
+
+    __tablename__ = "reports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), unique=True)
+    current: Mapped[bool] = mapped_column(Boolean, default=True)
+    reporter_type: Mapped[str | None] = mapped_column(String(30))
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"), index=True)
+    concern: Mapped[list] = mapped_column(JSONType, default=list)
+    child_age_estimate: Mapped[int | None] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text)
+    contact: Mapped[str | None] = mapped_column(Text)
+    reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    village: Mapped[Village | None] = relationship()
+
+
+class Case(Base):
+    """A remediation case for one child (the workflow itself comes with the case module)."""
+
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_number: Mapped[str] = mapped_column(String(40), unique=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id"), index=True)
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"), index=True)
+    state: Mapped[str] = mapped_column(String(20), default="verification")
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    child: Mapped[Child] = relationship()
+    village: Mapped[Village | None] = relationship()

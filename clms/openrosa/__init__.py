@@ -1,0 +1,5 @@
+"""OpenRosa server (placeholder while being written)."""
+
+
+def register(app):
+    pass
