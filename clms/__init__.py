@@ -44,6 +44,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_openrosa(app)
 
     _register_error_handlers(app)
+
+    from clms.cli import register_commands
+
+    register_commands(app)
     return app
 
 

@@ -1,0 +1,163 @@
+"""Shared fixtures.
+
+Every test that uses ``app`` runs twice: on SQLite and on a real PostgreSQL server that this test
+setup starts (see ``tests/pgserver.py``). The schema is created once per database through the real
+Alembic migrations; each test then starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from clms import create_app
+from clms.db import Base, session_scope
+from clms.migrate import upgrade
+from clms.models import Area, Brand, Supplier, SupplierVillage, Village
+from clms.operations.users import add_user
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("CLMS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+PASSWORD = "correct horse battery"
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--db",
+        action="store",
+        default="sqlite,postgresql",
+        help="comma-separated databases to run database tests on (sqlite, postgresql)",
+    )
+
+
+def pytest_generate_tests(metafunc):
+    if "database_url" in metafunc.fixturenames:
+        dbs = [d.strip() for d in metafunc.config.getoption("--db").split(",") if d.strip()]
+        metafunc.parametrize("database_url", dbs, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server of our own for the whole run, stopped at the end."""
+    from tests.pgserver import PostgresServer
+
+    # not under pytest's tmp folder: that is private to root and the server runs as postgres
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="clms-pg-")))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(request, tmp_path_factory):
+    """The URL of a migrated, empty database of the requested kind."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'clms.sqlite3'}"
+    else:
+        server = request.getfixturevalue("postgres_server")
+        url = server.create_database("clms_test")
+    engine = create_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    """The application on a database whose tables are emptied after each test."""
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "test-secret",
+            "TESTING": True,
+            "SHARED_DATA": str(SHARED),
+            "ODK_VALIDATE": "0",
+        }
+    )
+    app.instance_path = str(tmp_path / "instance")
+    yield app
+    _empty_tables(app)
+    app.extensions["clms_engine"].dispose()
+
+
+def _empty_tables(app) -> None:
+    engine = app.extensions["clms_engine"]
+    tables = list(reversed(Base.metadata.sorted_tables))
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            # forms <-> form_versions reference each other: break the cycle first
+            conn.execute(text("UPDATE forms SET live_version_id = NULL"))
+            for table in tables:
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def places(app):
+    """A small region: two departments with two villages each, three suppliers in tiers.
+
+    Codes: region CI-R1; departments CI-D1, CI-D2; villages V1, V2 (in D1), V3, V4 (in D2);
+    suppliers T1-EXP (tier 1), T2-COOP (tier 2, buys in V1-V3), T3-GRP (tier 3, buys in V4).
+    """
+    with session_scope(app) as s:
+        country = Area(code="CI", name="Côte d'Ivoire", level="country", country_code="CIV")
+        region = Area(code="CI-R1", name="Nawa", level="region", country_code="CIV", parent=country)
+        d1 = Area(code="CI-D1", name="Soubré", level="department", country_code="CIV", parent=region)
+        d2 = Area(code="CI-D2", name="Méagui", level="department", country_code="CIV", parent=region)
+        s.add_all([country, region, d1, d2])
+        s.flush()
+        villages = [
+            Village(code="V1", name="Gnamagui", area_id=d1.id, lat=5.78, lon=-6.59),
+            Village(code="V2", name="Lobakuya", area_id=d1.id, lat=5.70, lon=-6.61),
+            Village(code="V3", name="Oupoyo", area_id=d2.id, lat=5.55, lon=-6.90),
+            Village(code="V4", name="Zogbodoua", area_id=d2.id, lat=5.52, lon=-6.95),
+        ]
+        s.add_all(villages)
+        suppliers = [
+            Supplier(code="T1-EXP", name="Coastal Cocoa Export", tier=1),
+            Supplier(code="T2-COOP", name="Coop Soubré Espoir", tier=2),
+            Supplier(code="T3-GRP", name="Groupement Méagui Sud", tier=3),
+        ]
+        s.add_all(suppliers)
+        s.add(Brand(code="BRAND-A", name="Brand A Chocolate"))
+        s.flush()
+        for v in villages[:3]:
+            s.add(SupplierVillage(supplier_id=suppliers[1].id, village_id=v.id))
+        s.add(SupplierVillage(supplier_id=suppliers[2].id, village_id=villages[3].id))
+    return {"villages": ["V1", "V2", "V3", "V4"], "suppliers": ["T1-EXP", "T2-COOP", "T3-GRP"]}
+
+
+@pytest.fixture
+def make_user(app):
+    """Create a user: ``make_user("awa", "monitor", areas=["CI-D1"])``; password is PASSWORD."""
+
+    def make(username: str, role: str, areas=(), brand: str | None = None):
+        with session_scope(app) as s:
+            user = add_user(
+                s,
+                username=username,
+                role=role,
+                password=PASSWORD,
+                realm=app.config["DIGEST_REALM"],
+                scope_codes=list(areas),
+                brand_code=brand,
+            )
+            return user.id
+
+    return make

@@ -1,0 +1,104 @@
+"""A real PostgreSQL server for the tests and benchmarks, started from Debian's binaries.
+
+PostgreSQL refuses to run as root, so when the tests run as root (as CI does) the server runs as
+the ``postgres`` system user that Debian's package creates. It listens on 127.0.0.1 only, on a free
+port, with its data in a temporary folder, and trusts local connections (nothing else can reach it).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+def _pg_bin(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if not candidates:
+        raise RuntimeError(
+            f"PostgreSQL's {name} is not installed: apt-get install postgresql (the test set-up "
+            "script ./dev does this)"
+        )
+    return candidates[-1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PostgresServer:
+    """Start, use and stop one throwaway PostgreSQL cluster."""
+
+    def __init__(self, base: Path):
+        self.base = Path(base)
+        self.data = self.base / "data"
+        self.sockets = self.base / "sockets"
+        self.port = _free_port()
+        self.as_postgres = os.geteuid() == 0
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = list(args)
+        if self.as_postgres:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def start(self) -> None:
+        """initdb and start the server; wait until it accepts connections."""
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.sockets.mkdir(exist_ok=True)
+        if self.as_postgres:
+            shutil.chown(self.base, "postgres", "postgres")
+            shutil.chown(self.sockets, "postgres", "postgres")
+            os.chmod(self.base, 0o755)
+        self._run(
+            _pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+            "--no-locale",
+        )
+        options = (
+            f"-c listen_addresses=127.0.0.1 -c port={self.port} "
+            f"-c unix_socket_directories={self.sockets} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._run(
+            _pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.base / "server.log"),
+            "-o", options, "-w", "-t", "60", "start",
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"PostgreSQL did not start; see {self.base / 'server.log'}")
+
+    def url(self, dbname: str) -> str:
+        """SQLAlchemy URL of a database on this server."""
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{dbname}"
+
+    def create_database(self, dbname: str) -> str:
+        """Create an empty database and return its URL."""
+        import psycopg
+
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
+        ) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+        return self.url(dbname)
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown) and remove its files."""
+        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
+        shutil.rmtree(self.base, ignore_errors=True)
