@@ -91,7 +91,7 @@ def _register_error_handlers(app: Flask) -> None:
         if p.status == 401 and _surface() == "openrosa":
             from clms.openrosa.auth import challenge_headers
 
-            p.headers.update(challenge_headers())
+            p.headers.setdefault("WWW-Authenticate", challenge_headers()["WWW-Authenticate"])
         return render_problem(p)
 
     @app.errorhandler(RequestEntityTooLarge)

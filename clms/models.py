@@ -261,9 +261,9 @@ class Submission(Base):
 
     __tablename__ = "submissions"
     id: Mapped[int] = mapped_column(primary_key=True)
-    instance_id: Mapped[str] = mapped_column(String(255), unique=True)
+    instance_id: Mapped[str] = mapped_column(String(255))
     logical_id: Mapped[str] = mapped_column(String(255), index=True)
-    deprecated_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    deprecated_id: Mapped[str | None] = mapped_column(String(255))
     current: Mapped[bool] = mapped_column(Boolean, default=True)
     form_id: Mapped[int] = mapped_column(ForeignKey("forms.id"), index=True)
     form_version_id: Mapped[int] = mapped_column(ForeignKey("form_versions.id"))
@@ -283,7 +283,12 @@ class Submission(Base):
     attachments: Mapped[list[SubmissionAttachment]] = relationship(
         back_populates="submission", order_by="SubmissionAttachment.name"
     )
-    __table_args__ = (Index("ix_submissions_status_current", "status", "current"),)
+    # instanceIDs are unique per form, as in ODK Central (its own test data reuses "one", "two")
+    __table_args__ = (
+        UniqueConstraint("form_id", "instance_id", name="uq_submissions_instance"),
+        UniqueConstraint("form_id", "deprecated_id", name="uq_submissions_deprecated"),
+        Index("ix_submissions_status_current", "status", "current"),
+    )
 
 
 class SubmissionAttachment(Base):
@@ -349,6 +354,7 @@ class Visit(Base):
     household: Mapped[Household | None] = relationship()
     village: Mapped[Village | None] = relationship()
     supplier: Mapped[Supplier | None] = relationship()
+    monitor: Mapped[User | None] = relationship()
     submission: Mapped[Submission] = relationship()
     child_visits: Mapped[list[ChildVisit]] = relationship(
         back_populates="visit", order_by="ChildVisit.position"

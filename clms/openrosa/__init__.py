@@ -1,5 +1,44 @@
-"""OpenRosa server (placeholder while being written)."""
+"""The OpenRosa 1.0 server that ODK Collect, KoboCollect and Enketo talk to.
+
+Served twice: at the root (Digest, or Basic over https) and under ``/key/<device_token>/`` for
+devices configured with a token URL, as ODK Central's app users are.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, g, request
+
+from clms.errors import problem
+
+bp = Blueprint("openrosa", __name__)
 
 
-def register(app):
-    pass
+@bp.url_value_preprocessor
+def _pop_token(_endpoint, values):
+    g.device_token = values.pop("device_token", None) if values else None
+
+
+@bp.url_defaults
+def _add_token(endpoint, values):
+    if endpoint.startswith("openrosa_key.") and g.get("device_token"):
+        values.setdefault("device_token", g.device_token)
+
+
+@bp.before_request
+def _openrosa_request():
+    """Check the protocol version, then who is asking."""
+    version = request.headers.get("X-OpenRosa-Version")
+    if version != "1.0":
+        raise problem("request.openrosa_version", got=version)
+    from clms.openrosa.auth import load_openrosa_user
+
+    load_openrosa_user(g.get("device_token"))
+
+
+from clms.openrosa import views  # noqa: E402,F401  (routes register on import)
+
+
+def register(app: Flask) -> None:
+    """Mount the OpenRosa routes at the root and under the device-token prefix."""
+    app.register_blueprint(bp)
+    app.register_blueprint(bp, name="openrosa_key", url_prefix="/key/<device_token>")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 08:18:07.579655
+Create Date: 2026-11-22 08:26:05.535999
 """
 
 from alembic import op
@@ -224,8 +224,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['form_version_id'], ['form_versions.id'], ),
     sa.ForeignKeyConstraint(['submitter_id'], ['users.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('deprecated_id'),
-    sa.UniqueConstraint('instance_id')
+    sa.UniqueConstraint('form_id', 'deprecated_id', name='uq_submissions_deprecated'),
+    sa.UniqueConstraint('form_id', 'instance_id', name='uq_submissions_instance')
     )
     with op.batch_alter_table('submissions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_submissions_form_id'), ['form_id'], unique=False)

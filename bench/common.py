@@ -1,0 +1,243 @@
+"""Pieces the benchmarks share: throwaway databases, a real gunicorn, memory sampling, statistics."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+# --- databases ---------------------------------------------------------------------------------
+
+
+class Database:
+    """A fresh, empty database of one kind; ``close()`` removes it (and stops its server)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.server = None
+        # world-traversable: PostgreSQL runs as the postgres user when we are root
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"clms-bench-{kind}-", dir="/tmp"))
+        os.chmod(self.tmp, 0o755)
+        if kind == "sqlite":
+            self.url = f"sqlite:///{self.tmp / 'clms.sqlite3'}"
+        elif kind == "postgresql":
+            from tests.pgserver import PostgresServer
+
+            self.server = PostgresServer(self.tmp / "pg")
+            try:
+                self.server.start()
+                self.url = self.server.create_database("clms_bench")
+            except BaseException:
+                self.close()
+                raise
+        else:
+            raise ValueError(f"unknown database {kind!r} (sqlite, postgresql)")
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# --- gunicorn ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gunicorn:
+    """gunicorn serving ``app`` (a ``module:callable`` spec) as a subprocess of its own session."""
+
+    def __init__(self, app: str, env: dict[str, str], workers: int, threads: int, log: Path):
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self.argv = [
+            sys.executable, "-m", "gunicorn",
+            "--workers", str(workers),
+            "--worker-class", "gthread",
+            "--threads", str(threads),
+            "--bind", f"127.0.0.1:{self.port}",
+            "--keep-alive", "30",
+            "--graceful-timeout", "10",
+            "--error-logfile", "-",
+            app,
+        ]  # fmt: skip
+        self.env = {**os.environ, **env}
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def command(self) -> str:
+        return " ".join(a if " " not in a and "(" not in a else f"'{a}'" for a in self.argv[1:])
+
+    def start(self, ready_path: str, timeout: float = 60) -> None:
+        """Start and wait until ``ready_path`` answers (any status below 500)."""
+        with open(self.log, "ab") as fh:
+            # a session of its own: a Ctrl-C in the terminal reaches us, and we stop it cleanly
+            self.proc = subprocess.Popen(
+                self.argv, cwd=ROOT, env=self.env, stdout=fh, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.tail()}")
+            try:
+                if requests.get(self.base_url + ready_path, timeout=2).status_code < 500:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"gunicorn did not answer within {timeout:.0f} s:\n{self.tail()}")
+
+    def stop(self) -> None:
+        """Graceful stop (SIGTERM to the master), then SIGKILL to the group if it hangs."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+# --- memory ------------------------------------------------------------------------------------
+
+
+def process_tree(root_pid: int) -> list[int]:
+    """``root_pid`` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        # the command name may hold spaces and parentheses: the fields after the last ')' are safe
+        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, stack = [], [root_pid]
+    while stack:
+        pid = stack.pop()
+        found.append(pid)
+        stack.extend(children.get(pid, ()))
+    return found
+
+
+def rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * PAGE_KIB
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+class RssSampler:
+    """Samples the summed RSS of a process tree every ``interval`` seconds; keeps the peak.
+
+    The sum counts pages that forked workers share with the master once per process, as ``ps``
+    would; it is an upper bound of what the tree really holds.
+    """
+
+    def __init__(self, root_pid: int, interval: float = 0.1):
+        self.root_pid = root_pid
+        self.interval = interval
+        self.peak_kib = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="rss-sampler")
+
+    def __enter__(self) -> RssSampler:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def _sample(self) -> None:
+        total = sum(rss_kib(pid) for pid in process_tree(self.root_pid))
+        self.peak_kib = max(self.peak_kib, total)
+        self.samples += 1
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    @property
+    def peak_mib(self) -> float:
+        return self.peak_kib / 1024
+
+
+# --- statistics --------------------------------------------------------------------------------
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    """Nearest-rank percentile of an ascending list (``p`` in 0-100)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, -(-len(sorted_values) * p // 100))  # ceil
+    return sorted_values[int(rank) - 1]
+
+
+@dataclass
+class PhaseResult:
+    """What one load phase measured."""
+
+    name: str
+    requests: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    statuses: dict[str, int] = field(default_factory=dict)
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    peak_rss_mib: float = 0.0
+    client_cpu_s: float = 0.0
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> dict:
+        lat = sorted(self.latencies_ms)
+        return {
+            "requests": self.requests,
+            "seconds": round(self.seconds, 3),
+            "submissions_per_s": round(self.throughput, 1),
+            "p50_ms": round(percentile(lat, 50), 1),
+            "p99_ms": round(percentile(lat, 99), 1),
+            "max_ms": round(lat[-1], 1) if lat else None,
+            "peak_rss_mib": round(self.peak_rss_mib, 1),
+            "errors": self.errors,
+            "statuses": dict(sorted(self.statuses.items())),
+            "client_cpu_s": round(self.client_cpu_s, 2),
+        }

@@ -1,0 +1,124 @@
+"""Authentication as ODK Collect does it.
+
+- HTTP Digest (RFC 7616, MD5, qop=auth) on any scheme: Collect answers a 401 that carries
+  ``WWW-Authenticate: Digest ...`` by retrying with credentials.
+- HTTP Basic, only over https (on plain http the password would cross the network in clear).
+- A device token in the URL path, ``/key/<token>/...``, as ODK Central's app users: a wrong token
+  is 403, not 401, because no credentials could fix it.
+
+Nonces are stateless: a timestamp signed with the secret key, so every gunicorn worker can check a
+nonce another worker issued. A nonce older than ``NONCE_SECONDS`` is answered with ``stale=true``
+and Collect retries without asking the person again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+
+from flask import current_app, g, request
+from sqlalchemy import select
+
+from clms.auth import authenticate, user_for_token
+from clms.db import db
+from clms.errors import problem
+from clms.models import User
+
+NONCE_SECONDS = 15 * 60
+
+
+def _sign(stamp: str) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"nonce:{stamp}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def make_nonce(now: float | None = None) -> str:
+    stamp = str(int(now if now is not None else time.time()))
+    return base64.urlsafe_b64encode(f"{stamp}:{_sign(stamp)}".encode()).decode()
+
+
+def nonce_state(nonce: str, now: float | None = None) -> str:
+    """``valid``, ``stale`` (genuine but old) or ``invalid``."""
+    try:
+        stamp, sig = base64.urlsafe_b64decode(nonce.encode()).decode().split(":", 1)
+        issued = int(stamp)
+    except (ValueError, UnicodeDecodeError):
+        return "invalid"
+    if not hmac.compare_digest(sig, _sign(stamp)):
+        return "invalid"
+    age = (now if now is not None else time.time()) - issued
+    return "valid" if 0 <= age <= NONCE_SECONDS else "stale"
+
+
+def challenge_headers(stale: bool = False) -> dict[str, str]:
+    """The ``WWW-Authenticate`` header of a 401 (Digest; Basic too when the request is https)."""
+    realm = current_app.config["DIGEST_REALM"]
+    digest = (
+        f'Digest realm="{realm}", qop="auth", algorithm=MD5, nonce="{make_nonce()}", '
+        f'opaque="{hashlib.md5(realm.encode()).hexdigest()}"'
+    )
+    if stale:
+        digest += ", stale=true"
+    return {"WWW-Authenticate": digest}
+
+
+def load_openrosa_user(device_token: str | None) -> None:
+    """Set ``g.user`` from the device token, Digest or Basic credentials; None when absent.
+
+    Raises 401 (with a fresh challenge) for wrong credentials and 403 for a bad device token.
+    """
+    g.user = None
+    if device_token is not None:
+        g.user = user_for_token(db(), device_token, kinds=("device",))
+        if g.user is None:
+            raise problem("auth.bad_device_token")
+        return
+    auth = request.authorization
+    if auth is None:
+        return
+    if auth.type == "basic":
+        if not request.is_secure:
+            raise problem("auth.basic_needs_https")
+        user = authenticate(db(), auth.username or "", auth.password or "")
+        if user is None:
+            raise problem("auth.failed")
+        g.user = user
+    elif auth.type == "digest":
+        g.user = _check_digest(auth)
+    else:
+        raise problem("auth.failed")
+
+
+def _check_digest(auth) -> User:
+    params = auth.parameters
+    username = params.get("username", "")
+    nonce = params.get("nonce", "")
+    state = nonce_state(nonce)
+    if state == "invalid":
+        raise problem("auth.failed")
+    user = db().scalar(select(User).where(User.username == username))
+    realm = current_app.config["DIGEST_REALM"]
+    if user is None or not user.active or user.digest_ha1 is None or user.digest_realm != realm:
+        raise problem("auth.failed")
+    # the digest covers the request-target as the client sent it (path and query)
+    uri = params.get("uri", "")
+    expected_uri = request.full_path if request.query_string else request.path
+    if uri not in (expected_uri, request.path, request.url):
+        raise problem("auth.failed")
+    ha2 = hashlib.md5(f"{request.method}:{uri}".encode()).hexdigest()
+    qop = params.get("qop")
+    if qop == "auth":
+        material = f"{user.digest_ha1}:{nonce}:{params.get('nc', '')}:{params.get('cnonce', '')}:auth:{ha2}"
+    elif qop is None:
+        material = f"{user.digest_ha1}:{nonce}:{ha2}"
+    else:
+        raise problem("auth.failed")
+    expected = hashlib.md5(material.encode()).hexdigest()
+    if not hmac.compare_digest(expected, params.get("response", "")):
+        raise problem("auth.failed")
+    if state == "stale":
+        # right password, old nonce: ask again with stale=true so the client retries silently
+        raise problem("auth.required", headers=challenge_headers(stale=True))
+    return user

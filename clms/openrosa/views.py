@@ -1,0 +1,158 @@
+"""OpenRosa endpoints: form list, form and media download, manifest, submission.
+
+Quirks of ODK Collect that these handle (shared/design/protocols.md):
+- ``HEAD /submission`` must answer 204; Collect treats any other 2xx as a failure.
+- A submission is accepted with 201 only (200 means failure to Collect).
+- The ``hash`` in the form list is the md5 of the exact bytes served at ``downloadUrl``.
+- Large submissions arrive in several POSTs with the same XML, all but the last carrying
+  ``*isIncomplete*=yes``; each adds its attachments to the one stored submission.
+"""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import escape
+
+from flask import current_app, g, request, url_for
+from sqlalchemy import select
+
+from clms.auth import allow
+from clms.db import db
+from clms.errors import openrosa_message, problem
+from clms.models import Form, FormVersion
+from clms.openrosa import bp
+from clms.openrosa.media import media_for, usable_forms
+from clms.openrosa.responses import openrosa_response
+from forms.ingest import Attachment, IncomingSubmission, ingest_submission
+
+PHONE_ROLES = ("monitor", "officer", "supervisor")
+
+
+def _external(endpoint: str, **values) -> str:
+    """An absolute URL, on CLMS_BASE_URL when the server sits behind a proxy that hides it."""
+    base = current_app.config.get("BASE_URL")
+    if base:
+        return base.rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
+
+
+def _usable_form(xml_form_id: str) -> Form:
+    for form in usable_forms(db(), g.user):
+        if form.xml_form_id == xml_form_id:
+            return form
+    raise problem("form.not_found", form_id=xml_form_id)
+
+
+@bp.route("/formList")
+@allow(*PHONE_ROLES)
+def form_list():
+    """The forms this person may use, each with the md5 of its XForm and its manifest URL."""
+    session = db()
+    wanted = request.args.get("formID")
+    items = []
+    for form in usable_forms(session, g.user):
+        if wanted and form.xml_form_id != wanted:
+            continue
+        version = form.live_version
+        download = _external(".form_xml", xml_form_id=form.xml_form_id, version=version.version)
+        item = (
+            f"<xform><formID>{escape(form.xml_form_id)}</formID><name>{escape(form.title)}</name>"
+            f"<version>{escape(version.version)}</version><hash>md5:{version.md5}</hash>"
+            f"<downloadUrl>{escape(download)}</downloadUrl>"
+        )
+        if version.media_files:
+            manifest = _external(".manifest", xml_form_id=form.xml_form_id)
+            item += f"<manifestUrl>{escape(manifest)}</manifestUrl>"
+        items.append(item + "</xform>")
+    body = '<xforms xmlns="http://openrosa.org/xforms/xformsList">' + "".join(items) + "</xforms>"
+    return openrosa_response(body)
+
+
+@bp.route("/forms/<xml_form_id>/form.xml")
+@allow(*PHONE_ROLES)
+def form_xml(xml_form_id: str):
+    """The XForm exactly as published (its md5 is the hash in the form list).
+
+    ``?version=`` pins the version the form list announced (versions may be empty strings, so
+    they travel in the query, not the path); without it, the live version.
+    """
+    form = _usable_form(xml_form_id)
+    version = request.args.get("version", form.live_version.version)
+    row = db().scalar(
+        select(FormVersion).where(FormVersion.form_id == form.id, FormVersion.version == version)
+    )
+    if row is None:
+        raise problem("submission.form_version_unknown", form_id=xml_form_id, version=version,
+                      known=repr(form.live_version.version))
+    return openrosa_response(row.xml)
+
+
+@bp.route("/forms/<xml_form_id>/manifest")
+@allow(*PHONE_ROLES)
+def manifest(xml_form_id: str):
+    """The media files of the live version, with hashes of the content built for this person."""
+    form = _usable_form(xml_form_id)
+    files = media_for(db(), g.user, form.live_version)
+    entries = "".join(
+        f"<mediaFile><filename>{escape(f.name)}</filename><hash>md5:{f.md5}</hash>"
+        f"<downloadUrl>{escape(_external('.media', xml_form_id=xml_form_id, filename=f.name))}"
+        "</downloadUrl></mediaFile>"
+        for f in files
+    )
+    body = f'<manifest xmlns="http://openrosa.org/xforms/xformsManifest">{entries}</manifest>'
+    return openrosa_response(body)
+
+
+@bp.route("/forms/<xml_form_id>/media/<filename>")
+@allow(*PHONE_ROLES)
+def media(xml_form_id: str, filename: str):
+    """One media file of the live version."""
+    form = _usable_form(xml_form_id)
+    for f in media_for(db(), g.user, form.live_version):
+        if f.name == filename:
+            return openrosa_response(f.data, content_type=f.content_type)
+    raise problem("not_found")
+
+
+@bp.route("/submission", methods=["HEAD"])
+@allow(*PHONE_ROLES)
+def submission_probe():
+    """Collect's pre-flight: 204 means "send it here, you are signed in"."""
+    return openrosa_response(b"", 204)
+
+
+@bp.route("/submission", methods=["POST"])
+@allow(*PHONE_ROLES)
+def submission():
+    """Receive a submission (or one part of a split one) and answer 201 once it is stored."""
+    xml_part = request.files.get("xml_submission_file")
+    if xml_part is None:
+        raise problem("submission.file_missing")
+    attachments = [
+        Attachment(name=f.filename or key, content_type=f.mimetype, data=f.read())
+        for key, files in request.files.lists()
+        if key != "xml_submission_file"
+        for f in files
+    ]
+    session = db()
+    user = g.user
+
+    def check_form(form: Form) -> None:
+        if form.id not in {f.id for f in usable_forms(session, user, for_submission=True)}:
+            raise problem("form.not_assigned", form_id=form.xml_form_id)
+
+    result = ingest_submission(
+        session,
+        IncomingSubmission(
+            xml=xml_part.read(),
+            source="openrosa",
+            attachments=attachments,
+            submitter=user,
+            device_id=request.args.get("deviceID"),
+        ),
+        check_form=check_form,
+    )
+    session.commit()
+    text = "Form received successfully." if result.created else "Full submission already received."
+    if result.submission.status == "review":
+        text += " It will be checked by an officer."
+    return openrosa_response(openrosa_message(text), 201)

@@ -1,0 +1,34 @@
+"""Received submissions: the list (with those that need review) and one submission."""
+
+from __future__ import annotations
+
+from flask import abort, g, render_template, request
+
+from clms.auth import allow
+from clms.db import db
+from clms.operations.submissions import get_submission, list_submissions, may_read_content
+from clms.web import bp
+
+STATUSES = ("parsed", "review", "raw")
+
+
+@bp.route("/submissions")
+@allow("officer", "supervisor", "admin")
+def submissions_index():
+    """Newest submissions first; ``?status=review`` lists those that need a person."""
+    status = request.args.get("status")
+    if status not in STATUSES:
+        status = None
+    page = list_submissions(db(), g.user, status=status, page=request.args.get("page", 1, type=int))
+    return render_template("submissions_index.html", page=page, status=status, statuses=STATUSES)
+
+
+@bp.route("/submissions/<int:submission_id>")
+@allow("officer", "supervisor", "admin")
+def submission_detail(submission_id: int):
+    """One submission: who sent it, when, why it needs review, and its XML when permitted."""
+    submission = get_submission(db(), g.user, submission_id)
+    if submission is None:
+        abort(404)
+    content = submission.xml.decode("utf-8", "replace") if may_read_content(g.user, submission) else None
+    return render_template("submission_detail.html", s=submission, content=content)

@@ -1,0 +1,411 @@
+"""Parsing our forms' submissions into plain records (no database, no Flask).
+
+The parser never guesses. A value it cannot understand is left out of the record (``None``) and an
+:class:`Issue` says which field, what value and why, so the submission is stored and marked for
+review instead of being silently "fixed". Field names are the data dictionary's
+(shared/design/data-dictionary.md); fields are looked up by name anywhere outside the ``child``
+repeat, so layout groups in a form do not matter.
+
+>>> from forms.xmlsafe import parse_xml
+>>> xml = b'''<data id="clms_report" version="1"><reporter_type>teacher</reporter_type>
+... <village>V1</village><concern>child_working not_in_school</concern>
+... <meta><instanceID>uuid:1</instanceID></meta></data>'''
+>>> r = parse_submission(parse_xml(xml))
+>>> r.kind, r.village, r.concern
+('report', 'V1', ['child_working', 'not_in_school'])
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from forms.xmlsafe import local
+
+HOUSEHOLD_FORM = "clms_household_visit"
+FOLLOWUP_FORM = "clms_followup"
+REPORT_FORM = "clms_report"
+OUR_FORMS = (HOUSEHOLD_FORM, FOLLOWUP_FORM, REPORT_FORM)
+
+MIN_CHILD_AGE, MAX_CHILD_AGE = 5, 17
+MAX_WEEK_HOURS = 168
+
+SEX = {"female", "male"}
+RELATIONSHIPS = {"son_daughter", "grandchild", "niece_nephew", "other_relative", "not_related"}
+WORK_ACTIVITIES = {"own_farm", "family_business", "sell_goods", "paid_work", "none"}
+HAZARDS = {
+    "land_clearing", "bush_burning", "agrochemicals", "heavy_loads", "sharp_tools",
+    "climbing_heights", "motorised_tools", "working_alone_remote", "dust_fumes_gas",
+    "extreme_temperature", "loud_noise_vibration", "chemicals_explosives", "underwater_or_at_sea",
+    "underground", "heavy_machinery", "abuse_at_work", "none",
+}  # fmt: skip
+WORST_FORM_SIGNS = {
+    "cannot_leave", "debt", "recruited_by_third_party", "separated_from_family",
+    "sexual_exploitation", "illicit_activities", "none",
+}  # fmt: skip
+MIGRANT_STATUS = {"national", "migrant_documented", "migrant_undocumented", "unknown"}
+REPORTER_TYPES = {"child", "worker", "teacher", "community_member", "monitor", "other"}
+CONCERNS = {
+    "child_working", "hazardous_work", "not_in_school", "violence_abuse", "trafficking",
+    "sexual_exploitation", "other",
+}  # fmt: skip
+
+
+@dataclass
+class Issue:
+    """Something in a submission that needs a person: where, what value, what is wrong."""
+
+    path: str
+    value: str | None
+    problem: str
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "value": self.value, "problem": self.problem}
+
+
+@dataclass
+class Meta:
+    """ODK metadata common to all our forms."""
+
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    device_id: str | None = None
+    username: str | None = None
+
+
+@dataclass
+class ChildRecord:
+    """One ``child`` repeat of a household visit."""
+
+    position: int
+    name: str | None
+    sex: str | None
+    dob: dt.date | None
+    age: int | None
+    relationship: str | None
+    attends_school: bool | None
+    work_activities: list[str]
+    work_hours_7d: int | None
+    chore_hours_7d: int | None
+    hazards: list[str]
+    night_work: bool | None
+    injured_12m: bool | None
+    worst_form_signs: list[str]
+    nationality: str | None
+    migrant_status: str | None
+    lives_with_parent: bool | None
+
+
+@dataclass
+class HouseholdVisitRecord:
+    kind = "household"
+    meta: Meta
+    village: str | None
+    supplier: str | None  # None when absent, "none" when the household sells to nobody we know
+    household_code: str | None
+    household_head: str | None
+    gps: tuple[float, float, float | None, float | None] | None
+    consent: bool | None
+    children: list[ChildRecord]
+    issues: list[Issue] = field(default_factory=list)
+
+
+@dataclass
+class FollowupRecord:
+    kind = "followup"
+    meta: Meta
+    case_number: str | None
+    child_present: bool | None
+    attends_school: bool | None
+    work_hours_7d: int | None
+    chore_hours_7d: int | None
+    hazards: list[str]
+    night_work: bool | None
+    worst_form_signs: list[str]
+    services_received: list[str]
+    notes: str | None
+    issues: list[Issue] = field(default_factory=list)
+
+
+@dataclass
+class ReportRecord:
+    kind = "report"
+    meta: Meta
+    reporter_type: str | None
+    village: str | None
+    concern: list[str]
+    child_age_estimate: int | None
+    description: str | None
+    contact: str | None
+    issues: list[Issue] = field(default_factory=list)
+
+
+Record = HouseholdVisitRecord | FollowupRecord | ReportRecord
+
+
+def parse_submission(root: etree._Element) -> Record | None:
+    """Parse a submission of one of our forms; ``None`` for any other form."""
+    form_id = root.get("id")
+    if form_id == HOUSEHOLD_FORM:
+        return _household(root)
+    if form_id == FOLLOWUP_FORM:
+        return _followup(root)
+    if form_id == REPORT_FORM:
+        return _report(root)
+    return None
+
+
+def name_key(name: str) -> str:
+    """Fold a name for matching the same child across visits: case, accents, spacing, punctuation.
+
+    >>> name_key("  Adjoua  KOUASSI-Ébrié ")
+    'adjoua kouassi ebrie'
+    """
+    text = unicodedata.normalize("NFKD", name)
+    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
+    return " ".join(re.sub(r"[^\w]+", " ", text).split())
+
+
+# --- reading values ----------------------------------------------------------------------------
+
+
+class _Fields:
+    """Leaf values of one element, found by local name, and the issues met while reading them."""
+
+    def __init__(self, elem: etree._Element, prefix: str, skip: set[str], issues: list[Issue]):
+        self.values: dict[str, str] = {}
+        self.prefix = prefix
+        self.issues = issues
+        self._collect(elem, skip)
+
+    def _collect(self, elem: etree._Element, skip: set[str]) -> None:
+        for c in elem:
+            name = local(c.tag)
+            if not name or name in skip:
+                continue
+            if len(c):
+                self._collect(c, skip)  # a layout group: its leaves belong to the same record
+            elif name not in self.values:
+                self.values[name] = (c.text or "").strip()
+
+    def _issue(self, name: str, value: str | None, message: str) -> None:
+        self.issues.append(Issue(f"{self.prefix}{name}", value, message))
+
+    def text(self, name: str, max_len: int = 2000) -> str | None:
+        value = self.values.get(name) or None
+        if value is not None and len(value) > max_len:
+            self._issue(name, value[:40] + "...", f"longer than {max_len} characters")
+            return None
+        return value
+
+    def code(self, name: str, allowed: set[str]) -> str | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        if value not in allowed:
+            self._issue(name, value, f"not one of the form's choices ({', '.join(sorted(allowed))})")
+            return None
+        return value
+
+    def codes(self, name: str, allowed: set[str]) -> list[str]:
+        value = self.text(name)
+        if value is None:
+            return []
+        chosen = value.split()
+        unknown = [c for c in chosen if c not in allowed]
+        if unknown:
+            self._issue(name, value, f"unknown choice(s) {', '.join(unknown)}")
+            return [c for c in chosen if c in allowed]
+        if "none" in chosen and len(chosen) > 1:
+            self._issue(name, value, "'none' chosen together with other answers")
+        return chosen
+
+    def yes_no(self, name: str) -> bool | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        if value in ("yes", "no"):
+            return value == "yes"
+        self._issue(name, value, "expected yes or no")
+        return None
+
+    def integer(self, name: str, low: int, high: int) -> int | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        try:
+            number = int(value)
+        except ValueError:
+            self._issue(name, value, "not a whole number")
+            return None
+        if not low <= number <= high:
+            self._issue(name, value, f"outside the possible range {low}-{high}")
+            return None
+        return number
+
+    def date(self, name: str) -> dt.date | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        try:
+            return dt.date.fromisoformat(value[:10])
+        except ValueError:
+            self._issue(name, value, "not a date (YYYY-MM-DD)")
+            return None
+
+    def timestamp(self, name: str) -> dt.datetime | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        try:
+            stamp = dt.datetime.fromisoformat(value)
+        except ValueError:
+            self._issue(name, value, "not a date and time")
+            return None
+        # ODK sends local time with an offset; a stamp without one is taken as UTC
+        return stamp.replace(tzinfo=dt.UTC) if stamp.tzinfo is None else stamp.astimezone(dt.UTC)
+
+    def geopoint(self, name: str) -> tuple[float, float, float | None, float | None] | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        try:
+            parts = [float(p) for p in value.split()]
+        except ValueError:
+            parts = []
+        if len(parts) < 2 or not (-90 <= parts[0] <= 90 and -180 <= parts[1] <= 180):
+            self._issue(name, value, "not a GPS point (latitude longitude [altitude accuracy])")
+            return None
+        parts += [None] * (4 - len(parts))
+        return parts[0], parts[1], parts[2], parts[3]
+
+
+def _meta(f: _Fields) -> Meta:
+    return Meta(
+        start=f.timestamp("start"),
+        end=f.timestamp("end"),
+        device_id=f.text("deviceid", 200),
+        username=f.text("username", 200),
+    )
+
+
+def _household(root: etree._Element) -> HouseholdVisitRecord:
+    issues: list[Issue] = []
+    f = _Fields(root, "", {"child", "meta"}, issues)
+    meta = _meta(f)
+    consent = f.yes_no("consent")
+    household_code = f.text("household_code", 100)
+    if household_code is None:
+        issues.append(Issue("household_code", None, "missing: the household cannot be identified"))
+    record = HouseholdVisitRecord(
+        meta=meta,
+        village=f.text("village", 64),
+        supplier=f.text("supplier", 64),
+        household_code=household_code,
+        household_head=f.text("household_head", 200),
+        gps=f.geopoint("gps"),
+        consent=consent,
+        children=[],
+        issues=issues,
+    )
+    if record.village is None:
+        issues.append(Issue("village", None, "missing"))
+    reference = (meta.end or meta.start or None)
+    repeats = [c for c in root if local(c.tag) == "child"]
+    if consent is False and repeats:
+        issues.append(Issue("child", None, "children recorded although consent was refused"))
+    for position, elem in enumerate(repeats, start=1):
+        record.children.append(_child(elem, position, reference, issues))
+    return record
+
+
+def _child(
+    elem: etree._Element, position: int, reference: dt.datetime | None, issues: list[Issue]
+) -> ChildRecord:
+    f = _Fields(elem, f"child[{position}]/", set(), issues)
+    dob = f.date("dob")
+    age = f.integer("age", MIN_CHILD_AGE, MAX_CHILD_AGE)
+    if dob is not None and reference is not None:
+        years = _completed_years(dob, reference.date())
+        if age is not None and abs(years - age) > 1:
+            f._issue("age", str(age), f"does not match the date of birth {dob} ({years} years)")
+        elif age is None and MIN_CHILD_AGE <= years <= MAX_CHILD_AGE and "age" not in f.values:
+            age = years
+    if age is None and "age" not in f.values:
+        f._issue("age", None, "missing: the child cannot be classified")
+    work_activities = f.codes("work_activities", WORK_ACTIVITIES)
+    work_hours = f.integer("work_hours_7d", 0, MAX_WEEK_HOURS)
+    chore_hours = f.integer("chore_hours_7d", 0, MAX_WEEK_HOURS)
+    if work_hours is not None and chore_hours is not None and work_hours + chore_hours > MAX_WEEK_HOURS:
+        f._issue(
+            "work_hours_7d",
+            f"{work_hours}+{chore_hours}",
+            f"work and chores add up to more than the {MAX_WEEK_HOURS} hours of a week",
+        )
+    name = f.text("child_name", 200)
+    if name is None:
+        f._issue("child_name", None, "missing: the child cannot be recognised on later visits")
+    return ChildRecord(
+        position=position,
+        name=name,
+        sex=f.code("sex", SEX),
+        dob=dob,
+        age=age,
+        relationship=f.code("relationship", RELATIONSHIPS),
+        attends_school=f.yes_no("attends_school"),
+        work_activities=work_activities,
+        work_hours_7d=work_hours,
+        chore_hours_7d=chore_hours,
+        hazards=f.codes("hazards", HAZARDS),
+        night_work=f.yes_no("night_work"),
+        injured_12m=f.yes_no("injured_12m"),
+        worst_form_signs=f.codes("worst_form_signs", WORST_FORM_SIGNS),
+        nationality=f.text("nationality", 100),
+        migrant_status=f.code("migrant_status", MIGRANT_STATUS),
+        lives_with_parent=f.yes_no("lives_with_parent"),
+    )
+
+
+def _completed_years(born: dt.date, on: dt.date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def _followup(root: etree._Element) -> FollowupRecord:
+    issues: list[Issue] = []
+    f = _Fields(root, "", {"meta"}, issues)
+    record = FollowupRecord(
+        meta=_meta(f),
+        case_number=f.text("case", 40),
+        child_present=f.yes_no("child_present"),
+        attends_school=f.yes_no("attends_school"),
+        work_hours_7d=f.integer("work_hours_7d", 0, MAX_WEEK_HOURS),
+        chore_hours_7d=f.integer("chore_hours_7d", 0, MAX_WEEK_HOURS),
+        hazards=f.codes("hazards", HAZARDS),
+        night_work=f.yes_no("night_work"),
+        worst_form_signs=f.codes("worst_form_signs", WORST_FORM_SIGNS),
+        services_received=(f.text("services_received") or "").split(),
+        notes=f.text("notes", 5000),
+        issues=issues,
+    )
+    if record.case_number is None:
+        issues.append(Issue("case", None, "missing: the follow-up belongs to no case"))
+    return record
+
+
+def _report(root: etree._Element) -> ReportRecord:
+    issues: list[Issue] = []
+    f = _Fields(root, "", {"meta"}, issues)
+    return ReportRecord(
+        meta=_meta(f),
+        reporter_type=f.code("reporter_type", REPORTER_TYPES),
+        village=f.text("village", 64),
+        concern=f.codes("concern", CONCERNS),
+        child_age_estimate=f.integer("child_age_estimate", 0, MAX_CHILD_AGE),
+        description=f.text("description", 5000),
+        contact=f.text("contact", 500),
+        issues=issues,
+    )

@@ -1,0 +1,291 @@
+"""`clms demo`: generated answers, submissions built from the form, and the whole run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import socket
+from collections import Counter
+
+from lxml import etree
+from sqlalchemy import func, select
+
+from clms.db import session_scope
+from clms.demo import (
+    Generator,
+    MonitorPlan,
+    ProgressLine,
+    VillagePoint,
+    build_submission,
+    choice_values,
+    household_values,
+    primary_instance,
+)
+from clms.models import (
+    Area,
+    Brand,
+    Child,
+    ChildVisit,
+    Household,
+    Report,
+    Submission,
+    Supplier,
+    SupplierVillage,
+    User,
+    Village,
+    Visit,
+)
+from forms.parse import parse_submission
+from forms.xmlsafe import parse_xml
+
+MONITOR = MonitorPlan("monitor01", "Awa Koné", "not used here", ["V1"], "collect:ABCDEFGH12345678")
+VILLAGE = VillagePoint("V1", "Gnamagui", 5.78, -6.59, [("T2-COOP-X", 2), ("T3-GRP-X-1", 3)])
+
+# A small XForm shaped as pyxform writes one: a repeat with its jr:template copy and a default
+# occurrence, a layout group, choices in a secondary instance.
+XFORM = b"""<?xml version="1.0"?>
+<h:html xmlns="http://www.w3.org/2002/xforms" xmlns:h="http://www.w3.org/1999/xhtml"
+  xmlns:jr="http://openrosa.org/javarosa" xmlns:orx="http://openrosa.org/xforms">
+<h:head><h:title>t</h:title><model>
+<instance><data id="clms_household_visit" version="2026112201">
+  <start/><end/><deviceid/><username/>
+  <where><village/><supplier/></where>
+  <household_code/><consent/><household_head/><gps/>
+  <child jr:template=""><child_name/><sex/><dob/><age/><relationship/><attends_school/>
+    <work_activities/><work_hours_7d/><chore_hours_7d/><hazards/><night_work/><injured_12m/>
+    <worst_form_signs/><nationality/><migrant_status/><lives_with_parent/></child>
+  <child><child_name/><sex/><dob/><age/><relationship/><attends_school/>
+    <work_activities/><work_hours_7d/><chore_hours_7d/><hazards/><night_work/><injured_12m/>
+    <worst_form_signs/><nationality/><migrant_status/><lives_with_parent/></child>
+  <meta><instanceID/><instanceName/></meta>
+</data></instance>
+<instance id="sex"><root><item><name>female</name></item><item><name>male</name></item></root>
+</instance>
+</model></h:head>
+<h:body><select1 ref="/data/child/sex"><itemset nodeset="instance('sex')/root/item">
+<value ref="name"/><label ref="name"/></itemset></select1>
+<select ref="/data/child/x"><item><label>A</label><value>a</value></item></select></h:body>
+</h:html>"""
+
+
+def _ilo_category(c) -> str:
+    """The ILO statistical category with the default thresholds (domain.md section 3)."""
+    hours = c.work_hours_7d if c.works else 0
+    if c.worst_form_signs != ["none"]:
+        return "worst_form"
+    if c.age < 18 and (c.hazards or c.night_work or hours >= 43):
+        return "hazardous"
+    if (c.age < 12 and hours >= 1) or (12 <= c.age < 15 and hours >= 14):
+        return "child_labour"
+    return "other"
+
+
+def test_the_same_seed_gives_the_same_answers():
+    today = dt.date(2026, 11, 22)
+    a = [Generator(7, today).household(MONITOR, VILLAGE, n) for n in range(1, 20)]
+    b = [Generator(7, today).household(MONITOR, VILLAGE, n) for n in range(1, 20)]
+    c = [Generator(8, today).household(MONITOR, VILLAGE, n) for n in range(1, 20)]
+    assert a == b and a != c
+
+
+def test_generated_households_look_like_the_cocoa_belt():
+    today = dt.date(2026, 11, 22)
+    gen = Generator(7, today)
+    visits = [gen.household(MONITOR, VILLAGE, n) for n in range(1, 1501)]
+    children = [c for v in visits for c in v.children]
+
+    refused = [v for v in visits if not v.consent]
+    assert 0.01 < len(refused) / len(visits) < 0.06
+    assert all(v.children == [] and v.household_head for v in refused)
+    assert all(1 <= len(v.children) <= 5 for v in visits if v.consent)
+    assert all(5 <= c.age <= 17 for c in children)
+    for v in visits:
+        assert v.household_code.startswith("HH-V1-")
+        assert v.supplier in ("none", "T2-COOP-X", "T3-GRP-X-1")
+        assert today - dt.timedelta(days=183) <= v.start.date() < today and v.start < v.end
+        lat, lon, _alt, acc = v.gps
+        metres = math.hypot(
+            (lat - VILLAGE.lat) * 111_320, (lon - VILLAGE.lon) * 111_320 * math.cos(0.1)
+        )
+        assert metres <= 1010 and 0 < acc < 20
+        for c in v.children:
+            if c.dob is not None:  # the date of birth gives the same completed years
+                on = v.end.date()
+                years = on.year - c.dob.year - ((on.month, on.day) < (c.dob.month, c.dob.day))
+                assert years == c.age
+
+    categories = Counter(_ilo_category(c) for c in children)
+    in_labour = categories["worst_form"] + categories["hazardous"] + categories["child_labour"]
+    assert 0.12 <= in_labour / len(children) <= 0.18, categories
+    assert 0 < categories["worst_form"] < 0.01 * len(children)
+    attending = sum(c.attends_school for c in children) / len(children)
+    assert 0.75 <= attending <= 0.85
+    hazards = Counter(h for c in children for h in c.hazards)
+    for common in ("sharp_tools", "heavy_loads", "agrochemicals", "land_clearing"):
+        assert hazards[common] > 0
+    # no child under 12 works without being in child labour (any work is child labour there)
+    assert all(_ilo_category(c) != "other" for c in children if c.age < 12 and c.works)
+
+
+def test_a_careless_monitor_makes_short_visits_far_from_the_village():
+    gen = Generator(3, dt.date(2026, 11, 22))
+    careless = MonitorPlan("monitor09", "X", "-", ["V1"], "collect:X", careless=True)
+    visits = [gen.household(careless, VILLAGE, n) for n in range(1, 200)]
+    assert all((v.end - v.start) < dt.timedelta(minutes=8) for v in visits)
+    far = [v for v in visits if abs(v.gps[0] - VILLAGE.lat) * 111_320 > 1100]
+    assert far
+
+
+def test_submission_is_the_forms_primary_instance_filled_in():
+    template = primary_instance(XFORM)
+    assert etree.QName(template).localname == "data"
+    gen = Generator(11, dt.date(2026, 11, 22))
+    visit = next(
+        v
+        for v in (gen.household(MONITOR, VILLAGE, n) for n in range(1, 50))
+        if len(v.children) >= 3
+    )
+    values, children = household_values(visit)
+    xml = build_submission(template, values, {"child": children}, "uuid:1234")
+
+    root = parse_xml(xml)
+    assert root.tag == "data"  # no XForms namespace, as Collect sends
+    assert root.get("id") == "clms_household_visit" and root.get("version") == "2026112201"
+    assert b"jr:template" not in xml and b"http://www.w3.org/2002/xforms" not in xml
+    repeats = root.findall("child")
+    assert len(repeats) == len(visit.children)
+    assert [r.findtext("child_name") for r in repeats] == [c.name for c in visit.children]
+    assert [e.tag for e in root][-1] == "meta"  # repeats stay where the form has them
+    assert root.findtext("meta/instanceID") == "uuid:1234"
+    assert root.findtext("where/village") == "V1"  # leaves inside groups are filled too
+
+    record = parse_submission(root)
+    assert record.issues == []
+    assert record.household_code == visit.household_code
+    assert [c.age for c in record.children] == [c.age for c in visit.children]
+    assert [c.hazards or [] for c in record.children] == [
+        (c.hazards or ["none"]) if c.works else [] for c in visit.children
+    ]
+
+
+def test_refused_consent_sends_no_children():
+    template = primary_instance(XFORM)
+    gen = Generator(5, dt.date(2026, 11, 22))
+    refused = next(
+        v for v in (gen.household(MONITOR, VILLAGE, n) for n in range(1, 500)) if not v.consent
+    )
+    values, children = household_values(refused)
+    root = parse_xml(build_submission(template, values, {"child": children}))
+    assert root.findall("child") == []
+    assert root.findtext("consent") == "no" and root.findtext("household_head") == ""
+    assert root.findtext("meta/instanceID").startswith("uuid:")
+    assert parse_submission(root).issues == []
+
+
+def test_choice_values_reads_itemsets_and_inline_items():
+    assert choice_values(XFORM, "sex") == ["female", "male"]
+    assert choice_values(XFORM, "x") == ["a"]
+    assert choice_values(XFORM, "nothing") == []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_demo_builds_everything_and_sends_through_openrosa(app, runner):
+    """The whole command; needs the forms (forms.publish) and the OpenRosa server to be in place."""
+    port = _free_port()
+    result = runner.invoke(
+        args=["demo", "--no-serve", "--households", "40", "--port", str(port), "--seed", "7"]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"http://127.0.0.1:{port}/" in result.output
+    assert "Submissions: 43 of 43 accepted (201)." in result.output  # 40 visits and 3 reports
+
+    with session_scope(app) as s:
+        household_subs = s.scalars(
+            select(Submission)
+            .join(Submission.form)
+            .where(Submission.form.has(xml_form_id="clms_household_visit"))
+        ).all()
+        assert len(household_subs) == 40
+        assert {sub.status for sub in household_subs} == {"parsed"}, [
+            sub.review_reasons for sub in household_subs if sub.status != "parsed"
+        ]
+        assert all(sub.source == "openrosa" and sub.submitter_id for sub in household_subs)
+        assert s.scalar(select(func.count(Household.id))) == 40
+        assert s.scalar(select(func.count(Visit.id)).where(Visit.kind == "household")) == 40
+        n_children = s.scalar(select(func.count(Child.id)))
+        assert 40 <= n_children <= 200
+        assert s.scalar(select(func.count(ChildVisit.id))) == n_children
+        assert s.scalar(select(func.count(Report.id))) == 3
+        # every visit was sent by a monitor of that village, near the village
+        for visit in s.scalars(select(Visit).where(Visit.kind == "household")):
+            assert visit.village_id is not None and visit.monitor_id is not None
+            if visit.consent:
+                village = s.get(Village, visit.village_id)
+                assert abs(visit.lat - village.lat) < 0.05 and abs(visit.lon - village.lon) < 0.05
+
+        # places, supply chain and people
+        assert 150 <= s.scalar(select(func.count(Village.id))) <= 300
+        levels = Counter(s.scalars(select(Area.level)))
+        assert levels["country"] == 1 and levels["region"] == 4 and levels["department"] >= 6
+        assert s.scalar(select(func.count(Brand.id))) == 3
+        tiers = Counter(s.scalars(select(Supplier.tier)))
+        assert set(tiers) == {1, 2, 3}
+        assert s.scalar(select(func.count()).select_from(SupplierVillage)) > 100
+        roles = Counter(s.scalars(select(User.role)))
+        assert roles["admin"] == 1 and roles["provider"] == 1 and roles["brand"] == 3
+        assert roles["supervisor"] == 4 and roles["officer"] >= 6 and roles["monitor"] >= 20
+    for role in ("admin", "monitor", "officer", "supervisor", "provider", "brand"):
+        assert f"  {role} " in result.output
+
+    again = runner.invoke(args=["demo", "--no-serve", "--port", str(port)])
+    assert again.exit_code == 0, again.output
+    assert "already holds demo data" in again.output
+    with session_scope(app) as s:
+        assert s.scalar(select(func.count(Submission.id))) == 43
+
+
+def test_progress_line_shows_counts_rate_and_eta():
+    import io
+
+    stream = io.StringIO()  # not a terminal: one line per tenth
+    progress = ProgressLine("Submissions", 10, stream=stream)
+    for done in range(1, 11):
+        progress(done)
+    progress.finish()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 10
+    assert lines[0].startswith("Submissions: 1/10 (") and "/s, ETA " in lines[0]
+    assert lines[-1].startswith("Submissions: 10/10 (") and "done in" in lines[-1]
+
+
+def test_demo_refuses_a_busy_port_before_building_anything(app, runner):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = runner.invoke(
+            args=["demo", "--no-serve", "--households", "5", "--port", str(port)]
+        )
+    assert result.exit_code != 0
+    assert f"Cannot serve on 127.0.0.1:{port}" in result.output and "--port" in result.output
+    with session_scope(app) as s:
+        assert s.scalar(select(func.count(Village.id))) == 0
+
+
+def test_demo_on_a_database_with_users_of_its_own_changes_nothing(app, runner, make_user):
+    make_user("admin", "admin")
+    result = runner.invoke(
+        args=["demo", "--no-serve", "--households", "5", "--port", str(_free_port())]
+    )
+    assert result.exit_code != 0
+    assert "There is already a user called 'admin'" in result.output
+    assert "run it on an empty database" in result.output
+    with session_scope(app) as s:
+        assert s.scalar(select(func.count(Village.id))) == 0
+        assert s.scalar(select(func.count(Brand.id))) == 0
+        assert s.scalar(select(func.count(User.id))) == 1
