@@ -183,7 +183,7 @@ def test_report_and_followup_are_parsed(app, phone):
         "<case>C-2026-0001</case><child_present>yes</child_present><attends_school>yes</attends_school>"
         "<work_hours_7d>3</work_hours_7d><chore_hours_7d>8</chore_hours_7d><hazards>none</hazards>"
         "<night_work>no</night_work><worst_form_signs>none</worst_form_signs>"
-        "<services_received>school_kit</services_received><notes>Back at school</notes>"
+        "<services_received>school_kit_costs</services_received><notes>Back at school</notes>"
         "<meta><instanceID>uuid:f1</instanceID></meta></data>"
     ).encode()
     assert phone.submit(followup).status_code == 201
