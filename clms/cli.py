@@ -24,10 +24,14 @@ def main() -> None:
 @click.command("init")
 @with_appcontext
 def init_command() -> None:
-    """Create or upgrade the database schema (Alembic migrations); safe to run again."""
+    """Create or upgrade the database schema (Alembic migrations) and publish our forms."""
     from clms.migrate import upgrade
+    from forms.publish import ensure_builtin_forms
 
     upgrade(engine())
+    with session_scope() as session:
+        for version in ensure_builtin_forms(session):
+            click.echo(f"Published {version.form.xml_form_id} version {version.version}")
     click.echo(f"Database ready: {engine().url.render_as_string(hide_password=True)}")
 
 

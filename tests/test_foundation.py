@@ -76,3 +76,16 @@ def test_every_route_declares_its_roles(app):
         if not getattr(view, "allowed_roles", None):
             missing.append(f"{rule.rule} ({rule.endpoint})")
     assert missing == []
+
+
+def test_init_migrates_and_publishes_our_forms_once(app, runner):
+    from clms.models import Form
+
+    first = runner.invoke(args=["init"])
+    assert first.exit_code == 0, first.output
+    assert "Published clms_household_visit" in first.output
+    again = runner.invoke(args=["init"])
+    assert again.exit_code == 0 and "Published" not in again.output
+    with session_scope(app) as s:
+        assert sorted(s.scalars(select(Form.xml_form_id))) == [
+            "clms_followup", "clms_household_visit", "clms_report"]
