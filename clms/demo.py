@@ -102,7 +102,7 @@ def _names(text: str) -> list[str]:
 
 
 # Names heard in the cocoa belt: Baoulé and Bété families, Malinké (Dioula) and Burkinabè
-# (Mossi) families who came to grow cocoa. Nationality as a monitor would write it.
+# (Mossi) families who came to grow cocoa. Nationality as an ISO 3166 alpha-3 code.
 COMMUNITIES = {
     "baoule": {
         "weight": 0.33,
@@ -111,30 +111,57 @@ COMMUNITIES = {
         ),
         "male": _names("Kouassi Kouamé Yao Koffi Konan Kouadio N'Dri Kobenan Jean-Baptiste Serge"),
         "female": _names("Adjoua Affoué Amenan Akissi Ahou Aya Amoin Amlan Marie-Josée Clarisse"),
-        "nationality": [("Ivoirienne", 1.0)],
+        "nationality": [("CIV", 1.0)],
     },
     "bete": {
         "weight": 0.22,
         "family": _names("Gnahoré Zadi Dago Gueu Zokou Dédi Gnaoré Séri Digbeu Boti Zéhi Gohi"),
         "male": _names("Gnahoré Zadi Séri Didier Gervais Paulin Landry Hervé Blaise"),
         "female": _names("Zézé Lou Gnépa Viviane Odette Prisca Nadège Sandrine"),
-        "nationality": [("Ivoirienne", 1.0)],
+        "nationality": [("CIV", 1.0)],
     },
     "malinke": {
         "weight": 0.2,
         "family": _names("Koné Traoré Coulibaly Diabaté Touré Bamba Cissé Fofana Doumbia"),
         "male": _names("Mamadou Moussa Seydou Ibrahim Lassina Souleymane Bakary Drissa Karim"),
         "female": _names("Aminata Fatoumata Mariam Awa Kadidja Salimata Massandjé Djeneba"),
-        "nationality": [("Ivoirienne", 0.8), ("Malienne", 0.2)],
+        "nationality": [("CIV", 0.8), ("MLI", 0.2)],
     },
     "burkinabe": {
         "weight": 0.25,
         "family": _names("Ouédraogo Sawadogo Zongo Kaboré Ilboudo Nikiéma Tapsoba Sanou Zida"),
         "male": _names("Issouf Boukary Salif Adama Harouna Noufou Abdoulaye Rasmané Inoussa"),
         "female": _names("Rasmata Salimata Aïcha Zenabo Awa Safiatou Bintou Pauline"),
-        "nationality": [("Burkinabè", 0.65), ("Ivoirienne", 0.35)],
+        "nationality": [("BFA", 0.65), ("CIV", 0.35)],
     },
 }
+
+# Choice order of the select_multiple questions (data dictionary and forms): answers are written in
+# this order, as ODK writes them.
+CHOICE_ORDER = {
+    "work_activities": ("own_farm", "family_business", "sell_goods", "paid_work", "none"),
+    "hazards": (
+        "land_clearing", "bush_burning", "agrochemicals", "heavy_loads", "sharp_tools",
+        "climbing_heights", "motorised_tools", "working_alone_remote", "dust_fumes_gas",
+        "extreme_temperature", "loud_noise_vibration", "chemicals_explosives",
+        "underwater_or_at_sea", "underground", "heavy_machinery", "abuse_at_work", "none",
+    ),
+    "worst_form_signs": (
+        "cannot_leave", "debt", "recruited_by_third_party", "separated_from_family",
+        "sexual_exploitation", "illicit_activities", "none",
+    ),
+    "concern": (
+        "child_working", "hazardous_work", "not_in_school", "violence_abuse", "trafficking",
+        "sexual_exploitation", "other",
+    ),
+}  # fmt: skip
+
+
+def _ordered(name: str, codes: Iterable[str]) -> str:
+    """A select_multiple answer: codes in the form's choice order, space-separated."""
+    order = CHOICE_ORDER[name]
+    return " ".join(sorted(codes, key=lambda c: order.index(c) if c in order else len(order)))
+
 
 HAZARD_WEIGHTS = [
     ("sharp_tools", 0.42),
@@ -587,7 +614,7 @@ class Generator:
         )[0]
         lives_with_parent = relationship == "son_daughter" or rng.random() < 0.2
         nationality = _weighted(rng, names["nationality"])
-        if nationality == "Ivoirienne":
+        if nationality == "CIV":
             migrant_status = "national"
         else:
             migrant_status = rng.choices(
@@ -605,8 +632,8 @@ class Generator:
             signs = list(rng.choice(WORST_FORM_PATTERNS))
             relationship = rng.choice(["not_related", "other_relative"])
             lives_with_parent = False
-            if nationality == "Ivoirienne" and rng.random() < 0.6:
-                nationality, migrant_status = "Burkinabè", "migrant_undocumented"
+            if nationality == "CIV" and rng.random() < 0.6:
+                nationality, migrant_status = "BFA", "migrant_undocumented"
             hours = rng.randint(30, 60)
             hazards = self._hazards()
             night = rng.random() < 0.3
@@ -694,7 +721,7 @@ class Generator:
             "username": monitor.username,
             "reporter_type": _weighted(rng, REPORTER_TYPES),
             "village": village.code,
-            "concern": " ".join(concern),
+            "concern": _ordered("concern", concern),
             "child_age_estimate": str(rng.randint(7, 17)) if rng.random() < 0.7 else "",
             "description": rng.choice(REPORT_TEXTS[first]),
             "contact": rng.choice(["", "", "", "Par le moniteur du village", "Via the teacher"]),
@@ -762,13 +789,13 @@ def household_values(h: HouseholdAnswers) -> tuple[dict[str, str], list[dict[str
                 "age": str(c.age),
                 "relationship": c.relationship,
                 "attends_school": yes[c.attends_school],
-                "work_activities": " ".join(c.work_activities),
+                "work_activities": _ordered("work_activities", c.work_activities),
                 "work_hours_7d": str(c.work_hours_7d) if works else "",
                 "chore_hours_7d": str(c.chore_hours_7d),
-                "hazards": (" ".join(c.hazards) or "none") if works else "",
+                "hazards": _ordered("hazards", c.hazards or ["none"]) if works else "",
                 "night_work": yes[c.night_work] if works else "",
                 "injured_12m": yes[c.injured_12m] if works else "",
-                "worst_form_signs": " ".join(c.worst_form_signs),
+                "worst_form_signs": _ordered("worst_form_signs", c.worst_form_signs),
                 "nationality": c.nationality,
                 "migrant_status": c.migrant_status,
                 "lives_with_parent": yes[c.lives_with_parent],
@@ -787,7 +814,8 @@ def followup_values(
     """A ``clms_followup`` answer for an open case: most children are out of child labour."""
     better = rng.random() < 0.7
     works = not better or rng.random() < 0.3
-    received = [s for s in services if s != "none" and rng.random() < 0.25][:2]
+    hours = (rng.randint(2, 10) if better else rng.randint(10, 30)) if works else 0
+    received = [s for s in services if s != "none" and rng.random() < 0.25][:2] or ["none"]
     return {
         "start": _stamp(when),
         "end": _stamp(when + dt.timedelta(minutes=rng.randint(8, 25))),
@@ -796,12 +824,11 @@ def followup_values(
         "case": case_number,
         "child_present": "yes" if rng.random() < 0.9 else "no",
         "attends_school": "yes" if better or rng.random() < 0.3 else "no",
-        "work_hours_7d": str(rng.randint(2, 10) if better else rng.randint(10, 30))
-        if works
-        else "0",
+        "work_hours_7d": str(hours),
         "chore_hours_7d": str(rng.randint(3, 14)),
-        "hazards": "none" if better else _weighted(rng, HAZARD_WEIGHTS),
-        "night_work": "no",
+        # asked only when the child worked
+        "hazards": ("none" if better else _weighted(rng, HAZARD_WEIGHTS)) if hours else "",
+        "night_work": "no" if hours else "",
         "worst_form_signs": "none",
         "services_received": " ".join(received),
         "notes": "",

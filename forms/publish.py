@@ -33,6 +33,7 @@ from pyxform.validators.odk_validate import ODKValidateError, check_xform
 from pyxform.xls2json import workbook_to_json
 from pyxform.xls2json_backends import get_xlsform, is_markdown_table
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clms.errors import Problem, problem
@@ -134,43 +135,53 @@ def publish_form(
     warnings: list[str] = []
     kind = file_kind(filename, data)
     if kind == "xform":
-        xml = data
-        source = None
-        if validate:
-            warnings.extend(_odk_validate_xform(xml))
+        xml, source = data, None
     else:
-        xml, conversion_warnings = convert_xlsform(filename, data, kind=kind, validate=validate)
+        xml, conversion_warnings = convert_xlsform(filename, data, kind=kind)
         warnings.extend(conversion_warnings)
         source = data
+    # the safe parse comes first: ODK Validate's own XML parser never sees a hostile document
     info = read_xform(xml, filename)
-
     form = session.scalar(select(Form).where(Form.xml_form_id == info.form_id))
     if form is not None:
         _check_version_increases(session, form, info)
+    if validate:
+        warnings.extend(_odk_validate_xform(xml))
 
     created = form is None
-    if created:
-        form = Form(xml_form_id=info.form_id, title=info.title[:300], state="open")
-        session.add(form)
-        session.flush()
-    else:
-        form.title = info.title[:300]
     published_by_id = published_by.id if isinstance(published_by, User) else published_by
-    version = FormVersion(
-        form_id=form.id,
-        version=info.version,
-        xml=xml,
-        md5=hashlib.md5(xml).hexdigest(),
-        source_name=Path(filename).name[:300],
-        source=source,
-        warnings=list(warnings),
-        media_files=info.media_files,
-        published_by_id=published_by_id,
-    )
-    session.add(version)
-    session.flush()
-    form.live_version = version
-    session.flush()
+    try:
+        # A savepoint: if another publish of the same form or version wins the race (the unique
+        # constraints catch it), the caller's transaction stays usable and gets a clear problem.
+        with session.begin_nested():
+            if created:
+                form = Form(xml_form_id=info.form_id, title=info.title[:300], state="open")
+                session.add(form)
+                session.flush()
+            else:
+                form.title = info.title[:300]
+            version = FormVersion(
+                form_id=form.id,
+                version=info.version,
+                xml=xml,
+                md5=hashlib.md5(xml).hexdigest(),
+                source_name=Path(filename).name[:300],
+                source=source,
+                warnings=list(warnings),
+                media_files=info.media_files,
+                published_by_id=published_by_id,
+            )
+            session.add(version)
+            session.flush()
+            form.live_version = version
+            session.flush()
+    except IntegrityError as e:
+        raise problem(
+            "form.version_not_increasing",
+            form_id=info.form_id,
+            version=info.version,
+            live=f"{info.version}, published by someone else at the same moment",
+        ) from e
     return PublishResult(form_version=version, warnings=warnings, created=created)
 
 

@@ -6,7 +6,9 @@ import datetime as dt
 import math
 import socket
 from collections import Counter
+from pathlib import Path
 
+import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
@@ -18,6 +20,7 @@ from clms.demo import (
     VillagePoint,
     build_submission,
     choice_values,
+    followup_values,
     household_values,
     primary_instance,
 )
@@ -37,6 +40,7 @@ from clms.models import (
 )
 from forms.parse import parse_submission
 from forms.xmlsafe import parse_xml
+from tests.odk_engine_client import engine_available, fill_form
 
 MONITOR = MonitorPlan("monitor01", "Awa Koné", "not used here", ["V1"], "collect:ABCDEFGH12345678")
 VILLAGE = VillagePoint("V1", "Gnamagui", 5.78, -6.59, [("T2-COOP-X", 2), ("T3-GRP-X-1", 3)])
@@ -80,6 +84,10 @@ def _ilo_category(c) -> str:
     return "other"
 
 
+def _years(born: dt.date, on: dt.date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
 def test_the_same_seed_gives_the_same_answers():
     today = dt.date(2026, 11, 22)
     a = [Generator(7, today).household(MONITOR, VILLAGE, n) for n in range(1, 20)]
@@ -110,9 +118,7 @@ def test_generated_households_look_like_the_cocoa_belt():
         assert metres <= 1010 and 0 < acc < 20
         for c in v.children:
             if c.dob is not None:  # the date of birth gives the same completed years
-                on = v.end.date()
-                years = on.year - c.dob.year - ((on.month, on.day) < (c.dob.month, c.dob.day))
-                assert years == c.age
+                assert _years(c.dob, v.end.date()) == c.age
 
     categories = Counter(_ilo_category(c) for c in children)
     in_labour = categories["worst_form"] + categories["hazardous"] + categories["child_labour"]
@@ -272,7 +278,7 @@ def test_demo_refuses_a_busy_port_before_building_anything(app, runner):
             args=["demo", "--no-serve", "--households", "5", "--port", str(port)]
         )
     assert result.exit_code != 0
-    assert f"Cannot serve on 127.0.0.1:{port}" in result.output and "--port" in result.output
+    assert f"{port} is in use" in result.output  # werkzeug's own words
     with session_scope(app) as s:
         assert s.scalar(select(func.count(Village.id))) == 0
 
@@ -289,3 +295,94 @@ def test_demo_on_a_database_with_users_of_its_own_changes_nothing(app, runner, m
         assert s.scalar(select(func.count(Village.id))) == 0
         assert s.scalar(select(func.count(Brand.id))) == 0
         assert s.scalar(select(func.count(User.id))) == 1
+
+
+# --- the answers a real ODK engine would accept --------------------------------------------------
+
+BUILD = Path(__file__).resolve().parents[1] / "forms" / "build"
+PRELOADS = {"start", "end", "deviceid", "username", "instanceName"}
+INTEGERS = {"age", "work_hours_7d", "chore_hours_7d", "child_age_estimate"}
+MEDIA = {
+    "villages.csv": b"name,label,area\nV1,Gnamagui,CI-D1\n",
+    "suppliers.csv": (
+        b"name,label,tier\nT2-COOP-X,Coop X,2\nT3-GRP-X-1,Groupement X,3\n"
+        b"none,None of these / does not sell,\n"
+    ),
+    "cases.csv": b"name,label,first_name,village\nC-1,C-1 Awa,Awa,V1\n",
+}
+
+
+def _select_multiples(xform: bytes) -> set[str]:
+    html = etree.fromstring(xform)
+    refs = html.iter("{http://www.w3.org/2002/xforms}select")
+    return {(e.get("ref") or "").rsplit("/", 1)[-1] for e in refs}
+
+
+def _engine_answers(values: dict[str, str], multiples: set[str]) -> dict:
+    """Our leaf values as fill.mjs takes them: what a person types in (no preload, no skipped
+    question, no computed value)."""
+    out: dict = {}
+    for name, value in values.items():
+        if name in PRELOADS or value == "" or (name == "age" and values.get("dob")):
+            continue  # preloads and the age computed from the date of birth are not typed in
+        if name in multiples:
+            out[name] = value.split()
+        elif name in INTEGERS:
+            out[name] = int(value)
+        else:
+            out[name] = value
+    return out
+
+
+@pytest.mark.skipif(not engine_available(), reason="npm ci --prefix tests/odk_engine")
+def test_odk_engine_accepts_our_household_answers_and_sends_the_same():
+    """ODK's own engine, given the generated answers, accepts every one of them (relevance,
+    required, constraints, choices) and produces the submission we build ourselves."""
+    xform = (BUILD / "clms_household_visit.xml").read_bytes()
+    multiples = _select_multiples(xform)
+    template = primary_instance(xform)
+    today = dt.datetime.now(dt.UTC).date()
+    gen = Generator(21, today)
+    visits = [gen.household(MONITOR, VILLAGE, n) for n in range(1, 400)]
+    chosen = [
+        next(v for v in visits if not v.consent),
+        next(v for v in visits if sum(c.works for c in v.children) >= 2 and len(v.children) >= 4),
+        next(v for v in visits if any(c.worst_form_signs != ["none"] for c in v.children)),
+        next(v for v in visits if any(c.dob for c in v.children) and v.supplier == "none"),
+    ]
+    for visit in chosen:
+        for c in visit.children:  # the engine counts age up to today, the visit was earlier
+            if c.dob and _years(c.dob, today) != c.age:
+                c.dob = None
+        values, children = household_values(visit)
+        answers = _engine_answers(values, multiples)
+        if children:
+            answers["child"] = [_engine_answers(c, multiples) for c in children]
+        payload = fill_form(xform, answers, MEDIA)
+        ours = build_submission(template, values, {"child": children}, "uuid:x")
+        theirs, mine = parse_submission(parse_xml(payload)), parse_submission(parse_xml(ours))
+        assert theirs.issues == [] and mine.issues == []
+        for name in ("village", "supplier", "household_code", "household_head", "gps", "consent"):
+            assert getattr(theirs, name) == getattr(mine, name), name
+        assert theirs.children == mine.children
+
+
+@pytest.mark.skipif(not engine_available(), reason="npm ci --prefix tests/odk_engine")
+def test_odk_engine_accepts_our_report_and_followup_answers():
+    gen = Generator(4, dt.datetime.now(dt.UTC).date())
+    when = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+    for form_id in ("clms_report", "clms_followup"):
+        xform = (BUILD / f"{form_id}.xml").read_bytes()
+        multiples = _select_multiples(xform)
+        services = choice_values(xform, "services_received")
+        for _ in range(6):
+            if form_id == "clms_report":
+                values = gen.report(MONITOR, VILLAGE)
+            else:
+                values = followup_values(gen.rng, "C-1", MONITOR, services, when)
+            payload = fill_form(xform, _engine_answers(values, multiples), MEDIA)
+            ours = build_submission(primary_instance(xform), values, None, "uuid:y")
+            theirs, mine = parse_submission(parse_xml(payload)), parse_submission(parse_xml(ours))
+            assert theirs.issues == [] and mine.issues == []
+            fields = {f for f in vars(mine) if f not in ("meta", "issues")}
+            assert {f: getattr(theirs, f) for f in fields} == {f: getattr(mine, f) for f in fields}

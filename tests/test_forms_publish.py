@@ -313,7 +313,8 @@ def test_xform_without_id_is_refused(app):
     ids=["external-entity", "doctype", "entity-expansion"],
 )
 def test_xml_with_doctype_or_entities_is_refused(app, xml):
-    p = refused(app, "evil.xml", xml)
+    # refused by the safe parse before ODK Validate (java's parser) ever sees it
+    p = refused(app, "evil.xml", xml, validate=True)
     assert p.key == "form.invalid" and "DTD or entities" in p.message
     assert counts(app) == (0, 0)
 
@@ -394,3 +395,22 @@ def test_cli_build_writes_the_forms(runner, tmp_path):
         assert (tmp_path / f"{form_id}.xml").read_bytes() == (
             BUILD_DIR / f"{form_id}.xml"
         ).read_bytes()
+
+
+def test_a_lost_race_is_a_clear_problem_and_the_transaction_survives(app, monkeypatch):
+    """Two publishes of one version at once: the unique constraint decides, not a crash."""
+    import forms.publish as publish_module
+
+    publish(app, "clms_report.md", report_md("2026112201"))
+    # as if the other publish committed between our check and our insert
+    monkeypatch.setattr(publish_module, "_check_version_increases", lambda *args: None)
+    with app.app_context(), session_scope(app) as s:
+        with pytest.raises(Problem) as info:
+            publish_form(s, "clms_report.md", report_md("2026112201"))
+        assert info.value.key == "form.version_not_increasing"
+        # the caller's transaction is still usable after the savepoint rolled back
+        result = publish_form(s, "clms_report.md", report_md("2026112202"))
+        assert result.form_version.version == "2026112202"
+    with session_scope(app) as s:
+        assert s.scalar(select(Form)).live_version.version == "2026112202"
+    assert counts(app) == (1, 2)

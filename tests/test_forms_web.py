@@ -7,25 +7,11 @@ import io
 import pytest
 from sqlalchemy import func, select
 
-from clms.auth import PUBLIC, allow
 from clms.db import session_scope
 from clms.models import Form, FormVersion
 from forms.publish import XLSFORM_DIR
 from tests.conftest import PASSWORD, SHARED
 from tests.test_forms_publish import BAD_SPREADSHEETS
-
-
-@pytest.fixture(autouse=True)
-def _submissions_link(app):
-    """base.html links officers and admins to the submissions list, which has its own module.
-
-    Until that module registers ``web.submissions_index`` on this app, a stand-in keeps the
-    layout renderable so these tests exercise the forms pages only.
-    """
-    if "web.submissions_index" not in app.view_functions:
-        app.add_url_rule(
-            "/submissions", "web.submissions_index", allow(PUBLIC)(lambda: "submissions")
-        )
 
 
 def login(client, username):
