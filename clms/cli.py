@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from clms import create_app
 from clms.db import engine, session_scope
-from clms.models import ROLES, Area, Brand, User, UserScope, Village
+from clms.models import ROLES, Area, Brand, User, Village
 
 
 @click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False)
@@ -94,7 +94,9 @@ def users_list() -> None:
     with session_scope() as session:
         for user in session.scalars(select(User).order_by(User.username)):
             codes = [
-                session.get(Area, s.area_id).code if s.area_id else session.get(Village, s.village_id).code
+                session.get(Area, s.area_id).code
+                if s.area_id
+                else session.get(Village, s.village_id).code
                 for s in user.scopes
             ]
             brand = session.get(Brand, user.brand_id).code if user.brand_id else ""

@@ -213,7 +213,9 @@ class FormArea(Base):
     """Restricts a form to monitors of these areas; a form without rows is for every monitor."""
 
     __tablename__ = "form_areas"
-    form_id: Mapped[int] = mapped_column(ForeignKey("forms.id", ondelete="CASCADE"), primary_key=True)
+    form_id: Mapped[int] = mapped_column(
+        ForeignKey("forms.id", ondelete="CASCADE"), primary_key=True
+    )
     area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), primary_key=True)
 
 

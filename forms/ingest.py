@@ -168,7 +168,9 @@ def ingest_submission(
 
 def _by_instance_id(session: Session, form: Form, instance_id: str) -> Submission | None:
     return session.scalar(
-        select(Submission).where(Submission.form_id == form.id, Submission.instance_id == instance_id)
+        select(Submission).where(
+            Submission.form_id == form.id, Submission.instance_id == instance_id
+        )
     )
 
 

@@ -207,7 +207,9 @@ class _Fields:
         if value is None:
             return None
         if value not in allowed:
-            self._issue(name, value, f"not one of the form's choices ({', '.join(sorted(allowed))})")
+            self._issue(
+                name, value, f"not one of the form's choices ({', '.join(sorted(allowed))})"
+            )
             return None
         return value
 
@@ -314,7 +316,7 @@ def _household(root: etree._Element) -> HouseholdVisitRecord:
     )
     if record.village is None:
         issues.append(Issue("village", None, "missing"))
-    reference = (meta.end or meta.start or None)
+    reference = meta.end or meta.start or None
     repeats = [c for c in root if local(c.tag) == "child"]
     if consent is False and repeats:
         issues.append(Issue("child", None, "children recorded although consent was refused"))
@@ -340,7 +342,11 @@ def _child(
     work_activities = f.codes("work_activities", WORK_ACTIVITIES)
     work_hours = f.integer("work_hours_7d", 0, MAX_WEEK_HOURS)
     chore_hours = f.integer("chore_hours_7d", 0, MAX_WEEK_HOURS)
-    if work_hours is not None and chore_hours is not None and work_hours + chore_hours > MAX_WEEK_HOURS:
+    if (
+        work_hours is not None
+        and chore_hours is not None
+        and work_hours + chore_hours > MAX_WEEK_HOURS
+    ):
         f._issue(
             "work_hours_7d",
             f"{work_hours}+{chore_hours}",

@@ -118,8 +118,12 @@ def places(app):
     with session_scope(app) as s:
         country = Area(code="CI", name="Côte d'Ivoire", level="country", country_code="CIV")
         region = Area(code="CI-R1", name="Nawa", level="region", country_code="CIV", parent=country)
-        d1 = Area(code="CI-D1", name="Soubré", level="department", country_code="CIV", parent=region)
-        d2 = Area(code="CI-D2", name="Méagui", level="department", country_code="CIV", parent=region)
+        d1 = Area(
+            code="CI-D1", name="Soubré", level="department", country_code="CIV", parent=region
+        )
+        d2 = Area(
+            code="CI-D2", name="Méagui", level="department", country_code="CIV", parent=region
+        )
         s.add_all([country, region, d1, d2])
         s.flush()
         villages = [

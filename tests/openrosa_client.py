@@ -10,7 +10,9 @@ import re
 OPENROSA = {"X-OpenRosa-Version": "1.0"}
 
 
-def digest_authorization(challenge: str, method: str, uri: str, username: str, password: str) -> str:
+def digest_authorization(
+    challenge: str, method: str, uri: str, username: str, password: str
+) -> str:
     """The ``Authorization`` header answering a Digest ``WWW-Authenticate`` challenge (qop=auth)."""
     params = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge))
     realm, nonce = params["realm"], params["nonce"]
@@ -57,7 +59,9 @@ class Phone:
         data = {"xml_submission_file": (io.BytesIO(xml), "submission.xml", "text/xml")}
         for name, content in (attachments or {}).items():
             data[name] = (io.BytesIO(content), name, "application/octet-stream")
-        return self.request("POST", "/submission", data=data, content_type="multipart/form-data", **kw)
+        return self.request(
+            "POST", "/submission", data=data, content_type="multipart/form-data", **kw
+        )
 
 
 def _rewind(kwargs: dict) -> dict:

@@ -63,7 +63,15 @@ class PostgresServer:
             shutil.chown(self.sockets, "postgres", "postgres")
             os.chmod(self.base, 0o755)
         self._run(
-            _pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+            _pg_bin("initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
             "--no-locale",
         )
         options = (
@@ -72,8 +80,17 @@ class PostgresServer:
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
         self._run(
-            _pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.base / "server.log"),
-            "-o", options, "-w", "-t", "60", "start",
+            _pg_bin("pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.base / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

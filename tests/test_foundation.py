@@ -23,9 +23,14 @@ def test_users_add_reads_password_from_stdin_and_scopes_areas(app, runner, place
 
 
 def test_users_add_refuses_unknown_area_and_missing_scope(app, runner, places):
-    bad = runner.invoke(args=["users", "add", "x", "--role", "officer", "--area", "NOPE"], input="a strong passphrase\n")
+    bad = runner.invoke(
+        args=["users", "add", "x", "--role", "officer", "--area", "NOPE"],
+        input="a strong passphrase\n",
+    )
     assert bad.exit_code != 0 and "Unknown area or village code 'NOPE'" in bad.output
-    none = runner.invoke(args=["users", "add", "y", "--role", "monitor"], input="a strong passphrase\n")
+    none = runner.invoke(
+        args=["users", "add", "y", "--role", "monitor"], input="a strong passphrase\n"
+    )
     assert none.exit_code != 0 and "needs at least one --area" in none.output
     short = runner.invoke(args=["users", "add", "z", "--role", "admin"], input="short\n")
     assert short.exit_code != 0 and "at least 10 characters" in short.output
@@ -88,4 +93,7 @@ def test_init_migrates_and_publishes_our_forms_once(app, runner):
     assert again.exit_code == 0 and "Published" not in again.output
     with session_scope(app) as s:
         assert sorted(s.scalars(select(Form.xml_form_id))) == [
-            "clms_followup", "clms_household_visit", "clms_report"]
+            "clms_followup",
+            "clms_household_visit",
+            "clms_report",
+        ]

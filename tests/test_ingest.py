@@ -43,11 +43,24 @@ def version(app, phone):
 
 def test_household_visit_parsed_into_rows(app, phone, version):
     kids = [
-        child(child_name="Adjoua Kouassi", age=9, work_activities="own_farm", work_hours_7d=6,
-              hazards="sharp_tools", night_work="no"),
-        child(child_name="Koffi Kouassi", sex="male", age=14, attends_school="no",
-              work_activities="own_farm sell_goods", work_hours_7d=30, chore_hours_7d=10,
-              hazards="agrochemicals heavy_loads"),
+        child(
+            child_name="Adjoua Kouassi",
+            age=9,
+            work_activities="own_farm",
+            work_hours_7d=6,
+            hazards="sharp_tools",
+            night_work="no",
+        ),
+        child(
+            child_name="Koffi Kouassi",
+            sex="male",
+            age=14,
+            attends_school="no",
+            work_activities="own_farm sell_goods",
+            work_hours_7d=30,
+            chore_hours_7d=10,
+            hazards="agrochemicals heavy_loads",
+        ),
         child(child_name="Aya Kouassi", age=6, dob="2020-03-14"),
     ]
     r = phone.submit(household_xml(version, children=kids))
@@ -57,7 +70,11 @@ def test_household_visit_parsed_into_rows(app, phone, version):
         assert sub.status == "parsed", sub.review_reasons
         hh = s.scalar(select(Household))
         assert (hh.code, hh.village.code, hh.supplier.code, hh.head_name) == (
-            "HH-V1-001", "V1", "T2-COOP", "Kouassi Yao")
+            "HH-V1-001",
+            "V1",
+            "T2-COOP",
+            "Kouassi Yao",
+        )
         visit = s.scalar(select(Visit))
         assert visit.kind == "household" and visit.consent is True
         assert (visit.lat, visit.lon, visit.accuracy) == (5.781, -6.592, 5.0)
@@ -80,8 +97,12 @@ def test_same_child_keeps_one_pseudonymous_id_across_visits(app, phone, version)
         child(child_name="Adjoua Kouassí", age=10),
         child(child_name="Ama Kouassi", age=5),
     ]
-    assert phone.submit(household_xml(version, children=first,
-                                      end="2025-11-10T09:00:00+00:00")).status_code == 201
+    assert (
+        phone.submit(
+            household_xml(version, children=first, end="2025-11-10T09:00:00+00:00")
+        ).status_code
+        == 201
+    )
     assert phone.submit(household_xml(version, children=later)).status_code == 201
     with session_scope(app) as s:
         assert s.scalar(select(func.count()).select_from(Child)) == 3
@@ -107,15 +128,24 @@ def test_two_children_with_the_same_name_stay_apart(app, phone, version):
         ({"village": "V3"}, "village", "not one of the villages assigned to awa"),
         ({"supplier": "GHOST"}, "supplier", "unknown supplier code"),
         ({"children": [child(age=25)]}, "child[1]/age", "outside the possible range 5-17"),
-        ({"children": [child(work_hours_7d=200)]}, "child[1]/work_hours_7d", "outside the possible"),
-        ({"children": [child(work_hours_7d=100, chore_hours_7d=100)]}, "child[1]/work_hours_7d",
-         "more than the 168 hours"),
+        (
+            {"children": [child(work_hours_7d=200)]},
+            "child[1]/work_hours_7d",
+            "outside the possible",
+        ),
+        (
+            {"children": [child(work_hours_7d=100, chore_hours_7d=100)]},
+            "child[1]/work_hours_7d",
+            "more than the 168 hours",
+        ),
         ({"children": [child(hazards="sharp_tools lava")]}, "child[1]/hazards", "unknown choice"),
         ({"gps": "95 200"}, "gps", "not a GPS point"),
         ({"children": [child(age=6, dob="2012-01-01")]}, "child[1]/age", "does not match"),
     ],
 )
-def test_what_cannot_be_understood_is_stored_for_review(app, phone, version, overrides, path, problem):
+def test_what_cannot_be_understood_is_stored_for_review(
+    app, phone, version, overrides, path, problem
+):
     xml = household_xml(version, **overrides)
     r = phone.submit(xml)
     assert r.status_code == 201 and b"checked by an officer" in r.data
@@ -124,7 +154,8 @@ def test_what_cannot_be_understood_is_stored_for_review(app, phone, version, ove
         assert sub.xml == xml  # kept byte for byte
         assert sub.status == "review"
         assert any(i["path"] == path and problem in i["problem"] for i in sub.review_reasons), (
-            sub.review_reasons)
+            sub.review_reasons
+        )
 
 
 def test_review_never_fixes_a_value(app, phone, version):
@@ -145,8 +176,9 @@ def test_refused_consent_ends_the_visit(app, phone, version):
 
 def test_edit_replaces_the_visit_and_keeps_the_old_one(app, phone, version):
     v1 = household_xml(version, instance_id="uuid:v1", children=[child(work_hours_7d=2)])
-    v2 = household_xml(version, instance_id="uuid:v2", deprecated_id="uuid:v1",
-                       children=[child(work_hours_7d=20)])
+    v2 = household_xml(
+        version, instance_id="uuid:v2", deprecated_id="uuid:v1", children=[child(work_hours_7d=20)]
+    )
     assert phone.submit(v1).status_code == 201
     assert phone.submit(v2).status_code == 201
     with session_scope(app) as s:
@@ -168,7 +200,10 @@ def test_report_and_followup_are_parsed(app, phone):
     with session_scope(app) as s:
         rep = s.scalar(select(Report))
         assert (rep.village.code, rep.concern, rep.child_age_estimate) == (
-            "V2", ["child_working", "not_in_school"], 11)
+            "V2",
+            ["child_working", "not_in_school"],
+            11,
+        )
 
     # a follow-up of a case the monitor may see
     xml = household_xml(live_version(app, "clms_household_visit"), children=[child(age=12)])
@@ -231,8 +266,9 @@ def test_twenty_concurrent_sends_store_exactly_one(app, phone, version):
         assert s.scalar(select(func.count()).select_from(Child)) == 2
 
 
-def test_submissions_pages_show_review_reasons_to_officers_in_scope(app, client, phone, version,
-                                                                    make_user):
+def test_submissions_pages_show_review_reasons_to_officers_in_scope(
+    app, client, phone, version, make_user
+):
     make_user("olga", "officer", areas=["CI-D1"])
     make_user("omar", "officer", areas=["CI-D2"])
     make_user("ada", "admin")

@@ -38,7 +38,9 @@ def download(phone, form_id: str) -> tuple[bytes, dict[str, bytes]]:
     xform = listing.xpath(f"//x:xform[x:formID='{form_id}']", namespaces=XFORMS)[0]
     local = lambda url: url.replace("http://localhost", "")  # noqa: E731
     form = phone.get(local(xform.findtext("x:downloadUrl", namespaces=XFORMS))).data
-    manifest = etree.fromstring(phone.get(local(xform.findtext("x:manifestUrl", namespaces=XFORMS))).data)
+    manifest = etree.fromstring(
+        phone.get(local(xform.findtext("x:manifestUrl", namespaces=XFORMS))).data
+    )
     media = {
         f.findtext("m:filename", namespaces=MANIFEST): phone.get(
             local(f.findtext("m:downloadUrl", namespaces=MANIFEST))
@@ -58,20 +60,53 @@ def test_engine_fills_household_visit_and_server_parses_it(app, phone):
         "household_head": "Konan Affoué",
         "gps": "5.701 -6.611 190 4",
         "child": [
-            {"child_name": "Kouadio Konan", "sex": "male", "age": 13, "relationship": "son_daughter",
-             "attends_school": "no", "work_activities": ["own_farm"], "work_hours_7d": 24,
-             "chore_hours_7d": 6, "hazards": ["sharp_tools", "heavy_loads"], "night_work": "no",
-             "injured_12m": "yes", "worst_form_signs": ["none"], "nationality": "CIV",
-             "migrant_status": "national", "lives_with_parent": "yes"},
-            {"child_name": "Amenan Konan", "sex": "female", "age": 8, "relationship": "son_daughter",
-             "attends_school": "yes", "work_activities": ["none"], "chore_hours_7d": 10,
-             "worst_form_signs": ["none"],
-             "nationality": "CIV", "migrant_status": "national", "lives_with_parent": "yes"},
-            {"child_name": "Issa Ouédraogo", "sex": "male", "age": 16, "relationship": "not_related",
-             "attends_school": "no", "work_activities": ["paid_work"], "work_hours_7d": 50,
-             "chore_hours_7d": 0, "hazards": ["agrochemicals"], "night_work": "yes",
-             "injured_12m": "no", "worst_form_signs": ["recruited_by_third_party", "debt"],
-             "nationality": "BFA", "migrant_status": "migrant_undocumented", "lives_with_parent": "no"},
+            {
+                "child_name": "Kouadio Konan",
+                "sex": "male",
+                "age": 13,
+                "relationship": "son_daughter",
+                "attends_school": "no",
+                "work_activities": ["own_farm"],
+                "work_hours_7d": 24,
+                "chore_hours_7d": 6,
+                "hazards": ["sharp_tools", "heavy_loads"],
+                "night_work": "no",
+                "injured_12m": "yes",
+                "worst_form_signs": ["none"],
+                "nationality": "CIV",
+                "migrant_status": "national",
+                "lives_with_parent": "yes",
+            },
+            {
+                "child_name": "Amenan Konan",
+                "sex": "female",
+                "age": 8,
+                "relationship": "son_daughter",
+                "attends_school": "yes",
+                "work_activities": ["none"],
+                "chore_hours_7d": 10,
+                "worst_form_signs": ["none"],
+                "nationality": "CIV",
+                "migrant_status": "national",
+                "lives_with_parent": "yes",
+            },
+            {
+                "child_name": "Issa Ouédraogo",
+                "sex": "male",
+                "age": 16,
+                "relationship": "not_related",
+                "attends_school": "no",
+                "work_activities": ["paid_work"],
+                "work_hours_7d": 50,
+                "chore_hours_7d": 0,
+                "hazards": ["agrochemicals"],
+                "night_work": "yes",
+                "injured_12m": "no",
+                "worst_form_signs": ["recruited_by_third_party", "debt"],
+                "nationality": "BFA",
+                "migrant_status": "migrant_undocumented",
+                "lives_with_parent": "no",
+            },
         ],
     }
     payload = fill_form(form, answers, media)
@@ -91,7 +126,9 @@ def test_engine_fills_household_visit_and_server_parses_it(app, phone):
         cvs = s.scalars(select(ChildVisit).order_by(ChildVisit.position)).all()
         assert [c.child.name for c in cvs] == ["Kouadio Konan", "Amenan Konan", "Issa Ouédraogo"]
         assert [c.age for c in cvs] == [13, 8, 16]
-        assert sorted(cvs[0].hazards) == ["heavy_loads", "sharp_tools"] and cvs[0].injured_12m is True
+        assert (
+            sorted(cvs[0].hazards) == ["heavy_loads", "sharp_tools"] and cvs[0].injured_12m is True
+        )
         assert cvs[1].work_activities == ["none"] and cvs[1].work_hours_7d is None
         assert sorted(cvs[2].worst_form_signs) == ["debt", "recruited_by_third_party"]
         assert cvs[2].night_work is True and cvs[2].migrant_status == "migrant_undocumented"
@@ -101,8 +138,14 @@ def test_engine_enforces_our_constraints(phone):
     from tests.odk_engine_client import OdkEngineError
 
     form, media = download(phone, "clms_household_visit")
-    too_old = {"village": "V1", "supplier": "none", "household_code": "HH-1", "consent": "yes",
-               "household_head": "X", "child": [{"child_name": "A", "sex": "male", "age": 19}]}
+    too_old = {
+        "village": "V1",
+        "supplier": "none",
+        "household_code": "HH-1",
+        "consent": "yes",
+        "household_head": "X",
+        "child": [{"child_name": "A", "sex": "male", "age": 19}],
+    }
     with pytest.raises(OdkEngineError, match="age"):
         fill_form(form, too_old, media)
     other_area = {"village": "V3", "supplier": "none", "household_code": "HH-1", "consent": "yes"}
@@ -112,29 +155,69 @@ def test_engine_enforces_our_constraints(phone):
 
 def test_engine_fills_report_and_followup(app, phone):
     form, media = download(phone, "clms_report")
-    payload = fill_form(form, {"reporter_type": "teacher", "village": "V1",
-                               "concern": ["child_working", "not_in_school"],
-                               "child_age_estimate": 12, "description": "Absent for weeks"}, media)
+    payload = fill_form(
+        form,
+        {
+            "reporter_type": "teacher",
+            "village": "V1",
+            "concern": ["child_working", "not_in_school"],
+            "child_age_estimate": 12,
+            "description": "Absent for weeks",
+        },
+        media,
+    )
     assert phone.submit(payload).status_code == 201
     with session_scope(app) as s:
         assert s.scalar(select(Report)).concern == ["child_working", "not_in_school"]
 
     household, hmedia = download(phone, "clms_household_visit")
-    phone.submit(fill_form(household, {
-        "village": "V1", "supplier": "none", "household_code": "HH-V1-9", "consent": "yes",
-        "household_head": "Yao", "child": [{"child_name": "Akissi Yao", "sex": "female", "age": 11,
-        "relationship": "son_daughter", "attends_school": "yes", "work_activities": ["none"],
-        "chore_hours_7d": 4, "worst_form_signs": ["none"], "nationality": "CIV", "migrant_status": "national",
-        "lives_with_parent": "yes"}]}, hmedia))
+    phone.submit(
+        fill_form(
+            household,
+            {
+                "village": "V1",
+                "supplier": "none",
+                "household_code": "HH-V1-9",
+                "consent": "yes",
+                "household_head": "Yao",
+                "child": [
+                    {
+                        "child_name": "Akissi Yao",
+                        "sex": "female",
+                        "age": 11,
+                        "relationship": "son_daughter",
+                        "attends_school": "yes",
+                        "work_activities": ["none"],
+                        "chore_hours_7d": 4,
+                        "worst_form_signs": ["none"],
+                        "nationality": "CIV",
+                        "migrant_status": "national",
+                        "lives_with_parent": "yes",
+                    }
+                ],
+            },
+            hmedia,
+        )
+    )
     with session_scope(app) as s:
         kid = s.scalar(select(Child))
         s.add(Case(case_number="C-1", child_id=kid.id, village_id=kid.household.village_id))
     form, media = download(phone, "clms_followup")
     assert b"C-1" in media["cases.csv"]
-    payload = fill_form(form, {"case": "C-1", "child_present": "yes", "attends_school": "yes",
-                               "work_hours_7d": 0, "chore_hours_7d": 5,
-                               "worst_form_signs": ["none"], "services_received": ["school_kit_costs"],
-                               "notes": "Doing well"}, media)
+    payload = fill_form(
+        form,
+        {
+            "case": "C-1",
+            "child_present": "yes",
+            "attends_school": "yes",
+            "work_hours_7d": 0,
+            "chore_hours_7d": 5,
+            "worst_form_signs": ["none"],
+            "services_received": ["school_kit_costs"],
+            "notes": "Doing well",
+        },
+        media,
+    )
     r = phone.submit(payload)
     assert r.status_code == 201, r.data
     with session_scope(app) as s:

@@ -121,7 +121,9 @@ def test_form_list_hash_is_md5_of_served_form(phone, our_forms):
         url = xform.findtext("x:downloadUrl", namespaces=ns).replace("http://localhost", "")
         served = phone.get(url)
         assert served.status_code == 200
-        assert xform.findtext("x:hash", namespaces=ns) == "md5:" + hashlib.md5(served.data).hexdigest()
+        assert (
+            xform.findtext("x:hash", namespaces=ns) == "md5:" + hashlib.md5(served.data).hexdigest()
+        )
         assert xform.findtext("x:manifestUrl", namespaces=ns)
 
 
@@ -182,13 +184,17 @@ def test_submission_stored_raw_for_a_form_that_is_not_ours(app, phone):
 def test_retry_is_idempotent_and_adds_attachments(app, phone):
     publish_file(app, SIMPLE / "form.xml")
     xml = (SIMPLE / "submission_one.xml").read_bytes()
-    first = phone.submit(xml, {"photo.jpg": b"\xff\xd8jpeg"}, query_string={"deviceID": "collect:1"})
+    first = phone.submit(
+        xml, {"photo.jpg": b"\xff\xd8jpeg"}, query_string={"deviceID": "collect:1"}
+    )
     assert first.status_code == 201
     again = phone.submit(xml, {"photo.jpg": b"\xff\xd8jpeg", "audio.m4a": b"m4a"})
     assert again.status_code == 201 and b"already received" in again.data
     assert count(app, Submission) == 1
     with session_scope(app) as s:
-        names = s.scalars(select(SubmissionAttachment.name).order_by(SubmissionAttachment.name)).all()
+        names = s.scalars(
+            select(SubmissionAttachment.name).order_by(SubmissionAttachment.name)
+        ).all()
         assert names == ["audio.m4a", "photo.jpg"]
         assert s.scalar(select(Submission.device_id)) == "collect:1"
 
@@ -206,8 +212,10 @@ def test_conflicting_resubmission_gets_409(app, phone):
 def test_edits_keep_history(app, phone):
     publish_file(app, SIMPLE / "form.xml")
     v1 = b'<data id="simple"><meta><instanceID>uuid:a1</instanceID></meta><name>A</name><age>3</age></data>'
-    v2 = (b'<data id="simple"><meta><instanceID>uuid:a2</instanceID><deprecatedID>uuid:a1'
-          b"</deprecatedID></meta><name>A</name><age>4</age></data>")
+    v2 = (
+        b'<data id="simple"><meta><instanceID>uuid:a2</instanceID><deprecatedID>uuid:a1'
+        b"</deprecatedID></meta><name>A</name><age>4</age></data>"
+    )
     v2b = v2.replace(b"uuid:a2", b"uuid:a3").replace(b"<age>4", b"<age>5")
     unknown = v2.replace(b"uuid:a2", b"uuid:a4").replace(b"uuid:a1", b"uuid:nope")
     assert phone.submit(v1).status_code == 201
@@ -225,9 +233,16 @@ def test_edits_keep_history(app, phone):
     ("xml", "status", "message"),
     [
         (b"<data id='simple'><name>x</name></data>", 400, b"no instanceID"),
-        (b"<data id='nope'><meta><instanceID>u1</instanceID></meta></data>", 404, b"no form 'nope'"),
-        (b"<data id='simple' version='9'><meta><instanceID>u1</instanceID></meta></data>", 400,
-         b"has no version '9'"),
+        (
+            b"<data id='nope'><meta><instanceID>u1</instanceID></meta></data>",
+            404,
+            b"no form 'nope'",
+        ),
+        (
+            b"<data id='simple' version='9'><meta><instanceID>u1</instanceID></meta></data>",
+            400,
+            b"has no version '9'",
+        ),
         (b"<data id='simple'><meta><instanceID>u1</instanceID></meta>", 400, b"could not be read"),
         (b"\xff\xfe\x00garbage", 400, b"could not be read"),
     ],
@@ -241,8 +256,12 @@ def test_bad_submissions_are_refused_with_a_clear_error(app, phone, xml, status,
 
 
 def test_missing_xml_part_is_400(app, phone):
-    r = phone.request("POST", "/submission", data={"other": (io.BytesIO(b"x"), "x.txt")},
-                      content_type="multipart/form-data")
+    r = phone.request(
+        "POST",
+        "/submission",
+        data={"other": (io.BytesIO(b"x"), "x.txt")},
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 400 and b"xml_submission_file" in r.data
 
 
@@ -309,7 +328,11 @@ def test_every_shared_odk_form_and_submission_goes_through(app, client, places, 
     sent = 0
     for folder in folders:
         publish_file(app, folder / "form.xml")
-        form_id = etree.parse(str(folder / "form.xml")).xpath("//*[local-name()='instance'][1]/*")[0].get("id")
+        form_id = (
+            etree.parse(str(folder / "form.xml"))
+            .xpath("//*[local-name()='instance'][1]/*")[0]
+            .get("id")
+        )
         assert f"<formID>{form_id}</formID>".encode() in phone.get("/formList").data
         for sub in sorted(folder.glob("submission*.xml")):
             r = phone.submit(sub.read_bytes())

@@ -31,7 +31,9 @@ def create_session():
     """
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise problem("request.invalid_json", detail="expected an object with username and password")
+        raise problem(
+            "request.invalid_json", detail="expected an object with username and password"
+        )
     for name in ("username", "password"):
         if not isinstance(body.get(name), str) or not body[name]:
             raise problem("request.missing_field", field=name)

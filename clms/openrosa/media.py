@@ -32,7 +32,14 @@ from clms.models import (
 from clms.scope import area_ids_in_scope, village_ids_in_scope
 from forms.parse import OUR_FORMS
 
-OPEN_CASE_STATES = ("verification", "assessment", "action_plan", "implementation", "closure_review", "reopened")
+OPEN_CASE_STATES = (
+    "verification",
+    "assessment",
+    "action_plan",
+    "implementation",
+    "closure_review",
+    "reopened",
+)
 DYNAMIC_MEDIA = ("villages.csv", "suppliers.csv", "cases.csv")
 
 
@@ -59,8 +66,7 @@ def usable_forms(session: Session, user: User, *, for_submission: bool = False) 
         .order_by(Form.xml_form_id)
     ).all()
     restricted = {
-        form_id: set()
-        for form_id in session.scalars(select(FormArea.form_id).distinct())
+        form_id: set() for form_id in session.scalars(select(FormArea.form_id).distinct())
     }
     if not restricted:
         return list(forms)

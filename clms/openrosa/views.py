@@ -81,8 +81,12 @@ def form_xml(xml_form_id: str):
         select(FormVersion).where(FormVersion.form_id == form.id, FormVersion.version == version)
     )
     if row is None:
-        raise problem("submission.form_version_unknown", form_id=xml_form_id, version=version,
-                      known=repr(form.live_version.version))
+        raise problem(
+            "submission.form_version_unknown",
+            form_id=xml_form_id,
+            version=version,
+            known=repr(form.live_version.version),
+        )
     return openrosa_response(row.xml)
 
 

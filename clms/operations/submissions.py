@@ -33,7 +33,9 @@ def _visible(session: Session, user: User) -> Select:
     if user.role == "admin":
         return query
     villages = village_ids_in_scope(session, user)
-    monitors = select(User.id).where(User.role == "monitor").join(UserScope, UserScope.user_id == User.id)
+    monitors = (
+        select(User.id).where(User.role == "monitor").join(UserScope, UserScope.user_id == User.id)
+    )
     monitor_ids = [
         m.id
         for m in session.scalars(select(User).where(User.id.in_(monitors)))

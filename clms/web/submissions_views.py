@@ -30,5 +30,7 @@ def submission_detail(submission_id: int):
     submission = get_submission(db(), g.user, submission_id)
     if submission is None:
         abort(404)
-    content = submission.xml.decode("utf-8", "replace") if may_read_content(g.user, submission) else None
+    content = (
+        submission.xml.decode("utf-8", "replace") if may_read_content(g.user, submission) else None
+    )
     return render_template("submission_detail.html", s=submission, content=content)

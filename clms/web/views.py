@@ -54,7 +54,9 @@ def home():
 def login():
     """Sign in with username and password."""
     if request.method == "POST":
-        user = authenticate(db(), request.form.get("username", ""), request.form.get("password", ""))
+        user = authenticate(
+            db(), request.form.get("username", ""), request.form.get("password", "")
+        )
         if user is None:
             flash("Wrong username or password.", "error")
             return render_template("login.html"), 401
