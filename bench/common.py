@@ -1,4 +1,4 @@
-"""Pieces the benchmarks share: throwaway databases, a real gunicorn, memory sampling, statistics."""
+"""What the benchmarks share: throwaway databases, a real gunicorn, memory sampling, statistics."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class Database:
         self.server = None
         # world-traversable: PostgreSQL runs as the postgres user when we are root
         self.tmp = Path(tempfile.mkdtemp(prefix=f"clms-bench-{kind}-", dir="/tmp"))
-        os.chmod(self.tmp, 0o755)
+        os.chmod(self.tmp, 0o755)  # noqa: S103
         if kind == "sqlite":
             self.url = f"sqlite:///{self.tmp / 'clms.sqlite3'}"
         elif kind == "postgresql":
@@ -66,7 +66,8 @@ def free_port() -> int:
 class Gunicorn:
     """gunicorn serving ``app`` (a ``module:callable`` spec) as a subprocess of its own session."""
 
-    def __init__(self, app: str, env: dict[str, str], workers: int, threads: int, log: Path):
+    def __init__(self, app: str, env: dict[str, str], workers: int, threads: int, log: Path,
+                 keep_alive: int = 30):  # fmt: skip
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -76,7 +77,7 @@ class Gunicorn:
             "--worker-class", "gthread",
             "--threads", str(threads),
             "--bind", f"127.0.0.1:{self.port}",
-            "--keep-alive", "30",
+            "--keep-alive", str(keep_alive),
             "--graceful-timeout", "10",
             "--error-logfile", "-",
             app,
@@ -93,7 +94,11 @@ class Gunicorn:
         with open(self.log, "ab") as fh:
             # a session of its own: a Ctrl-C in the terminal reaches us, and we stop it cleanly
             self.proc = subprocess.Popen(
-                self.argv, cwd=ROOT, env=self.env, stdout=fh, stderr=subprocess.STDOUT,
+                self.argv,
+                cwd=ROOT,
+                env=self.env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         deadline = time.monotonic() + timeout
@@ -222,6 +227,10 @@ class PhaseResult:
     error_samples: list[str] = field(default_factory=list)
     peak_rss_mib: float = 0.0
     client_cpu_s: float = 0.0
+    server_cpu_s: float = 0.0  # gunicorn master + workers
+    worker_cpu_share: list[float] = field(default_factory=list)  # cores used by each process
+    machine_busy: float = 0.0  # share of all CPUs busy during the phase
+    db_cpu_s: float = 0.0  # PostgreSQL server processes (0 for SQLite: it runs in the workers)
 
     @property
     def throughput(self) -> float:
@@ -240,4 +249,8 @@ class PhaseResult:
             "errors": self.errors,
             "statuses": dict(sorted(self.statuses.items())),
             "client_cpu_s": round(self.client_cpu_s, 2),
+            "server_cpu_s": round(self.server_cpu_s, 2),
+            "gunicorn_cores_by_process": self.worker_cpu_share,
+            "machine_cpu_busy": round(self.machine_busy, 3),
+            "db_server_cpu_s": round(self.db_cpu_s, 2),
         }

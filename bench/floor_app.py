@@ -2,8 +2,9 @@
 
 The floor is the least a server can do with an OpenRosa submission and still be honest: read the
 multipart part, parse the XML safely (:func:`forms.xmlsafe.parse_xml`, the product's own parser) and
-store the raw bytes with one INSERT and one commit, through the product's engine and request session.
-No authentication, no form lookup, no households or children. Full ingest is measured against it.
+store the raw bytes with one INSERT and one commit, through the product's engine and request
+session. No authentication, no form lookup, no households or children. Full ingest is measured
+against it.
 
 gunicorn loads it as ``'bench.floor_app:create()'`` with ``CLMS_DATABASE_URL`` and
 ``CLMS_SECRET_KEY`` in the environment. The route exists only in this bench app, never in the
