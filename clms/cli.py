@@ -136,12 +136,8 @@ def areas_command(villages: bool) -> None:
 
 def register_commands(app) -> None:
     """Add every ``clms`` command to ``app.cli`` (so ``clms`` and the test runner see the same)."""
+    from clms.demo import demo_command
     from forms.cli import forms_group
 
-    for command in (init_command, users_group, areas_command, forms_group):
+    for command in (init_command, users_group, areas_command, forms_group, demo_command):
         app.cli.add_command(command)
-    try:
-        from clms.demo import demo_command
-    except ImportError:  # pragma: no cover - demo lands with its own module
-        return
-    app.cli.add_command(demo_command)

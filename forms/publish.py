@@ -38,9 +38,9 @@ from sqlalchemy.orm import Session
 
 from clms.errors import Problem, problem
 from clms.models import Form, FormVersion, User
+from forms.parse import OUR_FORMS
 from forms.xmlsafe import local, parse_xml
 
-OUR_FORMS = ("clms_household_visit", "clms_followup", "clms_report")
 FORMS_DIR = Path(__file__).resolve().parent
 XLSFORM_DIR = FORMS_DIR / "xlsform"
 BUILD_DIR = FORMS_DIR / "build"
