@@ -58,6 +58,11 @@ def _report_cprofile(prof: cProfile.Profile, n: int) -> None:
     print(f"\nown time by library (cProfile, ms per request; total {total / n * 1000:.1f}):")
     for lib, t in by_lib.most_common():
         print(f"  {t / n * 1000:7.2f}  {t / total:5.1%}  {lib}")
+    print("\nfunctions by own time (ms per request):")
+    own = sorted(st.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:25]
+    for (filename, line, func), (_cc, ncalls, tottime, _cum, _callers) in own:
+        where = filename.replace(root + "/", "").split("site-packages/")[-1]
+        print(f"  {tottime / n * 1000:7.3f}  {ncalls / n:6.1f} calls  {where}:{line}:{func}")
     print("\nproduct functions, time including callees (ms per request):")
     for cum, own, name in sorted(product, reverse=True)[:30]:
         print(f"  {cum / n * 1000:7.2f}  (own {own / n * 1000:5.2f})  {name}")

@@ -63,10 +63,13 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+_UID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+
 def new_child_uid() -> str:
-    """A pseudonymous child id: random, so it reveals nothing about the child (``CH-`` + 10 chars)."""
-    alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O/1/I: read aloud over a phone
-    return "CH-" + "".join(secrets.choice(alphabet) for _ in range(10))
+    """A pseudonymous child id, random so it reveals nothing about the child: ``CH-`` + 10 chars."""
+    # 32 symbols, no 0/O/1/I (read aloud over a phone): 5 random bits each, 50 bits in all
+    return "CH-" + "".join(_UID_ALPHABET[b & 31] for b in secrets.token_bytes(10))
 
 
 # --- places and supply chain -------------------------------------------------------------------
@@ -146,7 +149,8 @@ class User(Base):
     brand_id: Mapped[int | None] = mapped_column(ForeignKey("brands.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    scopes: Mapped[list[UserScope]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    # loaded when used: the submission path checks scope with one query (clms.scope)
+    scopes: Mapped[list[UserScope]] = relationship(cascade="all, delete-orphan")
     brand: Mapped[Brand | None] = relationship()
     __table_args__ = (
         CheckConstraint(
@@ -206,7 +210,7 @@ class Form(Base):
     )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     live_version: Mapped[FormVersion | None] = relationship(foreign_keys=[live_version_id])
-    area_ids: Mapped[list[FormArea]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    area_ids: Mapped[list[FormArea]] = relationship(cascade="all, delete-orphan")
 
 
 class FormArea(Base):
@@ -425,6 +429,7 @@ class Report(Base):
     contact: Mapped[str | None] = mapped_column(Text)
     reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     village: Mapped[Village | None] = relationship()
+    submission: Mapped[Submission] = relationship()
 
 
 class Case(Base):

@@ -7,10 +7,10 @@ access is decided elsewhere.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
-from clms.models import Area, User, Village
+from clms.models import Area, User, UserScope, Village
 
 
 def descendant_area_ids(session: Session, area_ids: set[int]) -> set[int]:
@@ -38,8 +38,45 @@ def village_ids_in_scope(session: Session, user: User) -> set[int]:
     return village_ids
 
 
+def _ancestors(area_id):
+    """A recursive CTE of the area ``area_id`` (a bind parameter) and every area above it."""
+    up = select(Area.id, Area.parent_id).where(Area.id == area_id).cte("up", recursive=True)
+    return up.union(select(Area.id, Area.parent_id).join(up, Area.id == up.c.parent_id))
+
+
+# built once: the statements are the same for every call, only the parameters change
+_ANCESTORS = select(_ancestors(bindparam("area_id")).c.id)
+_IN_SCOPE = (
+    select(UserScope.id)
+    .where(
+        UserScope.user_id == bindparam("user_id"),
+        or_(
+            UserScope.village_id == bindparam("village_id"),
+            UserScope.area_id.in_(select(_ancestors(bindparam("area_id")).c.id)),
+        ),
+    )
+    .limit(1)
+)
+
+
+def ancestor_area_ids(session: Session, area_id: int) -> set[int]:
+    """``area_id`` and every area above it, in one recursive query."""
+    return set(session.scalars(_ANCESTORS, {"area_id": area_id}))
+
+
+def village_in_scope(session: Session, user: User, village_id: int, area_id: int) -> bool:
+    """Whether the village (``village_id``, in ``area_id``) is one of ``user``'s, directly or
+    through an area above it.
+
+    The same answer as ``village_id in village_ids_in_scope(session, user)`` in one query, without
+    reading every village in scope: the check made for each submission.
+    """
+    params = {"user_id": user.id, "village_id": village_id, "area_id": area_id}
+    return session.scalar(_IN_SCOPE, params) is not None
+
+
 def area_ids_in_scope(session: Session, user: User) -> set[int]:
-    """Ids of the areas ``user`` covers: scoped areas, the areas below, and their villages' areas."""
+    """Ids of the areas ``user`` covers: scoped areas, the areas below, their villages' areas."""
     direct = {s.area_id for s in user.scopes if s.area_id is not None}
     covered = descendant_area_ids(session, direct) if direct else set()
     village_ids = {s.village_id for s in user.scopes if s.village_id is not None}

@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,27 @@ from clms.models import (
 from forms import store
 from forms.parse import parse_submission
 from forms.xmlsafe import instance_ids, parse_xml
+
+SUBMISSIONS = Submission.__table__
+ATTACHMENTS = SubmissionAttachment.__table__
+
+# built once: every submission runs them (see forms.store)
+# the columns check_form needs, not the entity: loading an ORM object costs more than the query
+_FORM_BY_ID = select(Form.id, Form.xml_form_id, Form.state, Form.live_version_id).where(
+    Form.xml_form_id == bindparam("xml_form_id")
+)
+_BY_INSTANCE_ID = select(
+    SUBMISSIONS.c.id, SUBMISSIONS.c.logical_id, SUBMISSIONS.c.xml_sha256, SUBMISSIONS.c.status,
+    SUBMISSIONS.c.review_reasons,
+).where(
+    SUBMISSIONS.c.form_id == bindparam("form_id"),
+    SUBMISSIONS.c.instance_id == bindparam("instance_id"),
+)  # fmt: skip
+_VERSION_ID = select(FormVersion.id).where(
+    FormVersion.form_id == bindparam("form_id"), FormVersion.version == bindparam("version")
+)
+_INSERT_SUBMISSION = insert(SUBMISSIONS).returning(SUBMISSIONS.c.id)
+_INSERT_ATTACHMENT = insert(ATTACHMENTS)
 
 
 @dataclass
@@ -57,7 +78,9 @@ class IncomingSubmission:
 
 @dataclass
 class IngestResult:
-    submission: Submission
+    submission_id: int
+    status: str  # parsed, review (see review_reasons) or raw (a form that is not ours)
+    review_reasons: list[dict]
     created: bool  # False: a retry of a submission already stored
     attachments_added: int
 
@@ -79,20 +102,26 @@ def check_attachment_name(name: str) -> str:
 def ingest_submission(
     session: Session,
     incoming: IncomingSubmission,
-    check_form: Callable[[Form], None] | None = None,
+    check_form: Callable[[Row], None] | None = None,
 ) -> IngestResult:
-    """Store ``incoming`` (or recognise it as a retry) and parse it; flushes, never commits.
+    """Store ``incoming`` (or recognise it as a retry) and parse it; never commits.
 
-    ``check_form`` may refuse the form for this submitter (it raises a problem).
+    ``check_form`` may refuse the form for this submitter (it raises a problem); it gets the form's
+    ``id``, ``xml_form_id``, ``state`` and ``live_version_id`` as a row.
 
     Raises a catalogue :class:`~clms.errors.Problem` for anything that must be refused; the caller
-    rolls back, so a refusal never leaves a partial record.
+    rolls back, so a refusal never leaves a partial record. Everything is read first and written
+    last; a concurrent request that stored the same instanceID (or created the same household) in
+    between makes a write raise :class:`IntegrityError`: roll back and call again, as
+    :func:`ingest_and_commit` does, and the second attempt sees the other request's rows.
     """
     for att in incoming.attachments:
         check_attachment_name(att.name)
+    # the pure work first: no transaction is open while the XML is parsed
     root = parse_xml(incoming.xml)
+    record = parse_submission(root)
     xml_form_id = root.get("id") or ""
-    form = session.scalar(select(Form).where(Form.xml_form_id == xml_form_id))
+    form = session.execute(_FORM_BY_ID, {"xml_form_id": xml_form_id}).first()
     if form is None:
         raise problem("form.not_found", form_id=xml_form_id)
     if check_form is not None:
@@ -102,17 +131,15 @@ def ingest_submission(
         raise problem("submission.instance_id_missing")
     digest = hashlib.sha256(incoming.xml).hexdigest()
 
-    existing = _by_instance_id(session, form, instance_id)
+    existing = _by_instance_id(session, form.id, instance_id)
     if existing is not None:
         return _retry(session, existing, digest, instance_id, incoming.attachments)
 
     if form.state == "closed":
         raise problem("form.closed", form_id=xml_form_id)
     version = root.get("version") or ""
-    form_version = session.scalar(
-        select(FormVersion).where(FormVersion.form_id == form.id, FormVersion.version == version)
-    )
-    if form_version is None:
+    form_version_id = session.scalar(_VERSION_ID, {"form_id": form.id, "version": version})
+    if form_version_id is None:
         known = session.scalars(
             select(FormVersion.version).where(FormVersion.form_id == form.id)
         ).all()
@@ -123,60 +150,77 @@ def ingest_submission(
             known=", ".join(repr(v) for v in known) or "none",
         )
 
+    received_at = utcnow()
+    prepared = None
+    status, reasons = "raw", []
+    if record is not None:
+        prepared = store.prepare(session, record, incoming.submitter, received_at)
+        status = "review" if prepared.issues else "parsed"
+        reasons = [i.as_dict() for i in prepared.issues]
+
     logical_id = instance_id
     if deprecated_id is not None:
-        logical_id = _replace_version(session, form, deprecated_id)
-
-    submission = Submission(
-        instance_id=instance_id,
-        logical_id=logical_id,
-        deprecated_id=deprecated_id,
-        current=True,
-        form_id=form.id,
-        form_version_id=form_version.id,
-        xml=incoming.xml,
-        xml_sha256=digest,
-        received_at=utcnow(),
-        source=incoming.source,
-        submitter_id=incoming.submitter.id if incoming.submitter else None,
-        device_id=incoming.device_id,
-        status="raw",
-        review_reasons=[],
-    )
-    try:
-        # a savepoint: when a concurrent request stored the same instanceID first, only this
-        # insert is undone and the request continues as the retry it is
-        with session.begin_nested():
-            session.add(submission)
-            session.flush()
-    except IntegrityError:
-        existing = _by_instance_id(session, form, instance_id)
-        if existing is None:
-            # the other unique key: another edit replaced deprecatedID in the meantime
-            raise problem("submission.deprecated_replaced", deprecated_id=deprecated_id) from None
-        return _retry(session, existing, digest, instance_id, incoming.attachments)
-
-    added = _add_attachments(session, submission, incoming.attachments)
-    record = parse_submission(root)
-    if record is not None:
-        issues = store.save_record(session, submission, record, incoming.submitter)
-        submission.status = "review" if issues else "parsed"
-        submission.review_reasons = [i.as_dict() for i in issues]
-    session.flush()
-    return IngestResult(submission=submission, created=True, attachments_added=added)
+        logical_id = _replace_version(session, form.id, deprecated_id)
+    submission_id = session.execute(
+        _INSERT_SUBMISSION,
+        {
+            "instance_id": instance_id,
+            "logical_id": logical_id,
+            "deprecated_id": deprecated_id,
+            "current": True,
+            "form_id": form.id,
+            "form_version_id": form_version_id,
+            "xml": incoming.xml,
+            "xml_sha256": digest,
+            "received_at": received_at,
+            "source": incoming.source,
+            "submitter_id": incoming.submitter.id if incoming.submitter else None,
+            "device_id": incoming.device_id,
+            "status": status,
+            "review_reasons": reasons,
+        },
+    ).scalar_one()
+    added = _add_attachments(session, submission_id, incoming.attachments, have=set())
+    if prepared is not None:
+        prepared.write(session, submission_id)
+    return IngestResult(submission_id, status, reasons, created=True, attachments_added=added)
 
 
-def _by_instance_id(session: Session, form: Form, instance_id: str) -> Submission | None:
-    return session.scalar(
-        select(Submission).where(
-            Submission.form_id == form.id, Submission.instance_id == instance_id
-        )
-    )
+def ingest_and_commit(
+    session: Session,
+    incoming: IncomingSubmission,
+    check_form: Callable[[Row], None] | None = None,
+    attempts: int = 3,
+) -> IngestResult:
+    """:func:`ingest_submission` and commit, retrying when a concurrent request won a race.
+
+    A lost race (the same instanceID, household or attachment stored by another request between
+    our read and our write) surfaces as a unique-key violation; the whole transaction is rolled
+    back and run again, and the next attempt finds the other request's rows (a retry gets 201,
+    a conflicting XML 409). Any other failure rolls back and propagates.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            result = ingest_submission(session, incoming, check_form)
+            session.commit()
+            return result
+        except IntegrityError:
+            session.rollback()
+            if attempt == attempts:
+                raise
+        except BaseException:
+            session.rollback()
+            raise
+    raise AssertionError("unreachable")
+
+
+def _by_instance_id(session: Session, form_id: int, instance_id: str) -> Row | None:
+    return session.execute(_BY_INSTANCE_ID, {"form_id": form_id, "instance_id": instance_id}).first()
 
 
 def _retry(
     session: Session,
-    existing: Submission,
+    existing: Row,
     digest: str,
     instance_id: str,
     attachments: list[Attachment],
@@ -184,63 +228,64 @@ def _retry(
     """A submission seen before: identical bytes are a retry (add new files), else a conflict."""
     if existing.xml_sha256 != digest:
         raise problem("submission.conflict", instance_id=instance_id)
-    added = _add_attachments(session, existing, attachments)
-    return IngestResult(submission=existing, created=False, attachments_added=added)
+    have = set()
+    if attachments:
+        have = set(
+            session.scalars(
+                select(ATTACHMENTS.c.name).where(ATTACHMENTS.c.submission_id == existing.id)
+            )
+        )
+    added = _add_attachments(session, existing.id, attachments, have)
+    return IngestResult(
+        existing.id, existing.status, existing.review_reasons, created=False,
+        attachments_added=added,
+    )  # fmt: skip
 
 
-def _replace_version(session: Session, form: Form, deprecated_id: str) -> str:
+def _replace_version(session: Session, form_id: int, deprecated_id: str) -> str:
     """Retire the version an edit replaces; returns the logical id the edit continues."""
-    old = _by_instance_id(session, form, deprecated_id)
+    old = _by_instance_id(session, form_id, deprecated_id)
     if old is None:
         raise problem("submission.deprecated_unknown", deprecated_id=deprecated_id)
     # conditional update: of two edits racing to replace the same version, exactly one wins
     retired = session.execute(
-        update(Submission)
-        .where(Submission.id == old.id, Submission.current.is_(True))
+        update(SUBMISSIONS)
+        .where(SUBMISSIONS.c.id == old.id, SUBMISSIONS.c.current.is_(True))
         .values(current=False)
-        .execution_options(synchronize_session=False)
     ).rowcount
     if retired != 1:
         raise problem("submission.deprecated_replaced", deprecated_id=deprecated_id)
     for model in (Visit, Report):
+        table = model.__table__
         session.execute(
-            update(model)
-            .where(model.submission_id == old.id)
-            .values(current=False)
-            .execution_options(synchronize_session=False)
+            update(table).where(table.c.submission_id == old.id).values(current=False)
         )
     return old.logical_id
 
 
-def _add_attachments(session: Session, submission: Submission, files: list[Attachment]) -> int:
-    """Keep every file not yet stored for this submission; a file already there is not replaced."""
-    if not files:
-        return 0
-    have = set(
-        session.scalars(
-            select(SubmissionAttachment.name).where(
-                SubmissionAttachment.submission_id == submission.id
-            )
-        )
-    )
-    added = 0
+def _add_attachments(
+    session: Session, submission_id: int, files: list[Attachment], have: set[str]
+) -> int:
+    """Keep every file not in ``have`` (the names already stored); a stored file is not replaced.
+
+    A concurrent retry adding the same file makes the INSERT violate the unique name; the caller
+    retries the transaction and then finds the file.
+    """
+    rows = []
     for f in files:
         if f.name in have:
             continue
-        row = SubmissionAttachment(
-            submission_id=submission.id,
-            name=f.name,
-            content_type=f.content_type or "application/octet-stream",
-            data=f.data,
-            sha256=hashlib.sha256(f.data).hexdigest(),
-            size=len(f.data),
+        have.add(f.name)
+        rows.append(
+            {
+                "submission_id": submission_id,
+                "name": f.name,
+                "content_type": f.content_type or "application/octet-stream",
+                "data": f.data,
+                "sha256": hashlib.sha256(f.data).hexdigest(),
+                "size": len(f.data),
+            }
         )
-        try:
-            with session.begin_nested():  # a concurrent retry may add the same file
-                session.add(row)
-                session.flush()
-            added += 1
-            have.add(f.name)
-        except IntegrityError:
-            continue
-    return added
+    if rows:
+        session.execute(_INSERT_ATTACHMENT, rows)
+    return len(rows)

@@ -19,7 +19,7 @@ import hmac
 import time
 
 from flask import current_app, g, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from clms.auth import authenticate, user_for_token
 from clms.db import db
@@ -91,6 +91,9 @@ def load_openrosa_user(device_token: str | None) -> None:
         raise problem("auth.failed")
 
 
+_USER_BY_NAME = select(User).where(User.username == bindparam("username"))
+
+
 def _check_digest(auth) -> User:
     params = auth.parameters
     username = params.get("username", "")
@@ -98,7 +101,7 @@ def _check_digest(auth) -> User:
     state = nonce_state(nonce)
     if state == "invalid":
         raise problem("auth.failed")
-    user = db().scalar(select(User).where(User.username == username))
+    user = db().scalar(_USER_BY_NAME, {"username": username})
     realm = current_app.config["DIGEST_REALM"]
     if user is None or not user.active or user.digest_ha1 is None or user.digest_realm != realm:
         raise problem("auth.failed")

@@ -13,7 +13,7 @@ import hashlib
 import io
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from clms.models import (
@@ -74,6 +74,22 @@ def usable_forms(session: Session, user: User, *, for_submission: bool = False) 
         restricted[form_id].add(area_id)
     mine = _areas_with_ancestors(session, area_ids_in_scope(session, user))
     return [f for f in forms if f.id not in restricted or restricted[f.id] & mine]
+
+
+_FORM_AREAS = select(FormArea.area_id).where(FormArea.form_id == bindparam("form_id"))
+
+
+def form_usable(
+    session: Session, user: User, form: Form | Row, *, for_submission: bool = False
+) -> bool:
+    """Whether ``form`` is one of :func:`usable_forms` for ``user`` (without listing them all)."""
+    states = ("open", "closing") if for_submission else ("open",)
+    if form.state not in states or form.live_version_id is None:
+        return False
+    restricted = set(session.scalars(_FORM_AREAS, {"form_id": form.id}))
+    if not restricted:
+        return True
+    return bool(restricted & _areas_with_ancestors(session, area_ids_in_scope(session, user)))
 
 
 def _areas_with_ancestors(session: Session, area_ids: set[int]) -> set[int]:

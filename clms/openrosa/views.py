@@ -13,16 +13,16 @@ from __future__ import annotations
 from xml.sax.saxutils import escape
 
 from flask import current_app, g, request, url_for
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from clms.auth import allow
 from clms.db import db
 from clms.errors import openrosa_message, problem
 from clms.models import Form, FormVersion
 from clms.openrosa import bp
-from clms.openrosa.media import media_for, usable_forms
+from clms.openrosa.media import form_usable, media_for, usable_forms
 from clms.openrosa.responses import openrosa_response
-from forms.ingest import Attachment, IncomingSubmission, ingest_submission
+from forms.ingest import Attachment, IncomingSubmission, ingest_and_commit
 
 PHONE_ROLES = ("monitor", "officer", "supervisor")
 
@@ -140,11 +140,11 @@ def submission():
     session = db()
     user = g.user
 
-    def check_form(form: Form) -> None:
-        if form.id not in {f.id for f in usable_forms(session, user, for_submission=True)}:
+    def check_form(form: Row) -> None:
+        if not form_usable(session, user, form, for_submission=True):
             raise problem("form.not_assigned", form_id=form.xml_form_id)
 
-    result = ingest_submission(
+    result = ingest_and_commit(
         session,
         IncomingSubmission(
             xml=xml_part.read(),
@@ -155,8 +155,7 @@ def submission():
         ),
         check_form=check_form,
     )
-    session.commit()
     text = "Form received successfully." if result.created else "Full submission already received."
-    if result.submission.status == "review":
+    if result.status == "review":
         text += " It will be checked by an officer."
     return openrosa_response(openrosa_message(text), 201)
