@@ -131,11 +131,43 @@ class Gunicorn:
             return ""
 
 
+class Processor:
+    """``clms process --follow``: the product's submission processor, as production runs it."""
+
+    def __init__(self, env: dict[str, str], log: Path, interval: float = 0.1):
+        clms = Path(sys.executable).with_name("clms")
+        self.argv = [str(clms), "process", "--follow", "--interval", str(interval)]
+        self.env = {**os.environ, **env}
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def command(self) -> str:
+        return "clms " + " ".join(self.argv[1:])
+
+    def start(self) -> None:
+        with open(self.log, "ab") as fh:
+            self.proc = subprocess.Popen(
+                self.argv, cwd=ROOT, env=self.env, stdout=fh, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)  # finishes the batch in hand, then exits
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
 # --- memory ------------------------------------------------------------------------------------
 
 
-def process_tree(root_pid: int) -> list[int]:
-    """``root_pid`` and all its descendants, from /proc."""
+def process_tree(*root_pids: int) -> list[int]:
+    """The ``root_pids`` and all their descendants, from /proc."""
     children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -148,7 +180,7 @@ def process_tree(root_pid: int) -> list[int]:
         # the command name may hold spaces and parentheses: the fields after the last ')' are safe
         ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
         children.setdefault(ppid, []).append(int(entry.name))
-    found, stack = [], [root_pid]
+    found, stack = [], list(root_pids)
     while stack:
         pid = stack.pop()
         found.append(pid)
@@ -165,14 +197,14 @@ def rss_kib(pid: int) -> int:
 
 
 class RssSampler:
-    """Samples the summed RSS of a process tree every ``interval`` seconds; keeps the peak.
+    """Samples the summed RSS of process trees every ``interval`` seconds; keeps the peak.
 
     The sum counts pages that forked workers share with the master once per process, as ``ps``
     would; it is an upper bound of what the tree really holds.
     """
 
-    def __init__(self, root_pid: int, interval: float = 0.1):
-        self.root_pid = root_pid
+    def __init__(self, *root_pids: int, interval: float = 0.1):
+        self.root_pids = root_pids
         self.interval = interval
         self.peak_kib = 0
         self.samples = 0
@@ -190,7 +222,7 @@ class RssSampler:
         self._sample()
 
     def _sample(self) -> None:
-        total = sum(rss_kib(pid) for pid in process_tree(self.root_pid))
+        total = sum(rss_kib(pid) for pid in process_tree(*self.root_pids))
         self.peak_kib = max(self.peak_kib, total)
         self.samples += 1
 
@@ -227,7 +259,8 @@ class PhaseResult:
     error_samples: list[str] = field(default_factory=list)
     peak_rss_mib: float = 0.0
     client_cpu_s: float = 0.0
-    server_cpu_s: float = 0.0  # gunicorn master + workers
+    server_cpu_s: float = 0.0  # gunicorn master + workers (+ the processor, when there is one)
+    accept_seconds: float = 0.0  # until the last answer; ``seconds`` also waits for processing
     worker_cpu_share: list[float] = field(default_factory=list)  # cores used by each process
     machine_busy: float = 0.0  # share of all CPUs busy during the phase
     db_cpu_s: float = 0.0  # PostgreSQL server processes (0 for SQLite: it runs in the workers)
@@ -241,6 +274,10 @@ class PhaseResult:
         return {
             "requests": self.requests,
             "seconds": round(self.seconds, 3),
+            "accept_seconds": round(self.accept_seconds, 3),
+            "accepted_per_s": round(self.requests / self.accept_seconds, 1)
+            if self.accept_seconds
+            else None,
             "submissions_per_s": round(self.throughput, 1),
             "p50_ms": round(percentile(lat, 50), 1),
             "p99_ms": round(percentile(lat, 99), 1),

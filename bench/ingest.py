@@ -20,13 +20,17 @@ clients and the same payloads:
 
 - floor: ``POST /bench/floor`` (bench-only, no authentication): parse the XML safely and INSERT the
   raw bytes, one commit per request; see :mod:`bench.floor_app`;
-- full: ``POST /submission`` with HTTP Digest, the product's whole ingest path (households, visits,
-  children).
+- full: ``POST /submission`` with HTTP Digest, the product's whole ingest path: the request stores
+  the submission (201), and ``clms process --follow``, started next to gunicorn as production runs
+  it, parses it into households, visits and children. The phase ends when the last submission is
+  processed, not when the last 201 arrives: its submissions/s is end to end. The time until the
+  last 201 is reported too (accepted/s).
 
 Every response must be 201; anything else is counted as an error, printed, and makes the run fail
 (exit status 1), as does a database that does not hold exactly N household submissions and N*4
-child visits afterwards. Peak memory is the largest sum of RSS over the gunicorn master and its
-workers, sampled from /proc every 100 ms during a phase (shared pages count once per process).
+child visits afterwards. Peak memory is the largest sum of RSS over the gunicorn master, its
+workers and the processor, sampled from /proc every 100 ms during a phase (shared pages count once
+per process); server CPU is theirs too (the processor idles through the floor phase, polling).
 The target is full-ingest throughput >= 50% of the floor's; ``--require-target`` turns a miss
 into exit status 2.
 
@@ -50,6 +54,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -57,8 +62,17 @@ import requests
 from requests.auth import HTTPDigestAuth
 from sqlalchemy import create_engine, func, select
 
-from bench.common import ROOT, Database, Gunicorn, PhaseResult, RssSampler, process_tree
+from bench.common import (
+    ROOT,
+    Database,
+    Gunicorn,
+    PhaseResult,
+    Processor,
+    RssSampler,
+    process_tree,
+)
 from bench.floor_app import FLOOR, FLOOR_PATH
+from clms.models import Submission
 
 RESULTS = ROOT / "bench" / "results"
 PASSWORD = "bench horse battery staple"
@@ -270,11 +284,11 @@ class Client:
         )
 
 
-def tree_cpu_seconds(pid: int) -> dict[int, float]:
-    """utime + stime of each live process of a tree, by pid."""
+def tree_cpu_seconds(*pids: int) -> dict[int, float]:
+    """utime + stime of each live process of the trees of ``pids``, by pid."""
     ticks = os.sysconf("SC_CLK_TCK")
     found = {}
-    for p in process_tree(pid):
+    for p in process_tree(*pids):
         try:
             with open(f"/proc/{p}/stat", "rb") as fh:
                 fields = fh.read().rsplit(b")", 1)[1].split()
@@ -292,9 +306,14 @@ def machine_busy_jiffies() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
-def run_phase(name: str, path: str, auth: bool, clients: list[Client], payloads, server_pid: int,
-              stop: threading.Event, db_pid: int | None = None) -> PhaseResult:  # fmt: skip
-    """All clients post their payloads to ``path`` as fast as answers come; closed loop."""
+def run_phase(name: str, path: str, auth: bool, clients: list[Client], payloads,
+              server_pids: tuple[int, ...], stop: threading.Event, db_pid: int | None = None,
+              drained: Callable[[], bool] | None = None) -> PhaseResult:  # fmt: skip
+    """All clients post their payloads to ``path`` as fast as answers come; closed loop.
+
+    With ``drained``, the phase lasts until it returns True (every submission processed), polled
+    every 20 ms after the last answer.
+    """
     result = PhaseResult(name=name, requests=sum(len(p) for p in payloads))
     lock = threading.Lock()
     barrier = threading.Barrier(len(clients) + 1)
@@ -329,8 +348,8 @@ def run_phase(name: str, path: str, auth: bool, clients: list[Client], payloads,
     ]
     for t in threads:
         t.start()
-    with RssSampler(server_pid) as sampler:
-        cpu0, srv0 = time.process_time(), tree_cpu_seconds(server_pid)
+    with RssSampler(*server_pids) as sampler:
+        cpu0, srv0 = time.process_time(), tree_cpu_seconds(*server_pids)
         db0 = tree_cpu_seconds(db_pid) if db_pid else {}
         busy0, total0 = machine_busy_jiffies()
         barrier.wait()
@@ -338,9 +357,12 @@ def run_phase(name: str, path: str, auth: bool, clients: list[Client], payloads,
         for t in threads:
             while t.is_alive():
                 t.join(0.5)  # wakes up for Ctrl-C
-        result.seconds = time.perf_counter() - t0
+        result.accept_seconds = time.perf_counter() - t0
         result.client_cpu_s = time.process_time() - cpu0
-        srv1 = tree_cpu_seconds(server_pid)
+        while drained is not None and not drained() and not stop.is_set():
+            time.sleep(0.02)
+        result.seconds = time.perf_counter() - t0
+        srv1 = tree_cpu_seconds(*server_pids)
         db1 = tree_cpu_seconds(db_pid) if db_pid else {}
         busy1, total1 = machine_busy_jiffies()
     result.peak_rss_mib = sampler.peak_mib
@@ -405,7 +427,7 @@ def verify(url: str, measured_ids: list[str], warm_ids: list[str]) -> dict:
 def bench_database(kind: str, args, stop: threading.Event) -> dict:
     print(f"\n=== {kind} ===", flush=True)
     database = Database(kind)
-    server = None
+    server = processor = waiting_engine = None
     try:
         t = time.perf_counter()
         setup = prepare_database(database.url, args.clients)
@@ -426,13 +448,14 @@ def bench_database(kind: str, args, stop: threading.Event) -> dict:
         RESULTS.mkdir(parents=True, exist_ok=True)
         log = RESULTS / f"gunicorn-{kind}.log"
         log.write_text("")
+        env = {
+            "CLMS_DATABASE_URL": database.url,
+            "CLMS_SECRET_KEY": SECRET_KEY,
+            "CLMS_ODK_VALIDATE": "0",
+        }
         server = Gunicorn(
             "bench.floor_app:create()",
-            {
-                "CLMS_DATABASE_URL": database.url,
-                "CLMS_SECRET_KEY": SECRET_KEY,
-                "CLMS_ODK_VALIDATE": "0",
-            },  # fmt: skip
+            env,
             workers=args.workers,
             threads=args.threads,
             log=log,
@@ -440,6 +463,17 @@ def bench_database(kind: str, args, stop: threading.Event) -> dict:
         )
         server.start("/submission")
         print(f"gunicorn up: {server.command} (pid {server.proc.pid}, log {log})", flush=True)
+        processor = Processor(env, RESULTS / f"processor-{kind}.log")
+        processor.start()
+        print(f"processor up: {processor.command} (pid {processor.proc.pid})", flush=True)
+        pids = (server.proc.pid, processor.proc.pid)
+        waiting_engine = create_engine(database.url)
+
+        def drained() -> bool:
+            with waiting_engine.connect() as conn:
+                return not conn.scalar(
+                    select(func.count()).where(Submission.status == "received")
+                )
 
         db_pid = None
         if database.server is not None:
@@ -455,10 +489,10 @@ def bench_database(kind: str, args, stop: threading.Event) -> dict:
 
         with ThreadPoolExecutor(len(clients)) as pool:
             list(pool.map(handshake, clients))
-        warm_floor = run_phase("warm-up floor", FLOOR_PATH, False, clients, warm, server.proc.pid,
-                               stop, db_pid)  # fmt: skip
-        warm_full = run_phase("warm-up full", "/submission", True, clients, warm, server.proc.pid,
-                              stop, db_pid)  # fmt: skip
+        warm_floor = run_phase("warm-up floor", FLOOR_PATH, False, clients, warm, pids, stop,
+                               db_pid)  # fmt: skip
+        warm_full = run_phase("warm-up full", "/submission", True, clients, warm, pids, stop,
+                              db_pid, drained)  # fmt: skip
         for w in (warm_floor, warm_full):
             if w.errors:
                 raise RuntimeError(f"{w.name}: {w.statuses} {w.error_samples}")
@@ -466,7 +500,8 @@ def bench_database(kind: str, args, stop: threading.Event) -> dict:
         phases = {}
         for key, path, auth in (("floor", FLOOR_PATH, False), ("full", "/submission", True)):
             label = "floor (parse + INSERT)" if key == "floor" else "full ingest"
-            res = run_phase(label, path, auth, clients, payloads, server.proc.pid, stop, db_pid)
+            res = run_phase(label, path, auth, clients, payloads, pids, stop, db_pid,
+                            drained if key == "full" else None)  # fmt: skip
             if stop.is_set():
                 raise KeyboardInterrupt
             phases[key] = res
@@ -518,6 +553,10 @@ def bench_database(kind: str, args, stop: threading.Event) -> dict:
             "gunicorn": server.command,
         }
     finally:
+        if processor is not None:
+            processor.stop()
+        if waiting_engine is not None:
+            waiting_engine.dispose()
         if server is not None:
             server.stop()
         database.close()

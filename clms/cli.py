@@ -134,10 +134,69 @@ def areas_command(villages: bool) -> None:
             show(root, 0)
 
 
+@click.command("process")
+@click.option("--follow", is_flag=True, help="Keep running and process new submissions as they come.")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between looks (--follow).")
+@click.option("--batch", default=50, show_default=True, help="Submissions per transaction.")
+@with_appcontext
+def process_command(follow: bool, interval: float, batch: int) -> None:
+    """Parse received submissions into households, visits and children.
+
+    Without --follow: process everything waiting, with a progress bar, then exit. With --follow:
+    run until stopped (SIGTERM or Ctrl-C finish the current batch first), printing each batch.
+    """
+    import signal
+
+    from forms.process import follow as follow_received
+    from forms.process import process_received, waiting
+
+    sessions = current_app.extensions["clms_sessionmaker"]
+    if not follow:
+        with session_scope() as session:
+            count, _oldest = waiting(session)
+        if count == 0:
+            click.echo("No submissions waiting.")
+            return
+        with click.progressbar(length=count, label="Processing submissions") as bar:
+            seen = [0]
+
+            def advance(total) -> None:
+                bar.update(total.processed - seen[0])
+                seen[0] = total.processed
+
+            result = process_received(sessions, batch=batch, progress=advance)
+        click.echo(
+            f"Processed {result.processed}: {result.parsed} parsed, {result.review} for review, "
+            f"{result.failed} failed (marked for review)."
+        )
+        return
+
+    stopping = [False]
+
+    def stop(_signum, _frame) -> None:
+        stopping[0] = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    def report(total) -> None:
+        click.echo(
+            f"processed {total.processed}: {total.parsed} parsed, {total.review} for review, "
+            f"{total.failed} failed"
+        )
+
+    click.echo(f"Processing received submissions every {interval:g} s; stop with Ctrl-C.")
+    follow_received(
+        sessions, interval=interval, batch=batch, stop=lambda: stopping[0], progress=report
+    )
+    click.echo("Stopped.")
+
+
 def register_commands(app) -> None:
     """Add every ``clms`` command to ``app.cli`` (so ``clms`` and the test runner see the same)."""
     from clms.demo import demo_command
     from forms.cli import forms_group
 
-    for command in (init_command, users_group, areas_command, forms_group, demo_command):
+    commands = (init_command, users_group, areas_command, forms_group, demo_command, process_command)
+    for command in commands:
         app.cli.add_command(command)

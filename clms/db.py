@@ -40,11 +40,27 @@ def make_engine(url: str) -> Engine:
         def _sqlite_begin(conn):  # pragma: no cover - run on begin
             # pysqlite's deferred BEGIN lets two writers both read, then one fails to upgrade its
             # lock with "database is locked" and no retry. BEGIN IMMEDIATE takes the write lock up
-            # front and waits on busy_timeout instead, as PostgreSQL's row locks would.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # front and waits on busy_timeout instead, as PostgreSQL's row locks would. A
+            # transaction declared read-only (read_only()) takes no lock: WAL readers never wait.
+            if conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+READ_ONLY = "clms_read_only"
+
+
+def read_only(session: Session) -> None:
+    """Declare the session's next transaction read-only (call before its first statement).
+
+    On SQLite it then begins without taking the database's single write lock, so reads never queue
+    behind writers; a write in it fails. Elsewhere it changes nothing.
+    """
+    session.connection(execution_options={READ_ONLY: True})
 
 
 def init_app(app: Flask) -> None:

@@ -1215,6 +1215,18 @@ def demo_command(port: int, host: str, households: int, seed: int, no_serve: boo
     server.clms_quiet = True  # the demo's own submissions are counted, not logged one by one
     thread = threading.Thread(target=server.serve_forever, name="clms-demo-server", daemon=True)
     thread.start()
+    # the submission processor runs in-process here (production runs it in `clms scheduler`)
+    from forms.process import follow
+
+    stop_processing = threading.Event()
+    processor = threading.Thread(
+        target=follow,
+        args=(app.extensions["clms_sessionmaker"],),
+        kwargs={"interval": 0.5, "stop": stop_processing.is_set},
+        name="clms-demo-processor",
+        daemon=True,
+    )
+    processor.start()
     url_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - a comparison
     base_url = f"http://{url_host}:{server.port}/"
     failed = False
@@ -1241,9 +1253,30 @@ def demo_command(port: int, host: str, households: int, seed: int, no_serve: boo
         except KeyboardInterrupt:
             click.echo("Stopping.")
     finally:
+        stop_processing.set()
         server.shutdown()
         server.server_close()
         thread.join(5)
+        processor.join(10)
+
+
+def _wait_processed(accepted: int, timeout: float = 600.0) -> None:
+    """Show the in-process processor (see demo_command) working through what was accepted."""
+    from clms.db import session_scope
+    from forms.process import waiting
+
+    progress = ProgressLine("Processing submissions", accepted)
+    deadline = time.monotonic() + timeout
+    while True:
+        with session_scope() as session:
+            left, _oldest = waiting(session)
+        progress.update(max(0, accepted - left))
+        if left == 0:
+            break
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"{left} submissions still waiting to be processed.")
+        time.sleep(0.2)
+    progress.finish()
 
 
 def _build(app, seed, households, base_url, server, shared, realm) -> tuple[list[Account], bool]:
@@ -1301,6 +1334,7 @@ def _build(app, seed, households, base_url, server, shared, realm) -> tuple[list
         if len(report.failures) > 10:
             _say(f"  ... and {len(report.failures) - 10} more refused.")
         failed = bool(report.failures)
+        _wait_processed(report.created)
         with session_scope() as session:
             rows = session.execute(
                 select(Submission.status, func.count(Submission.id)).group_by(Submission.status)

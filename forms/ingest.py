@@ -4,9 +4,11 @@ pull), so the same submission arriving twice, or both ways, is stored once.
 The rules are ODK Central's (shared/design/protocols.md): the same instanceID with byte-identical
 XML is a safe retry (201 again, new attachments added); the same instanceID with other XML is a
 conflict (409); ``deprecatedID`` names the version an edit replaces (unknown: 404; already replaced:
-409). The raw XML and attachments are kept byte for byte. Our forms are then parsed into households,
-visits and children in the same transaction; whatever cannot be understood marks the submission for
-review with the reasons, and nothing is lost.
+409). The raw XML and attachments are kept byte for byte; that is all a phone waits for.
+
+Submissions of our forms are stored ``received`` and parsed afterwards into households, visits and
+children by :mod:`forms.process`; whatever cannot be understood marks the submission for review
+with the reasons, and nothing is lost. Other forms are stored ``raw``.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clms.errors import problem
 from clms.models import (
     Form,
+    FormArea,
     FormVersion,
     Report,
     Submission,
@@ -30,18 +33,32 @@ from clms.models import (
     Visit,
     utcnow,
 )
-from forms import store
-from forms.parse import parse_submission
+from forms.parse import OUR_FORMS
 from forms.xmlsafe import instance_ids, parse_xml
 
 SUBMISSIONS = Submission.__table__
 ATTACHMENTS = SubmissionAttachment.__table__
 
 # built once: every submission runs them (see forms.store)
-# the columns check_form needs, not the entity: loading an ORM object costs more than the query
-_FORM_BY_ID = select(Form.id, Form.xml_form_id, Form.state, Form.live_version_id).where(
-    Form.xml_form_id == bindparam("xml_form_id")
-)
+# One query tells what a submission needs to know about its form: the form's columns that
+# check_form reads (not the entity: loading an ORM object costs more than the query), whether it is
+# restricted to areas, the id of the version the submission names, and whether this instanceID is
+# already stored.
+_FORM_CONTEXT = select(
+    Form.id,
+    Form.xml_form_id,
+    Form.state,
+    Form.live_version_id,
+    exists().where(FormArea.form_id == Form.id).label("has_areas"),
+    select(FormVersion.id)
+    .where(FormVersion.form_id == Form.id, FormVersion.version == bindparam("version"))
+    .scalar_subquery()
+    .label("version_id"),
+    select(SUBMISSIONS.c.id)
+    .where(SUBMISSIONS.c.form_id == Form.id, SUBMISSIONS.c.instance_id == bindparam("instance_id"))
+    .scalar_subquery()
+    .label("existing_id"),
+).where(Form.xml_form_id == bindparam("xml_form_id"))
 _BY_INSTANCE_ID = select(
     SUBMISSIONS.c.id, SUBMISSIONS.c.logical_id, SUBMISSIONS.c.xml_sha256, SUBMISSIONS.c.status,
     SUBMISSIONS.c.review_reasons,
@@ -49,9 +66,6 @@ _BY_INSTANCE_ID = select(
     SUBMISSIONS.c.form_id == bindparam("form_id"),
     SUBMISSIONS.c.instance_id == bindparam("instance_id"),
 )  # fmt: skip
-_VERSION_ID = select(FormVersion.id).where(
-    FormVersion.form_id == bindparam("form_id"), FormVersion.version == bindparam("version")
-)
 _INSERT_SUBMISSION = insert(SUBMISSIONS).returning(SUBMISSIONS.c.id)
 _INSERT_ATTACHMENT = insert(ATTACHMENTS)
 
@@ -79,7 +93,9 @@ class IncomingSubmission:
 @dataclass
 class IngestResult:
     submission_id: int
-    status: str  # parsed, review (see review_reasons) or raw (a form that is not ours)
+    # received (ours, waiting for forms.process), parsed, review (see review_reasons) or raw (a
+    # form that is not ours); a retry reports the status the stored submission has now
+    status: str
     review_reasons: list[dict]
     created: bool  # False: a retry of a submission already stored
     attachments_added: int
@@ -107,7 +123,7 @@ def ingest_submission(
     """Store ``incoming`` (or recognise it as a retry) and parse it; never commits.
 
     ``check_form`` may refuse the form for this submitter (it raises a problem); it gets the form's
-    ``id``, ``xml_form_id``, ``state`` and ``live_version_id`` as a row.
+    ``id``, ``xml_form_id``, ``state``, ``live_version_id`` and ``has_areas`` as a row.
 
     Raises a catalogue :class:`~clms.errors.Problem` for anything that must be refused; the caller
     rolls back, so a refusal never leaves a partial record. Everything is read first and written
@@ -119,26 +135,28 @@ def ingest_submission(
         check_attachment_name(att.name)
     # the pure work first: no transaction is open while the XML is parsed
     root = parse_xml(incoming.xml)
-    record = parse_submission(root)
     xml_form_id = root.get("id") or ""
-    form = session.execute(_FORM_BY_ID, {"xml_form_id": xml_form_id}).first()
+    instance_id, deprecated_id = instance_ids(root)
+    version = root.get("version") or ""
+    form = session.execute(
+        _FORM_CONTEXT,
+        {"xml_form_id": xml_form_id, "version": version, "instance_id": instance_id or ""},
+    ).first()
     if form is None:
         raise problem("form.not_found", form_id=xml_form_id)
     if check_form is not None:
         check_form(form)
-    instance_id, deprecated_id = instance_ids(root)
     if instance_id is None:
         raise problem("submission.instance_id_missing")
     digest = hashlib.sha256(incoming.xml).hexdigest()
 
-    existing = _by_instance_id(session, form.id, instance_id)
-    if existing is not None:
+    if form.existing_id is not None:
+        existing = _by_instance_id(session, form.id, instance_id)
         return _retry(session, existing, digest, instance_id, incoming.attachments)
 
     if form.state == "closed":
         raise problem("form.closed", form_id=xml_form_id)
-    version = root.get("version") or ""
-    form_version_id = session.scalar(_VERSION_ID, {"form_id": form.id, "version": version})
+    form_version_id = form.version_id
     if form_version_id is None:
         known = session.scalars(
             select(FormVersion.version).where(FormVersion.form_id == form.id)
@@ -150,14 +168,8 @@ def ingest_submission(
             known=", ".join(repr(v) for v in known) or "none",
         )
 
-    received_at = utcnow()
-    prepared = None
-    status, reasons = "raw", []
-    if record is not None:
-        prepared = store.prepare(session, record, incoming.submitter, received_at)
-        status = "review" if prepared.issues else "parsed"
-        reasons = [i.as_dict() for i in prepared.issues]
-
+    # our forms are parsed afterwards, in order and in batches (forms.process); others stay raw
+    status = "received" if xml_form_id in OUR_FORMS else "raw"
     logical_id = instance_id
     if deprecated_id is not None:
         logical_id = _replace_version(session, form.id, deprecated_id)
@@ -172,18 +184,16 @@ def ingest_submission(
             "form_version_id": form_version_id,
             "xml": incoming.xml,
             "xml_sha256": digest,
-            "received_at": received_at,
+            "received_at": utcnow(),
             "source": incoming.source,
             "submitter_id": incoming.submitter.id if incoming.submitter else None,
             "device_id": incoming.device_id,
             "status": status,
-            "review_reasons": reasons,
+            "review_reasons": [],
         },
     ).scalar_one()
     added = _add_attachments(session, submission_id, incoming.attachments, have=set())
-    if prepared is not None:
-        prepared.write(session, submission_id)
-    return IngestResult(submission_id, status, reasons, created=True, attachments_added=added)
+    return IngestResult(submission_id, status, [], created=True, attachments_added=added)
 
 
 def ingest_and_commit(

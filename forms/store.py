@@ -1,22 +1,22 @@
-"""Saving parsed records: households, visits, children, follow-ups and reports.
+"""Saving parsed records: households, visits, children, follow-ups and reports, a batch at a time.
 
 Codes are resolved against the database here (villages, suppliers, cases); an unknown code is an
 issue for review, never replaced by a guess. The same child across visits keeps one pseudonymous id:
 same household, same folded name, birth year within a year (an age in completed years moves the
 estimated birth year by one around a birthday).
 
-Saving runs in two steps so that a submission's status is known before anything is written:
-:func:`prepare` reads what it needs and collects every issue; :meth:`Prepared.write` then writes
-the rows with a handful of SQL statements (this is the hot path of every submission, so it uses
-SQLAlchemy Core rather than the ORM's unit of work). Two first visits of the same household arriving
-at once both try to create it; the second INSERT violates the unique code, and the caller retries
-the whole transaction (:func:`forms.ingest.ingest_and_commit`), which then finds the household.
+This is the hot path of every submission (see :mod:`forms.process`), so a batch is saved in three
+steps with a fixed number of statements, whatever its size: :meth:`Batch.load` reads every
+village, supplier, household, child and case the batch names with one query per table;
+:meth:`Batch.plan` decides, submission by submission and in order, what each one adds or changes
+(in memory, so the second visit of a household in a batch sees the children the first one added);
+:meth:`Batch.write` writes it all with one statement per table (SQLAlchemy Core: the ORM's unit of
+work costs more than the database does here).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, insert, select, update
@@ -53,115 +53,227 @@ CHILDREN = Child.__table__
 CHILD_VISITS = ChildVisit.__table__
 REPORTS = Report.__table__
 
-# Every submission runs these, so they are built once (building a statement costs more than
-# running it on SQLite); only the parameters change.
-_VILLAGE_BY_CODE = select(Village.id, Village.area_id).where(Village.code == bindparam("code"))
-_SUPPLIER_BY_CODE = select(Supplier.id).where(Supplier.code == bindparam("code"))
-_HOUSEHOLD_COLUMNS = ("id", "village_id", "supplier_id", "head_name", "first_visit_at",
-                      "last_visit_at")  # fmt: skip
-_HOUSEHOLD_BY_CODE = select(*(HOUSEHOLDS.c[n] for n in _HOUSEHOLD_COLUMNS)).where(
-    HOUSEHOLDS.c.code == bindparam("code")
+# built once (building a statement costs more than running it on SQLite); only parameters change
+_VILLAGES = select(Village.code, Village.id, Village.area_id).where(
+    Village.code.in_(bindparam("codes", expanding=True))
 )
-_CHILDREN_OF = select(
-    CHILDREN.c.id, CHILDREN.c.name_key, CHILDREN.c.birth_year, CHILDREN.c.birth_year_exact,
-    CHILDREN.c.sex,
-).where(CHILDREN.c.household_id == bindparam("household_id"))  # fmt: skip
-_INSERT_HOUSEHOLD = insert(HOUSEHOLDS).returning(HOUSEHOLDS.c.id)
-_UPDATE_HOUSEHOLD = update(HOUSEHOLDS).where(HOUSEHOLDS.c.id == bindparam("row_id"))
-_INSERT_VISIT = insert(VISITS).returning(VISITS.c.id)
+_SUPPLIERS = select(Supplier.code, Supplier.id).where(
+    Supplier.code.in_(bindparam("codes", expanding=True))
+)
+_HOUSEHOLD_FIELDS = ("village_id", "supplier_id", "head_name", "first_visit_at", "last_visit_at")
+_HOUSEHOLDS = select(
+    HOUSEHOLDS.c.code, HOUSEHOLDS.c.id, *(HOUSEHOLDS.c[f] for f in _HOUSEHOLD_FIELDS)
+).where(HOUSEHOLDS.c.code.in_(bindparam("codes", expanding=True)))
+_CHILD_FIELDS = ("name_key", "sex", "birth_year", "birth_year_exact", "dob")
+_CHILDREN = select(
+    CHILDREN.c.household_id, CHILDREN.c.id, *(CHILDREN.c[f] for f in _CHILD_FIELDS)
+).where(CHILDREN.c.household_id.in_(bindparam("ids", expanding=True)))
+_CASES = (
+    select(
+        Case.case_number,
+        Case.id,
+        Case.child_id,
+        Case.village_id,
+        Village.area_id,
+        Child.household_id,
+        Child.dob,
+        Child.sex,
+    )
+    .join(Child, Child.id == Case.child_id)
+    .outerjoin(Village, Village.id == Case.village_id)
+    .where(Case.case_number.in_(bindparam("numbers", expanding=True)))
+)
+_LAST_AGE = (
+    select(ChildVisit.age, Visit.visited_at)
+    .join(Visit, Visit.id == ChildVisit.visit_id)
+    .where(ChildVisit.child_id == bindparam("child_id"), ChildVisit.age.is_not(None))
+    .order_by(Visit.visited_at.desc())
+    .limit(1)
+)
+_INSERT_HOUSEHOLDS = insert(HOUSEHOLDS).returning(HOUSEHOLDS.c.code, HOUSEHOLDS.c.id)
+_UPDATE_HOUSEHOLDS = update(HOUSEHOLDS).where(HOUSEHOLDS.c.id == bindparam("row_id"))
+_INSERT_VISITS = insert(VISITS).returning(VISITS.c.submission_id, VISITS.c.id)
 _INSERT_CHILDREN = insert(CHILDREN).returning(CHILDREN.c.child_uid, CHILDREN.c.id)
-_UPDATE_CHILD = update(CHILDREN).where(CHILDREN.c.id == bindparam("row_id"))
+_UPDATE_CHILDREN = update(CHILDREN).where(CHILDREN.c.id == bindparam("row_id"))
 _INSERT_CHILD_VISITS = insert(CHILD_VISITS)
-_INSERT_REPORT = insert(REPORTS)
+_INSERT_REPORTS = insert(REPORTS)
 
 
 @dataclass
-class Prepared:
-    """A record resolved against the database: its issues, and how to write it."""
+class Item:
+    """One submission of a batch: its id, what was parsed from it, who sent it, and when."""
 
-    issues: list[Issue]
-    write: Callable[[Session, int], None]  # (session, submission id)
-
-
-@dataclass
-class _Village:
-    id: int
-    area_id: int
+    submission_id: int
+    record: Record
+    submitter: User | None
+    received_at: dt.datetime
+    current: bool = True  # False: replaced by an edit before it was processed
 
 
-def prepare(
-    session: Session, record: Record, submitter: User | None, received_at: dt.datetime
-) -> Prepared:
-    """Resolve ``record`` (parsed from a submission received at ``received_at``); writes nothing."""
-    issues = list(record.issues)
-    when = record.meta.end or record.meta.start or received_at
-    if isinstance(record, HouseholdVisitRecord):
-        write = _prepare_household_visit(session, record, submitter, when, issues)
-    elif isinstance(record, FollowupRecord):
-        write = _prepare_followup(session, record, submitter, when, issues)
-    elif isinstance(record, ReportRecord):
-        write = _prepare_report(session, record, when, issues)
-    else:  # pragma: no cover - parse_submission returns only these
-        raise TypeError(f"not a record: {record!r}")
-    return Prepared(issues=issues, write=write)
+@dataclass(eq=False)  # identity: two children may hold equal values
+class _Household:
+    code: str
+    id: int | None  # None until written
+    values: dict  # the _HOUSEHOLD_FIELDS as they stand after the batch's visits so far
+    changed: bool = False
+    children: list[_Child] = field(default_factory=list)
 
 
-def _village(
-    session: Session, code: str | None, submitter: User | None, issues: list[Issue]
-) -> _Village | None:
-    """The village with ``code``; an unknown code, or one outside the submitter's villages, is an
-    issue (a report, ``submitter=None``, may come from anywhere)."""
-    if code is None:
-        return None
-    row = session.execute(_VILLAGE_BY_CODE, {"code": code}).first()
-    if row is None:
-        issues.append(Issue("village", code, "unknown village code"))
-        return None
-    village = _Village(*row)
-    if submitter is not None and submitter.role in SCOPED_SUBMITTERS:
-        if not village_in_scope(session, submitter, village.id, village.area_id):
+@dataclass(eq=False)  # identity: two children may hold equal values
+class _Child:
+    household: _Household
+    id: int | None  # None until written
+    values: dict  # the _CHILD_FIELDS
+    uid: str | None = None  # new children: the pseudonymous id chosen here
+    name: str = ""
+    changed: bool = False
+
+
+@dataclass(eq=False)  # identity: two children may hold equal values
+class _Visit:
+    item: Item
+    row: dict  # the visits row, without submission_id and household_id
+    household: _Household | None = None
+    child_visits: list[tuple[_Child | int, dict]] = field(default_factory=list)  # child, row
+
+
+class Batch:
+    """Saving a batch of parsed submissions; see the module documentation.
+
+    Use :func:`save_batch`; the steps are separate so each is simple to read.
+    """
+
+    def __init__(self, session: Session, items: list[Item]):
+        self.session = session
+        self.items = items
+        self.issues: dict[int, list[Issue]] = {}
+        self.villages: dict[str, tuple[int, int]] = {}  # code -> (id, area id)
+        self.suppliers: dict[str, int] = {}
+        self.households: dict[str, _Household] = {}
+        self.cases: dict[str, object] = {}
+        self._in_scope: dict[tuple[int, int], bool] = {}
+        self.visits: list[_Visit] = []
+        self.reports: list[tuple[Item, dict]] = []
+
+    # --- 1. read what the batch names ---------------------------------------------------------
+
+    def load(self) -> None:
+        records = [item.record for item in self.items]
+        village_codes = {r.village for r in records if getattr(r, "village", None)}
+        supplier_codes = {
+            r.supplier for r in records if getattr(r, "supplier", None) not in (None, "none")
+        }
+        household_codes = {
+            r.household_code for r in records if getattr(r, "household_code", None) is not None
+        }
+        case_numbers = {r.case_number for r in records if getattr(r, "case_number", None)}
+        s = self.session
+        if village_codes:
+            for code, vid, area_id in s.execute(_VILLAGES, {"codes": sorted(village_codes)}):
+                self.villages[code] = (vid, area_id)
+        if supplier_codes:
+            self.suppliers = dict(s.execute(_SUPPLIERS, {"codes": sorted(supplier_codes)}).all())
+        if household_codes:
+            for row in s.execute(_HOUSEHOLDS, {"codes": sorted(household_codes)}):
+                values = {f: getattr(row, f) for f in _HOUSEHOLD_FIELDS}
+                self.households[row.code] = _Household(row.code, row.id, values)
+            by_id = {h.id: h for h in self.households.values()}
+            if by_id:
+                for row in s.execute(_CHILDREN, {"ids": sorted(by_id)}):
+                    household = by_id[row.household_id]
+                    values = {f: getattr(row, f) for f in _CHILD_FIELDS}
+                    household.children.append(_Child(household, row.id, values))
+        if case_numbers:
+            self.cases = {row.case_number: row for row in s.execute(
+                _CASES, {"numbers": sorted(case_numbers)})}  # fmt: skip
+
+    # --- 2. decide, submission by submission ----------------------------------------------------
+
+    def plan(self, item: Item) -> list[Issue]:
+        """What ``item`` adds and changes (kept in memory); returns its issues for review."""
+        record = item.record
+        issues = list(record.issues)
+        when = record.meta.end or record.meta.start or item.received_at
+        if isinstance(record, HouseholdVisitRecord):
+            self._plan_household_visit(item, record, when, issues)
+        elif isinstance(record, FollowupRecord):
+            self._plan_followup(item, record, when, issues)
+        elif isinstance(record, ReportRecord):
+            self._plan_report(item, record, when, issues)
+        else:  # pragma: no cover - parse_submission returns only these
+            raise TypeError(f"not a record: {record!r}")
+        self.issues[item.submission_id] = issues
+        return issues
+
+    def _scoped(self, submitter: User | None, village_id: int, area_id: int) -> bool:
+        if submitter is None or submitter.role not in SCOPED_SUBMITTERS:
+            return True
+        key = (submitter.id, village_id)
+        if key not in self._in_scope:
+            self._in_scope[key] = village_in_scope(self.session, submitter, village_id, area_id)
+        return self._in_scope[key]
+
+    def _village(
+        self, code: str | None, submitter: User | None, issues: list[Issue]
+    ) -> int | None:
+        """The id of the village with ``code``; an unknown code, or one outside the submitter's
+        villages, is an issue (a report, ``submitter=None``, may come from anywhere)."""
+        if code is None:
+            return None
+        if code not in self.villages:
+            issues.append(Issue("village", code, "unknown village code"))
+            return None
+        village_id, area_id = self.villages[code]
+        if not self._scoped(submitter, village_id, area_id):
             issues.append(
                 Issue("village", code, f"not one of the villages assigned to {submitter.username}")
             )
-    return village
+        return village_id
 
+    def _plan_household_visit(
+        self, item: Item, record: HouseholdVisitRecord, when: dt.datetime, issues: list[Issue]
+    ) -> None:
+        village_id = self._village(record.village, item.submitter, issues)
+        supplier_id = None
+        if record.supplier not in (None, "none"):
+            supplier_id = self.suppliers.get(record.supplier)
+            if supplier_id is None:
+                issues.append(Issue("supplier", record.supplier, "unknown supplier code"))
+        lat, lon, alt, acc = record.gps or (None, None, None, None)
+        visit = _Visit(
+            item,
+            {
+                "kind": "household",
+                "village_id": village_id,
+                "supplier_id": supplier_id,
+                "monitor_id": item.submitter.id if item.submitter else None,
+                "visited_at": when,
+                "started_at": record.meta.start,
+                "ended_at": record.meta.end,
+                "device_id": record.meta.device_id,
+                "consent": record.consent,
+                "lat": lat,
+                "lon": lon,
+                "altitude": alt,
+                "accuracy": acc,
+                "services_received": [],
+            },
+        )
+        self.visits.append(visit)
+        if record.household_code is None:
+            if record.children:
+                issues.append(Issue("child", None, "children not linked: the household is unknown"))
+            return
 
-# --- household visits ---------------------------------------------------------------------------
-
-
-@dataclass
-class _ChildPlan:
-    """One repeat: the existing child it is (``child_id``) or the new child to create."""
-
-    rec: ChildRecord
-    child_id: int | None = None
-    new: dict | None = None  # the children row to insert
-    update: dict = field(default_factory=dict)  # what this visit tells us about a known child
-
-
-def _prepare_household_visit(
-    session: Session,
-    record: HouseholdVisitRecord,
-    submitter: User | None,
-    when: dt.datetime,
-    issues: list[Issue],
-) -> Callable[[Session, int], None]:
-    village = _village(session, record.village, submitter, issues)
-    supplier_id = None
-    if record.supplier not in (None, "none"):
-        supplier_id = session.scalar(_SUPPLIER_BY_CODE, {"code": record.supplier})
-        if supplier_id is None:
-            issues.append(Issue("supplier", record.supplier, "unknown supplier code"))
-
-    household = None  # the existing row, if any
-    household_values: dict = {}  # what to insert (new) or update (existing)
-    known: list = []
-    if record.household_code is not None:
-        household = session.execute(
-            _HOUSEHOLD_BY_CODE, {"code": record.household_code}
-        ).first()
-        current = household._asdict() if household else dict.fromkeys(_HOUSEHOLD_COLUMNS)
-        if household and household.village_id and village and household.village_id != village.id:
+        household = self.households.get(record.household_code)
+        if household is None:
+            household = _Household(record.household_code, None, dict.fromkeys(_HOUSEHOLD_FIELDS))
+            self.households[household.code] = household
+        elif (
+            household.values["village_id"]
+            and village_id
+            and household.values["village_id"] != village_id
+        ):
             issues.append(
                 Issue(
                     "village",
@@ -169,125 +281,244 @@ def _prepare_household_visit(
                     f"household {record.household_code} was recorded before in another village",
                 )
             )
+        visit.household = household
         # the latest visit says where the household is and whom it sells to now
-        if current["last_visit_at"] is None or when >= current["last_visit_at"]:
-            household_values["last_visit_at"] = when
-            if village is not None:
-                household_values["village_id"] = village.id
+        values = dict(household.values)
+        if values["last_visit_at"] is None or when >= values["last_visit_at"]:
+            values["last_visit_at"] = when
+            if village_id is not None:
+                values["village_id"] = village_id
             if record.supplier == "none":
-                household_values["supplier_id"] = None
+                values["supplier_id"] = None
             elif supplier_id is not None:
-                household_values["supplier_id"] = supplier_id
+                values["supplier_id"] = supplier_id
             if record.household_head:
-                household_values["head_name"] = record.household_head
-        first = min(current["first_visit_at"] or when, when)
-        if first != current["first_visit_at"]:
-            household_values["first_visit_at"] = first
-        if household is not None:
-            household_values = {k: v for k, v in household_values.items() if current[k] != v}
-            known = list(session.execute(_CHILDREN_OF, {"household_id": household.id}))
-    elif record.children:
-        issues.append(Issue("child", None, "children not linked: the household is unknown"))
-    plans = []
-    if record.household_code is not None:
-        plans = [_recognise_child(known, rec, when) for rec in record.children]
+                values["head_name"] = record.household_head
+        values["first_visit_at"] = min(values["first_visit_at"] or when, when)
+        if values != household.values:
+            household.values, household.changed = values, True
 
-    lat, lon, alt, acc = record.gps or (None, None, None, None)
-    visit_values = {
-        "kind": "household",
-        "village_id": village.id if village else None,
-        "supplier_id": supplier_id,
-        "monitor_id": submitter.id if submitter else None,
-        "visited_at": when,
-        "started_at": record.meta.start,
-        "ended_at": record.meta.end,
-        "device_id": record.meta.device_id,
-        "consent": record.consent,
-        "lat": lat,
-        "lon": lon,
-        "altitude": alt,
-        "accuracy": acc,
-        "services_received": [],
-    }
+        available = list(household.children)  # two repeats of one visit are never the same child
+        for rec in record.children:
+            kid = _recognise_child(household, available, rec, when)
+            visit.child_visits.append((kid, _child_visit_row(rec)))
 
-    def write(session: Session, submission_id: int) -> None:
-        household_id = None
-        if household is not None:
-            household_id = household.id
-            if household_values:
-                session.execute(_UPDATE_HOUSEHOLD, {"row_id": household_id, **household_values})
-        elif record.household_code is not None:
-            household_id = session.execute(
-                _INSERT_HOUSEHOLD, {"code": record.household_code, **household_values}
-            ).scalar_one()
-        visit_id = session.execute(
-            _INSERT_VISIT, {"submission_id": submission_id, "household_id": household_id,
-                            **visit_values}  # fmt: skip
-        ).scalar_one()
-        if household_id is None or not plans:
+    def _plan_followup(
+        self, item: Item, record: FollowupRecord, when: dt.datetime, issues: list[Issue]
+    ) -> None:
+        case = None
+        if record.case_number is not None:
+            case = self.cases.get(record.case_number)
+            if case is None:
+                issues.append(Issue("case", record.case_number, "unknown case number"))
+        submitter = item.submitter
+        scoped = submitter is not None and submitter.role in SCOPED_SUBMITTERS
+        if (
+            case is not None
+            and scoped
+            and (case.village_id is None or not self._scoped(submitter, case.village_id,
+                                                             case.area_id))
+        ):  # fmt: skip
+            issues.append(
+                Issue("case", record.case_number, f"not a case in {submitter.username}'s villages")
+            )
+        visit = _Visit(
+            item,
+            {
+                "kind": "followup",
+                "case_id": case.id if case else None,
+                "village_id": case.village_id if case else None,
+                "monitor_id": submitter.id if submitter else None,
+                "visited_at": when,
+                "started_at": record.meta.start,
+                "ended_at": record.meta.end,
+                "device_id": record.meta.device_id,
+                "child_present": record.child_present,
+                "services_received": record.services_received,
+                "notes": record.notes,
+            },
+        )
+        self.visits.append(visit)
+        if case is None:
             return
-        _write_children(session, household_id, visit_id, plans)
+        visit.row["household_id"] = case.household_id
+        row = _child_visit_row(None)
+        row.update(
+            position=1,
+            age=self._age_now(case.child_id, case.dob, when),
+            sex=case.sex,
+            attends_school=record.attends_school,
+            work_hours_7d=record.work_hours_7d,
+            chore_hours_7d=record.chore_hours_7d,
+            hazards=record.hazards,
+            night_work=record.night_work,
+            worst_form_signs=record.worst_form_signs,
+        )
+        visit.child_visits.append((case.child_id, row))
 
-    return write
+    def _age_now(self, child_id: int, dob: dt.date | None, when: dt.datetime) -> int | None:
+        """The child's age at ``when``: from the date of birth, else the last recorded age moved
+        on by the time since."""
+        if dob is not None:
+            on = when.date()
+            return on.year - dob.year - ((on.month, on.day) < (dob.month, dob.day))
+        last = self.session.execute(_LAST_AGE, {"child_id": child_id}).first()
+        if last is None:
+            return None
+        age, seen = last
+        return age + max(0, int((when - seen).days // 365.25))
+
+    def _plan_report(
+        self, item: Item, record: ReportRecord, when: dt.datetime, issues: list[Issue]
+    ) -> None:
+        # a report may come from anyone, anywhere: the village is checked to exist, not scoped
+        village_id = self._village(record.village, None, issues)
+        self.reports.append(
+            (
+                item,
+                {
+                    "reporter_type": record.reporter_type,
+                    "village_id": village_id,
+                    "concern": record.concern,
+                    "child_age_estimate": record.child_age_estimate,
+                    "description": record.description,
+                    "contact": record.contact,
+                    "reported_at": when,
+                    "current": item.current,
+                },
+            )
+        )
+
+    # --- 3. write it all, one statement per table -------------------------------------------------
+
+    def write(self) -> None:
+        s = self.session
+        new = [h for h in self.households.values() if h.id is None]
+        changed = [h for h in self.households.values() if h.changed and h.id is not None]
+        if new:
+            rows = [{"code": h.code, **h.values} for h in new]
+            ids = dict(s.execute(_INSERT_HOUSEHOLDS, rows).all())
+            for h in new:
+                h.id = ids[h.code]
+        if changed:
+            s.execute(_UPDATE_HOUSEHOLDS, [{"row_id": h.id, **h.values} for h in changed])
+
+        new_children = [
+            c for h in self.households.values() for c in h.children if c.id is None
+        ]
+        if new_children:
+            rows = [
+                {"child_uid": c.uid, "household_id": c.household.id, "name": c.name, **c.values}
+                for c in new_children
+            ]
+            ids = dict(s.execute(_INSERT_CHILDREN, rows).all())
+            for c in new_children:
+                c.id = ids[c.uid]
+        changed_children = [
+            c for h in self.households.values() for c in h.children if c.changed and c.uid is None
+        ]
+        if changed_children:
+            s.execute(
+                _UPDATE_CHILDREN,
+                [{"row_id": c.id, **{f: c.values[f] for f in _CHILD_FIELDS if f != "name_key"}}
+                 for c in changed_children],
+            )  # fmt: skip
+
+        if self.visits:
+            rows = []
+            for v in self.visits:
+                row = {**_VISIT_DEFAULTS, **v.row, "submission_id": v.item.submission_id,
+                       "current": v.item.current}  # fmt: skip
+                if v.household is not None:
+                    row["household_id"] = v.household.id
+                rows.append(row)
+            ids = dict(s.execute(_INSERT_VISITS, rows).all())
+            child_visit_rows = [
+                {**row, "visit_id": ids[v.item.submission_id],
+                 "child_id": kid if isinstance(kid, int) else kid.id}
+                for v in self.visits
+                for kid, row in v.child_visits
+            ]  # fmt: skip
+            if child_visit_rows:
+                s.execute(_INSERT_CHILD_VISITS, child_visit_rows)
+        if self.reports:
+            s.execute(
+                _INSERT_REPORTS,
+                [{**row, "submission_id": item.submission_id} for item, row in self.reports],
+            )
 
 
-def _recognise_child(known: list, rec: ChildRecord, when: dt.datetime) -> _ChildPlan:
-    """The known child this repeat describes (removed from ``known``: two repeats of one visit
-    are never the same child), or a new child with a new pseudonymous id."""
+# every visits row carries every column, so that one executemany INSERT takes them all
+_VISIT_DEFAULTS = {
+    "household_id": None, "case_id": None, "village_id": None, "supplier_id": None,
+    "monitor_id": None, "started_at": None, "ended_at": None, "device_id": None, "consent": None,
+    "child_present": None, "lat": None, "lon": None, "altitude": None, "accuracy": None,
+    "services_received": [], "notes": None,
+}  # fmt: skip
+
+
+def save_batch(session: Session, items: list[Item]) -> dict[int, list[Issue]]:
+    """Save ``items`` (in order); returns each submission's issues, by submission id."""
+    batch = Batch(session, items)
+    batch.load()
+    for item in items:
+        batch.plan(item)
+    batch.write()
+    return batch.issues
+
+
+def _recognise_child(
+    household: _Household, available: list[_Child], rec: ChildRecord, when: dt.datetime
+) -> _Child:
+    """The child among ``available`` this repeat describes (removed from it), or a new child with
+    a new pseudonymous id (added to the household)."""
     exact = rec.dob is not None
     birth_year = rec.dob.year if exact else (when.year - rec.age if rec.age is not None else None)
     key = name_key(rec.name) if rec.name else ""
     if key and birth_year is not None:
         best = None
-        for c in known:
-            if c.name_key != key or c.birth_year is None:
+        for c in available:
+            known = c.values["birth_year"]
+            if c.values["name_key"] != key or known is None:
                 continue
-            tolerance = 0 if (exact and c.birth_year_exact) else 1
-            gap = abs(c.birth_year - birth_year)
-            if gap <= tolerance and (best is None or gap < abs(best.birth_year - birth_year)):
+            tolerance = 0 if (exact and c.values["birth_year_exact"]) else 1
+            gap = abs(known - birth_year)
+            if gap <= tolerance and (
+                best is None or gap < abs(best.values["birth_year"] - birth_year)
+            ):
                 best = c
         if best is not None:
-            known.remove(best)
-            plan = _ChildPlan(rec, child_id=best.id)
-            if exact and not best.birth_year_exact:  # a date of birth beats an age estimate
-                plan.update.update(birth_year=birth_year, birth_year_exact=True, dob=rec.dob)
-            if best.sex is None and rec.sex is not None:
-                plan.update["sex"] = rec.sex
-            return plan
-    return _ChildPlan(
-        rec,
-        new={
-            "name": rec.name or "",
-            "name_key": key,
-            "sex": rec.sex,
-            "birth_year": birth_year,
-            "birth_year_exact": exact,
-            "dob": rec.dob,
-        },
-    )
+            available.remove(best)
+            if exact and not best.values["birth_year_exact"]:  # a date of birth beats an age
+                best.values.update(birth_year=birth_year, birth_year_exact=True, dob=rec.dob)
+                best.changed = True
+            if best.values["sex"] is None and rec.sex is not None:
+                best.values["sex"] = rec.sex
+                best.changed = True
+            return best
+    child = _Child(
+        household,
+        None,
+        {"name_key": key, "sex": rec.sex, "birth_year": birth_year, "birth_year_exact": exact,
+         "dob": rec.dob},
+        uid=new_child_uid(),
+        name=rec.name or "",
+    )  # fmt: skip
+    household.children.append(child)
+    return child
 
 
-def _write_children(session: Session, household_id: int, visit_id: int, plans: list) -> None:
-    new = [p for p in plans if p.new is not None]
-    if new:
-        # RETURNING with child_uid: each new row's id is matched to its repeat by the uid we chose,
-        # whatever order the database returns the rows in
-        rows = [{**p.new, "household_id": household_id, "child_uid": new_child_uid()} for p in new]
-        ids = dict(session.execute(_INSERT_CHILDREN, rows).all())
-        for p, row in zip(new, rows, strict=True):
-            p.child_id = ids[row["child_uid"]]
-    for p in plans:
-        if p.update:
-            session.execute(_UPDATE_CHILD, {"row_id": p.child_id, **p.update})
-    session.execute(
-        _INSERT_CHILD_VISITS, [_child_visit_row(visit_id, p.child_id, p.rec) for p in plans]
-    )
-
-
-def _child_visit_row(visit_id: int, child_id: int, rec: ChildRecord) -> dict:
+def _child_visit_row(rec: ChildRecord | None) -> dict:
+    """A child_visits row (without visit and child ids) with every column, from ``rec`` if given."""
+    if rec is None:
+        return {
+            "position": 1, "age": None, "sex": None, "relationship_to_head": None,
+            "attends_school": None, "work_activities": [], "work_hours_7d": None,
+            "chore_hours_7d": None, "hazards": [], "night_work": None, "injured_12m": None,
+            "worst_form_signs": [], "nationality": None, "migrant_status": None,
+            "lives_with_parent": None,
+        }  # fmt: skip
     return {
-        "visit_id": visit_id,
-        "child_id": child_id,
         "position": rec.position,
         "age": rec.age,
         "sex": rec.sex,
@@ -304,125 +535,3 @@ def _child_visit_row(visit_id: int, child_id: int, rec: ChildRecord) -> dict:
         "migrant_status": rec.migrant_status,
         "lives_with_parent": rec.lives_with_parent,
     }
-
-
-# --- follow-ups ---------------------------------------------------------------------------------
-
-
-def _prepare_followup(
-    session: Session,
-    record: FollowupRecord,
-    submitter: User | None,
-    when: dt.datetime,
-    issues: list[Issue],
-) -> Callable[[Session, int], None]:
-    case = None
-    if record.case_number is not None:
-        case = session.execute(
-            select(
-                Case.id,
-                Case.child_id,
-                Case.village_id,
-                Village.area_id,
-                Child.household_id,
-                Child.dob,
-                Child.sex,
-            )
-            .join(Child, Child.id == Case.child_id)
-            .outerjoin(Village, Village.id == Case.village_id)
-            .where(Case.case_number == record.case_number)
-        ).first()
-        if case is None:
-            issues.append(Issue("case", record.case_number, "unknown case number"))
-    if case is not None and submitter is not None and submitter.role in SCOPED_SUBMITTERS:
-        if case.village_id is None or not village_in_scope(
-            session, submitter, case.village_id, case.area_id
-        ):
-            issues.append(
-                Issue("case", record.case_number, f"not a case in {submitter.username}'s villages")
-            )
-    age = _age_now(session, case.child_id, case.dob, when) if case is not None else None
-    visit_values = {
-        "kind": "followup",
-        "case_id": case.id if case else None,
-        "household_id": case.household_id if case else None,
-        "village_id": case.village_id if case else None,
-        "monitor_id": submitter.id if submitter else None,
-        "visited_at": when,
-        "started_at": record.meta.start,
-        "ended_at": record.meta.end,
-        "device_id": record.meta.device_id,
-        "child_present": record.child_present,
-        "services_received": record.services_received,
-        "notes": record.notes,
-    }
-
-    def write(session: Session, submission_id: int) -> None:
-        visit_id = session.execute(
-            _INSERT_VISIT, {"submission_id": submission_id, **visit_values}
-        ).scalar_one()
-        if case is None:
-            return
-        session.execute(
-            _INSERT_CHILD_VISITS,
-            {
-                "visit_id": visit_id,
-                "child_id": case.child_id,
-                "position": 1,
-                "age": age,
-                "sex": case.sex,
-                "attends_school": record.attends_school,
-                "work_activities": [],
-                "work_hours_7d": record.work_hours_7d,
-                "chore_hours_7d": record.chore_hours_7d,
-                "hazards": record.hazards,
-                "night_work": record.night_work,
-                "worst_form_signs": record.worst_form_signs,
-            },
-        )
-
-    return write
-
-
-def _age_now(
-    session: Session, child_id: int, dob: dt.date | None, when: dt.datetime
-) -> int | None:
-    """The child's age at ``when``: from the date of birth, else the last recorded age moved on."""
-    if dob is not None:
-        on = when.date()
-        return on.year - dob.year - ((on.month, on.day) < (dob.month, dob.day))
-    last = session.execute(
-        select(ChildVisit.age, Visit.visited_at)
-        .join(Visit, Visit.id == ChildVisit.visit_id)
-        .where(ChildVisit.child_id == child_id, ChildVisit.age.is_not(None))
-        .order_by(Visit.visited_at.desc())
-        .limit(1)
-    ).first()
-    if last is None:
-        return None
-    age, seen = last
-    return age + max(0, int((when - seen).days // 365.25))
-
-
-# --- reports ------------------------------------------------------------------------------------
-
-
-def _prepare_report(
-    session: Session, record: ReportRecord, when: dt.datetime, issues: list[Issue]
-) -> Callable[[Session, int], None]:
-    # a report may come from anyone, anywhere: the village is checked to exist, not scoped
-    village = _village(session, record.village, None, issues)
-    values = {
-        "reporter_type": record.reporter_type,
-        "village_id": village.id if village else None,
-        "concern": record.concern,
-        "child_age_estimate": record.child_age_estimate,
-        "description": record.description,
-        "contact": record.contact,
-        "reported_at": when,
-    }
-
-    def write(session: Session, submission_id: int) -> None:
-        session.execute(_INSERT_REPORT, {"submission_id": submission_id, **values})
-
-    return write

@@ -104,6 +104,18 @@ def client(app):
 
 
 @pytest.fixture
+def process(app):
+    """Run the submission processor (forms.process) until nothing is waiting; returns its result.
+
+    The OpenRosa endpoint only stores what arrives; tests call this where production's
+    ``clms scheduler`` would pick the submissions up.
+    """
+    from forms.process import process_received
+
+    return lambda: process_received(app.extensions["clms_sessionmaker"])
+
+
+@pytest.fixture
 def runner(app):
     return app.test_cli_runner()
 

@@ -50,7 +50,7 @@ def download(phone, form_id: str) -> tuple[bytes, dict[str, bytes]]:
     return form, media
 
 
-def test_engine_fills_household_visit_and_server_parses_it(app, phone):
+def test_engine_fills_household_visit_and_server_parses_it(app, phone, process):
     form, media = download(phone, "clms_household_visit")
     answers = {
         "village": "V2",
@@ -115,6 +115,7 @@ def test_engine_fills_household_visit_and_server_parses_it(app, phone):
 
     r = phone.submit(payload)
     assert r.status_code == 201, r.data
+    assert process().parsed == 1
     with session_scope(app) as s:
         sub = s.scalar(select(Submission))
         assert sub.xml == payload
@@ -153,7 +154,7 @@ def test_engine_enforces_our_constraints(phone):
         fill_form(form, other_area, media)
 
 
-def test_engine_fills_report_and_followup(app, phone):
+def test_engine_fills_report_and_followup(app, phone, process):
     form, media = download(phone, "clms_report")
     payload = fill_form(
         form,
@@ -167,6 +168,7 @@ def test_engine_fills_report_and_followup(app, phone):
         media,
     )
     assert phone.submit(payload).status_code == 201
+    process()
     with session_scope(app) as s:
         assert s.scalar(select(Report)).concern == ["child_working", "not_in_school"]
 
@@ -199,6 +201,7 @@ def test_engine_fills_report_and_followup(app, phone):
             hmedia,
         )
     )
+    process()
     with session_scope(app) as s:
         kid = s.scalar(select(Child))
         s.add(Case(case_number="C-1", child_id=kid.id, village_id=kid.household.village_id))
@@ -220,6 +223,7 @@ def test_engine_fills_report_and_followup(app, phone):
     )
     r = phone.submit(payload)
     assert r.status_code == 201, r.data
+    assert process().parsed == 1
     with session_scope(app) as s:
         visit = s.scalar(select(Visit).where(Visit.kind == "followup"))
         assert visit.notes == "Doing well" and visit.child_visits[0].child.name == "Akissi Yao"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, g, request
 
-from clms.db import db
+from clms.db import db, read_only
 from clms.errors import problem
 
 bp = Blueprint("openrosa", __name__)
@@ -29,18 +29,21 @@ def _add_token(endpoint, values):
 def _openrosa_request():
     """Check the protocol version, then who is asking.
 
-    Authentication is a read transaction of its own, ended here: a submission's XML is then parsed
-    outside any transaction (on SQLite, outside the database's single write lock).
+    Authentication is a read-only transaction of its own, ended here: on SQLite it does not queue
+    for the database's single write lock, and a submission's XML is then parsed outside any
+    transaction.
     """
     version = request.headers.get("X-OpenRosa-Version")
     if version != "1.0":
         raise problem("request.openrosa_version", got=version)
     from clms.openrosa.auth import load_openrosa_user
 
+    session = db()
+    read_only(session)
     try:
         load_openrosa_user(g.get("device_token"))
     finally:
-        db().commit()
+        session.commit()
 
 
 from clms.openrosa import views  # noqa: E402,F401  (routes register on import)

@@ -82,10 +82,15 @@ _FORM_AREAS = select(FormArea.area_id).where(FormArea.form_id == bindparam("form
 def form_usable(
     session: Session, user: User, form: Form | Row, *, for_submission: bool = False
 ) -> bool:
-    """Whether ``form`` is one of :func:`usable_forms` for ``user`` (without listing them all)."""
+    """Whether ``form`` is one of :func:`usable_forms` for ``user`` (without listing them all).
+
+    ``form`` may be a row that already says whether the form is restricted (``has_areas``).
+    """
     states = ("open", "closing") if for_submission else ("open",)
     if form.state not in states or form.live_version_id is None:
         return False
+    if getattr(form, "has_areas", True) is False:
+        return True
     restricted = set(session.scalars(_FORM_AREAS, {"form_id": form.id}))
     if not restricted:
         return True

@@ -156,6 +156,4 @@ def submission():
         check_form=check_form,
     )
     text = "Form received successfully." if result.created else "Full submission already received."
-    if result.status == "review":
-        text += " It will be checked by an officer."
     return openrosa_response(openrosa_message(text), 201)

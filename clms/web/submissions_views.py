@@ -9,7 +9,7 @@ from clms.db import db
 from clms.operations.submissions import get_submission, list_submissions, may_read_content
 from clms.web import bp
 
-STATUSES = ("parsed", "review", "raw")
+STATUSES = ("received", "parsed", "review", "raw")
 
 
 @bp.route("/submissions")
