@@ -291,3 +291,44 @@ class PhaseResult:
             "machine_cpu_busy": round(self.machine_busy, 3),
             "db_server_cpu_s": round(self.db_cpu_s, 2),
         }
+
+
+# --- charts ------------------------------------------------------------------------------------
+
+
+def bar_chart_svg(title: str, groups: list[tuple[str, list[tuple[str, float]]]], unit: str) -> str:
+    """A grouped horizontal bar chart as a standalone SVG (no plotting library needed).
+
+    ``groups`` is ``[(group label, [(bar label, value), ...]), ...]``; every bar is labelled with
+    its value and ``unit``.
+    """
+    from xml.sax.saxutils import escape
+
+    bar_h, gap, left, width = 22, 14, 190, 420
+    top = 40
+    peak = max((v for _, bars in groups for _, v in bars), default=1) or 1
+    rows = []
+    y = top
+    colours = ["#1f6f8b", "#99a8b2", "#e6a157", "#5b8c5a"]
+    for group, bars in groups:
+        rows.append(f'<text x="8" y="{y + 15}" font-weight="bold">{escape(group)}</text>')
+        y += 22
+        for i, (label, value) in enumerate(bars):
+            w = max(1.0, width * value / peak)
+            rows.append(
+                f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{escape(label)}</text>'
+                f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" '
+                f'fill="{colours[i % len(colours)]}"/>'
+                f'<text x="{left + w + 6:.1f}" y="{y + 15}">{value:,.1f} {escape(unit)}</text>'
+            )
+            y += bar_h + 4
+        y += gap
+    height = y + 10
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 140}" height="{height}" '
+        f'font-family="sans-serif" font-size="13" role="img" aria-label="{escape(title)}">'
+        f'<title>{escape(title)}</title><rect width="100%" height="100%" fill="white"/>'
+        f'<text x="8" y="22" font-size="15" font-weight="bold">{escape(title)}</text>'
+        + "".join(rows)
+        + "</svg>\n"
+    )

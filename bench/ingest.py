@@ -69,6 +69,7 @@ from bench.common import (
     PhaseResult,
     Processor,
     RssSampler,
+    bar_chart_svg,
     process_tree,
 )
 from bench.floor_app import FLOOR, FLOOR_PATH
@@ -471,9 +472,7 @@ def bench_database(kind: str, args, stop: threading.Event) -> dict:
 
         def drained() -> bool:
             with waiting_engine.connect() as conn:
-                return not conn.scalar(
-                    select(func.count()).where(Submission.status == "received")
-                )
+                return not conn.scalar(select(func.count()).where(Submission.status == "received"))
 
         db_pid = None
         if database.server is not None:
@@ -565,6 +564,17 @@ def bench_database(kind: str, args, stop: threading.Event) -> dict:
 # --- report ------------------------------------------------------------------------------------
 
 
+def chart_svg(results: list[dict]) -> str:
+    """Submissions per second, full ingest against the floor, per database."""
+    groups = [
+        (f"{r['database']}: full = {r['ratio_full_to_floor']:.0%} of floor",
+         [("full ingest", r["full"]["submissions_per_s"]),
+          ("floor", r["floor"]["submissions_per_s"])])
+        for r in results
+    ]  # fmt: skip
+    return bar_chart_svg("Household submissions per second (16 clients)", groups, "/s")
+
+
 def table(results: list[dict]) -> str:
     head = (
         "| database | path | submissions/s | p50 ms | p99 ms | peak RSS MiB | requests | errors "
@@ -653,7 +663,9 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
         "table": text,
     }, indent=2, ensure_ascii=False) + "\n")  # fmt: skip
-    print(f"\nwritten to {args.out}")
+    chart = args.out.with_suffix(".svg")
+    chart.write_text(chart_svg(results))
+    print(f"\nwritten to {args.out} and {chart}")
 
     failed = [
         r["database"]

@@ -135,8 +135,8 @@ def areas_command(villages: bool) -> None:
 
 
 @click.command("process")
-@click.option("--follow", is_flag=True, help="Keep running and process new submissions as they come.")
-@click.option("--interval", default=1.0, show_default=True, help="Seconds between looks (--follow).")
+@click.option("--follow", is_flag=True, help="Keep running; process submissions as they come.")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between looks.")
 @click.option("--batch", default=50, show_default=True, help="Submissions per transaction.")
 @with_appcontext
 def process_command(follow: bool, interval: float, batch: int) -> None:
@@ -197,6 +197,8 @@ def register_commands(app) -> None:
     from clms.demo import demo_command
     from forms.cli import forms_group
 
-    commands = (init_command, users_group, areas_command, forms_group, demo_command, process_command)
+    commands = (
+        init_command, users_group, areas_command, forms_group, process_command, demo_command,
+    )  # fmt: skip
     for command in commands:
         app.cli.add_command(command)

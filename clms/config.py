@@ -6,8 +6,8 @@ overridden by an environment variable of the same name prefixed with ``CLMS_``. 
 
 | variable | default | meaning |
 |---|---|---|
-| CLMS_DATABASE_URL | sqlite:///<instance>/clms.sqlite3 | SQLAlchemy URL; production uses postgresql+psycopg://... |
-| CLMS_SECRET_KEY | random, written once to <instance>/secret_key | signs sessions, nonces; set it in production |
+| CLMS_DATABASE_URL | sqlite:///<instance>/clms.sqlite3 | SQLAlchemy URL (production: PostgreSQL) |
+| CLMS_SECRET_KEY | random, kept in <instance>/secret_key | signs sessions and nonces |
 | CLMS_MAX_SUBMISSION_BYTES | 10485760 (10 MiB) | largest OpenRosa POST accepted; larger gets 413 |
 | CLMS_DIGEST_REALM | CLMS | realm of HTTP Digest authentication (changing it invalidates digests) |
 | CLMS_TRUST_PROXY | 0 | number of reverse proxies whose X-Forwarded-* headers are trusted |

@@ -35,7 +35,8 @@ CATALOGUE: dict[str, tuple[str, int, str]] = {
     "request.hostile_xml": (
         "400.5",
         400,
-        "The XML declares a DTD or entities ({detail}); ODK submissions never do, so it was refused.",
+        "The XML declares a DTD or entities ({detail}); ODK submissions never do, so it was "
+        "refused.",
     ),
     "submission.form_version_unknown": (
         "400.6",

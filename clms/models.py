@@ -1,8 +1,8 @@
 """The data model (SQLAlchemy 2.0, typed). Schema changes go through Alembic migrations.
 
 Personal data (names, dates of birth, coordinates, free text) lives only in the child-level tables
-(``households``, ``children``, ``child_visits``, ``visits``, ``reports``) and in the raw submissions;
-everything that leaves officer scope uses the pseudonymous ``Child.child_uid``.
+(``households``, ``children``, ``child_visits``, ``visits``, ``reports``) and in the raw
+submissions; everything that leaves officer scope uses the pseudonymous ``Child.child_uid``.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ class Supplier(Base):
 
 
 class SupplierVillage(Base):
-    """A supplier buys from households in a village: decides which suppliers a monitor's form lists."""
+    """A supplier buys from households in a village: which suppliers a monitor's form lists."""
 
     __tablename__ = "supplier_villages"
     supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"), primary_key=True)

@@ -225,7 +225,8 @@ def ingest_and_commit(
 
 
 def _by_instance_id(session: Session, form_id: int, instance_id: str) -> Row | None:
-    return session.execute(_BY_INSTANCE_ID, {"form_id": form_id, "instance_id": instance_id}).first()
+    params = {"form_id": form_id, "instance_id": instance_id}
+    return session.execute(_BY_INSTANCE_ID, params).first()
 
 
 def _retry(
@@ -267,9 +268,7 @@ def _replace_version(session: Session, form_id: int, deprecated_id: str) -> str:
         raise problem("submission.deprecated_replaced", deprecated_id=deprecated_id)
     for model in (Visit, Report):
         table = model.__table__
-        session.execute(
-            update(table).where(table.c.submission_id == old.id).values(current=False)
-        )
+        session.execute(update(table).where(table.c.submission_id == old.id).values(current=False))
     return old.logical_id
 
 

@@ -2,12 +2,12 @@
 
 A submission is accepted in two steps. The OpenRosa request (or a pull) stores the raw XML and
 answers 201 as soon as it is safely in the database, with status ``received``
-(:mod:`forms.ingest`). This module then parses what was received, in order of arrival and in batches,
-and moves each submission to ``parsed`` or ``review`` (with the reasons). Phones are never kept
-waiting on the parsing, a bug in it can never make a phone's submission fail, and a batch costs far
-fewer statements and commits than the same submissions one by one.
+(:mod:`forms.ingest`). This module then parses what was received, in order of arrival and in
+batches, and moves each submission to ``parsed`` or ``review`` (with the reasons). Phones are never
+kept waiting on the parsing, a bug in it can never make a phone's submission fail, and a batch costs
+far fewer statements and commits than the same submissions one by one.
 
-Run it with ``clms process --follow`` (production runs it in ``clms scheduler``), or call
+Run it with ``clms process --follow`` (in production; the scheduler of issue 3 will run it), or call
 :func:`process_received` (tests, the demo). Processors never interleave: each claims its batch with
 ``SELECT ... FOR UPDATE`` of the oldest received submissions, so a second one waits for the first
 one's batch (PostgreSQL row locks; SQLite has a single writer anyway), and the same household is
@@ -41,8 +41,9 @@ SUBMISSIONS = Submission.__table__
 
 # the oldest received submissions, read without a lock (parsed outside any transaction) ...
 _PEEK = (
-    select(SUBMISSIONS.c.id, SUBMISSIONS.c.xml, SUBMISSIONS.c.received_at,
-           SUBMISSIONS.c.submitter_id)  # fmt: skip
+    select(
+        SUBMISSIONS.c.id, SUBMISSIONS.c.xml, SUBMISSIONS.c.received_at, SUBMISSIONS.c.submitter_id
+    )  # fmt: skip
     .where(SUBMISSIONS.c.status == "received")
     .order_by(SUBMISSIONS.c.id)
     .limit(bindparam("batch"))
@@ -106,11 +107,14 @@ def process_received(
     batch: int = BATCH,
     limit: int | None = None,
     progress: Callable[[ProcessResult], None] | None = None,
+    full_batches_only: bool = False,
 ) -> ProcessResult:
     """Process received submissions, oldest first, until none is left (or ``limit`` are done).
 
     ``sessions`` makes a new session (the app's sessionmaker); each batch is one transaction.
-    ``progress`` is called after every batch with the running totals.
+    ``progress`` is called after every batch with the running totals. With
+    ``full_batches_only``, stop after the first batch that was not full (what arrives meanwhile
+    waits for the next call): :func:`follow` then processes fewer, larger batches.
     """
     total = ProcessResult()
     while limit is None or total.processed < limit:
@@ -118,9 +122,12 @@ def process_received(
         done = _process_batch(sessions, size)
         if done is None:
             break
-        total.add(done)
+        peeked, result = done
+        total.add(result)
         if progress is not None:
             progress(total)
+        if full_batches_only and peeked < size:
+            break
     return total
 
 
@@ -135,15 +142,18 @@ def follow(
     """Keep processing: drain what is received, then look again every ``interval`` seconds."""
     total = ProcessResult()
     while not stop():
-        total.add(process_received(sessions, batch=batch, progress=progress))
+        total.add(
+            process_received(sessions, batch=batch, progress=progress, full_batches_only=True)
+        )
         if stop():
             break
         time.sleep(interval)
     return total
 
 
-def _process_batch(sessions: Callable[[], Session], size: int) -> ProcessResult | None:
-    """Process up to ``size`` of the oldest received submissions; None when there were none.
+def _process_batch(sessions: Callable[[], Session], size: int) -> tuple[int, ProcessResult] | None:
+    """Process up to ``size`` of the oldest received submissions; None when there were none,
+    else how many there were and what became of them.
 
     The XML is read and parsed outside the write transaction (on SQLite the write lock is then
     held only for the lookups and the writes). The claim re-checks the status under a lock: what
@@ -160,18 +170,18 @@ def _process_batch(sessions: Callable[[], Session], size: int) -> ProcessResult 
         try:
             result = _save(session, parsed)
             session.commit()
-            return result
+            return len(rows), result
         except Exception:
             session.rollback()
             log.exception("batch of %d submissions failed; processing them one by one", len(rows))
     result = ProcessResult()
     for one in parsed:
         result.add(_process_alone(sessions, one))
-    return result
+    return len(rows), result
 
 
 def _process_alone(sessions: Callable[[], Session], one: _Parsed) -> ProcessResult:
-    """One submission in its own transaction; if it fails, it is marked for review with the error."""
+    """One submission in its own transaction; one that fails is marked for review with the error."""
     with sessions() as session:
         try:
             result = _save(session, [one])

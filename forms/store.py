@@ -213,9 +213,7 @@ class Batch:
             self._in_scope[key] = village_in_scope(self.session, submitter, village_id, area_id)
         return self._in_scope[key]
 
-    def _village(
-        self, code: str | None, submitter: User | None, issues: list[Issue]
-    ) -> int | None:
+    def _village(self, code: str | None, submitter: User | None, issues: list[Issue]) -> int | None:
         """The id of the village with ``code``; an unknown code, or one outside the submitter's
         villages, is an issue (a report, ``submitter=None``, may come from anywhere)."""
         if code is None:
@@ -403,9 +401,7 @@ class Batch:
         if changed:
             s.execute(_UPDATE_HOUSEHOLDS, [{"row_id": h.id, **h.values} for h in changed])
 
-        new_children = [
-            c for h in self.households.values() for c in h.children if c.id is None
-        ]
+        new_children = [c for h in self.households.values() for c in h.children if c.id is None]
         if new_children:
             rows = [
                 {"child_uid": c.uid, "household_id": c.household.id, "name": c.name, **c.values}

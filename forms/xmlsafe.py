@@ -95,7 +95,7 @@ def child(elem: etree._Element, name: str) -> etree._Element | None:
 
 
 def instance_ids(root: etree._Element) -> tuple[str | None, str | None]:
-    """``(instanceID, deprecatedID)`` of a submission: under ``meta`` (any namespace) or the root."""
+    """``(instanceID, deprecatedID)`` of a submission, in ``meta`` (any namespace) or the root."""
     meta = child(root, "meta")
     instance_id = deprecated_id = None
     for holder in (meta, root):

@@ -61,7 +61,7 @@ class PostgresServer:
         if self.as_postgres:
             shutil.chown(self.base, "postgres", "postgres")
             shutil.chown(self.sockets, "postgres", "postgres")
-            os.chmod(self.base, 0o755)
+            os.chmod(self.base, 0o755)  # noqa: S103 - the postgres user must reach its sockets
         self._run(
             _pg_bin("initdb"),
             "-D",

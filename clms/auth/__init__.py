@@ -2,8 +2,8 @@
 
 Every view declares the roles that may use it with :func:`allow`; the declaration is kept on the
 view function so a test can walk every route and check it. How the person is identified depends on
-the surface: a signed session cookie for web pages, a bearer token for the JSON API, and HTTP Digest,
-Basic over https or a device token in the URL for OpenRosa (see :mod:`clms.openrosa.auth`).
+the surface: a signed session cookie for web pages, a bearer token for the JSON API, and HTTP
+Digest, Basic over https or a device token in the URL for OpenRosa (see :mod:`clms.openrosa.auth`).
 """
 
 from __future__ import annotations

@@ -113,7 +113,8 @@ def _check_digest(auth) -> User:
     ha2 = hashlib.md5(f"{request.method}:{uri}".encode()).hexdigest()
     qop = params.get("qop")
     if qop == "auth":
-        material = f"{user.digest_ha1}:{nonce}:{params.get('nc', '')}:{params.get('cnonce', '')}:auth:{ha2}"
+        nc, cnonce = params.get("nc", ""), params.get("cnonce", "")
+        material = f"{user.digest_ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"
     elif qop is None:
         material = f"{user.digest_ha1}:{nonce}:{ha2}"
     else:

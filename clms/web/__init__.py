@@ -6,8 +6,5 @@ from flask import Blueprint
 
 bp = Blueprint("web", __name__)
 
-from clms.web import (
-    forms_views,  # noqa: E402,F401
-    submissions_views,  # noqa: E402,F401
-    views,  # noqa: E402,F401  (routes register on import)
-)
+# routes register on import, so these come after bp exists
+from clms.web import forms_views, submissions_views, views  # noqa: E402,F401
