@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from clms.db import read_only
@@ -142,9 +143,12 @@ def follow(
     """Keep processing: drain what is received, then look again every ``interval`` seconds."""
     total = ProcessResult()
     while not stop():
-        total.add(
-            process_received(sessions, batch=batch, progress=progress, full_batches_only=True)
-        )
+        try:
+            total.add(
+                process_received(sessions, batch=batch, progress=progress, full_batches_only=True)
+            )
+        except OperationalError:  # the database is away: what was received waits for it
+            log.exception("cannot reach the database; trying again in %s s", interval)
         if stop():
             break
         time.sleep(interval)
@@ -171,6 +175,8 @@ def _process_batch(sessions: Callable[[], Session], size: int) -> tuple[int, Pro
             result = _save(session, parsed)
             session.commit()
             return len(rows), result
+        except OperationalError:
+            raise  # the database, not a submission: leave the batch received
         except Exception:
             session.rollback()
             log.exception("batch of %d submissions failed; processing them one by one", len(rows))
@@ -187,6 +193,8 @@ def _process_alone(sessions: Callable[[], Session], one: _Parsed) -> ProcessResu
             result = _save(session, [one])
             session.commit()
             return result
+        except OperationalError:
+            raise
         except Exception as exc:
             session.rollback()
             log.exception("submission %d could not be processed", one.id)

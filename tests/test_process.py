@@ -105,3 +105,24 @@ def test_clms_process_command_shows_what_it_did(app, phone, version, runner):
     assert "Processed 4: 3 parsed, 1 for review, 0 failed" in result.output
     again = runner.invoke(args=["process"])
     assert again.exit_code == 0 and "No submissions waiting." in again.output
+
+
+def test_a_database_failure_leaves_everything_received_for_later(app, phone, version, monkeypatch):
+    """Fault injection: an OperationalError (the database going away) is not the submissions'
+    fault; nothing is marked for review and the next run processes them."""
+    from sqlalchemy.exc import OperationalError
+
+    _send(phone, version, 3)
+    real_plan = store.Batch.plan
+
+    def unreachable(self, item):
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(store.Batch, "plan", unreachable)
+    with pytest.raises(OperationalError):
+        process_received(app.extensions["clms_sessionmaker"])
+    with session_scope(app) as s:
+        assert waiting(s)[0] == 3
+        assert s.scalar(select(func.count()).where(Submission.status == "review")) == 0
+    monkeypatch.setattr(store.Batch, "plan", real_plan)
+    assert process_received(app.extensions["clms_sessionmaker"]).parsed == 3
