@@ -429,7 +429,6 @@ class Report(Base):
     contact: Mapped[str | None] = mapped_column(Text)
     reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     village: Mapped[Village | None] = relationship()
-    submission: Mapped[Submission] = relationship()
 
 
 class Case(Base):

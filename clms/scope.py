@@ -44,8 +44,7 @@ def _ancestors(area_id):
     return up.union(select(Area.id, Area.parent_id).join(up, Area.id == up.c.parent_id))
 
 
-# built once: the statements are the same for every call, only the parameters change
-_ANCESTORS = select(_ancestors(bindparam("area_id")).c.id)
+# built once: the statement is the same for every call, only the parameters change
 _IN_SCOPE = (
     select(UserScope.id)
     .where(
@@ -57,11 +56,6 @@ _IN_SCOPE = (
     )
     .limit(1)
 )
-
-
-def ancestor_area_ids(session: Session, area_id: int) -> set[int]:
-    """``area_id`` and every area above it, in one recursive query."""
-    return set(session.scalars(_ANCESTORS, {"area_id": area_id}))
 
 
 def village_in_scope(session: Session, user: User, village_id: int, area_id: int) -> bool:

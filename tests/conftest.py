@@ -104,6 +104,26 @@ def client(app):
 
 
 @pytest.fixture
+def phone(app, client, places, make_user):
+    """Monitor awa's phone (scoped to CI-D1), with our forms published."""
+    from forms.publish import ensure_builtin_forms
+    from tests.openrosa_client import Phone
+
+    make_user("awa", "monitor", areas=["CI-D1"])
+    with session_scope(app) as s:
+        ensure_builtin_forms(s)
+    return Phone(client, "awa", PASSWORD)
+
+
+@pytest.fixture
+def version(app, phone):
+    """The live version of clms_household_visit."""
+    from tests.submissions import live_version
+
+    return live_version(app, "clms_household_visit")
+
+
+@pytest.fixture
 def process(app):
     """Run the submission processor (forms.process) until nothing is waiting; returns its result.
 

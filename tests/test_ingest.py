@@ -21,24 +21,10 @@ from clms.models import (
     Visit,
 )
 from forms.parse import name_key, parse_submission
-from forms.publish import ensure_builtin_forms
 from forms.xmlsafe import parse_xml
 from tests.conftest import PASSWORD
-from tests.openrosa_client import OPENROSA, Phone
+from tests.openrosa_client import OPENROSA
 from tests.submissions import child, household_xml, live_version
-
-
-@pytest.fixture
-def phone(app, client, places, make_user):
-    make_user("awa", "monitor", areas=["CI-D1"])
-    with session_scope(app) as s:
-        ensure_builtin_forms(s)
-    return Phone(client, "awa", PASSWORD)
-
-
-@pytest.fixture
-def version(app, phone):
-    return live_version(app, "clms_household_visit")
 
 
 def test_household_visit_parsed_into_rows(app, phone, version, process):

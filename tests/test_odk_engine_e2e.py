@@ -13,23 +13,12 @@ from sqlalchemy import select
 
 from clms.db import session_scope
 from clms.models import Case, Child, ChildVisit, Household, Report, Submission, Visit
-from forms.publish import ensure_builtin_forms
-from tests.conftest import PASSWORD
 from tests.odk_engine_client import engine_available, fill_form
-from tests.openrosa_client import Phone
 
 pytestmark = pytest.mark.skipif(not engine_available(), reason="npm ci --prefix tests/odk_engine")
 
 XFORMS = {"x": "http://openrosa.org/xforms/xformsList"}
 MANIFEST = {"m": "http://openrosa.org/xforms/xformsManifest"}
-
-
-@pytest.fixture
-def phone(app, client, places, make_user):
-    make_user("awa", "monitor", areas=["CI-D1"])
-    with session_scope(app) as s:
-        ensure_builtin_forms(s)
-    return Phone(client, "awa", PASSWORD)
 
 
 def download(phone, form_id: str) -> tuple[bytes, dict[str, bytes]]:

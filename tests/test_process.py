@@ -9,23 +9,7 @@ from clms.db import session_scope
 from clms.models import Household, Submission, Visit
 from forms import store
 from forms.process import process_received, waiting
-from forms.publish import ensure_builtin_forms
-from tests.conftest import PASSWORD
-from tests.openrosa_client import Phone
-from tests.submissions import child, household_xml, live_version
-
-
-@pytest.fixture
-def phone(app, client, places, make_user):
-    make_user("awa", "monitor", areas=["CI-D1"])
-    with session_scope(app) as s:
-        ensure_builtin_forms(s)
-    return Phone(client, "awa", PASSWORD)
-
-
-@pytest.fixture
-def version(app, phone):
-    return live_version(app, "clms_household_visit")
+from tests.submissions import child, household_xml
 
 
 def _send(phone, version, n, prefix="HH"):
