@@ -15,6 +15,14 @@ overridden by an environment variable of the same name prefixed with ``CLMS_``. 
 | CLMS_ODK_VALIDATE | auto | run ODK Validate when publishing: auto (if java is present), 1, 0 |
 | CLMS_SHARED_DATA | ../shared/data next to the checkout | where `clms demo` reads public data |
 | CLMS_BASE_URL | (from the request) | external URL used in formList links when behind a proxy |
+| CLMS_CREDENTIALS_KEY | random, in <instance>/credentials_key | encrypts pull-source credentials |
+| CLMS_SMTP_HOST | (empty: mail is kept, not sent) | SMTP server for notifications |
+| CLMS_SMTP_PORT | 25 | its port |
+| CLMS_SMTP_USER, CLMS_SMTP_PASSWORD | (empty) | SMTP login, if the server wants one |
+| CLMS_SMTP_STARTTLS | 0 | 1: upgrade the connection with STARTTLS before logging in |
+| CLMS_MAIL_FROM | clms@localhost | sender address of notifications |
+| CLMS_PULL_MINUTES | 15 | how often the scheduler pulls each ODK Central / Kobo source |
+| CLMS_DIGEST_HOUR | 6 | hour (UTC) of the daily digest of medium and low alerts |
 """
 
 from __future__ import annotations
@@ -23,7 +31,10 @@ import os
 import secrets
 from pathlib import Path
 
-_INT_SETTINGS = {"MAX_SUBMISSION_BYTES", "TRUST_PROXY", "TOKEN_HOURS", "SESSION_MINUTES"}
+_INT_SETTINGS = {
+    "MAX_SUBMISSION_BYTES", "TRUST_PROXY", "TOKEN_HOURS", "SESSION_MINUTES", "SMTP_PORT",
+    "SMTP_STARTTLS", "PULL_MINUTES", "DIGEST_HOUR",
+}  # fmt: skip
 
 DEFAULTS: dict[str, object] = {
     "DATABASE_URL": None,  # filled from the instance path
@@ -36,6 +47,15 @@ DEFAULTS: dict[str, object] = {
     "ODK_VALIDATE": "auto",
     "SHARED_DATA": str(Path(__file__).resolve().parents[2] / "shared" / "data"),
     "BASE_URL": "",
+    "CREDENTIALS_KEY": None,  # filled from the instance path
+    "SMTP_HOST": "",
+    "SMTP_PORT": 25,
+    "SMTP_USER": "",
+    "SMTP_PASSWORD": "",
+    "SMTP_STARTTLS": 0,
+    "MAIL_FROM": "clms@localhost",
+    "PULL_MINUTES": 15,
+    "DIGEST_HOUR": 6,
 }
 
 
@@ -57,13 +77,15 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict[str, 
         cfg["DATABASE_URL"] = f"sqlite:///{Path(instance_path) / 'clms.sqlite3'}"
     if not cfg["SECRET_KEY"]:
         cfg["SECRET_KEY"] = _instance_secret(Path(instance_path))
+    if not cfg["CREDENTIALS_KEY"]:
+        cfg["CREDENTIALS_KEY"] = _instance_secret(Path(instance_path), "credentials_key")
     return cfg
 
 
-def _instance_secret(instance: Path) -> str:
-    """A random key kept in the instance folder, so sessions survive restarts without set-up."""
+def _instance_secret(instance: Path, name: str = "secret_key") -> str:
+    """A random key kept in the instance folder, so it survives restarts without set-up."""
     instance.mkdir(parents=True, exist_ok=True)
-    path = instance / "secret_key"
+    path = instance / name
     if not path.exists():
         # O_EXCL: two workers starting at once must agree on one key
         try:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Column,
     Date,
     DateTime,
     Float,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -442,5 +444,257 @@ class Case(Base):
     state: Mapped[str] = mapped_column(String(20), default="verification")
     opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alerts.id", use_alter=True, name="fk_cases_alert")
+    )
+    officer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", name="fk_cases_officer"), index=True
+    )
+    # the deadline of the current step; past it the case escalates to a supervisor, once a step
+    step_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    step_escalated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    next_followup_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    followup_reminded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     child: Mapped[Child] = relationship()
     village: Mapped[Village | None] = relationship()
+    officer: Mapped[User | None] = relationship(foreign_keys=[officer_id])
+
+
+# --- classification ----------------------------------------------------------------------------
+
+
+class CountryProfile(Base):
+    """One version of a country's law as the classifier reads it (ages, hours, hazardous list).
+
+    A change never edits a row: it adds the next ``version`` of the same ``code`` and moves
+    ``current`` to it, so every classification names exactly the law it applied. ``code`` is
+    ``ILO`` for the statistical default, else the ISO 3166 alpha-3 code the areas carry.
+    """
+
+    __tablename__ = "country_profiles"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(8), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    current: Mapped[bool] = mapped_column(Boolean, default=True)
+    name: Mapped[str] = mapped_column(String(200))
+    min_age: Mapped[int] = mapped_column(Integer)
+    light_work_age: Mapped[int] = mapped_column(Integer)
+    light_work_max_hours: Mapped[int] = mapped_column(Integer)
+    min_age_hazardous: Mapped[int] = mapped_column(Integer)
+    hazardous_hours: Mapped[int] = mapped_column(Integer)
+    chores_hours: Mapped[int] = mapped_column(Integer)
+    compulsory_school_age: Mapped[int | None] = mapped_column(Integer)  # school required below it
+    hazardous_list: Mapped[list] = mapped_column(JSONType, default=list)  # hazard codes that count
+    national_hazardous_list: Mapped[bool] = mapped_column(Boolean, default=False)
+    sources: Mapped[dict] = mapped_column(JSONType, default=dict)  # field -> where it came from
+    change_note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_by: Mapped[User | None] = relationship()
+    __table_args__ = (
+        UniqueConstraint("code", "version", name="uq_country_profiles_version"),
+        Index(
+            "uq_country_profiles_current",
+            "code",
+            unique=True,
+            sqlite_where=text("current"),
+            postgresql_where=text("current"),
+        ),
+    )
+
+
+class Classification(Base):
+    """What the rules said about one child at one visit, under one rule set and one profile.
+
+    Kept for ever: a reclassification that changes anything adds a row and moves ``current``.
+    """
+
+    __tablename__ = "classifications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    child_visit_id: Mapped[int] = mapped_column(ForeignKey("child_visits.id"), index=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id"), index=True)
+    current: Mapped[bool] = mapped_column(Boolean, default=True)
+    rule_set_version: Mapped[str] = mapped_column(String(40))
+    profile_id: Mapped[int] = mapped_column(ForeignKey("country_profiles.id"))
+    category: Mapped[str] = mapped_column(String(20))
+    sdg_871: Mapped[bool] = mapped_column(Boolean)
+    reasons: Mapped[list] = mapped_column(JSONType, default=list)  # [{"rule", "facts"}]
+    risk_factors: Mapped[list] = mapped_column(JSONType, default=list)
+    classified_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    previous_id: Mapped[int | None] = mapped_column(ForeignKey("classifications.id"))
+    change_reason: Mapped[str | None] = mapped_column(Text)  # why it differs from previous_id
+    profile: Mapped[CountryProfile] = relationship()
+    child_visit: Mapped[ChildVisit] = relationship()
+    __table_args__ = (
+        CheckConstraint(
+            "category IN ('worst_form','hazardous','child_labour','at_risk','none')",
+            name="ck_classifications_category",
+        ),
+        Index(
+            "uq_classifications_current",
+            "child_visit_id",
+            unique=True,
+            sqlite_where=text("current"),
+            postgresql_where=text("current"),
+        ),
+    )
+
+
+# --- alerts ------------------------------------------------------------------------------------
+
+SEVERITIES = ("critical", "high", "medium", "low")
+ALERT_STATUSES = ("new", "acknowledged", "dismissed", "case_opened")
+ACTIVE_ALERT_STATUSES = ("new", "acknowledged")
+
+
+class Alert(Base):
+    """A child found in work (source ``visit``) or a reported concern (source ``reported``).
+
+    A child has at most one active alert (new or acknowledged): later visits update it and a worse
+    category raises its severity. ``severity_rank`` (critical 4 ... low 1) orders the queue.
+    """
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(10))  # visit or reported
+    status: Mapped[str] = mapped_column(String(12), default="new")
+    child_id: Mapped[int | None] = mapped_column(ForeignKey("children.id"), index=True)
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"))
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), unique=True)
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"), index=True)
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers.id"), index=True)
+    category: Mapped[str] = mapped_column(String(20))
+    severity: Mapped[str] = mapped_column(String(10))
+    severity_rank: Mapped[int] = mapped_column(Integer)
+    reasons: Mapped[list] = mapped_column(JSONType, default=list)
+    needs_verification: Mapped[bool] = mapped_column(Boolean, default=True)
+    classification_id: Mapped[int | None] = mapped_column(ForeignKey("classifications.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # the latest visit or report
+    ack_due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    visit_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    first_visit_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # officer's visit
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    dismissed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    dismissed_reason: Mapped[str | None] = mapped_column(Text)
+    escalated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    child: Mapped[Child | None] = relationship()
+    household: Mapped[Household | None] = relationship()
+    report: Mapped[Report | None] = relationship()
+    village: Mapped[Village | None] = relationship()
+    supplier: Mapped[Supplier | None] = relationship()
+    assigned_to: Mapped[User | None] = relationship(foreign_keys=[assigned_to_id])
+    __table_args__ = (
+        CheckConstraint("source IN ('visit','reported')", name="ck_alerts_source"),
+        CheckConstraint(
+            "status IN ('new','acknowledged','dismissed','case_opened')", name="ck_alerts_status"
+        ),
+        CheckConstraint(
+            "severity IN ('critical','high','medium','low')", name="ck_alerts_severity"
+        ),
+        # the rule that makes a retried or concurrent submission unable to duplicate an alert
+        Index(
+            "uq_alerts_active_child",
+            "child_id",
+            unique=True,
+            sqlite_where=Column("status").in_(ACTIVE_ALERT_STATUSES),
+            postgresql_where=Column("status").in_(ACTIVE_ALERT_STATUSES),
+        ),
+        Index("ix_alerts_queue", "status", "severity_rank", "ack_due_at"),
+    )
+
+
+class AlertEvent(Base):
+    """Something that happened to an alert, by whom (None: the system) and when."""
+
+    __tablename__ = "alert_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # raised, updated, severity_raised, acknowledged, assigned, dismissed, escalated, case_opened
+    action: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[dict] = mapped_column(JSONType, default=dict)
+    user: Mapped[User | None] = relationship()
+
+
+# --- pulling from ODK Central and KoboToolbox ----------------------------------------------------
+
+
+class PullSource(Base):
+    """A project form on ODK Central or an asset on KoboToolbox whose submissions we pull.
+
+    ``credentials`` is encrypted (see :mod:`forms.pull`); it is never logged or shown back.
+    ``cursor`` is the submission time of the newest submission pulled so far.
+    """
+
+    __tablename__ = "pull_sources"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))  # central or kobo
+    base_url: Mapped[str] = mapped_column(String(500))
+    project_id: Mapped[str | None] = mapped_column(String(100))  # Central project id
+    remote_form_id: Mapped[str] = mapped_column(String(200))  # Central xmlFormId / Kobo asset uid
+    credentials: Mapped[bytes] = mapped_column(LargeBinary)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    cursor: Mapped[str | None] = mapped_column(String(64))
+    last_pull_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    pulled_total: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (CheckConstraint("kind IN ('central','kobo')", name="ck_pull_sources_kind"),)
+
+
+# --- notifications and scheduled work -----------------------------------------------------------
+
+
+class Notification(Base):
+    """An email waiting to be sent (an outbox): written with the event, sent by a job, so a mail
+    server that is down never loses or delays the alert itself."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))  # alert, escalation, reminder, digest
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    email: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    user: Mapped[User | None] = relationship()
+    __table_args__ = (Index("ix_notifications_due", "status", "next_attempt_at"),)
+
+
+class JobRun(Base):
+    """One run of a scheduled job: when, how it ended, what it did or why it failed."""
+
+    __tablename__ = "job_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(100), index=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ok: Mapped[bool | None] = mapped_column(Boolean)
+    summary: Mapped[dict] = mapped_column(JSONType, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class KpiSnapshot(Base):
+    """The KPI figures of one day for one area (``area_id`` None: everything), kept for trends."""
+
+    __tablename__ = "kpi_snapshots"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    taken_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
+    figures: Mapped[dict] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (UniqueConstraint("taken_on", "area_id", name="uq_kpi_snapshots_day"),)

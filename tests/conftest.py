@@ -94,6 +94,7 @@ def _empty_tables(app) -> None:
         else:
             # forms <-> form_versions reference each other: break the cycle first
             conn.execute(text("UPDATE forms SET live_version_id = NULL"))
+            conn.execute(text("UPDATE cases SET alert_id = NULL"))
             for table in tables:
                 conn.execute(table.delete())
 
@@ -183,7 +184,7 @@ def places(app):
 def make_user(app):
     """Create a user: ``make_user("awa", "monitor", areas=["CI-D1"])``; password is PASSWORD."""
 
-    def make(username: str, role: str, areas=(), brand: str | None = None):
+    def make(username: str, role: str, areas=(), brand: str | None = None, email=None):
         with session_scope(app) as s:
             user = add_user(
                 s,
@@ -193,6 +194,7 @@ def make_user(app):
                 realm=app.config["DIGEST_REALM"],
                 scope_codes=list(areas),
                 brand_code=brand,
+                email=email,
             )
             return user.id
 

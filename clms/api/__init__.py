@@ -54,3 +54,7 @@ def me():
     """Who the token belongs to."""
     user = g.user
     return jsonify(username=user.username, role=user.role, full_name=user.full_name)
+
+
+# routes register on import, so these come after bp exists
+from clms.api import alerts  # noqa: E402,F401

@@ -7,4 +7,11 @@ from flask import Blueprint
 bp = Blueprint("web", __name__)
 
 # routes register on import, so these come after bp exists
-from clms.web import forms_views, submissions_views, views  # noqa: E402,F401
+from clms.web import (  # noqa: E402,F401
+    alerts_views,
+    forms_views,
+    profiles_views,
+    sources_views,
+    submissions_views,
+    views,
+)
