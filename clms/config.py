@@ -22,6 +22,8 @@ overridden by an environment variable of the same name prefixed with ``CLMS_``. 
 | CLMS_SMTP_STARTTLS | 0 | 1: upgrade the connection with STARTTLS before logging in |
 | CLMS_MAIL_FROM | clms@localhost | sender address of notifications |
 | CLMS_PULL_MINUTES | 15 | how often the scheduler pulls each ODK Central / Kobo source |
+| CLMS_PULL_PAGE_SIZE | 250 | submissions asked for per page when pulling |
+| CLMS_PULL_ATTEMPTS | 5 | tries per request on 429, 5xx or a lost connection, with backoff |
 | CLMS_DIGEST_HOUR | 6 | hour (UTC) of the daily digest of medium and low alerts |
 """
 
@@ -33,7 +35,7 @@ from pathlib import Path
 
 _INT_SETTINGS = {
     "MAX_SUBMISSION_BYTES", "TRUST_PROXY", "TOKEN_HOURS", "SESSION_MINUTES", "SMTP_PORT",
-    "SMTP_STARTTLS", "PULL_MINUTES", "DIGEST_HOUR",
+    "SMTP_STARTTLS", "PULL_MINUTES", "DIGEST_HOUR", "PULL_PAGE_SIZE", "PULL_ATTEMPTS",
 }  # fmt: skip
 
 DEFAULTS: dict[str, object] = {
@@ -55,6 +57,8 @@ DEFAULTS: dict[str, object] = {
     "SMTP_STARTTLS": 0,
     "MAIL_FROM": "clms@localhost",
     "PULL_MINUTES": 15,
+    "PULL_PAGE_SIZE": 250,
+    "PULL_ATTEMPTS": 5,
     "DIGEST_HOUR": 6,
 }
 
