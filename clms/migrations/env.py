@@ -6,6 +6,7 @@ from alembic import context
 
 from clms import models  # noqa: F401  (registers every table on Base.metadata)
 from clms.db import Base
+from clms.migrate import include_object
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -17,6 +18,7 @@ context.configure(
     target_metadata=Base.metadata,
     render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
     compare_type=True,
+    include_object=include_object,
 )
 with context.begin_transaction():
     context.run_migrations()

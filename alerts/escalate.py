@@ -1,0 +1,299 @@
+"""Deadlines: escalate what is overdue to the supervisors, remind officers of follow-ups.
+
+Plain functions of a session and the time (``now``), run by the ``escalate`` and
+``remind_followups`` jobs (:mod:`alerts.jobs`) and by tests with any ``now`` they like. Each one
+changes rows and queues mail in the caller's transaction (it flushes, never commits) and returns a
+small summary. Each acts once: what it did is recorded on the row (``escalated_at``,
+``step_escalated_at``, ``followup_reminded_at``), so running it again does nothing more.
+
+Response times come from domain.md section 4: an alert or a case step past its deadline escalates
+to the supervisor, once, and shows as overdue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from alerts.notify import (
+    BASE_URL_MARK,
+    CATEGORY_LABELS,
+    alert_facts,
+    alert_lines,
+    queue_notification,
+    users_for_villages,
+)
+from clms.models import ACTIVE_ALERT_STATUSES, Alert, AlertEvent, Case, Child, User, Village
+
+log = logging.getLogger(__name__)
+
+#: case states that need nothing more (a transferred case is followed by the receiving agency)
+ENDED_CASE_STATES = ("closed", "transferred")
+#: how long before a follow-up is due the officer is reminded
+REMINDER_WINDOW = dt.timedelta(hours=24)
+
+
+def overdue_alert_condition(now: dt.datetime):
+    """SQL condition: an active alert not acknowledged by ``ack_due_at``, or not visited by an
+    officer by ``visit_due_at`` (when the category has a visit deadline)."""
+    return and_(
+        Alert.status.in_(ACTIVE_ALERT_STATUSES),
+        or_(
+            and_(Alert.acknowledged_at.is_(None), Alert.ack_due_at < now),
+            and_(
+                Alert.visit_due_at.is_not(None),
+                Alert.first_visit_at.is_(None),
+                Alert.visit_due_at < now,
+            ),
+        ),
+    )
+
+
+def escalate_overdue_alerts(session: Session, now: dt.datetime) -> dict:
+    """Escalate each overdue alert, once, to the supervisors covering its village.
+
+    Sets ``escalated_at``, adds an ``escalated`` event (by the system: ``user_id`` None) saying
+    why, and queues an ``escalation`` email to each supervisor. Returns
+    ``{"escalated": n, "notifications": m}``.
+
+    >>> escalate_overdue_alerts(session, utcnow())  # doctest: +SKIP
+    {'escalated': 2, 'notifications': 3}
+    """
+    alerts = session.scalars(
+        select(Alert)
+        .where(overdue_alert_condition(now), Alert.escalated_at.is_(None))
+        .order_by(Alert.severity_rank.desc(), Alert.ack_due_at, Alert.id)
+        # PostgreSQL: rows another run is escalating right now are left to it
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not alerts:
+        return {"escalated": 0, "notifications": 0}
+    facts = alert_facts(session, [a.id for a in alerts])
+    supervisors = users_for_villages(session, [a.village_id for a in alerts], "supervisor")
+    officer_ids = {a.assigned_to_id for a in alerts if a.assigned_to_id is not None}
+    officers = (
+        dict(session.execute(select(User.id, User.username).where(User.id.in_(officer_ids))).all())
+        if officer_ids
+        else {}
+    )
+    queued = 0
+    for alert in alerts:
+        why = []
+        if alert.acknowledged_at is None and alert.ack_due_at < now:
+            why.append("not acknowledged by the deadline")
+        if (
+            alert.visit_due_at is not None
+            and alert.first_visit_at is None
+            and alert.visit_due_at < now
+        ):
+            why.append("no officer visit by the deadline")
+        to = supervisors.get(alert.village_id, []) if alert.village_id is not None else []
+        alert.escalated_at = now
+        session.add(
+            AlertEvent(
+                alert_id=alert.id,
+                at=now,
+                user_id=None,
+                action="escalated",
+                detail={"why": why, "supervisors": [u.id for u in to]},
+            )
+        )
+        if not to:
+            log.warning("alert %d is overdue but no supervisor covers its village", alert.id)
+        a = facts[alert.id]
+        label = CATEGORY_LABELS.get(a.category, a.category)
+        subject = f"[CLMS] Overdue {a.severity.upper()} alert: {a.subject_ref} ({label})"
+        assignee = officers.get(alert.assigned_to_id, "nobody") if alert.assigned_to_id else None
+        body = "\n".join(
+            [
+                "An alert in your area is overdue and is escalated to you:",
+                *(f"  - {w}" for w in why),
+                "",
+                *alert_lines(a),
+                f"Assigned to: {assignee or 'not assigned'}",
+                f"Status: {a.status}",
+                "",
+                "This message holds no names: open CLMS to see the child's record.",
+            ]
+        )
+        for user in to:
+            if queue_notification(
+                session,
+                user,
+                kind="escalation",
+                subject=subject,
+                body=body,
+                alert_id=alert.id,
+                now=now,
+            ):
+                queued += 1
+    session.flush()
+    log.info("escalated %d overdue alerts (%d emails)", len(alerts), queued)
+    return {"escalated": len(alerts), "notifications": queued}
+
+
+def escalate_case_steps(session: Session, now: dt.datetime) -> dict:
+    """Escalate, once, each open case whose current step is past ``step_due_at``: sets
+    ``step_escalated_at`` and queues an ``escalation`` email to the supervisors covering the
+    case's village. Returns ``{"escalated": n, "notifications": m}``.
+
+    Once per step: the case workflow clears ``step_escalated_at`` when it sets the next step's
+    deadline.
+    """
+    rows = session.execute(
+        select(Case, Child.child_uid, Village.name, Village.code)
+        .join(Child, Child.id == Case.child_id)
+        .outerjoin(Village, Village.id == Case.village_id)
+        .where(
+            Case.state.not_in(ENDED_CASE_STATES),
+            Case.closed_at.is_(None),
+            Case.step_due_at.is_not(None),
+            Case.step_due_at < now,
+            Case.step_escalated_at.is_(None),
+        )
+        .order_by(Case.step_due_at, Case.id)
+        .with_for_update(of=Case, skip_locked=True)
+    ).all()
+    if not rows:
+        return {"escalated": 0, "notifications": 0}
+    supervisors = users_for_villages(session, [r.Case.village_id for r in rows], "supervisor")
+    queued = 0
+    for case, child_uid, village_name, village_code in rows:
+        case.step_escalated_at = now
+        village = f"{village_name} ({village_code})" if village_name else "unknown village"
+        to = supervisors.get(case.village_id, []) if case.village_id is not None else []
+        if not to:
+            log.warning("case %s is overdue but no supervisor covers its village", case.case_number)
+        subject = (
+            f"[CLMS] Overdue case step: case {case.case_number} ({case.state}), "
+            f"child {child_uid} in {village}"
+        )
+        body = "\n".join(
+            [
+                "A remediation case in your area is past the deadline of its current step and",
+                "is escalated to you.",
+                "",
+                f"Case: {case.case_number}",
+                f"Child: {child_uid} (pseudonymous id)",
+                f"Village: {village}",
+                f"Step: {case.state}",
+                f"Step due: {_when(case.step_due_at)}",
+                f"Open the case: {BASE_URL_MARK}/cases/{case.id}",
+                "",
+                "This message holds no names: open CLMS to see the child's record.",
+            ]
+        )
+        for user in to:
+            if queue_notification(
+                session,
+                user,
+                kind="escalation",
+                subject=subject,
+                body=body,
+                alert_id=case.alert_id,
+                now=now,
+            ):
+                queued += 1
+    session.flush()
+    log.info("escalated %d overdue case steps (%d emails)", len(rows), queued)
+    return {"escalated": len(rows), "notifications": queued}
+
+
+def remind_followups(session: Session, now: dt.datetime) -> dict:
+    """Remind the case officer of each open case whose follow-up is due within 24 hours (or is
+    past), once per due date. Returns ``{"reminded": n, "notifications": m}``.
+
+    The rule: a reminder is sent when ``now >= next_followup_due_at - 24 h`` and the case was not
+    reminded since that moment (``followup_reminded_at`` is null or earlier than
+    ``next_followup_due_at - 24 h``). Reminders are only ever sent inside that window, so a
+    reminder time inside it means "this due date was reminded"; when the follow-up is done and
+    the next due date is set, its window starts later and the case is reminded again. A case
+    without an officer reminds the officers covering its village.
+    """
+    rows = session.execute(
+        select(Case, Child.child_uid, Village.name, Village.code)
+        .join(Child, Child.id == Case.child_id)
+        .outerjoin(Village, Village.id == Case.village_id)
+        .where(
+            Case.state.not_in(ENDED_CASE_STATES),
+            Case.closed_at.is_(None),
+            Case.next_followup_due_at.is_not(None),
+            Case.next_followup_due_at <= now + REMINDER_WINDOW,
+        )
+        .order_by(Case.next_followup_due_at, Case.id)
+        .with_for_update(of=Case, skip_locked=True)
+    ).all()
+    # date arithmetic on two columns is not portable SQL (SQLite keeps datetimes as text): the
+    # few cases due today are checked here
+    due = [
+        r
+        for r in rows
+        if r.Case.followup_reminded_at is None
+        or r.Case.followup_reminded_at < r.Case.next_followup_due_at - REMINDER_WINDOW
+    ]
+    if not due:
+        return {"reminded": 0, "notifications": 0}
+    officer_ids = {r.Case.officer_id for r in due if r.Case.officer_id is not None}
+    officers = (
+        {
+            u.id: u
+            for u in session.scalars(
+                select(User).where(User.id.in_(officer_ids), User.active.is_(True))
+            )
+        }
+        if officer_ids
+        else {}
+    )
+    fallback = users_for_villages(
+        session, [r.Case.village_id for r in due if r.Case.officer_id not in officers], "officer"
+    )
+    queued = 0
+    for case, child_uid, village_name, village_code in due:
+        case.followup_reminded_at = now
+        if case.officer_id in officers:
+            to = [officers[case.officer_id]]
+        else:
+            to = fallback.get(case.village_id, []) if case.village_id is not None else []
+        if not to:
+            log.warning("case %s has a follow-up due and no officer", case.case_number)
+        village = f"{village_name} ({village_code})" if village_name else "unknown village"
+        overdue = case.next_followup_due_at < now
+        subject = (
+            f"[CLMS] Follow-up {'overdue' if overdue else 'due'}: case {case.case_number}, "
+            f"child {child_uid} in {village}"
+        )
+        body = "\n".join(
+            [
+                f"A follow-up visit {'was' if overdue else 'is'} due "
+                f"{_when(case.next_followup_due_at)}.",
+                "",
+                f"Case: {case.case_number}",
+                f"Child: {child_uid} (pseudonymous id)",
+                f"Village: {village}",
+                f"Step: {case.state}",
+                f"Open the case: {BASE_URL_MARK}/cases/{case.id}",
+                "",
+                "This message holds no names: open CLMS to see the child's record.",
+            ]
+        )
+        for user in to:
+            if queue_notification(
+                session,
+                user,
+                kind="reminder",
+                subject=subject,
+                body=body,
+                alert_id=case.alert_id,
+                now=now,
+            ):
+                queued += 1
+    session.flush()
+    log.info("reminded %d follow-ups (%d emails)", len(due), queued)
+    return {"reminded": len(due), "notifications": queued}
+
+
+def _when(value: dt.datetime | None) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "-"

@@ -1,0 +1,347 @@
+"""The scheduled jobs: plain functions in a registry.
+
+The scheduler (:mod:`alerts.scheduler`), the CLI (``clms jobs run NAME``) and the tests call the
+same function through :func:`run_job`, which runs a job with retries, records a
+:class:`~clms.models.JobRun` and never raises: a failing job must not stop the others.
+
+A job is a function of a :class:`JobContext` (the settings, a factory of new sessions, the time)
+that returns a small summary dict. It opens its own transactions (a short one per piece of work,
+never two at once: on SQLite writers queue on a single lock). Every job is safe to run again or
+at the same time as itself: what it does is recorded on the rows it changes.
+
+=================== ======================== ==================================================
+job                 when (UTC)               does
+=================== ======================== ==================================================
+process_submissions every 10 s               parse received submissions (forms.process)
+pull_sources        every PULL_MINUTES       pull ODK Central / KoboToolbox (forms.pull)
+send_notifications  every minute             send the mail that is due (alerts.notify)
+escalate            every 15 min             overdue alerts and case steps to supervisors
+remind_followups    hourly                   remind officers of follow-ups due within 24 h
+daily_digest        daily at DIGEST_HOUR:00  digest of medium and low alerts per officer
+kpi_snapshot        daily at 01:30           KPI figures per area (alerts.kpis)
+prune_job_runs      daily at 02:15           forget job runs older than 30 days
+=================== ======================== ==================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from flask import Flask
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from clms.models import JobRun, utcnow
+
+log = logging.getLogger(__name__)
+
+#: attempts of a failing job before the run is recorded as failed
+ATTEMPTS = 3
+#: seconds before the second attempt; doubled before each next one
+RETRY_BACKOFF = 2.0
+#: job runs older than this are deleted by ``prune_job_runs`` (the latest of each job is kept)
+KEEP_JOB_RUNS = dt.timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job gets: the settings, ``sessions()`` making a new Session, and the time."""
+
+    config: Mapping[str, Any]
+    sessions: Callable[[], Session]
+    now: dt.datetime = field(default_factory=utcnow)
+    app: Flask | None = None
+
+    @classmethod
+    def for_app(cls, app: Flask, now: dt.datetime | None = None) -> JobContext:
+        """The context of ``app``: its settings and its sessionmaker."""
+        return cls(app.config, app.extensions["clms_sessionmaker"], now or utcnow(), app)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A scheduled job: ``func(ctx) -> summary``, and when to run it.
+
+    ``trigger`` makes the APScheduler trigger from the settings (``PULL_MINUTES`` and
+    ``DIGEST_HOUR`` come from the configuration).
+    """
+
+    name: str
+    func: Callable[[JobContext], dict]
+    trigger: Callable[[Mapping[str, Any]], BaseTrigger]
+    description: str
+
+
+#: every job by name, in the order they were registered
+JOBS: dict[str, Job] = {}
+
+
+def register(name: str, trigger: Callable[[Mapping[str, Any]], BaseTrigger]):
+    """Decorator adding a function to :data:`JOBS` (description: its docstring's first line)."""
+
+    def add(func: Callable[[JobContext], dict]) -> Callable[[JobContext], dict]:
+        description = (func.__doc__ or name).strip().splitlines()[0]
+        JOBS[name] = Job(name, func, trigger, description)
+        return func
+
+    return add
+
+
+def every(**interval) -> Callable[[Mapping[str, Any]], BaseTrigger]:
+    """A trigger factory: ``every(minutes=15)``."""
+    return lambda _config: IntervalTrigger(timezone=dt.UTC, **interval)
+
+
+def daily(hour: int, minute: int = 0) -> Callable[[Mapping[str, Any]], BaseTrigger]:
+    """A trigger factory: every day at ``hour:minute`` UTC."""
+    return lambda _config: CronTrigger(hour=hour, minute=minute, timezone=dt.UTC)
+
+
+@contextmanager
+def transaction(ctx: JobContext) -> Iterator[Session]:
+    """A new session whose transaction commits when the block ends (rolled back on error)."""
+    session = ctx.sessions()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+# --- the jobs ------------------------------------------------------------------------------------
+
+
+@register("process_submissions", every(seconds=10))
+def process_submissions(ctx: JobContext) -> dict:
+    """Parse received submissions into households, visits and children."""
+    from forms.process import process_received
+
+    result = process_received(ctx.sessions, full_batches_only=False)
+    return {
+        "processed": result.processed,
+        "parsed": result.parsed,
+        "review": result.review,
+        "failed": result.failed,
+    }
+
+
+@register(
+    "pull_sources",
+    lambda config: IntervalTrigger(minutes=int(config["PULL_MINUTES"]), timezone=dt.UTC),
+)
+def pull_sources(ctx: JobContext) -> dict:
+    """Pull new submissions from ODK Central and KoboToolbox sources."""
+    try:
+        from forms.pull import pull_all
+    except ModuleNotFoundError as exc:
+        if exc.name != "forms.pull":
+            raise
+        return {"skipped": "forms.pull is not installed"}
+    return pull_all(ctx.sessions, ctx.config)
+
+
+@register("send_notifications", every(minutes=1))
+def send_notifications(ctx: JobContext) -> dict:
+    """Send the notification emails that are due (the outbox)."""
+    from alerts.notify import send_due
+
+    return send_due(ctx.sessions, ctx.config, now=ctx.now)
+
+
+@register("escalate", every(minutes=15))
+def escalate(ctx: JobContext) -> dict:
+    """Escalate overdue alerts and overdue case steps to supervisors, once."""
+    from alerts.escalate import escalate_case_steps, escalate_overdue_alerts
+
+    with transaction(ctx) as session:
+        alerts = escalate_overdue_alerts(session, ctx.now)
+    with transaction(ctx) as session:
+        cases = escalate_case_steps(session, ctx.now)
+    return {"alerts": alerts, "case_steps": cases}
+
+
+@register("remind_followups", every(hours=1))
+def remind_followups(ctx: JobContext) -> dict:
+    """Remind case officers of follow-up visits due within 24 hours."""
+    from alerts.escalate import remind_followups as remind
+
+    with transaction(ctx) as session:
+        return remind(session, ctx.now)
+
+
+@register(
+    "daily_digest",
+    lambda config: CronTrigger(hour=int(config["DIGEST_HOUR"]), minute=0, timezone=dt.UTC),
+)
+def daily_digest(ctx: JobContext) -> dict:
+    """Queue each officer's daily digest of new medium and low alerts."""
+    from alerts.notify import queue_daily_digest
+
+    with transaction(ctx) as session:
+        return {"digests": queue_daily_digest(session, ctx.now)}
+
+
+@register("kpi_snapshot", daily(1, 30))
+def kpi_snapshot(ctx: JobContext) -> dict:
+    """Take the day's KPI snapshot per area and overall."""
+    from alerts.kpis import take_kpi_snapshot
+
+    with transaction(ctx) as session:
+        rows = take_kpi_snapshot(session, ctx.now.date(), now=ctx.now)
+    return {"day": ctx.now.date().isoformat(), "rows": rows}
+
+
+@register("prune_job_runs", daily(2, 15))
+def prune_job_runs(ctx: JobContext) -> dict:
+    """Delete job runs older than 30 days (the latest run of each job is kept)."""
+    with transaction(ctx) as session:
+        latest = select(func.max(JobRun.id)).group_by(JobRun.job).scalar_subquery()
+        result = session.execute(
+            delete(JobRun).where(
+                JobRun.started_at < ctx.now - KEEP_JOB_RUNS, JobRun.id.not_in(latest)
+            )
+        )
+        return {"deleted": result.rowcount}
+
+
+# --- running a job -------------------------------------------------------------------------------
+
+
+def run_job(
+    app_or_ctx: Flask | JobContext,
+    name: str,
+    *,
+    attempts: int | None = None,
+    backoff: float | None = None,
+) -> JobRun:
+    """Run the job ``name`` now and record it as a :class:`JobRun`; never raises.
+
+    A job that raises is tried again, up to ``attempts`` times in all (default :data:`ATTEMPTS`),
+    waiting ``backoff`` seconds, then twice as long, between tries; the run is then recorded as
+    failed with the last line of the traceback in ``error`` (the whole traceback is logged), and
+    the next scheduled run tries again anyway. The returned JobRun is detached (``id`` is set when
+    it could be recorded).
+
+    >>> run = run_job(app, "escalate")  # doctest: +SKIP
+    >>> run.ok, run.summary
+    (True, {'alerts': {'escalated': 0, 'notifications': 0}, 'case_steps': {...}})
+    """
+    attempts = ATTEMPTS if attempts is None else max(1, attempts)
+    backoff = RETRY_BACKOFF if backoff is None else backoff
+    ctx = app_or_ctx if isinstance(app_or_ctx, JobContext) else JobContext.for_app(app_or_ctx)
+    started = utcnow()
+    run_id = _record_start(ctx, name, started)
+    job = JOBS.get(name)
+    summary: dict = {}
+    error: str | None = None
+    clock = time.monotonic()
+    if job is None:
+        error = f"KeyError: no job called {name!r}"
+        log.error("job %s: there is no such job (known: %s)", name, ", ".join(JOBS))
+    else:
+        for attempt in range(1, attempts + 1):
+            try:
+                with ctx.app.app_context() if ctx.app is not None else nullcontext():
+                    summary = _jsonable(job.func(ctx))
+                error = None
+                if attempt > 1:
+                    summary["attempts"] = attempt
+                break
+            except Exception as exc:
+                error = traceback.format_exception_only(exc)[-1].strip()
+                if attempt < attempts:
+                    delay = backoff * 2 ** (attempt - 1)
+                    log.warning(
+                        "job %s failed (attempt %d of %d), trying again in %.1f s",
+                        name, attempt, attempts, delay, exc_info=True,
+                    )  # fmt: skip
+                    time.sleep(delay)
+                else:
+                    log.error("job %s failed after %d attempts", name, attempts, exc_info=True)
+                    if attempts > 1:
+                        error = f"{error} (after {attempts} attempts)"
+    finished = utcnow()
+    ok = error is None
+    if ok:
+        log.info("job %s done in %.2f s: %s", name, time.monotonic() - clock, summary)
+    run = JobRun(
+        id=run_id, job=name, started_at=started, finished_at=finished, ok=ok, summary=summary,
+        error=error,
+    )  # fmt: skip
+    _record_end(ctx, run)
+    return run
+
+
+def last_runs(session: Session) -> dict[str, JobRun]:
+    """The latest recorded run of each job, by name."""
+    latest = select(func.max(JobRun.id)).group_by(JobRun.job).scalar_subquery()
+    return {r.job: r for r in session.scalars(select(JobRun).where(JobRun.id.in_(latest)))}
+
+
+def _record_start(ctx: JobContext, name: str, started: dt.datetime) -> int | None:
+    """Insert the run as started (``ok`` null: a run that dies midway stays visible)."""
+    try:
+        with transaction(ctx) as session:
+            run = JobRun(job=name, started_at=started, ok=None, summary={})
+            session.add(run)
+            session.flush()
+            return run.id
+    except Exception:  # the database is away: run the job anyway, it will say so
+        log.exception("job %s: could not record its start", name)
+        return None
+
+
+def _record_end(ctx: JobContext, run: JobRun) -> None:
+    values = {
+        "finished_at": run.finished_at,
+        "ok": run.ok,
+        "summary": run.summary,
+        "error": run.error,
+    }
+    try:
+        with transaction(ctx) as session:
+            if run.id is not None:
+                session.execute(update(JobRun).where(JobRun.id == run.id).values(**values))
+            else:
+                row = JobRun(job=run.job, started_at=run.started_at, **values)
+                session.add(row)
+                session.flush()
+                run.id = row.id
+    except Exception:
+        log.exception("job %s: could not record how it ended (ok=%s)", run.job, run.ok)
+
+
+def _jsonable(result: Any) -> dict:
+    """The job's summary as a JSON-safe dict (dataclasses become dicts; dates and other objects
+    strings)."""
+    if result is None:
+        return {}
+    result = _plain(result)
+    if not isinstance(result, Mapping):
+        result = {"result": result}
+    return json.loads(json.dumps(dict(result), default=str))
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
