@@ -5,6 +5,7 @@ shell) come along.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -14,6 +15,8 @@ from sqlalchemy import select
 from clms import create_app
 from clms.db import engine, session_scope
 from clms.models import ROLES, Area, Brand, User, Village
+
+DOL_COUNTRIES = "dol_ilab_countries_2021.xml"  # US DOL ILAB country data (shared/data/reference)
 
 
 @click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False)
@@ -26,12 +29,17 @@ def main() -> None:
 def init_command() -> None:
     """Create or upgrade the database schema (Alembic migrations) and publish our forms."""
     from clms.migrate import upgrade
+    from clms.operations.profiles import ensure_profiles
     from forms.publish import ensure_builtin_forms
 
     upgrade(engine())
     with session_scope() as session:
         for version in ensure_builtin_forms(session):
             click.echo(f"Published {version.form.xml_form_id} version {version.version}")
+        reference = Path(current_app.config["SHARED_DATA"]) / "reference" / DOL_COUNTRIES
+        added = ensure_profiles(session, reference if reference.exists() else None)
+        if added:
+            click.echo(f"Seeded {len(added)} country profiles.")
     click.echo(f"Database ready: {engine().url.render_as_string(hide_password=True)}")
 
 
@@ -192,13 +200,67 @@ def process_command(follow: bool, interval: float, batch: int) -> None:
     click.echo("Stopped.")
 
 
+@click.command("reclassify")
+@click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
+@click.option("--chunk", default=2000, show_default=True, help="Child visits per transaction.")
+@click.option("--examples", default=10, show_default=True, help="Changes to show one by one.")
+@with_appcontext
+def reclassify_command(dry_run: bool, chunk: int, examples: int) -> None:
+    """Classify every child visit again with the current rules and country profiles.
+
+    Run it after a country profile or the rules change. Unchanged visits are left alone; each
+    change adds a classification that names the one it replaces and says why; a graver result on
+    a child's latest visit raises the child's alert.
+    """
+    from alerts.reclassify import reclassify
+
+    sessions = current_app.extensions["clms_sessionmaker"]
+    with click.progressbar(length=1, label="Classifying child visits") as bar:
+        seen = [0]
+
+        def advance(done: int, total: int) -> None:
+            bar.length = max(total, 1)
+            bar.update(done - seen[0])
+            seen[0] = done
+
+        report = reclassify(sessions, chunk=chunk, dry_run=dry_run, progress=advance,
+                            max_examples=examples)  # fmt: skip
+    verb = "would change" if dry_run else "changed"
+    click.echo(
+        f"Examined {report.examined} child visits: {report.changed} {verb}, "
+        f"{report.unchanged} unchanged."
+    )
+    if report.transitions:
+        click.echo("Category changes (from -> to: visits):")
+        for (old, new), n in sorted(report.transitions.items(), key=lambda kv: -kv[1]):
+            click.echo(f"  {old:>12} -> {new:<12} {n:>8}  {_bar(n, report.changed)}")
+    if report.why:
+        click.echo("Why:")
+        for why, n in report.why.most_common(10):
+            click.echo(f"  {n:>8}  {why}")
+    for ex in report.examples:
+        click.echo(f"  child visit {ex['child_visit_id']}: {ex['from']} -> {ex['to']}: {ex['why']}")
+    a = report.alerts
+    if a.raised or a.severity_raised:
+        click.echo(f"Alerts: {a.raised} raised, {a.severity_raised} made more severe.")
+
+
+def _bar(n: int, total: int, width: int = 30) -> str:
+    """A text bar, so that the sizes of the changes compare at a glance."""
+    return "#" * max(1, round(width * n / total)) if total else ""
+
+
 def register_commands(app) -> None:
     """Add every ``clms`` command to ``app.cli`` (so ``clms`` and the test runner see the same)."""
+    from alerts.profiles_cli import profiles_group
+    from alerts.scheduler_cli import jobs_group, scheduler_command
     from clms.demo import demo_command
     from forms.cli import forms_group
+    from forms.pull_cli import sources_group
 
     commands = (
         init_command, users_group, areas_command, forms_group, process_command, demo_command,
+        reclassify_command, profiles_group, sources_group, scheduler_command, jobs_group,
     )  # fmt: skip
     for command in commands:
         app.cli.add_command(command)

@@ -1227,6 +1227,10 @@ def demo_command(port: int, host: str, households: int, seed: int, no_serve: boo
         daemon=True,
     )
     processor.start()
+    # and the scheduled jobs (notifications, escalations, pulls, KPI snapshots) likewise
+    from alerts.scheduler import run_in_background
+
+    scheduler = run_in_background(app)
     url_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - a comparison
     base_url = f"http://{url_host}:{server.port}/"
     failed = False
@@ -1254,6 +1258,7 @@ def demo_command(port: int, host: str, households: int, seed: int, no_serve: boo
             click.echo("Stopping.")
     finally:
         stop_processing.set()
+        scheduler.shutdown(wait=False)
         server.shutdown()
         server.server_close()
         thread.join(5)
@@ -1291,6 +1296,7 @@ def _build(app, seed, households, base_url, server, shared, realm) -> tuple[list
         ) from e
 
     from clms.errors import Problem
+    from clms.operations.profiles import ensure_profiles
     from clms.operations.users import UserError
     from clms.places import PlaceError
 
@@ -1298,8 +1304,10 @@ def _build(app, seed, households, base_url, server, shared, realm) -> tuple[list
     try:
         with session_scope() as session:  # c-f in one transaction: all of it or nothing
             plan = build_places_and_people(session, shared, realm, generator.rng)
-            # f. forms
+            # f. forms, and the country profiles the classifier applies
             ensure_builtin_forms(session)
+            reference = shared / "reference" / "dol_ilab_countries_2021.xml"
+            ensure_profiles(session, reference if reference.exists() else None)
             session.flush()
             hh_xform = _live_xform(session, HOUSEHOLD_FORM)
             report_xform = _live_xform(session, REPORT_FORM)
@@ -1340,4 +1348,24 @@ def _build(app, seed, households, base_url, server, shared, realm) -> tuple[list
                 select(Submission.status, func.count(Submission.id)).group_by(Submission.status)
             ).all()
         _say("Stored: " + ", ".join(f"{n} {status}" for status, n in sorted(rows)))
+        _show_alerts()
     return plan.accounts, failed
+
+
+def _show_alerts() -> None:
+    """The alerts the demo's visits raised, by severity, as bars to compare at a glance."""
+    from clms.db import session_scope
+    from clms.models import SEVERITIES, Alert
+
+    with session_scope() as session:
+        counts = dict(
+            session.execute(
+                select(Alert.severity, func.count(Alert.id)).group_by(Alert.severity)
+            ).all()
+        )
+    total = sum(counts.values())
+    _say(f"Alerts raised: {total}")
+    for severity in SEVERITIES:
+        n = counts.get(severity, 0)
+        bar = "#" * (round(40 * n / total) if total else 0)
+        _say(f"  {severity:>8} {n:>6}  {bar}")

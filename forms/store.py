@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from alerts.classify import ChildVisitFacts, ReportFacts, classify_and_alert
 from clms.models import (
     Case,
     Child,
@@ -95,8 +96,15 @@ _UPDATE_HOUSEHOLDS = update(HOUSEHOLDS).where(HOUSEHOLDS.c.id == bindparam("row_
 _INSERT_VISITS = insert(VISITS).returning(VISITS.c.submission_id, VISITS.c.id)
 _INSERT_CHILDREN = insert(CHILDREN).returning(CHILDREN.c.child_uid, CHILDREN.c.id)
 _UPDATE_CHILDREN = update(CHILDREN).where(CHILDREN.c.id == bindparam("row_id"))
-_INSERT_CHILD_VISITS = insert(CHILD_VISITS)
-_INSERT_REPORTS = insert(REPORTS)
+_INSERT_CHILD_VISITS = insert(CHILD_VISITS).returning(
+    CHILD_VISITS.c.id, sort_by_parameter_order=True
+)
+_INSERT_REPORTS = insert(REPORTS).returning(REPORTS.c.id, sort_by_parameter_order=True)
+# what the classifier reads of a child visit
+_FACTS = (
+    "age", "attends_school", "work_activities", "work_hours_7d", "chore_hours_7d", "hazards",
+    "night_work", "injured_12m", "worst_form_signs",
+)  # fmt: skip
 
 
 @dataclass
@@ -154,6 +162,9 @@ class Batch:
         self._in_scope: dict[tuple[int, int], bool] = {}
         self.visits: list[_Visit] = []
         self.reports: list[tuple[Item, dict]] = []
+        # filled by write(): what was stored, for the classifier and the alerts
+        self.child_visits: list[ChildVisitFacts] = []
+        self.new_reports: list[ReportFacts] = []
 
     # --- 1. read what the batch names ---------------------------------------------------------
 
@@ -429,6 +440,10 @@ class Batch:
                     row["household_id"] = v.household.id
                 rows.append(row)
             ids = dict(s.execute(_INSERT_VISITS, rows).all())
+            visit_rows = {}
+            for row in rows:
+                row["id"] = ids[row["submission_id"]]
+                visit_rows[row["submission_id"]] = row
             child_visit_rows = [
                 {**row, "visit_id": ids[v.item.submission_id],
                  "child_id": kid if isinstance(kid, int) else kid.id}
@@ -436,11 +451,47 @@ class Batch:
                 for kid, row in v.child_visits
             ]  # fmt: skip
             if child_visit_rows:
-                s.execute(_INSERT_CHILD_VISITS, child_visit_rows)
+                cv_ids = s.execute(_INSERT_CHILD_VISITS, child_visit_rows).scalars().all()
+                self._to_classify(visit_rows, child_visit_rows, cv_ids)
         if self.reports:
-            s.execute(
-                _INSERT_REPORTS,
-                [{**row, "submission_id": item.submission_id} for item, row in self.reports],
+            report_ids = (
+                s.execute(
+                    _INSERT_REPORTS,
+                    [{**row, "submission_id": item.submission_id} for item, row in self.reports],
+                )
+                .scalars()
+                .all()
+            )
+            self.new_reports = [
+                ReportFacts(rid, row["village_id"], row["concern"], row["reporter_type"],
+                            row["child_age_estimate"], row["reported_at"])
+                for (item, row), rid in zip(self.reports, report_ids, strict=True)
+                if item.current
+            ]  # fmt: skip
+
+    def _to_classify(self, visit_rows: dict, child_visit_rows: list[dict], ids: list[int]) -> None:
+        """Keep the child visits just written, as the classifier reads them, in visit order."""
+        households = {h.id: h for h in self.households.values()}
+        currents = {v.item.submission_id: v.item.current for v in self.visits}
+        by_visit_id = {row["id"]: (sid, row) for sid, row in visit_rows.items()}
+        for cv_row, cv_id in zip(child_visit_rows, ids, strict=True):
+            submission_id, row = by_visit_id[cv_row["visit_id"]]
+            village_id, supplier_id = row["village_id"], row["supplier_id"]
+            household = households.get(row["household_id"])
+            if household is not None:  # a follow-up names no supplier: the household's applies
+                village_id = village_id or household.values["village_id"]
+                supplier_id = supplier_id or household.values["supplier_id"]
+            self.child_visits.append(
+                ChildVisitFacts(
+                    child_visit_id=cv_id,
+                    child_id=cv_row["child_id"],
+                    household_id=row["household_id"],
+                    village_id=village_id,
+                    supplier_id=supplier_id,
+                    seen_at=row["visited_at"],
+                    facts={f: cv_row[f] for f in _FACTS},
+                    raise_alert=currents[submission_id],
+                )
             )
 
 
@@ -460,6 +511,8 @@ def save_batch(session: Session, items: list[Item]) -> dict[int, list[Issue]]:
     for item in items:
         batch.plan(item)
     batch.write()
+    # in the same transaction: a visit is never stored without its classification and alerts
+    classify_and_alert(session, batch.child_visits, batch.new_reports)
     return batch.issues
 
 

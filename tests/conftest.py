@@ -107,12 +107,14 @@ def client(app):
 @pytest.fixture
 def phone(app, client, places, make_user):
     """Monitor awa's phone (scoped to CI-D1), with our forms published."""
+    from clms.operations.profiles import ensure_profiles
     from forms.publish import ensure_builtin_forms
     from tests.openrosa_client import Phone
 
     make_user("awa", "monitor", areas=["CI-D1"])
     with session_scope(app) as s:
         ensure_builtin_forms(s)
+        ensure_profiles(s, SHARED / "reference" / "dol_ilab_countries_2021.xml")
     return Phone(client, "awa", PASSWORD)
 
 

@@ -97,3 +97,18 @@ def test_init_migrates_and_publishes_our_forms_once(app, runner):
             "clms_household_visit",
             "clms_report",
         ]
+    assert "Seeded 10 country profiles" in first.output
+    assert "Seeded" not in again.output
+
+
+def test_the_migrations_build_exactly_the_schema_the_models_declare(app):
+    """A model changed without a migration (or the reverse) fails here, on both databases."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from clms.db import Base
+    from clms.migrate import include_object
+
+    with app.extensions["clms_engine"].connect() as conn:
+        context = MigrationContext.configure(conn, opts={"include_object": include_object})
+        assert compare_metadata(context, Base.metadata) == []

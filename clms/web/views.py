@@ -14,8 +14,8 @@ from clms.web import bp
 
 HOME_BY_ROLE = {
     "admin": "web.forms_index",
-    "officer": "web.submissions_index",
-    "supervisor": "web.submissions_index",
+    "officer": "web.alerts_index",
+    "supervisor": "web.alerts_index",
 }
 
 
