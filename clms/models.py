@@ -605,6 +605,19 @@ class Alert(Base):
             postgresql_where=Column("status").in_(ACTIVE_ALERT_STATUSES),
         ),
         Index("ix_alerts_queue", "status", "severity_rank", "ack_due_at"),
+        # the officer's queue: scope (village) within status, and every column of its order and
+        # of the overdue rule, so the count and the sort read the index, never the wide rows
+        # (bench/alert_queue.py: first page p95 451 -> 43 ms on SQLite with 100,000 alerts)
+        Index(
+            "ix_alerts_scope_queue",
+            "status",
+            "village_id",
+            "severity_rank",
+            "ack_due_at",
+            "acknowledged_at",
+            "visit_due_at",
+            "first_visit_at",
+        ),
     )
 
 

@@ -1,1 +1,235 @@
-"""(filled in by the feature that owns this module)"""
+"""The alert queue and children's records in the JSON API (officers and supervisors).
+
+``GET /api/v1/alerts`` lists the caller's queue, most urgent first; ``GET /api/v1/alerts/<id>``
+gives one alert with its history; ``POST /api/v1/alerts/<id>/acknowledge``, ``/assign``
+(``{"assignee": username}``) and ``/dismiss`` (``{"reason": text}``) act on it; and
+``GET /api/v1/children/<child_id>`` gives a child's visits, classifications and alerts by the
+pseudonymous id. An alert or a child outside the caller's areas answers 404, as one that does not
+exist would. Datetimes are ISO 8601 in UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import g, jsonify, request
+
+from clms.api import bp
+from clms.auth import allow
+from clms.db import db
+from clms.errors import problem
+from clms.models import Alert
+from clms.operations.alerts import (
+    MAX_PER_PAGE,
+    PER_PAGE,
+    acknowledge_alert,
+    alert_details,
+    assign_alert,
+    child_record,
+    dismiss_alert,
+    due_at,
+    is_overdue,
+    list_alerts,
+    problem_or_proposed,
+)
+
+QUEUE_ROLES = ("officer", "supervisor", "admin")
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+@bp.route("/alerts")
+@allow(*QUEUE_ROLES)
+def alerts_list():
+    """The caller's alert queue.
+
+    Query parameters (all optional): ``severity`` (critical, high, medium, low), ``village`` and
+    ``supplier`` (codes), ``overdue`` (true/false), ``status`` (active: the default, all, new,
+    acknowledged, dismissed, case_opened), ``page`` (from 1), ``per_page`` (1-200, default 50).
+    Answer: ``{"alerts": [...], "page", "per_page", "total", "pages"}``.
+    """
+    args = request.args
+    page = list_alerts(
+        db(),
+        g.user,
+        severity=_text(args, "severity"),
+        village=_text(args, "village"),
+        supplier=_text(args, "supplier"),
+        overdue=_boolean(args, "overdue"),
+        status=_text(args, "status"),
+        page=_integer(args, "page", 1),
+        per_page=_integer(args, "per_page", PER_PAGE),
+    )
+    return jsonify(
+        alerts=[alert_json(a, page.now) for a in page.rows],
+        page=page.page,
+        per_page=page.per_page,
+        total=page.total,
+        pages=page.pages,
+    )
+
+
+@bp.route("/alerts/<int:alert_id>")
+@allow(*QUEUE_ROLES)
+def alert_get(alert_id: int):
+    """One alert, with who it is assigned to and its history (oldest first)."""
+    detail = alert_details(db(), g.user, alert_id)
+    if detail is None:
+        raise problem("not_found")
+    a = detail.alert
+    body = alert_json(a, detail.now) | {
+        "source": a.source,
+        "needs_verification": a.needs_verification,
+        "ack_due_at": _iso(a.ack_due_at),
+        "visit_due_at": _iso(a.visit_due_at),
+        "acknowledged_at": _iso(a.acknowledged_at),
+        "first_visit_at": _iso(a.first_visit_at),
+        "assigned_to": a.assigned_to.username if a.assigned_to else None,
+        "dismissed_at": _iso(a.dismissed_at),
+        "dismissed_reason": a.dismissed_reason,
+        "events": [
+            {
+                "at": _iso(e.at),
+                "user": e.user.username if e.user else None,
+                "action": e.action,
+                "detail": e.detail,
+            }
+            for e in detail.events
+        ],
+    }
+    return jsonify(body)
+
+
+@bp.route("/alerts/<int:alert_id>/acknowledge", methods=["POST"])
+@allow(*QUEUE_ROLES)
+def alert_acknowledge(alert_id: int):
+    """Acknowledge a new alert; 409 when it is already acknowledged or closed."""
+    session = db()
+    alert = acknowledge_alert(session, g.user, alert_id)
+    session.commit()
+    return jsonify(alert_json(alert))
+
+
+@bp.route("/alerts/<int:alert_id>/assign", methods=["POST"])
+@allow(*QUEUE_ROLES)
+def alert_assign(alert_id: int):
+    """Assign an active alert: body ``{"assignee": "<username>"}``, an officer or supervisor of
+    the alert's village."""
+    body = _json_object("assignee")
+    session = db()
+    alert = assign_alert(session, g.user, alert_id, _string_field(body, "assignee"))
+    session.commit()
+    return jsonify(alert_json(alert))
+
+
+@bp.route("/alerts/<int:alert_id>/dismiss", methods=["POST"])
+@allow(*QUEUE_ROLES)
+def alert_dismiss(alert_id: int):
+    """Dismiss an active alert: body ``{"reason": "<why>"}`` (required, not blank)."""
+    body = _json_object("reason")
+    session = db()
+    alert = dismiss_alert(session, g.user, alert_id, _string_field(body, "reason"))
+    session.commit()
+    return jsonify(alert_json(alert))
+
+
+@bp.route("/children/<child_id>")
+@allow(*QUEUE_ROLES)
+def child_get(child_id: str):
+    """A child's visits (newest first) with their classifications, and the child's alerts."""
+    session = db()
+    record = child_record(session, g.user, child_id)
+    if record is None:
+        raise problem("not_found")
+    return jsonify(_jsonable(record))
+
+
+# --- representation ------------------------------------------------------------------------------
+
+
+def alert_json(alert: Alert, now: dt.datetime | None = None) -> dict:
+    """An alert as the queue lists it: exactly these fields, datetimes in ISO 8601 UTC."""
+    now = now or dt.datetime.now(dt.UTC)
+    return {
+        "id": alert.id,
+        "child_id": alert.child.child_uid if alert.child else None,
+        "household_code": alert.household.code if alert.household else None,
+        "category": alert.category,
+        "severity": alert.severity,
+        "reasons": alert.reasons,
+        "village": alert.village.code if alert.village else None,
+        "supplier": alert.supplier.code if alert.supplier else None,
+        "status": alert.status,
+        "created_at": _iso(alert.created_at),
+        "due_at": _iso(due_at(alert)),
+        "overdue": is_overdue(alert, now),
+    }
+
+
+def _iso(value: dt.datetime | dt.date | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    return value.isoformat()
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.date):
+        return _iso(value)
+    return value
+
+
+# --- request parsing -----------------------------------------------------------------------------
+
+
+def _text(args, name: str) -> str | None:
+    value = args.get(name, "").strip()
+    return value or None
+
+
+def _integer(args, name: str, default: int) -> int:
+    raw = args.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        limits = f"between 1 and {MAX_PER_PAGE}" if name == "per_page" else "1 or more"
+        raise problem_or_proposed(
+            "request.invalid_parameter",
+            parameter=name,
+            detail=f"must be a whole number {limits}, not {raw!r}",
+        ) from None
+
+
+def _boolean(args, name: str) -> bool | None:
+    raw = args.get(name, "").strip().lower()
+    if not raw:
+        return None
+    if raw not in _BOOLEANS:
+        raise problem_or_proposed(
+            "request.invalid_parameter",
+            parameter=name,
+            detail=f"must be true or false, not {raw!r}",
+        )
+    return _BOOLEANS[raw]
+
+
+def _json_object(expected: str) -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise problem(
+            "request.invalid_json", detail=f'expected an object like {{"{expected}": ...}}'
+        )
+    return body
+
+
+def _string_field(body: dict, name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise problem("request.missing_field", field=name)
+    return value

@@ -1,0 +1,834 @@
+"""The officers' alert queue: listing, reading and acting on alerts, and a child's record.
+
+Who sees what (domain.md section 1): officers and supervisors see the alerts and children of the
+villages in their scope (the areas they are assigned to and every area below, plus villages named
+directly); an administrator sees child data only when also given such a scope, under the same rule.
+Brands, monitors and providers see nothing here. Out of scope is the same as not existing: the
+functions return None (or raise ``not_found``) so a caller cannot probe for ids.
+
+Acting on an alert (acknowledge, assign, dismiss) is a conditional ``UPDATE ... WHERE status IN
+(...)``: when two officers act at once, the database lets exactly one of them move the alert and
+the other is told why not. Every action adds an :class:`~clms.models.AlertEvent`. The functions
+flush but never commit: the request commits once, at its boundary.
+
+>>> import datetime as dt
+>>> now = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
+>>> a = Alert(status="new", ack_due_at=now - dt.timedelta(hours=1))
+>>> is_overdue(a, now), due_at(a) == a.ack_due_at
+(True, True)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
+from sqlalchemy.orm import Session, joinedload
+
+from alerts.rules import RULES
+from clms.errors import CATALOGUE, Problem, problem
+from clms.models import (
+    ACTIVE_ALERT_STATUSES,
+    ALERT_STATUSES,
+    SEVERITIES,
+    Alert,
+    AlertEvent,
+    Area,
+    Child,
+    ChildVisit,
+    Classification,
+    CountryProfile,
+    Household,
+    Supplier,
+    SupplierVillage,
+    User,
+    UserScope,
+    Village,
+    Visit,
+    utcnow,
+)
+from clms.scope import descendant_area_ids, village_in_scope
+
+log = logging.getLogger(__name__)
+# every read of a child's record is logged (domain.md section 8) until an audit table exists
+audit_log = logging.getLogger("clms.audit")
+
+PER_PAGE = 50
+SEVERITY_RANKS = dict(zip(SEVERITIES, range(len(SEVERITIES), 0, -1), strict=True))  # critical: 4
+MAX_PER_PAGE = 200
+MAX_REASON_LENGTH = 2000
+# roles that may hold child data, each only within a geographic scope
+SCOPED_ROLES = ("officer", "supervisor", "admin")
+ASSIGNABLE_ROLES = ("officer", "supervisor")
+# ``status`` filter values: one status, every active one (the default) or all of them
+STATUS_FILTERS = ("active", "all", *ALERT_STATUSES)
+
+# Catalogue entries this module needs; clms.errors owns the catalogue, and until these are added
+# there the same code, status and message are built here (see :func:`_problem`).
+PROPOSED_PROBLEMS: dict[str, tuple[str, int, str]] = {
+    "request.invalid_parameter": ("400.12", 400, "Parameter '{parameter}' {detail}."),
+    "request.invalid_field": ("400.13", 400, "Field '{field}' {detail}."),
+    "alert.transition_refused": ("409.4", 409, "{detail}"),
+}
+
+# literal, not bound: a partial index ``WHERE status IN ('new','acknowledged')`` can then be
+# proved usable by SQLite's planner and by PostgreSQL's generic plans
+_ACTIVE = text("alerts.status IN ('new', 'acknowledged')")
+
+
+@dataclass
+class AlertPage:
+    """One page of the queue. ``rows`` have ``child``, ``household``, ``village`` and ``supplier``
+    loaded; ``overdue`` holds the ids of the overdue ones, judged at ``now``."""
+
+    rows: list[Alert]
+    total: int
+    page: int
+    pages: int
+    per_page: int = PER_PAGE
+    now: dt.datetime | None = None
+    overdue: set[int] = field(default_factory=set)
+
+
+@dataclass
+class AlertDetail:
+    """An alert with what its page shows: the event history and who it may be assigned to."""
+
+    alert: Alert
+    events: list[AlertEvent]
+    assignees: list[User]
+    now: dt.datetime
+
+    @property
+    def overdue(self) -> bool:
+        return is_overdue(self.alert, self.now)
+
+
+# --- deadlines (pure) ----------------------------------------------------------------------------
+
+
+def is_overdue(alert: Alert, now: dt.datetime) -> bool:
+    """Whether an active alert is past its acknowledgement or first-visit deadline at ``now``."""
+    if alert.status not in ACTIVE_ALERT_STATUSES:
+        return False
+    if alert.acknowledged_at is None and now > alert.ack_due_at:
+        return True
+    return bool(
+        alert.visit_due_at is not None and alert.first_visit_at is None and now > alert.visit_due_at
+    )
+
+
+def due_at(alert: Alert) -> dt.datetime | None:
+    """The next deadline not yet met: acknowledgement, else the officer's first visit.
+
+    None for an alert that is no longer active or whose deadlines are all met.
+    """
+    if alert.status not in ACTIVE_ALERT_STATUSES:
+        return None
+    if alert.acknowledged_at is None:
+        return alert.ack_due_at
+    return alert.visit_due_at if alert.first_visit_at is None else None
+
+
+def describe_deadline(alert: Alert, now: dt.datetime) -> str:
+    """The deadline in words, for people: what is due and how long is left, or how late it is.
+
+    >>> now = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
+    >>> describe_deadline(Alert(status="new", ack_due_at=now - dt.timedelta(hours=30)), now)
+    'acknowledgement overdue by 1 day 6 h'
+    """
+    if alert.status not in ACTIVE_ALERT_STATUSES:
+        return "closed"
+    late = []
+    if alert.acknowledged_at is None and now > alert.ack_due_at:
+        late.append(("acknowledgement", alert.ack_due_at))
+    if alert.visit_due_at is not None and alert.first_visit_at is None and now > alert.visit_due_at:
+        late.append(("first visit", alert.visit_due_at))
+    if late:
+        what, when = min(late, key=lambda pair: pair[1])
+        return f"{what} overdue by {_duration(now - when)}"
+    due = due_at(alert)
+    if due is None:
+        return "no deadline pending"
+    what = "acknowledge" if alert.acknowledged_at is None else "first visit"
+    return f"{what} within {_duration(due - now)}"
+
+
+def _duration(delta: dt.timedelta) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} day{'s' if days != 1 else ''}" + (f" {hours} h" if hours else "")
+    if hours:
+        return f"{hours} h" + (f" {minutes} min" if minutes else "")
+    return f"{minutes} min"
+
+
+def overdue_condition(now: dt.datetime) -> ColumnElement[bool]:
+    """SQL for :func:`is_overdue` (the same rule, evaluated by the database)."""
+    return and_(_ACTIVE, _late(now))
+
+
+def _late(now: dt.datetime) -> ColumnElement[bool]:
+    """Past a deadline not met, whatever the status (never NULL, so ``~`` is its complement)."""
+    return or_(
+        and_(Alert.acknowledged_at.is_(None), Alert.ack_due_at < now),
+        and_(
+            Alert.visit_due_at.is_not(None),
+            Alert.first_visit_at.is_(None),
+            Alert.visit_due_at < now,
+        ),
+    )
+
+
+# --- reading the queue ---------------------------------------------------------------------------
+
+
+def list_alerts(
+    session: Session,
+    user: User,
+    *,
+    severity: str | None = None,
+    village: str | None = None,
+    supplier: str | None = None,
+    overdue: bool | None = None,
+    status: str | None = None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+    now: dt.datetime | None = None,
+) -> AlertPage:
+    """One page of the alerts ``user`` may see, most urgent first.
+
+    Order: overdue first, then severity (critical first), then the acknowledgement deadline
+    (soonest first), then id. ``status`` is one of :data:`STATUS_FILTERS` (default: the active
+    ones, new and acknowledged); ``village`` and ``supplier`` are codes. A page past the last one
+    is empty. Raises the ``request.invalid_parameter`` problem, naming the parameter, for a value
+    that is not allowed (unknown severity, status or code, page < 1, per_page outside 1-200).
+
+    Three or four queries once the user's scope is known: the size of each (overdue, severity)
+    group, which also gives the total; the ids of the page from the group or two it falls in (the
+    database sorts and skips within that group only, reading only the columns of the order); and
+    the alerts of the page.
+
+    >>> page = list_alerts(session, officer, severity="critical", overdue=True)  # doctest: +SKIP
+    """
+    now = now or utcnow()
+    if severity is not None and severity not in SEVERITIES:
+        raise _invalid("severity", f"must be one of {', '.join(SEVERITIES)}")
+    status = status or "active"
+    if status not in STATUS_FILTERS:
+        raise _invalid("status", f"must be one of {', '.join(STATUS_FILTERS)}")
+    if page < 1:
+        raise _invalid("page", "must be 1 or more")
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise _invalid("per_page", f"must be between 1 and {MAX_PER_PAGE}")
+
+    scope = _scope_condition(session, user)
+    if scope is None:
+        return AlertPage(rows=[], total=0, page=page, pages=1, per_page=per_page, now=now)
+    where = [scope]
+    if status == "active":
+        where.append(_ACTIVE)
+    elif status != "all":
+        where.append(Alert.status == status)
+    # overdue and severity, the order's first keys, make at most 8 groups: the page is read from
+    # the group or two it falls in, each sorted alone (see _queue_groups)
+    ranks = [SEVERITY_RANKS[severity]] if severity is not None else list(SEVERITY_RANKS.values())
+    if village is not None:
+        village_id = session.scalar(select(Village.id).where(Village.code == village))
+        if village_id is None:
+            raise _invalid("village", f"names no known village ({village!r})")
+        where.append(Alert.village_id == village_id)
+    if supplier is not None:
+        supplier_id = session.scalar(select(Supplier.id).where(Supplier.code == supplier))
+        if supplier_id is None:
+            raise _invalid("supplier", f"names no known supplier ({supplier!r})")
+        where.append(Alert.supplier_id == supplier_id)
+    # evaluated for every row in scope: leave out the status test when the filter already has it
+    late = _late(now) if status in ("active", *ACTIVE_ALERT_STATUSES) else overdue_condition(now)
+    if overdue is True:
+        where.append(late)
+    elif overdue is False:
+        where.append(~late)
+
+    groups = _queue_groups(session, where, late, ranks)
+    total = sum(size for _late, _rank, size in groups)
+    pages = max(1, -(-total // per_page))
+    ids = _page_ids(session, where, late, groups, (page - 1) * per_page, per_page)
+    rows: list[Alert] = []
+    if ids:
+        loaded = {
+            a.id: a
+            for a in session.scalars(
+                select(Alert)
+                .where(Alert.id.in_(ids))
+                .options(
+                    joinedload(Alert.child),
+                    joinedload(Alert.household),
+                    joinedload(Alert.village),
+                    joinedload(Alert.supplier),
+                    joinedload(Alert.assigned_to),
+                )
+            )
+        }
+        rows = [loaded[i] for i in ids if i in loaded]
+    return AlertPage(
+        rows=rows,
+        total=total,
+        page=page,
+        pages=pages,
+        per_page=per_page,
+        now=now,
+        overdue={a.id for a in rows if is_overdue(a, now)},
+    )
+
+
+def _queue_groups(
+    session: Session, where: list, late: ColumnElement[bool], ranks: list[int]
+) -> list[tuple[bool, int, int]]:
+    """``(overdue, severity_rank, size)`` of each group of the queue, in the queue's order.
+
+    The queue is ordered by overdue, then severity, then deadline: every (overdue, severity)
+    group is a run of consecutive rows. Sorting each group alone is far cheaper than sorting the
+    whole queue when the page is deep, and the first page usually needs only the first group.
+    One aggregate per severity joined by UNION ALL, not a GROUP BY: each is a range of an index
+    led by status, village and severity, where SQLite's GROUP BY builds a temporary B-tree that
+    costs more than the counting.
+    """
+    overdue_count = func.coalesce(func.sum(case((late, 1), else_=0)), 0)
+    parts = [
+        select(literal(rank), func.count(), overdue_count).where(
+            *where, Alert.severity_rank == rank
+        )
+        for rank in ranks
+    ]
+    statement = parts[0] if len(parts) == 1 else union_all(*parts)
+    sizes = {rank: (total, overdue) for rank, total, overdue in session.execute(statement)}
+    return [(True, r, sizes[r][1]) for r in ranks] + [
+        (False, r, sizes[r][0] - sizes[r][1]) for r in ranks
+    ]
+
+
+def _page_ids(
+    session: Session,
+    where: list,
+    late: ColumnElement[bool],
+    groups: list[tuple[bool, int, int]],
+    offset: int,
+    limit: int,
+) -> list[int]:
+    """The ids of the queue's rows ``offset`` to ``offset + limit``, from their groups."""
+    ids: list[int] = []
+    start = 0
+    for overdue, rank, size in groups:
+        low, high = max(offset, start), min(offset + limit, start + size)
+        if low < high:
+            ids += session.scalars(
+                select(Alert.id)
+                .where(*where, Alert.severity_rank == rank, late if overdue else ~late)
+                .order_by(Alert.ack_due_at, Alert.id)
+                .limit(high - low)
+                .offset(low - start)
+            ).all()
+        start += size
+    return ids
+
+
+def queue_choices(session: Session, user: User) -> tuple[list[Village], list[Supplier]]:
+    """The villages in ``user``'s scope and the suppliers buying there: the queue's filters."""
+    scope = _village_scope_condition(session, user)
+    if scope is None:
+        return [], []
+    villages = list(session.scalars(select(Village).where(scope).order_by(Village.code)))
+    suppliers = list(
+        session.scalars(
+            select(Supplier)
+            .where(
+                Supplier.id.in_(
+                    select(SupplierVillage.supplier_id).where(
+                        SupplierVillage.village_id.in_([v.id for v in villages])
+                    )
+                )
+            )
+            .order_by(Supplier.code)
+        )
+    )
+    return villages, suppliers
+
+
+def get_alert(session: Session, user: User, alert_id: int) -> Alert | None:
+    """The alert if ``user`` may see it, else None (whether or not it exists)."""
+    if user.role not in SCOPED_ROLES:
+        return None
+    alert = session.scalar(
+        select(Alert)
+        .where(Alert.id == alert_id)
+        .options(
+            joinedload(Alert.village),
+            joinedload(Alert.household),
+            joinedload(Alert.child),
+            joinedload(Alert.supplier),
+            joinedload(Alert.assigned_to),
+        )
+    )
+    if alert is None or alert.village is None:
+        return None
+    if not village_in_scope(session, user, alert.village_id, alert.village.area_id):
+        return None
+    return alert
+
+
+def alert_details(
+    session: Session, user: User, alert_id: int, *, now: dt.datetime | None = None
+) -> AlertDetail | None:
+    """The alert, its history (oldest first) and the people it may be assigned to; None when out
+    of scope."""
+    alert = get_alert(session, user, alert_id)
+    if alert is None:
+        return None
+    events = list(
+        session.scalars(
+            select(AlertEvent)
+            .where(AlertEvent.alert_id == alert.id)
+            .options(joinedload(AlertEvent.user))
+            .order_by(AlertEvent.at, AlertEvent.id)
+        )
+    )
+    assignees = eligible_assignees(session, alert)
+    return AlertDetail(alert=alert, events=events, assignees=assignees, now=now or utcnow())
+
+
+def eligible_assignees(session: Session, alert: Alert) -> list[User]:
+    """Active officers and supervisors whose scope covers the alert's village, by username."""
+    if alert.village_id is None:
+        return []
+    area_id = session.scalar(select(Village.area_id).where(Village.id == alert.village_id))
+    areas = _ancestor_area_ids(session, area_id)
+    covering = select(UserScope.user_id).where(
+        or_(UserScope.village_id == alert.village_id, UserScope.area_id.in_(areas))
+    )
+    return list(
+        session.scalars(
+            select(User)
+            .where(
+                User.active.is_(True),
+                User.role.in_(ASSIGNABLE_ROLES),
+                User.id.in_(covering),
+            )
+            .order_by(User.username)
+        )
+    )
+
+
+# --- acting on an alert --------------------------------------------------------------------------
+
+
+def acknowledge_alert(
+    session: Session, user: User, alert_id: int, *, now: dt.datetime | None = None
+) -> Alert:
+    """Record that ``user`` has seen a new alert and takes it on; status becomes acknowledged.
+
+    Refused (``alert.transition_refused``) when it is already acknowledged or closed.
+    """
+    now = now or utcnow()
+    alert = _alert_in_scope(session, user, alert_id)
+    done = session.execute(
+        update(Alert)
+        .where(Alert.id == alert.id, Alert.status == "new")
+        .values(
+            status="acknowledged", acknowledged_at=now, acknowledged_by_id=user.id, updated_at=now
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(alert)
+    if done != 1:
+        if alert.status == "acknowledged":
+            by = session.get(User, alert.acknowledged_by_id) if alert.acknowledged_by_id else None
+            who = f" by {by.username}" if by else ""
+            raise _refused(
+                f"Alert {alert.id} was already acknowledged{who} "
+                f"on {alert.acknowledged_at:%Y-%m-%d %H:%M} UTC."
+            )
+        raise _refused(_closed_message(alert, "acknowledged"))
+    _record(session, alert, user, "acknowledged", {}, now)
+    return alert
+
+
+def assign_alert(
+    session: Session,
+    user: User,
+    alert_id: int,
+    assignee_username: str,
+    *,
+    now: dt.datetime | None = None,
+) -> Alert:
+    """Make ``assignee_username`` responsible for an active alert.
+
+    The assignee must be an active officer or supervisor whose scope covers the alert's village;
+    otherwise ``request.invalid_field`` names the field ``assignee`` and says why.
+    """
+    now = now or utcnow()
+    alert = _alert_in_scope(session, user, alert_id)
+    username = (assignee_username or "").strip()
+    if not username:
+        raise problem_or_proposed("request.invalid_field", field="assignee", detail="is required")
+    assignee = session.scalar(select(User).where(User.username == username))
+    if assignee is None or not assignee.active or assignee.role not in ASSIGNABLE_ROLES:
+        raise problem_or_proposed(
+            "request.invalid_field",
+            field="assignee",
+            detail=f"must name an active officer or supervisor; {username!r} is not one",
+        )
+    if not village_in_scope(session, assignee, alert.village_id, alert.village.area_id):
+        raise problem_or_proposed(
+            "request.invalid_field",
+            field="assignee",
+            detail=f"must work in village {alert.village.code}; {username!r} does not",
+        )
+    previous = alert.assigned_to.username if alert.assigned_to else None
+    if previous == username and alert.status in ACTIVE_ALERT_STATUSES:
+        raise _refused(f"Alert {alert.id} is already assigned to {username}.")
+    done = session.execute(
+        update(Alert)
+        .where(Alert.id == alert.id, Alert.status.in_(ACTIVE_ALERT_STATUSES))
+        .values(assigned_to_id=assignee.id, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(alert)
+    if done != 1:
+        raise _refused(_closed_message(alert, "assigned"))
+    _record(session, alert, user, "assigned", {"assignee": username, "previous": previous}, now)
+    return alert
+
+
+def dismiss_alert(
+    session: Session, user: User, alert_id: int, reason: str, *, now: dt.datetime | None = None
+) -> Alert:
+    """Close an active alert without a case, for the ``reason`` given (required, non-blank).
+
+    For an alert found to be unfounded after verification, or a duplicate. Final: a dismissed alert
+    is not reopened; a later visit that finds the child in work raises a new alert.
+    """
+    now = now or utcnow()
+    alert = _alert_in_scope(session, user, alert_id)
+    reason = (reason or "").strip()
+    if not reason:
+        raise problem_or_proposed(
+            "request.invalid_field", field="reason", detail="is required to dismiss an alert"
+        )
+    if len(reason) > MAX_REASON_LENGTH:
+        raise problem_or_proposed(
+            "request.invalid_field",
+            field="reason",
+            detail=f"must be at most {MAX_REASON_LENGTH} characters",
+        )
+    done = session.execute(
+        update(Alert)
+        .where(Alert.id == alert.id, Alert.status.in_(ACTIVE_ALERT_STATUSES))
+        .values(
+            status="dismissed",
+            dismissed_at=now,
+            dismissed_reason=reason,
+            closed_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(alert)
+    if done != 1:
+        raise _refused(_closed_message(alert, "dismissed"))
+    _record(session, alert, user, "dismissed", {"reason": reason}, now)
+    return alert
+
+
+# --- a child's record ----------------------------------------------------------------------------
+
+
+def child_record(
+    session: Session, user: User, child_uid: str, *, include_name: bool = False
+) -> dict | None:
+    """What the visits found about a child, how each was classified, and the child's alerts.
+
+    None unless ``user`` is an officer or supervisor (or an admin with a scope) whose scope
+    covers the village of the child's household. Visits come newest first, each with its
+    classifications (the current one first, then the history); the name is left out unless
+    ``include_name`` (the web page for the officer; the API gives the pseudonymous id only).
+    Every read is written to the ``clms.audit`` log.
+    """
+    if user.role not in SCOPED_ROLES:
+        return None
+    row = session.execute(
+        select(Child, Household, Village)
+        .join(Household, Household.id == Child.household_id)
+        .join(Village, Village.id == Household.village_id)
+        .where(Child.child_uid == child_uid)
+    ).first()
+    if row is None:
+        return None
+    child, household, village = row
+    if not village_in_scope(session, user, village.id, village.area_id):
+        return None
+    audit_log.info("child record read: user=%s child=%s", user.username, child.child_uid)
+
+    visits = session.execute(
+        select(ChildVisit, Visit, Village.code)
+        .join(Visit, Visit.id == ChildVisit.visit_id)
+        .outerjoin(Village, Village.id == Visit.village_id)
+        .where(ChildVisit.child_id == child.id)
+        .order_by(Visit.visited_at.desc(), Visit.id.desc())
+    ).all()
+    by_child_visit: dict[int, list[dict]] = {}
+    classified = session.execute(
+        select(Classification, CountryProfile.code, CountryProfile.version)
+        .join(CountryProfile, CountryProfile.id == Classification.profile_id)
+        .where(Classification.child_id == child.id)
+        .order_by(
+            Classification.current.desc(), Classification.classified_at.desc(), Classification.id
+        )
+    )
+    for c, profile_code, profile_version in classified:
+        by_child_visit.setdefault(c.child_visit_id, []).append(
+            {
+                "id": c.id,
+                "current": c.current,
+                "category": c.category,
+                "sdg_871": c.sdg_871,
+                "reasons": c.reasons,
+                "risk_factors": c.risk_factors,
+                "rule_set_version": c.rule_set_version,
+                "profile": {"code": profile_code, "version": profile_version},
+                "classified_at": c.classified_at,
+                "change_reason": c.change_reason,
+            }
+        )
+    alerts = session.scalars(
+        select(Alert).where(Alert.child_id == child.id).order_by(Alert.created_at.desc(), Alert.id)
+    ).all()
+    now = utcnow()
+    record = {
+        "child": {
+            "child_id": child.child_uid,
+            "sex": child.sex,
+            "birth_year": child.birth_year,
+            "household_code": household.code,
+            "village": village.code,
+            "village_name": village.name,
+        },
+        "visits": [
+            {
+                "visited_at": visit.visited_at,
+                "kind": visit.kind,
+                "current": visit.current,
+                "village": village_code,
+                "age": cv.age,
+                "attends_school": cv.attends_school,
+                "work_activities": cv.work_activities,
+                "work_hours_7d": cv.work_hours_7d,
+                "chore_hours_7d": cv.chore_hours_7d,
+                "hazards": cv.hazards,
+                "night_work": cv.night_work,
+                "injured_12m": cv.injured_12m,
+                "worst_form_signs": cv.worst_form_signs,
+                "classifications": by_child_visit.get(cv.id, []),
+            }
+            for cv, visit, village_code in visits
+        ],
+        "alerts": [
+            {
+                "id": a.id,
+                "status": a.status,
+                "category": a.category,
+                "severity": a.severity,
+                "created_at": a.created_at,
+                "due_at": due_at(a),
+                "overdue": is_overdue(a, now),
+            }
+            for a in alerts
+        ],
+    }
+    if include_name:
+        record["child"]["name"] = child.name
+    return record
+
+
+# --- reasons in words (pure) ---------------------------------------------------------------------
+
+# words for rule ids the rules module does not list (its RULES has the classifier's own)
+RULE_WORDS = {
+    "REPORTED_CONCERN": "a concern reported through the report form, to be verified",
+}
+# an id known to neither still says what kind of finding it is by its prefix
+RULE_PREFIX_WORDS = {
+    "WF": "signs of a worst form of child labour",
+    "HAZ": "hazardous work",
+    "CL": "child labour (work below the minimum age or beyond the permitted hours)",
+    "AR": "at risk",
+    "RISK": "a risk factor",
+}
+FACT_WORDS = {
+    "age": "age",
+    "signs": "signs",
+    "work_hours_7d": "hours worked in the last 7 days",
+    "chore_hours_7d": "hours of household chores in the last 7 days",
+    "work_activities": "work",
+    "hazards": "hazardous tasks or conditions",
+    "night_work": "night work",
+    "attends_school": "attends school",
+    "threshold": "threshold",
+    "light_work_age": "light-work age",
+    "compulsory_school_age": "compulsory school age",
+    "concern": "concern reported",
+    "reporter_type": "reported by",
+    "child_age_estimate": "estimated age",
+}
+
+
+def explain_reason(reason: dict) -> str:
+    """A sentence for one ``{"rule", "facts"}`` reason of a classification or an alert.
+
+    >>> explain_reason({"rule": "HAZ_NIGHT", "facts": {"age": 14, "night_work": True}})
+    'Night work (18:00-06:00): age 14; night work yes'
+    """
+    rule = str(reason.get("rule", "")) if isinstance(reason, dict) else str(reason)
+    words = RULES[rule][1] if rule in RULES else RULE_WORDS.get(rule)
+    if words is None:
+        prefix = next((p for p in RULE_PREFIX_WORDS if rule.startswith(p + "_")), None)
+        words = f"{RULE_PREFIX_WORDS[prefix]} (rule {rule})" if prefix else f"rule {rule}"
+    words = words[:1].upper() + words[1:]
+    facts = reason.get("facts") if isinstance(reason, dict) else None
+    if isinstance(facts, dict) and facts:
+        parts = [f"{FACT_WORDS.get(k, k.replace('_', ' '))} {_fact(v)}" for k, v in facts.items()]
+        return f"{words}: {'; '.join(parts)}"
+    if facts not in (None, {}, [], ""):
+        return f"{words}: {_fact(facts)}"
+    return words
+
+
+def _fact(value) -> str:
+    if value is None:
+        return "unknown"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(_fact(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_fact(v)}" for k, v in value.items())
+    return str(value).replace("_", " ") if isinstance(value, str) else str(value)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def problem_or_proposed(key: str, **details) -> Problem:
+    """The catalogue's problem ``key``, or the proposed entry of :data:`PROPOSED_PROBLEMS` built the
+    same way while the catalogue does not have it yet."""
+    if key in CATALOGUE:
+        return problem(key, **details)
+    code, status, template = PROPOSED_PROBLEMS[key]
+    return Problem(
+        key=key,
+        code=code,
+        status=status,
+        message=template.format(**details),
+        details={k: v for k, v in details.items() if isinstance(v, str | int | float | list)},
+    )
+
+
+def _invalid(parameter: str, detail: str) -> Problem:
+    return problem_or_proposed("request.invalid_parameter", parameter=parameter, detail=detail)
+
+
+def _refused(detail: str) -> Problem:
+    return problem_or_proposed("alert.transition_refused", detail=detail)
+
+
+def _closed_message(alert: Alert, action: str) -> str:
+    state = {"dismissed": "was dismissed", "case_opened": "has become a case"}.get(
+        alert.status, f"is {alert.status}"
+    )
+    return (
+        f"Alert {alert.id} {state}; only a new or acknowledged alert can be {action}."
+        if alert.status not in ACTIVE_ALERT_STATUSES
+        else f"Alert {alert.id} could not be {action}; reload it and try again."
+    )
+
+
+def _alert_in_scope(session: Session, user: User, alert_id: int) -> Alert:
+    alert = get_alert(session, user, alert_id)
+    if alert is None:
+        raise problem("not_found")
+    return alert
+
+
+def _record(
+    session: Session, alert: Alert, user: User, action: str, detail: dict, now: dt.datetime
+) -> None:
+    session.add(
+        AlertEvent(alert_id=alert.id, at=now, user_id=user.id, action=action, detail=detail)
+    )
+    session.flush()
+    log.info("alert %s %s by %s %s", alert.id, action, user.username, detail or "")
+
+
+def _scope_parts(session: Session, user: User) -> tuple[set[int], set[int]] | None:
+    """(area ids with every area below them, village ids) of ``user``'s scope; None for none."""
+    if user.role not in SCOPED_ROLES:
+        return None
+    area_ids = {s.area_id for s in user.scopes if s.area_id is not None}
+    village_ids = {s.village_id for s in user.scopes if s.village_id is not None}
+    if area_ids:
+        area_ids = descendant_area_ids(session, area_ids)
+    if not area_ids and not village_ids:
+        return None
+    return area_ids, village_ids
+
+
+def _scope_condition(session: Session, user: User) -> ColumnElement[bool] | None:
+    """SQL: the alert's village is in ``user``'s scope; None when the scope is empty.
+
+    A subquery of the villages in the scoped areas, not a list of ids: a supervisor of a country
+    covers thousands of villages, and the database joins them faster than it parses them.
+    """
+    parts = _scope_parts(session, user)
+    if parts is None:
+        return None
+    area_ids, village_ids = parts
+    conditions = []
+    if area_ids:
+        conditions.append(
+            Alert.village_id.in_(select(Village.id).where(Village.area_id.in_(sorted(area_ids))))
+        )
+    if village_ids:
+        conditions.append(Alert.village_id.in_(sorted(village_ids)))
+    return or_(*conditions) if len(conditions) > 1 else conditions[0]
+
+
+def _village_scope_condition(session: Session, user: User) -> ColumnElement[bool] | None:
+    parts = _scope_parts(session, user)
+    if parts is None:
+        return None
+    area_ids, village_ids = parts
+    return or_(Village.area_id.in_(sorted(area_ids)), Village.id.in_(sorted(village_ids)))
+
+
+def _ancestor_area_ids(session: Session, area_id: int | None) -> list[int]:
+    parents = dict(session.execute(select(Area.id, Area.parent_id)).all())
+    found = []
+    while area_id is not None and area_id not in found:
+        found.append(area_id)
+        area_id = parents.get(area_id)
+    return found
