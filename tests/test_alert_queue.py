@@ -195,6 +195,14 @@ def test_scope_officer_supervisor_admin(app, world):
     }
 
 
+def test_a_national_supervisor_sees_every_village(app, world, make_user):
+    make_user("nina", "supervisor", areas=["CI"])  # the country: every area
+    with session_scope(app) as s:
+        national = [a.id for a in list_alerts(s, user(s, "nina")).rows]
+        assert national == [a.id for a in list_alerts(s, user(s, "sam")).rows]
+        assert len(national) == 6
+
+
 def test_admin_with_an_officer_scope_sees_that_scope(app, world):
     with session_scope(app) as s:
         ada = user(s, "ada")
@@ -751,6 +759,11 @@ def test_web_out_of_scope_and_roles(client, world):
     client.post("/logout")
     login(client, "bea")
     assert client.get("/alerts").status_code == 403
+    client.post("/logout")
+    login(client, "ada")  # an admin without an officer scope: the page, with nothing in it
+    page = client.get("/alerts")
+    assert page.status_code == 200 and "No alerts in your areas" in page.get_data(as_text=True)
+    assert client.get(f"/alerts/{world['v1_critical']}").status_code == 404
     client.post("/logout")
     anonymous = client.get("/alerts")
     assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]

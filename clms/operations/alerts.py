@@ -77,22 +77,23 @@ ASSIGNABLE_ROLES = ("officer", "supervisor")
 STATUS_FILTERS = ("active", "all", *ALERT_STATUSES)
 
 # Catalogue entries this module needs; clms.errors owns the catalogue, and until these are added
-# there the same code, status and message are built here (see :func:`_problem`).
+# there the same code, status and message are built here (see :func:`problem_or_proposed`).
 PROPOSED_PROBLEMS: dict[str, tuple[str, int, str]] = {
     "request.invalid_parameter": ("400.12", 400, "Parameter '{parameter}' {detail}."),
     "request.invalid_field": ("400.13", 400, "Field '{field}' {detail}."),
     "alert.transition_refused": ("409.4", 409, "{detail}"),
 }
 
-# literal, not bound: a partial index ``WHERE status IN ('new','acknowledged')`` can then be
-# proved usable by SQLite's planner and by PostgreSQL's generic plans
+# literal, not bound: the planners see the values whatever the plan caching (and a partial index on
+# the same condition, should one come, is provably usable)
 _ACTIVE = text("alerts.status IN ('new', 'acknowledged')")
 
 
 @dataclass
 class AlertPage:
-    """One page of the queue. ``rows`` have ``child``, ``household``, ``village`` and ``supplier``
-    loaded; ``overdue`` holds the ids of the overdue ones, judged at ``now``."""
+    """One page of the queue. ``rows`` come with what a queue shows of their ``child`` (the
+    pseudonymous id only), ``household``, ``village``, ``supplier`` and ``assigned_to``;
+    ``overdue`` holds the ids of the overdue ones, judged at ``now``."""
 
     rows: list[Alert]
     total: int
@@ -277,11 +278,12 @@ def list_alerts(
                 select(Alert)
                 .where(Alert.id.in_(ids))
                 .options(
-                    joinedload(Alert.child),
-                    joinedload(Alert.household),
-                    joinedload(Alert.village),
-                    joinedload(Alert.supplier),
-                    joinedload(Alert.assigned_to),
+                    # what a queue shows of them: the child's pseudonymous id, never the name
+                    joinedload(Alert.child).load_only(Child.child_uid),
+                    joinedload(Alert.household).load_only(Household.code),
+                    joinedload(Alert.village).load_only(Village.code, Village.name),
+                    joinedload(Alert.supplier).load_only(Supplier.code, Supplier.name),
+                    joinedload(Alert.assigned_to).load_only(User.username, User.full_name),
                 )
             )
         }
@@ -305,19 +307,29 @@ def _queue_groups(
     The queue is ordered by overdue, then severity, then deadline: every (overdue, severity)
     group is a run of consecutive rows. Sorting each group alone is far cheaper than sorting the
     whole queue when the page is deep, and the first page usually needs only the first group.
-    One aggregate per severity joined by UNION ALL, not a GROUP BY: each is a range of an index
-    led by status, village and severity, where SQLite's GROUP BY builds a temporary B-tree that
-    costs more than the counting.
+
+    One pass with ``GROUP BY severity_rank``, except on SQLite, whose GROUP BY builds a temporary
+    B-tree that costs more than the counting: there, one aggregate per severity joined by UNION
+    ALL, each a range of the index led by status, village and severity. (On PostgreSQL those
+    branches would each scan the whole status range: four times the work.)
     """
     overdue_count = func.coalesce(func.sum(case((late, 1), else_=0)), 0)
-    parts = [
-        select(literal(rank), func.count(), overdue_count).where(
-            *where, Alert.severity_rank == rank
+    if session.get_bind().dialect.name == "sqlite":
+        parts = [
+            select(literal(rank), func.count(), overdue_count).where(
+                *where, Alert.severity_rank == rank
+            )
+            for rank in ranks
+        ]
+        statement = parts[0] if len(parts) == 1 else union_all(*parts)
+    else:
+        statement = (
+            select(Alert.severity_rank, func.count(), overdue_count)
+            .where(*where, Alert.severity_rank.in_(ranks))
+            .group_by(Alert.severity_rank)
         )
-        for rank in ranks
-    ]
-    statement = parts[0] if len(parts) == 1 else union_all(*parts)
-    sizes = {rank: (total, overdue) for rank, total, overdue in session.execute(statement)}
+    sizes = {rank: (total, late_) for rank, total, late_ in session.execute(statement)}
+    sizes = {rank: sizes.get(rank, (0, 0)) for rank in ranks}
     return [(True, r, sizes[r][1]) for r in ranks] + [
         (False, r, sizes[r][0] - sizes[r][1]) for r in ranks
     ]
@@ -459,10 +471,10 @@ def acknowledge_alert(
         if alert.status == "acknowledged":
             by = session.get(User, alert.acknowledged_by_id) if alert.acknowledged_by_id else None
             who = f" by {by.username}" if by else ""
-            raise _refused(
-                f"Alert {alert.id} was already acknowledged{who} "
-                f"on {alert.acknowledged_at:%Y-%m-%d %H:%M} UTC."
+            when = (
+                f" on {alert.acknowledged_at:%Y-%m-%d %H:%M} UTC" if alert.acknowledged_at else ""
             )
+            raise _refused(f"Alert {alert.id} was already acknowledged{who}{when}.")
         raise _refused(_closed_message(alert, "acknowledged"))
     _record(session, alert, user, "acknowledged", {}, now)
     return alert
@@ -801,7 +813,9 @@ def _scope_condition(session: Session, user: User) -> ColumnElement[bool] | None
     """SQL: the alert's village is in ``user``'s scope; None when the scope is empty.
 
     A subquery of the villages in the scoped areas, not a list of ids: a supervisor of a country
-    covers thousands of villages, and the database joins them faster than it parses them.
+    covers thousands of villages, and the database joins them faster than it parses them. Even a
+    national scope keeps the condition: it gives the village index column an equality (IN), so
+    the severity after it in ``ix_alerts_scope_queue`` still narrows the range.
     """
     parts = _scope_parts(session, user)
     if parts is None:
