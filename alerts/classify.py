@@ -77,7 +77,8 @@ REPORT_CONCERN_CATEGORY = {
     "not_in_school": "at_risk",
     "other": "at_risk",
 }
-_CATEGORY_ORDER = ("none", "at_risk", "child_labour", "hazardous", "worst_form")
+# from least to most grave (rules.CATEGORIES lists them gravest first)
+CATEGORY_ORDER = tuple(reversed(rules.CATEGORIES))
 
 
 @dataclass
@@ -336,7 +337,7 @@ class ReportFacts:
 def report_category(concern: Iterable[str]) -> str:
     """The gravest category a report's concerns may mean (``at_risk`` when none is recognised)."""
     found = [REPORT_CONCERN_CATEGORY.get(c, "at_risk") for c in concern] or ["at_risk"]
-    return max(found, key=_CATEGORY_ORDER.index)
+    return max(found, key=CATEGORY_ORDER.index)
 
 
 def _raise_report_alerts(

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from alerts import rules
 from alerts.classify import (
+    CATEGORY_ORDER,
     AlertOutcome,
     ChildVisitFacts,
     classify_by_profile,
@@ -39,15 +40,10 @@ from clms.models import ChildVisit, Classification, CountryProfile, Visit, utcno
 CV = ChildVisit.__table__
 VISITS = Visit.__table__
 CL = Classification.__table__
-_FACT_COLUMNS = (
-    "age", "attends_school", "work_activities", "work_hours_7d", "chore_hours_7d", "hazards",
-    "night_work", "injured_12m", "worst_form_signs",
-)  # fmt: skip
-_CATEGORY_ORDER = ("none", "at_risk", "child_labour", "hazardous", "worst_form")
 
 _CHUNK = (
     select(
-        CV.c.id, CV.c.child_id, *(CV.c[f] for f in _FACT_COLUMNS),
+        CV.c.id, CV.c.child_id, *(CV.c[f] for f in rules.FACT_FIELDS),
         VISITS.c.household_id, VISITS.c.village_id, VISITS.c.supplier_id, VISITS.c.visited_at,
         VISITS.c.current.label("visit_current"),
         CL.c.id.label("class_id"), CL.c.category, CL.c.sdg_871, CL.c.reasons, CL.c.risk_factors,
@@ -127,7 +123,7 @@ def _reclassify_chunk(session, rows, profile_names, report, dry_run, now, max_ex
     profiles = load_profiles(session)
     countries = village_countries(session, (r.village_id for r in rows))
     changed_rows, retire, facts_of, results = [], [], [], []
-    all_facts = [{f: getattr(r, f) for f in _FACT_COLUMNS} for r in rows]
+    all_facts = [{f: getattr(r, f) for f in rules.FACT_FIELDS} for r in rows]
     found = classify_by_profile(profiles, [countries.get(r.village_id) for r in rows], all_facts)
     for r, facts, new in zip(rows, all_facts, found, strict=True):
         profile_row_id = profiles.row_ids[new.profile_code]
@@ -166,7 +162,7 @@ def _reclassify_chunk(session, rows, profile_names, report, dry_run, now, max_ex
         })  # fmt: skip
         if r.class_id is not None:
             retire.append({"row_id": r.class_id})
-        graver = _CATEGORY_ORDER.index(new.category) > _CATEGORY_ORDER.index(r.category or "none")
+        graver = CATEGORY_ORDER.index(new.category) > CATEGORY_ORDER.index(r.category or "none")
         facts_of.append((r, facts, graver))
         results.append((new, new_json))
     if dry_run or not changed_rows:

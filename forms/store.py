@@ -23,6 +23,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from alerts.classify import ChildVisitFacts, ReportFacts, classify_and_alert
+from alerts.rules import FACT_FIELDS
 from clms.models import (
     Case,
     Child,
@@ -100,11 +101,6 @@ _INSERT_CHILD_VISITS = insert(CHILD_VISITS).returning(
     CHILD_VISITS.c.id, sort_by_parameter_order=True
 )
 _INSERT_REPORTS = insert(REPORTS).returning(REPORTS.c.id, sort_by_parameter_order=True)
-# what the classifier reads of a child visit
-_FACTS = (
-    "age", "attends_school", "work_activities", "work_hours_7d", "chore_hours_7d", "hazards",
-    "night_work", "injured_12m", "worst_form_signs",
-)  # fmt: skip
 
 
 @dataclass
@@ -489,7 +485,7 @@ class Batch:
                     village_id=village_id,
                     supplier_id=supplier_id,
                     seen_at=row["visited_at"],
-                    facts={f: cv_row[f] for f in _FACTS},
+                    facts={f: cv_row[f] for f in FACT_FIELDS},
                     raise_alert=currents[submission_id],
                 )
             )
