@@ -142,6 +142,10 @@ class ChildVisitFacts:
     seen_at: dt.datetime  # when the visit took place
     facts: dict  # the child_visits columns the rules read
     raise_alert: bool = True  # False for a version already replaced by an edit
+    kind: str = "household"  # or followup
+    case_id: int | None = None  # the case a follow-up visit follows
+    child_present: bool | None = None  # follow-ups: whether the monitor saw the child
+    services_received: list | None = None  # follow-ups: services reported received
 
 
 @dataclass
@@ -199,7 +203,12 @@ def classify_and_alert(
         ]
         ids = session.execute(_INSERT_CLASSIFICATIONS, rows).scalars().all()
         outcome.classified = len(ids)
-        raise_child_alerts(session, visits, results, as_json, ids, now, outcome)
+        # a child with an open case (or a case closed lately, found working again) is the
+        # case's business: the visit goes to the case, and no alert is raised for it
+        from clms.cases.findings import route_to_cases
+
+        on_cases = route_to_cases(session, visits, [r.category for r in results], ids, now)
+        raise_child_alerts(session, visits, results, as_json, ids, now, outcome, skip=on_cases)
     if reports:
         _raise_report_alerts(session, reports, now, outcome)
     if outcome.urgent_alert_ids:
@@ -217,8 +226,10 @@ def raise_child_alerts(
     classification_ids: list[int],
     now: dt.datetime,
     outcome: AlertOutcome,
+    skip: set[int] | frozenset[int] = frozenset(),
 ) -> None:
-    """Create, update or raise the one active alert of each child, in memory, then write."""
+    """Create, update or raise the one active alert of each child, in memory, then write;
+    children in ``skip`` (their case took the visit) get none."""
     child_ids = sorted({v.child_id for v in visits})
     active: dict[int, dict] = {}
     for row in session.execute(_ACTIVE_ALERTS, {"ids": child_ids}):
@@ -226,7 +237,7 @@ def raise_child_alerts(
     new: dict[int, dict] = {}  # child id -> the row of an alert this batch creates
     events: list[tuple[dict, str, dict]] = []  # alert row, action, detail
     for v, r, j, cid in zip(visits, results, as_json, classification_ids, strict=True):
-        if not v.raise_alert:
+        if not v.raise_alert or v.child_id in skip:
             continue
         alert = active.get(v.child_id) or new.get(v.child_id)
         if r.category == "none":

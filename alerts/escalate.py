@@ -26,7 +26,18 @@ from alerts.notify import (
     queue_notification,
     users_for_villages,
 )
-from clms.models import ACTIVE_ALERT_STATUSES, Alert, AlertEvent, Case, Child, User, Village
+from clms.models import (
+    ACTIVE_ALERT_STATUSES,
+    Alert,
+    AlertEvent,
+    Case,
+    CaseEvent,
+    Child,
+    Referral,
+    ServiceProvider,
+    User,
+    Village,
+)
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +176,13 @@ def escalate_case_steps(session: Session, now: dt.datetime) -> dict:
         case.step_escalated_at = now
         village = f"{village_name} ({village_code})" if village_name else "unknown village"
         to = supervisors.get(case.village_id, []) if case.village_id is not None else []
+        session.add(
+            CaseEvent(
+                case_id=case.id, at=now, user_id=None, action="escalated",
+                detail={"step": case.state, "due": case.step_due_at.isoformat(),
+                        "supervisors": [u.id for u in to]},
+            )
+        )  # fmt: skip
         if not to:
             log.warning("case %s is overdue but no supervisor covers its village", case.case_number)
         subject = (
@@ -199,6 +217,82 @@ def escalate_case_steps(session: Session, now: dt.datetime) -> dict:
                 queued += 1
     session.flush()
     log.info("escalated %d overdue case steps (%d emails)", len(rows), queued)
+    return {"escalated": len(rows), "notifications": queued}
+
+
+def escalate_referrals(session: Session, now: dt.datetime) -> dict:
+    """Escalate, once per phase, each referral a provider has not answered by ``respond_by``, or
+    accepted but not completed by ``complete_by``: to the supervisors of the case's village and
+    the case officer, with a reminder to the provider's people. Returns ``{"escalated": n,
+    "notifications": m}``. Answering the referral clears ``escalated_at``, so the next phase can
+    escalate again."""
+    rows = session.execute(
+        select(Referral, Case, ServiceProvider.name)
+        .join(Case, Case.id == Referral.case_id)
+        .join(ServiceProvider, ServiceProvider.id == Referral.provider_id)
+        .where(
+            Referral.escalated_at.is_(None),
+            or_(
+                and_(Referral.status == "pending", Referral.respond_by < now),
+                and_(
+                    Referral.status == "accepted",
+                    Referral.complete_by.is_not(None),
+                    Referral.complete_by < now.date(),
+                ),
+            ),
+        )
+        .order_by(Referral.respond_by, Referral.id)
+        .with_for_update(of=Referral, skip_locked=True)
+    ).all()
+    if not rows:
+        return {"escalated": 0, "notifications": 0}
+    supervisors = users_for_villages(session, [r.Case.village_id for r in rows], "supervisor")
+    queued = 0
+    for referral, case, provider_name in rows:
+        referral.escalated_at = now
+        why = (
+            "the provider has not answered"
+            if referral.status == "pending"
+            else "the service is past its due date"
+        )
+        session.add(
+            CaseEvent(
+                case_id=case.id, at=now, user_id=None, action="referral_overdue",
+                detail={"referral_id": referral.id, "service": referral.service_code,
+                        "provider": provider_name, "reason": why},
+            )
+        )  # fmt: skip
+        to = list(supervisors.get(case.village_id, []))
+        if case.officer_id is not None:
+            officer = session.get(User, case.officer_id)
+            if officer is not None and officer.active:
+                to.append(officer)
+        staff = session.scalars(
+            select(User).where(User.provider_id == referral.provider_id, User.active.is_(True))
+        ).all()
+        subject = (
+            f"[CLMS] Overdue referral {referral.id} ({referral.service_code}), "
+            f"case {case.case_number}"
+        )
+        for user in {u.id: u for u in [*to, *staff]}.values():
+            link = "referrals" if user.role == "provider" else "cases"
+            target = referral.id if user.role == "provider" else case.id
+            body = "\n".join(
+                [
+                    f"A referral is overdue: {why}.",
+                    "",
+                    f"Referral: {referral.id}, service {referral.service_code}, to {provider_name}",
+                    f"Case: {case.case_number}",
+                    f"Open it: {BASE_URL_MARK}/{link}/{target}",
+                    "",
+                    "This message holds no names: open CLMS to see more.",
+                ]
+            )
+            if queue_notification(session, user, kind="escalation", subject=subject, body=body,
+                                  alert_id=case.alert_id, now=now):  # fmt: skip
+                queued += 1
+    session.flush()
+    log.info("escalated %d overdue referrals (%d emails)", len(rows), queued)
     return {"escalated": len(rows), "notifications": queued}
 
 

@@ -15,7 +15,7 @@ job                 when (UTC)               does
 process_submissions every 10 s               parse received submissions (forms.process)
 pull_sources        every PULL_MINUTES       pull ODK Central / KoboToolbox (forms.pull)
 send_notifications  every minute             send the mail that is due (alerts.notify)
-escalate            every 15 min             overdue alerts and case steps to supervisors
+escalate            every 15 min             overdue alerts, case steps, referrals upward
 remind_followups    hourly                   remind officers of follow-ups due within 24 h
 daily_digest        daily at DIGEST_HOUR:00  digest of medium and low alerts per officer
 kpi_snapshot        daily at 01:30           KPI figures per area (alerts.kpis)
@@ -165,14 +165,16 @@ def send_notifications(ctx: JobContext) -> dict:
 
 @register("escalate", every(minutes=15))
 def escalate(ctx: JobContext) -> dict:
-    """Escalate overdue alerts and overdue case steps to supervisors, once."""
-    from alerts.escalate import escalate_case_steps, escalate_overdue_alerts
+    """Escalate overdue alerts, case steps and referrals to supervisors, once."""
+    from alerts.escalate import escalate_case_steps, escalate_overdue_alerts, escalate_referrals
 
     with transaction(ctx) as session:
         alerts = escalate_overdue_alerts(session, ctx.now)
     with transaction(ctx) as session:
         cases = escalate_case_steps(session, ctx.now)
-    return {"alerts": alerts, "case_steps": cases}
+    with transaction(ctx) as session:
+        referrals = escalate_referrals(session, ctx.now)
+    return {"alerts": alerts, "case_steps": cases, "referrals": referrals}
 
 
 @register("remind_followups", every(hours=1))

@@ -191,7 +191,12 @@ def _alert_graver_latest(session, facts_of, results, ids, now, report) -> None:
         as_json.append(results[i][1])
         class_ids.append(ids[i])
     if visits:
-        raise_child_alerts(session, visits, found, as_json, class_ids, now, report.alerts)
+        from clms.cases.findings import route_to_cases
+
+        # a child with a case: the graver finding goes to the case (see classify_and_alert)
+        on_cases = route_to_cases(session, visits, [r.category for r in found], class_ids, now)
+        raise_child_alerts(session, visits, found, as_json, class_ids, now, report.alerts,
+                           skip=on_cases)  # fmt: skip
         if report.alerts.urgent_alert_ids:
             from alerts.notify import notify_new_urgent_alerts
 

@@ -34,6 +34,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
 
     database.init_app(app)
+    from clms import i18n
+
+    i18n.init_app(app)
 
     from clms.api import bp as api_bp
     from clms.openrosa import register as register_openrosa
@@ -42,6 +45,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(web_bp)
     app.register_blueprint(api_bp)
     register_openrosa(app)
+    # the navigation links only to the pages this application has
+    app.jinja_env.globals["has_endpoint"] = lambda name: name in app.view_functions
 
     _register_error_handlers(app)
 

@@ -40,6 +40,11 @@ def init_command() -> None:
         added = ensure_profiles(session, reference if reference.exists() else None)
         if added:
             click.echo(f"Seeded {len(added)} country profiles.")
+        from clms.cases.catalogue import ensure_services
+
+        services = ensure_services(session)
+        if services:
+            click.echo(f"Seeded {len(services)} services of the remediation catalogue.")
     click.echo(f"Database ready: {engine().url.render_as_string(hide_password=True)}")
 
 
@@ -53,10 +58,11 @@ def users_group() -> None:
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--area", "areas", multiple=True, help="Area or village code (repeatable).")
 @click.option("--brand", "brand_code", help="Brand code, for the brand role.")
+@click.option("--provider", "provider_code", help="Service provider code, for the provider role.")
 @click.option("--full-name", default="", help="Name shown in the interface.")
 @click.option("--email", default=None, help="Where notifications go.")
 @with_appcontext
-def users_add(username, role, areas, brand_code, full_name, email) -> None:
+def users_add(username, role, areas, brand_code, provider_code, full_name, email) -> None:
     """Add USERNAME with ROLE; the password is read from standard input.
 
     \b
@@ -75,6 +81,7 @@ def users_add(username, role, areas, brand_code, full_name, email) -> None:
                 password=password,
                 scope_codes=list(areas),
                 brand_code=brand_code,
+                provider_code=provider_code,
                 full_name=full_name,
                 email=email,
                 realm=current_app.config["DIGEST_REALM"],

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
+from clms.i18n import Msg
+
 CATALOGUE: dict[str, tuple[str, int, str]] = {
     # key: (code, HTTP status, message template)
     "request.openrosa_version": (
@@ -58,6 +60,13 @@ CATALOGUE: dict[str, tuple[str, int, str]] = {
         "Form '{form_id}' version '{version}' does not increase on the live version '{live}'; "
         "set a higher version in the settings sheet.",
     ),
+    "request.invalid_parameter": ("400.12", 400, "Parameter '{parameter}' {detail}."),
+    "request.invalid_field": ("400.13", 400, "Field '{field}' {detail}."),
+    "request.invalid_fields": (
+        "400.14",
+        400,
+        "Some answers need attention: {summary}.",
+    ),
     "auth.required": ("401.1", 401, "Sign in to use this."),
     "auth.failed": ("401.2", 401, "Wrong username or password."),
     "auth.basic_needs_https": (
@@ -87,6 +96,20 @@ CATALOGUE: dict[str, tuple[str, int, str]] = {
         "Submission {deprecated_id} was already replaced by another edit; edit the newest version.",
     ),
     "form.closed": ("409.3", 409, "Form '{form_id}' is closed and accepts no more submissions."),
+    "alert.transition_refused": ("409.4", 409, "{detail}"),
+    "case.transition_refused": ("409.5", 409, "{detail}"),
+    "case.stale": (
+        "409.6",
+        409,
+        "This case changed after you opened it ({detail}); reload the page and try again.",
+    ),
+    "referral.consent_missing": (
+        "409.7",
+        409,
+        "No consent of the child or guardian to share this case with {provider} is recorded. "
+        "Record the consent first, or override it with a reason ({who}).",
+    ),
+    "referral.transition_refused": ("409.8", 409, "{detail}"),
     "request.too_large": (
         "413.1",
         413,
@@ -111,6 +134,10 @@ class Problem(Exception):
     message: str
     details: dict = field(default_factory=dict)
     headers: dict = field(default_factory=dict)
+    # the message waiting for translation (web pages show it in the reader's language), and for a
+    # form, what is wrong with each field
+    msg: Msg | None = None
+    fields: dict[str, Msg | str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return f"{self.code} {self.message}"
@@ -130,14 +157,44 @@ class Problem(Exception):
 def problem(key: str, headers: dict | None = None, **details) -> Problem:
     """Build the catalogue's problem ``key`` with ``details`` filled into its message."""
     code, status, template = CATALOGUE[key]
+    msg = Msg(template, **details)
     return Problem(
         key=key,
         code=code,
         status=status,
-        message=template.format(**details),
-        details={k: v for k, v in details.items() if isinstance(v, str | int | float | list)},
+        message=str(msg),
+        details={
+            k: str(v) if isinstance(v, Msg) else v
+            for k, v in details.items()
+            if isinstance(v, str | int | float | list | dict | Msg)
+        },
         headers=headers or {},
+        msg=msg,
     )
+
+
+def field_errors(errors: dict[str, str | Msg]) -> Problem:
+    """One problem for a form with several answers wrong: ``details["fields"]`` maps each field
+    to what is wrong with it, so a page can show every message next to its field at once
+    (``Problem.fields`` keeps them translatable).
+
+    >>> p = field_errors({"risk_level": "is required", "child_views": Msg("is required")})
+    >>> p.message
+    "Some answers need attention: 'risk_level' is required; 'child_views' is required."
+    >>> p.details["fields"]
+    {'risk_level': 'is required', 'child_views': 'is required'}
+    """
+    summary = "; ".join(f"'{name}' {message}" for name, message in errors.items())
+    p = problem(
+        "request.invalid_fields",
+        summary=summary,
+        fields={name: str(message) for name, message in errors.items()},
+    )
+    p.fields = {
+        name: message if isinstance(message, Msg) else Msg(message)
+        for name, message in errors.items()
+    }
+    return p
 
 
 def openrosa_message(text: str, nature: str = "") -> str:

@@ -7,7 +7,7 @@ access is decided elsewhere.
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import ColumnElement, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from clms.models import Area, User, UserScope, Village
@@ -77,3 +77,45 @@ def area_ids_in_scope(session: Session, user: User) -> set[int]:
     if village_ids:
         covered |= set(session.scalars(select(Village.area_id).where(Village.id.in_(village_ids))))
     return covered
+
+
+#: roles that may hold child data, each only within a geographic scope (an administrator only
+#: when also given one, domain.md section 1)
+SCOPED_ROLES = ("officer", "supervisor", "admin")
+
+
+def scope_parts(session: Session, user: User) -> tuple[set[int], set[int]] | None:
+    """(area ids with every area below them, village ids) of a scoped ``user``; None when the
+    role holds no child data or the scope is empty."""
+    if user.role not in SCOPED_ROLES:
+        return None
+    area_ids = {s.area_id for s in user.scopes if s.area_id is not None}
+    village_ids = {s.village_id for s in user.scopes if s.village_id is not None}
+    if area_ids:
+        area_ids = descendant_area_ids(session, area_ids)
+    if not area_ids and not village_ids:
+        return None
+    return area_ids, village_ids
+
+
+def village_scope_condition(
+    session: Session, user: User, village_column
+) -> ColumnElement[bool] | None:
+    """SQL: ``village_column`` (a column holding a village id) is in ``user``'s scope; None when
+    the user may see no child data at all.
+
+    A subquery of the villages in the scoped areas, not a list of ids: a supervisor of a country
+    covers thousands of villages, and the database joins them faster than it parses them.
+    """
+    parts = scope_parts(session, user)
+    if parts is None:
+        return None
+    area_ids, village_ids = parts
+    conditions = []
+    if area_ids:
+        conditions.append(
+            village_column.in_(select(Village.id).where(Village.area_id.in_(sorted(area_ids))))
+        )
+    if village_ids:
+        conditions.append(village_column.in_(sorted(village_ids)))
+    return or_(*conditions) if len(conditions) > 1 else conditions[0]

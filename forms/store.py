@@ -68,7 +68,10 @@ _HOUSEHOLDS = select(
 ).where(HOUSEHOLDS.c.code.in_(bindparam("codes", expanding=True)))
 _CHILD_FIELDS = ("name_key", "sex", "birth_year", "birth_year_exact", "dob")
 _CHILDREN = select(
-    CHILDREN.c.household_id, CHILDREN.c.id, *(CHILDREN.c[f] for f in _CHILD_FIELDS)
+    CHILDREN.c.household_id,
+    CHILDREN.c.id,
+    CHILDREN.c.merged_into_id,
+    *(CHILDREN.c[f] for f in _CHILD_FIELDS),
 ).where(CHILDREN.c.household_id.in_(bindparam("ids", expanding=True)))
 _CASES = (
     select(
@@ -131,6 +134,13 @@ class _Child:
     uid: str | None = None  # new children: the pseudonymous id chosen here
     name: str = ""
     changed: bool = False
+    # an officer merged this record into another child: its visits go to that child
+    merged_into: int | None = None
+
+    @property
+    def target_id(self) -> int | None:
+        """The child a visit of this record belongs to."""
+        return self.merged_into or self.id
 
 
 @dataclass(eq=False)  # identity: two children may hold equal values
@@ -189,7 +199,9 @@ class Batch:
                 for row in s.execute(_CHILDREN, {"ids": sorted(by_id)}):
                     household = by_id[row.household_id]
                     values = {f: getattr(row, f) for f in _CHILD_FIELDS}
-                    household.children.append(_Child(household, row.id, values))
+                    household.children.append(
+                        _Child(household, row.id, values, merged_into=row.merged_into_id)
+                    )
         if case_numbers:
             self.cases = {row.case_number: row for row in s.execute(
                 _CASES, {"numbers": sorted(case_numbers)})}  # fmt: skip
@@ -442,7 +454,7 @@ class Batch:
                 visit_rows[row["submission_id"]] = row
             child_visit_rows = [
                 {**row, "visit_id": ids[v.item.submission_id],
-                 "child_id": kid if isinstance(kid, int) else kid.id}
+                 "child_id": kid if isinstance(kid, int) else kid.target_id}
                 for v in self.visits
                 for kid, row in v.child_visits
             ]  # fmt: skip
@@ -487,6 +499,10 @@ class Batch:
                     seen_at=row["visited_at"],
                     facts={f: cv_row[f] for f in FACT_FIELDS},
                     raise_alert=currents[submission_id],
+                    kind=row["kind"],
+                    case_id=row["case_id"],
+                    child_present=row["child_present"],
+                    services_received=row["services_received"],
                 )
             )
 

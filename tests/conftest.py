@@ -186,7 +186,9 @@ def places(app):
 def make_user(app):
     """Create a user: ``make_user("awa", "monitor", areas=["CI-D1"])``; password is PASSWORD."""
 
-    def make(username: str, role: str, areas=(), brand: str | None = None, email=None):
+    def make(
+        username: str, role: str, areas=(), brand: str | None = None, email=None, provider=None
+    ):
         with session_scope(app) as s:
             user = add_user(
                 s,
@@ -197,6 +199,7 @@ def make_user(app):
                 scope_codes=list(areas),
                 brand_code=brand,
                 email=email,
+                provider_code=provider,
             )
             return user.id
 

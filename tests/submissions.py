@@ -82,3 +82,34 @@ def household_xml(
         f"{_leaf('gps', gps)}{_leaf('consent', consent)}{body}"
         f"<meta>{meta}</meta></data>"
     ).encode()
+
+
+def followup_xml(
+    version: str,
+    case_number: str,
+    *,
+    end: str,
+    instance_id: str | None = None,
+    child_present: str = "yes",
+    attends_school: str = "yes",
+    work_hours_7d: int = 0,
+    chore_hours_7d: int = 4,
+    hazards: str = "none",
+    night_work: str = "no",
+    worst_form_signs: str = "none",
+    services_received: str = "none",
+    notes: str = "",
+) -> bytes:
+    """A clms_followup submission for ``case_number`` made at ``end``."""
+    instance_id = instance_id or f"uuid:{uuid.uuid4()}"
+    return (
+        f'<data id="clms_followup" version="{version}">'
+        f"<start>{end}</start><end>{end}</end>"
+        "<deviceid>collect:TEST123</deviceid><username>awa</username>"
+        f"{_leaf('case', case_number)}{_leaf('child_present', child_present)}"
+        f"{_leaf('attends_school', attends_school)}{_leaf('work_hours_7d', work_hours_7d)}"
+        f"{_leaf('chore_hours_7d', chore_hours_7d)}{_leaf('hazards', hazards)}"
+        f"{_leaf('night_work', night_work)}{_leaf('worst_form_signs', worst_form_signs)}"
+        f"{_leaf('services_received', services_received)}{_leaf('notes', notes or None)}"
+        f"<meta><instanceID>{instance_id}</instanceID></meta></data>"
+    ).encode()

@@ -18,6 +18,7 @@ from clms.models import (
     Alert,
     AlertEvent,
     Case,
+    CaseEvent,
     Child,
     ChildVisit,
     Classification,
@@ -241,8 +242,12 @@ def test_a_follow_up_visit_is_classified_with_the_same_rules(app, phone, version
             .where(Visit.kind == "followup")
         )
         assert category == "hazardous"  # 45 h a week at 12 is hazardous whatever the law
-        (alert,) = _alerts(s)
-        assert alert.severity == "high" and alert.village.code == "V1"
+        # the child has an open case: the finding goes to the case, not to a second alert
+        assert _alerts(s) == []
+        case = s.scalar(select(Case))
+        event = s.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id))
+        assert (event.action, event.detail["category"]) == ("followup", "hazardous")
+        assert event.detail["child_present"] is True and case.category == "hazardous"
 
 
 def _change_civ(app, make_user, **changes):

@@ -12,7 +12,8 @@ from alerts.escalate import escalate_case_steps, escalate_overdue_alerts, remind
 from alerts.jobs import JobContext, run_job
 from clms.db import session_scope
 from clms.models import Alert, AlertEvent, Case, Notification
-from tests.test_notify import NOW, add_alert, add_child, notifications, staff, village_id
+from tests.factories import NOW, add_alert, add_child, village_id
+from tests.test_notify import notifications, staff
 
 __all__ = ["staff"]  # the fixture, shared with test_notify
 
@@ -178,6 +179,7 @@ def test_the_escalate_job_runs_both_with_an_injected_time(app, staff):
     assert run.summary == {
         "alerts": {"escalated": 1, "notifications": 1},
         "case_steps": {"escalated": 1, "notifications": 1},
+        "referrals": {"escalated": 0, "notifications": 0},
     }
     assert run_job(ctx, "escalate").summary["alerts"]["escalated"] == 0
     with session_scope(app) as s:

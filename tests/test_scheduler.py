@@ -36,7 +36,7 @@ from clms.models import (
     Visit,
     utcnow,
 )
-from tests.test_notify import NOW, add_alert, add_child, village_id
+from tests.factories import NOW, add_alert, add_child, village_id
 
 REGISTRY = [
     "process_submissions", "pull_sources", "send_notifications", "escalate", "remind_followups",

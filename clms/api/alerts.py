@@ -30,7 +30,6 @@ from clms.operations.alerts import (
     due_at,
     is_overdue,
     list_alerts,
-    problem_or_proposed,
 )
 
 QUEUE_ROLES = ("officer", "supervisor", "admin")
@@ -199,7 +198,7 @@ def _integer(args, name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         limits = f"between 1 and {MAX_PER_PAGE}" if name == "per_page" else "1 or more"
-        raise problem_or_proposed(
+        raise problem(
             "request.invalid_parameter",
             parameter=name,
             detail=f"must be a whole number {limits}, not {raw!r}",
@@ -211,7 +210,7 @@ def _boolean(args, name: str) -> bool | None:
     if not raw:
         return None
     if raw not in _BOOLEANS:
-        raise problem_or_proposed(
+        raise problem(
             "request.invalid_parameter",
             parameter=name,
             detail=f"must be true or false, not {raw!r}",

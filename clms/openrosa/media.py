@@ -13,10 +13,11 @@ import hashlib
 import io
 from dataclasses import dataclass
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Row, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from clms.models import (
+    OPEN_CASE_STATES,
     Area,
     Case,
     Child,
@@ -32,14 +33,6 @@ from clms.models import (
 from clms.scope import area_ids_in_scope, village_ids_in_scope
 from forms.parse import OUR_FORMS
 
-OPEN_CASE_STATES = (
-    "verification",
-    "assessment",
-    "action_plan",
-    "implementation",
-    "closure_review",
-    "reopened",
-)
 DYNAMIC_MEDIA = ("villages.csv", "suppliers.csv", "cases.csv")
 
 
@@ -127,7 +120,11 @@ def media_for(session: Session, user: User, version: FormVersion) -> list[MediaF
 
 
 def build_csv(session: Session, user: User, name: str) -> bytes:
-    """villages.csv, suppliers.csv or cases.csv for ``user``'s villages."""
+    """villages.csv, suppliers.csv or cases.csv for ``user``'s villages.
+
+    cases.csv lists the open cases of the monitor's villages that the monitor follows up, or that
+    no monitor is assigned to yet: case number, the child's first name (no more) and village.
+    """
     village_ids = village_ids_in_scope(session, user)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -157,7 +154,12 @@ def build_csv(session: Session, user: User, name: str) -> bytes:
             select(Case.case_number, Child.name, Village.code)
             .join(Child, Child.id == Case.child_id)
             .join(Village, Village.id == Case.village_id)
-            .where(Case.village_id.in_(village_ids), Case.state.in_(OPEN_CASE_STATES))
+            .where(
+                Case.village_id.in_(village_ids),
+                Case.state.in_(OPEN_CASE_STATES),
+                # the monitor's own cases, and those of their villages nobody follows yet
+                or_(Case.monitor_id == user.id, Case.monitor_id.is_(None)),
+            )
             .order_by(Case.case_number)
         )
         for number, child_name, village_code in rows:

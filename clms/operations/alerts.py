@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, joinedload
 
 from alerts.rules import RULES
-from clms.errors import CATALOGUE, Problem, problem
+from clms.errors import Problem, problem
 from clms.models import (
     ACTIVE_ALERT_STATUSES,
     ALERT_STATUSES,
@@ -47,6 +47,7 @@ from clms.models import (
     Alert,
     AlertEvent,
     Area,
+    Case,
     Child,
     ChildVisit,
     Classification,
@@ -60,7 +61,7 @@ from clms.models import (
     Visit,
     utcnow,
 )
-from clms.scope import descendant_area_ids, village_in_scope
+from clms.scope import SCOPED_ROLES, scope_parts, village_in_scope, village_scope_condition
 
 log = logging.getLogger(__name__)
 # every read of a child's record is logged (domain.md section 8) until an audit table exists
@@ -70,19 +71,10 @@ PER_PAGE = 50
 SEVERITY_RANKS = dict(zip(SEVERITIES, range(len(SEVERITIES), 0, -1), strict=True))  # critical: 4
 MAX_PER_PAGE = 200
 MAX_REASON_LENGTH = 2000
-# roles that may hold child data, each only within a geographic scope
-SCOPED_ROLES = ("officer", "supervisor", "admin")
 ASSIGNABLE_ROLES = ("officer", "supervisor")
 # ``status`` filter values: one status, every active one (the default) or all of them
 STATUS_FILTERS = ("active", "all", *ALERT_STATUSES)
 
-# Catalogue entries this module needs; clms.errors owns the catalogue, and until these are added
-# there the same code, status and message are built here (see :func:`problem_or_proposed`).
-PROPOSED_PROBLEMS: dict[str, tuple[str, int, str]] = {
-    "request.invalid_parameter": ("400.12", 400, "Parameter '{parameter}' {detail}."),
-    "request.invalid_field": ("400.13", 400, "Field '{field}' {detail}."),
-    "alert.transition_refused": ("409.4", 409, "{detail}"),
-}
 
 # literal, not bound: the planners see the values whatever the plan caching (and a partial index on
 # the same condition, should one come, is provably usable)
@@ -112,6 +104,7 @@ class AlertDetail:
     events: list[AlertEvent]
     assignees: list[User]
     now: dt.datetime
+    case: Case | None = None  # the case the alert became, if any
 
     @property
     def overdue(self) -> bool:
@@ -421,7 +414,23 @@ def alert_details(
         )
     )
     assignees = eligible_assignees(session, alert)
-    return AlertDetail(alert=alert, events=events, assignees=assignees, now=now or utcnow())
+    case_row = None
+    if alert.status == "case_opened":
+        case_row = session.scalar(
+            select(Case).where(Case.alert_id == alert.id).order_by(Case.id.desc()).limit(1)
+        )
+        if case_row is None:  # the alert joined a case opened from another alert
+            case_id = session.scalar(
+                select(AlertEvent.detail)
+                .where(AlertEvent.alert_id == alert.id, AlertEvent.action == "case_opened")
+                .order_by(AlertEvent.id.desc())
+                .limit(1)
+            )
+            if isinstance(case_id, dict) and case_id.get("case_id"):
+                case_row = session.get(Case, case_id["case_id"])
+    return AlertDetail(
+        alert=alert, events=events, assignees=assignees, now=now or utcnow(), case=case_row
+    )
 
 
 def eligible_assignees(session: Session, alert: Alert) -> list[User]:
@@ -497,16 +506,16 @@ def assign_alert(
     alert = _alert_in_scope(session, user, alert_id)
     username = (assignee_username or "").strip()
     if not username:
-        raise problem_or_proposed("request.invalid_field", field="assignee", detail="is required")
+        raise problem("request.invalid_field", field="assignee", detail="is required")
     assignee = session.scalar(select(User).where(User.username == username))
     if assignee is None or not assignee.active or assignee.role not in ASSIGNABLE_ROLES:
-        raise problem_or_proposed(
+        raise problem(
             "request.invalid_field",
             field="assignee",
             detail=f"must name an active officer or supervisor; {username!r} is not one",
         )
     if not village_in_scope(session, assignee, alert.village_id, alert.village.area_id):
-        raise problem_or_proposed(
+        raise problem(
             "request.invalid_field",
             field="assignee",
             detail=f"must work in village {alert.village.code}; {username!r} does not",
@@ -539,11 +548,11 @@ def dismiss_alert(
     alert = _alert_in_scope(session, user, alert_id)
     reason = (reason or "").strip()
     if not reason:
-        raise problem_or_proposed(
+        raise problem(
             "request.invalid_field", field="reason", detail="is required to dismiss an alert"
         )
     if len(reason) > MAX_REASON_LENGTH:
-        raise problem_or_proposed(
+        raise problem(
             "request.invalid_field",
             field="reason",
             detail=f"must be at most {MAX_REASON_LENGTH} characters",
@@ -745,27 +754,12 @@ def _fact(value) -> str:
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def problem_or_proposed(key: str, **details) -> Problem:
-    """The catalogue's problem ``key``, or the proposed entry of :data:`PROPOSED_PROBLEMS` built the
-    same way while the catalogue does not have it yet."""
-    if key in CATALOGUE:
-        return problem(key, **details)
-    code, status, template = PROPOSED_PROBLEMS[key]
-    return Problem(
-        key=key,
-        code=code,
-        status=status,
-        message=template.format(**details),
-        details={k: v for k, v in details.items() if isinstance(v, str | int | float | list)},
-    )
-
-
 def _invalid(parameter: str, detail: str) -> Problem:
-    return problem_or_proposed("request.invalid_parameter", parameter=parameter, detail=detail)
+    return problem("request.invalid_parameter", parameter=parameter, detail=detail)
 
 
 def _refused(detail: str) -> Problem:
-    return problem_or_proposed("alert.transition_refused", detail=detail)
+    return problem("alert.transition_refused", detail=detail)
 
 
 def _closed_message(alert: Alert, action: str) -> str:
@@ -796,43 +790,17 @@ def _record(
     log.info("alert %s %s by %s %s", alert.id, action, user.username, detail or "")
 
 
-def _scope_parts(session: Session, user: User) -> tuple[set[int], set[int]] | None:
-    """(area ids with every area below them, village ids) of ``user``'s scope; None for none."""
-    if user.role not in SCOPED_ROLES:
-        return None
-    area_ids = {s.area_id for s in user.scopes if s.area_id is not None}
-    village_ids = {s.village_id for s in user.scopes if s.village_id is not None}
-    if area_ids:
-        area_ids = descendant_area_ids(session, area_ids)
-    if not area_ids and not village_ids:
-        return None
-    return area_ids, village_ids
-
-
 def _scope_condition(session: Session, user: User) -> ColumnElement[bool] | None:
     """SQL: the alert's village is in ``user``'s scope; None when the scope is empty.
 
-    A subquery of the villages in the scoped areas, not a list of ids: a supervisor of a country
-    covers thousands of villages, and the database joins them faster than it parses them. Even a
-    national scope keeps the condition: it gives the village index column an equality (IN), so
-    the severity after it in ``ix_alerts_scope_queue`` still narrows the range.
+    Even a national scope keeps the condition: it gives the village index column an equality
+    (IN), so the severity after it in ``ix_alerts_scope_queue`` still narrows the range.
     """
-    parts = _scope_parts(session, user)
-    if parts is None:
-        return None
-    area_ids, village_ids = parts
-    conditions = []
-    if area_ids:
-        conditions.append(
-            Alert.village_id.in_(select(Village.id).where(Village.area_id.in_(sorted(area_ids))))
-        )
-    if village_ids:
-        conditions.append(Alert.village_id.in_(sorted(village_ids)))
-    return or_(*conditions) if len(conditions) > 1 else conditions[0]
+    return village_scope_condition(session, user, Alert.village_id)
 
 
 def _village_scope_condition(session: Session, user: User) -> ColumnElement[bool] | None:
-    parts = _scope_parts(session, user)
+    parts = scope_parts(session, user)
     if parts is None:
         return None
     area_ids, village_ids = parts

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clms.auth import set_password
-from clms.models import Area, Brand, User, UserScope, Village
+from clms.models import Area, Brand, ServiceProvider, User, UserScope, Village
 
 SCOPED_ROLES = {"monitor", "officer", "supervisor"}
 
@@ -26,6 +26,7 @@ def add_user(
     brand_code: str | None = None,
     full_name: str = "",
     email: str | None = None,
+    provider_code: str | None = None,
 ) -> User:
     """Add a user; monitors, officers and supervisors need at least one area or village code.
 
@@ -50,8 +51,22 @@ def add_user(
             raise UserError(f"Unknown brand code {brand_code!r}.")
     elif brand_code:
         raise UserError("Only brand users belong to a brand.")
+    provider = None
+    if role == "provider":
+        if not provider_code:
+            raise UserError("A provider user needs --provider CODE (see the Services page).")
+        provider = session.scalar(
+            select(ServiceProvider).where(ServiceProvider.code == provider_code)
+        )
+        if provider is None:
+            raise UserError(f"Unknown provider code {provider_code!r}.")
+    elif provider_code:
+        raise UserError("Only provider users belong to a provider.")
 
-    user = User(username=username, role=role, full_name=full_name, email=email, brand=brand)
+    user = User(
+        username=username, role=role, full_name=full_name, email=email, brand=brand,
+        provider=provider,
+    )  # fmt: skip
     try:
         set_password(user, password, realm)
     except ValueError as e:

@@ -1,4 +1,5 @@
-"""Server-rendered pages for people: sign-in, home, forms, submissions."""
+"""Server-rendered pages for people: sign-in, alerts, cases, referrals, forms, submissions,
+indicators and administration."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ bp = Blueprint("web", __name__)
 # routes register on import, so these come after bp exists
 from clms.web import (  # noqa: E402,F401
     alerts_views,
+    cases_views,
+    catalogue_views,
     forms_views,
     profiles_views,
+    referrals_views,
     sources_views,
     submissions_views,
     views,

@@ -124,7 +124,10 @@ def child_detail(child_uid: str):
     record = child_record(db(), g.user, child_uid, include_name=True)
     if record is None:
         abort(404)
-    return render_template("child_detail.html", r=record, **_HELPERS)
+    from clms.cases.queries import child_cases_by_uid
+
+    cases = child_cases_by_uid(db(), record["child"]["child_id"])
+    return render_template("child_detail.html", r=record, cases=cases, **_HELPERS)
 
 
 def _act(alert_id: int, done: str, operation, *args):

@@ -9,6 +9,7 @@ from flask import current_app, flash, g, redirect, render_template, request, ses
 
 from clms.auth import PUBLIC, allow, authenticate
 from clms.db import db
+from clms.i18n import LOCALES, gettext
 from clms.models import User, utcnow
 from clms.web import bp
 
@@ -16,6 +17,7 @@ HOME_BY_ROLE = {
     "admin": "web.forms_index",
     "officer": "web.alerts_index",
     "supervisor": "web.alerts_index",
+    "provider": "web.referrals_index",
 }
 
 
@@ -58,7 +60,7 @@ def login():
             db(), request.form.get("username", ""), request.form.get("password", "")
         )
         if user is None:
-            flash("Wrong username or password.", "error")
+            flash(gettext("Wrong username or password."), "error")
             return render_template("login.html"), 401
         session.clear()
         session["uid"] = user.id
@@ -77,3 +79,19 @@ def logout():
     """Sign out."""
     session.clear()
     return redirect(url_for("web.login"))
+
+
+@bp.route("/language", methods=["POST"])
+@allow(PUBLIC)
+def set_language():
+    """Switch the interface between English and French; a signed-in person keeps the choice."""
+    locale = request.form.get("locale", "")
+    if locale in LOCALES:
+        session["locale"] = locale
+        if g.user is not None:
+            g.user.locale = locale
+            db().commit()
+    target = request.form.get("next", "")
+    if not target.startswith("/") or urlsplit(target).netloc or target.startswith("//"):
+        target = url_for("web.home")
+    return redirect(target, code=303)

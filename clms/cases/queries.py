@@ -1,0 +1,545 @@
+"""Reading cases: the case list, everything a case page shows, and a provider's referrals.
+
+Who sees what (domain.md section 1): officers and supervisors see the cases of the villages in
+their scope (an administrator only with such a scope); a provider sees only the referrals sent
+to its organisation, and of each child only what the consent covers (``Referral.shared``).
+Out of scope is the same as missing: None. Reading a case page is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from clms.cases import workflow as wf
+from clms.cases.operations import (
+    TRANSFER_SHAREABLE,
+    child_age,
+    current_plan,
+    facts_of,
+    get_case,
+    policy,
+)
+from clms.errors import problem
+from clms.models import (
+    ActionPlan,
+    Alert,
+    Area,
+    Assessment,
+    Case,
+    CaseEvent,
+    CaseTransfer,
+    Child,
+    Consent,
+    Household,
+    PlannedService,
+    Referral,
+    ServiceProvider,
+    ServiceType,
+    User,
+    UserScope,
+    Village,
+    utcnow,
+)
+from clms.scope import village_scope_condition
+
+audit_log = logging.getLogger("clms.audit")
+
+PER_PAGE = 50
+MAX_PER_PAGE = 200
+#: ``state`` filter values: the open ones (default), all, or one state
+STATE_FILTERS = ("open", "all", *wf.STATES)
+
+
+@dataclass
+class CaseRow:
+    """One line of the case list."""
+
+    id: int
+    case_number: str
+    child_uid: str
+    first_name: str
+    village_code: str | None
+    village_name: str | None
+    state: str
+    category: str | None
+    risk_level: str | None
+    officer: str | None
+    opened_at: dt.datetime
+    step_due_at: dt.datetime | None
+    next_followup_due_at: dt.datetime | None
+    overdue: bool
+
+
+@dataclass
+class CasePage:
+    """One page of the case list."""
+
+    rows: list[CaseRow]
+    total: int
+    page: int
+    pages: int
+    per_page: int = PER_PAGE
+    now: dt.datetime | None = None
+
+
+def _invalid(parameter: str, detail: str):
+    return problem("request.invalid_parameter", parameter=parameter, detail=detail)
+
+
+def overdue_case_condition(now: dt.datetime):
+    """SQL: an open case past its step deadline or its follow-up date."""
+    return and_(
+        Case.state.in_(wf.OPEN_STATES),
+        or_(
+            and_(Case.step_due_at.is_not(None), Case.step_due_at < now),
+            and_(Case.next_followup_due_at.is_not(None), Case.next_followup_due_at < now),
+        ),
+    )
+
+
+def list_cases(
+    session: Session,
+    user: User,
+    *,
+    state: str | None = None,
+    village: str | None = None,
+    mine: bool = False,
+    overdue: bool | None = None,
+    q: str | None = None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+    now: dt.datetime | None = None,
+) -> CasePage:
+    """One page of the cases ``user`` may see: overdue first, then by the step deadline (the
+    soonest first), then the newest. ``state`` is one of :data:`STATE_FILTERS` (default open);
+    ``q`` finds a case number or a child's pseudonymous id; ``mine``: the user's own cases.
+
+    Two queries: the count, and the page with what its rows show (the child's first name, no
+    more, as on a monitor's phone).
+    """
+    now = now or utcnow()
+    state = state or "open"
+    if state not in STATE_FILTERS:
+        raise _invalid("state", f"must be one of {', '.join(STATE_FILTERS)}")
+    if page < 1:
+        raise _invalid("page", "must be 1 or more")
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise _invalid("per_page", f"must be between 1 and {MAX_PER_PAGE}")
+    scope = village_scope_condition(session, user, Case.village_id)
+    if scope is None:
+        return CasePage(rows=[], total=0, page=page, pages=1, per_page=per_page, now=now)
+    where = [scope]
+    if state == "open":
+        where.append(Case.state.in_(wf.OPEN_STATES))
+    elif state != "all":
+        where.append(Case.state == state)
+    if village:
+        village_id = session.scalar(select(Village.id).where(Village.code == village))
+        if village_id is None:
+            raise _invalid("village", f"names no known village ({village!r})")
+        where.append(Case.village_id == village_id)
+    if mine:
+        where.append(Case.officer_id == user.id)
+    late = overdue_case_condition(now)
+    if overdue is True:
+        where.append(late)
+    elif overdue is False:
+        where.append(~late)
+    text = (q or "").strip()
+    if text:
+        where.append(
+            or_(
+                Case.case_number == text.upper(),
+                Case.child_id.in_(select(Child.id).where(Child.child_uid == text.upper())),
+            )
+        )
+    total = session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
+    pages = max(1, -(-total // per_page))
+    late_first = case((late, 0), else_=1)
+    rows = session.execute(
+        select(
+            Case.id, Case.case_number, Child.child_uid, Child.name, Village.code, Village.name,
+            Case.state, Case.category, Case.risk_level, User.username, Case.opened_at,
+            Case.step_due_at, Case.next_followup_due_at, late.label("late"),
+        )
+        .join(Child, Child.id == Case.child_id)
+        .outerjoin(Village, Village.id == Case.village_id)
+        .outerjoin(User, User.id == Case.officer_id)
+        .where(*where)
+        .order_by(late_first, Case.step_due_at.is_(None), Case.step_due_at,
+                  Case.opened_at.desc(), Case.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()  # fmt: skip
+    return CasePage(
+        rows=[
+            CaseRow(
+                id=r[0], case_number=r[1], child_uid=r[2], first_name=_first_name(r[3]),
+                village_code=r[4], village_name=r[5], state=r[6], category=r[7],
+                risk_level=r[8], officer=r[9], opened_at=r[10], step_due_at=r[11],
+                next_followup_due_at=r[12], overdue=bool(r[13]),
+            )  # fmt: skip
+            for r in rows
+        ],
+        total=total,
+        page=page,
+        pages=pages,
+        per_page=per_page,
+        now=now,
+    )
+
+
+def _first_name(name: str | None) -> str:
+    return (name or "").split()[0] if (name or "").split() else ""
+
+
+@dataclass
+class CaseView:
+    """Everything the case page shows, and what the person may do on it."""
+
+    case: Case
+    child: Child
+    household: Household | None
+    village: Village | None
+    area: Area | None
+    age: int | None
+    alert: Alert | None
+    facts: wf.CaseFacts
+    moves: dict[str, object]  # move -> None (allowed) or why not (Msg)
+    closure_holds: bool
+    closure_unmet: list
+    assessments: list[Assessment]
+    plan: ActionPlan | None
+    plans: list[ActionPlan]
+    services: list[PlannedService]
+    referrals: list[Referral]
+    consents: list[Consent]
+    transfers: list[CaseTransfer]
+    events: list[CaseEvent]
+    catalogue: dict[str, ServiceType]
+    providers: list[ServiceProvider]
+    officers: list[User]
+    monitors: list[User]
+    now: dt.datetime
+    people: dict[int, str] = field(default_factory=dict)  # user id -> username, for the timeline
+
+    @property
+    def step(self) -> int:
+        return wf.STEP_NUMBER[self.case.state]
+
+    @property
+    def overdue(self) -> bool:
+        c = self.case
+        if c.state not in wf.OPEN_STATES:
+            return False
+        late = c.step_due_at is not None and c.step_due_at < self.now
+        return late or (c.next_followup_due_at is not None and c.next_followup_due_at < self.now)
+
+    @property
+    def latest_assessment(self) -> Assessment | None:
+        return self.assessments[0] if self.assessments else None
+
+    @property
+    def urgent(self) -> bool:
+        """Whether the page leads with urgent protection: a worst form, or a child in danger."""
+        latest = self.latest_assessment
+        in_danger = latest is not None and latest.immediate_safety == "in_danger"
+        return self.case.state in wf.OPEN_STATES and (
+            self.case.category == "worst_form" or in_danger
+        )
+
+    @property
+    def urgent_services(self) -> list[ServiceType]:
+        return [s for s in self.catalogue.values() if s.urgent and s.active]
+
+    def may(self, move: str) -> bool:
+        return move in self.moves and self.moves[move] is None
+
+    def active_consent(self, provider_id: int) -> Consent | None:
+        for c in self.consents:
+            if c.provider_id == provider_id and c.withdrawn_at is None:
+                return c
+        return None
+
+    def open_referral(self, planned_service_id: int) -> Referral | None:
+        for r in self.referrals:
+            if r.planned_service_id == planned_service_id and r.status in ("pending", "accepted"):
+                return r
+        return None
+
+
+def case_view(
+    session: Session, user: User, case_id: int, *, now: dt.datetime | None = None
+) -> CaseView | None:
+    """The case page of ``case_id`` for ``user``; None when out of scope."""
+    now = now or utcnow()
+    case_row = get_case(session, user, case_id)
+    if case_row is None:
+        return None
+    audit_log.info("case read: user=%s case=%s", user.username, case_row.case_number)
+    child = case_row.child
+    household = session.get(Household, child.household_id)
+    village = case_row.village
+    area = session.get(Area, village.area_id) if village else None
+    facts = facts_of(session, case_row)
+    moves = wf.allowed_moves(facts, wf.Actor(user.role, user.id), policy=policy())
+    holds, unmet = wf.closure_criteria(
+        facts.observations, facts.services, facts.open_referrals, policy()
+    )
+    plans = list(
+        session.scalars(
+            select(ActionPlan)
+            .where(ActionPlan.case_id == case_row.id)
+            .order_by(ActionPlan.version.desc())
+        )
+    )
+    plan = current_plan(session, case_row.id)
+    services = list(
+        session.scalars(
+            select(PlannedService)
+            .where(PlannedService.case_id == case_row.id)
+            .options(joinedload(PlannedService.provider))
+            .order_by(PlannedService.id)
+        )
+    )
+    referrals = list(
+        session.scalars(
+            select(Referral)
+            .where(Referral.case_id == case_row.id)
+            .options(joinedload(Referral.provider))
+            .order_by(Referral.created_at.desc(), Referral.id.desc())
+        )
+    )
+    consents = list(
+        session.scalars(
+            select(Consent)
+            .where(Consent.case_id == case_row.id)
+            .options(joinedload(Consent.provider))
+            .order_by(Consent.recorded_at.desc(), Consent.id.desc())
+        )
+    )
+    transfers = list(
+        session.scalars(
+            select(CaseTransfer)
+            .where(CaseTransfer.case_id == case_row.id)
+            .order_by(CaseTransfer.transferred_at)
+        )
+    )
+    events = list(
+        session.scalars(
+            select(CaseEvent)
+            .where(CaseEvent.case_id == case_row.id)
+            .order_by(CaseEvent.at, CaseEvent.id)
+        )
+    )
+    assessments = list(
+        session.scalars(
+            select(Assessment)
+            .where(Assessment.case_id == case_row.id)
+            .order_by(Assessment.assessed_at.desc(), Assessment.id.desc())
+        )
+    )
+    people_ids = {e.user_id for e in events if e.user_id} | {
+        a.assessed_by_id for a in assessments if a.assessed_by_id
+    }
+    people = (
+        dict(session.execute(select(User.id, User.username).where(User.id.in_(people_ids))).all())
+        if people_ids
+        else {}
+    )
+    catalogue = {s.code: s for s in session.scalars(
+        select(ServiceType).order_by(ServiceType.sort_order, ServiceType.code))}  # fmt: skip
+    providers = list(
+        session.scalars(
+            select(ServiceProvider)
+            .where(
+                ServiceProvider.active.is_(True),
+                or_(
+                    ServiceProvider.area_id.is_(None),
+                    ServiceProvider.area_id.in_(_area_and_ancestors(session, area)),
+                ),
+            )
+            .order_by(ServiceProvider.name)
+        )
+    )
+    officers, monitors = _people_of_village(session, village)
+    return CaseView(
+        case=case_row, child=child, household=household, village=village, area=area,
+        age=child_age(session, case_row, now),
+        alert=session.get(Alert, case_row.alert_id) if case_row.alert_id else None,
+        facts=facts, moves=moves, closure_holds=holds, closure_unmet=unmet,
+        assessments=assessments, plan=plan, plans=plans, services=services,
+        referrals=referrals, consents=consents, transfers=transfers, events=events,
+        catalogue=catalogue, providers=providers, officers=officers, monitors=monitors,
+        now=now, people=people,
+    )  # fmt: skip
+
+
+def _area_and_ancestors(session: Session, area: Area | None) -> list[int]:
+    if area is None:
+        return []
+    parents = dict(session.execute(select(Area.id, Area.parent_id)).all())
+    found, current = [], area.id
+    while current is not None and current not in found:
+        found.append(current)
+        current = parents.get(current)
+    return found
+
+
+def _people_of_village(session: Session, village: Village | None) -> tuple[list[User], list[User]]:
+    """Active officers/supervisors and monitors who work in the village."""
+    if village is None:
+        return [], []
+    areas = _area_and_ancestors(session, session.get(Area, village.area_id))
+    covering = select(UserScope.user_id).where(
+        or_(UserScope.village_id == village.id, UserScope.area_id.in_(areas))
+    )
+    users = list(
+        session.scalars(
+            select(User)
+            .where(User.active.is_(True), User.id.in_(covering))
+            .order_by(User.username)
+        )
+    )
+    return (
+        [u for u in users if u.role in ("officer", "supervisor")],
+        [u for u in users if u.role == "monitor"],
+    )
+
+
+# --- the provider's referrals ------------------------------------------------------------------
+
+
+@dataclass
+class ProviderReferral:
+    """A referral as its provider sees it: the service, the deadlines and only the items of the
+    child that the consent covers (``child``: item -> value)."""
+
+    referral: Referral
+    case_number: str
+    child_uid: str
+    service: ServiceType | None
+    child: dict[str, object]
+    assessment_summary: dict | None = None
+
+
+REFERRAL_FILTERS = ("open", "all", "pending", "accepted", "rejected", "done", "revoked")
+
+
+def provider_referrals(
+    session: Session, user: User, *, status: str | None = None, page: int = 1
+) -> tuple[list[ProviderReferral], int, int]:
+    """``(rows, total, pages)``: the referrals sent to ``user``'s organisation, waiting ones
+    first (the soonest answer due first)."""
+    status = status or "open"
+    if status not in REFERRAL_FILTERS:
+        raise _invalid("status", f"must be one of {', '.join(REFERRAL_FILTERS)}")
+    if page < 1:
+        raise _invalid("page", "must be 1 or more")
+    if user.role != "provider" or user.provider_id is None:
+        return [], 0, 1
+    where = [Referral.provider_id == user.provider_id]
+    if status == "open":
+        where.append(Referral.status.in_(("pending", "accepted")))
+    elif status != "all":
+        where.append(Referral.status == status)
+    total = session.scalar(select(func.count()).select_from(Referral).where(*where)) or 0
+    order = case((Referral.status == "pending", 0), (Referral.status == "accepted", 1), else_=2)
+    referrals = list(
+        session.scalars(
+            select(Referral)
+            .where(*where)
+            .order_by(order, Referral.respond_by, Referral.id)
+            .limit(PER_PAGE)
+            .offset((page - 1) * PER_PAGE)
+        )
+    )
+    return [provider_view(session, r) for r in referrals], total, max(1, -(-total // PER_PAGE))
+
+
+def provider_referral(session: Session, user: User, referral_id: int) -> ProviderReferral | None:
+    """One referral sent to ``user``'s organisation, else None."""
+    if user.role != "provider" or user.provider_id is None:
+        return None
+    referral = session.get(Referral, referral_id)
+    if referral is None or referral.provider_id != user.provider_id:
+        return None
+    audit_log.info("referral read: user=%s referral=%s", user.username, referral.id)
+    return provider_view(session, referral)
+
+
+def provider_view(session: Session, referral: Referral) -> ProviderReferral:
+    """What the provider may see of the referral's child: the items in ``referral.shared``."""
+    case_row = session.get(Case, referral.case_id)
+    child = session.get(Child, case_row.child_id)
+    shared = set(referral.shared or [])
+    items: dict[str, object] = {}
+    if "full_name" in shared:
+        items["full_name"] = child.name
+    elif "first_name" in shared:
+        items["first_name"] = _first_name(child.name)
+    if "age" in shared:
+        items["age"] = child_age(session, case_row, utcnow())
+    if "sex" in shared:
+        items["sex"] = child.sex
+    if "village" in shared and case_row.village_id:
+        village = session.get(Village, case_row.village_id)
+        items["village"] = f"{village.name} ({village.code})"
+    if "household_head" in shared:
+        household = session.get(Household, child.household_id)
+        items["household_head"] = household.head_name if household else None
+    summary = None
+    if "assessment_summary" in shared:
+        latest = session.scalar(
+            select(Assessment)
+            .where(Assessment.case_id == case_row.id)
+            .order_by(Assessment.assessed_at.desc(), Assessment.id.desc())
+            .limit(1)
+        )
+        if latest is not None:
+            summary = {
+                "risk_level": latest.risk_level,
+                "schooling": latest.schooling,
+                "immediate_safety": latest.immediate_safety,
+                "response_level": latest.response_level,
+            }
+    service = session.scalar(select(ServiceType).where(ServiceType.code == referral.service_code))
+    return ProviderReferral(
+        referral=referral,
+        case_number=case_row.case_number,
+        child_uid=child.child_uid,
+        service=service,
+        child=items,
+        assessment_summary=summary,
+    )
+
+
+def child_cases_by_uid(session: Session, child_uid: str) -> list[Case]:
+    """Every case of the child with this pseudonymous id, newest first (for the child's page,
+    whose scope is already checked)."""
+    return list(
+        session.scalars(
+            select(Case)
+            .join(Child, Child.id == Case.child_id)
+            .where(Child.child_uid == child_uid)
+            .order_by(Case.opened_at.desc())
+        )
+    )
+
+
+__all__ = [
+    "STATE_FILTERS",
+    "TRANSFER_SHAREABLE",
+    "CasePage",
+    "CaseView",
+    "case_view",
+    "child_cases_by_uid",
+    "list_cases",
+    "provider_referral",
+    "provider_referrals",
+]

@@ -1,0 +1,419 @@
+"""Case pages: the list, the case with its timeline, and one page per step of the workflow.
+
+Each view parses the form, calls one operation of :mod:`clms.cases.operations`, commits, and
+redirects to the case (303); a form with wrong answers is shown again with each message next to
+its field (400), a move the rules refuse is said on the case page (409 for a form). Forms carry
+the case's ``version``: an action on a page that someone else changed meanwhile is refused
+rather than applied to a state the person never saw.
+"""
+
+from __future__ import annotations
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+
+from clms.auth import allow
+from clms.cases import operations as ops
+from clms.cases import workflow as wf
+from clms.cases.queries import STATE_FILTERS, CasePage, case_view, list_cases
+from clms.db import db
+from clms.errors import Problem
+from clms.i18n import Msg, gettext, localize
+from clms.web import bp
+
+CASE_ROLES = wf.CASE_ROLES
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _version() -> int | None:
+    raw = request.form.get("version", "")
+    return int(raw) if raw.isdigit() else None
+
+
+def _field_errors(p: Problem) -> dict[str, str]:
+    return {name: localize(message) for name, message in p.fields.items()}
+
+
+def _back(case_id: int, anchor: str = ""):
+    return redirect(url_for("web.case_detail", case_id=case_id) + anchor, code=303)
+
+
+def _act(case_id: int, done: Msg, operation, *args, anchor: str = "", **kwargs):
+    """Run a small action from the case page: commit and say so, or say why not; back to the
+    case either way (a missing case is 404)."""
+    session = db()
+    try:
+        operation(session, g.user, *args, **kwargs)
+    except Problem as p:
+        if p.status == 404:
+            raise
+        session.rollback()
+        flash(_problem_text(p), "error")
+    else:
+        session.commit()
+        flash(localize(done), "success")
+    return _back(case_id, anchor)
+
+
+def _problem_text(p: Problem) -> str:
+    if p.fields:
+        return localize(Msg("Some answers need attention:")) + " " + "; ".join(
+            f"{gettext(name.replace('_', ' '))}: {localize(m)}" for name, m in p.fields.items()
+        )
+    return localize(p.msg) if p.msg is not None else p.message
+
+
+def _view(case_id: int):
+    view = case_view(db(), g.user, case_id)
+    if view is None:
+        abort(404)
+    return view
+
+
+def _form_page(case_id: int, template: str, done: Msg, operation, build, **extra):
+    """A step's own page: GET shows the form; POST runs ``operation`` with the arguments
+    ``build(form)`` gives, and on success goes back to the case."""
+    session = db()
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        args, kwargs = build(request.form)
+        try:
+            operation(session, g.user, case_id, *args, **kwargs)
+        except Problem as p:
+            if p.status == 404:
+                raise
+            session.rollback()
+            if p.fields:
+                errors, status = _field_errors(p), 400
+            else:
+                flash(_problem_text(p), "error")
+                status = p.status
+        else:
+            session.commit()
+            flash(localize(done), "success")
+            return _back(case_id)
+    view = _view(case_id)
+    return (
+        render_template(
+            template, v=view, c=view.case, errors=errors, values=request.form, wf=wf, **extra
+        ),
+        status,
+    )
+
+
+# --- the list and the case -----------------------------------------------------------------------
+
+
+@bp.route("/cases")
+@allow(*CASE_ROLES)
+def cases_index():
+    """The cases in the person's areas: overdue first, then by the step deadline."""
+    args = request.args
+    overdue = {"true": True, "false": False}.get(args.get("overdue", ""))
+    filters = {
+        "state": args.get("state") or None,
+        "village": args.get("village") or None,
+        "mine": args.get("mine") == "1",
+        "overdue": overdue,
+        "q": args.get("q") or None,
+    }
+    status = 200
+    try:
+        page = list_cases(db(), g.user, page=args.get("page", 1, type=int), **filters)
+    except Problem as p:
+        flash(_problem_text(p), "error")
+        page, status = CasePage(rows=[], total=0, page=1, pages=1), 400
+    from clms.operations.alerts import queue_choices
+
+    villages, _suppliers = queue_choices(db(), g.user)
+    query = {k: v for k, v in args.items() if k in filters and v}
+    return render_template(
+        "cases_index.html",
+        page=page,
+        filters=filters,
+        query=query,
+        villages=villages,
+        states=STATE_FILTERS,
+        wf=wf,
+    ), status
+
+
+@bp.route("/cases/<int:case_id>")
+@allow(*CASE_ROLES)
+def case_detail(case_id: int):
+    """A case: where it stands, what to do next, and everything that happened."""
+    view = _view(case_id)
+    return render_template("case_detail.html", v=view, c=view.case, wf=wf, errors={}, values={})
+
+
+@bp.route("/alerts/<int:alert_id>/open-case", methods=["POST"])
+@allow(*CASE_ROLES)
+def case_open(alert_id: int):
+    """Open a case from an alert (verification), then go to the case."""
+    session = db()
+    try:
+        case = ops.open_case(session, g.user, alert_id, child_uid=request.form.get("child"))
+    except Problem as p:
+        if p.status == 404:
+            raise
+        session.rollback()
+        flash(_problem_text(p), "error")
+        return redirect(url_for("web.alert_detail", alert_id=alert_id), code=303)
+    session.commit()
+    flash(localize(Msg("Case {number} opened: verify the allegation.",
+                       number=case.case_number)), "success")  # fmt: skip
+    return _back(case.id)
+
+
+# --- step 1: verification ------------------------------------------------------------------------
+
+
+@bp.route("/cases/<int:case_id>/verify", methods=["GET", "POST"])
+@allow(*CASE_ROLES)
+def case_verify(case_id: int):
+    """Record the verification visit."""
+
+    def build(form):
+        confirmed = {"yes": True, "no": False}.get(form.get("confirmed", ""))
+        return (), {
+            "confirmed": confirmed,
+            "visited_on": form.get("visited_on"),
+            "findings": form.get("findings"),
+            "reason": form.get("reason"),
+            "expected_version": _version(),
+        }
+
+    return _form_page(case_id, "case_verify.html", Msg("Verification recorded."),
+                      ops.record_verification, build)  # fmt: skip
+
+
+# --- step 2: assessment --------------------------------------------------------------------------
+
+
+@bp.route("/cases/<int:case_id>/assess", methods=["GET", "POST"])
+@allow(*CASE_ROLES)
+def case_assess(case_id: int):
+    """The best-interest assessment form."""
+
+    def build(form):
+        data = ops.AssessmentInput(
+            risk_level=form.get("risk_level"),
+            child_views=form.get("child_views"),
+            family_situation=form.get("family_situation"),
+            schooling=form.get("schooling"),
+            schooling_notes=form.get("schooling_notes"),
+            immediate_safety=form.get("immediate_safety"),
+            safety_notes=form.get("safety_notes"),
+            response_types=form.getlist("response_types"),
+            response_level=form.get("response_level"),
+        )
+        return (data,), {"expected_version": _version()}
+
+    return _form_page(case_id, "case_assess.html", Msg("Assessment recorded."),
+                      ops.record_assessment, build)  # fmt: skip
+
+
+# --- step 3: the plan ----------------------------------------------------------------------------
+
+
+@bp.route("/cases/<int:case_id>/plan", methods=["GET", "POST"])
+@allow(*CASE_ROLES)
+def case_plan(case_id: int):
+    """The action plan: its services, adding one (POST), submitting it."""
+
+    def build(form):
+        return (), {
+            "service_code": form.get("service"),
+            "provider_code": form.get("provider"),
+            "due_on": form.get("due_on"),
+            "notes": form.get("notes"),
+        }
+
+    session = db()
+    if request.method == "POST":
+        try:
+            ops.add_planned_service(session, g.user, case_id, **build(request.form)[1])
+        except Problem as p:
+            if p.status == 404:
+                raise
+            session.rollback()
+            view = _view(case_id)
+            errors = _field_errors(p) if p.fields else {}
+            if not p.fields:
+                flash(_problem_text(p), "error")
+            page = render_template("case_plan.html", v=view, c=view.case, errors=errors,
+                                   values=request.form, wf=wf)  # fmt: skip
+            return page, (400 if p.fields else p.status)
+        session.commit()
+        flash(gettext("Service added to the plan."), "success")
+        return redirect(url_for("web.case_plan", case_id=case_id), code=303)
+    view = _view(case_id)
+    return render_template("case_plan.html", v=view, c=view.case, errors={}, values={}, wf=wf)
+
+
+@bp.route("/cases/<int:case_id>/plan/services/<int:planned_id>/remove", methods=["POST"])
+@allow(*CASE_ROLES)
+def case_plan_remove(case_id: int, planned_id: int):
+    """Take a service off a draft plan."""
+    _act(case_id, Msg("Service removed from the plan."), ops.remove_planned_service, planned_id)
+    return redirect(url_for("web.case_plan", case_id=case_id), code=303)
+
+
+@bp.route("/cases/<int:case_id>/plan/submit", methods=["POST"])
+@allow(*CASE_ROLES)
+def case_plan_submit(case_id: int):
+    """Submit the plan (for approval when it needs one)."""
+    return _act(case_id, Msg("Plan submitted."), ops.submit_plan, case_id,
+                expected_version=_version())  # fmt: skip
+
+
+@bp.route("/cases/<int:case_id>/plan/decide", methods=["POST"])
+@allow(*CASE_ROLES)
+def case_plan_decide(case_id: int):
+    """A supervisor approves or returns the submitted plan."""
+    approve = request.form.get("decision") == "approve"
+    done = Msg("Plan approved.") if approve else Msg("Plan returned with your note.")
+    return _act(case_id, done, ops.decide_plan, case_id, approve=approve,
+                note=request.form.get("note"), expected_version=_version())  # fmt: skip
+
+
+@bp.route("/cases/<int:case_id>/services/<int:planned_id>/outcome", methods=["POST"])
+@allow(*CASE_ROLES)
+def case_service_outcome(case_id: int, planned_id: int):
+    """Record a planned service delivered, or close it with a reason."""
+    delivered = request.form.get("outcome") == "delivered"
+    done = Msg("Service recorded as delivered.") if delivered else Msg("Service closed.")
+    return _act(case_id, done, ops.record_service_outcome, planned_id, delivered=delivered,
+                on=request.form.get("on"), reason=request.form.get("reason"),
+                anchor="#plan")  # fmt: skip
+
+
+# --- consent and referrals ------------------------------------------------------------------------
+
+
+@bp.route("/cases/<int:case_id>/consent", methods=["GET", "POST"])
+@allow(*CASE_ROLES)
+def case_consent(case_id: int):
+    """Record the consent of the child or guardian to share the case with a provider."""
+
+    def build(form):
+        return (), {
+            "provider_code": form.get("provider"),
+            "given_by": form.get("given_by"),
+            "method": form.get("method"),
+            "shares": form.getlist("shares"),
+            "notes": form.get("notes"),
+        }
+
+    return _form_page(case_id, "case_consent.html", Msg("Consent recorded."),
+                      ops.record_consent, build)  # fmt: skip
+
+
+@bp.route("/cases/<int:case_id>/consents/<int:consent_id>/withdraw", methods=["POST"])
+@allow(*CASE_ROLES)
+def case_consent_withdraw(case_id: int, consent_id: int):
+    """Record that a consent was withdrawn."""
+    return _act(case_id, Msg("Consent withdrawn."), ops.withdraw_consent, consent_id,
+                anchor="#referrals")  # fmt: skip
+
+
+@bp.route("/cases/<int:case_id>/refer", methods=["GET", "POST"])
+@allow(*CASE_ROLES)
+def case_refer(case_id: int):
+    """Refer a planned service, or an urgent service at any step."""
+    planned = request.values.get("planned", type=int)
+
+    def build(form):
+        return (), {
+            "planned_service_id": planned,
+            "service_code": form.get("service") or None,
+            "provider_code": form.get("provider") or None,
+            "override_reason": form.get("override_reason"),
+            "message": form.get("message"),
+        }
+
+    return _form_page(case_id, "case_refer.html", Msg("Referral sent."), ops.refer, build,
+                      planned_id=planned)  # fmt: skip
+
+
+@bp.route("/cases/<int:case_id>/referrals/<int:referral_id>/revoke", methods=["POST"])
+@allow(*CASE_ROLES)
+def case_referral_revoke(case_id: int, referral_id: int):
+    """Withdraw a referral (with a reason)."""
+    return _act(case_id, Msg("Referral revoked."), ops.revoke_referral, referral_id,
+                reason=request.form.get("reason"), anchor="#referrals")  # fmt: skip
+
+
+# --- closure, transfer, assignment, notes --------------------------------------------------------
+
+
+@bp.route("/cases/<int:case_id>/propose-closure", methods=["POST"])
+@allow(*CASE_ROLES)
+def case_propose_closure(case_id: int):
+    """Propose closure (the criteria must hold)."""
+    return _act(case_id, Msg("Closure proposed to the supervisors."), ops.propose_closure,
+                case_id, expected_version=_version())  # fmt: skip
+
+
+@bp.route("/cases/<int:case_id>/closure", methods=["GET", "POST"])
+@allow(*CASE_ROLES)
+def case_closure(case_id: int):
+    """A supervisor approves the closure with the closure report, or returns the case."""
+
+    def build(form):
+        return (), {
+            "approve": form.get("decision") == "approve",
+            "outcome": form.get("outcome"),
+            "lessons_learned": form.get("lessons_learned"),
+            "root_causes": form.getlist("root_causes"),
+            "note": form.get("note"),
+            "expected_version": _version(),
+        }
+
+    done = (
+        Msg("Case closed.")
+        if request.form.get("decision") == "approve"
+        else Msg("Case returned to implementation.")
+    )
+    return _form_page(case_id, "case_closure.html", done, ops.decide_closure, build)
+
+
+@bp.route("/cases/<int:case_id>/transfer", methods=["GET", "POST"])
+@allow(*CASE_ROLES)
+def case_transfer(case_id: int):
+    """Transfer the case to another agency or jurisdiction, or move it to another village."""
+
+    def build(form):
+        data = ops.TransferInput(
+            kind=form.get("kind"),
+            to_agency=form.get("to_agency"),
+            to_country=form.get("to_country"),
+            to_village=form.get("to_village"),
+            to_contact=form.get("to_contact"),
+            reason=form.get("reason"),
+            shared=form.getlist("shared"),
+            consent_basis=form.get("consent_basis"),
+        )
+        return (data,), {"expected_version": _version()}
+
+    return _form_page(case_id, "case_transfer.html", Msg("Transfer recorded."),
+                      ops.transfer_case, build, shareable=ops.TRANSFER_SHAREABLE)  # fmt: skip
+
+
+@bp.route("/cases/<int:case_id>/assign", methods=["POST"])
+@allow(*CASE_ROLES)
+def case_assign(case_id: int):
+    """Assign the case officer and/or the follow-up monitor."""
+    return _act(case_id, Msg("Case assigned."), ops.assign_case, case_id,
+                officer=request.form.get("officer") or None,
+                monitor=request.form.get("monitor") or None)  # fmt: skip
+
+
+@bp.route("/cases/<int:case_id>/notes", methods=["POST"])
+@allow(*CASE_ROLES)
+def case_note(case_id: int):
+    """Add a note to the timeline."""
+    return _act(case_id, Msg("Note added."), ops.add_note, case_id, request.form.get("text"),
+                anchor="#timeline")  # fmt: skip

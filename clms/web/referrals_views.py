@@ -1,0 +1,97 @@
+"""The provider's pages: the referrals sent to its organisation, and answering them.
+
+A provider sees only its own organisation's referrals, and of each child only what the consent
+covers (or, under an override, the minimum the service needs). Anything else is 404.
+"""
+
+from __future__ import annotations
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+
+from clms.auth import allow
+from clms.cases import operations as ops
+from clms.cases import workflow as wf
+from clms.cases.queries import REFERRAL_FILTERS, provider_referral, provider_referrals
+from clms.db import db
+from clms.errors import Problem
+from clms.i18n import Msg, localize
+from clms.web import bp
+
+
+@bp.route("/referrals")
+@allow("provider")
+def referrals_index():
+    """The referrals sent to the provider's organisation: waiting ones first."""
+    status = request.args.get("status") or None
+    code = 200
+    try:
+        rows, total, pages = provider_referrals(
+            db(), g.user, status=status, page=request.args.get("page", 1, type=int)
+        )
+    except Problem as p:
+        flash(localize(p.msg), "error")
+        rows, total, pages, code = [], 0, 1, 400
+    return render_template(
+        "referrals_index.html",
+        rows=rows,
+        total=total,
+        pages=pages,
+        page=request.args.get("page", 1, type=int),
+        status=status or "open",
+        statuses=REFERRAL_FILTERS,
+    ), code
+
+
+@bp.route("/referrals/<int:referral_id>", methods=["GET", "POST"])
+@allow("provider")
+def referral_detail(referral_id: int):
+    """One referral; POST answers it (``action``: accept, reject or complete)."""
+    session = db()
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        action = request.form.get("action", "")
+        form = request.form
+        operations = {
+            "accept": (ops.accept_referral, {}, Msg("Referral accepted.")),
+            "reject": (
+                ops.reject_referral,
+                {"reason": form.get("reason"), "outcome": form.get("outcome") or None},
+                Msg("Referral rejected; the case officer is told why."),
+            ),
+            "complete": (
+                ops.complete_referral,
+                {"outcome": form.get("outcome"), "service_date": form.get("service_date"),
+                 "note": form.get("note")},
+                Msg("Thank you: the outcome is recorded."),
+            ),
+        }  # fmt: skip
+        if action not in operations:
+            abort(400)
+        operation, kwargs, done = operations[action]
+        try:
+            operation(session, g.user, referral_id, **kwargs)
+        except Problem as p:
+            if p.status == 404:
+                raise
+            session.rollback()
+            if p.fields:
+                errors, status = {k: localize(m) for k, m in p.fields.items()}, 400
+            else:
+                flash(localize(p.msg), "error")
+                status = p.status
+        else:
+            session.commit()
+            flash(localize(done), "success")
+            return redirect(url_for("web.referral_detail", referral_id=referral_id), code=303)
+    view = provider_referral(session, g.user, referral_id)
+    if view is None:
+        abort(404)
+    return render_template(
+        "referral_detail.html",
+        r=view,
+        errors=errors,
+        values=request.form,
+        action=request.form.get("action"),
+        outcomes=wf.REFERRAL_DONE_OUTCOMES,
+    ), status
