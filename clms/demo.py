@@ -55,6 +55,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clms.models import (
+    Alert,
     Area,
     Brand,
     Case,
@@ -456,12 +457,21 @@ def build_places_and_people(
         people.append(
             ("supervisor", f"supervisor-{_user_part(area)}", [area.code], None, area.name)
         )
-    people.append(("provider", "provider", [], None, "service provider"))
+    from clms.demo_cases import provider_usernames, seed_providers
+
+    shown_providers = seed_providers(session)
+    provider_of: dict[str, str] = {}
+    for username, code in provider_usernames(session):
+        provider_of[username] = code
+        people.append(("provider", username, [], None, f"service provider {code}"))
     for code, name in BRANDS:
         people.append(("brand", f"brand-{code.removeprefix('BR-').lower()}", [], code, name))
 
     progress = ProgressLine("Users", len(people))
     careless_index = len(monitor_groups) // 2 + 1 if len(monitor_groups) > 2 else None
+    social = shown_providers.get("social")
+    # the provider account shown is the social centre's: its referrals come from every case
+    people.sort(key=lambda p: p[0] == "provider" and provider_of.get(p[1]) != social)
     for done, (role, username, scopes, brand_code, note) in enumerate(people, start=1):
         password = _password()
         full_name = _person(rng)
@@ -473,6 +483,7 @@ def build_places_and_people(
             realm=realm,
             scope_codes=scopes,
             brand_code=brand_code,
+            provider_code=provider_of.get(username),
             full_name=full_name,
         )
         plan.accounts.append(Account(role, username, password, note))
@@ -492,7 +503,8 @@ def build_places_and_people(
     progress.finish()
     _say(
         f"Users: {len(people)} ({len(plan.monitors)} monitors, {len(departments)} officers, "
-        f"{len(regions)} supervisors, 1 admin, 1 provider, {len(BRANDS)} brand users)."
+        f"{len(regions)} supervisors, 1 admin, {len(provider_of)} service providers, "
+        f"{len(BRANDS)} brand users)."
     )
     return plan
 
@@ -1083,25 +1095,25 @@ def report_jobs(
 
 
 def _followup_jobs(session: Session, generator: Generator, plan: DemoPlan) -> list[Job]:
-    """Follow-ups for some open cases (the hook: a fresh demo has no case yet, so none)."""
+    """The monitors' follow-up visits of the cases in implementation, every 30-40 days since the
+    plan took effect (:func:`clms.demo_cases.followup_plan`); none before cases exist."""
+    from clms.demo_cases import followup_plan
+
     xform = _live_xform(session, FOLLOWUP_FORM)
     if xform is None:
         return []
-    cases = session.scalars(
-        select(Case).where(Case.state.not_in(["closed", "transferred"])).order_by(Case.id)
-    ).all()
-    if not cases:
+    visits = followup_plan(session, generator.rng)
+    if not visits:
         return []
     template = primary_instance(xform)
     services = choice_values(xform, "services_received")
     codes = {v.id: v.code for v in session.scalars(select(Village))}
     jobs = []
-    for case in cases:
+    for case, when in visits:
         village = codes.get(case.village_id)
         monitor = next((m for m in plan.monitors if village in m.village_codes), None)
-        if monitor is None or generator.rng.random() < 0.4:
+        if monitor is None:
             continue
-        when = max(case.opened_at, dt.datetime.now(dt.UTC) - dt.timedelta(days=60))
         values = followup_values(generator.rng, case.case_number, monitor, services, when)
         xml = build_submission(template, values, None, _instance_id(generator.rng))
         jobs.append(Job(FOLLOWUP_FORM, monitor.username, xml, case.case_number))
@@ -1327,29 +1339,81 @@ def _build(app, seed, households, base_url, server, shared, realm) -> tuple[list
         jobs += report_jobs(
             generator, plan, primary_instance(report_xform), min(50, max(3, households // 60))
         )
-    with session_scope() as session:
-        jobs += _followup_jobs(session, generator, plan)
     passwords = {m.username: m.password for m in plan.monitors}
     failed = False
     if jobs:
-        progress = ProgressLine(f"Submissions to {base_url}submission", len(jobs))
-        report = send_jobs(base_url, jobs, passwords, progress=progress)
-        progress.finish()
-        _say(f"Submissions: {report.created} of {report.sent} accepted (201).")
-        for job, status, body in report.failures[:10]:
-            where = f"{job.form_id} {job.label} as {job.username}"
-            _say(f"  {where}: HTTP {status}: {body.strip()[:500]}")
-        if len(report.failures) > 10:
-            _say(f"  ... and {len(report.failures) - 10} more refused.")
-        failed = bool(report.failures)
-        _wait_processed(report.created)
+        failed = _send(base_url, jobs, passwords, "Submissions")
         with session_scope() as session:
             rows = session.execute(
                 select(Submission.status, func.count(Submission.id)).group_by(Submission.status)
             ).all()
         _say("Stored: " + ", ".join(f"{n} {status}" for status, n in sorted(rows)))
         _show_alerts()
+        failed = _remediation(app, generator, plan, base_url, passwords) or failed
     return plan.accounts, failed
+
+
+def _send(base_url: str, jobs: list[Job], passwords: dict[str, str], label: str) -> bool:
+    """Send ``jobs`` through the endpoint with progress, wait for them to be processed; returns
+    whether any was refused."""
+    progress = ProgressLine(f"{label} to {base_url}submission", len(jobs))
+    report = send_jobs(base_url, jobs, passwords, progress=progress)
+    progress.finish()
+    _say(f"{label}: {report.created} of {report.sent} accepted (201).")
+    for job, status, body in report.failures[:10]:
+        where = f"{job.form_id} {job.label} as {job.username}"
+        _say(f"  {where}: HTTP {status}: {body.strip()[:500]}")
+    if len(report.failures) > 10:
+        _say(f"  ... and {len(report.failures) - 10} more refused.")
+    _wait_processed(report.created)
+    return bool(report.failures)
+
+
+def _remediation(app, generator: Generator, plan: DemoPlan, base_url, passwords) -> bool:
+    """A season of remediation work on the alerts (see :mod:`clms.demo_cases`)."""
+    from clms.db import session_scope
+    from clms.demo_cases import approve_closures, date_alerts_as_synced, work_cases
+
+    with session_scope() as session:
+        date_alerts_as_synced(session)
+    with session_scope() as session:
+        candidates = session.scalar(
+            select(func.count()).select_from(Alert).where(
+                Alert.status == "new", Alert.category.in_(["worst_form", "hazardous",
+                                                            "child_labour"]))
+        ) or 0  # fmt: skip
+    progress = ProgressLine("Officers working the alerts", candidates)
+    work = work_cases(lambda: session_scope(app), generator.rng, progress)
+    progress.finish()
+    for refusal in work.refused[:5]:
+        _say(f"  refused: {refusal}")
+    _say(f"Cases: {work.opened} opened from alerts, {work.referrals} referrals to providers.")
+    failed = False
+    with session_scope() as session:
+        jobs = _followup_jobs(session, generator, plan)
+    if jobs:
+        failed = _send(base_url, jobs, passwords, "Follow-up visits")
+    closed = approve_closures(lambda: session_scope(app), generator.rng)
+    _say(f"Closures approved by the supervisors: {closed}.")
+    _show_cases()
+    return failed or bool(work.refused)
+
+
+def _show_cases() -> None:
+    """The demo's cases by step, as bars."""
+    from clms.cases.workflow import STATES
+    from clms.db import session_scope
+
+    with session_scope() as session:
+        counts = dict(
+            session.execute(select(Case.state, func.count(Case.id)).group_by(Case.state)).all()
+        )
+    total = sum(counts.values())
+    _say(f"Cases by step: {total}")
+    for state in STATES:
+        n = counts.get(state, 0)
+        bar = "#" * (round(40 * n / total) if total else 0)
+        _say(f"  {state:>14} {n:>6}  {bar}")
 
 
 def _show_alerts() -> None:

@@ -12,12 +12,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from clms import create_app
 from clms.db import Base, session_scope
 from clms.migrate import upgrade
-from clms.models import Area, Brand, Supplier, SupplierVillage, Village
+from clms.models import Area, Brand, ServiceProvider, Supplier, SupplierVillage, Village
 from clms.operations.users import add_user
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -190,6 +190,15 @@ def make_user(app):
         username: str, role: str, areas=(), brand: str | None = None, email=None, provider=None
     ):
         with session_scope(app) as s:
+            if role == "provider" and provider is None:
+                # A provider user works for an organisation; tests that do not care get one.
+                provider = "TEST-PROVIDER"
+                if (
+                    s.scalar(select(ServiceProvider.id).where(ServiceProvider.code == provider))
+                    is None
+                ):
+                    s.add(ServiceProvider(code=provider, name="Test provider", kind="ngo"))
+                    s.flush()
             user = add_user(
                 s,
                 username=username,
