@@ -134,7 +134,10 @@ def alert_dismiss(alert_id: int):
 @bp.route("/children/<child_id>")
 @allow(*QUEUE_ROLES)
 def child_get(child_id: str):
-    """A child's visits (newest first) with their classifications, and the child's alerts."""
+    """A child's visits (newest first) with their classifications, and the child's alerts.
+
+    The id of a record merged into another answers with the child it was merged into (its
+    ``child.child_id``; ``child.merged_ids`` lists the records merged into it)."""
     session = db()
     record = child_record(session, g.user, child_id)
     if record is None:

@@ -588,16 +588,22 @@ def child_record(
     covers the village of the child's household. Visits come newest first, each with its
     classifications (the current one first, then the history); the name is left out unless
     ``include_name`` (the web page for the officer; the API gives the pseudonymous id only).
-    Every read is written to the ``clms.audit`` log.
+    Every read is written to the ``clms.audit`` log. The id of a record merged into another
+    (:mod:`clms.cases.duplicates`) gives the record of the child it was merged into: its
+    ``child_id`` differs from the one asked, and ``merged_ids`` lists the records merged into it.
     """
     if user.role not in SCOPED_ROLES:
         return None
-    row = session.execute(
+    found = (
         select(Child, Household, Village)
         .join(Household, Household.id == Child.household_id)
         .join(Village, Village.id == Household.village_id)
-        .where(Child.child_uid == child_uid)
-    ).first()
+    )
+    row = session.execute(found.where(Child.child_uid == child_uid)).first()
+    for _hop in range(5):  # a merge re-points earlier merges: one hop, the rest is a guard
+        if row is None or row[0].merged_into_id is None:
+            break
+        row = session.execute(found.where(Child.id == row[0].merged_into_id)).first()
     if row is None:
         return None
     child, household, village = row
@@ -648,6 +654,13 @@ def child_record(
             "household_code": household.code,
             "village": village.code,
             "village_name": village.name,
+            "merged_ids": list(
+                session.scalars(
+                    select(Child.child_uid)
+                    .where(Child.merged_into_id == child.id)
+                    .order_by(Child.child_uid)
+                )
+            ),
         },
         "visits": [
             {

@@ -12,6 +12,7 @@ from clms.web import (  # noqa: E402,F401
     alerts_views,
     cases_views,
     catalogue_views,
+    duplicates_views,
     forms_views,
     profiles_views,
     referrals_views,

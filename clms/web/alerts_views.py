@@ -124,6 +124,8 @@ def child_detail(child_uid: str):
     record = child_record(db(), g.user, child_uid, include_name=True)
     if record is None:
         abort(404)
+    if record["child"]["child_id"] != child_uid:  # a record merged into another: that child
+        return redirect(url_for("web.child_detail", child_uid=record["child"]["child_id"]), 303)
     from clms.cases.queries import child_cases_by_uid
 
     cases = child_cases_by_uid(db(), record["child"]["child_id"])
