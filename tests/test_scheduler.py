@@ -22,6 +22,7 @@ from alerts.scheduler import SchedulerLock, build_scheduler, run_in_background
 from alerts.scheduler_cli import jobs_group, scheduler_command
 from clms.db import session_scope
 from clms.models import (
+    CASE_STATES,
     Alert,
     ChildVisit,
     Classification,
@@ -505,7 +506,9 @@ def test_kpi_snapshot_figures(app, places, visits):
         "households_covered": 2,
         "children_monitored": 3,
         "children_in_child_labour": 2,
-        "identification_rate": 0.6667,
+        # identified: a visit in the period found child labour (c1 too, 100 days ago)
+        "children_identified": 3,
+        "identification_rate": 1.0,
         "by_category": {
             "worst_form": 1,
             "hazardous": 0,
@@ -514,22 +517,38 @@ def test_kpi_snapshot_figures(app, places, visits):
             "none": 1,
         },  # fmt: skip
         "sdg_871": 1,
+        "identified_remediated": 0,
+        "pct_identified_remediated": 0.0,
+        "identified_followed_up": 0,
+        "identified_no_longer_in_child_labour": 0,
+        "pct_identified_no_longer_in_child_labour": None,
         "alerts_open": 2,
         "alerts_overdue": 1,
-        "median_hours_alert_to_acknowledgement": 7.0,
+        # first action (acknowledged, dismissed or case opened) of 4 h and 10 h: 7 h
+        "alerts_acted_on": 2,
+        "median_days_alert_to_first_action": 0.29,
+        "cases_closed": 0,
+        "median_days_case_open_to_close": None,
+        "followups": 0,
+        "cases_open_in_period": 0,
+        "followups_per_case": None,
+        "cases_by_state": {state: 0 for state in CASE_STATES},
+        "services_delivered": 0,
+        "services_delivered_by_type": {},
     }
     assert rows[d2]["households_covered"] == 1
     assert rows[d2]["children_monitored"] == 2 and rows[d2]["children_in_child_labour"] == 1
     assert rows[d2]["by_category"]["at_risk"] == 1 and rows[d2]["by_category"]["hazardous"] == 1
     assert rows[d2]["sdg_871"] == 1
     assert (rows[d2]["alerts_open"], rows[d2]["alerts_overdue"]) == (1, 1)
-    assert rows[d2]["median_hours_alert_to_acknowledgement"] == 16.0
+    assert rows[d2]["identification_rate"] == 0.5
+    assert rows[d2]["median_days_alert_to_first_action"] == 0.67  # 16 h
     everything = rows[None]
     assert everything["households_covered"] == 3
     assert everything["children_monitored"] == 5 and everything["children_in_child_labour"] == 3
-    assert everything["identification_rate"] == 0.6 and everything["sdg_871"] == 2
+    assert everything["identification_rate"] == 0.8 and everything["sdg_871"] == 2
     assert (everything["alerts_open"], everything["alerts_overdue"]) == (3, 2)
-    assert everything["median_hours_alert_to_acknowledgement"] == 7.0  # of 2, 4, 10, 30
+    assert everything["median_days_alert_to_first_action"] == 0.29  # 7 h, of 2, 4, 10, 30
 
     # the same day again replaces that day's rows
     with session_scope(app) as s:

@@ -14,6 +14,7 @@ from clms.web import (  # noqa: E402,F401
     catalogue_views,
     duplicates_views,
     forms_views,
+    kpis_views,
     profiles_views,
     referrals_views,
     sources_views,

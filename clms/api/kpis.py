@@ -1,0 +1,40 @@
+"""The KPIs in the JSON API (officers, supervisors, administrators with a scope).
+
+``GET /api/v1/kpis`` answers the figures the page ``/kpis`` shows, for the same query parameters:
+``from`` and ``to`` (dates, YYYY-MM-DD; default the 12 months up to today), ``area``,
+``village``, ``supplier`` (codes), ``tier`` (1, 2, ...), ``monitor`` (a username) and ``group``
+(none, village, area, supplier, tier, monitor, month, quarter). A parameter that cannot be read,
+or a code that names nothing, answers 400 ``request.invalid_parameter`` naming the parameter.
+
+Answer::
+
+    {"as_of": "...", "filters": {...}, "overall": {figures},
+     "groups": [{"key": "V1", "label": "Gnamagui", figures}, ...],
+     "monitors": [{"key": "awa", "label": "awa", quality figures}, ...]}
+
+Every figure is defined once, in :mod:`alerts.kpis`. Only the caller's villages count; a caller
+with no scope gets zeros.
+"""
+
+from __future__ import annotations
+
+from flask import g, jsonify, request
+
+from alerts.kpis import kpi_report, parse_filters
+from clms.api import bp
+from clms.auth import allow
+from clms.db import db, read_only
+from clms.models import utcnow
+
+KPI_ROLES = ("officer", "supervisor", "admin")
+
+
+@bp.route("/kpis")
+@allow(*KPI_ROLES)
+def kpis_get():
+    """The KPIs of the caller's areas for the query parameters (see the module documentation)."""
+    session = db()
+    session.commit()  # the token was only read: go on in a read-only transaction
+    read_only(session)
+    filters = parse_filters(request.args, utcnow().date())
+    return jsonify(kpi_report(session, g.user, filters).as_dict())
