@@ -37,6 +37,7 @@ from alerts.rules import (
     Profile,
     ProfileError,
 )
+from clms.i18n import N_
 
 DEFAULT_REFERENCE = Path("reference") / "dol_ilab_countries_2021.xml"  # under SHARED_DATA
 
@@ -188,38 +189,38 @@ def profile_for(profiles: Mapping[str, Profile], country_code: str | None) -> Pr
 
 #: hazard code -> the form's English label (clms_household_visit choices)
 HAZARD_LABELS = {
-    "land_clearing": "Land clearing: felling trees, clearing with a machete",
-    "bush_burning": "Bush burning",
-    "agrochemicals": (
+    "land_clearing": N_("Land clearing: felling trees, clearing with a machete"),
+    "bush_burning": N_("Bush burning"),
+    "agrochemicals": N_(
         "Spraying or applying agrochemicals, carrying the sprayer, or present during spraying"
     ),
-    "heavy_loads": "Carrying heavy loads, or loads carried far",
-    "sharp_tools": "Using a machete or cutlass to harvest or break pods",
-    "climbing_heights": "Climbing trees or structures higher than 3 m",
-    "motorised_tools": "Using a chainsaw or other motorised equipment",
-    "working_alone_remote": "Working alone in a remote place",
-    "dust_fumes_gas": "Dust, fumes or gas",
-    "extreme_temperature": "Extreme cold or heat",
-    "loud_noise_vibration": "Loud noise or vibration",
-    "chemicals_explosives": "Dangerous chemicals or explosives",
-    "underwater_or_at_sea": "Working under water or at sea",
-    "underground": "Working underground",
-    "heavy_machinery": "Operating heavy machinery",
-    "abuse_at_work": "Shouted at, beaten or otherwise abused at work",
+    "heavy_loads": N_("Carrying heavy loads, or loads carried far"),
+    "sharp_tools": N_("Using a machete or cutlass to harvest or break pods"),
+    "climbing_heights": N_("Climbing trees or structures higher than 3 m"),
+    "motorised_tools": N_("Using a chainsaw or other motorised equipment"),
+    "working_alone_remote": N_("Working alone in a remote place"),
+    "dust_fumes_gas": N_("Dust, fumes or gas"),
+    "extreme_temperature": N_("Extreme cold or heat"),
+    "loud_noise_vibration": N_("Loud noise or vibration"),
+    "chemicals_explosives": N_("Dangerous chemicals or explosives"),
+    "underwater_or_at_sea": N_("Working under water or at sea"),
+    "underground": N_("Working underground"),
+    "heavy_machinery": N_("Operating heavy machinery"),
+    "abuse_at_work": N_("Shouted at, beaten or otherwise abused at work"),
 }
 
 #: field -> what it means, for people reading or editing a profile
 FIELD_LABELS = {
-    "name": "Name",
-    "light_work_age": "Light work allowed from age",
-    "min_age": "Minimum age for work",
-    "min_age_hazardous": "Minimum age for hazardous work",
-    "light_work_max_hours": "Light work: hours a week below",
-    "hazardous_hours": "Hazardous from hours a week",
-    "chores_hours": "Household chores: at risk from hours a week",
-    "compulsory_school_age": "School compulsory below age",
-    "hazardous_list": "Hazards that count",
-    "national_hazardous_list": "National hazardous-work list exists",
+    "name": N_("Name"),
+    "light_work_age": N_("Light work allowed from age"),
+    "min_age": N_("Minimum age for work"),
+    "min_age_hazardous": N_("Minimum age for hazardous work"),
+    "light_work_max_hours": N_("Light work: hours a week below"),
+    "hazardous_hours": N_("Hazardous from hours a week"),
+    "chores_hours": N_("Household chores: at risk from hours a week"),
+    "compulsory_school_age": N_("School compulsory below age"),
+    "hazardous_list": N_("Hazards that count"),
+    "national_hazardous_list": N_("National hazardous-work list exists"),
 }
 
 #: fields an administrator may change (a new version each time)

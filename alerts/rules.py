@@ -83,6 +83,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, NamedTuple
 
+from clms.i18n import N_
 from forms.parse import HAZARDS
 
 RULE_SET_VERSION = "ilo-icls20-2018.1"
@@ -113,18 +114,18 @@ RISK_INJURED_12M = "RISK_INJURED_12M"
 
 #: rule id -> (the category it leads to, what it means in words)
 RULES: dict[str, tuple[str, str]] = {
-    WF_SIGNS: ("worst_form", "signs of a worst form of child labour (C182 art. 3 a-c)"),
-    HAZ_TASK: ("hazardous", "a task or condition on the country's hazardous list"),
-    HAZ_NIGHT: ("hazardous", "night work (18:00-06:00)"),
-    HAZ_HOURS: ("hazardous", "long working hours"),
-    CL_UNDER_LIGHT_AGE: ("child_labour", "work below the minimum age for light work"),
-    CL_OVER_LIGHT_HOURS: ("child_labour", "work beyond the hours allowed for light work"),
-    AR_LIGHT_WORK: ("at_risk", "permitted light work"),
-    AR_NOT_IN_SCHOOL: ("at_risk", "not attending school below the compulsory school age"),
-    AR_CHORES: ("at_risk", "long hours of household chores"),
-    AGE_UNKNOWN_WORKING: ("at_risk", "working, age unknown: verify the age"),
-    HOURS_UNKNOWN_WORKING: ("at_risk", "working, hours unknown: verify the hours"),
-    OUT_OF_SCOPE_AGE: ("none", "age outside 5-17, the scope of child-labour statistics"),
+    WF_SIGNS: ("worst_form", N_("signs of a worst form of child labour (C182 art. 3 a-c)")),
+    HAZ_TASK: ("hazardous", N_("a task or condition on the country's hazardous list")),
+    HAZ_NIGHT: ("hazardous", N_("night work (18:00-06:00)")),
+    HAZ_HOURS: ("hazardous", N_("long working hours")),
+    CL_UNDER_LIGHT_AGE: ("child_labour", N_("work below the minimum age for light work")),
+    CL_OVER_LIGHT_HOURS: ("child_labour", N_("work beyond the hours allowed for light work")),
+    AR_LIGHT_WORK: ("at_risk", N_("permitted light work")),
+    AR_NOT_IN_SCHOOL: ("at_risk", N_("not attending school below the compulsory school age")),
+    AR_CHORES: ("at_risk", N_("long hours of household chores")),
+    AGE_UNKNOWN_WORKING: ("at_risk", N_("working, age unknown: verify the age")),
+    HOURS_UNKNOWN_WORKING: ("at_risk", N_("working, hours unknown: verify the hours")),
+    OUT_OF_SCOPE_AGE: ("none", N_("age outside 5-17, the scope of child-labour statistics")),
 }
 
 SEVERITY = {

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
-from clms.i18n import Msg
+from clms.i18n import N_, Msg
 
 CATALOGUE: dict[str, tuple[str, int, str]] = {
     # key: (code, HTTP status, message template)
@@ -52,7 +52,7 @@ CATALOGUE: dict[str, tuple[str, int, str]] = {
         "Attachment name {name!r} is not a plain file name.",
     ),
     "request.invalid_json": ("400.8", 400, "The request body must be JSON: {detail}."),
-    "request.missing_field": ("400.9", 400, "Field '{field}' is required."),
+    "request.missing_field": ("400.9", 400, N_("Field '{field}' is required.")),
     "form.invalid": ("400.10", 400, "{detail}"),
     "form.version_not_increasing": (
         "400.11",
@@ -60,21 +60,21 @@ CATALOGUE: dict[str, tuple[str, int, str]] = {
         "Form '{form_id}' version '{version}' does not increase on the live version '{live}'; "
         "set a higher version in the settings sheet.",
     ),
-    "request.invalid_parameter": ("400.12", 400, "Parameter '{parameter}' {detail}."),
-    "request.invalid_field": ("400.13", 400, "Field '{field}' {detail}."),
+    "request.invalid_parameter": ("400.12", 400, N_("Parameter '{parameter}' {detail}.")),
+    "request.invalid_field": ("400.13", 400, N_("Field '{field}' {detail}.")),
     "request.invalid_fields": (
         "400.14",
         400,
-        "Some answers need attention: {summary}.",
+        N_("Some answers need attention: {summary}."),
     ),
-    "auth.required": ("401.1", 401, "Sign in to use this."),
-    "auth.failed": ("401.2", 401, "Wrong username or password."),
+    "auth.required": ("401.1", 401, N_("Sign in to use this.")),
+    "auth.failed": ("401.2", 401, N_("Wrong username or password.")),
     "auth.basic_needs_https": (
         "401.3",
         401,
         "Basic authentication is only accepted over https; use Digest or a device token URL.",
     ),
-    "auth.forbidden": ("403.1", 403, "Your role may not use this."),
+    "auth.forbidden": ("403.1", 403, N_("Your role may not use this.")),
     "auth.bad_device_token": ("403.2", 403, "This device token is not valid (revoked or unknown)."),
     "form.not_assigned": ("403.3", 403, "Form '{form_id}' is not one of the forms you may use."),
     "form.not_found": ("404.1", 404, "There is no form '{form_id}' on this server."),
@@ -83,7 +83,7 @@ CATALOGUE: dict[str, tuple[str, int, str]] = {
         404,
         "This edit replaces submission {deprecated_id}, which this server never received.",
     ),
-    "not_found": ("404.3", 404, "Nothing here."),
+    "not_found": ("404.3", 404, N_("Nothing here.")),
     "submission.conflict": (
         "409.1",
         409,
@@ -101,25 +101,32 @@ CATALOGUE: dict[str, tuple[str, int, str]] = {
     "case.stale": (
         "409.6",
         409,
-        "This case changed after you opened it ({detail}); reload the page and try again.",
+        N_("This case changed after you opened it ({detail}); reload the page and try again."),
     ),
     "referral.consent_missing": (
         "409.7",
         409,
-        "No consent of the child or guardian to share this case with {provider} is recorded. "
-        "Record the consent first, or override it with a reason ({who}).",
+        N_(
+            "No consent of the child or guardian to share this case with {provider} is recorded. "
+            "Record the consent first, or override it with a reason ({who})."
+        ),
     ),
     "referral.transition_refused": ("409.8", 409, "{detail}"),
     "request.too_large": (
         "413.1",
         413,
-        "The upload is larger than this server accepts ({limit} bytes). "
-        "ODK Collect splits large submissions; other clients must send smaller parts.",
+        N_(
+            "The upload is larger than this server accepts ({limit} bytes). "
+            "ODK Collect splits large submissions; other clients must send smaller parts."
+        ),
     ),
     "service.unavailable": (
         "503.1",
         503,
-        "The server cannot store data right now; nothing was saved. Keep it and send again later.",
+        N_(
+            "The server cannot store data right now; nothing was saved. "
+            "Keep it and send again later."
+        ),
     ),
 }
 

@@ -163,4 +163,3 @@ def init_app(app) -> None:
         say=say,
         choices=lambda codes: [(code, say(code)) for code in codes],
     )
-

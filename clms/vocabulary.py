@@ -130,6 +130,9 @@ WORDS: dict[str, str] = {
     # sex
     "female": N_("female"),
     "male": N_("male"),
+    # alerts that can no longer become a case
+    "dismissed": N_("dismissed"),
+    "case_opened": N_("case opened"),
     # visits
     "household": N_("household visit"),
     "followup": N_("follow-up visit"),
@@ -142,6 +145,7 @@ def say(code: str | None) -> str:
     if code is None:
         return "—"
     return gettext(WORDS.get(code, code.replace("_", " ")))
+
 
 #: what each line of a case's timeline says happened
 EVENT_WORDS: dict[str, str] = {
@@ -245,7 +249,7 @@ DETAIL_LABELS: dict[str, str] = {
 #: detail keys kept out of the timeline (ids for the machine)
 HIDDEN_DETAIL = {
     "classification_id", "alert_id", "assessment_id", "planned_service_id", "referral_id",
-    "consent_id", "transfer_id", "plan_version", "severity", "source", "visit", "by",
+    "consent_id", "transfer_id", "plan_version", "severity", "source", "visit", "by", "monitor",
 }  # fmt: skip
 
 

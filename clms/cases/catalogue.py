@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clms.errors import Problem, field_errors
+from clms.i18n import Msg
 from clms.models import Area, ServiceProvider, ServiceType
 
 #: (code, English, French, urgent, min age, max age); the seed of the catalogue
@@ -112,21 +113,21 @@ class ServiceInput:
 def save_service(session: Session, data: ServiceInput, *, new: bool) -> ServiceType:
     """Add (``new``) or change a catalogue entry; :func:`~clms.errors.field_errors` names every
     answer that is wrong. A code never changes once created: cases and forms refer to it."""
-    errors: dict[str, str] = {}
+    errors: dict[str, str | Msg] = {}
     code = (data.code or "").strip()
     if not _CODE.match(code):
-        errors["code"] = "must be letters, digits, '_', '.' or '-' (up to 64)"
+        errors["code"] = Msg("must be letters, digits, '_', '.' or '-' (up to 64)")
     existing = session.scalar(select(ServiceType).where(ServiceType.code == code))
     if new and existing is not None:
-        errors["code"] = f"is already used by '{existing.name_en}'"
+        errors["code"] = Msg("is already used by '{name}'", name=existing.name_en)
     if not new and existing is None:
-        errors["code"] = "names no service of the catalogue"
+        errors["code"] = Msg("names no service of the catalogue")
     for name in ("name_en", "name_fr"):
         value = (getattr(data, name) or "").strip()
         if not value:
-            errors[name] = "is required"
+            errors[name] = Msg("is required")
         elif len(value) > 200:
-            errors[name] = "must be at most 200 characters"
+            errors[name] = Msg("must be at most {n} characters", n=200)
     ages = {}
     for name in ("min_age", "max_age"):
         raw = getattr(data, name)
@@ -136,16 +137,16 @@ def save_service(session: Session, data: ServiceInput, *, new: bool) -> ServiceT
         try:
             ages[name] = int(raw)
         except (TypeError, ValueError):
-            errors[name] = "must be a whole number of years"
+            errors[name] = Msg("must be a whole number of years")
             continue
         if not 0 <= ages[name] <= 17:
-            errors[name] = "must be between 0 and 17 (services are for children)"
+            errors[name] = Msg("must be between 0 and 17 (services are for children)")
     if (
         ages.get("min_age") is not None
         and ages.get("max_age") is not None
         and ages["min_age"] > ages["max_age"]
     ):
-        errors["max_age"] = "must not be below the minimum age"
+        errors["max_age"] = Msg("must not be below the minimum age")
     if errors:
         raise field_errors(errors)
     service = existing or ServiceType(code=code, sort_order=_next_order(session))
@@ -192,34 +193,36 @@ def providers(session: Session, *, active_only: bool = False) -> list[ServicePro
 
 def save_provider(session: Session, data: ProviderInput, *, new: bool) -> ServiceProvider:
     """Add (``new``) or change a provider; every wrong answer is named."""
-    errors: dict[str, str] = {}
+    errors: dict[str, str | Msg] = {}
     code = (data.code or "").strip()
     if not _CODE.match(code):
-        errors["code"] = "must be letters, digits, '_', '.' or '-' (up to 64)"
+        errors["code"] = Msg("must be letters, digits, '_', '.' or '-' (up to 64)")
     existing = session.scalar(select(ServiceProvider).where(ServiceProvider.code == code))
     if new and existing is not None:
-        errors["code"] = f"is already used by '{existing.name}'"
+        errors["code"] = Msg("is already used by '{name}'", name=existing.name)
     if not new and existing is None:
-        errors["code"] = "names no provider"
+        errors["code"] = Msg("names no provider")
     name = (data.name or "").strip()
     if not name:
-        errors["name"] = "is required"
+        errors["name"] = Msg("is required")
     elif len(name) > 200:
-        errors["name"] = "must be at most 200 characters"
+        errors["name"] = Msg("must be at most {n} characters", n=200)
     if data.kind not in PROVIDER_KINDS:
-        errors["kind"] = f"must be one of {', '.join(PROVIDER_KINDS)}"
+        errors["kind"] = Msg("must be one of {choices}", choices=", ".join(PROVIDER_KINDS))
     email = (data.email or "").strip()
     if email and not _EMAIL.match(email):
-        errors["email"] = "is not an email address"
+        errors["email"] = Msg("is not an email address")
     area_id = None
     if (data.area or "").strip():
         area_id = session.scalar(select(Area.id).where(Area.code == data.area.strip()))
         if area_id is None:
-            errors["area"] = f"names no known area ({data.area.strip()!r})"
+            errors["area"] = Msg("names no known area ({code!r})", code=data.area.strip())
     known = set(session.scalars(select(ServiceType.code)))
     unknown = [s for s in data.services if s not in known]
     if unknown:
-        errors["services"] = f"names services not in the catalogue: {', '.join(unknown)}"
+        errors["services"] = Msg(
+            "names services not in the catalogue: {codes}", codes=", ".join(unknown)
+        )
     if errors:
         raise field_errors(errors)
     provider = existing or ServiceProvider(code=code)
@@ -242,11 +245,13 @@ def import_providers_csv(session: Session, data: bytes) -> list[ServiceProvider]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise field_errors({"file": f"is not UTF-8 text (byte {e.start})"}) from e
+        raise field_errors({"file": Msg("is not UTF-8 text (byte {n})", n=e.start)}) from e
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in ("code", "name", "kind") if c not in (reader.fieldnames or [])]
     if missing:
-        raise field_errors({"file": f"lacks the column(s) {', '.join(missing)}"})
+        raise field_errors(
+            {"file": Msg("lacks the column(s) {columns}", columns=", ".join(missing))}
+        )
     saved, errors = [], {}
     for row_number, row in enumerate(reader, start=2):
         code = (row.get("code") or "").strip()
@@ -265,7 +270,7 @@ def import_providers_csv(session: Session, data: bytes) -> list[ServiceProvider]
         try:
             saved.append(save_provider(session, data_in, new=exists is None))
         except Problem as e:  # the fields that were wrong
-            fields = getattr(e, "details", {}).get("fields") or {"row": str(e)}
+            fields = e.fields or getattr(e, "details", {}).get("fields") or {"row": str(e)}
             for column, message in fields.items():
                 errors[f"row {row_number}, {column}"] = message
     if errors:

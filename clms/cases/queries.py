@@ -179,10 +179,20 @@ def list_cases(
     return CasePage(
         rows=[
             CaseRow(
-                id=r[0], case_number=r[1], child_uid=r[2], first_name=_first_name(r[3]),
-                village_code=r[4], village_name=r[5], state=r[6], category=r[7],
-                risk_level=r[8], officer=r[9], opened_at=r[10], step_due_at=r[11],
-                next_followup_due_at=r[12], overdue=bool(r[13]),
+                id=r[0],
+                case_number=r[1],
+                child_uid=r[2],
+                first_name=_first_name(r[3]),
+                village_code=r[4],
+                village_name=r[5],
+                state=r[6],
+                category=r[7],
+                risk_level=r[8],
+                officer=r[9],
+                opened_at=r[10],
+                step_due_at=r[11],
+                next_followup_due_at=r[12],
+                overdue=bool(r[13]),
             )  # fmt: skip
             for r in rows
         ],
@@ -401,9 +411,7 @@ def _people_of_village(session: Session, village: Village | None) -> tuple[list[
     )
     users = list(
         session.scalars(
-            select(User)
-            .where(User.active.is_(True), User.id.in_(covering))
-            .order_by(User.username)
+            select(User).where(User.active.is_(True), User.id.in_(covering)).order_by(User.username)
         )
     )
     return (

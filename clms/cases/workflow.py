@@ -58,7 +58,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from clms.i18n import Msg
+from clms.i18n import N_, Msg
 
 STATES = (
     "verification",
@@ -75,25 +75,25 @@ OPEN_STATES = tuple(s for s in STATES if s not in ENDED_STATES)
 CHILD_LABOUR = ("worst_form", "hazardous", "child_labour")
 
 MOVE_WORDS = {
-    "verify_confirmed": "recording the verification",
-    "verify_not_confirmed": "recording the verification",
-    "assess": "the best-interest assessment",
-    "reassess": "a new assessment",
-    "edit_plan": "changing the plan",
-    "submit_plan": "submitting the plan",
-    "approve_plan": "approving the plan",
-    "return_plan": "returning the plan",
-    "refer": "a referral from the plan",
-    "refer_urgent": "an urgent referral",
-    "propose_closure": "proposing closure",
-    "approve_closure": "approving closure",
-    "return_closure": "returning the closure",
-    "transfer": "a transfer",
-    "move_village": "moving the case",
-    "reopen": "reopening",
-    "found_in_work": "recording a finding",
-    "assign": "assigning",
-    "note": "a note",
+    "verify_confirmed": N_("recording the verification"),
+    "verify_not_confirmed": N_("recording the verification"),
+    "assess": N_("the best-interest assessment"),
+    "reassess": N_("a new assessment"),
+    "edit_plan": N_("changing the plan"),
+    "submit_plan": N_("submitting the plan"),
+    "approve_plan": N_("approving the plan"),
+    "return_plan": N_("returning the plan"),
+    "refer": N_("a referral from the plan"),
+    "refer_urgent": N_("an urgent referral"),
+    "propose_closure": N_("proposing closure"),
+    "approve_closure": N_("approving closure"),
+    "return_closure": N_("returning the closure"),
+    "transfer": N_("a transfer"),
+    "move_village": N_("moving the case"),
+    "reopen": N_("reopening"),
+    "found_in_work": N_("recording a finding"),
+    "assign": N_("assigning"),
+    "note": N_("a note"),
 }
 STATE_WORDS = {
     "verification": "verification",
@@ -445,19 +445,26 @@ def check(facts: CaseFacts, move: str, actor: Actor, *, policy: Policy | None = 
         if facts.plan_status != "submitted":
             raise Refused(no_plan)
         if actor.user_id is not None and actor.user_id == facts.plan_submitted_by:
-            raise Refused("You submitted this plan: another supervisor must approve or return it.")
+            raise Refused(
+                Msg("You submitted this plan: another supervisor must approve or return it.")
+            )
     elif move == "submit_plan":
         if facts.plan_status == "submitted":
-            raise Refused("The plan is already waiting for a supervisor's approval.")
+            raise Refused(Msg("The plan is already waiting for a supervisor's approval."))
         if facts.plan_services < 1:
             raise Refused(
-                "The plan has no services yet: add at least one, with a provider and a due date."
+                Msg(
+                    "The plan has no services yet: add at least one, with a provider and a "
+                    "due date."
+                )
             )
     elif move == "edit_plan":
         if facts.plan_status == "submitted":
             raise Refused(
-                "The plan is waiting for a supervisor's approval; it can be changed once it is "
-                "approved or returned."
+                Msg(
+                    "The plan is waiting for a supervisor's approval; it can be changed once it is "
+                    "approved or returned."
+                )
             )
     elif move == "propose_closure":
         holds, unmet = closure_criteria(facts.observations, facts.services,
@@ -467,10 +474,10 @@ def check(facts: CaseFacts, move: str, actor: Actor, *, policy: Policy | None = 
     elif move in ("approve_closure", "return_closure"):
         if actor.user_id is not None and actor.user_id == facts.closure_proposed_by:
             raise Refused(
-                "You proposed this closure: another supervisor must approve or return it."
+                Msg("You proposed this closure: another supervisor must approve or return it.")
             )
     elif move == "reopen" and facts.closed_at is None:
-        raise Refused("This case was never closed.")
+        raise Refused(Msg("This case was never closed."))
     return m
 
 
@@ -662,13 +669,13 @@ def check_referral(status: str, move: str) -> str:
     from_statuses, to_status, _who = REFERRAL_MOVES[move]
     if status not in from_statuses:
         if move == "complete" and status == "pending":
-            raise Refused("Accept the referral before recording the service.")
+            raise Refused(Msg("Accept the referral before recording the service."))
         raise Refused(
             Msg(
-                {"accept": "This referral is {status}; it can no longer be accepted.",
-                 "reject": "This referral is {status}; it can no longer be rejected.",
-                 "complete": "This referral is {status}; it can no longer be marked done.",
-                 "revoke": "This referral is {status}; it can no longer be revoked."}[move],
+                {"accept": N_("This referral is {status}; it can no longer be accepted."),
+                 "reject": N_("This referral is {status}; it can no longer be rejected."),
+                 "complete": N_("This referral is {status}; it can no longer be marked done."),
+                 "revoke": N_("This referral is {status}; it can no longer be revoked.")}[move],
                 status=Msg(status),
             )
         )  # fmt: skip
@@ -691,12 +698,12 @@ def shared_items(consent_shares: Iterable[str] | None, *, override: bool) -> lis
 # --- words -----------------------------------------------------------------------------------
 
 
-def _role_words(m: Move) -> str:
+def _role_words(m: Move) -> Msg:
     if m.roles == SUPERVISORS:
-        return "Only a supervisor may do this."
+        return Msg("Only a supervisor may do this.")
     if m.roles == ("system",):
-        return "Only the system does this, when a visit shows it is needed."
-    return "Your role may not act on cases."
+        return Msg("Only the system does this, when a visit shows it is needed.")
+    return Msg("Your role may not act on cases.")
 
 
 def state_msg(state: str) -> Msg:

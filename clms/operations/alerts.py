@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from alerts.rules import RULES
 from clms.errors import Problem, problem
+from clms.i18n import N_, Msg
 from clms.models import (
     ACTIVE_ALERT_STATUSES,
     ALERT_STATUSES,
@@ -144,8 +145,13 @@ def describe_deadline(alert: Alert, now: dt.datetime) -> str:
     >>> describe_deadline(Alert(status="new", ack_due_at=now - dt.timedelta(hours=30)), now)
     'acknowledgement overdue by 1 day 6 h'
     """
+    return str(deadline_msg(alert, now))
+
+
+def deadline_msg(alert: Alert, now: dt.datetime) -> Msg:
+    """:func:`describe_deadline` as a message, translated where it is shown."""
     if alert.status not in ACTIVE_ALERT_STATUSES:
-        return "closed"
+        return Msg("closed")
     late = []
     if alert.acknowledged_at is None and now > alert.ack_due_at:
         late.append(("acknowledgement", alert.ack_due_at))
@@ -153,23 +159,34 @@ def describe_deadline(alert: Alert, now: dt.datetime) -> str:
         late.append(("first visit", alert.visit_due_at))
     if late:
         what, when = min(late, key=lambda pair: pair[1])
-        return f"{what} overdue by {_duration(now - when)}"
+        duration = _duration(now - when)
+        if what == "acknowledgement":
+            return Msg("acknowledgement overdue by {duration}", duration=duration)
+        return Msg("first visit overdue by {duration}", duration=duration)
     due = due_at(alert)
     if due is None:
-        return "no deadline pending"
-    what = "acknowledge" if alert.acknowledged_at is None else "first visit"
-    return f"{what} within {_duration(due - now)}"
+        return Msg("no deadline pending")
+    duration = _duration(due - now)
+    if alert.acknowledged_at is None:
+        return Msg("acknowledge within {duration}", duration=duration)
+    return Msg("first visit within {duration}", duration=duration)
 
 
-def _duration(delta: dt.timedelta) -> str:
+def _duration(delta: dt.timedelta) -> Msg:
     minutes = max(0, int(delta.total_seconds() // 60))
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
+    if days and hours:
+        if days == 1:
+            return Msg("{days} day {hours} h", days=days, hours=hours)
+        return Msg("{days} days {hours} h", days=days, hours=hours)
     if days:
-        return f"{days} day{'s' if days != 1 else ''}" + (f" {hours} h" if hours else "")
+        return Msg("{days} day", days=days) if days == 1 else Msg("{days} days", days=days)
+    if hours and minutes:
+        return Msg("{hours} h {minutes} min", hours=hours, minutes=minutes)
     if hours:
-        return f"{hours} h" + (f" {minutes} min" if minutes else "")
-    return f"{minutes} min"
+        return Msg("{hours} h", hours=hours)
+    return Msg("{minutes} min", minutes=minutes)
 
 
 def overdue_condition(now: dt.datetime) -> ColumnElement[bool]:
@@ -703,64 +720,75 @@ def child_record(
 
 # words for rule ids the rules module does not list (its RULES has the classifier's own)
 RULE_WORDS = {
-    "REPORTED_CONCERN": "a concern reported through the report form, to be verified",
+    "REPORTED_CONCERN": N_("a concern reported through the report form, to be verified"),
 }
 # an id known to neither still says what kind of finding it is by its prefix
 RULE_PREFIX_WORDS = {
-    "WF": "signs of a worst form of child labour",
-    "HAZ": "hazardous work",
-    "CL": "child labour (work below the minimum age or beyond the permitted hours)",
-    "AR": "at risk",
-    "RISK": "a risk factor",
+    "WF": N_("signs of a worst form of child labour"),
+    "HAZ": N_("hazardous work"),
+    "CL": N_("child labour (work below the minimum age or beyond the permitted hours)"),
+    "AR": N_("at risk"),
+    "RISK": N_("a risk factor"),
 }
 FACT_WORDS = {
-    "age": "age",
-    "signs": "signs",
-    "work_hours_7d": "hours worked in the last 7 days",
-    "chore_hours_7d": "hours of household chores in the last 7 days",
-    "work_activities": "work",
-    "hazards": "hazardous tasks or conditions",
-    "night_work": "night work",
-    "attends_school": "attends school",
-    "threshold": "threshold",
-    "light_work_age": "light-work age",
-    "compulsory_school_age": "compulsory school age",
-    "concern": "concern reported",
-    "reporter_type": "reported by",
-    "child_age_estimate": "estimated age",
+    "age": N_("age"),
+    "signs": N_("signs"),
+    "work_hours_7d": N_("hours worked in the last 7 days"),
+    "chore_hours_7d": N_("hours of household chores in the last 7 days"),
+    "work_activities": N_("work"),
+    "hazards": N_("hazardous tasks or conditions"),
+    "night_work": N_("night work"),
+    "attends_school": N_("attends school"),
+    "threshold": N_("threshold"),
+    "light_work_age": N_("light-work age"),
+    "compulsory_school_age": N_("compulsory school age"),
+    "concern": N_("concern reported"),
+    "reporter_type": N_("reported by"),
+    "child_age_estimate": N_("estimated age"),
 }
 
 
-def explain_reason(reason: dict) -> str:
-    """A sentence for one ``{"rule", "facts"}`` reason of a classification or an alert.
+def explain_reason(reason: dict, translate=None) -> str:
+    """A sentence for one ``{"rule", "facts"}`` reason of a classification or an alert, in the
+    language of ``translate`` (a function of English text; English without it).
 
     >>> explain_reason({"rule": "HAZ_NIGHT", "facts": {"age": 14, "night_work": True}})
     'Night work (18:00-06:00): age 14; night work yes'
     """
+    t = translate or (lambda text: text)
     rule = str(reason.get("rule", "")) if isinstance(reason, dict) else str(reason)
     words = RULES[rule][1] if rule in RULES else RULE_WORDS.get(rule)
-    if words is None:
+    if words is not None:
+        words = t(words)
+    else:
         prefix = next((p for p in RULE_PREFIX_WORDS if rule.startswith(p + "_")), None)
-        words = f"{RULE_PREFIX_WORDS[prefix]} (rule {rule})" if prefix else f"rule {rule}"
+        if prefix:
+            msg = Msg("{words} (rule {rule})", words=Msg(RULE_PREFIX_WORDS[prefix]), rule=rule)
+        else:
+            msg = Msg("rule {rule}", rule=rule)
+        words = msg.render(t)
     words = words[:1].upper() + words[1:]
     facts = reason.get("facts") if isinstance(reason, dict) else None
     if isinstance(facts, dict) and facts:
-        parts = [f"{FACT_WORDS.get(k, k.replace('_', ' '))} {_fact(v)}" for k, v in facts.items()]
+        parts = [
+            f"{t(FACT_WORDS[k]) if k in FACT_WORDS else k.replace('_', ' ')} {_fact(v, t)}"
+            for k, v in facts.items()
+        ]
         return f"{words}: {'; '.join(parts)}"
     if facts not in (None, {}, [], ""):
-        return f"{words}: {_fact(facts)}"
+        return f"{words}: {_fact(facts, t)}"
     return words
 
 
-def _fact(value) -> str:
+def _fact(value, t) -> str:
     if value is None:
-        return "unknown"
+        return t(N_("unknown"))
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return t(N_("yes")) if value else t(N_("no"))
     if isinstance(value, list | tuple):
-        return ", ".join(_fact(v) for v in value) or "none"
+        return ", ".join(_fact(v, t) for v in value) or t(N_("none"))
     if isinstance(value, dict):
-        return ", ".join(f"{k} {_fact(v)}" for k, v in value.items())
+        return ", ".join(f"{k} {_fact(v, t)}" for k, v in value.items())
     return str(value).replace("_", " ") if isinstance(value, str) else str(value)
 
 

@@ -7,6 +7,7 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from clms.auth import allow
 from clms.db import db
 from clms.errors import Problem
+from clms.i18n import N_, Msg, gettext, localize
 from clms.models import SEVERITIES
 from clms.operations.alerts import (
     STATUS_FILTERS,
@@ -15,38 +16,106 @@ from clms.operations.alerts import (
     alert_details,
     assign_alert,
     child_record,
-    describe_deadline,
+    deadline_msg,
     dismiss_alert,
-    explain_reason,
     list_alerts,
     queue_choices,
 )
+from clms.operations.alerts import (
+    explain_reason as explain_reason_in,
+)
+from clms.vocabulary import say
 from clms.web import bp
 
 QUEUE_ROLES = ("officer", "supervisor", "admin")
 STATUS_WORDS = {
-    "active": "Open (new or acknowledged)",
-    "all": "All",
-    "new": "New",
-    "acknowledged": "Acknowledged",
-    "dismissed": "Dismissed",
-    "case_opened": "Case opened",
+    "active": N_("Open (new or acknowledged)"),
+    "all": N_("All"),
+    "new": N_("New"),
+    "acknowledged": N_("Acknowledged"),
+    "dismissed": N_("Dismissed"),
+    "case_opened": N_("Case opened"),
 }
 EVENT_WORDS = {
-    "raised": "Raised",
-    "updated": "Updated by a later visit",
-    "severity_raised": "Severity raised",
-    "acknowledged": "Acknowledged",
-    "assigned": "Assigned",
-    "dismissed": "Dismissed",
-    "escalated": "Escalated to the supervisor",
-    "case_opened": "Case opened",
+    "raised": N_("Raised"),
+    "updated": N_("Updated by a later visit"),
+    "severity_raised": N_("Severity raised"),
+    "acknowledged": N_("Acknowledged"),
+    "assigned": N_("Assigned"),
+    "dismissed": N_("Dismissed"),
+    "escalated": N_("Escalated to the supervisor"),
+    "case_opened": N_("Case opened"),
+    "child_merged": N_("Duplicate record of the child merged"),
 }
+#: what a visit found, as the alert pages name it (``worst_form`` is "worst form")
+FINDING_WORDS = {
+    "worst_form": N_("worst form"),
+    "hazardous": N_("hazardous"),
+    "child_labour": N_("child labour"),
+    "at_risk": N_("at risk"),
+    "none": N_("none"),
+}
+#: the keys of an alert event's detail, as its history shows them
+ALERT_DETAIL_WORDS = {
+    "assignee": N_("assignee"),
+    "previous": N_("previous"),
+    "reason": N_("reason"),
+    "note": N_("note"),
+    "why": N_("why"),
+    "supervisors": N_("supervisors"),
+    "category": N_("category"),
+    "severity": N_("severity"),
+    "source": N_("source"),
+    "classification_id": N_("classification id"),
+    "case_id": N_("case id"),
+    "case_number": N_("case number"),
+    "by_merge": N_("by merge"),
+    "kept_alert": N_("kept alert"),
+    "kept_record": N_("kept record"),
+    "merged_record": N_("merged record"),
+}
+
+
+def finding_word(category: str | None) -> str:
+    """What a visit found (a category code), in the reader's language."""
+    if category is None:
+        return "—"
+    return gettext(FINDING_WORDS.get(category, category.replace("_", " ")))
+
+
+def alert_detail_label(key: str) -> str:
+    """The label of one key of an alert event's detail, in the reader's language."""
+    return gettext(ALERT_DETAIL_WORDS.get(key, key.replace("_", " ")))
+
+
+def describe_deadline(alert, now) -> str:
+    """An alert's deadline in words, in the reader's language."""
+    return localize(deadline_msg(alert, now))
+
+
+def explain_reason(reason) -> str:
+    """A reason of a classification or an alert in words, in the reader's language."""
+    return explain_reason_in(reason, gettext)
+
+
+def alert_detail_value(key: str, value) -> str:
+    """One value of an alert event's detail: a severity or a finding in words, the rest as
+    stored."""
+    if key == "severity" and isinstance(value, str):
+        return say(value)
+    if key in ("category", "category_raised_from") and isinstance(value, str):
+        return finding_word(value)
+    return str(value)
+
+
 _HELPERS = {
     "describe_deadline": describe_deadline,
     "explain_reason": explain_reason,
     "status_words": STATUS_WORDS,
     "event_words": EVENT_WORDS,
+    "finding_word": finding_word,
+    "alert_detail_label": alert_detail_label,
+    "alert_detail_value": alert_detail_value,
 }
 
 
@@ -67,7 +136,7 @@ def alerts_index():
     try:
         page = list_alerts(session, g.user, page=args.get("page", 1, type=int), **filters)
     except Problem as p:
-        flash(p.message, "error")
+        flash(localize(p.msg) if p.msg is not None else p.message, "error")
         page, status_code = AlertPage(rows=[], total=0, page=1, pages=1), 400
     villages, suppliers = queue_choices(session, g.user)
     # the filters as given, for the pagination links
@@ -99,7 +168,7 @@ def alert_detail(alert_id: int):
 @allow(*QUEUE_ROLES)
 def alert_acknowledge(alert_id: int):
     """Acknowledge the alert, then back to its page."""
-    return _act(alert_id, "Alert acknowledged.", acknowledge_alert)
+    return _act(alert_id, Msg("Alert acknowledged."), acknowledge_alert)
 
 
 @bp.route("/alerts/<int:alert_id>/assign", methods=["POST"])
@@ -107,14 +176,16 @@ def alert_acknowledge(alert_id: int):
 def alert_assign(alert_id: int):
     """Assign the alert to the officer chosen in the form, then back to its page."""
     assignee = request.form.get("assignee", "")
-    return _act(alert_id, f"Alert assigned to {assignee}.", assign_alert, assignee)
+    done = Msg("Alert assigned to {assignee}.", assignee=assignee)
+    return _act(alert_id, done, assign_alert, assignee)
 
 
 @bp.route("/alerts/<int:alert_id>/dismiss", methods=["POST"])
 @allow(*QUEUE_ROLES)
 def alert_dismiss(alert_id: int):
     """Dismiss the alert with the reason typed in the form, then back to its page."""
-    return _act(alert_id, "Alert dismissed.", dismiss_alert, request.form.get("reason", ""))
+    reason = request.form.get("reason", "")
+    return _act(alert_id, Msg("Alert dismissed."), dismiss_alert, reason)
 
 
 @bp.route("/children/<child_uid>")
@@ -132,7 +203,7 @@ def child_detail(child_uid: str):
     return render_template("child_detail.html", r=record, cases=cases, **_HELPERS)
 
 
-def _act(alert_id: int, done: str, operation, *args):
+def _act(alert_id: int, done: Msg, operation, *args):
     """Run one action on the alert: commit and say so, or say why not; back to the alert."""
     session = db()
     try:
@@ -141,8 +212,8 @@ def _act(alert_id: int, done: str, operation, *args):
         if p.status == 404:
             raise
         session.rollback()
-        flash(p.message, "error")
+        flash(localize(p.msg) if p.msg is not None else p.message, "error")
     else:
         session.commit()
-        flash(done, "success")
+        flash(localize(done), "success")
     return redirect(url_for("web.alert_detail", alert_id=alert_id), code=303)

@@ -16,6 +16,7 @@ from alerts.profiles import (
 from alerts.rules import HAZARD_CODES, RULE_FIELDS, ProfileError
 from clms.auth import allow
 from clms.db import db
+from clms.i18n import Msg, gettext, localize
 from clms.operations.profiles import (
     current_profiles_rows,
     profile_history,
@@ -60,7 +61,8 @@ def profile_update(code: str):
             abort(404)
         return _render_detail(code, errors=e.errors, submitted=raw, note=note), 400
     session.commit()
-    flash(f"Saved {row.code} version {row.version}.", "success")
+    flash(localize(Msg("Saved {code} version {version}.", code=row.code, version=row.version)),
+          "success")  # fmt: skip
     return redirect(url_for("web.profile_detail", code=row.code))
 
 
@@ -74,7 +76,8 @@ def _render_detail(code: str, errors: dict | None = None, submitted: dict | None
     # what each version changed on the one before, in words
     changes = {
         newer.id: [
-            FIELD_LABELS[f] for f in changed_fields(profile_values(older), profile_values(newer))
+            gettext(FIELD_LABELS[f])
+            for f in changed_fields(profile_values(older), profile_values(newer))
         ]
         for newer, older in zip(versions, versions[1:], strict=False)
     }
@@ -90,9 +93,9 @@ def _render_detail(code: str, errors: dict | None = None, submitted: dict | None
         form=form,
         errors=errors or {},
         note=note,
-        labels=FIELD_LABELS,
+        labels={name: gettext(label) for name, label in FIELD_LABELS.items()},
         number_fields=[f for f in RULE_FIELDS if f != "hazardous_list"],
         hazard_codes=sorted(HAZARD_CODES),
-        hazard_labels=HAZARD_LABELS,
+        hazard_labels={code: gettext(label) for code, label in HAZARD_LABELS.items()},
         can_edit=g.user.role == "admin",
     )

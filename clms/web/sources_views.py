@@ -11,6 +11,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from clms.auth import allow
 from clms.db import db
 from clms.errors import problem
+from clms.i18n import Msg, localize
 from clms.web import bp
 from forms.pull import (
     KINDS,
@@ -54,7 +55,10 @@ def source_new():
         return _form(None, values, e.errors), 400
     name = source.name
     session.commit()
-    flash(f"Added source {name}. Pull it now to check the address and the credentials.", "success")
+    done = Msg(
+        "Added source {name}. Pull it now to check the address and the credentials.", name=name
+    )
+    flash(localize(done), "success")
     return redirect(url_for("web.sources_index"))
 
 
@@ -81,7 +85,7 @@ def source_edit(source_id: int):
         session.rollback()
         return _form(source, values, e.errors), 400
     session.commit()
-    flash(f"Saved source {values['name']}.", "success")
+    flash(localize(Msg("Saved source {name}.", name=values["name"])), "success")
     return redirect(url_for("web.sources_index"))
 
 
@@ -96,7 +100,12 @@ def source_pull(source_id: int):
     session.commit()
     result = pull_source(current_app.extensions["clms_sessionmaker"], source_id, current_app.config)
     category = "error" if not result.ok else ("warning" if result.problem_count else "success")
-    flash(("Pulled " if result.ok else "Pull failed: ") + result.summary(), category)
+    summary = result.summary()
+    if result.ok:
+        said = Msg("Pulled {summary}", summary=summary)
+    else:
+        said = Msg("Pull failed: {summary}", summary=summary)
+    flash(localize(said), category)
     return redirect(url_for("web.sources_index"))
 
 
@@ -111,7 +120,12 @@ def source_enabled(source_id: int):
         raise problem("not_found") from None
     name, enabled = source.name, source.enabled
     session.commit()
-    flash(f"{'Enabled' if enabled else 'Disabled'} source {name}.", "success")
+    said = (
+        Msg("Enabled source {name}.", name=name)
+        if enabled
+        else Msg("Disabled source {name}.", name=name)
+    )
+    flash(localize(said), "success")
     return redirect(url_for("web.sources_index"))
 
 

@@ -6,10 +6,30 @@ from flask import abort, g, render_template, request
 
 from clms.auth import allow
 from clms.db import db
+from clms.i18n import N_, gettext
 from clms.operations.submissions import get_submission, list_submissions, may_read_content
 from clms.web import bp
 
 STATUSES = ("received", "parsed", "review", "raw")
+#: the status filters, as the list names them
+FILTER_WORDS = {
+    "received": N_("Waiting to be processed"),
+    "parsed": N_("Parsed"),
+    "review": N_("Needs review"),
+    "raw": N_("Other forms"),
+}
+#: a submission's status, on its badge
+STATUS_WORDS = {
+    "received": N_("received"),
+    "parsed": N_("parsed"),
+    "review": N_("review"),
+    "raw": N_("raw"),
+}
+
+
+def status_word(status: str) -> str:
+    """A submission's status in the reader's language."""
+    return gettext(STATUS_WORDS.get(status, status))
 
 
 @bp.route("/submissions")
@@ -20,7 +40,14 @@ def submissions_index():
     if status not in STATUSES:
         status = None
     page = list_submissions(db(), g.user, status=status, page=request.args.get("page", 1, type=int))
-    return render_template("submissions_index.html", page=page, status=status, statuses=STATUSES)
+    return render_template(
+        "submissions_index.html",
+        page=page,
+        status=status,
+        statuses=STATUSES,
+        filter_words=FILTER_WORDS,
+        status_word=status_word,
+    )
 
 
 @bp.route("/submissions/<int:submission_id>")
@@ -33,4 +60,6 @@ def submission_detail(submission_id: int):
     content = (
         submission.xml.decode("utf-8", "replace") if may_read_content(g.user, submission) else None
     )
-    return render_template("submission_detail.html", s=submission, content=content)
+    return render_template(
+        "submission_detail.html", s=submission, content=content, status_word=status_word
+    )
