@@ -70,7 +70,7 @@ def bar_chart(
     *,
     max_value: float | None = None,
     reference_label: str | None = None,
-) -> Markup:
+) -> Chart:
     """A horizontal bar chart; the scale runs from 0 to ``max_value`` (default: the largest
     value or reference). ``reference_label`` names the reference marks in a legend."""
     top = LEGEND_HEIGHT if reference_label else 0
@@ -104,7 +104,7 @@ def bar_chart(
         parts.append(_value(bar.text, y))
         parts.append("</g>")
     parts.append("</svg>")
-    return _markup(parts)
+    return _markup(parts, title)
 
 
 def stacked_bar_chart(
@@ -113,7 +113,7 @@ def stacked_bar_chart(
     desc: str,
     bars: Sequence[StackedBar],
     series: Sequence[Series],
-) -> Markup:
+) -> Chart:
     """A horizontal stacked bar chart with a legend of the series; the scale runs from 0 to the
     largest total."""
     scale = _scale(None, [sum(v or 0 for v in b.values) for b in bars])
@@ -146,16 +146,24 @@ def stacked_bar_chart(
         parts.append(_value(bar.text, y))
         parts.append("</g>")
     parts.append("</svg>")
-    return _markup(parts)
+    return _markup(parts, title)
 
 
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _markup(parts: list[str]) -> Markup:
+class Chart(Markup):
+    """The SVG of a chart, which also knows its title (for a visible caption)."""
+
+    title: str
+
+
+def _markup(parts: list[str], title: str) -> Chart:
     # every text and attribute value put into ``parts`` went through escape() above; the rest
     # is markup of our own, so the whole is safe to show as it is
-    return Markup("".join(parts))  # noqa: S704
+    chart = Chart("".join(parts))  # noqa: S704
+    chart.title = title
+    return chart
 
 
 def _plot() -> float:

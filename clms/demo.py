@@ -60,6 +60,7 @@ from clms.models import (
     Brand,
     Case,
     Form,
+    PlannedService,
     Submission,
     Supplier,
     SupplierVillage,
@@ -822,19 +823,26 @@ def followup_values(
     monitor: MonitorPlan,
     services: list[str],
     when: dt.datetime,
+    recovering: bool = False,
+    planned: Iterable[str] = (),
 ) -> dict[str, str]:
-    """A ``clms_followup`` answer for an open case: most children are out of child labour."""
-    better = rng.random() < 0.7
-    works = not better or rng.random() < 0.3
+    """A ``clms_followup`` answer for an open case. A ``recovering`` child (the remediation is
+    working) is at school and out of work, and the monitor sees the ``planned`` services
+    received; the others are mostly better, some still working."""
+    better = recovering or rng.random() < 0.7
+    works = not recovering and (not better or rng.random() < 0.3)
     hours = (rng.randint(2, 10) if better else rng.randint(10, 30)) if works else 0
-    received = [s for s in services if s != "none" and rng.random() < 0.25][:2] or ["none"]
+    if recovering:
+        received = [s for s in planned if s in services][:3] or ["none"]
+    else:
+        received = [s for s in services if s != "none" and rng.random() < 0.25][:2] or ["none"]
     return {
         "start": _stamp(when),
         "end": _stamp(when + dt.timedelta(minutes=rng.randint(8, 25))),
         "deviceid": monitor.device_id,
         "username": monitor.username,
         "case": case_number,
-        "child_present": "yes" if rng.random() < 0.9 else "no",
+        "child_present": "yes" if recovering or rng.random() < 0.9 else "no",
         "attends_school": "yes" if better or rng.random() < 0.3 else "no",
         "work_hours_7d": str(hours),
         "chore_hours_7d": str(rng.randint(3, 14)),
@@ -1108,13 +1116,26 @@ def _followup_jobs(session: Session, generator: Generator, plan: DemoPlan) -> li
     template = primary_instance(xform)
     services = choice_values(xform, "services_received")
     codes = {v.id: v.code for v in session.scalars(select(Village))}
+    planned: dict[int, list[str]] = {}
+    for case_id, code in session.execute(
+        select(PlannedService.case_id, PlannedService.service_code)
+        .where(PlannedService.status == "planned")
+        .order_by(PlannedService.id)
+    ):
+        planned.setdefault(case_id, []).append(code)
+    recovering: dict[int, bool] = {}  # for six cases in ten, the remediation works
     jobs = []
     for case, when in visits:
         village = codes.get(case.village_id)
         monitor = next((m for m in plan.monitors if village in m.village_codes), None)
         if monitor is None:
             continue
-        values = followup_values(generator.rng, case.case_number, monitor, services, when)
+        if case.id not in recovering:
+            recovering[case.id] = generator.rng.random() < 0.6
+        values = followup_values(
+            generator.rng, case.case_number, monitor, services, when,
+            recovering=recovering[case.id], planned=planned.get(case.id, ()),
+        )  # fmt: skip
         xml = build_submission(template, values, None, _instance_id(generator.rng))
         jobs.append(Job(FOLLOWUP_FORM, monitor.username, xml, case.case_number))
     return jobs

@@ -238,7 +238,8 @@ def test_demo_builds_everything_and_sends_through_openrosa(app, runner):
         assert sum(case_states.values()) >= 1, result.output
         assert s.scalar(select(func.count(Referral.id))) >= 1
         followups = s.scalar(select(func.count(Visit.id)).where(Visit.kind == "followup"))
-        assert followups >= 1 and case_states["closed"] + case_states["closure_review"] >= 1
+        assert followups >= 1, result.output
+        assert case_states["closed"] + case_states["closure_review"] >= 1, result.output
         assert s.scalar(select(func.count(Report.id))) == 3
         # every visit was sent by a monitor of that village, near the village
         for visit in s.scalars(select(Visit).where(Visit.kind == "household")):

@@ -36,7 +36,7 @@ from clms.cases.operations import (
     policy,
     propose_closure_if_met,
 )
-from clms.models import Case, PlannedService
+from clms.models import Case, ChildVisit, PlannedService, User, Visit
 
 SEVERITY_ORDER = tuple(reversed(rules.CATEGORIES))  # least grave first
 
@@ -92,7 +92,8 @@ def _apply(session, case: Case, v, category: str, cid: int, now, pol: wf.Policy)
     followup = v.kind == "followup" and v.case_id == case.id
     in_work = category in wf.CHILD_LABOUR
     detail = {"category": category, "classification_id": cid,
-              "visited_at": v.seen_at.isoformat(), "visit": v.kind}  # fmt: skip
+              "visited_at": v.seen_at.isoformat(), "visit": v.kind,
+              "monitor": _monitor_of(session, v.child_visit_id)}  # fmt: skip
     values: dict = {}
     if followup:
         detail.update(child_present=v.child_present, services_received=v.services_received)
@@ -130,6 +131,16 @@ def _apply(session, case: Case, v, category: str, cid: int, now, pol: wf.Policy)
                    f"{category.replace('_', ' ')}. Review the case now."],
             case=case, now=now,
         )  # fmt: skip
+
+
+def _monitor_of(session: Session, child_visit_id: int) -> str | None:
+    """The username of the monitor who made the visit (the timeline says who saw the child)."""
+    return session.scalar(
+        select(User.username)
+        .join(Visit, Visit.monitor_id == User.id)
+        .join(ChildVisit, ChildVisit.visit_id == Visit.id)
+        .where(ChildVisit.id == child_visit_id)
+    )
 
 
 def _deliver_reported_services(session: Session, case: Case, v, now) -> list[str]:

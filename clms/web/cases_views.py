@@ -58,8 +58,12 @@ def _act(case_id: int, done: Msg, operation, *args, anchor: str = "", **kwargs):
 
 def _problem_text(p: Problem) -> str:
     if p.fields:
-        return localize(Msg("Some answers need attention:")) + " " + "; ".join(
-            f"{gettext(name.replace('_', ' '))}: {localize(m)}" for name, m in p.fields.items()
+        return (
+            localize(Msg("Some answers need attention:"))
+            + " "
+            + "; ".join(
+                f"{gettext(name.replace('_', ' '))}: {localize(m)}" for name, m in p.fields.items()
+            )
         )
     return localize(p.msg) if p.msg is not None else p.message
 
@@ -97,7 +101,14 @@ def _form_page(case_id: int, template: str, done: Msg, operation, build, **extra
     view = _view(case_id)
     return (
         render_template(
-            template, v=view, c=view.case, errors=errors, values=request.form, wf=wf, **extra
+            template,
+            v=view,
+            c=view.case,
+            errors=errors,
+            values=request.form,
+            wf=wf,
+            policy=ops.policy(),
+            **extra,
         ),
         status,
     )
