@@ -25,6 +25,11 @@ overridden by an environment variable of the same name prefixed with ``CLMS_``. 
 | CLMS_PULL_PAGE_SIZE | 250 | submissions asked for per page when pulling |
 | CLMS_PULL_ATTEMPTS | 5 | tries per request on 429, 5xx or a lost connection, with backoff |
 | CLMS_DIGEST_HOUR | 6 | hour (UTC) of the daily digest of medium and low alerts |
+| CLMS_CASE_CLOSURE_FOLLOWUPS | 2 | follow-ups finding the child out of child labour, to close |
+| CLMS_CASE_CLOSURE_GAP_DAYS | 30 | days between the first and the last of them, at least |
+| CLMS_CASE_FOLLOWUP_DAYS | 30 | days from a follow-up (or the plan) to the next follow-up due |
+| CLMS_CASE_REOPEN_DAYS | 365 | a closed case reopens if the child works again within these days |
+| CLMS_REFERRAL_RESPONSE_DAYS | 5 | days a provider has to answer a referral (urgent: 24 hours) |
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ from pathlib import Path
 _INT_SETTINGS = {
     "MAX_SUBMISSION_BYTES", "TRUST_PROXY", "TOKEN_HOURS", "SESSION_MINUTES", "SMTP_PORT",
     "SMTP_STARTTLS", "PULL_MINUTES", "DIGEST_HOUR", "PULL_PAGE_SIZE", "PULL_ATTEMPTS",
+    "CASE_CLOSURE_FOLLOWUPS", "CASE_CLOSURE_GAP_DAYS", "CASE_FOLLOWUP_DAYS", "CASE_REOPEN_DAYS",
+    "REFERRAL_RESPONSE_DAYS",
 }  # fmt: skip
 
 DEFAULTS: dict[str, object] = {
@@ -60,6 +67,12 @@ DEFAULTS: dict[str, object] = {
     "PULL_PAGE_SIZE": 250,
     "PULL_ATTEMPTS": 5,
     "DIGEST_HOUR": 6,
+    # the case workflow's policy (clms.cases.workflow.Policy; domain.md section 5)
+    "CASE_CLOSURE_FOLLOWUPS": 2,
+    "CASE_CLOSURE_GAP_DAYS": 30,
+    "CASE_FOLLOWUP_DAYS": 30,
+    "CASE_REOPEN_DAYS": 365,
+    "REFERRAL_RESPONSE_DAYS": 5,
 }
 
 
