@@ -136,7 +136,7 @@ def alerts_index():
     try:
         page = list_alerts(session, g.user, page=args.get("page", 1, type=int), **filters)
     except Problem as p:
-        flash(localize(p.msg) if p.msg is not None else p.message, "error")
+        flash(p.localized(), "error")
         page, status_code = AlertPage(rows=[], total=0, page=1, pages=1), 400
     villages, suppliers = queue_choices(session, g.user)
     # the filters as given, for the pagination links
@@ -212,7 +212,7 @@ def _act(alert_id: int, done: Msg, operation, *args):
         if p.status == 404:
             raise
         session.rollback()
-        flash(localize(p.msg) if p.msg is not None else p.message, "error")
+        flash(p.localized(), "error")
     else:
         session.commit()
         flash(localize(done), "success")

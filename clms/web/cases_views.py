@@ -65,7 +65,7 @@ def _problem_text(p: Problem) -> str:
                 f"{gettext(name.replace('_', ' '))}: {localize(m)}" for name, m in p.fields.items()
             )
         )
-    return localize(p.msg) if p.msg is not None else p.message
+    return p.localized()
 
 
 def _view(case_id: int):

@@ -95,7 +95,7 @@ def _list(args, *, failed: tuple[str, Problem] | None = None):
     except Problem as p:
         if p.status == 404:
             raise
-        flash(localize(p.msg) if p.msg is not None else p.message, "error")
+        flash(p.localized(), "error")
         page, status = DuplicatePage([], 0, 1, 1), p.status
     failed_key, problem = failed if failed else (None, None)
     errors = {name: localize(msg) for name, msg in problem.fields.items()} if problem else {}

@@ -42,7 +42,7 @@ def forms_publish():
         result = publish_form(session, upload.filename, upload.read(), published_by=g.user)
     except Problem as p:
         session.rollback()
-        return _publish_failed(localize(p.msg) if p.msg is not None else p.message)
+        return _publish_failed(p.localized())
     version = result.form_version
     form_id = version.form.xml_form_id
     session.commit()
