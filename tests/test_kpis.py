@@ -47,7 +47,7 @@ import zipfile
 
 import openpyxl
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text, update
 
 from alerts.jobs import JobContext, run_job
 from alerts.kpis import (
@@ -1006,6 +1006,30 @@ def test_child_visit_csv(client, world, caplog):
     assert lines[0].startswith("child-visit export: user=sam role=supervisor format=csv ")
     assert '"from": "2025-01-01"' in lines[0] and '"to": "2025-03-03"' in lines[0]
     assert re.search(r" at=\d{4}-\d\d-\d\dT", lines[0])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_an_export_gives_its_connection_back(app, client, world, fmt):
+    """The rows stream after the request has ended: once they are read, or the download is
+    abandoned, the database connection is back in the pool with no transaction left open (one
+    left open held SQLite's write lock for good and blocked every submission after it)."""
+    login(client, "sam")
+    pool = app.extensions["clms_engine"].pool
+    r = client.get(f"/exports/child-visits.{fmt}", query_string=PERIOD)
+    assert r.status_code == 200 and len(r.data) > 100  # read to the end, never closed
+    assert pool.checkedout() == 0
+    abandoned = client.get(f"/exports/child-visits.{fmt}", query_string=PERIOD, buffered=False)
+    next(abandoned.response)  # the first chunk only, then the reader goes away
+    abandoned.close()
+    assert pool.checkedout() == 0
+    with session_scope(app) as s:
+        if s.bind.dialect.name == "postgresql":  # no connection of ours left in a transaction
+            stuck = s.scalar(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"))  # fmt: skip
+            assert stuck == 0
+        # and a writer gets the database at once
+        s.execute(update(User).where(User.username == "sam").values(locale="fr"))
 
 
 def test_child_visit_csv_follows_scope_and_filters(client, world):

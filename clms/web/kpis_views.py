@@ -141,7 +141,7 @@ def kpis_index():
     except Problem as p:
         if p.status != 400:
             raise
-        flash(localize(p.msg) if p.msg is not None else p.message, "error")
+        flash(p.localized(), "error")
         filters = KpiFilters.default(today)
         report, status = empty_report(filters), 400
     services = _service_words(session)
@@ -232,10 +232,18 @@ def _audit(what: str, fmt: str, filters: KpiFilters) -> None:
 def _download(chunks, fmt: str, name: str) -> Response:
     # The rows are read while the response streams, after the request's teardown: the teardown
     # must not close the session (its next query would begin a new transaction, not read-only,
-    # that nothing ends: on SQLite it kept the write lock for good). The response closes it once
-    # sent or abandoned (bench/cases.py found this).
+    # that nothing ends: on SQLite it kept the write lock for good). The stream closes it when
+    # done, the response when abandoned or never read (bench/cases.py found this).
     session = g.pop("db_session", None)
-    response = Response(stream_with_context(chunks), mimetype=FORMATS[fmt])
+
+    def stream():
+        try:
+            yield from chunks
+        finally:
+            if session is not None:
+                session.close()
+
+    response = Response(stream_with_context(stream()), mimetype=FORMATS[fmt])
     if session is not None:
         response.call_on_close(session.close)
     response.headers["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
