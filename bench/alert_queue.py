@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import math
 import os
 import platform
@@ -65,7 +64,7 @@ from pathlib import Path
 import requests
 from sqlalchemy import create_engine, insert, text
 
-from bench.common import ROOT, Database, Gunicorn, percentile
+from bench.common import ROOT, Database, Gunicorn, percentile, save_results
 from clms.models import ACTIVE_ALERT_STATUSES, Alert, AlertEvent, Child, Household
 
 RESULTS = ROOT / "bench" / "results"
@@ -648,25 +647,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{time.perf_counter() - started:.0f} s in all)\n"
     )
     print(text_table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "config": {k: v for k, v in vars(args).items() if k != "out"}
-                | {
-                    "cpus": os.cpu_count(),
-                    "python": platform.python_version(),
-                    "queue_index": QUEUE_INDEX,
-                },
-                "results": results,
-                "table": text_table,
-            },
-            indent=2,
-            default=str,
-        )
-        + "\n"
-    )
+    save_results(args.out, args, results, text_table, queue_index=QUEUE_INDEX)
     print(f"\nwritten to {args.out}")
     failed = any(
         s["errors"] for r in results for rows in r["variants"].values() for s in rows.values()

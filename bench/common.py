@@ -238,6 +238,25 @@ class RssSampler:
 # --- statistics --------------------------------------------------------------------------------
 
 
+def save_results(out: Path, args, results: list, text_table: str, **config) -> None:
+    """Write a run's figures as JSON to ``out``: when, the options (and ``config``), the results
+    and the printed table, so ``--report`` and the README can be redrawn from it."""
+    import datetime as dt
+    import json
+    import platform
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    settings = {k: v for k, v in vars(args).items() if k != "out"}
+    settings |= {"cpus": os.cpu_count(), "python": platform.python_version(), **config}
+    body = {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "config": settings,
+        "results": results,
+        "table": text_table,
+    }
+    out.write_text(json.dumps(body, indent=2, default=str) + "\n")
+
+
 def percentile(sorted_values: list[float], p: float) -> float:
     """Nearest-rank percentile of an ascending list (``p`` in 0-100)."""
     if not sorted_values:
