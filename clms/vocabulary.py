@@ -205,7 +205,26 @@ def detail_words(key: str, value) -> str:
         return ", ".join(say(v) if isinstance(v, str) else str(v) for v in value) or "—"
     if isinstance(value, str) and key in CODE_KEYS:
         return say(value)
+    if isinstance(value, str) and key.endswith("_at"):
+        return _moment(value)
     return "—" if value is None else str(value)
+
+
+def _moment(value: str) -> str:
+    """A moment kept as ISO 8601 text, as the pages show moments (to the minute, UTC).
+
+    >>> _moment("2026-12-02T08:00:13+00:00"), _moment("soon")
+    ('2026-12-02 08:00 UTC', 'soon')
+    """
+    import datetime as dt
+
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC)
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
 DETAIL_LABELS: dict[str, str] = {
