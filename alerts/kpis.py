@@ -785,6 +785,17 @@ def _join_visit_dims(stmt):
     )
 
 
+def _classified_in_windows(columns, windows):
+    """``columns`` selected from the current classifications of the current visits in
+    ``windows``, joined to what places a visit in groups (:func:`_join_visit_dims`)."""
+    return _join_visit_dims(
+        columns.select_from(Classification)
+        .join(ChildVisit, ChildVisit.id == Classification.child_visit_id)
+        .join(Visit, Visit.id == ChildVisit.visit_id)
+        .join(windows, _in_window(Visit.visited_at, windows))
+    ).where(Classification.current, Visit.current)
+
+
 _ALERT_CLASSIFICATION = aliased(Classification, name="alert_classification")
 _ALERT_CHILD_VISIT = aliased(ChildVisit, name="alert_child_visit")
 _ALERT_VISIT = aliased(Visit, name="alert_visit")
@@ -935,7 +946,7 @@ def _latest_classifications(ctx: _Context, group: str, windows, *, monitor=True,
     partition = [ChildVisit.child_id] if group == "none" else [key, ChildVisit.child_id]
     in_labour = case((Classification.category.in_(CHILD_LABOUR), 1), else_=0)
     ranked = (
-        _join_visit_dims(
+        _classified_in_windows(
             select(
                 key.label("k"),
                 ChildVisit.child_id.label("child_id"),
@@ -949,17 +960,10 @@ def _latest_classifications(ctx: _Context, group: str, windows, *, monitor=True,
                     order_by=(Visit.visited_at.desc(), Visit.id.desc(), ChildVisit.id.desc()),
                 )
                 .label("rn"),
-            )
-            .select_from(Classification)
-            .join(ChildVisit, ChildVisit.id == Classification.child_visit_id)
-            .join(Visit, Visit.id == ChildVisit.visit_id)
-            .join(windows, _in_window(Visit.visited_at, windows))
+            ),
+            windows,
         )
-        .where(
-            Classification.current,
-            Visit.current,
-            *ctx.conditions(dims, monitor=monitor, village=village),
-        )
+        .where(*ctx.conditions(dims, monitor=monitor, village=village))
         .subquery("ranked_classifications")
     )
     return (
@@ -1329,24 +1333,17 @@ def _area_rates(ctx: _Context, windows) -> list:
     # monitors' areas to the result; without it SQLite read every classification once per
     # monitor-area pair (bench/cases.py: 6 s of the KPI page at 100,000 child visits)
     area_children = (
-        _join_visit_dims(
+        _classified_in_windows(
             select(
                 Village.area_id.label("area_id"),
                 ChildVisit.child_id.label("child_id"),
                 func.max(case((Classification.category.in_(CHILD_LABOUR), 1), else_=0)).label(
                     "identified"
                 ),
-            )
-            .select_from(Classification)
-            .join(ChildVisit, ChildVisit.id == Classification.child_visit_id)
-            .join(Visit, Visit.id == ChildVisit.visit_id)
-            .join(windows, _in_window(Visit.visited_at, windows))
+            ),
+            windows,
         )
-        .where(
-            Classification.current,
-            Visit.current,
-            *ctx.conditions(dims, monitor=False, village=False),
-        )
+        .where(*ctx.conditions(dims, monitor=False, village=False))
         .group_by(Village.area_id, ChildVisit.child_id)
         .subquery("area_children")
     )
