@@ -30,6 +30,9 @@ overridden by an environment variable of the same name prefixed with ``CLMS_``. 
 | CLMS_CASE_FOLLOWUP_DAYS | 30 | days from a follow-up (or the plan) to the next follow-up due |
 | CLMS_CASE_REOPEN_DAYS | 365 | a closed case reopens if the child works again within these days |
 | CLMS_REFERRAL_RESPONSE_DAYS | 5 | days a provider has to answer a referral (urgent: 24 hours) |
+| CLMS_GPS_FAR_METRES | 5000 | a visit's GPS point further than this from the chosen village is flagged for review |
+| CLMS_PRIVACY_MIN_CHILDREN | 10 | brands see no figure for a cell with fewer children monitored (only raised, never lowered) |
+| CLMS_PRIVACY_MIN_HOUSEHOLDS | 5 | nor for a cell with fewer households (only raised, never lowered) |
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ _INT_SETTINGS = {
     "MAX_SUBMISSION_BYTES", "TRUST_PROXY", "TOKEN_HOURS", "SESSION_MINUTES", "SMTP_PORT",
     "SMTP_STARTTLS", "PULL_MINUTES", "DIGEST_HOUR", "PULL_PAGE_SIZE", "PULL_ATTEMPTS",
     "CASE_CLOSURE_FOLLOWUPS", "CASE_CLOSURE_GAP_DAYS", "CASE_FOLLOWUP_DAYS", "CASE_REOPEN_DAYS",
-    "REFERRAL_RESPONSE_DAYS",
+    "REFERRAL_RESPONSE_DAYS", "GPS_FAR_METRES", "PRIVACY_MIN_CHILDREN", "PRIVACY_MIN_HOUSEHOLDS",
 }  # fmt: skip
 
 DEFAULTS: dict[str, object] = {
@@ -73,6 +76,10 @@ DEFAULTS: dict[str, object] = {
     "CASE_FOLLOWUP_DAYS": 30,
     "CASE_REOPEN_DAYS": 365,
     "REFERRAL_RESPONSE_DAYS": 5,
+    # where a visit is (geo.join) and what brands may see (geo.privacy; domain.md section 8)
+    "GPS_FAR_METRES": 5000,
+    "PRIVACY_MIN_CHILDREN": 10,
+    "PRIVACY_MIN_HOUSEHOLDS": 5,
 }
 
 
@@ -90,6 +97,11 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict[str, 
             cfg[key] = int(env) if key in _INT_SETTINGS else env
     for key, value in (overrides or {}).items():
         cfg[key.removeprefix("CLMS_")] = value
+    for key in ("PRIVACY_MIN_CHILDREN", "PRIVACY_MIN_HOUSEHOLDS"):
+        if int(cfg[key]) < int(DEFAULTS[key]):  # domain.md section 8: only ever stricter
+            raise ValueError(
+                f"CLMS_{key} is {cfg[key]}: it may be raised above {DEFAULTS[key]}, never lowered."
+            )
     if not cfg["DATABASE_URL"]:
         cfg["DATABASE_URL"] = f"sqlite:///{Path(instance_path) / 'clms.sqlite3'}"
     if not cfg["SECRET_KEY"]:

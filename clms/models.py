@@ -88,6 +88,8 @@ class Area(Base):
     level: Mapped[str] = mapped_column(String(20))
     country_code: Mapped[str] = mapped_column(String(3))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
+    # the boundary as WKB in EPSG:4326 (longitude, latitude), from an imported boundary file
+    geom: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     parent: Mapped[Area | None] = relationship(remote_side=[id])
 
 
@@ -101,6 +103,10 @@ class Village(Base):
     area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
+    # the village's land as WKB in EPSG:4326: an imported polygon ("polygon"), or the cell of the
+    # points nearer this village than any other, clipped to its administrative area ("voronoi")
+    cell: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    cell_kind: Mapped[str | None] = mapped_column(String(10))
     area: Mapped[Area] = relationship()
 
 
@@ -121,7 +127,30 @@ class Supplier(Base):
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     tier: Mapped[int] = mapped_column(Integer)
+    # what it is: processor, exporter, trader, cooperative, farmer group, ... (free words)
+    kind: Mapped[str | None] = mapped_column(String(40))
     __table_args__ = (CheckConstraint("tier >= 1", name="ck_suppliers_tier"),)
+
+
+class BrandSupplier(Base):
+    """A brand buys directly from a supplier (usually tier 1)."""
+
+    __tablename__ = "brand_suppliers"
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"), primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"), primary_key=True)
+
+
+class SupplierLink(Base):
+    """A supplier (the buyer) buys from another (the seller), one tier further from the brand.
+
+    The links form a directed graph without cycles (checked when they are written); a brand's
+    scope is every supplier reachable from its direct suppliers along them.
+    """
+
+    __tablename__ = "supplier_links"
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"), primary_key=True)
+    seller_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"), primary_key=True, index=True)
+    __table_args__ = (CheckConstraint("buyer_id <> seller_id", name="ck_supplier_links_self"),)
 
 
 class SupplierVillage(Base):
@@ -351,7 +380,15 @@ class Visit(Base):
     current: Mapped[bool] = mapped_column(Boolean, default=True)
     household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    # the village the GPS point falls in (spatial join), else the village chosen in the form
     village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"), index=True)
+    # the village chosen in the form; how village_id was found ("gps" or "form"); the distance in
+    # km from the GPS point to the chosen village (flagged for review when too far)
+    form_village_id: Mapped[int | None] = mapped_column(
+        ForeignKey("villages.id", name="fk_visits_form_village")
+    )
+    village_source: Mapped[str | None] = mapped_column(String(4))
+    gps_distance_km: Mapped[float | None] = mapped_column(Float)
     supplier_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers.id"), index=True)
     monitor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     visited_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
@@ -367,7 +404,7 @@ class Visit(Base):
     services_received: Mapped[list] = mapped_column(JSONType, default=list)
     notes: Mapped[str | None] = mapped_column(Text)
     household: Mapped[Household | None] = relationship()
-    village: Mapped[Village | None] = relationship()
+    village: Mapped[Village | None] = relationship(foreign_keys=[village_id])
     supplier: Mapped[Supplier | None] = relationship()
     monitor: Mapped[User | None] = relationship()
     submission: Mapped[Submission] = relationship()
