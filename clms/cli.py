@@ -262,12 +262,16 @@ def register_commands(app) -> None:
     from alerts.profiles_cli import profiles_group
     from alerts.scheduler_cli import jobs_group, scheduler_command
     from clms.demo import demo_command
+    from clms.supply_cli import supply_group
     from forms.cli import forms_group
     from forms.pull_cli import sources_group
+    from geo.cli import places_group
+    from geo.hotspots_cli import hotspots_group
 
     commands = (
         init_command, users_group, areas_command, forms_group, process_command, demo_command,
         reclassify_command, profiles_group, sources_group, scheduler_command, jobs_group,
+        places_group, supply_group, hotspots_group,
     )  # fmt: skip
     for command in commands:
         app.cli.add_command(command)

@@ -30,9 +30,9 @@ overridden by an environment variable of the same name prefixed with ``CLMS_``. 
 | CLMS_CASE_FOLLOWUP_DAYS | 30 | days from a follow-up (or the plan) to the next follow-up due |
 | CLMS_CASE_REOPEN_DAYS | 365 | a closed case reopens if the child works again within these days |
 | CLMS_REFERRAL_RESPONSE_DAYS | 5 | days a provider has to answer a referral (urgent: 24 hours) |
-| CLMS_GPS_FAR_METRES | 5000 | a visit's GPS point further than this from the chosen village is flagged for review |
-| CLMS_PRIVACY_MIN_CHILDREN | 10 | brands see no figure for a cell with fewer children monitored (only raised, never lowered) |
-| CLMS_PRIVACY_MIN_HOUSEHOLDS | 5 | nor for a cell with fewer households (only raised, never lowered) |
+| CLMS_GPS_FAR_METRES | 5000 | a visit's GPS point further from the chosen village gets a review |
+| CLMS_PRIVACY_MIN_CHILDREN | 10 | brands see no figure of a cell with fewer children (raise only) |
+| CLMS_PRIVACY_MIN_HOUSEHOLDS | 5 | nor of a cell with fewer households (raise only) |
 """
 
 from __future__ import annotations

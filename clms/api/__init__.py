@@ -57,4 +57,4 @@ def me():
 
 
 # routes register on import, so these come after bp exists
-from clms.api import alerts, kpis  # noqa: E402,F401
+from clms.api import alerts, hotspots, kpis  # noqa: E402,F401

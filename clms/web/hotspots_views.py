@@ -1,0 +1,5 @@
+"""hotspots_views"""
+
+from __future__ import annotations
+
+from clms.web import bp  # noqa: F401

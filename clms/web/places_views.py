@@ -1,0 +1,5 @@
+"""places_views"""
+
+from __future__ import annotations
+
+from clms.web import bp  # noqa: F401
