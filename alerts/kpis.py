@@ -766,7 +766,9 @@ class _Context:
         return func.julianday(end) - func.julianday(start)
 
 
-def _visit_dims() -> _Dims:
+def visit_dims() -> _Dims:
+    """Where a visit row is placed: its village, the village's area, its supplier (else the
+    household's), that supplier's tier, its monitor (for :func:`classified_in_windows`)."""
     return _Dims(
         Visit.village_id,
         Village.area_id,
@@ -774,6 +776,9 @@ def _visit_dims() -> _Dims:
         Supplier.tier,
         Visit.monitor_id,
     )
+
+
+_visit_dims = visit_dims
 
 
 def _join_visit_dims(stmt):
@@ -785,16 +790,28 @@ def _join_visit_dims(stmt):
     )
 
 
-def _classified_in_windows(columns, windows):
+def classified_in_windows(columns, windows):
     """``columns`` selected from the current classifications of the current visits in
     ``windows``, joined to what places a visit in groups (:func:`_join_visit_dims`)."""
-    return _join_visit_dims(
+    return _join_visit_dims(current_classifications_in_windows(columns, windows))
+
+
+def current_classifications_in_windows(columns, windows):
+    """``columns`` selected from the current classifications (``Classification``, its
+    ``ChildVisit`` and ``Visit``) of the current visits in ``windows`` (a CTE with the columns
+    ``s`` and ``e``), without the joins that place a visit in groups: what counts as a child's
+    classification, for the indicators and the hotspot figures (:mod:`geo.hotspots`)."""
+    return (
         columns.select_from(Classification)
         .join(ChildVisit, ChildVisit.id == Classification.child_visit_id)
         .join(Visit, Visit.id == ChildVisit.visit_id)
         .join(windows, _in_window(Visit.visited_at, windows))
-    ).where(Classification.current, Visit.current)
+        .where(Classification.current, Visit.current)
+    )
 
+
+# the name the indicators use; the hotspot figures (geo.hotspots) use the public one
+_classified_in_windows = classified_in_windows
 
 _ALERT_CLASSIFICATION = aliased(Classification, name="alert_classification")
 _ALERT_CHILD_VISIT = aliased(ChildVisit, name="alert_child_visit")
@@ -982,8 +999,15 @@ def _latest_classifications(ctx: _Context, group: str, windows, *, monitor=True,
 
 def _first_remediation(ctx: _Context):
     """A subquery: each child's first remediation service (``child_id``, ``first_at``)."""
+    return first_remediation(ctx.dialect)
+
+
+def first_remediation(dialect: str):
+    """A subquery: each child's first remediation service (``child_id``, ``first_at``), as the
+    KPIs define it (the module documentation); ``dialect``: ``session.get_bind().dialect.name``.
+    Shared with the hotspot figures (:mod:`geo.hotspots`)."""
     # a follow-up reporting a service: its services_received list holds a code other than "none"
-    if ctx.dialect == "postgresql":
+    if dialect == "postgresql":
         as_array = case(
             (func.jsonb_typeof(Visit.services_received) == "array", Visit.services_received),
             else_=func.jsonb("[]"),
@@ -1367,11 +1391,15 @@ def _area_rates(ctx: _Context, windows) -> list:
 
 
 def _gps_distances(ctx: _Context, windows, where, out: dict) -> None:
-    """Count, per monitor, the visits with a GPS point and those far from the village point
-    (haversine in Python, over the visit rows read a chunk at a time)."""
+    """Count, per monitor, the visits with a GPS point and those far from their village: the
+    distance stored at ingestion (to the village chosen in the form, its cell when it has one),
+    else the haversine to the village point in Python, over the rows read a chunk at a time."""
     stmt = (
         _join_visit_dims(
-            select(Visit.monitor_id, Visit.lat, Visit.lon, Village.lat, Village.lon)
+            select(
+                Visit.monitor_id, Visit.lat, Visit.lon, Visit.gps_distance_km, Village.lat,
+                Village.lon,
+            )
             .select_from(Visit)
             .join(windows, _in_window(Visit.visited_at, windows))
         )
@@ -1379,17 +1407,20 @@ def _gps_distances(ctx: _Context, windows, where, out: dict) -> None:
             *where,
             Visit.lat.is_not(None),
             Visit.lon.is_not(None),
-            Village.lat.is_not(None),
-            Village.lon.is_not(None),
+            or_(
+                Visit.gps_distance_km.is_not(None),
+                and_(Village.lat.is_not(None), Village.lon.is_not(None)),
+            ),
         )
         .execution_options(yield_per=EXPORT_CHUNK)
-    )
-    for monitor_id, lat, lon, vlat, vlon in ctx.session.execute(stmt):
+    )  # fmt: skip
+    for monitor_id, lat, lon, stored_km, vlat, vlon in ctx.session.execute(stmt):
         r = out.get(monitor_id)
         if r is None:
             continue
         r["visits_with_gps"] += 1
-        if haversine_km(lat, lon, vlat, vlon) > FAR_GPS_KM:
+        km = stored_km if stored_km is not None else haversine_km(lat, lon, vlat, vlon)
+        if km > FAR_GPS_KM:
             r["visits_far"] += 1
 
 
@@ -1558,10 +1589,13 @@ __all__ = [
     "MONITOR_FIGURES",
     "SCALAR_FIGURES",
     "child_visit_rows",
+    "classified_in_windows",
     "compute_everything",
+    "current_classifications_in_windows",
     "empty_figures",
     "empty_report",
     "filter_choices",
+    "first_remediation",
     "haversine_km",
     "kpi_report",
     "kpi_table",
@@ -1569,4 +1603,5 @@ __all__ = [
     "service_names",
     "take_kpi_snapshot",
     "time_windows",
+    "visit_dims",
 ]

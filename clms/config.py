@@ -33,6 +33,8 @@ overridden by an environment variable of the same name prefixed with ``CLMS_``. 
 | CLMS_GPS_FAR_METRES | 5000 | a visit's GPS point further from the chosen village gets a review |
 | CLMS_PRIVACY_MIN_CHILDREN | 10 | brands see no figure of a cell with fewer children (raise only) |
 | CLMS_PRIVACY_MIN_HOUSEHOLDS | 5 | nor of a cell with fewer households (raise only) |
+| CLMS_MAP_TILES_URL | (empty: no basemap) | Leaflet tile URL template of your own tile server |
+| CLMS_MAP_TILES_ATTRIBUTION | (empty) | its attribution line |
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ DEFAULTS: dict[str, object] = {
     "GPS_FAR_METRES": 5000,
     "PRIVACY_MIN_CHILDREN": 10,
     "PRIVACY_MIN_HOUSEHOLDS": 5,
+    # basemap tiles (geo.maps): none by default, a tile server learns where people look
+    "MAP_TILES_URL": "",
+    "MAP_TILES_ATTRIBUTION": "",
 }
 
 

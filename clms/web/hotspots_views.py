@@ -1,5 +1,52 @@
-"""hotspots_views"""
+"""Downloads of the hotspot figures for the signed-in brand or officer: ``/hotspots/export.csv``
+and ``/hotspots/export.geojson``, with the query parameters of ``GET /api/v1/hotspots``
+(:func:`geo.hotspots.parse_request`). The same table and the same privacy gate as the API and
+the maps; every download is written to the audit log (domain.md section 8).
+"""
 
 from __future__ import annotations
 
-from clms.web import bp  # noqa: F401
+import json
+import logging
+
+from flask import Response, g, request
+
+from clms.auth import allow
+from clms.db import db, read_only
+from clms.models import utcnow
+from clms.web import bp
+from geo.hotspots import parse_request, table_csv, table_geojson
+
+audit_log = logging.getLogger("clms.audit")
+
+HOTSPOT_ROLES = ("brand", "officer", "supervisor")
+MIMETYPES = {"csv": "text/csv", "geojson": "application/geo+json"}
+
+
+@bp.route("/hotspots/export.<any(csv, geojson):fmt>")
+@allow(*HOTSPOT_ROLES)
+def hotspots_export(fmt: str):
+    """The hotspot table of the query parameters as a CSV or GeoJSON file."""
+    session = db()
+    session.commit()  # the person was only read: go on in a read-only transaction
+    read_only(session)
+    args = request.args.to_dict()
+    args["format"] = fmt
+    asked = parse_request(session, g.user, args, utcnow().date())
+    table = asked.table(session, g.user)
+    if fmt == "csv":
+        body = table_csv(table)
+    else:
+        body = json.dumps(table_geojson(session, table), ensure_ascii=False).encode()
+    audit_log.info(
+        "hotspot export: user=%s role=%s format=%s query=%s at=%s",
+        g.user.username,
+        g.user.role,
+        fmt,
+        json.dumps(args, sort_keys=True),
+        utcnow().isoformat(),
+    )
+    response = Response(body, mimetype=MIMETYPES[fmt])
+    response.headers["Content-Disposition"] = f'attachment; filename="{asked.filename}.{fmt}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
