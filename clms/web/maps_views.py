@@ -1,5 +1,299 @@
-"""maps_views"""
+"""The map pages: the officer's map of households and open alerts, the brand's hotspot map with
+its table of published figures, and the brand map as one standalone HTML file.
+
+The map itself is a separate same-origin document (``/map/frame``) shown in an ``<iframe>``:
+folium writes inline scripts and styles, and keeping them out of the page lets the page's own
+Content-Security-Policy be strict while only the frame needs ``script-src 'self'
+'unsafe-inline'``. The frame loads Leaflet (and Leaflet.markercluster) from this server's static
+files, never from a CDN; the basemap tiles come from ``MAP_TILES_URL`` when it is set (default:
+none, see :func:`_tiles`).
+"""
 
 from __future__ import annotations
 
-from clms.web import bp  # noqa: F401
+import datetime as dt
+import logging
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import select
+
+from clms.auth import allow
+from clms.db import db
+from clms.errors import Problem, problem
+from clms.i18n import N_, Msg, current_locale, gettext
+from clms.models import SEVERITIES, Area, utcnow
+from clms.operations.alerts import queue_choices
+from clms.scope import area_ids_in_scope, scope_parts
+from clms.web import bp
+from geo.maps import (
+    OfficerFilters,
+    brand_map,
+    build_officer_map,
+    layer_figures,
+    map_suppliers,
+    officer_map_data,
+)
+
+audit_log = logging.getLogger("clms.audit")
+
+MAP_ROLES = ("officer", "supervisor", "admin", "brand")
+STAFF_ROLES = ("officer", "supervisor", "admin")
+#: the levels of the published figures' table, in the order the page shows them
+TABLE_LEVELS = (
+    ("area", N_("Areas")),
+    ("village", N_("Villages")),
+    ("tier", N_("Tiers")),
+    ("supplier", N_("Suppliers")),
+)
+MAX_MONTHS = 120
+
+
+@bp.route("/map")
+@allow(*MAP_ROLES)
+def map_index():
+    """The officer map (filters above it), or the hotspot map and its table for a brand and for
+    staff asking for the brand-style view (``?view=hotspots``)."""
+    session = db()
+    user = g.user
+    if user.role != "brand" and scope_parts(session, user) is None:
+        return render_template("map_officer.html", in_scope=False, filters=None), 200
+    if user.role == "brand" or request.args.get("view") == "hotspots":
+        return _hotspot_page(session, user)
+    status = 200
+    today = utcnow().date()
+    try:
+        filters = OfficerFilters.parse(request.args, today)
+    except Problem as p:
+        flash(p.localized(), "error")
+        filters, status = OfficerFilters.default(today), 400
+    villages, suppliers = queue_choices(session, user)
+    area_ids = sorted(area_ids_in_scope(session, user))
+    areas = session.execute(
+        select(Area.code, Area.name).where(Area.id.in_(area_ids)).order_by(Area.code)
+    ).all()
+    return render_template(
+        "map_officer.html",
+        in_scope=True,
+        filters=filters,
+        areas=areas,
+        villages=[(v.code, v.name) for v in villages],
+        suppliers=[(s.code, s.name) for s in suppliers],
+        severities=SEVERITIES,
+        frame_url=url_for("web.map_frame", **filters.query()),
+    ), status
+
+
+@bp.route("/map/frame")
+@allow(*MAP_ROLES)
+def map_frame():
+    """The map alone, as the page's ``<iframe>`` shows it (same parameters as the page)."""
+    session = db()
+    user = g.user
+    assets = url_for("static", filename="vendor/node_modules").rstrip("/")
+    tiles, attribution = _tiles()
+    if user.role == "brand" or request.args.get("view") == "hotspots":
+        end, months = _period(request.args)
+        # one aggregation for the page: the tier, supplier and area layers come when chosen
+        query = {"months": months, **({"end": end.isoformat()} if end else {})}
+        if user.role != "brand":
+            query["view"] = "hotspots"
+        fmap = brand_map(
+            session,
+            user,
+            end=end,
+            months=months,
+            lazy=True,
+            layer_url=url_for("web.map_layer", **query),
+            assets=assets,
+            tiles=tiles,
+            tiles_attribution=attribution,
+            translate=gettext,
+            locale=current_locale(),
+        )
+    else:
+        filters = OfficerFilters.parse(request.args, utcnow().date())
+        alert_url = url_for("web.alert_detail", alert_id=0).replace("/0", "/{id}")
+        fmap = build_officer_map(
+            officer_map_data(session, user, filters),
+            alert_url=alert_url,
+            assets=assets,
+            tiles=tiles,
+            tiles_attribution=attribution,
+            translate=gettext,
+        )
+    response = Response(fmap.get_root().render(), mimetype="text/html")
+    # only our own pages may frame it; its scripts and styles are inline (folium), Leaflet is ours
+    images = "img-src 'self' data:" + (" https: http:" if tiles else "")
+    response.headers["Content-Security-Policy"] = "; ".join(
+        [
+            "frame-ancestors 'self'",
+            "default-src 'self'",
+            "script-src 'self' 'unsafe-inline'",
+            "style-src 'self' 'unsafe-inline'",
+            images,
+            "connect-src 'self'",
+        ]
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/map/layer.json")
+@allow(*MAP_ROLES)
+def map_layer():
+    """The published figures of one layer of the hotspot map, fetched when it is chosen:
+    ``kind`` village (with ``tier`` or ``supplier_id``) or area (with ``area_level``)."""
+    from geo.hotspots import hotspot_table
+
+    session = db()
+    user = g.user
+    if user.role != "brand" and scope_parts(session, user) is None:
+        raise problem("auth.forbidden")
+    end, months = _period(request.args)
+    args = request.args
+    kind = args.get("kind", "village")
+    options: dict = {}
+    if kind == "area":
+        options["area_level"] = args.get("area_level") or None
+    elif kind != "village":
+        detail = Msg("must be one of {choices}", choices="village, area")
+        raise problem("request.invalid_parameter", parameter="kind", detail=detail)
+    for name in ("tier", "supplier_id"):
+        raw = args.get(name)
+        if raw is None:
+            continue
+        if not raw.isdigit():
+            detail = Msg("must be a whole number")
+            raise problem("request.invalid_parameter", parameter=name, detail=detail)
+        options[name] = int(raw)
+    if "supplier_id" in options and options["supplier_id"] not in {
+        s.id for s in map_suppliers(session, user)
+    }:
+        abort(404)  # not a supplier of this map (whether or not it exists)
+    # a brand's filtered table is protected together with the unfiltered one (geo.hotspots), so
+    # a layer cannot undo the suppression of the all-suppliers map
+    rows = hotspot_table(session, user, kind, end=end, months=months, **options).rows
+    response = jsonify({"rows": layer_figures(rows)})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/map/export.html")
+@allow(*MAP_ROLES)
+def map_export():
+    """The hotspot map as one HTML file that works offline (Leaflet inlined), to download."""
+    session = db()
+    user = g.user
+    if user.role != "brand" and scope_parts(session, user) is None:
+        raise problem("auth.forbidden")
+    end, months = _period(request.args)
+    tiles, attribution = _tiles()
+    html = (
+        brand_map(
+            session,
+            user,
+            end=end,
+            months=months,
+            assets="inline",
+            tiles=tiles,
+            tiles_attribution=attribution,
+            translate=gettext,
+            locale=current_locale(),
+        )
+        .get_root()
+        .render()
+    )
+    audit_log.info(
+        "hotspot map export: user=%s role=%s end=%s months=%s at=%s",
+        user.username,
+        user.role,
+        end,
+        months,
+        utcnow().isoformat(),
+    )
+    response = Response(html, mimetype="text/html")
+    day = (end or utcnow().date()).isoformat()
+    response.headers["Content-Disposition"] = f'attachment; filename="clms-hotspot-map-{day}.html"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _hotspot_page(session, user):
+    from geo.hotspots import hotspot_table
+
+    status = 200
+    try:
+        end, months = _period(request.args)
+    except Problem as p:
+        flash(p.localized(), "error")
+        end, months, status = None, 12, 400
+    tables = [
+        (label, hotspot_table(session, user, level, end=end, months=months))
+        for level, label in TABLE_LEVELS
+    ]
+    query = {"months": months, **({"end": end.isoformat()} if end else {})}
+    if user.role != "brand":
+        query["view"] = "hotspots"
+    return render_template(
+        "map_brand.html",
+        tables=tables,
+        period=tables[0][1].period,
+        months=months,
+        end=end,
+        query=query,
+        frame_url=url_for("web.map_frame", **query),
+        export_url=url_for("web.map_export", **query),
+        figure=figure,
+    ), status
+
+
+def _period(args) -> tuple[dt.date | None, int]:
+    """``end`` (a date, default today) and ``months`` (1-120, default 12) from the query."""
+    text = (args.get("end") or "").strip()
+    try:
+        end = dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        detail = Msg("is not a date (YYYY-MM-DD): {value}", value=text)
+        raise problem("request.invalid_parameter", parameter="end", detail=detail) from None
+    raw = (args.get("months") or "12").strip()
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_MONTHS:
+        detail = Msg("must be a whole number of months from 1 to {most}", most=MAX_MONTHS)
+        raise problem("request.invalid_parameter", parameter="months", detail=detail)
+    return end, int(raw)
+
+
+def _tiles() -> tuple[str, str]:
+    """The basemap: ``MAP_TILES_URL`` (a Leaflet URL template) and its attribution.
+
+    Off by default: a tile server learns which places are looked at (for an officer, where the
+    households are), public OpenStreetMap tiles may not be used by an application at scale
+    without agreement, and a closed network cannot reach them. The cells and areas are drawn
+    whatever the setting.
+    """
+    config = current_app.config
+    return str(config.get("MAP_TILES_URL") or ""), str(config.get("MAP_TILES_ATTRIBUTION") or "")
+
+
+def figure(row: dict, key: str, kind: str = "int") -> str:
+    """One figure of a published row as the table shows it."""
+    value = row.get(key)
+    if value is None:
+        return "—"
+    if kind == "share":
+        return f"{100 * value:.1f} %"
+    if kind == "points":
+        return f"{value:+.1f}"
+    return str(value)

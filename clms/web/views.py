@@ -48,6 +48,8 @@ def home():
     """Send a signed-in person to their work, anyone else to sign in."""
     if g.user is None:
         return redirect(url_for("web.login"))
+    if g.user.role == "brand":  # a brand's work is its hotspot map
+        return redirect(url_for("web.map_index"))
     return render_template("home.html")
 
 
