@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from flask import current_app, has_app_context
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -46,6 +47,7 @@ from forms.parse import (
     ReportRecord,
     name_key,
 )
+from geo.join import distances_km, gps_problem, village_index
 
 SCOPED_SUBMITTERS = {"monitor", "officer", "supervisor"}
 
@@ -56,7 +58,7 @@ CHILD_VISITS = ChildVisit.__table__
 REPORTS = Report.__table__
 
 # built once (building a statement costs more than running it on SQLite); only parameters change
-_VILLAGES = select(Village.code, Village.id, Village.area_id).where(
+_VILLAGES = select(Village.code, Village.id, Village.area_id, Village.lat, Village.lon).where(
     Village.code.in_(bindparam("codes", expanding=True))
 )
 _SUPPLIERS = select(Supplier.code, Supplier.id).where(
@@ -117,6 +119,18 @@ class Item:
     current: bool = True  # False: replaced by an edit before it was processed
 
 
+@dataclass(frozen=True)
+class _Gps:
+    """What a household visit's GPS point says: why it cannot be used, or the village whose cell
+    holds it (id and area; None when no cell does) and its distance to the chosen village."""
+
+    text: str
+    problem: str | None = None
+    village_id: int | None = None
+    area_id: int | None = None
+    distance_km: float | None = None
+
+
 @dataclass(eq=False)  # identity: two children may hold equal values
 class _Household:
     code: str
@@ -162,6 +176,8 @@ class Batch:
         self.items = items
         self.issues: dict[int, list[Issue]] = {}
         self.villages: dict[str, tuple[int, int]] = {}  # code -> (id, area id)
+        self.village_points: dict[int, tuple[float | None, float | None]] = {}  # id -> lat, lon
+        self.gps: dict[int, _Gps] = {}  # submission id -> its GPS point, see _locate_gps
         self.suppliers: dict[str, int] = {}
         self.households: dict[str, _Household] = {}
         self.cases: dict[str, object] = {}
@@ -186,8 +202,12 @@ class Batch:
         case_numbers = {r.case_number for r in records if getattr(r, "case_number", None)}
         s = self.session
         if village_codes:
-            for code, vid, area_id in s.execute(_VILLAGES, {"codes": sorted(village_codes)}):
+            for code, vid, area_id, lat, lon in s.execute(
+                _VILLAGES, {"codes": sorted(village_codes)}
+            ):
                 self.villages[code] = (vid, area_id)
+                self.village_points[vid] = (lat, lon)
+        self._locate_gps()
         if supplier_codes:
             self.suppliers = dict(s.execute(_SUPPLIERS, {"codes": sorted(supplier_codes)}).all())
         if household_codes:
@@ -205,6 +225,44 @@ class Batch:
         if case_numbers:
             self.cases = {row.case_number: row for row in s.execute(
                 _CASES, {"numbers": sorted(case_numbers)})}  # fmt: skip
+
+    def _locate_gps(self) -> None:
+        """Where the household visits' GPS points are, for the whole batch with one spatial join:
+        the village whose cell holds each point, and its distance to the village chosen in the
+        form (0 inside that village's cell; to its point when it has no cell)."""
+        points = []
+        for item in self.items:
+            record = item.record
+            if not isinstance(record, HouseholdVisitRecord) or record.gps is None:
+                continue
+            lat, lon, _alt, accuracy = record.gps
+            text = f"{lat:g} {lon:g}"
+            problem = gps_problem(lat, lon, accuracy)
+            if problem is not None:
+                self.gps[item.submission_id] = _Gps(text, problem)
+            else:
+                chosen = self.villages.get(record.village, (None, None))[0]
+                points.append((item.submission_id, text, lat, lon, chosen))
+        if not points:
+            return
+        index = village_index(self.session)
+        lons = [p[3] for p in points]
+        lats = [p[2] for p in points]
+        found = index.locate_array(lons, lats) if index is not None else [-1] * len(points)
+        centres = [self.village_points.get(p[4], (None, None)) for p in points]
+        distances = distances_km(
+            lons,
+            lats,
+            index.cells_of([p[4] for p in points]) if index is not None else [None] * len(points),
+            [c[0] for c in centres],
+            [c[1] for c in centres],
+        )
+        for (submission_id, text, *_), i, distance in zip(points, found, distances, strict=True):
+            if i >= 0:
+                village_id, area_id = int(index.ids[i]), int(index.area_ids[i])
+                self.gps[submission_id] = _Gps(text, None, village_id, area_id, distance)
+            else:
+                self.gps[submission_id] = _Gps(text, distance_km=distance)
 
     # --- 2. decide, submission by submission ----------------------------------------------------
 
@@ -247,10 +305,51 @@ class Batch:
             )
         return village_id
 
+    def _gps_village(
+        self, item: Item, record: HouseholdVisitRecord, chosen: int | None, issues: list[Issue]
+    ) -> tuple[int | None, str | None, float | None]:
+        """The visit's village, how it was found ("gps" or "form") and the GPS point's distance
+        to the village chosen in the form (``chosen``), with the GPS issues for review.
+
+        The village whose cell holds the point wins over the chosen one, unless it is not one of
+        the submitter's villages: a point never moves a visit out of its monitor's scope, so the
+        chosen village is kept ("form"). That alone is no issue (a household at the edge of a
+        village often has its point in the next village's cell, another monitor's); the distance
+        to the chosen village is, beyond ``GPS_FAR_METRES``, as for every visit. An unusable
+        point (null island, absurd accuracy) is an issue, and the chosen village is kept.
+        """
+        gps = self.gps.get(item.submission_id)
+        if gps is None:
+            return chosen, "form" if chosen is not None else None, None
+        if gps.problem is not None:
+            issues.append(
+                Issue("gps", gps.text, f"{gps.problem}; the village chosen in the form is kept")
+            )
+            return chosen, "form" if chosen is not None else None, None
+        village_id, source = chosen, "form" if chosen is not None else None
+        if gps.village_id is not None and (
+            gps.village_id == chosen or self._scoped(item.submitter, gps.village_id, gps.area_id)
+        ):
+            village_id, source = gps.village_id, "gps"
+        far_km = _far_metres() / 1000
+        if gps.distance_km is not None and gps.distance_km > far_km:
+            issues.append(
+                Issue(
+                    "gps",
+                    gps.text,
+                    f"{gps.distance_km:.1f} km from village {record.village}, the village chosen "
+                    f"in the form (more than {far_km:g} km)",
+                )
+            )
+        return village_id, source, gps.distance_km
+
     def _plan_household_visit(
         self, item: Item, record: HouseholdVisitRecord, when: dt.datetime, issues: list[Issue]
     ) -> None:
-        village_id = self._village(record.village, item.submitter, issues)
+        form_village_id = self._village(record.village, item.submitter, issues)
+        village_id, village_source, distance = self._gps_village(
+            item, record, form_village_id, issues
+        )
         supplier_id = None
         if record.supplier not in (None, "none"):
             supplier_id = self.suppliers.get(record.supplier)
@@ -262,6 +361,9 @@ class Batch:
             {
                 "kind": "household",
                 "village_id": village_id,
+                "form_village_id": form_village_id,
+                "village_source": village_source,
+                "gps_distance_km": distance,
                 "supplier_id": supplier_id,
                 "monitor_id": item.submitter.id if item.submitter else None,
                 "visited_at": when,
@@ -289,7 +391,9 @@ class Batch:
         elif (
             household.values["village_id"]
             and village_id
-            and household.values["village_id"] != village_id
+            # neither the form nor the GPS point says the village recorded before: a point that
+            # wanders over the edge of a cell while the form names the same village is not news
+            and household.values["village_id"] not in (village_id, form_village_id)
         ):
             issues.append(
                 Issue(
@@ -512,8 +616,16 @@ _VISIT_DEFAULTS = {
     "household_id": None, "case_id": None, "village_id": None, "supplier_id": None,
     "monitor_id": None, "started_at": None, "ended_at": None, "device_id": None, "consent": None,
     "child_present": None, "lat": None, "lon": None, "altitude": None, "accuracy": None,
-    "services_received": [], "notes": None,
+    "services_received": [], "notes": None, "form_village_id": None, "village_source": None,
+    "gps_distance_km": None,
 }  # fmt: skip
+
+
+def _far_metres() -> float:
+    """GPS_FAR_METRES of the application's configuration (5000 outside an application)."""
+    if has_app_context():
+        return float(current_app.config.get("GPS_FAR_METRES", 5000))
+    return 5000.0
 
 
 def save_batch(session: Session, items: list[Item]) -> dict[int, list[Issue]]:
