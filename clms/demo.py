@@ -305,6 +305,9 @@ class VillagePoint:
     lat: float
     lon: float
     suppliers: list[tuple[str, int]]  # (code, tier) of the suppliers that buy there
+    # how far from the village point households are drawn: within its own cell (the server finds
+    # a visit's village from its GPS point), 1 km at most
+    spread_m: float = 1000.0
 
 
 @dataclass
@@ -369,6 +372,19 @@ def build_places_and_people(
     for bad in result.skipped:
         _say(f"  skipped {bad}")
     _say(f"Places: {n_areas} areas, {n_villages} villages ({', '.join(DEMO_REGIONS)}).")
+    if adm2.exists():
+        from geo.boundaries import import_boundaries, read_boundaries
+        from geo.cells import derive_cells
+
+        # the present-day régions of geoBoundaries are the WOF file's counties (our departments)
+        found = read_boundaries(adm2, level="department", country_code="CIV")
+        progress = ProgressLine("Boundaries", len(found.features))
+        attached = import_boundaries(session, found, progress, update_only=True)
+        progress.finish()
+        progress = ProgressLine("Village cells", 1)
+        cells = derive_cells(session, progress=progress)
+        progress.finish()
+        _say(f"Boundaries: {attached.updated} departments from {adm2.name}; {cells.summary()}.")
 
     areas = {a.id: a for a in session.scalars(select(Area))}
     villages = session.scalars(select(Village).order_by(Village.code)).all()
@@ -391,6 +407,7 @@ def build_places_and_people(
     session.flush()
     village_suppliers: dict[int, list[tuple[str, int]]] = {v.id: [] for v in villages}
     n_suppliers = len(TIER1)
+    chain: list[tuple[Supplier, list[Supplier]]] = []  # each cooperative and its farmer groups
     for i, area_id in enumerate(departments):
         area = areas[area_id]
         short = _user_part(area).upper()
@@ -398,10 +415,12 @@ def build_places_and_people(
             code=f"T2-COOP-{short}"[:64],
             name=COOP_NAMES[i % len(COOP_NAMES)].format(area.name),
             tier=2,
+            kind="cooperative",
         )
         session.add(coop)
         session.flush()
         n_suppliers += 1
+        chain.append((coop, []))
         members = by_department[area_id]
         # the cooperative buys in four villages out of five; farmer groups in a stretch each
         for j, v in enumerate(members):
@@ -418,21 +437,59 @@ def build_places_and_people(
                 code=f"T3-GRP-{short}-{g + 1}"[:64],
                 name=f"Groupement des producteurs de {part[0].name}",
                 tier=3,
+                kind="farmer group",
             )
             session.add(group)
             session.flush()
             n_suppliers += 1
+            chain[-1][1].append(group)
             for v in part:
                 session.add(SupplierVillage(supplier_id=group.id, village_id=v.id))
                 village_suppliers[v.id].append((group.code, 3))
     session.flush()
-    _say(f"Supply chain: {len(BRANDS)} brands, {n_suppliers} suppliers in 3 tiers.")
-    # (Brand -> tier 1 -> tier 2 links have no table yet; the tiers and villages are stored.)
+    # the links: the first exporter buys from the cooperatives of the first half of the
+    # departments, the second from the second half (one department in common); each cooperative
+    # buys from its department's farmer groups. Each brand buys from one or two exporters, so the
+    # brands reach different parts of the cocoa belt.
+    from clms.models import BrandSupplier, SupplierLink
+    from clms.supply import brand_supplier_ids
+
+    brand_ids = dict(session.execute(select(Brand.code, Brand.id)).all())
+    tier1_ids = dict(
+        session.execute(select(Supplier.code, Supplier.id).where(Supplier.tier == 1)).all()
+    )
+    first, second = TIER1[0][0], TIER1[1][0]
+    buys = {BRANDS[0][0]: [first], BRANDS[1][0]: [second], BRANDS[2][0]: [first, second]}
+    for brand_code, exporters in buys.items():
+        for exporter in exporters:
+            session.add(
+                BrandSupplier(brand_id=brand_ids[brand_code], supplier_id=tier1_ids[exporter])
+            )
+    half = math.ceil(len(chain) / 2)
+    n_links = sum(len(e) for e in buys.values())
+    for j, (coop, groups) in enumerate(chain):
+        for exporter in ([first] if j < half else []) + ([second] if j >= half - 1 else []):
+            session.add(SupplierLink(buyer_id=tier1_ids[exporter], seller_id=coop.id))
+            n_links += 1
+        for group in groups:
+            session.add(SupplierLink(buyer_id=coop.id, seller_id=group.id))
+            n_links += 1
+    session.flush()
+    reach = ", ".join(
+        f"{code} {len(brand_supplier_ids(session, brand_ids[code]))}" for code, _name in BRANDS
+    )
+    _say(
+        f"Supply chain: {len(BRANDS)} brands, {n_suppliers} suppliers in 3 tiers, {n_links} links; "
+        f"suppliers each brand reaches: {reach}."
+    )
 
     # e. users
     plan = DemoPlan()
+    spreads = _spreads(villages)
     for v in villages:
-        plan.villages[v.code] = VillagePoint(v.code, v.name, v.lat, v.lon, village_suppliers[v.id])
+        plan.villages[v.code] = VillagePoint(
+            v.code, v.name, v.lat, v.lon, village_suppliers[v.id], spreads[v.id]
+        )
     monitor_groups: list[list[Village]] = []
     for area_id in departments:
         members = by_department[area_id]
@@ -606,7 +663,7 @@ class Generator:
             supplier=supplier,
             household_code=f"HH-{village.code}-{number}",
             household_head=head,
-            gps=_near(rng, village.lat, village.lon, 5000 if far else 1000),
+            gps=_near(rng, village.lat, village.lon, 5000 if far else village.spread_m),
             consent=consent,
             children=children,
             start=start,
@@ -748,6 +805,24 @@ def _birth_date(rng: random.Random, age: int, on: dt.date) -> dt.date:
     except ValueError:  # 29 February
         anniversary = on.replace(year=on.year - age, day=28)
     return anniversary - dt.timedelta(days=rng.randint(0, 360))
+
+
+def _spreads(villages: list[Village]) -> dict[int, float]:
+    """Per village id: 1 km, or 40% of the distance to the nearest other village when closer, so
+    that the households drawn around a village stay in its cell (half-way to the neighbour)."""
+    import numpy as np
+
+    lat = np.radians([v.lat for v in villages])
+    lon = np.radians([v.lon for v in villages])
+    out: dict[int, float] = {}
+    for i, v in enumerate(villages):
+        # equirectangular distances: exact enough at a few km
+        dx = (lon - lon[i]) * np.cos(lat[i])
+        dy = lat - lat[i]
+        d = np.sqrt(dx * dx + dy * dy) * 6_371_000
+        d[i] = np.inf
+        out[v.id] = float(min(1000.0, 0.4 * d.min())) if len(villages) > 1 else 1000.0
+    return out
 
 
 def _near(

@@ -40,6 +40,7 @@ from clms.models import (
     Village,
     Visit,
 )
+from clms.supply import brand_supplier_ids, check_chain
 from forms.parse import parse_submission
 from forms.xmlsafe import parse_xml
 from tests.odk_engine_client import engine_available, fill_form
@@ -256,6 +257,28 @@ def test_demo_builds_everything_and_sends_through_openrosa(app, runner):
         tiers = Counter(s.scalars(select(Supplier.tier)))
         assert set(tiers) == {1, 2, 3}
         assert s.scalar(select(func.count()).select_from(SupplierVillage)) > 100
+        # every brand has a chain down to the farmer groups, the brands reach different
+        # suppliers, and every supplier is reached by some brand
+        scopes = {b.code: brand_supplier_ids(s, b.id) for b in s.scalars(select(Brand))}
+        tier_of = dict(s.execute(select(Supplier.id, Supplier.tier)).all())
+        assert all({tier_of[i] for i in scope} == {1, 2, 3} for scope in scopes.values())
+        assert len({frozenset(scope) for scope in scopes.values()}) == 3
+        assert sum(scope == set(tier_of) for scope in scopes.values()) <= 1
+        assert set().union(*scopes.values()) == set(tier_of)
+        found = check_chain(s)
+        assert found.cycles == [] and found.unreached == [] and found.households_outside == 0
+        # the departments have their boundaries and every village its cell, so that visits are
+        # placed by their GPS point
+        n_villages = s.scalar(select(func.count(Village.id)))
+        with_cell = s.scalar(select(func.count(Village.id)).where(Village.cell.is_not(None)))
+        assert with_cell == n_villages > 0
+        assert s.scalar(select(func.count(Area.id)).where(Area.geom.is_not(None))) >= 1
+        sources = Counter(s.scalars(select(Visit.village_source).where(Visit.kind == "household")))
+        assert sources["gps"] >= 0.8 * sum(sources.values())
+    assert "Supply chain: 3 brands," in result.output and "links; suppliers each brand" in (
+        result.output
+    )
+    with session_scope(app) as s:
         roles = Counter(s.scalars(select(User.role)))
         assert roles["admin"] == 1 and roles["provider"] >= 2 and roles["brand"] == 3
         assert roles["supervisor"] == 4 and roles["officer"] >= 6 and roles["monitor"] >= 20
