@@ -13,6 +13,7 @@ import re
 import threading
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import expect
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -31,6 +32,17 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
+
+#: the marks of a browser test module: ``pytestmark = BROWSER_MARKS``
+BROWSER_MARKS = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"{CHROMIUM} is missing: install Debian's chromium package (./dev test does)",
+    ),
+]
+
+
 TABLET = {"width": 800, "height": 1100}
 
 

@@ -217,3 +217,17 @@ def make_user(app):
             return user.id
 
     return make
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless chromium (tests/browser.py) for a browser test module; each person in it gets a
+    context of their own."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

@@ -49,6 +49,16 @@ def child(**overrides) -> dict:
     return values
 
 
+#: a GPS reading in each village of the ``places`` fixture (tests/conftest.py), about 150 m from its
+#: point: the server places a visit by its GPS, and holds one far from its village for review
+VILLAGE_GPS = {
+    "V1": "5.781 -6.592 210 5",
+    "V2": "5.701 -6.611 210 5",
+    "V3": "5.551 -6.901 210 5",
+    "V4": "5.521 -6.951 210 5",
+}
+
+
 def household_xml(
     version: str,
     *,
@@ -58,12 +68,13 @@ def household_xml(
     supplier: str = "T2-COOP",
     household_code: str = "HH-V1-001",
     head: str = "Kouassi Yao",
-    gps: str = "5.781 -6.592 210 5",
+    gps: str | None = None,
     consent: str = "yes",
     children: list[dict] | None = None,
     end: str = "2026-11-20T10:30:00.000+00:00",
 ) -> bytes:
-    """A clms_household_visit submission."""
+    """A clms_household_visit submission; ``gps`` defaults to a point in ``village``."""
+    gps = gps if gps is not None else VILLAGE_GPS.get(village, VILLAGE_GPS["V1"])
     instance_id = instance_id or f"uuid:{uuid.uuid4()}"
     kids = children if children is not None else [child()]
     body = "".join(

@@ -23,7 +23,7 @@ import datetime as dt
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from clms.db import session_scope
@@ -31,8 +31,7 @@ from clms.i18n import catalogue
 from clms.models import Alert, Case, Referral
 from tests import test_cases
 from tests.browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
+    BROWSER_MARKS,
     DESKTOP,
     TABLET,
     LiveServer,
@@ -43,26 +42,11 @@ from tests.browser import (
 )
 from tests.submissions import child, followup_xml, household_xml, live_version
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"{CHROMIUM} is missing: install Debian's chromium package (./dev test does)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 # services, providers and people of every role (see tests/test_cases.py): olga, officer of
 # CI-D1; sam, supervisor of CI-R1; pat, provider at the school SCH-GN
 world = test_cases.world
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless chromium for the module (each person gets a context of their own)."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

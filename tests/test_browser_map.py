@@ -9,13 +9,19 @@ static files, and the basemap is off unless ``MAP_TILES_URL`` is set.
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Error, expect, sync_playwright
+from playwright.sync_api import Error, expect
 from sqlalchemy import select
 
 from clms.db import session_scope
 from clms.models import Child
 from tests import test_hotspots, test_maps
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, LiveServer, screenshot, sign_in
+from tests.browser import (
+    BROWSER_MARKS,
+    DESKTOP,
+    LiveServer,
+    screenshot,
+    sign_in,
+)
 from tests.test_maps import SECRETS
 
 # the world of tests/test_hotspots.py with the cells and alerts of tests/test_maps.py
@@ -23,22 +29,7 @@ password_hash = test_hotspots.password_hash
 world = test_hotspots.world
 maps = test_maps.maps
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"{CHROMIUM} is missing: install Debian's chromium package (./dev test does)",
-    ),
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless chromium for the module (each person gets a context of their own)."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
