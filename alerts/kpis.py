@@ -138,6 +138,7 @@ from sqlalchemy.orm import Session, aliased
 
 from alerts.escalate import overdue_alert_condition
 from alerts.rules import CATEGORIES
+from clms.config import gps_far_km
 from clms.errors import problem
 from clms.i18n import N_, Msg
 from clms.models import (
@@ -172,8 +173,6 @@ TIME_GROUPS = ("month", "quarter")
 SERVICE_RECEIVED_OUTCOMES = ("service_provided", "already_received_elsewhere")
 #: a visit shorter than this is a sign of poor monitoring (domain.md section 7)
 SHORT_VISIT_MINUTES = 10
-#: a visit's GPS point further than this from its village is a sign of poor monitoring
-FAR_GPS_KM = 5.0
 #: the longest period a request may ask for
 MAX_PERIOD_YEARS = 10
 #: rows the child-visit export reads from the database at a time
@@ -1414,13 +1413,14 @@ def _gps_distances(ctx: _Context, windows, where, out: dict) -> None:
         )
         .execution_options(yield_per=EXPORT_CHUNK)
     )  # fmt: skip
+    far_km = gps_far_km()  # a sign of poor monitoring, and held for review at ingestion
     for monitor_id, lat, lon, stored_km, vlat, vlon in ctx.session.execute(stmt):
         r = out.get(monitor_id)
         if r is None:
             continue
         r["visits_with_gps"] += 1
         km = stored_km if stored_km is not None else haversine_km(lat, lon, vlat, vlon)
-        if km > FAR_GPS_KM:
+        if km > far_km:
             r["visits_far"] += 1
 
 

@@ -129,3 +129,13 @@ def _instance_secret(instance: Path, name: str = "secret_key") -> str:
         except FileExistsError:
             pass
     return path.read_text().strip()
+
+
+def gps_far_km() -> float:
+    """``GPS_FAR_METRES`` in km: a visit's GPS point further than this from the village chosen in
+    the form is held for review (forms.store) and counts against its monitor (alerts.kpis). The
+    application's setting, or the default outside an application."""
+    from flask import current_app, has_app_context
+
+    metres = current_app.config.get("GPS_FAR_METRES") if has_app_context() else None
+    return float(metres if metres is not None else DEFAULTS["GPS_FAR_METRES"]) / 1000

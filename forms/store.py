@@ -19,12 +19,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from flask import current_app, has_app_context
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from alerts.classify import ChildVisitFacts, ReportFacts, classify_and_alert
 from alerts.rules import FACT_FIELDS
+from clms.config import gps_far_km
 from clms.models import (
     Case,
     Child,
@@ -331,7 +331,7 @@ class Batch:
             gps.village_id == chosen or self._scoped(item.submitter, gps.village_id, gps.area_id)
         ):
             village_id, source = gps.village_id, "gps"
-        far_km = _far_metres() / 1000
+        far_km = gps_far_km()
         if gps.distance_km is not None and gps.distance_km > far_km:
             issues.append(
                 Issue(
@@ -619,13 +619,6 @@ _VISIT_DEFAULTS = {
     "services_received": [], "notes": None, "form_village_id": None, "village_source": None,
     "gps_distance_km": None,
 }  # fmt: skip
-
-
-def _far_metres() -> float:
-    """GPS_FAR_METRES of the application's configuration (5000 outside an application)."""
-    if has_app_context():
-        return float(current_app.config.get("GPS_FAR_METRES", 5000))
-    return 5000.0
 
 
 def save_batch(session: Session, items: list[Item]) -> dict[int, list[Issue]]:

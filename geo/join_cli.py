@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
+from clms.config import gps_far_km
 from clms.db import session_scope
 from clms.models import Visit
 from geo.cli import places_group
@@ -35,7 +35,7 @@ def locate_command(only_missing: bool, batch: int) -> None:
     """
     if batch < 1:
         raise click.BadParameter("must be at least 1", param_hint="--batch")
-    far_km = float(current_app.config.get("GPS_FAR_METRES", 5000)) / 1000
+    far_km = gps_far_km()
     with session_scope() as session:
         forget(session)  # cells may have been imported by another process a moment ago
         query = select(func.count(Visit.id)).where(

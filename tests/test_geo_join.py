@@ -424,3 +424,10 @@ def test_monitor_quality_counts_the_stored_distance_to_the_chosen_village(
         report = kpi_report(s, olga, KpiFilters(dt.date(2026, 11, 1), dt.date(2026, 11, 30)))
     [awa] = [row for row in report.monitors if row["label"] == "awa"]
     assert (awa["visits_with_gps"], awa["visits_far"]) == (1, 1)
+    # the same setting as the review at ingestion: 6 km away is no longer far
+    app.config["GPS_FAR_METRES"] = 6000
+    with app.app_context(), session_scope(app) as s:
+        olga = s.scalar(select(User).where(User.username == "olga"))
+        report = kpi_report(s, olga, KpiFilters(dt.date(2026, 11, 1), dt.date(2026, 11, 30)))
+    [awa] = [row for row in report.monitors if row["label"] == "awa"]
+    assert (awa["visits_with_gps"], awa["visits_far"]) == (1, 0)
