@@ -1,6 +1,8 @@
 """Hotspots: child-labour figures per village, administrative area, supplier and tier.
 
-:func:`hotspot_table` is the one function every hotspot page, map, API answer and export calls.
+:func:`hotspot_tables` computes every table a page or a map needs from ONE aggregation (one
+ranking of the children, one SQL statement) and, for a brand, protects them in one pass;
+:func:`hotspot_table` (one table of it) is what an API answer or an export calls.
 For a brand it always passes through :func:`geo.privacy.protect` (thresholds, secondary
 suppression, an allow-list of keys); for an officer or a supervisor the figures are exact but only
 over the villages of their areas (:func:`clms.scope.village_scope_condition`). Anyone else (an
@@ -46,7 +48,10 @@ Figures of a cell (``FIGURES``)
     least one remediation service before the period's end (:func:`alerts.kpis.first_remediation`).
 
 Everything is aggregated in SQL (``GROUP BY`` over one ranked common table expression): child
-rows never reach Python.
+rows never reach Python. Cost at 1,000,000 children (2 cores): the ranking of the children's
+latest visits dominates (about 2 s on either database; SQLite ranks with ``GROUP BY``, PostgreSQL
+with window functions), each grouping adds a fraction of a second; a page asks for one
+aggregation, the standalone map with every layer for one as well.
 """
 
 from __future__ import annotations
@@ -57,7 +62,19 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from sqlalchemy import Integer, and_, case, cast, distinct, func, literal, null, select, union_all
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    distinct,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session, aliased
 
 from alerts.kpis import CHILD_LABOUR, current_classifications_in_windows, first_remediation
@@ -76,7 +93,7 @@ from clms.models import (
     Visit,
 )
 from clms.scope import area_ids_in_scope, village_scope_condition
-from clms.supply import brand_supplier_ids_query, subchain_ids
+from clms.supply import brand_supplier_ids, brand_supplier_ids_query, subchain_ids
 
 #: the ``level`` values
 LEVELS = ("village", "area", "supplier", "tier")
@@ -200,93 +217,264 @@ def hotspot_table(
     ``min_children``/``min_households`` (brands only) default to the application's
     ``PRIVACY_MIN_CHILDREN``/``_HOUSEHOLDS`` and can only be raised.
 
+    One table of :func:`hotspot_tables` (which computes several from one aggregation): a
+    filtered table is protected with the unfiltered one (and, for a tier, every tier's).
+
     >>> table = hotspot_table(session, brand_user, "village")  # doctest: +SKIP
     >>> table.rows[0]  # doctest: +SKIP
     {'level': 'village', 'code': 'V1', 'name': 'Gnamagui', 'area_code': 'CI-D1',
      'suppressed': True, 'reason': 'fewer than 10 children monitored'}
     """
-    from geo import privacy
-
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+    options = {"end": end, "months": months}
+    options.update(min_children=min_children, min_households=min_households)
+    if tier is not None and supplier_id is not None:
+        # both filters: one filtered part ("@x"), the supplier's sub-chain within the tier
+        kept = sorted(subchain_ids(session, [supplier_id]))
+        kept = select(Supplier.id).where(Supplier.tier == tier, Supplier.id.in_(kept))
+        tables = hotspot_tables(
+            session, user, (), layer_levels=(level,), _filtered=kept.correlate(None), **options
+        )
+        return tables.table(level, area_level=area_level, _suffix="@x")
+    tables = hotspot_tables(
+        session,
+        user,
+        () if (tier is not None or supplier_id is not None) else (level,),
+        layer_levels=(level,),
+        tiers=tier is not None,
+        supplier_ids=() if supplier_id is None else (supplier_id,),
+        **options,
+    )
+    return tables.table(level, area_level=area_level, tier=tier, supplier_id=supplier_id)
+
+
+@dataclass
+class HotspotTables:
+    """The tables of one aggregation (:func:`hotspot_tables`): ``cells`` ``{(kind, id): row}``,
+    already protected for a brand (one privacy gate over all of them); :meth:`table` picks one."""
+
+    period: Period
+    brand: bool
+    min_children: int
+    min_households: int
+    cells: dict
+    levels: tuple
+    layer_levels: tuple
+    tiers: bool
+    supplier_ids: tuple
+
+    def table(
+        self,
+        level: str,
+        *,
+        area_level: str | None = None,
+        tier: int | None = None,
+        supplier_id: int | None = None,
+        _suffix: str | None = None,
+    ) -> HotspotTable:
+        """The table of ``level`` (for a tier's or a supplier's layer: ``tier`` or
+        ``supplier_id``, among those the aggregation was asked for), the areas only of
+        ``area_level`` if given."""
+        if level not in LEVELS:
+            raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+        if tier is not None and supplier_id is not None:
+            raise ValueError("a table of one tier or of one supplier, not both")
+        wanted = "" if _suffix is None else _suffix
+        if tier is not None:
+            if not self.tiers or level not in self.layer_levels:
+                raise ValueError(f"no tier layers of {level!r} in this aggregation")
+            wanted = f"@{tier}"
+        elif supplier_id is not None:
+            if supplier_id not in self.supplier_ids or level not in self.layer_levels:
+                raise ValueError(f"no layer of supplier {supplier_id} in this aggregation")
+            wanted = f"@s{supplier_id}"
+        elif _suffix is None and level not in self.levels:
+            raise ValueError(f"no {level!r} table in this aggregation")
+        from geo import privacy
+
+        table = HotspotTable(
+            level,
+            self.period,
+            brand=self.brand,
+            min_children=self.min_children,
+            min_households=self.min_households,
+        )
+        total = self.cells.get(("total" + wanted, None))
+        if total is None:
+            # nobody in this layer: an empty total, suppressed for a brand
+            empty = {**_identity("total", None), **_empty_figures()}
+            total = (
+                privacy.publish(empty, _reason_empty(self.min_children), 0, 0)
+                if self.brand
+                else empty
+            )
+        table.total = _public(total)
+        rows = [
+            _public(cell)
+            for (kind, _id), cell in self.cells.items()
+            if kind == level + wanted
+            and not cell.get("_hide")
+            and (level != "area" or area_level is None or cell.get("_area_level") == area_level)
+        ]
+        table.rows = sorted(rows, key=_sort_key)
+        return table
+
+
+def hotspot_tables(
+    session: Session,
+    user: User,
+    levels=LEVELS,
+    *,
+    end: dt.date | None = None,
+    months: int = 12,
+    layer_levels=("village",),
+    tiers: bool = False,
+    supplier_ids=(),
+    min_children: int | None = None,
+    min_households: int | None = None,
+    _filtered=None,
+) -> HotspotTables:
+    """Several hotspot tables from ONE aggregation (one ranking of the children, one SQL
+    statement): the tables of ``levels`` and the layers of ``layer_levels``: with ``tiers`` each
+    tier's (the children whose latest visit is of that tier), and each of ``supplier_ids`` (the
+    children whose latest visit is in that supplier's sub-chain). What a page or a map needs, at
+    about the cost of one table.
+
+    For a brand (:func:`_protect_units`): the tables of ``levels`` pass ONE privacy gate together
+    (each level with its hierarchy, villages and areas together, all sharing the scope total), so
+    a cell is suppressed alike in every table of a page; each layer passes a gate with the
+    unfiltered cells of its level's hierarchy, the tiers' layers together (they add up to the
+    whole), exactly as :func:`hotspot_table` protects one filtered table, so that no layer can
+    be subtracted from the whole. :meth:`HotspotTables.table` returns one table;
+    :func:`hotspot_table` is one table of this.
+    """
+    from geo import privacy as gate
+
+    levels = tuple(levels)
+    layer_levels = tuple(layer_levels)
+    supplier_ids = tuple(sorted(set(supplier_ids)))
+    for level in (*levels, *layer_levels):
+        if level not in LEVELS:
+            raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
     if not 1 <= months <= MAX_MONTHS:
         raise ValueError(f"months must be 1 to {MAX_MONTHS}, not {months!r}")
     period = Period.ending(end or dt.datetime.now(dt.UTC).date(), months)
     brand = user.role == "brand"
-    # one statement object for the brand's suppliers, used twice in the query (one CTE)
-    brand_ids = brand_supplier_ids_query(user.brand_id) if brand and user.brand_id else None
+    # the brand's suppliers, read first (a few dozen ids): as a list, the databases filter the
+    # visits by it before joining the children (a recursive subquery's size they cannot guess)
+    brand_ids = (
+        sorted(brand_supplier_ids(session, user.brand_id)) if brand and user.brand_id else None
+    )
     if brand:
         scope = None if brand_ids is None else Visit.supplier_id.in_(brand_ids)
     else:
         scope = village_scope_condition(session, user, Visit.village_id)
-    table = HotspotTable(level, period, brand=brand)
+    thresholds = (0, 0)
     if brand:
-        table.min_children, table.min_households = privacy.thresholds(
-            *_configured_thresholds(), min_children, min_households
-        )
-    wanted = ""  # the suffix of the cells asked for, when a brand's table is sliced
+        thresholds = gate.thresholds(*_configured_thresholds(), min_children, min_households)
+    layered = tiers or supplier_ids or _filtered is not None
+    result = HotspotTables(
+        period, brand, *thresholds, {}, levels, layer_levels if layered else (), tiers, supplier_ids
+    )
+
+    def kinds_of(wanted) -> tuple:
+        # a brand's table is protected over the whole hierarchy of its level (villages and areas
+        # together), so that a cell is suppressed whichever of them is asked for and one level's
+        # totals cannot undo the other's suppression; suppliers and tiers only share the scope
+        # total with it, which is suppressed alike in every hierarchy
+        return tuple(dict.fromkeys(kind for level in wanted for kind in _kinds(level, brand)))
+
     if scope is None:
         cells = {("total", None): {**_identity("total", None), **_empty_counts()}}
-        groups = []
     else:
-        # the filters pick among the children's latest visits (a tier's layer holds the children
-        # whose latest visit is of that tier), so the layers of one table add up to it
-        kept = None
-        if tier is not None:
-            kept = select(Supplier.id).where(Supplier.tier == tier).correlate(None)
-        if supplier_id is not None:
-            chain = sorted(subchain_ids(session, [supplier_id]))
-            kept = chain if kept is None else kept.where(Supplier.id.in_(chain))
-        # a brand's table is protected over the whole hierarchy of the level at once (villages
-        # and areas together), so that a cell is suppressed whichever of them is asked for and
-        # one level's totals cannot undo the other's suppression; suppliers and tiers only share
-        # the scope total with it, which is suppressed alike in every hierarchy
-        kinds = HIERARCHIES[level] if brand else (level,)
-        if not brand:
-            raw = _aggregate(session, period, scope, kinds, brand_ids, [("", False, kept)])
-            cells, groups = _cells(session, raw), []
-        elif kept is None:
-            raw = _aggregate(session, period, scope, kinds, brand_ids, [("", False, None)])
-            cells = _cells(session, raw)
-            groups = _groups(session, cells, user.brand_id)
-        else:
-            # a filtered table (a map layer) is protected together with the unfiltered one and,
-            # for a tier, with every other tier's: otherwise a village's published figures minus
-            # one layer's would give away the rest (see _sliced_groups)
-            by_tier = supplier_id is None
-            modes = [("", False, None), ("", True, None) if by_tier else ("@x", False, kept)]
-            cells = _cells(session, _aggregate(session, period, scope, kinds, brand_ids, modes))
-            groups = _sliced_groups(session, cells, user.brand_id)
-            wanted = f"@{tier}" if by_tier else "@x"
+        # the layers pick among the children's latest visits (a tier's layer holds the children
+        # whose latest visit is of that tier), so the layers of one table add up to it; a
+        # brand's layer is protected together with the unfiltered cells (otherwise a village's
+        # published figures minus one layer's would give away the rest, see _sliced_groups)
+        base = kinds_of(levels)
+        sliced = kinds_of(layer_levels) if layered else ()
+        modes = []
+        if brand or not layered:
+            modes.append(("", None, None, tuple(dict.fromkeys(base + (sliced if brand else ())))))
+        elif base:
+            modes.append(("", None, None, base))
+        if tiers:
+            modes.append(("@", "tier", None, sliced))
+        if supplier_ids:
+            modes.append(("@s", "supplier", list(supplier_ids), sliced))
+        if _filtered is not None:
+            modes.append(("@x", None, _filtered, sliced))
+        raw = _aggregate(session, period, scope, brand_ids, modes)
+        cells = _cells(session, raw)
     for cell in cells.values():
         _finish(cell)
-    if level == "area":
-        own_areas = None if brand else area_ids_in_scope(session, user)
+    # the areas outside a staff member's own areas are read (they hold the villages) but not shown
+    if not brand and "area" in (*levels, *layer_levels):
+        own_areas = area_ids_in_scope(session, user)
         for key in [k for k in cells if _base(k[0]) == "area"]:
-            cell = cells[key]
-            if (own_areas is not None and key[1] not in own_areas) or (
-                area_level is not None and cell.get("area_level") != area_level
-            ):
-                cell["_hide"] = True
+            if key[1] not in own_areas:
+                cells[key]["_hide"] = True
+    area_levels = {key: cell.get("area_level") for key, cell in cells.items()}
     if brand:
-        hide = {key for key, cell in cells.items() if cell.get("_hide")}
-        cells = privacy.protect(
-            cells, groups, min_children=table.min_children, min_households=table.min_households
-        )
-        for key in hide:
-            cells[key]["_hide"] = True
-    if wanted:
-        table.total = cells.get(("total" + wanted, None)) or privacy.publish(
-            _identity("total", None), privacy.REASON_CHILDREN.format(n=table.min_children), 0, 0
-        )
-    else:
-        table.total = cells.pop(("total", None))
-    rows = [c for (kind, _id), c in cells.items() if kind == level + wanted and not c.get("_hide")]
-    for row in rows + [table.total]:
-        for key in [k for k in row if k.startswith("_")]:
-            del row[key]
-    table.rows = sorted(rows, key=_sort_key)
-    return table
+        cells = _protect_units(session, cells, user.brand_id, result, scope is not None)
+    for key, cell in cells.items():
+        cell["_area_level"] = area_levels.get(key)
+    result.cells = cells
+    return result
+
+
+def _protect_units(session, cells: dict, brand_id, result: HotspotTables, scoped: bool) -> dict:
+    """A brand's cells through the privacy gate: the unfiltered tables together (every level
+    asked for in one gate, so they suppress alike), then each layer with the unfiltered cells it
+    is part of (the tiers' layers together: they add up to the whole), as :func:`hotspot_table`
+    protects a filtered table; a layer's own cells are taken from its gate."""
+    from geo import privacy as gate
+
+    options = {"min_children": result.min_children, "min_households": result.min_households}
+    if not scoped:
+        return gate.protect(cells, [], **options)
+    memo: dict = {}
+    by_suffix: dict = {}  # the cells of each slice ("" unfiltered, "@2" tier 2, "@s12" ...)
+    for key, cell in cells.items():
+        by_suffix.setdefault(key[0][len(_base(key[0])) :], {})[key] = cell
+    unfiltered = by_suffix.pop("", {})
+    base_kinds = {"total"} | {k for level in result.levels for k in _kinds(level, True)}
+    layer_kinds = {"total"} | {k for level in result.layer_levels for k in _kinds(level, True)}
+    out = {}
+    if result.levels:
+        base = {k: c for k, c in unfiltered.items() if _base(k[0]) in base_kinds}
+        out.update(gate.protect(base, _groups(session, base, brand_id, memo), **options))
+    units: dict = {}
+    for x in by_suffix:
+        units.setdefault("@" if x[1:].isdigit() else x, []).append(x)
+    layer_base = {k: c for k, c in unfiltered.items() if _base(k[0]) in layer_kinds}
+    for suffixes in units.values():
+        unit = dict(layer_base)
+        for x in suffixes:
+            unit.update(by_suffix[x])
+        groups = _sliced_groups(session, unit, brand_id, memo)
+        protected = gate.protect(unit, groups, **options)
+        out.update({k: protected[k] for x in suffixes for k in by_suffix[x]})
+    for key in cells.keys() - out.keys():  # never published: a cell outside every gate
+        out[key] = gate.publish(cells[key], _reason_empty(result.min_children), 0, 0)
+    return out
+
+
+def _kinds(level: str, brand: bool) -> tuple:
+    """The kinds of cells a table of ``level`` is computed (and for a brand protected) with."""
+    return HIERARCHIES[level] if brand else (level,)
+
+
+def _public(cell: dict) -> dict:
+    """A copy of a cell without its private keys (``_...``)."""
+    return {k: v for k, v in cell.items() if not k.startswith("_")}
+
+
+def _reason_empty(min_children: int) -> str:
+    from geo import privacy
+
+    return privacy.REASON_CHILDREN.format(n=min_children)
 
 
 # --- requests and answers -----------------------------------------------------------------------
@@ -489,15 +677,19 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
 # --- SQL ---------------------------------------------------------------------------------------
 
 
-def _aggregate(session, period: Period, scope, kinds, brand_ids, modes) -> list:
-    """Rows ``(kind, cell_id, window, counts...)`` for the cells of ``kinds`` and the total, in
-    one query: the latest classification of each child in each window is ranked once (a common
-    table expression the databases materialise) and grouped several ways.
+def _aggregate(session, period: Period, scope, brand_ids, modes) -> list:
+    """Rows ``(kind, cell_id, window, counts...)`` for the cells asked for and the totals, in
+    one query: the latest classification of each child in each window is ranked once, summed
+    per household and place (a common table expression the databases materialise, about a
+    quarter of the children's rows) and grouped several ways.
 
-    ``scope``: the visits that may count. ``modes``: ``[(suffix, by_tier, kept)]``, one set of
-    cells for each: ``kept`` (None, or the supplier ids, a list or a select) keeps the children
-    whose latest visit is of those suppliers; the kinds of the cells get ``suffix``, and with
-    ``by_tier`` each cell is split by the tier of the latest visit's supplier (``village@2``).
+    ``scope``: the visits that may count. ``modes``: ``[(suffix, slice_by, kept, kinds)]``, one
+    set of cells for each, of the ``kinds`` (village, area, tier, supplier) and the total, whose
+    kinds get ``suffix``: with ``slice_by`` None, ``kept`` (None, or the supplier ids, a list
+    or a select) keeps the children whose latest visit is of those suppliers; with "tier" each
+    cell is split by the tier of the latest visit's supplier (``village@2``); with "supplier"
+    by each supplier of ``kept`` (a list of ids) whose sub-chain holds the latest visit's
+    supplier (``village@s12``).
     """
     windows = union_all(
         *(
@@ -512,36 +704,64 @@ def _aggregate(session, period: Period, scope, kinds, brand_ids, modes) -> list:
             )
         )
     ).cte("hotspot_windows")
-    partition = [windows.c.k, ChildVisit.child_id]
-    order = (Visit.visited_at.desc(), Visit.id.desc(), ChildVisit.id.desc())
+    dialect = session.get_bind().dialect.name
     in_labour = case((Classification.category.in_(CHILD_LABOUR), 1), else_=0)
-    ranked = (
-        current_classifications_in_windows(
-            select(
-                windows.c.k.label("k"),
-                windows.c.e.label("e"),
-                ChildVisit.child_id.label("child_id"),
-                Visit.household_id.label("household_id"),
-                Visit.village_id.label("village_id"),
-                Visit.supplier_id.label("supplier_id"),
-                Classification.category.label("category"),
-                # the same partition and order for both (the whole partition as the frame of
-                # the first): the databases sort the rows once, not twice
-                func.max(in_labour)
-                .over(partition_by=partition, order_by=order, rows=(None, None))
-                .label("identified"),
-                func.row_number().over(partition_by=partition, order_by=order).label("rn"),
-            ),
-            windows,
+    columns = [
+        windows.c.k.label("k"),
+        windows.c.e.label("e"),
+        ChildVisit.child_id.label("child_id"),
+        Visit.household_id.label("household_id"),
+        Visit.village_id.label("village_id"),
+        Visit.supplier_id.label("supplier_id"),
+        Classification.category.label("category"),
+    ]
+    if dialect == "sqlite":
+        # one row per child and window, GROUP BY instead of window functions (twice as fast in
+        # SQLite): with exactly one max() aggregate, SQLite takes the other (bare) columns from
+        # the row holding the maximum (https://sqlite.org/lang_select.html#bare_columns); the
+        # key orders as (visited_at, visit id, child visit id) do (SQLite stores datetimes as
+        # fixed-width text), so that row is the latest visit
+        latest_key = Visit.visited_at.op("||", return_type=String)(
+            func.printf("%020d%020d", Visit.id, ChildVisit.id)
         )
-        .where(scope)
-        .subquery("hotspot_ranked")
-    )
-    first = first_remediation(session.get_bind().dialect.name)
+        ranked = (
+            current_classifications_in_windows(
+                select(
+                    *columns,
+                    case((func.sum(in_labour) > 0, 1), else_=0).label("identified"),
+                    func.max(latest_key).label("latest_key"),
+                    literal(1).label("rn"),
+                ),
+                windows,
+            )
+            .where(scope)
+            .group_by(windows.c.k, ChildVisit.child_id)
+            .subquery("hotspot_ranked")
+        )
+    else:
+        partition = [windows.c.k, ChildVisit.child_id]
+        order = (Visit.visited_at.desc(), Visit.id.desc(), ChildVisit.id.desc())
+        ranked = (
+            current_classifications_in_windows(
+                select(
+                    *columns,
+                    # the same partition and order for both (the whole partition as the frame
+                    # of the first): the databases sort the rows once, not twice
+                    func.max(in_labour)
+                    .over(partition_by=partition, order_by=order, rows=(None, None))
+                    .label("identified"),
+                    func.row_number().over(partition_by=partition, order_by=order).label("rn"),
+                ),
+                windows,
+            )
+            .where(scope)
+            .subquery("hotspot_ranked")
+        )
+    first = first_remediation(dialect)
+    # the first remediation only matters for the children identified in child labour
     latest = (
         select(
             ranked.c.k,
-            ranked.c.child_id,
             ranked.c.household_id,
             ranked.c.village_id,
             ranked.c.supplier_id,
@@ -552,100 +772,137 @@ def _aggregate(session, period: Period, scope, kinds, brand_ids, modes) -> list:
             ),
         )
         .select_from(ranked)
-        .outerjoin(first, first.c.child_id == ranked.c.child_id)
+        .outerjoin(first, and_(ranked.c.identified == 1, first.c.child_id == ranked.c.child_id))
         .where(ranked.c.rn == 1)
-        .cte("hotspot_latest")
+        .subquery("hotspot_latest")
+    )
+    # one row per window, household and place (village, supplier): every grouping adds these up,
+    # counting the distinct households, so the many groupings read a quarter of the rows
+    where = (latest.c.k, latest.c.household_id, latest.c.village_id, latest.c.supplier_id)
+    fine = (
+        select(
+            *where,
+            func.count().label("children"),
+            func.sum(case((latest.c.category.in_(CHILD_LABOUR), 1), else_=0)).label("child_labour"),
+            func.sum(case((latest.c.category == "hazardous", 1), else_=0)).label("hazardous"),
+            func.sum(case((latest.c.category == "worst_form", 1), else_=0)).label("worst_forms"),
+            func.sum(latest.c.identified).label("identified"),
+            func.sum(latest.c.remediated).label("remediated"),
+        )
+        .group_by(*where)
+        .cte("hotspot_fine")
     )
 
     def figures(source):
         c = source.c
         return [
-            func.count().label("children"),
+            func.sum(c.children).label("children"),
             func.count(distinct(c.household_id)).label("households"),
-            func.sum(case((c.category.in_(CHILD_LABOUR), 1), else_=0)).label("child_labour"),
-            func.sum(case((c.category == "hazardous", 1), else_=0)).label("hazardous"),
-            func.sum(case((c.category == "worst_form", 1), else_=0)).label("worst_forms"),
+            func.sum(c.child_labour).label("child_labour"),
+            func.sum(c.hazardous).label("hazardous"),
+            func.sum(c.worst_forms).label("worst_forms"),
             func.sum(c.identified).label("identified"),
             func.sum(c.remediated).label("remediated"),
         ]
 
     slicer = aliased(Supplier, name="slice_supplier")
     parts = []
+    ctes: dict = {}
 
-    def part(kind: str, cell_id, stmt) -> None:
-        """One grouping in every mode: ``stmt`` selects from ``latest`` (and what it joins);
-        ``cell_id`` None for the total."""
-        for suffix, by_tier, kept in modes:
-            mode = stmt
-            if kept is not None:
-                mode = mode.where(latest.c.supplier_id.in_(kept))
-            if by_tier:
-                mode = mode.join(slicer, slicer.id == latest.c.supplier_id).group_by(slicer.tier)
-            mode = mode.add_columns(
-                literal(kind + suffix).label("kind"),
-                # typed NULLs: PostgreSQL settles a UNION's column types part by part
-                (cast(null(), Integer) if cell_id is None else cell_id).label("cell_id"),
-                (slicer.tier if by_tier else cast(null(), Integer)).label("slice"),
-                latest.c.k,
-                *figures(latest),
-            ).group_by(latest.c.k)
-            if cell_id is not None:
-                mode = mode.group_by(cell_id)
-            parts.append(mode)
-
-    part("total", None, select().select_from(latest))
-    if "village" in kinds:
-        part(
-            "village",
-            latest.c.village_id,
-            select().select_from(latest).where(latest.c.village_id.is_not(None)),
-        )
-    if "tier" in kinds:
-        part(
-            "tier",
-            Supplier.tier,
-            select().select_from(latest).join(Supplier, Supplier.id == latest.c.supplier_id),
-        )
-    if "area" in kinds:
-        # every area above a village: a closure (area, ancestor) built by a recursive CTE
-        closure = select(Area.id.label("area_id"), Area.id.label("ancestor_id")).cte(
-            "area_closure", recursive=True
-        )
-        closure = closure.union_all(
-            select(closure.c.area_id, Area.parent_id)
-            .join(Area, Area.id == closure.c.ancestor_id)
-            .where(Area.parent_id.is_not(None))
-        )
-        part(
-            "area",
-            closure.c.ancestor_id,
-            select()
-            .select_from(latest)
-            .join(Village, Village.id == latest.c.village_id)
-            .join(closure, closure.c.area_id == Village.area_id),
-        )
-    if "supplier" in kinds:
-        # every supplier whose sub-chain holds the visit's supplier: (root, member) pairs, UNION
-        # so that a supplier reached by two paths counts once
-        roots = select(Supplier.id.label("root"), Supplier.id.label("member"))
-        if brand_ids is not None:
-            roots = roots.where(Supplier.id.in_(brand_ids))
-        chain = roots.cte("supplier_chain", recursive=True)
-        chain = chain.union(
-            select(chain.c.root, SupplierLink.seller_id).join(
-                SupplierLink, SupplierLink.buyer_id == chain.c.member
+    def chain_of(name: str, roots):
+        """(root, member) pairs: every supplier whose sub-chain holds ``member`` (UNION, so
+        that a supplier reached by two paths counts once)."""
+        if name not in ctes:
+            start = select(Supplier.id.label("root"), Supplier.id.label("member"))
+            if roots is not None:
+                start = start.where(Supplier.id.in_(roots))
+            chain = start.cte(name, recursive=True)
+            ctes[name] = chain.union(
+                select(chain.c.root, SupplierLink.seller_id).join(
+                    SupplierLink, SupplierLink.buyer_id == chain.c.member
+                )
             )
-        )
-        part(
-            "supplier",
-            chain.c.root,
-            select().select_from(latest).join(chain, chain.c.member == latest.c.supplier_id),
-        )
+        return ctes[name]
+
+    def part(kind: str, cell_id, stmt, suffix, slice_by, kept) -> None:
+        """One grouping: ``stmt`` selects from ``fine`` (and what it joins); ``cell_id`` None
+        for the total."""
+        slice_col = cast(null(), Integer)
+        if slice_by == "tier":
+            stmt = stmt.join(slicer, slicer.id == fine.c.supplier_id)
+            slice_col = slicer.tier
+        elif slice_by == "supplier":
+            sliced = chain_of("slice_chain", kept)
+            stmt = stmt.join(sliced, sliced.c.member == fine.c.supplier_id)
+            slice_col = sliced.c.root
+        elif kept is not None:
+            stmt = stmt.where(fine.c.supplier_id.in_(kept))
+        stmt = stmt.add_columns(
+            literal(kind + suffix).label("kind"),
+            # typed NULLs: PostgreSQL settles a UNION's column types part by part
+            (cast(null(), Integer) if cell_id is None else cell_id).label("cell_id"),
+            slice_col.label("slice"),
+            fine.c.k,
+            *figures(fine),
+        ).group_by(fine.c.k)
+        if slice_by is not None:
+            stmt = stmt.group_by(slice_col)
+        if cell_id is not None:
+            stmt = stmt.group_by(cell_id)
+        parts.append(stmt)
+
+    closure = None
+    for suffix, slice_by, kept, kinds in modes:
+        args = (suffix, slice_by, kept)
+        part("total", None, select().select_from(fine), *args)
+        if "village" in kinds:
+            part(
+                "village",
+                fine.c.village_id,
+                select().select_from(fine).where(fine.c.village_id.is_not(None)),
+                *args,
+            )
+        if "tier" in kinds:
+            part(
+                "tier",
+                Supplier.tier,
+                select().select_from(fine).join(Supplier, Supplier.id == fine.c.supplier_id),
+                *args,
+            )
+        if "area" in kinds:
+            # every area above a village: a closure (area, ancestor) built by a recursive CTE
+            if closure is None:
+                closure = select(Area.id.label("area_id"), Area.id.label("ancestor_id")).cte(
+                    "area_closure", recursive=True
+                )
+                closure = closure.union_all(
+                    select(closure.c.area_id, Area.parent_id)
+                    .join(Area, Area.id == closure.c.ancestor_id)
+                    .where(Area.parent_id.is_not(None))
+                )
+            part(
+                "area",
+                closure.c.ancestor_id,
+                select()
+                .select_from(fine)
+                .join(Village, Village.id == fine.c.village_id)
+                .join(closure, closure.c.area_id == Village.area_id),
+                *args,
+            )
+        if "supplier" in kinds:
+            # every supplier whose sub-chain holds the visit's supplier
+            chain = chain_of("supplier_chain", brand_ids)
+            part(
+                "supplier",
+                chain.c.root,
+                select().select_from(fine).join(chain, chain.c.member == fine.c.supplier_id),
+                *args,
+            )
     out = []
     for kind, cell_id, slice_, *rest in session.execute(union_all(*parts)):
         if _base(kind) == "total":
             cell_id = None
-        out.append((kind if slice_ is None else f"{kind}@{slice_}", cell_id, *rest))
+        out.append((kind if slice_ is None else f"{kind}{slice_}", cell_id, *rest))
     return out
 
 
@@ -727,21 +984,25 @@ def _names(session, counts) -> dict:
     return out
 
 
-def _groups(session, cells: dict, brand_id: int) -> list[tuple]:
+def _groups(session, cells: dict, brand_id: int, memo: dict | None = None) -> list[tuple]:
     """The published totals of a brand's table and the cells that add up to each:
     ``[(total key, [member keys]), ...]``: an area over its villages and the areas directly
     below it, the scope total over the top areas, over the tiers and over the brand's direct
     suppliers, a supplier over the suppliers it buys from."""
     from clms.models import BrandSupplier
 
+    memo = {} if memo is None else memo  # what several calls over one set of cells share
     groups: dict = {}
-    village_area = dict(
-        session.execute(
-            select(Village.id, Village.area_id).where(
-                Village.id.in_(sorted(i for k, i in cells if k == "village"))
-            )
-        ).all()
-    )
+    village_area = memo.setdefault("village_area", {})
+    missing = sorted(i for k, i in cells if k == "village" and i not in village_area)
+    for chunk in range(0, len(missing), 5000):
+        village_area.update(
+            session.execute(
+                select(Village.id, Village.area_id).where(
+                    Village.id.in_(missing[chunk : chunk + 5000])
+                )
+            ).all()
+        )
     for (kind, cell_id), row in cells.items():
         if kind == "village":
             parent = ("area", village_area.get(cell_id))
@@ -774,23 +1035,38 @@ def _groups(session, cells: dict, brand_id: int) -> list[tuple]:
     return out
 
 
-def _sliced_groups(session, cells: dict, brand_id: int) -> list[tuple]:
-    """The groups of a brand's filtered table: the unfiltered cells (kind ``village``) and the
-    filtered ones (``village@2`` for tier 2, ``village@x`` for a supplier's sub-chain) each with
-    their own hierarchy (:func:`_groups`), plus one group per unfiltered cell over its filtered
-    parts. For a tier, every tier's part: they add up to the cell, so no layer can be subtracted
-    from the others and the whole; for a supplier, its part alone, the rest being an unpublished
-    residual (protected when small)."""
-    suffixes = sorted({k[len(_base(k)) :] for k, _i in cells})
+def _sliced_groups(session, cells: dict, brand_id: int, memo: dict | None = None) -> list[tuple]:
+    """The groups of a brand's filtered tables: the unfiltered cells (kind ``village``) and the
+    filtered ones (``village@2`` for tier 2, ``village@s12`` for supplier 12's sub-chain,
+    ``village@x`` for a filter) each with their own hierarchy (:func:`_groups`), plus, for each
+    unfiltered cell, one group over its tiers' parts (they add up to the cell, so no layer can
+    be subtracted from the others and the whole) and one over each supplier's (or filter's)
+    part alone, the rest being an unpublished residual (protected when small)."""
+    parts: dict = {}  # suffix -> {unsuffixed key: cell}
+    for (k, i), c in cells.items():
+        base = _base(k)
+        parts.setdefault(k[len(base) :], {})[(base, i)] = c
+    suffixes = sorted(parts)
     groups = []
     for suffix in suffixes:
-        part = {(_base(k), i): c for (k, i), c in cells.items() if k[len(_base(k)) :] == suffix}
-        for total, members in _groups(session, part, brand_id):
+        if suffix == "" and memo is not None and ("unfiltered", len(parts[""])) in memo:
+            # the same unfiltered cells in every layer's gate: their groups once
+            part_groups = memo[("unfiltered", len(parts[""]))]
+        else:
+            part_groups = _groups(session, parts[suffix], brand_id, memo)
+            if suffix == "" and memo is not None:
+                memo[("unfiltered", len(parts[""]))] = part_groups
+        for total, members in part_groups:
             groups.append(((total[0] + suffix, total[1]), [(m[0] + suffix, m[1]) for m in members]))
-    for kind, cell_id in [k for k in cells if "@" not in k[0]]:
-        members = [(kind + x, cell_id) for x in suffixes if x and (kind + x, cell_id) in cells]
+    tiers = [x for x in suffixes if x[1:].isdigit()]
+    others = [x for x in suffixes if x and x not in tiers]
+    for kind, cell_id in parts.get("", {}):
+        members = [(kind + x, cell_id) for x in tiers if (kind, cell_id) in parts[x]]
         if members:
             groups.append(((kind, cell_id), members))
+        for x in others:
+            if (kind, cell_id) in parts[x]:
+                groups.append(((kind, cell_id), [(kind + x, cell_id)]))
     return groups
 
 

@@ -26,9 +26,11 @@ adds only a table of figures keyed by the cell's index (about 50 bytes a cell it
 browser restyles the same polygons when another layer is chosen. So the page grows as
 ``villages x (vertices per cell) + (cells covered by all layers) x 50 bytes`` plus Leaflet itself
 (150 kB when inlined): 2.2 MB and 0.5 s to build for 10,000 Voronoi cells with 14 layers (the
-synthetic check of the test module). Time: the figures cost one hotspot aggregation per layer;
-the page therefore builds with ``lazy=True`` (one aggregation, the villages') and fetches a tier's,
-a supplier's or the areas' figures when they are chosen; the standalone export reads them all.
+synthetic check of the test module). Time: all the figures of a map come from one hotspot
+aggregation (:func:`geo.hotspots.hotspot_tables`), whose cost grows with the layers it slices;
+the page therefore builds with ``lazy=True`` (the tables of :data:`PAGE_LEVELS`, which the page's
+own table reads too) and fetches a tier's or a supplier's figures when they are chosen; the
+standalone export reads them all.
 
 Scripts and styles the map documents load: Leaflet 1.9.4 (BSD-2-Clause) and, on the officer map,
 Leaflet.markercluster 1.5.3 (MIT), plus folium's inline scripts and styles; no other origin unless
@@ -105,6 +107,10 @@ TOOLTIP_FIGURES = (
     "change",
     "remediation_coverage",
 )
+#: the tables a brand's hotspot page (its table) and map (villages, areas) read, from ONE
+#: aggregation and one privacy gate (geo.hotspots.hotspot_tables): the page and its map's frame
+#: ask for the same, so both publish the very same cells
+PAGE_LEVELS = ("village", "area", "tier", "supplier")
 #: the coordinate grid of the brand map (1e-4 degree, about 11 m) and the simplification
 GRID = 1e4
 SIMPLIFY_DEGREES = 2e-4
@@ -440,15 +446,28 @@ def brand_map_data(
 
     Layers: every village (all suppliers), each tier, each supplier (the first
     ``max_supplier_layers`` by code, see :func:`map_suppliers`), and the areas of the level most
-    of the villages sit in. All figures come from :func:`geo.hotspots.hotspot_table`, one table
-    (one aggregation) per layer. ``lazy``: only the villages' table is read; the other layers
-    carry the ``query`` the page fetches them with when chosen (``/map/layer.json``), so a page
-    costs one aggregation however many suppliers. ``progress(step, steps)``, if given, is called
-    after each table (the command line's progress bar).
+    of the villages sit in. All figures come from ONE aggregation,
+    :func:`geo.hotspots.hotspot_tables` (the tables of :data:`PAGE_LEVELS` through one privacy
+    gate for a brand, each layer through a gate with the unfiltered cells it is part of).
+    ``lazy``: only the tables of :data:`PAGE_LEVELS` (what the page beside the map shows too);
+    the other layers carry the ``query`` the page fetches them with when chosen
+    (``/map/layer.json``). ``progress(step, steps)``, if given, is called after each table (the
+    command line's progress bar).
     """
-    villages = _hotspots(session, user, "village", end=end, months=months)
     suppliers = map_suppliers(session, user)[:max_supplier_layers]
     tiers = sorted({s.tier for s in suppliers})
+    # ONE aggregation for every table of the map; for a brand the tables of the page beside it
+    # (PAGE_LEVELS) pass one privacy gate, the same as the page's, so both suppress alike
+    tables = _hotspot_tables(
+        session,
+        user,
+        PAGE_LEVELS,
+        end=end,
+        months=months,
+        tiers=bool(tiers) and not lazy,
+        supplier_ids=() if lazy else [s.id for s in suppliers],
+    )
+    villages = tables.table("village")
     steps = 1 if lazy else 2 + len(tiers) + len(suppliers)
     done = 1
     if progress:
@@ -458,7 +477,7 @@ def brand_map_data(
         nonlocal done
         if lazy:
             return BrandLayer(label, kind, None, query)
-        table = _hotspots(session, user, kind, end=end, months=months, **query)
+        table = tables.table(kind, **query)
         done += 1
         if progress:
             progress(done, steps)
@@ -685,11 +704,12 @@ def encode_geometries(wkbs: list[bytes | None]) -> list[list[list[list[int]]]]:
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _hotspots(session, user, level, **options):
-    """geo.hotspots.hotspot_table (imported when used: the maps work without it until called)."""
-    from geo.hotspots import hotspot_table
+def _hotspot_tables(session, user, levels, **options):
+    """geo.hotspots.hotspot_tables (imported when used: the maps work without it until
+    called)."""
+    from geo.hotspots import hotspot_tables
 
-    return hotspot_table(session, user, level, **options)
+    return hotspot_tables(session, user, levels, **options)
 
 
 def _invalid(parameter: str, detail) -> Problem:

@@ -269,13 +269,16 @@ def test_a_lazy_brand_map_reads_one_table_and_fetches_the_others(maps, monkeypat
     import geo.maps
 
     calls = []
-    real = geo.maps._hotspots
+    real = geo.maps._hotspot_tables
     monkeypatch.setattr(
-        geo.maps, "_hotspots", lambda *a, **k: calls.append((a[2], k)) or real(*a, **k)
+        geo.maps, "_hotspot_tables", lambda *a, **k: calls.append((a[2], k)) or real(*a, **k)
     )
     with session_scope(maps) as s:
         data = brand_map_data(s, _user(s, "bea"), end=END, lazy=True)
-    assert [level for level, _options in calls] == ["village"]
+    # one aggregation: the tables of the page beside the map, no layer
+    [(levels, options)] = calls
+    assert levels == geo.maps.PAGE_LEVELS
+    assert not options["tiers"] and not options["supplier_ids"]
     assert data.layers[0].rows is not None
     assert [layer.query for layer in data.layers[1:4]] == [{"tier": 1}, {"tier": 2}, {"tier": 3}]
     assert data.layers[-1].query == {"area_level": "department"}

@@ -36,9 +36,11 @@ from clms.operations.alerts import queue_choices
 from clms.scope import area_ids_in_scope, scope_parts
 from clms.web import bp
 from geo.maps import (
+    PAGE_LEVELS,
     OfficerFilters,
     brand_map,
     build_officer_map,
+    carry_suppression,
     layer_figures,
     map_suppliers,
     officer_map_data,
@@ -153,7 +155,7 @@ def map_frame():
 def map_layer():
     """The published figures of one layer of the hotspot map, fetched when it is chosen:
     ``kind`` village (with ``tier`` or ``supplier_id``) or area (with ``area_level``)."""
-    from geo.hotspots import hotspot_table
+    from geo.hotspots import hotspot_table, hotspot_tables
 
     session = db()
     user = g.user
@@ -180,9 +182,29 @@ def map_layer():
         s.id for s in map_suppliers(session, user)
     }:
         abort(404)  # not a supplier of this map (whether or not it exists)
-    # a brand's filtered table is protected together with the unfiltered one (geo.hotspots), so
-    # a layer cannot undo the suppression of the all-suppliers map
-    rows = hotspot_table(session, user, kind, end=end, months=months, **options).rows
+    # a brand's filtered table is protected together with the unfiltered ones (geo.hotspots), so
+    # a layer cannot undo the suppression of the all-suppliers map: one aggregation of the
+    # page's tables and this layer
+    tier, supplier_id = options.pop("tier", None), options.pop("supplier_id", None)
+    if tier is not None and supplier_id is not None:  # not a layer the map offers
+        rows = hotspot_table(
+            session, user, kind, end=end, months=months, tier=tier, supplier_id=supplier_id,
+            **options,
+        ).rows  # fmt: skip
+    else:
+        tables = hotspot_tables(
+            session,
+            user,
+            PAGE_LEVELS,
+            end=end,
+            months=months,
+            layer_levels=(kind,),
+            tiers=tier is not None,
+            supplier_ids=() if supplier_id is None else (supplier_id,),
+        )
+        rows = tables.table(kind, tier=tier, supplier_id=supplier_id, **options).rows
+        if kind == "village" and user.role == "brand" and (tier, supplier_id) != (None, None):
+            rows = carry_suppression(rows, tables.table("village").rows)
     response = jsonify({"rows": layer_figures(rows)})
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -232,7 +254,7 @@ def map_export():
 
 
 def _hotspot_page(session, user):
-    from geo.hotspots import hotspot_table
+    from geo.hotspots import hotspot_tables
 
     status = 200
     try:
@@ -240,10 +262,10 @@ def _hotspot_page(session, user):
     except Problem as p:
         flash(p.localized(), "error")
         end, months, status = None, 12, 400
-    tables = [
-        (label, hotspot_table(session, user, level, end=end, months=months))
-        for level, label in TABLE_LEVELS
-    ]
+    # one aggregation and one privacy gate for every table, the same as the map's frame reads
+    # (geo.maps.PAGE_LEVELS): the page and its map publish the very same cells
+    figures = hotspot_tables(session, user, PAGE_LEVELS, end=end, months=months)
+    tables = [(label, figures.table(level)) for level, label in TABLE_LEVELS]
     query = {"months": months, **({"end": end.isoformat()} if end else {})}
     if user.role != "brand":
         query["view"] = "hotspots"
