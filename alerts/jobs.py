@@ -19,6 +19,7 @@ escalate            every 15 min             overdue alerts, case steps, referra
 remind_followups    hourly                   remind officers of follow-ups due within 24 h
 daily_digest        daily at DIGEST_HOUR:00  digest of medium and low alerts per officer
 kpi_snapshot        daily at 01:30           KPI figures per area (alerts.kpis)
+hotspots_refresh    every HOTSPOT_CACHE/2    each brand's map figures again (geo.hotspot_cache)
 prune_job_runs      daily at 02:15           forget job runs older than 30 days
 =================== ======================== ==================================================
 """
@@ -206,6 +207,24 @@ def kpi_snapshot(ctx: JobContext) -> dict:
     with transaction(ctx) as session:
         rows = take_kpi_snapshot(session, ctx.now.date(), now=ctx.now)
     return {"day": ctx.now.date().isoformat(), "rows": rows}
+
+
+@register(
+    "hotspots_refresh",
+    lambda config: IntervalTrigger(
+        minutes=max(1, int(config["HOTSPOT_CACHE_MINUTES"]) // 2), timezone=dt.UTC
+    ),
+)
+def hotspots_refresh(ctx: JobContext) -> dict:
+    """Aggregate each brand's map page again, so that page views read kept figures."""
+    if int(ctx.config["HOTSPOT_CACHE_MINUTES"]) <= 0:
+        return {"brands": 0, "cache": "off"}
+    from geo.hotspot_cache import refresh
+    from geo.maps import PAGE_LEVELS
+
+    with transaction(ctx) as session:
+        brands = refresh(session, PAGE_LEVELS, now=ctx.now)
+    return {"brands": brands}
 
 
 @register("prune_job_runs", daily(2, 15))

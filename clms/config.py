@@ -33,6 +33,7 @@ overridden by an environment variable of the same name prefixed with ``CLMS_``. 
 | CLMS_GPS_FAR_METRES | 5000 | a visit's GPS point further from the chosen village gets a review |
 | CLMS_PRIVACY_MIN_CHILDREN | 10 | brands see no figure of a cell with fewer children (raise only) |
 | CLMS_PRIVACY_MIN_HOUSEHOLDS | 5 | nor of a cell with fewer households (raise only) |
+| CLMS_HOTSPOT_CACHE_MINUTES | 60 | a brand's map figures are kept this long (0: always live) |
 | CLMS_MAP_TILES_URL | (empty: no basemap) | Leaflet tile URL template of your own tile server |
 | CLMS_MAP_TILES_ATTRIBUTION | (empty) | its attribution line |
 """
@@ -48,6 +49,7 @@ _INT_SETTINGS = {
     "SMTP_STARTTLS", "PULL_MINUTES", "DIGEST_HOUR", "PULL_PAGE_SIZE", "PULL_ATTEMPTS",
     "CASE_CLOSURE_FOLLOWUPS", "CASE_CLOSURE_GAP_DAYS", "CASE_FOLLOWUP_DAYS", "CASE_REOPEN_DAYS",
     "REFERRAL_RESPONSE_DAYS", "GPS_FAR_METRES", "PRIVACY_MIN_CHILDREN", "PRIVACY_MIN_HOUSEHOLDS",
+    "HOTSPOT_CACHE_MINUTES",
 }  # fmt: skip
 
 DEFAULTS: dict[str, object] = {
@@ -82,6 +84,8 @@ DEFAULTS: dict[str, object] = {
     "GPS_FAR_METRES": 5000,
     "PRIVACY_MIN_CHILDREN": 10,
     "PRIVACY_MIN_HOUSEHOLDS": 5,
+    # a brand's map figures are kept this long, refreshed by the scheduler (geo.hotspot_cache)
+    "HOTSPOT_CACHE_MINUTES": 60,
     # basemap tiles (geo.maps): none by default, a tile server learns where people look
     "MAP_TILES_URL": "",
     "MAP_TILES_ATTRIBUTION": "",

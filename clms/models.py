@@ -1061,6 +1061,19 @@ class Notification(Base):
     __table_args__ = (Index("ix_notifications_due", "status", "next_attempt_at"),)
 
 
+class HotspotCache(Base):
+    """A brand's hotspot tables as they passed the privacy gate, kept for a while so that its
+    pages read them instead of aggregating every child again (geo.hotspot_cache)."""
+
+    __tablename__ = "hotspot_cache"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # sha256 of what was asked: the brand, the period, the tables and layers, the thresholds
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    payload: Mapped[str] = mapped_column(Text)
+
+
 class JobRun(Base):
     """One run of a scheduled job: when, how it ended, what it did or why it failed."""
 

@@ -263,6 +263,8 @@ class HotspotTables:
     layer_levels: tuple
     tiers: bool
     supplier_ids: tuple
+    #: when the figures were aggregated, for tables kept by geo.hotspot_cache (None: just now)
+    computed_at: dt.datetime | None = None
 
     def table(
         self,

@@ -41,7 +41,7 @@ from tests.factories import NOW, add_alert, add_child, village_id
 
 REGISTRY = [
     "process_submissions", "pull_sources", "send_notifications", "escalate", "remind_followups",
-    "daily_digest", "kpi_snapshot", "prune_job_runs",
+    "daily_digest", "kpi_snapshot", "hotspots_refresh", "prune_job_runs",
 ]  # fmt: skip
 HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
 
@@ -116,7 +116,7 @@ def test_the_registry():
     assert list(JOBS) == REGISTRY
     for name, job in JOBS.items():
         assert job.name == name and job.description and callable(job.func)
-    config = {"PULL_MINUTES": 7, "DIGEST_HOUR": 5}
+    config = {"PULL_MINUTES": 7, "DIGEST_HOUR": 5, "HOTSPOT_CACHE_MINUTES": 60}
     assert str(JOBS["process_submissions"].trigger(config)) == "interval[0:00:10]"
     assert str(JOBS["pull_sources"].trigger(config)) == "interval[0:07:00]"
     assert str(JOBS["send_notifications"].trigger(config)) == "interval[0:01:00]"
@@ -124,6 +124,7 @@ def test_the_registry():
     assert str(JOBS["remind_followups"].trigger(config)) == "interval[1:00:00]"
     assert str(JOBS["daily_digest"].trigger(config)) == "cron[hour='5', minute='0']"
     assert str(JOBS["kpi_snapshot"].trigger(config)) == "cron[hour='1', minute='30']"
+    assert str(JOBS["hotspots_refresh"].trigger(config)) == "interval[0:30:00]"
 
 
 def test_run_job_records_a_successful_run(app, test_jobs):
@@ -339,7 +340,7 @@ def test_clms_scheduler_stands_by_then_runs_until_sigterm(app, jobstore):
     def operator():
         time.sleep(0.5)
         lock.release()  # the first scheduler stops: the standby takes over
-        wait_until(lambda: scheduler._state.scheduler is not None and len(stored_jobs(app)) == 8)
+        wait_until(lambda: scheduler._state.scheduler is not None and len(stored_jobs(app)) == len(REGISTRY))
         wait_until(lambda: scheduler._state.scheduler.running)
         os.kill(os.getpid(), signal.SIGTERM)
 

@@ -254,7 +254,7 @@ def map_export():
 
 
 def _hotspot_page(session, user):
-    from geo.hotspots import hotspot_tables
+    from geo.hotspot_cache import brand_tables, cache_minutes
 
     status = 200
     try:
@@ -264,7 +264,8 @@ def _hotspot_page(session, user):
         end, months, status = None, 12, 400
     # one aggregation and one privacy gate for every table, the same as the map's frame reads
     # (geo.maps.PAGE_LEVELS): the page and its map publish the very same cells
-    figures = hotspot_tables(session, user, PAGE_LEVELS, end=end, months=months)
+    # (a brand's are kept for a while: geo.hotspot_cache; the page says when they were computed)
+    figures = brand_tables(session, user, PAGE_LEVELS, end=end, months=months)
     tables = [(label, figures.table(level)) for level, label in TABLE_LEVELS]
     query = {"months": months, **({"end": end.isoformat()} if end else {})}
     if user.role != "brand":
@@ -273,6 +274,8 @@ def _hotspot_page(session, user):
         "map_brand.html",
         tables=tables,
         period=tables[0][1].period,
+        computed_at=figures.computed_at,
+        cache_minutes=cache_minutes(),
         months=months,
         end=end,
         query=query,
