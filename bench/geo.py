@@ -733,6 +733,7 @@ def bench(args) -> dict:
         )
 
         # 2. hotspot aggregation, 3. the brand map, as the brand user
+        from geo.hotspot_cache import brand_tables, refresh
         from geo.hotspots import hotspot_table, hotspot_tables
         from geo.maps import PAGE_LEVELS, brand_map_data, build_brand_map
 
@@ -745,6 +746,7 @@ def bench(args) -> dict:
             # what a brand's map page costs, as the web pages do it: the page (its table of
             # every level, one aggregation) and the map in its frame (lazy: the same tables,
             # one aggregation, and the HTML); the tier and supplier layers come when chosen
+            app.config["HOTSPOT_CACHE_MINUTES"] = 0  # live: every figure aggregated
             with timer.phase("brand_page_table"):
                 hotspot_tables(s, brand, PAGE_LEVELS)
             with timer.phase("brand_page_frame"):
@@ -760,9 +762,23 @@ def bench(args) -> dict:
                 data = brand_map_data(s, brand)
             with timer.phase("brand_map_html"):
                 html = build_brand_map(data).get_root().render()
+            # as served: the hotspots_refresh job keeps the brand's figures (geo.hotspot_cache),
+            # then the page and its frame read them
+            app.config["HOTSPOT_CACHE_MINUTES"] = 60
+            with timer.phase("brand_refresh"):
+                refresh(s, PAGE_LEVELS)
+            with timer.phase("brand_kept_table"):
+                brand_tables(s, brand, PAGE_LEVELS)
+            with timer.phase("brand_kept_frame"):
+                build_brand_map(
+                    brand_map_data(s, brand, lazy=True),
+                    layer_url="/map/layer.json?months=12",
+                    assets="/static/vendor/node_modules",
+                ).get_root().render()
             for name, parts in (
                 ("brand_map", ("brand_map_data", "brand_map_html")),
                 ("brand_page", ("brand_page_table", "brand_page_frame")),
+                ("brand_page_kept", ("brand_kept_table", "brand_kept_frame")),
             ):
                 timer.seconds[name] = sum(timer.seconds[k] for k in parts)
                 timer.peak_mib[name] = max(timer.peak_mib[k] for k in parts)
@@ -779,6 +795,12 @@ def bench(args) -> dict:
             "frame_bytes": len(frame_html.encode()),
         }
         del frame_html
+        out["brand_page_kept"] = {
+            "seconds": round(timer.seconds["brand_page_kept"], 3),
+            "table_s": round(timer.seconds["brand_kept_table"], 3),
+            "frame_s": round(timer.seconds["brand_kept_frame"], 3),
+            "refresh_s": round(timer.seconds["brand_refresh"], 3),
+        }
         out["brand_map"] = {
             "seconds": round(timer.seconds["brand_map"], 3),
             "figures_s": round(timer.seconds["brand_map_data"], 3),
@@ -787,7 +809,9 @@ def bench(args) -> dict:
             "bytes": len(html.encode()),
         }
         del html
-        log(f"  brand map page: {out['brand_page']['seconds']:.2f} s")
+        log(f"  brand map page: {out['brand_page']['seconds']:.2f} s live, "
+            f"{out['brand_page_kept']['seconds']:.2f} s from kept figures (refresh "
+            f"{out['brand_page_kept']['refresh_s']:.2f} s)")  # fmt: skip
         log(
             f"  brand map: {out['brand_map']['seconds']:.2f} s, "
             f"{out['brand_map']['bytes'] / 1e6:.2f} MB"
@@ -818,6 +842,7 @@ def bench(args) -> dict:
     out["targets"] = {
         "join_under_5s": out["join"]["locate_s"] < TARGET_JOIN_S,
         "page_under_3s": out["brand_page"]["seconds"] < TARGET_MAP_S,
+        "kept_page_under_3s": out["brand_page_kept"]["seconds"] < TARGET_MAP_S,
         "map_under_3s": out["brand_map"]["seconds"] < TARGET_MAP_S,
         "map_under_5mb": out["brand_map"]["bytes"] < TARGET_MAP_MB * 1e6,
     }
@@ -847,7 +872,7 @@ def log(message: str) -> None:
 def table(r: dict) -> str:
     """The figures as a Markdown table."""
     j, m, nm, hs = r["join"], r["brand_map"], r["naive_map"], r["hotspots"]
-    p = r["brand_page"]
+    p, k = r["brand_page"], r["brand_page_kept"]
     grow = r["rss_growth_mib"]
     extra = " (extrapolated)" if nm["extrapolated"] else ""
     lines = [
@@ -872,6 +897,9 @@ def table(r: dict) -> str:
         f"| brand map page view (the page's table of every level + the map's frame, lazy: two "
         f"requests, one aggregation each) | {p['seconds']:.2f} s: table {p['table_s']:.2f} s + "
         f"frame {p['frame_s']:.2f} s ({p['frame_bytes'] / 1e6:.2f} MB) | | < {TARGET_MAP_S:g} s |",
+        f"| the same page view from the figures kept by the hotspots_refresh job | "
+        f"{k['seconds']:.2f} s: table {k['table_s']:.2f} s + frame {k['frame_s']:.2f} s "
+        f"(the job: {k['refresh_s']:.2f} s for every brand) | | < {TARGET_MAP_S:g} s |",
         f"| brand map build (standalone, every layer: one aggregation) | {m['seconds']:.2f} s: "
         f"figures of {m['layers']} layers "
         f"{m['figures_s']:.2f} s + HTML {m['html_s']:.2f} s | {nm['extrapolated_s']:,.1f} s{extra} "
