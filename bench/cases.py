@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import os
 import platform
@@ -86,6 +85,7 @@ from bench.common import (
     Database,
     Gunicorn,
     bar_chart_svg,
+    bench_form_and_profile,
     percentile,
     process_tree,
     rss_kib,
@@ -258,9 +258,6 @@ def make_world(url: str, rng: random.Random) -> World:
     from clms.migrate import upgrade
     from clms.models import (
         Area,
-        CountryProfile,
-        Form,
-        FormVersion,
         ServiceProvider,
         ServiceType,
         Supplier,
@@ -365,40 +362,7 @@ def make_world(url: str, rng: random.Random) -> World:
             supervisor = user("supervisor", "supervisor", "BX", "Bench Supervisor")
             s.flush()
             seed_providers(s)
-            form = Form(xml_form_id="clms_household_visit", title="Household visit", state="open")
-            s.add(form)
-            s.flush()
-            xml = b"<h:html/>"
-            version = FormVersion(
-                form_id=form.id,
-                version="bench",
-                xml=xml,
-                md5=hashlib.md5(xml).hexdigest(),  # noqa: S324
-                source_name="bench",
-                warnings=[],
-                media_files=[],
-            )
-            s.add(version)
-            s.flush()
-            form.live_version_id = version.id
-            profile = CountryProfile(
-                code="ILO",
-                version=1,
-                current=True,
-                name="ILO default",
-                min_age=15,
-                light_work_age=13,
-                light_work_max_hours=14,
-                min_age_hazardous=18,
-                hazardous_hours=43,
-                chores_hours=21,
-                compulsory_school_age=15,
-                hazardous_list=HAZARDS,
-                sources={},
-                change_note="bench",
-            )
-            s.add(profile)
-            s.flush()
+            form, version, profile = bench_form_and_profile(s, HAZARDS)
             providers = [
                 (p.id, p.area_id, list(p.services or []))
                 for p in s.scalars(select(ServiceProvider).order_by(ServiceProvider.id))

@@ -351,3 +351,47 @@ def bar_chart_svg(title: str, groups: list[tuple[str, list[tuple[str, float]]]],
         + "".join(rows)
         + "</svg>\n"
     )
+
+
+def bench_form_and_profile(session, hazards: list[str]):
+    """A live household-visit form version and the ILO default country profile, as the bulk loads
+    of the benchmarks reference them: ``(form, version, profile)`` (flushed)."""
+    import hashlib
+
+    from clms.models import CountryProfile, Form, FormVersion
+
+    form = Form(xml_form_id="clms_household_visit", title="Household visit", state="open")
+    session.add(form)
+    session.flush()
+    xml = b"<h:html/>"
+    version = FormVersion(
+        form_id=form.id,
+        version="bench",
+        xml=xml,
+        md5=hashlib.md5(xml).hexdigest(),  # noqa: S324 - a checksum, as OpenRosa wants it
+        source_name="bench",
+        warnings=[],
+        media_files=[],
+    )
+    session.add(version)
+    session.flush()
+    form.live_version_id = version.id
+    profile = CountryProfile(
+        code="ILO",
+        version=1,
+        current=True,
+        name="ILO default",
+        min_age=15,
+        light_work_age=13,
+        light_work_max_hours=14,
+        min_age_hazardous=18,
+        hazardous_hours=43,
+        chores_hours=21,
+        compulsory_school_age=15,
+        hazardous_list=list(hazards),
+        sources={},
+        change_note="bench",
+    )
+    session.add(profile)
+    session.flush()
+    return form, version, profile

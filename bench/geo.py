@@ -54,7 +54,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
-import hashlib
 import os
 import sys
 import threading
@@ -66,7 +65,14 @@ import numpy as np
 import shapely
 from sqlalchemy import create_engine, insert, select, text
 
-from bench.common import ROOT, Database, bar_chart_svg, rss_kib, save_results
+from bench.common import (
+    ROOT,
+    Database,
+    bar_chart_svg,
+    bench_form_and_profile,
+    rss_kib,
+    save_results,
+)
 
 RESULTS = ROOT / "bench" / "results"
 SECRET_KEY = "bench-secret-key-not-for-production"
@@ -183,9 +189,6 @@ def make_world(app, rng: np.random.Generator, n_villages: int) -> dict:
         Area,
         Brand,
         BrandSupplier,
-        CountryProfile,
-        Form,
-        FormVersion,
         Supplier,
         SupplierLink,
         SupplierVillage,
@@ -314,40 +317,7 @@ def make_world(app, rng: np.random.Generator, n_villages: int) -> dict:
             realm=realm,
             scope_codes=["CI"],
         ).id
-        form = Form(xml_form_id="clms_household_visit", title="Household visit", state="open")
-        s.add(form)
-        s.flush()
-        xml = b"<h:html/>"
-        version = FormVersion(
-            form_id=form.id,
-            version="bench",
-            xml=xml,
-            source_name="bench",
-            md5=hashlib.md5(xml).hexdigest(),  # noqa: S324
-            warnings=[],
-            media_files=[],
-        )
-        s.add(version)
-        s.flush()
-        form.live_version_id = version.id
-        profile = CountryProfile(
-            code="ILO",
-            version=1,
-            current=True,
-            name="ILO default",
-            min_age=15,
-            light_work_age=13,
-            light_work_max_hours=14,
-            min_age_hazardous=18,
-            hazardous_hours=43,
-            chores_hours=21,
-            compulsory_school_age=15,
-            hazardous_list=["machete"],
-            sources={},
-            change_note="bench",
-        )
-        s.add(profile)
-        s.flush()
+        form, version, profile = bench_form_and_profile(s, ["machete"])
         return {
             "xy": xy,
             "village_ids": ids,
