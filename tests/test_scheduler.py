@@ -340,7 +340,11 @@ def test_clms_scheduler_stands_by_then_runs_until_sigterm(app, jobstore):
     def operator():
         time.sleep(0.5)
         lock.release()  # the first scheduler stops: the standby takes over
-        wait_until(lambda: scheduler._state.scheduler is not None and len(stored_jobs(app)) == len(REGISTRY))
+        wait_until(
+            lambda: (
+                scheduler._state.scheduler is not None and len(stored_jobs(app)) == len(REGISTRY)
+            )
+        )
         wait_until(lambda: scheduler._state.scheduler.running)
         os.kill(os.getpid(), signal.SIGTERM)
 
