@@ -552,7 +552,7 @@ def child_visit_rows(
     if scope is None:
         return iter(())
     ctx = _Context.build(session, filters, resolved, scope, utcnow())
-    dims = _visit_dims()
+    dims = visit_dims()
     monitor = aliased(User, name="monitor_user")
     stmt = (
         select(
@@ -777,9 +777,6 @@ def visit_dims() -> _Dims:
     )
 
 
-_visit_dims = visit_dims
-
-
 def _join_visit_dims(stmt):
     """``stmt`` (selecting from visits) joined to what places a visit in groups."""
     return (
@@ -808,9 +805,6 @@ def current_classifications_in_windows(columns, windows):
         .where(Classification.current, Visit.current)
     )
 
-
-# the name the indicators use; the hotspot figures (geo.hotspots) use the public one
-_classified_in_windows = classified_in_windows
 
 _ALERT_CLASSIFICATION = aliased(Classification, name="alert_classification")
 _ALERT_CHILD_VISIT = aliased(ChildVisit, name="alert_child_visit")
@@ -933,7 +927,7 @@ def _ratios(r: dict) -> None:
 
 
 def _households(ctx: _Context, group: str, windows) -> list:
-    dims = _visit_dims()
+    dims = visit_dims()
     inner = (
         _join_visit_dims(
             select(_key(group, dims, windows).label("k"), Visit.household_id.label("household_id"))
@@ -957,12 +951,12 @@ def _latest_classifications(ctx: _Context, group: str, windows, *, monitor=True,
     """A subquery: for each group key and child, the child's latest classification in the
     window (``category``, ``sdg``), whether any was child labour (``identified``) and the
     window's end (``e``)."""
-    dims = _visit_dims()
+    dims = visit_dims()
     key = _key(group, dims, windows)
     partition = [ChildVisit.child_id] if group == "none" else [key, ChildVisit.child_id]
     in_labour = case((Classification.category.in_(CHILD_LABOUR), 1), else_=0)
     ranked = (
-        _classified_in_windows(
+        classified_in_windows(
             select(
                 key.label("k"),
                 ChildVisit.child_id.label("child_id"),
@@ -1275,7 +1269,7 @@ def _services(ctx: _Context, group: str, windows) -> list:
 def _monitor_quality(ctx: _Context) -> list[dict]:
     session = ctx.session
     windows = ctx.windows("none")
-    dims = _visit_dims()
+    dims = visit_dims()
     where = [Visit.current, Visit.monitor_id.is_not(None), *ctx.conditions(dims)]
     minutes = ctx.days(Visit.started_at, Visit.ended_at) * 1440.0
     timed = and_(
@@ -1341,7 +1335,7 @@ def _monitor_quality(ctx: _Context) -> list[dict]:
 def _area_rates(ctx: _Context, windows) -> list:
     """``(monitor id, children monitored, children identified)`` over every visit in the areas
     where each monitor visited (any monitor, any village of the area)."""
-    dims = _visit_dims()
+    dims = visit_dims()
     monitor_areas = (
         _join_visit_dims(
             select(Visit.monitor_id.label("monitor_id"), Village.area_id.label("area_id"))
@@ -1356,7 +1350,7 @@ def _area_rates(ctx: _Context, windows) -> list:
     # monitors' areas to the result; without it SQLite read every classification once per
     # monitor-area pair (bench/cases.py: 6 s of the KPI page at 100,000 child visits)
     area_children = (
-        _classified_in_windows(
+        classified_in_windows(
             select(
                 Village.area_id.label("area_id"),
                 ChildVisit.child_id.label("child_id"),

@@ -38,7 +38,8 @@ DEFAULT_MIN_HOUSEHOLDS = 5
 
 #: identity keys a brand may receive
 IDENTITY_KEYS = frozenset({"level", "code", "name", "area_code", "area_level", "tier"})
-#: aggregate figures a brand may receive
+#: aggregate figures a brand may receive: written out, not taken from geo.hotspots.FIGURES, so
+#: that a figure added there reaches no brand until it is allowed here
 FIGURE_KEYS = frozenset(
     {
         "households",
