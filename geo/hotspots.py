@@ -387,14 +387,16 @@ def hotspot_tables(
         # total with it, which is suppressed alike in every hierarchy
         return tuple(dict.fromkeys(kind for level in wanted for kind in _kinds(level, brand)))
 
+    parts: dict = {}
     if scope is None:
         cells = {("total", None): {**_identity("total", None), **_empty_counts()}}
     else:
         # the layers pick among the children's latest visits (a tier's layer holds the children
         # whose latest visit is of that tier), so the layers of one table add up to it; a
-        # brand's layer is protected together with the unfiltered cells (otherwise a village's
-        # published figures minus one layer's would give away the rest, see _sliced_groups)
-        base = kinds_of(levels)
+        # brand's layers are shown only where each supplier's part is large (_protect_brand);
+        # a brand's unfiltered cells are always all of them, so that the gate decides alike
+        # whatever a request asks for (two answers side by side never undo each other)
+        base = LEVELS if brand else kinds_of(levels)
         sliced = kinds_of(layer_levels) if layered else ()
         modes = []
         if brand or not layered:
@@ -407,8 +409,11 @@ def hotspot_tables(
             modes.append(("@s", "supplier", list(supplier_ids), sliced))
         if _filtered is not None:
             modes.append(("@x", None, _filtered, sliced))
+        if brand:
+            modes.append(("part", None, None, ()))
         raw = _aggregate(session, period, scope, brand_ids, modes)
-        cells = _cells(session, raw)
+        parts = {cell_id: values for kind, cell_id, _k, *values in raw if kind == "part"}
+        cells = _cells(session, [row for row in raw if row[0] != "part"])
     for cell in cells.values():
         _finish(cell)
     # the areas outside a staff member's own areas are read (they hold the villages) but not shown
@@ -419,48 +424,162 @@ def hotspot_tables(
                 cells[key]["_hide"] = True
     area_levels = {key: cell.get("area_level") for key, cell in cells.items()}
     if brand:
-        cells = _protect_units(session, cells, user.brand_id, result, scope is not None)
+        layers = [f"@s{i}" for i in supplier_ids] + (["@x"] if _filtered is not None else [])
+        if tiers and brand_ids:
+            layers += [f"@{t}" for t in _brand_tiers(session, brand_ids)]
+        cells = _protect_brand(
+            session, cells, parts, brand_ids or [], result, scope is not None, layers
+        )
     for key, cell in cells.items():
-        cell["_area_level"] = area_levels.get(key)
+        cell["_area_level"] = area_levels.get(key, area_levels.get((_base(key[0]), key[1])))
     result.cells = cells
     return result
 
 
-def _protect_units(session, cells: dict, brand_id, result: HotspotTables, scoped: bool) -> dict:
-    """A brand's cells through the privacy gate: the unfiltered tables together (every level
-    asked for in one gate, so they suppress alike), then each layer with the unfiltered cells it
-    is part of (the tiers' layers together: they add up to the whole), as :func:`hotspot_table`
-    protects a filtered table; a layer's own cells are taken from its gate."""
+def _protect_brand(
+    session,
+    cells: dict,
+    parts: dict,
+    brand_ids: list,
+    result: HotspotTables,
+    scoped: bool,
+    layers=(),
+) -> dict:
+    """A brand's cells through the privacy gate, ALL of them in one pass (the unfiltered cells
+    of every level are always computed for a brand, so the outcome is the same whatever a
+    request asks for):
+
+    * villages, areas and the total: :func:`geo.privacy.protect` over the areas' hierarchy;
+    * suppliers and tiers, each a sum of the suppliers' parts of the whole scope:
+      :func:`geo.privacy.suppress_exact` (linear algebra over the brand's suppliers, with the
+      total known), so that no supplier's own farmers and no tier can be worked out;
+    * every layer (``village@2``, ``area@s12``, ``total@x``, ``supplier@2``...):
+      :func:`geo.privacy.layer_places` over each village's part of each supplier (``parts``),
+      all of a place's layers shown or none; a place hiding them is listed as hidden in every
+      layer asked for (``layers``: their suffixes, ``@2``, ``@s12``, ``@x``), so that nobody
+      learns which of its parts are empty.
+    """
+    from clms.models import SupplierLink
     from geo import privacy as gate
 
     options = {"min_children": result.min_children, "min_households": result.min_households}
     if not scoped:
         return gate.protect(cells, [], **options)
     memo: dict = {}
-    by_suffix: dict = {}  # the cells of each slice ("" unfiltered, "@2" tier 2, "@s12" ...)
+    unfiltered = {k: c for k, c in cells.items() if k[0] in (*LEVELS, "total")}
+    geo_cells = {k: c for k, c in unfiltered.items() if k[0] in ("village", "area", "total")}
+    out = gate.protect(geo_cells, _groups(session, geo_cells, memo), **options)
+    hidden_places = {k for k, row in out.items() if row.get("suppressed")}
+    # suppliers and tiers
+    tiers = {
+        supplier_id: tier
+        for supplier_id, tier in session.execute(
+            select(Supplier.id, Supplier.tier).where(Supplier.id.in_(brand_ids))
+        )
+    }
+    sellers: dict = {}
+    for buyer, seller in session.execute(
+        select(SupplierLink.buyer_id, SupplierLink.seller_id).where(
+            SupplierLink.buyer_id.in_(brand_ids), SupplierLink.seller_id.in_(brand_ids)
+        )
+    ):
+        sellers.setdefault(buyer, []).append(seller)
+    chains = {s: _reach(s, sellers) for s in tiers}
+    root_parts: dict = {}
+    place_parts: dict = {}
+    root = ("total", None)
+    for (village_id, supplier_id), values in parts.items():
+        children, households = int(values[0] or 0), int(values[1] or 0)
+        c, h = root_parts.get(supplier_id, (0, 0))
+        root_parts[supplier_id] = (c + children, h + households)
+        place = root if village_id is None else ("village", village_id)
+        place_parts[(place, supplier_id)] = (children, households)
+    sums = {("supplier", s): chains[s] for s in tiers}
+    for s, t in tiers.items():
+        sums.setdefault(("tier", t), set()).add(s)
+    total_known = root in out and not out[root].get("suppressed")
+    hidden_sums = gate.suppress_exact(
+        sums, root_parts, [], known=[set(tiers)] if total_known else [], **options
+    )
+    primary = gate.primary_reasons(unfiltered, result.min_children, result.min_households)
+    for key in sums:
+        if key in unfiltered:
+            reason = (primary.get(key) or gate.REASON_SECONDARY) if key in hidden_sums else None
+            out[key] = gate.publish(unfiltered[key], reason, **_limits(result))
+    # the layers
+    village_area = memo.get("village_area", {})
+    parents = {root: None}
+    for kind, cell_id in geo_cells:
+        if kind == "village":
+            area = village_area.get(cell_id)
+            parents[(kind, cell_id)] = ("area", area) if ("area", area) in geo_cells else root
+        elif kind == "area":
+            parent = geo_cells[(kind, cell_id)].get("_parent_id")
+            parents[(kind, cell_id)] = ("area", parent) if ("area", parent) in geo_cells else root
+    shown_sums = {k for k in sums if k not in hidden_sums}
+    pieces = {
+        s: tuple(sorted((str(k[0]), k[1]) for k in shown_sums if s in sums[k])) for s in tiers
+    }
+    places, whole = gate.layer_places(
+        parents, place_parts, hidden_places, root_pieces=pieces, **options
+    )
+    suffixes = sorted(({k[0][len(_base(k[0])) :] for k in cells} | set(layers)) - {""})
+    layer_kinds = {k for level in result.layer_levels for k in _kinds(level, True)}
     for key, cell in cells.items():
-        by_suffix.setdefault(key[0][len(_base(key[0])) :], {})[key] = cell
-    unfiltered = by_suffix.pop("", {})
-    base_kinds = {"total"} | {k for level in result.levels for k in _kinds(level, True)}
-    layer_kinds = {"total"} | {k for level in result.layer_levels for k in _kinds(level, True)}
-    out = {}
-    if result.levels:
-        base = {k: c for k, c in unfiltered.items() if _base(k[0]) in base_kinds}
-        out.update(gate.protect(base, _groups(session, base, brand_id, memo), **options))
-    units: dict = {}
-    for x in by_suffix:
-        units.setdefault("@" if x[1:].isdigit() else x, []).append(x)
-    layer_base = {k: c for k, c in unfiltered.items() if _base(k[0]) in layer_kinds}
-    for suffixes in units.values():
-        unit = dict(layer_base)
-        for x in suffixes:
-            unit.update(by_suffix[x])
-        groups = _sliced_groups(session, unit, brand_id, memo)
-        protected = gate.protect(unit, groups, **options)
-        out.update({k: protected[k] for x in suffixes for k in by_suffix[x]})
+        kind = key[0]
+        suffix = kind[len(_base(kind)) :]
+        if not suffix:
+            continue
+        base = (_base(kind), key[1])
+        if base[0] == "total":
+            if suffix[1:].isdigit():
+                shown = ("tier", int(suffix[1:])) in shown_sums
+            elif suffix.startswith("@s"):
+                shown = ("supplier", int(suffix[2:])) in shown_sums
+            else:
+                shown = whole
+        elif base[0] in ("village", "area"):
+            shown = base in places
+        else:
+            shown = whole
+        reason = None if shown else gate.REASON_LAYER
+        small = gate.primary_reasons({key: cell}, result.min_children, result.min_households)
+        out[key] = gate.publish(cell, small.get(key) or reason, **_limits(result))
+    # a place hiding its layers: hidden in every layer, even one it has no child in
+    for suffix in suffixes:
+        for base, cell in unfiltered.items():
+            key = (base[0] + suffix, base[1])
+            if base[0] not in layer_kinds or key in out:
+                continue
+            if base in places or (base[0] in ("supplier", "tier") and whole):
+                continue  # shown: no row is a true 0
+            out[key] = gate.publish(cell, gate.REASON_LAYER, **_limits(result))
     for key in cells.keys() - out.keys():  # never published: a cell outside every gate
         out[key] = gate.publish(cells[key], _reason_empty(result.min_children), 0, 0)
     return out
+
+
+def _brand_tiers(session, brand_ids) -> list[int]:
+    """The tiers of a brand's suppliers."""
+    return sorted(
+        set(session.scalars(select(Supplier.tier).where(Supplier.id.in_(brand_ids))).all())
+    )
+
+
+def _limits(result: HotspotTables) -> dict:
+    return {"min_children": result.min_children, "min_households": result.min_households}
+
+
+def _reach(supplier, sellers: dict) -> set:
+    """``supplier`` and every supplier it buys from, however far down (``sellers``: buyer to
+    the suppliers it buys from)."""
+    seen, stack = {supplier}, [supplier]
+    while stack:
+        for seller in sellers.get(stack.pop(), ()):
+            if seller not in seen:
+                seen.add(seller)
+                stack.append(seller)
+    return seen
 
 
 def _kinds(level: str, brand: bool) -> tuple:
@@ -855,6 +974,21 @@ def _aggregate(session, period: Period, scope, brand_ids, modes) -> list:
 
     closure = None
     for suffix, slice_by, kept, kinds in modes:
+        if suffix == "part":
+            # each village's (and no village's) children per supplier: what the layers of a
+            # brand's map add up (geo.privacy.layer_places)
+            parts.append(
+                select(
+                    literal("part").label("kind"),
+                    fine.c.village_id.label("cell_id"),
+                    fine.c.supplier_id.label("slice"),
+                    fine.c.k,
+                    *figures(fine),
+                )
+                .where(fine.c.k == "cur")
+                .group_by(fine.c.k, fine.c.village_id, fine.c.supplier_id)
+            )
+            continue
         args = (suffix, slice_by, kept)
         part("total", None, select().select_from(fine), *args)
         if "village" in kinds:
@@ -902,6 +1036,9 @@ def _aggregate(session, period: Period, scope, brand_ids, modes) -> list:
             )
     out = []
     for kind, cell_id, slice_, *rest in session.execute(union_all(*parts)):
+        if kind == "part":
+            out.append((kind, (cell_id, slice_), *rest))
+            continue
         if _base(kind) == "total":
             cell_id = None
         out.append((kind if slice_ is None else f"{kind}{slice_}", cell_id, *rest))
@@ -986,14 +1123,12 @@ def _names(session, counts) -> dict:
     return out
 
 
-def _groups(session, cells: dict, brand_id: int, memo: dict | None = None) -> list[tuple]:
-    """The published totals of a brand's table and the cells that add up to each:
+def _groups(session, cells: dict, memo: dict | None = None) -> list[tuple]:
+    """The published totals of a brand's places and the cells that add up to each:
     ``[(total key, [member keys]), ...]``: an area over its villages and the areas directly
-    below it, the scope total over the top areas, over the tiers and over the brand's direct
-    suppliers, a supplier over the suppliers it buys from."""
-    from clms.models import BrandSupplier
-
-    memo = {} if memo is None else memo  # what several calls over one set of cells share
+    below it, the scope total over the top areas (the children no village holds are its
+    residual). Suppliers and tiers are protected apart (:func:`_protect_brand`)."""
+    memo = {} if memo is None else memo
     groups: dict = {}
     village_area = memo.setdefault("village_area", {})
     missing = sorted(i for k, i in cells if k == "village" and i not in village_area)
@@ -1013,63 +1148,7 @@ def _groups(session, cells: dict, brand_id: int, memo: dict | None = None) -> li
             parent_id = row.get("_parent_id")
             parent = ("area", parent_id) if parent_id is not None else ("total", None)
             groups.setdefault(parent, []).append((kind, cell_id))
-    out = [(parent, members) for parent, members in groups.items() if parent in cells]
-    tiers = [key for key in cells if key[0] == "tier"]
-    if tiers:
-        out.append((("total", None), tiers))
-    supplier_ids = sorted(i for k, i in cells if k == "supplier")
-    if supplier_ids:
-        sellers: dict = {}
-        for buyer, seller in session.execute(
-            select(SupplierLink.buyer_id, SupplierLink.seller_id).where(
-                SupplierLink.buyer_id.in_(supplier_ids)
-            )
-        ):
-            if ("supplier", seller) in cells:
-                sellers.setdefault(("supplier", buyer), []).append(("supplier", seller))
-        out.extend(sellers.items())
-        direct = session.scalars(
-            select(BrandSupplier.supplier_id).where(BrandSupplier.brand_id == brand_id)
-        )
-        members = [("supplier", i) for i in direct if ("supplier", i) in cells]
-        if members:
-            out.append((("total", None), members))
-    return out
-
-
-def _sliced_groups(session, cells: dict, brand_id: int, memo: dict | None = None) -> list[tuple]:
-    """The groups of a brand's filtered tables: the unfiltered cells (kind ``village``) and the
-    filtered ones (``village@2`` for tier 2, ``village@s12`` for supplier 12's sub-chain,
-    ``village@x`` for a filter) each with their own hierarchy (:func:`_groups`), plus, for each
-    unfiltered cell, one group over its tiers' parts (they add up to the cell, so no layer can
-    be subtracted from the others and the whole) and one over each supplier's (or filter's)
-    part alone, the rest being an unpublished residual (protected when small)."""
-    parts: dict = {}  # suffix -> {unsuffixed key: cell}
-    for (k, i), c in cells.items():
-        base = _base(k)
-        parts.setdefault(k[len(base) :], {})[(base, i)] = c
-    suffixes = sorted(parts)
-    groups = []
-    for suffix in suffixes:
-        if suffix == "" and memo is not None and ("unfiltered", len(parts[""])) in memo:
-            # the same unfiltered cells in every layer's gate: their groups once
-            part_groups = memo[("unfiltered", len(parts[""]))]
-        else:
-            part_groups = _groups(session, parts[suffix], brand_id, memo)
-            if suffix == "" and memo is not None:
-                memo[("unfiltered", len(parts[""]))] = part_groups
-        for total, members in part_groups:
-            groups.append(((total[0] + suffix, total[1]), [(m[0] + suffix, m[1]) for m in members]))
-    tiers = [x for x in suffixes if x[1:].isdigit()]
-    others = [x for x in suffixes if x and x not in tiers]
-    for kind, cell_id in parts.get("", {}):
-        members = [(kind + x, cell_id) for x in tiers if (kind, cell_id) in parts[x]]
-        if members:
-            groups.append(((kind, cell_id), members))
-        for x in others:
-            if (kind, cell_id) in parts[x]:
-                groups.append(((kind, cell_id), [(kind + x, cell_id)]))
-    return groups
+    return [(parent, members) for parent, members in groups.items() if parent in cells]
 
 
 def _base(kind: str) -> str:

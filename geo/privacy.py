@@ -20,7 +20,11 @@ The rules, in one place:
    and names of villages, areas, suppliers and tiers, and the aggregate figures; anything else
    (ids, names of people, household codes, points, free text) is dropped. A suppressed row keeps
    its identity and ``{"suppressed": True, "reason": "..."}``, no number at all.
-4. **The previous period.** Its figures (``previous_prevalence``, ``change``) are dropped when the
+4. **Layers** (a map's layer per tier or per supplier, a table filtered by either): see
+   :func:`layer_places`. The children of a place are split by the supplier their latest visit
+   names (its *parts*); every layer is a sum of parts, so a layer cell is published only where
+   nothing a combination of layers could single out is small.
+5. **The previous period.** Its figures (``previous_prevalence``, ``change``) are dropped when the
    previous cell was below the thresholds, and say ``previous_suppressed``.
 
 Everything here is pure: plain dicts in, plain dicts out, no database and no Flask.
@@ -90,6 +94,7 @@ ALLOWED_GEOMETRIES = frozenset({"Polygon", "MultiPolygon"})
 REASON_CHILDREN = N_("fewer than {n} children monitored")
 REASON_HOUSEHOLDS = N_("fewer than {n} households")
 REASON_SECONDARY = N_("hidden so that a suppressed cell cannot be worked out from the totals")
+REASON_LAYER = N_("hidden so that no supplier's part of this place can be worked out")
 
 Key = Hashable
 
@@ -223,6 +228,206 @@ def protect(
     return out
 
 
+def suppress_exact(
+    cells: Mapping[Key, Iterable[Hashable]],
+    parts: Mapping[Hashable, tuple[int, int]],
+    primary: Iterable[Key],
+    *,
+    known: Iterable[Iterable[Hashable]] = (),
+    min_children: int = DEFAULT_MIN_CHILDREN,
+    min_households: int = DEFAULT_MIN_HOUSEHOLDS,
+) -> set:
+    """The cells to hide so that no hidden cell and no small part can be worked out from the
+    shown ones, by linear algebra (for tables over a few hundred parts: a brand's suppliers).
+
+    ``cells`` maps each cell to the parts it adds up (a supplier's cell: the suppliers of its
+    sub-chain; a tier's: the suppliers of that tier); ``parts`` gives each part's
+    ``(children, households)``; ``primary``: the cells hidden already; ``known``: sums published
+    elsewhere that cannot be hidden here (the scope total). A cell with no children is known to
+    be 0 (no row says so). While a hidden cell or a part below the thresholds lies in the span
+    of the shown cells, the smallest shown cell that the combination uses is hidden too.
+
+    >>> sorted(suppress_exact({"x": ["a"], "y": ["a", "b"]}, {"a": (12, 6), "b": (3, 1)}, [],
+    ...                       known=[["a", "b"]]))
+    ['x']
+    """
+    import numpy as np
+
+    min_children, min_households = thresholds(min_children, min_households)
+    units = sorted(parts, key=str)
+    index = {u: i for i, u in enumerate(units)}
+    hidden = set(primary)
+
+    def vector(members) -> np.ndarray:
+        row = np.zeros(len(units))
+        for m in members:
+            if m in index:
+                row[index[m]] = 1.0
+        return row
+
+    vectors = {key: vector(members) for key, members in cells.items()}
+    fixed = [vector(members) for members in known]
+    sizes = {key: sum(parts[u][0] for u in members if u in parts) for key, members in cells.items()}
+    for key, vec in vectors.items():
+        if vec.any() and key not in hidden:
+            n = sum(parts[u][0] for u in units if vec[index[u]])
+            h = sum(parts[u][1] for u in units if vec[index[u]])
+            if n < min_children or h < min_households:
+                hidden.add(key)
+    smalls = [
+        vector([u])
+        for u in units
+        if parts[u][0] > 0 and (parts[u][0] < min_children or parts[u][1] < min_households)
+    ]
+    while True:
+        shown = [k for k in vectors if k not in hidden]
+        rows = [vectors[k] for k in shown] + fixed
+        if not rows or not units:
+            return hidden
+        matrix = np.array(rows)
+        secrets = [vectors[k] for k in sorted(hidden, key=str) if vectors[k].any()] + smalls
+        victim = None
+        for secret in secrets:
+            coefficients, *_ = np.linalg.lstsq(matrix.T, secret, rcond=None)
+            if np.linalg.norm(matrix.T @ coefficients - secret) > 1e-6:
+                continue  # not in the span: cannot be worked out
+            used = [k for k, c in zip(shown, coefficients, strict=False) if abs(c) > 1e-9]
+            used = [k for k in used if vectors[k].any()]
+            if used:
+                victim = min(used, key=lambda k: (sizes[k], str(k)))
+                break
+        if victim is None:
+            return hidden
+        hidden.add(victim)
+
+
+def layer_places(
+    parents: Mapping[Key, Key | None],
+    parts: Mapping[tuple[Key, Hashable], tuple[int, int]],
+    hidden: Iterable[Key],
+    *,
+    root_pieces: Mapping[Hashable, Hashable] | None = None,
+    min_children: int = DEFAULT_MIN_CHILDREN,
+    min_households: int = DEFAULT_MIN_HOUSEHOLDS,
+) -> tuple[set, bool]:
+    """The places whose layer cells a brand may see, and whether the scope-wide cells of
+    suppliers by tier and of tiers by supplier may be seen: ``(places, whole)``.
+
+    ``parents`` maps every place (villages, areas) to the place above it; the root (the scope
+    total) is the one place whose parent is ``None``. ``parts`` maps ``(place, supplier)`` to
+    ``(children, households)``: the children of a *village* whose latest visit names that
+    supplier and, keyed by the root, those no village holds. ``hidden``: the places whose own
+    (unfiltered) cell the gate hides. ``root_pieces`` maps each supplier to its *piece*: the
+    suppliers the shown cells of the tables of suppliers and tiers cannot tell apart share one
+    (by default, and when ``whole``, each supplier is its own piece).
+
+    Every layer (a tier, a supplier's sub-chain, both) is a union of suppliers, so each of a
+    place's layer cells is a sum of its parts. The rules:
+
+    * a village shows its layers (all of them, or none) only when its own cell is shown and
+      each of its parts holds at least ``min_children`` children and ``min_households``
+      households: whatever its layers are combined into is then a sum of whole parts, never a
+      small group;
+    * an area shows its layers only when every place below it does: they add up to its own,
+      which then tell nothing new;
+    * a place hiding its layers is listed as hidden in every layer, even one it has no child in,
+      so that nobody learns which of its parts are empty;
+    * the cells of the tables of suppliers and tiers, minus the shown villages' layers, give the
+      pieces of the *block*: the villages hiding their layers and the children no village holds.
+      With the block's rows (two at least) each connected to every piece, no single row's piece
+      can be worked out; the block's piece totals must be large as well. Where they are not, the
+      smallest villages showing their layers hide them too, until they are, or until none is
+      left (what remains is what the gate protects with rule 2).
+
+    ``whole`` is True when each supplier's part of the whole scope is large enough: the tables of
+    suppliers by tier and of tiers by supplier are then sums of large parts as well.
+
+    >>> parents = {"T": None, "V1": "T", "V2": "T", "V3": "T"}
+    >>> parts = {("V1", "x"): (20, 8), ("V1", "y"): (30, 9), ("V2", "x"): (25, 7),
+    ...          ("V2", "y"): (3, 1), ("V3", "x"): (40, 12), ("V3", "y"): (15, 6)}
+    >>> places, whole = layer_places(parents, parts, [])
+    >>> sorted(places), whole
+    (['V3'], True)
+    """
+    min_children, min_households = thresholds(min_children, min_households)
+    hidden = set(hidden)
+    below: dict = {}
+    root = None
+    for place, parent in parents.items():
+        if parent is None:
+            root = place
+        else:
+            below.setdefault(parent, []).append(place)
+    if root is None:
+        return set(), False
+    own: dict = {}  # place -> {supplier: [children, households]}
+    for (place, supplier), (children, households) in parts.items():
+        if children:
+            counts = own.setdefault(place, {}).setdefault(supplier, [0, 0])
+            counts[0] += int(children)
+            counts[1] += int(households)
+
+    def large(counts) -> bool:
+        return counts[0] >= min_children and counts[1] >= min_households
+
+    def add(into: dict, parts_of: Mapping, key=lambda supplier: supplier) -> None:
+        for supplier, (children, households) in parts_of.items():
+            counts = into.setdefault(key(supplier), [0, 0])
+            counts[0] += children
+            counts[1] += households
+
+    whole_parts: dict = {}
+    for place_parts in own.values():
+        add(whole_parts, place_parts)
+    whole = bool(whole_parts) and all(large(c) for c in whole_parts.values())
+    if whole:
+        root_pieces = None  # the tables of suppliers by tier tell every supplier apart
+    villages = [p for p in parents if p != root and not below.get(p) and own.get(p)]
+    shown = {v for v in villages if v not in hidden and all(large(c) for c in own[v].values())}
+    # the root's block: hide the smallest villages showing their layers until it is safe
+    piece = (lambda s: s) if root_pieces is None else (lambda s: root_pieces.get(s, s))
+    block: dict = {}
+    rows = 0
+    if own.get(root):
+        add(block, own[root], piece)
+        rows += 1
+    for v in villages:
+        if v not in shown:
+            add(block, own[v], piece)
+            rows += 1
+    candidates = sorted(shown, key=lambda v: (sum(c for c, _h in own[v].values()), str(v)))
+    while block and not (rows >= 2 and all(large(c) for c in block.values())):
+        small = {p for p, c in block.items() if not large(c)}
+        # a village holding a small piece makes it larger; else any village adds a row
+        pick = next((v for v in candidates if small & {piece(s) for s in own[v]}), None)
+        if pick is None and rows < 2 and candidates:
+            pick = candidates[0]
+        if pick is None:
+            break
+        candidates.remove(pick)
+        shown.discard(pick)
+        add(block, own[pick], piece)
+        rows += 1
+    # an area shows its layers when everything below it does
+    order, stack = [], [root]
+    while stack:
+        place = stack.pop()
+        order.append(place)
+        stack.extend(below.get(place, ()))
+    for place in reversed(order):
+        members = [m for m in below.get(place, ()) if _holds(m, own, below)]
+        if place != root and members and place not in hidden and all(m in shown for m in members):
+            shown.add(place)
+    return shown, whole
+
+
+def _holds(place, own: Mapping, below: Mapping) -> bool:
+    """Whether ``place`` (or a place below it) holds children."""
+    if own.get(place):
+        return True
+    return any(_holds(m, own, below) for m in below.get(place, ()))
+
+
 def assert_brand_safe(payload, *, min_children: int = 0, min_households: int = 0) -> None:
     """Raise :class:`PrivacyError` unless ``payload`` (a row, a table's dict, a GeoJSON
     FeatureCollection, a list of CSV records) is fit for a brand: only allowed keys, no point
@@ -284,9 +489,11 @@ __all__ = [
     "DEFAULT_MIN_HOUSEHOLDS",
     "PrivacyError",
     "assert_brand_safe",
+    "layer_places",
     "primary_reasons",
     "protect",
     "publish",
     "suppress",
+    "suppress_exact",
     "thresholds",
 ]

@@ -351,9 +351,20 @@ def test_brand_areas_suppliers_tiers(world):
     assert suppliers["T2-COOP"]["tier"] == 2
     tiers = by_code(table_of(world, "bea", "tier"))
     assert tiers["2"]["children"] == 23 and tiers["3"]["children"] == 27
-    # restricted to a tier or a supplier's sub-chain (the map's layers)
+    # restricted to a tier or a supplier's sub-chain (the map's layers): V3 shows its layers
+    # (its one supplier's part, 15 children, is large); V2 (3 children) and V5 (hidden among all
+    # suppliers) do not; nor does V1: the tier-2 total (23) minus V1's tier-2 layer (20) would
+    # give V2's 3 children. A place hiding its layers is listed in every layer, even one it has
+    # no child in (V1 and V2 have none in tier 3)
     only_tier_3 = by_code(table_of(world, "bea", "village", tier=3))
-    assert set(only_tier_3) == {"V3", "V5"}
+    assert set(only_tier_3) == {"V1", "V2", "V3", "V5"}
+    assert {code for code, row in only_tier_3.items() if not row["suppressed"]} == {"V3"}
+    assert only_tier_3["V3"]["children"] == 15
+    assert only_tier_3["V1"] == {
+        "level": "village", "code": "V1", "name": only_tier_3["V1"]["name"], "area_code": "CI-D1",
+        "suppressed": True, "reason": "hidden so that no supplier's part of this place can be"
+        " worked out",
+    }  # fmt: skip
     with session_scope(world) as s:
         t3 = s.scalar(select(Supplier.id).where(Supplier.code == "T3-GRP"))
     assert by_code(table_of(world, "bea", "village", supplier_id=t3)) == only_tier_3
@@ -373,9 +384,12 @@ def test_map_layers_cannot_be_subtracted_from_the_whole(world):
     with session_scope(world) as s:
         t2 = s.scalar(select(Supplier.id).where(Supplier.code == "T2-COOP"))
         t3 = s.scalar(select(Supplier.id).where(Supplier.code == "T3-GRP"))
-    # T2-COOP's sub-chain holds all of V1: nothing to subtract
-    assert by_code(table_of(world, "bea", "village", supplier_id=t2))["V1"]["children"] == 24
+    # V1's tier-3 part is small: V1 shows no layer at all, even T2-COOP's sub-chain, which
+    # holds all of it (its other layers, compared with it, would give the small part)
+    assert by_code(table_of(world, "bea", "village", supplier_id=t2))["V1"]["suppressed"]
     assert by_code(table_of(world, "bea", "village", supplier_id=t3))["V1"]["suppressed"]
+    # V3 (one supplier, 15 children) shows its layers; the supplier and tier tables agree
+    assert by_code(table_of(world, "bea", "village", supplier_id=t3))["V3"]["children"] == 15
 
 
 def test_brand_b_never_sees_brand_a(world):
@@ -505,7 +519,9 @@ def test_api_bad_parameters_and_suppliers(world, client):
         assert r.status_code == 404
         assert code not in r.get_data(as_text=True)
     r = client.get(f"/api/v1/hotspots?level=village&supplier=T3-GRP&{QUERY}", headers=headers)
-    assert {row["code"] for row in r.get_json()["rows"]} == {"V3", "V5"}
+    rows = r.get_json()["rows"]
+    assert {row["code"] for row in rows if not row["suppressed"]} == {"V3"}
+    assert {row["code"] for row in rows} == {"V1", "V2", "V3", "V5"}
 
 
 # --- web downloads and the command line --------------------------------------------------------

@@ -18,8 +18,10 @@ from geo.privacy import (
     REASON_SECONDARY,
     PrivacyError,
     assert_brand_safe,
+    layer_places,
     protect,
     suppress,
+    suppress_exact,
     thresholds,
 )
 
@@ -214,3 +216,201 @@ def test_one_group_never_has_exactly_one_hidden_cell(members):
     hidden = suppress(children, [("T", sorted(members))], primary, MIN_C)
     assert set(primary) <= set(hidden)
     assert len(hidden) != 1
+
+
+# --- layers: every table and every layer of a brand together --------------------------------------
+
+
+def test_a_place_whose_supplier_part_is_small_shows_no_layer():
+    # suppliers X, Y and Z split village V2; Z's part (3 children) is small: a layer of X and one
+    # of Y would give Z's part as V2 - X - Y, so V2 shows no layer at all
+    parents = {"T": None, "A": "T", "V1": "A", "V2": "A", "V3": "A", "V4": "A"}
+    parts = {
+        ("V1", "X"): (12, 6), ("V1", "Y"): (14, 6),
+        ("V2", "X"): (20, 8), ("V2", "Y"): (25, 9), ("V2", "Z"): (3, 2),
+        ("V3", "X"): (30, 11), ("V3", "Y"): (40, 12),
+        ("V4", "X"): (50, 20), ("V4", "Z"): (12, 7),
+    }  # fmt: skip
+    limits = {"min_children": MIN_C, "min_households": MIN_H}
+    # the table of suppliers shows Z's 15 children: Z minus V4's Z layer gives V2's 3, so V4
+    # hides its layers too (the smallest village holding a Z part); V2 alone would be one row,
+    # so the block of V2 and V4 has two, and Z's part of it is 15
+    places, whole = layer_places(parents, parts, [], **limits)
+    assert places == {"V1", "V3"}
+    assert whole is True  # every supplier's part of the whole scope is large
+    # the area shows its layers only when every village in it does
+    assert "A" not in places
+    # a village hidden among all suppliers shows no layer, whatever its parts
+    places, _ = layer_places(parents, parts, ["V3"], **limits)
+    assert "V3" not in places
+    # where the tables of suppliers and tiers cannot tell X, Y and Z apart (one piece), the block
+    # of V2 and V3 is large enough
+    places, _ = layer_places(parents, parts, ["V3"], root_pieces=dict.fromkeys("XYZ", 1), **limits)
+    assert places == {"V1"}  # Z's part of the whole is large: the tables tell them apart after all
+    del parts[("V4", "Z")]  # now Z holds 3 children in all: the gate hides Z's own cell
+    places, whole = layer_places(
+        parents, parts, ["V3"], root_pieces=dict.fromkeys("XYZ", 1), **limits
+    )
+    assert whole is False and places == {"V1", "V4"}
+
+
+@st.composite
+def supply_maps(draw):
+    """A brand's whole map: a total over regions over districts over villages; suppliers of
+    tiers 1-3, each above tier 1 selling to one or two of the tier above; the children of each
+    village (and of no village) per supplier; the parents of the places."""
+    parents = {"T": None}
+    villages = []
+    for r in range(draw(st.integers(1, 2))):
+        parents[f"R{r}"] = "T"
+        for d in range(draw(st.integers(1, 2))):
+            parents[f"D{r}{d}"] = f"R{r}"
+            for v in range(draw(st.integers(1, 3))):
+                parents[f"V{r}{d}{v}"] = f"D{r}{d}"
+                villages.append(f"V{r}{d}{v}")
+    tiers = {}
+    buyers: dict = {}
+    for s in range(draw(st.integers(1, 5))):
+        tier = 1 if s == 0 else draw(st.integers(1, 3))
+        above = [x for x, t in tiers.items() if t == tier - 1]
+        if tier > 1 and not above:
+            tier = 1
+        tiers[f"S{s}"] = tier
+        if tier > 1:
+            buyers[f"S{s}"] = draw(st.lists(st.sampled_from(above), min_size=1, max_size=2,
+                                            unique=True))  # fmt: skip
+    size = st.sampled_from([0, 0, 1, 3, 8, 12, 25, 40])
+    parts = {}
+    for v in [*villages, "T"]:
+        for s in tiers:
+            n = draw(size if v != "T" else st.sampled_from([0, 0, 0, 2, 15]))
+            if n:
+                parts[(v, s)] = (n, max(1, n // draw(st.sampled_from([1, 2, 3]))))
+    return parents, villages, tiers, buyers, parts
+
+
+def _chain(supplier, buyers) -> set:
+    """``supplier`` and every supplier it buys from, however far down."""
+    sellers = {s for s, bs in buyers.items() if supplier in bs}
+    out = {supplier}
+    for s in sellers:
+        out |= _chain(s, buyers)
+    return out
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(supply_maps())
+def test_nothing_hidden_can_be_worked_out_from_every_table_and_layer_together(m):
+    """Every table a brand can ask for (villages, areas, suppliers, tiers) and every layer (each
+    tier, each supplier's sub-chain, at every place and scope-wide, and tables of suppliers by
+    tier and of tiers by supplier), published together as the gate decides, empty cells
+    included (an absent row says 0): no cell the gate hides, no small layer cell, no supplier's
+    small part of a village and no supplier's small part of the whole scope is fixed by the
+    published figures (linear algebra over every place's part of every supplier)."""
+    parents, villages, tiers, buyers, parts = m
+    atoms = [(v, s) for v in [*villages, "T"] for s in sorted(tiers)]
+    index = {a: i for i, a in enumerate(atoms)}
+
+    def under(p, place):
+        while p is not None:
+            if p == place:
+                return True
+            p = parents[p]
+        return False
+
+    def vector(place, suppliers):
+        row = np.zeros(len(atoms))
+        for (v, s), i in index.items():
+            if s in suppliers and (place == "T" or (v != "T" and under(v, place))):
+                row[i] = 1
+        return row
+
+    def size(vec):
+        held = [parts.get(a, (0, 0)) for a in atoms if vec[index[a]]]
+        return sum(c for c, _h in held), sum(h for _c, h in held)
+
+    chains = {s: _chain(s, buyers) for s in tiers}
+    layers = {f"@{t}": {s for s in tiers if tiers[s] == t} for t in set(tiers.values())}
+    layers.update({f"@s{x}": chains[x] for x in tiers})
+    # the unfiltered cells and their groups, as geo.hotspots builds them
+    vectors = {p: vector(p, set(tiers)) for p in parents}
+    vectors.update({f"sup:{x}": vector("T", chains[x]) for x in tiers})
+    vectors.update({f"tier:{t}": vector("T", layers[f"@{t}"]) for t in set(tiers.values())})
+    cells = {}
+    for k, vec in vectors.items():
+        n, h = size(vec)
+        if n:
+            cells[k] = {"children": n, "households": h, "code": k}
+    groups = []
+    for p in parents:
+        members = [c for c in parents if parents[c] == p and c in cells]
+        if members and p in cells:
+            groups.append((p, members))
+    rows = protect(cells, groups, min_children=MIN_C, min_households=MIN_H)
+    hidden = {k for k, row in rows.items() if row["suppressed"]}
+    # the tables of suppliers and tiers: sums of each supplier's part of the whole scope
+    root_parts: dict = {}
+    for (_v, s), (n, h) in parts.items():
+        root_parts[s] = (root_parts.get(s, (0, 0))[0] + n, root_parts.get(s, (0, 0))[1] + h)
+    sums = {f"sup:{x}": chains[x] for x in tiers}
+    sums.update({f"tier:{t}": layers[f"@{t}"] for t in set(tiers.values())})
+    hidden -= set(sums)
+    hidden |= suppress_exact(
+        sums,
+        root_parts,
+        [],
+        known=[] if "T" in hidden else [set(tiers)],
+        min_children=MIN_C,
+        min_households=MIN_H,
+    )
+    # the root's layer cells are the cells of the tables of tiers and suppliers
+    root_shown = {f"@{t}": f"tier:{t}" not in hidden for t in set(tiers.values())}
+    root_shown.update({f"@s{x}": f"sup:{x}" not in hidden for x in tiers})
+    pieces = {s: tuple(sorted(name for name, members in layers.items()
+                              if root_shown[name] and s in members))
+              for s in tiers}  # fmt: skip
+    places, whole = layer_places(
+        dict(parents),
+        parts,
+        [p for p in parents if p in hidden or p not in cells],
+        root_pieces=pieces,
+        min_children=MIN_C,
+        min_households=MIN_H,
+    )
+    published = [vec for k, vec in vectors.items() if k not in hidden]  # empty: a known 0
+    secret = [vectors[k] for k in hidden]
+    for name, suppliers in layers.items():
+        for p in parents:
+            vec = vector(p, suppliers)
+            n, h = size(vec)
+            if root_shown[name] if p == "T" else p in places:
+                published.append(vec)  # an empty layer cell, shown as no row, is a known 0
+                assert n == 0 or (n >= MIN_C and h >= MIN_H), (name, p, n, h)
+            elif n and (n < MIN_C or h < MIN_H):
+                secret.append(vec)  # a small layer cell
+    if whole:  # suppliers by tier, tiers by supplier
+        for x in tiers:
+            for t in set(tiers.values()):
+                published.append(vector("T", chains[x] & layers[f"@{t}"]))
+    for a, i in index.items():
+        n, h = parts.get(a, (0, 0))
+        if n and (n < MIN_C or h < MIN_H):
+            unit = np.zeros(len(atoms))
+            unit[i] = 1
+            secret.append(unit)
+    for s in tiers:
+        vec = vector("T", {s})
+        n, _h = size(vec)
+        if 0 < n < MIN_C:
+            secret.append(vec)
+    if not published:
+        return
+    matrix = np.array(published)
+    _u, sv, vt = np.linalg.svd(matrix, full_matrices=False)
+    basis = vt[sv > 1e-9]
+    for vec in secret:
+        residue = vec - basis.T @ (basis @ vec)
+        assert np.linalg.norm(residue) > 1e-6, (
+            f"{[a for a in atoms if vec[index[a]]]} is fixed (hidden {sorted(hidden)},"
+            f" places {sorted(places)}, whole {whole})"
+        )
