@@ -103,6 +103,24 @@ def test_each_brand_and_each_question_has_its_own_entry(world, aggregations):
     assert all(r.get("suppressed") for r in strict.table("village").rows)
 
 
+def test_a_change_of_a_chain_drops_the_kept_figures(world, aggregations):
+    from clms.supply import link, unlink
+
+    with world.app_context(), session_scope(world) as s:
+        before = brand_tables(s, _user(s, "bob"), PAGE_LEVELS, end=END, now=NOW)
+        brand_tables(s, _user(s, "bea"), PAGE_LEVELS, end=END, now=NOW)
+        assert s.scalar(select(func.count(HotspotCache.id))) == 2
+        # brand B now buys from T2-COOP too: its scope grows at once, not when the entry expires
+        assert link(s, "BRAND-B", "T2-COOP").changed
+        assert s.scalar(select(func.count(HotspotCache.id))) == 0
+    with world.app_context(), session_scope(world) as s:
+        after = brand_tables(s, _user(s, "bob"), PAGE_LEVELS, end=END, now=NOW)
+        assert after.table("village").total["children"] > before.table("village").total["children"]
+        assert unlink(s, "BRAND-B", "T2-COOP").changed
+        assert s.scalar(select(func.count(HotspotCache.id))) == 0
+    assert len(aggregations) == 3
+
+
 def test_officers_figures_are_never_kept(world, aggregations):
     with world.app_context(), session_scope(world) as s:
         for _ in range(2):
