@@ -32,8 +32,8 @@ Filters
     ``tier`` keeps the children whose latest visit's supplier is of that tier, ``supplier_id``
     those whose latest visit's supplier is in that supplier's sub-chain: a filter picks cells'
     children, it does not choose another visit, so the tiers' tables add up to the whole.
-    A brand's filtered table is protected together with the unfiltered one (and, for a tier,
-    every other tier's), so that no layer of a map can be subtracted from the others.
+    A brand's layers pass the same gate as every unfiltered table (:func:`_protect_brand`), so
+    that no layer of a map can be subtracted from the others or from the whole.
 
 Figures of a cell (``FIGURES``)
     ``households`` (distinct households of the children counted), ``children``,
@@ -343,13 +343,11 @@ def hotspot_tables(
     children whose latest visit is in that supplier's sub-chain). What a page or a map needs, at
     about the cost of one table.
 
-    For a brand (:func:`_protect_units`): the tables of ``levels`` pass ONE privacy gate together
-    (each level with its hierarchy, villages and areas together, all sharing the scope total), so
-    a cell is suppressed alike in every table of a page; each layer passes a gate with the
-    unfiltered cells of its level's hierarchy, the tiers' layers together (they add up to the
-    whole), exactly as :func:`hotspot_table` protects one filtered table, so that no layer can
-    be subtracted from the whole. :meth:`HotspotTables.table` returns one table;
-    :func:`hotspot_table` is one table of this.
+    For a brand the unfiltered cells of every level are always computed, with each village's part
+    of each supplier, and everything passes ONE privacy gate (:func:`_protect_brand`): a cell is
+    suppressed alike in every table and every request, and no layer can be subtracted from the
+    others or the whole. :meth:`HotspotTables.table` returns one table; :func:`hotspot_table` is
+    one table of this.
     """
     from geo import privacy as gate
 

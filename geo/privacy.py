@@ -9,13 +9,15 @@ The rules, in one place:
    ``PRIVACY_MIN_CHILDREN`` and ``PRIVACY_MIN_HOUSEHOLDS`` may only raise these
    (:func:`thresholds`).
 2. **Secondary suppression.** A group is a published total and the cells that add up to it (an
-   area over its villages and the areas directly below it, the scope total over the top areas or
-   the tiers or the brand's direct suppliers, a supplier over the suppliers it buys from); what the
-   members do not cover is the group's *residual* (children with no village, a supplier's own
-   farmers). Subtracting the published members from a published total gives the sum of the
-   unknowns, so no group may have exactly one unknown cell: where it has, the smallest published
-   member (else the total itself) is suppressed too; a residual that is itself below the
+   area over its villages and the areas directly below it, the scope total over the top areas);
+   what the members do not cover is the group's *residual* (children with no village).
+   Subtracting the published members from a published total gives the sum of the unknowns, so
+   no group may have exactly one unknown cell: where it has, the smallest published member (else
+   the total itself) is suppressed too; a residual that is itself below the
    thresholds counts as a cell to protect. This repeats until nothing changes (:func:`suppress`).
+   Cells that overlap in more ways than a tree (suppliers, whose sub-chains share sellers, and
+   tiers, over the same children) are protected by linear algebra instead
+   (:func:`suppress_exact`).
 3. **Only aggregates leave.** A published row keeps only the keys of :data:`ALLOWED_KEYS`: codes
    and names of villages, areas, suppliers and tiers, and the aggregate figures; anything else
    (ids, names of people, household codes, points, free text) is dropped. A suppressed row keeps
