@@ -107,7 +107,8 @@ def villages_command(file, country_code, id_column, name_column, lat_column, lon
     """Import villages: a CSV of points (lat/lon) or polygons (WKT), or a GeoJSON/GeoPackage.
 
     Each village's area comes from --area-column, or else from the deepest imported boundary
-    that holds its point. One bad row and nothing is written.
+    that holds its point. One bad row and nothing is written. The village cells are derived
+    again afterwards (as `clms places cells` does).
     """
     from clms.db import session_scope
     from clms.places import PlaceError, import_villages
@@ -127,6 +128,12 @@ def villages_command(file, country_code, id_column, name_column, lat_column, lon
         if snapped:
             more = f" and {len(snapped) - 10} more" if len(snapped) > 10 else ""
             click.echo(f"  outside every area, given the nearest: {', '.join(snapped[:10])}{more}")
+        if not dry_run:
+            # the maps draw villages by their cells: derive them now, not at the next command
+            from geo.cells import derive_cells
+
+            cells = derive_cells(session, progress=_bar("Cells"))
+            click.echo(f"Cells: {cells.summary()}.")
         _finish(session, dry_run)
 
 

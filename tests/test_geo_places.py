@@ -611,6 +611,10 @@ def test_the_commands_import_and_report(app, runner, tmp_path):
     path = _village_csv(tmp_path, "1,Soubre,5.78,-6.59,CI,\n2,Meagui,5.41,-6.56,CI,\n")
     result = runner.invoke(args=["places", "villages", str(path)])
     assert result.exit_code == 0 and "2 villages: 2 created" in result.output
+    # the cells follow an import at once
+    assert "Cells: 2 village cells derived in 1 area(s)" in result.output
+    with session_scope(app) as s:
+        assert s.scalar(select(func.count(Village.id)).where(Village.cell_kind == "voronoi")) == 2
     result = runner.invoke(args=["places", "cells"])
     assert result.exit_code == 0 and "2 village cells derived in 1 area(s)" in result.output
     bad = _bow_tie_file(tmp_path)
@@ -657,6 +661,8 @@ def test_an_administrator_uploads_boundaries_and_villages(app, client, make_user
     data = {"file": (io.BytesIO(csv_text.encode()), "villages.csv")}
     response = client.post("/places/villages", data=data, follow_redirects=True)
     assert "Villages imported: 2 villages: 2 created" in response.get_data(as_text=True)
+    # the cells follow an import at once
+    assert "Cells derived: 2 village cells derived in 1 area(s)" in response.get_data(as_text=True)
     response = client.post("/places/cells", data={"area": ""}, follow_redirects=True)
     assert "Cells derived: 2 village cells derived in 1 area(s)" in response.get_data(as_text=True)
     with session_scope(app) as s:

@@ -92,8 +92,12 @@ def places_villages():
     outcome = _with_upload(VILLAGE_TYPES, run)
     if isinstance(outcome, tuple):
         return outcome
+    from geo.cells import derive_cells
+
+    cells = derive_cells(session)  # the maps draw villages by their cells: derive them now
     session.commit()
     flash(localize(Msg("Villages imported: {summary}.", summary=outcome.summary())), "success")
+    flash(localize(Msg("Cells derived: {summary}.", summary=cells.summary())), "success")
     return redirect(url_for("web.places_index"), code=303)
 
 
