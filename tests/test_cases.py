@@ -20,6 +20,7 @@ from clms.errors import Problem
 from clms.models import (
     Alert,
     AlertEvent,
+    AuditEvent,
     Case,
     CaseEvent,
     Child,
@@ -422,7 +423,9 @@ def test_no_referral_without_consent_unless_an_authorised_override(app, world, c
         assert referral.consent_id is None and referral.override_by_id == who(s, "sam").id
         assert referral.shared == ["first_name", "age", "sex", "village"]
         assert s.get(PlannedService, planned_id).status == "referred"
-    assert "consent overridden: user=sam" in caplog.text
+    with session_scope(app) as s:
+        entry = s.scalar(select(AuditEvent).where(AuditEvent.action == "case.consent_override"))
+        assert entry.actor == "sam" and entry.reason == "Guardian unreachable; term starts Monday."
 
 
 def test_the_provider_sees_only_what_the_consent_covers(app, world):

@@ -246,6 +246,10 @@ def import_providers_csv(session: Session, data: bytes) -> list[ServiceProvider]
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise field_errors({"file": Msg("is not UTF-8 text (byte {n})", n=e.start)}) from e
+    if "\x00" in text:  # no text column can hold it (PostgreSQL refuses it): say where it is
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise field_errors({"file": Msg("holds a NUL character on line {line}; save the file as "
+                                        "CSV UTF-8 and import it again", line=line)})  # fmt: skip
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in ("code", "name", "kind") if c not in (reader.fieldnames or [])]
     if missing:

@@ -52,6 +52,8 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from clms.audit import record as audit
+from clms.audit import record_read
 from clms.cases.operations import record_event
 from clms.errors import field_errors, problem
 from clms.i18n import Msg
@@ -76,8 +78,6 @@ from clms.scope import SCOPED_ROLES, village_in_scope, village_scope_condition
 from forms.parse import name_key
 
 log = logging.getLogger(__name__)
-# every merge is written here too (domain.md section 8): who, which records, why, what moved
-audit_log = logging.getLogger("clms.audit")
 
 PER_PAGE = 20
 MAX_PER_PAGE = 100
@@ -538,8 +538,8 @@ def possible_duplicates(
         for _v, a, b, sim in chosen
     ]
     if pairs:
-        audit_log.info("possible duplicates read: user=%s children=%s", user.username,
-                       ",".join(f"{p.a.uid}+{p.b.uid}" for p in pairs))  # fmt: skip
+        record_read(session, user, "duplicates.read", f"children:{len(pairs)} pairs",
+                    pairs=[f"{p.a.uid}+{p.b.uid}" for p in pairs])  # fmt: skip
     return DuplicatePage(pairs, total, page, pages, per_page)
 
 
@@ -756,11 +756,9 @@ def merge_children(
 
     session.flush()
     log.info("children merged: %s into %s by %s", merged.child_uid, kept.child_uid, user.username)
-    audit_log.info(
-        "children merged: user=%s kept=%s merged=%s village=%s reason=%r moved=%s facts=%s",
-        user.username, kept.child_uid, merged.child_uid, kept_village.code, reason, moved,
-        sorted(facts),
-    )  # fmt: skip
+    audit(session, user, "child.merge", f"child:{kept.child_uid}", reason=reason,
+           merged=merged.child_uid, village=kept_village.code, moved=moved,
+           facts=sorted(facts))  # fmt: skip
     return record
 
 

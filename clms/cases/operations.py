@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from alerts.notify import BASE_URL_MARK, queue_notification, users_for_villages
+from clms.audit import record
 from clms.cases import workflow as wf
 from clms.errors import Problem, field_errors, problem
 from clms.i18n import Msg
@@ -52,8 +53,6 @@ from clms.models import (
 from clms.scope import SCOPED_ROLES, village_in_scope
 
 log = logging.getLogger(__name__)
-# every override of consent, every transfer and every merge is written here too (domain.md 8)
-audit_log = logging.getLogger("clms.audit")
 
 MAX_TEXT = 4000
 MAX_SHORT = 300
@@ -217,8 +216,36 @@ def record_event(
         detail=detail or {},
     )
     session.add(event)
+    record(
+        session,
+        user,
+        f"case.{action}",
+        f"case:{case.case_number}",
+        from_state=from_state,
+        to_state=to_state,
+        **_codes_only(detail or {}),
+    )
     log.info("case %s %s by %s", case.case_number, action, user.username if user else "system")
     return event
+
+
+def _codes_only(detail: dict) -> dict:
+    """What of a case event's detail the audit log keeps: numbers, flags, and codes, ids and
+    dates (short text without spaces). Free text (findings, notes, names) stays in the case's
+    own timeline, which erasure and retention can anonymise; the audit log cannot be changed."""
+
+    def code(value) -> bool:
+        if value is None or isinstance(value, bool | int | float):
+            return True
+        return isinstance(value, str) and len(value) <= 64 and not any(c.isspace() for c in value)
+
+    kept = {}
+    for key, value in detail.items():
+        if code(value):
+            kept[key] = value
+        elif isinstance(value, list | tuple) and all(code(v) for v in value):
+            kept[key] = list(value)
+    return kept
 
 
 def change_case(
@@ -1148,10 +1175,8 @@ def refer(
               "urgent": urgent, "shared": shared}  # fmt: skip
     if consent is None:
         detail["consent_override"] = override_reason
-        audit_log.warning(
-            "consent overridden: user=%s case=%s provider=%s reason=%r",
-            user.username, case.case_number, provider.code, override_reason,
-        )  # fmt: skip
+        record(session, user, "case.consent_override", f"case:{case.case_number}",
+               reason=override_reason, provider=provider.code)  # fmt: skip
     change_case(session, case, user, now=now, action="referred", detail=detail)
     staff = session.scalars(
         select(User).where(User.provider_id == provider.id, User.active.is_(True))
@@ -1523,8 +1548,6 @@ def transfer_case(
     session.flush()
     detail = {"transfer_id": transfer.id, "kind": kind, "to_agency": agency,
               "to_country": country, "shared": transfer.shared, "consent_basis": basis}  # fmt: skip
-    audit_log.info("case transferred: user=%s case=%s to=%r shared=%s", user.username,
-                   case.case_number, agency, transfer.shared)  # fmt: skip
     if kind == "internal":
         detail["to_village"] = to_village.code
         change_case(

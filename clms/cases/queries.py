@@ -9,12 +9,12 @@ Out of scope is the same as missing: None. Reading a case page is written to the
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
+from clms.audit import record_read
 from clms.cases import workflow as wf
 from clms.cases.operations import (
     TRANSFER_SHAREABLE,
@@ -46,8 +46,6 @@ from clms.models import (
     utcnow,
 )
 from clms.scope import village_scope_condition
-
-audit_log = logging.getLogger("clms.audit")
 
 PER_PAGE = 50
 MAX_PER_PAGE = 200
@@ -291,7 +289,7 @@ def case_view(
     case_row = get_case(session, user, case_id)
     if case_row is None:
         return None
-    audit_log.info("case read: user=%s case=%s", user.username, case_row.case_number)
+    record_read(session, user, "case.read", f"case:{case_row.case_number}")
     child = case_row.child
     household = session.get(Household, child.household_id)
     village = case_row.village
@@ -477,7 +475,7 @@ def provider_referral(session: Session, user: User, referral_id: int) -> Provide
     referral = session.get(Referral, referral_id)
     if referral is None or referral.provider_id != user.provider_id:
         return None
-    audit_log.info("referral read: user=%s referral=%s", user.username, referral.id)
+    record_read(session, user, "referral.read", f"referral:{referral.id}")
     return provider_view(session, referral)
 
 

@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, joinedload
 
 from alerts.rules import RULES
+from clms.audit import record, record_read
 from clms.errors import Problem, problem
 from clms.i18n import N_, Msg
 from clms.models import (
@@ -65,8 +66,6 @@ from clms.models import (
 from clms.scope import SCOPED_ROLES, scope_parts, village_in_scope, village_scope_condition
 
 log = logging.getLogger(__name__)
-# every read of a child's record is logged (domain.md section 8) until an audit table exists
-audit_log = logging.getLogger("clms.audit")
 
 PER_PAGE = 50
 SEVERITY_RANKS = dict(zip(SEVERITIES, range(len(SEVERITIES), 0, -1), strict=True))  # critical: 4
@@ -430,6 +429,7 @@ def alert_details(
             .order_by(AlertEvent.at, AlertEvent.id)
         )
     )
+    record_read(session, user, "alert.read", f"alert:{alert.id}")
     assignees = eligible_assignees(session, alert)
     case_row = None
     if alert.status == "case_opened":
@@ -626,7 +626,7 @@ def child_record(
     child, household, village = row
     if not village_in_scope(session, user, village.id, village.area_id):
         return None
-    audit_log.info("child record read: user=%s child=%s", user.username, child.child_uid)
+    record_read(session, user, "child.read", f"child:{child.child_uid}")
 
     visits = session.execute(
         select(ChildVisit, Visit, Village.code)
@@ -827,6 +827,7 @@ def _record(
     session.add(
         AlertEvent(alert_id=alert.id, at=now, user_id=user.id, action=action, detail=detail)
     )
+    record(session, user, f"alert.{action}", f"alert:{alert.id}", **(detail or {}))
     session.flush()
     log.info("alert %s %s by %s %s", alert.id, action, user.username, detail or "")
 

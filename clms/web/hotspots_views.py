@@ -7,17 +7,15 @@ the maps; every download is written to the audit log (domain.md section 8).
 from __future__ import annotations
 
 import json
-import logging
 
 from flask import Response, g, request
 
+from clms.audit import record_read
 from clms.auth import allow
 from clms.db import db, read_only
 from clms.models import utcnow
 from clms.web import bp
 from geo.hotspots import parse_request, table_csv, table_geojson
-
-audit_log = logging.getLogger("clms.audit")
 
 HOTSPOT_ROLES = ("brand", "officer", "supervisor")
 MIMETYPES = {"csv": "text/csv", "geojson": "application/geo+json"}
@@ -38,13 +36,8 @@ def hotspots_export(fmt: str):
         body = table_csv(table)
     else:
         body = json.dumps(table_geojson(session, table), ensure_ascii=False).encode()
-    audit_log.info(
-        "hotspot export: user=%s role=%s format=%s query=%s at=%s",
-        g.user.username,
-        g.user.role,
-        fmt,
-        json.dumps(args, sort_keys=True),
-        utcnow().isoformat(),
+    record_read(
+        session, g.user, "hotspots.export", f"hotspots:{asked.level}", format=fmt, query=args
     )
     response = Response(body, mimetype=MIMETYPES[fmt])
     response.headers["Content-Disposition"] = f'attachment; filename="{asked.filename}.{fmt}"'

@@ -8,9 +8,6 @@ submissions wait for.
 
 from __future__ import annotations
 
-import json
-import logging
-
 from flask import Response, flash, g, render_template, request, stream_with_context
 
 from alerts.kpis import (
@@ -28,6 +25,7 @@ from alerts.kpis import (
     parse_filters,
     service_names,
 )
+from clms.audit import record_read
 from clms.auth import allow
 from clms.charts import Bar, Series, StackedBar, bar_chart, stacked_bar_chart
 from clms.db import db, read_only
@@ -37,9 +35,6 @@ from clms.i18n import N_, Msg, current_locale, gettext, localize
 from clms.models import CASE_STATES, utcnow
 from clms.vocabulary import say
 from clms.web import bp
-
-# every export is written to the audit log (domain.md section 8)
-audit_log = logging.getLogger("clms.audit")
 
 KPI_ROLES = ("officer", "supervisor", "admin")
 FORMATS = {
@@ -177,7 +172,7 @@ def kpis_export(fmt: str):
     session = _reading(db())
     filters = parse_filters(request.args, utcnow().date())
     report = kpi_report(session, g.user, filters)
-    _audit("kpi export", fmt, filters)
+    _audit("kpis.export", fmt, filters)
     header, rows = kpi_table(report)
     if fmt == "csv":
         chunks = csv_chunks(header, rows)
@@ -199,7 +194,7 @@ def child_visits_export(fmt: str):
     session = _reading(db())
     filters = parse_filters(request.args, utcnow().date())
     rows = child_visit_rows(session, g.user, filters)
-    _audit("child-visit export", fmt, filters)
+    _audit("child_visits.export", fmt, filters)
     if fmt == "csv":
         chunks = csv_chunks(CHILD_VISIT_COLUMNS, rows)
     else:
@@ -218,15 +213,7 @@ def _reading(session):
 
 
 def _audit(what: str, fmt: str, filters: KpiFilters) -> None:
-    audit_log.info(
-        "%s: user=%s role=%s format=%s filters=%s at=%s",
-        what,
-        g.user.username,
-        g.user.role,
-        fmt,
-        json.dumps(filters.query(), sort_keys=True),
-        utcnow().isoformat(),
-    )
+    record_read(db(), g.user, what, "kpis", format=fmt, filters=filters.query())
 
 
 def _download(chunks, fmt: str, name: str) -> Response:

@@ -2,9 +2,9 @@
 its table of published figures, and the brand map as one standalone HTML file.
 
 The map itself is a separate same-origin document (``/map/frame``) shown in an ``<iframe>``:
-folium writes inline scripts and styles, and keeping them out of the page lets the page's own
-Content-Security-Policy be strict while only the frame needs ``script-src 'self'
-'unsafe-inline'``. The frame loads Leaflet (and Leaflet.markercluster) from this server's static
+folium writes inline scripts and styles, which run there by the response's CSP nonce
+(:mod:`clms.security` adds it to each of their tags); the frame is the one document our own pages
+may frame. The frame loads Leaflet (and Leaflet.markercluster) from this server's static
 files, never from a CDN; the basemap tiles come from ``MAP_TILES_URL`` when it is set (default:
 none, see :func:`_tiles`).
 """
@@ -12,7 +12,6 @@ none, see :func:`_tiles`).
 from __future__ import annotations
 
 import datetime as dt
-import logging
 
 from flask import (
     Response,
@@ -27,6 +26,7 @@ from flask import (
 )
 from sqlalchemy import select
 
+from clms.audit import record_read
 from clms.auth import allow
 from clms.db import db
 from clms.errors import Problem, problem
@@ -45,8 +45,6 @@ from geo.maps import (
     map_suppliers,
     officer_map_data,
 )
-
-audit_log = logging.getLogger("clms.audit")
 
 MAP_ROLES = ("officer", "supervisor", "admin", "brand")
 STAFF_ROLES = ("officer", "supervisor", "admin")
@@ -133,19 +131,9 @@ def map_frame():
             tiles_attribution=attribution,
             translate=gettext,
         )
+    # its Content-Security-Policy (only our own pages may frame it; folium's inline scripts and
+    # styles run by the response's nonce) comes from clms.security, as every response's does
     response = Response(fmap.get_root().render(), mimetype="text/html")
-    # only our own pages may frame it; its scripts and styles are inline (folium), Leaflet is ours
-    images = "img-src 'self' data:" + (" https: http:" if tiles else "")
-    response.headers["Content-Security-Policy"] = "; ".join(
-        [
-            "frame-ancestors 'self'",
-            "default-src 'self'",
-            "script-src 'self' 'unsafe-inline'",
-            "style-src 'self' 'unsafe-inline'",
-            images,
-            "connect-src 'self'",
-        ]
-    )
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -235,14 +223,7 @@ def map_export():
         .get_root()
         .render()
     )
-    audit_log.info(
-        "hotspot map export: user=%s role=%s end=%s months=%s at=%s",
-        user.username,
-        user.role,
-        end,
-        months,
-        utcnow().isoformat(),
-    )
+    record_read(db(), user, "hotspots.map_export", "map", end=end, months=months)
     response = Response(html, mimetype="text/html")
     day = (end or utcnow().date()).isoformat()
     response.headers["Content-Disposition"] = f'attachment; filename="clms-hotspot-map-{day}.html"'

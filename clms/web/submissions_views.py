@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import abort, g, render_template, request
 
+from clms.audit import record_read
 from clms.auth import allow
 from clms.db import db
 from clms.i18n import N_, gettext
@@ -57,9 +58,10 @@ def submission_detail(submission_id: int):
     submission = get_submission(db(), g.user, submission_id)
     if submission is None:
         abort(404)
-    content = (
-        submission.xml.decode("utf-8", "replace") if may_read_content(g.user, submission) else None
-    )
+    content = None
+    if may_read_content(g.user, submission):
+        record_read(db(), g.user, "submission.read", f"submission:{submission.instance_id}")
+        content = submission.xml.decode("utf-8", "replace")
     return render_template(
         "submission_detail.html", s=submission, content=content, status_word=status_word
     )
