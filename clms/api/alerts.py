@@ -28,6 +28,7 @@ from clms.operations.alerts import (
     child_record,
     dismiss_alert,
     due_at,
+    get_alert,
     is_overdue,
     list_alerts,
 )
@@ -113,8 +114,9 @@ def alert_acknowledge(alert_id: int):
 def alert_assign(alert_id: int):
     """Assign an active alert: body ``{"assignee": "<username>"}``, an officer or supervisor of
     the alert's village."""
-    body = _json_object("assignee")
     session = db()
+    _visible_or_404(session, alert_id)  # out of scope is not found, whatever the body says
+    body = _json_object("assignee")
     alert = assign_alert(session, g.user, alert_id, _string_field(body, "assignee"))
     session.commit()
     return jsonify(alert_json(alert))
@@ -124,8 +126,9 @@ def alert_assign(alert_id: int):
 @allow(*QUEUE_ROLES)
 def alert_dismiss(alert_id: int):
     """Dismiss an active alert: body ``{"reason": "<why>"}`` (required, not blank)."""
-    body = _json_object("reason")
     session = db()
+    _visible_or_404(session, alert_id)  # out of scope is not found, whatever the body says
+    body = _json_object("reason")
     alert = dismiss_alert(session, g.user, alert_id, _string_field(body, "reason"))
     session.commit()
     return jsonify(alert_json(alert))
@@ -219,6 +222,11 @@ def _boolean(args, name: str) -> bool | None:
             detail=f"must be true or false, not {raw!r}",
         )
     return _BOOLEANS[raw]
+
+
+def _visible_or_404(session, alert_id: int) -> None:
+    if get_alert(session, g.user, alert_id) is None:
+        raise problem("not_found")
 
 
 def _json_object(expected: str) -> dict:

@@ -15,6 +15,7 @@ from clms.cases.queries import REFERRAL_FILTERS, provider_referral, provider_ref
 from clms.db import db
 from clms.errors import Problem
 from clms.i18n import Msg, localize
+from clms.models import Referral
 from clms.web import bp
 
 
@@ -50,6 +51,11 @@ def referral_detail(referral_id: int):
     errors: dict[str, str] = {}
     status = 200
     if request.method == "POST":
+        referral = session.get(Referral, referral_id)
+        if referral is None or g.user.provider_id is None:
+            abort(404)
+        if referral.provider_id != g.user.provider_id:
+            abort(404)  # another organisation's referral: not found, whatever the form says
         action = request.form.get("action", "")
         form = request.form
         operations = {
