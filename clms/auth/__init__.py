@@ -4,6 +4,12 @@ Every view declares the roles that may use it with :func:`allow`; the declaratio
 view function so a test can walk every route and check it. How the person is identified depends on
 the surface: a signed session cookie for web pages, a bearer token for the JSON API, and HTTP
 Digest, Basic over https or a device token in the URL for OpenRosa (see :mod:`clms.openrosa.auth`).
+
+Around them: the password policy (:mod:`clms.auth.passwords`), the lock per username and the limit
+per client address on every password check (:mod:`clms.auth.limits`), bearer and device tokens
+that expire and can be revoked, and web sessions that end after inactivity, after a fixed
+lifetime, and for every device at once when the person's *session epoch* is raised (signing out,
+a new password, deactivation: :func:`end_sessions`).
 """
 
 from __future__ import annotations
@@ -14,16 +20,19 @@ import hashlib
 import secrets
 from collections.abc import Callable, Iterable
 
-from flask import g
-from sqlalchemy import select
+from flask import current_app, g, has_app_context, request
+from flask.sessions import SecureCookieSessionInterface
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from clms.auth.passwords import DEFAULT_MIN_LENGTH
+from clms.auth.passwords import check_password_policy as _check_policy
 from clms.errors import problem
 from clms.models import ROLES, ApiToken, User, utcnow
 
 PUBLIC = "public"  # anyone, signed in or not
-MIN_PASSWORD_LENGTH = 10
+MIN_PASSWORD_LENGTH = DEFAULT_MIN_LENGTH  # the least; CLMS_PASSWORD_MIN_LENGTH may raise it
 
 
 def allow(*roles: str) -> Callable:
@@ -55,10 +64,19 @@ def allow(*roles: str) -> Callable:
     return decorate
 
 
-def check_password_policy(password: str) -> None:
-    """Refuse passwords too short to resist guessing (the policy grows with the security work)."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+def check_password_policy(password: str, username: str = "") -> None:
+    """Refuse a password that is easy to guess, saying everything wrong with it (``ValueError``).
+
+    The rules are :func:`clms.auth.passwords.password_problems`'s, with the application's
+    ``PASSWORD_MIN_LENGTH``.
+    """
+    _check_policy(password, username, password_min_length())
+
+
+def password_min_length() -> int:
+    """``PASSWORD_MIN_LENGTH`` of the application (never below :data:`MIN_PASSWORD_LENGTH`)."""
+    value = current_app.config.get("PASSWORD_MIN_LENGTH") if has_app_context() else None
+    return max(MIN_PASSWORD_LENGTH, int(value or MIN_PASSWORD_LENGTH))
 
 
 def digest_ha1(username: str, realm: str, password: str) -> str:
@@ -67,8 +85,9 @@ def digest_ha1(username: str, realm: str, password: str) -> str:
 
 
 def set_password(user: User, password: str, realm: str) -> None:
-    """Store the password's hash (and the Digest HA1 for OpenRosa) on ``user``."""
-    check_password_policy(password)
+    """Store the password's hash (and the Digest HA1 for OpenRosa) on ``user``, after checking
+    it against the policy (``ValueError`` saying what is wrong)."""
+    check_password_policy(password, user.username or "")
     user.password_hash = generate_password_hash(password)
     user.digest_ha1 = digest_ha1(user.username, realm, password)
     user.digest_realm = realm
@@ -116,3 +135,57 @@ def user_for_token(session: Session, plaintext: str, kinds: Iterable[str]) -> Us
     if row.expires_at is not None and row.expires_at <= utcnow():
         return None
     return row.user if row.user.active else None
+
+
+def revoke_tokens(session: Session, user: User, kind: str | None = None) -> int:
+    """Revoke ``user``'s live tokens (of ``kind``, ``api`` or ``device``; all when None); returns
+    how many. Revoked tokens stay listed (``clms users tokens``) with when they were revoked."""
+    now = utcnow()
+    where = [ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)]
+    if kind is not None:
+        where.append(ApiToken.kind == kind)
+    result = session.execute(
+        update(ApiToken).where(*where).values(revoked_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    return result.rowcount
+
+
+def revoke_token(session: Session, plaintext: str) -> ApiToken | None:
+    """Revoke the token ``plaintext`` (the one a request came with); returns its row."""
+    row = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == _sha256(plaintext)))
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """End every web session ``user`` has, on every device, at its next request: raise the
+    session epoch that each session must match (one atomic update, so concurrent sign-outs
+    cannot lose a raise)."""
+    session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(session_epoch=User.session_epoch + 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(user, ["session_epoch"])
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with ``SESSION_COOKIE_SECURE = "auto"`` meaning: Secure
+    exactly when the request came over https (behind a proxy, set ``TRUST_PROXY`` so that its
+    ``X-Forwarded-Proto`` counts)."""
+
+    def get_cookie_secure(self, app) -> bool:
+        setting = str(app.config.get("SESSION_COOKIE_SECURE", "auto")).strip().lower()
+        if setting == "auto":
+            return request.is_secure
+        return setting in ("1", "true", "yes", "on")
+
+
+def init_app(app) -> None:
+    """Session cookies: HttpOnly, SameSite=Lax, Secure as ``SESSION_COOKIE_SECURE`` says."""
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.session_interface = CookieSessions()

@@ -9,6 +9,12 @@
 Nonces are stateless: a timestamp signed with the secret key, so every gunicorn worker can check a
 nonce another worker issued. A nonce older than ``NONCE_SECONDS`` is answered with ``stale=true``
 and Collect retries without asking the person again.
+
+Passwords checked here (Digest and Basic) go through the same username lock and address limit as
+the web sign-in (:mod:`clms.auth.limits`); only failed checks count towards the address limit,
+since Collect authenticates every request it makes. A request without credentials is no attempt:
+it gets the challenge. Device tokens are random 256-bit values, not guessable, and are revoked
+rather than locked (``clms users revoke-tokens NAME --kind device``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from flask import current_app, g, request
 from sqlalchemy import bindparam, select
 
 from clms.auth import authenticate, user_for_token
+from clms.auth.limits import Limits, guard_sign_in
 from clms.db import db
 from clms.errors import problem
 from clms.models import User
@@ -81,10 +88,8 @@ def load_openrosa_user(device_token: str | None) -> None:
     if auth.type == "basic":
         if not request.is_secure:
             raise problem("auth.basic_needs_https")
-        user = authenticate(db(), auth.username or "", auth.password or "")
-        if user is None:
-            raise problem("auth.failed")
-        g.user = user
+        username, password = auth.username or "", auth.password or ""
+        g.user = _guarded(username, lambda: authenticate(db(), username, password))
     elif auth.type == "digest":
         g.user = _check_digest(auth)
     else:
@@ -94,22 +99,46 @@ def load_openrosa_user(device_token: str | None) -> None:
 _USER_BY_NAME = select(User).where(User.username == bindparam("username"))
 
 
+def _guarded(username: str, verify) -> User:
+    """``verify()`` under the username lock and the address limit (failures counted only)."""
+    return guard_sign_in(
+        db(),
+        username,
+        verify,
+        address=request.remote_addr or "",
+        limits=Limits.from_config(current_app.config),
+        surface="openrosa",
+        count_every_attempt=False,
+    )
+
+
 def _check_digest(auth) -> User:
     params = auth.parameters
     username = params.get("username", "")
-    nonce = params.get("nonce", "")
-    state = nonce_state(nonce)
+    state = nonce_state(params.get("nonce", ""))
     if state == "invalid":
+        # not a password guess (the nonce was never ours): refused without counting
         raise problem("auth.failed")
+    user = _guarded(username, lambda: _digest_user(auth, username))
+    if state == "stale":
+        # right password, old nonce: ask again with stale=true so the client retries silently
+        raise problem("auth.required", headers=challenge_headers(stale=True))
+    return user
+
+
+def _digest_user(auth, username: str) -> User | None:
+    """The active user whose Digest response this is, or None."""
+    params = auth.parameters
+    nonce = params.get("nonce", "")
     user = db().scalar(_USER_BY_NAME, {"username": username})
     realm = current_app.config["DIGEST_REALM"]
     if user is None or not user.active or user.digest_ha1 is None or user.digest_realm != realm:
-        raise problem("auth.failed")
+        return None
     # the digest covers the request-target as the client sent it (path and query)
     uri = params.get("uri", "")
     expected_uri = request.full_path if request.query_string else request.path
     if uri not in (expected_uri, request.path, request.url):
-        raise problem("auth.failed")
+        return None
     ha2 = hashlib.md5(f"{request.method}:{uri}".encode()).hexdigest()
     qop = params.get("qop")
     if qop == "auth":
@@ -118,11 +147,8 @@ def _check_digest(auth) -> User:
     elif qop is None:
         material = f"{user.digest_ha1}:{nonce}:{ha2}"
     else:
-        raise problem("auth.failed")
+        return None
     expected = hashlib.md5(material.encode()).hexdigest()
     if not hmac.compare_digest(expected, params.get("response", "")):
-        raise problem("auth.failed")
-    if state == "stale":
-        # right password, old nonce: ask again with stale=true so the client retries silently
-        raise problem("auth.required", headers=challenge_headers(stale=True))
+        return None
     return user

@@ -1,14 +1,35 @@
-"""Adding and changing users."""
+"""Adding and changing users: roles, areas, passwords, tokens, locks, deactivation.
+
+Every change here is a change of who may do what, so each writes an audit entry
+(:func:`clms.audit.record`) in the caller's transaction: ``user.add``, ``user.role``,
+``user.areas``, ``user.password``, ``user.deactivate``, ``user.activate``, ``user.unlock``,
+``user.tokens_revoked``, ``user.token_issued``. Role and area changes keep the before and the
+after in the entry's details. Every function checks everything first and raises
+:class:`UserError` (the message says what is wrong) before it changes anything.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clms.auth import set_password
-from clms.models import Area, Brand, ServiceProvider, User, UserScope, Village
+from clms.audit import record
+from clms.auth import end_sessions, issue_token, revoke_tokens, set_password
+from clms.auth.limits import unlock
+from clms.models import (
+    ROLES,
+    ApiToken,
+    Area,
+    Brand,
+    ServiceProvider,
+    User,
+    UserScope,
+    Village,
+    utcnow,
+)
 
 SCOPED_ROLES = {"monitor", "officer", "supervisor"}
+TOKEN_KINDS = ("api", "device")
 
 
 class UserError(ValueError):
@@ -27,10 +48,12 @@ def add_user(
     full_name: str = "",
     email: str | None = None,
     provider_code: str | None = None,
+    actor: User | str | None = None,
 ) -> User:
     """Add a user; monitors, officers and supervisors need at least one area or village code.
 
-    Raises :class:`UserError` naming what is wrong (unknown code, duplicate username, ...).
+    Raises :class:`UserError` naming what is wrong (unknown code, duplicate username, a password
+    the policy refuses, ...). Audited as ``user.add`` by ``actor``.
     """
     scope_codes = scope_codes or []
     username = username.strip()
@@ -38,6 +61,230 @@ def add_user(
         raise UserError(f"Username {username!r} must be non-empty, without spaces, ':' or '/'.")
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise UserError(f"There is already a user called {username!r}.")
+    brand, provider, scopes = _permissions(session, role, scope_codes, brand_code, provider_code)
+    user = User(
+        username=username, role=role, full_name=full_name, email=email, brand=brand,
+        provider=provider,
+    )  # fmt: skip
+    try:
+        set_password(user, password, realm)
+    except ValueError as e:
+        raise UserError(str(e)) from e
+    user.scopes.extend(scopes)
+    session.add(user)
+    session.flush()
+    record(session, actor, "user.add", f"user:{username}", after=describe(session, user))
+    return user
+
+
+def change_role(
+    session: Session,
+    username: str,
+    role: str,
+    *,
+    reason: str,
+    actor: User | str | None,
+    scope_codes: list[str] | None = None,
+    brand_code: str | None = None,
+    provider_code: str | None = None,
+) -> User:
+    """Give ``username`` ``role`` with its areas, brand or provider (the same rules as
+    :func:`add_user`); audited as ``user.role`` with the before and the after."""
+    user = _user(session, username)
+    _require_reason(reason)
+    brand, provider, scopes = _permissions(
+        session, role, scope_codes or [], brand_code, provider_code
+    )
+    before = describe(session, user)
+    user.role, user.brand, user.provider = role, brand, provider
+    user.scopes.clear()
+    session.flush()  # the old scopes go before the new ones come
+    user.scopes.extend(scopes)
+    session.flush()
+    after = describe(session, user)
+    record(session, actor, "user.role", f"user:{username}", reason, before=before, after=after)
+    return user
+
+
+def change_areas(
+    session: Session, username: str, scope_codes: list[str], *, reason: str, actor
+) -> User:
+    """Replace the areas and villages of a monitor, officer or supervisor; audited as
+    ``user.areas`` with the before and the after."""
+    user = _user(session, username)
+    _require_reason(reason)
+    if user.role not in SCOPED_ROLES:
+        raise UserError(f"{username} is a {user.role}, which has no area scope.")
+    if not scope_codes:
+        raise UserError(f"A {user.role} needs at least one --area (see `clms areas`).")
+    scopes = [_scope_for(session, code) for code in scope_codes]
+    before = describe(session, user)
+    user.scopes.clear()
+    session.flush()
+    user.scopes.extend(scopes)
+    session.flush()
+    after = describe(session, user)
+    record(session, actor, "user.areas", f"user:{username}", reason, before=before, after=after)
+    return user
+
+
+def change_password(
+    session: Session, username: str, password: str, *, realm: str, actor, reason: str = ""
+) -> int:
+    """Set a new password; ends the person's web sessions and revokes their API tokens (a reset
+    is what one does when a password leaked). Device tokens stay: they belong to phones, not to
+    the password. Returns how many API tokens were revoked; audited as ``user.password``."""
+    user = _user(session, username)
+    try:
+        set_password(user, password, realm)
+    except ValueError as e:
+        raise UserError(str(e)) from e
+    end_sessions(session, user)
+    revoked = revoke_tokens(session, user, "api")
+    record(
+        session,
+        actor,
+        "user.password",
+        f"user:{username}",
+        reason or None,
+        api_tokens_revoked=revoked,
+    )
+    return revoked
+
+
+def deactivate_user(session: Session, username: str, *, reason: str, actor) -> int:
+    """Deactivate ``username``: no sign-in any more, their web sessions end at their next
+    request and all their tokens are revoked. Returns how many tokens were revoked."""
+    user = _user(session, username)
+    _require_reason(reason)
+    if not user.active:
+        raise UserError(f"{username} is already inactive.")
+    user.active = False
+    end_sessions(session, user)
+    revoked = revoke_tokens(session, user)
+    record(session, actor, "user.deactivate", f"user:{username}", reason, tokens_revoked=revoked)
+    return revoked
+
+
+def activate_user(session: Session, username: str, *, reason: str, actor) -> User:
+    """Let a deactivated user sign in again (their old tokens stay revoked)."""
+    user = _user(session, username)
+    _require_reason(reason)
+    if user.active:
+        raise UserError(f"{username} is already active.")
+    user.active = True
+    record(session, actor, "user.activate", f"user:{username}", reason)
+    return user
+
+
+def unlock_user(session: Session, username: str, *, actor, reason: str = "") -> dict:
+    """Clear the sign-in lock and failure count of ``username`` (audited as ``user.unlock``)."""
+    state = unlock(session, username)
+    if state is None:
+        if session.scalar(select(User.id).where(User.username == username)) is None:
+            raise UserError(f"There is no user called {username!r} and no lock on that name.")
+        state = {"failures": 0, "locked": False}
+    record(session, actor, "user.unlock", f"user:{username}", reason or None, **state)
+    return state
+
+
+def revoke_user_tokens(
+    session: Session, username: str, *, actor, kind: str | None = None, reason: str = ""
+) -> int:
+    """Revoke the live tokens of ``username`` (of ``kind``, or all); audited as
+    ``user.tokens_revoked``. Returns how many."""
+    user = _user(session, username)
+    if kind is not None and kind not in TOKEN_KINDS:
+        raise UserError(f"Token kind {kind!r} is not one of {', '.join(TOKEN_KINDS)}.")
+    count = revoke_tokens(session, user, kind)
+    record(
+        session, actor, "user.tokens_revoked", f"user:{username}", reason or None,
+        kind=kind or "all", count=count,
+    )  # fmt: skip
+    return count
+
+
+def issue_device_token(
+    session: Session, username: str, *, actor, label: str = "", hours: int | None = None
+) -> tuple[str, ApiToken]:
+    """A device token for a phone of ``username`` (OpenRosa URL ``/key/<token>/``); the token is
+    returned once and never stored. Audited as ``user.token_issued``."""
+    user = _user(session, username)
+    if not user.active:
+        raise UserError(f"{username} is inactive.")
+    if user.role not in SCOPED_ROLES:  # the roles that use phones (clms.openrosa.views)
+        raise UserError(f"Device tokens are for phones; a {user.role} does not use one.")
+    if hours is not None and hours <= 0:
+        raise UserError("--hours must be a positive number of hours.")
+    token, row = issue_token(session, user, "device", hours=hours, label=label[:200])
+    record(
+        session, actor, "user.token_issued", f"user:{username}",
+        kind="device", token_id=row.id, label=row.label,
+    )  # fmt: skip
+    return token, row
+
+
+def list_tokens(session: Session, username: str) -> list[ApiToken]:
+    """The tokens of ``username``, newest first (their rows: the tokens themselves are not kept)."""
+    user = _user(session, username)
+    return list(
+        session.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user.id)
+            .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+        )
+    )
+
+
+def token_state(token: ApiToken) -> str:
+    """``live``, ``expired`` or ``revoked``."""
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at is not None and token.expires_at <= utcnow():
+        return "expired"
+    return "live"
+
+
+def describe(session: Session, user: User) -> dict:
+    """What ``user`` may do, as plain data for an audit entry: role, areas, brand, provider."""
+    codes = []
+    for scope in user.scopes:
+        if scope.area_id is not None:
+            codes.append(session.get(Area, scope.area_id).code)
+        else:
+            codes.append(session.get(Village, scope.village_id).code)
+    return {
+        "role": user.role,
+        "areas": sorted(codes),
+        "brand": user.brand.code if user.brand is not None else None,
+        "provider": user.provider.code if user.provider is not None else None,
+        "active": bool(user.active) if user.active is not None else True,
+    }
+
+
+def _user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise UserError(f"There is no user called {username!r} (see `clms users list`).")
+    return user
+
+
+def _require_reason(reason: str) -> None:
+    if not (reason or "").strip():
+        raise UserError("Say why with --reason: permission changes are audited with a reason.")
+
+
+def _permissions(
+    session: Session,
+    role: str,
+    scope_codes: list[str],
+    brand_code: str | None,
+    provider_code: str | None,
+) -> tuple[Brand | None, ServiceProvider | None, list[UserScope]]:
+    """Check that ``role`` comes with what it needs (areas, a brand, a provider) and nothing
+    else; returns the brand, the provider and the scopes to give."""
+    if role not in ROLES:
+        raise UserError(f"Unknown role {role!r}; one of {', '.join(ROLES)}.")
     if role in SCOPED_ROLES and not scope_codes:
         raise UserError(f"A {role} needs at least one --area (see `clms areas`).")
     if role not in SCOPED_ROLES and scope_codes:
@@ -62,20 +309,8 @@ def add_user(
             raise UserError(f"Unknown provider code {provider_code!r}.")
     elif provider_code:
         raise UserError("Only provider users belong to a provider.")
-
-    user = User(
-        username=username, role=role, full_name=full_name, email=email, brand=brand,
-        provider=provider,
-    )  # fmt: skip
-    try:
-        set_password(user, password, realm)
-    except ValueError as e:
-        raise UserError(str(e)) from e
-    for code in scope_codes:
-        user.scopes.append(_scope_for(session, code))
-    session.add(user)
-    session.flush()
-    return user
+    scopes = [_scope_for(session, code) for code in scope_codes]
+    return brand, provider, scopes
 
 
 def _scope_for(session: Session, code: str) -> UserScope:

@@ -7,8 +7,11 @@ from urllib.parse import urlsplit
 
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 
-from clms.auth import PUBLIC, allow, authenticate
+from clms.audit import record
+from clms.auth import PUBLIC, allow, authenticate, end_sessions
+from clms.auth.limits import Limits, guard_sign_in
 from clms.db import db
+from clms.errors import Problem
 from clms.i18n import LOCALES, gettext
 from clms.models import User, utcnow
 from clms.web import bp
@@ -23,23 +26,46 @@ HOME_BY_ROLE = {
 
 @bp.before_request
 def load_web_user() -> None:
-    """Identify the person from the session cookie; sessions end after inactivity."""
+    """Identify the person from the session cookie.
+
+    A session ends after ``SESSION_MINUTES`` without a request, ``SESSION_MAX_HOURS`` after
+    sign-in however active, when the account is deactivated, and when the person's session epoch
+    moved on (they signed out somewhere, got a new password or were deactivated).
+
+    The session is Flask's signed cookie: the server keeps no list of sessions, so a copy of the
+    cookie works like the original until one of these ends it. The epoch is what makes signing
+    out end the copies too (on every device of that person, which is the price of no list).
+    """
     g.user = None
     uid = session.get("uid")
     if uid is None:
         return
-    seen = session.get("seen")
-    limit = dt.timedelta(minutes=int(current_app.config["SESSION_MINUTES"]))
     now = utcnow()
-    if seen is None or now - dt.datetime.fromisoformat(seen) > limit:
-        session.clear()
+    idle = dt.timedelta(minutes=int(current_app.config["SESSION_MINUTES"]))
+    lifetime = dt.timedelta(hours=int(current_app.config["SESSION_MAX_HOURS"]))
+    seen, born = _moment(session.get("seen")), _moment(session.get("born"))
+    if seen is None or born is None or now - seen > idle or now - born > lifetime:
+        _end_session()
         return
     user = db().get(User, uid)
-    if user is None or not user.active:
-        session.clear()
+    if user is None or not user.active or session.get("epoch") != user.session_epoch:
+        _end_session()
         return
     g.user = user
     session["seen"] = now.isoformat()
+
+
+def _moment(value) -> dt.datetime | None:
+    try:
+        moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
+
+
+def _end_session() -> None:
+    session.clear()
+    flash(gettext("Your session has ended; please sign in again."), "info")
 
 
 @bp.route("/")
@@ -58,15 +84,26 @@ def home():
 def login():
     """Sign in with username and password."""
     if request.method == "POST":
-        user = authenticate(
-            db(), request.form.get("username", ""), request.form.get("password", "")
-        )
-        if user is None:
-            flash(gettext("Wrong username or password."), "error")
-            return render_template("login.html"), 401
+        username = request.form.get("username", "")
+        password = request.form.get("password", "")
+        try:
+            user = guard_sign_in(
+                db(),
+                username,
+                lambda: authenticate(db(), username, password),
+                address=request.remote_addr or "",
+                limits=Limits.from_config(current_app.config),
+                surface="web",
+            )
+        except Problem as p:
+            flash(p.localized(), "error")
+            return render_template("login.html"), p.status, p.headers
+        record(db(), user, "auth.login", f"user:{user.username}", surface="web")
+        db().commit()
+        # a new session, not the one the browser came with: nothing set before sign-in survives
         session.clear()
-        session["uid"] = user.id
-        session["seen"] = utcnow().isoformat()
+        now = utcnow().isoformat()
+        session.update(uid=user.id, epoch=user.session_epoch, born=now, seen=now)
         target = request.args.get("next", "")
         # only local paths: an open redirect would let a phishing link borrow our login page
         if not target.startswith("/") or urlsplit(target).netloc or target.startswith("//"):
@@ -78,7 +115,11 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @allow(PUBLIC)
 def logout():
-    """Sign out."""
+    """Sign out: this session and every other of this person (copies of the cookie too)."""
+    if g.user is not None:
+        end_sessions(db(), g.user)
+        record(db(), g.user, "auth.logout", f"user:{g.user.username}")
+        db().commit()
     session.clear()
     return redirect(url_for("web.login"))
 
