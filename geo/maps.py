@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import html
 import json
 import re
 from collections import Counter
@@ -1066,7 +1067,9 @@ class _BrandChoice(Layer):
     )
 
     def __init__(self, cells, label: str, kind: str, rows: list | None, url: str | None, show):
-        super().__init__(name=label, overlay=False, control=True, show=show)
+        # Leaflet's layer list writes a layer's name as HTML (innerHTML), and a label holds a
+        # supplier's name as it was imported: escaped here, it shows as the text it is
+        super().__init__(name=html.escape(label), overlay=False, control=True, show=show)
         self._name = "BrandChoice"
         self.cells = cells
         self.label = _js(label)
