@@ -1,4 +1,5 @@
-"""`clms forms ...` commands: build our XForms, publish a form, list forms."""
+"""`clms forms ...` commands: build our XForms, publish a form, list forms, encrypt a form
+(keygen) and decrypt what its phones sent (decrypt)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from clms.errors import Problem
 
 @click.group("forms")
 def forms_group() -> None:
-    """Build, publish and list forms."""
+    """Build, publish, list, encrypt and decrypt forms."""
 
 
 @forms_group.command("build")
@@ -98,3 +99,115 @@ def forms_list() -> None:
             f"{row.xml_form_id:28} {row.live_version or '-':16} {row.state:8} "
             f"{row.versions:>8}  {row.title}"
         )
+
+
+def _read_passphrase(passphrase_file: Path | None, confirm: bool) -> str:
+    """The passphrase from the first line of a file, or typed (hidden; twice for a new key)."""
+    if passphrase_file is not None:
+        lines = passphrase_file.read_text(encoding="utf-8").splitlines()
+        return lines[0] if lines else ""
+    return click.prompt(
+        "Passphrase of the form's private key", hide_input=True, confirmation_prompt=confirm
+    )
+
+
+@forms_group.command("keygen")
+@click.argument("form_id")
+@click.option(
+    "--passphrase-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the passphrase from the first line of this file instead of asking for it.",
+)
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Replace the form's key; the old one is kept to decrypt what was sent with it.",
+)
+@click.option("--bits", type=click.IntRange(2048, 8192), default=None, help="RSA key size.")
+@with_appcontext
+def forms_keygen(form_id: str, passphrase_file: Path | None, replace: bool, bits: int | None):
+    """Encrypt FORM_ID: make its key pair and publish a version carrying the public key.
+
+    Phones that download the new version encrypt every submission; only the private key, which
+    the passphrase protects, decrypts them. The passphrase is not stored anywhere: lose it and
+    the submissions sent with this key cannot be read.
+
+    \b
+    Example:
+        clms forms keygen clms_household_visit
+    """
+    from sqlalchemy import select
+
+    from clms.db import session_scope
+    from clms.models import Form
+    from forms import crypto
+    from forms.encryption import FormKeyError, generate_form_key
+
+    passphrase = _read_passphrase(passphrase_file, confirm=True)
+    try:
+        crypto.check_passphrase(passphrase)
+        with session_scope() as session:
+            form = session.scalar(select(Form).where(Form.xml_form_id == form_id))
+            if form is None:
+                raise click.ClickException(f"There is no form '{form_id}' on this server.")
+            key = generate_form_key(
+                session, form, passphrase, actor="cli", replace=replace,
+                bits=bits or crypto.RSA_BITS,
+            )  # fmt: skip
+            fingerprint, version = key.fingerprint, form.live_version.version
+    except (ValueError, FormKeyError, Problem) as e:
+        raise click.ClickException(e.message if isinstance(e, Problem) else str(e)) from e
+    click.echo(f"Form {form_id} is encrypted: key {fingerprint[:16]}, new version {version}.")
+    click.echo("Keep the passphrase safe: without it nothing sent with this key can be read.")
+
+
+@forms_group.command("decrypt")
+@click.argument("form_id", required=False)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the passphrase from the first line of this file instead of asking for it.",
+)
+@click.option(
+    "--no-process", is_flag=True, help="Only decrypt; leave the parsing to `clms process`."
+)
+@with_appcontext
+def forms_decrypt(form_id: str | None, passphrase_file: Path | None, no_process: bool) -> None:
+    """Decrypt the encrypted submissions waiting for FORM_ID's key (every encrypted form the
+    passphrase opens, without FORM_ID) and process them like any other submission.
+
+    Each submission is decrypted on its own: one that cannot be (a missing or changed file) is
+    reported by instanceID and stays waiting. Running it again does nothing more.
+
+    \b
+    Example:
+        clms forms decrypt clms_household_visit --passphrase-file /run/secrets/clms_key
+    """
+    from flask import current_app
+
+    from forms import crypto
+    from forms.encryption import FormKeyError, decrypt_pending
+
+    passphrase = _read_passphrase(passphrase_file, confirm=False)
+    sessions = current_app.extensions["clms_sessionmaker"]
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"\rDecrypted {done}/{total}", nl=done == total, err=True)
+
+    try:
+        result = decrypt_pending(
+            sessions, passphrase, form_id, actor="cli", progress=progress, process=not no_process
+        )
+    except (crypto.DecryptionError, FormKeyError) as e:
+        raise click.ClickException(str(e)) from e
+    for instance_id, why in result.failed:
+        click.echo(f"Not decrypted: {instance_id}: {why}", err=True)
+    click.echo(
+        f"Decrypted {result.decrypted} submission(s) of {', '.join(result.forms)}; "
+        f"{len(result.failed)} could not be decrypted; {result.parsed} parsed, "
+        f"{result.review} for review."
+    )
+    if result.failed:
+        raise SystemExit(1)

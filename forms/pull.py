@@ -29,6 +29,11 @@ could skip one. Seeing the newest one again is harmless, because ingest recognis
 submission is committed with the cursor that covers it, so a pull killed midway resumes where it
 stopped, with no gap and no duplicate.
 
+A submission of an encrypted form arrives as ODK Collect sent it when the remote server does not
+hold the form's private key (ours never leaves this server): Central's ``.xml`` is the encryption
+manifest and its attachments are the ``*.enc`` files. The one ingest stores it as it stores a
+pushed one, waiting for the key (:mod:`forms.encryption`).
+
 Transient failures (connection errors, 429, 5xx) are retried a few times with exponential backoff,
 honouring ``Retry-After``; refused credentials (401/403) stop the source at once. A submission the
 ingest refuses (a conflicting edit, an unknown form or version) is counted and reported, and the

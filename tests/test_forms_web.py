@@ -11,7 +11,7 @@ from clms.db import session_scope
 from clms.models import Form, FormVersion
 from forms.publish import XLSFORM_DIR
 from tests.conftest import PASSWORD, SHARED
-from tests.test_forms_publish import BAD_SPREADSHEETS
+from tests.test_forms_publish import BAD_SPREADSHEETS, without_public_key
 
 
 def login(client, username):
@@ -62,7 +62,9 @@ def test_pyxform_warnings_are_shown(app, client, make_user):
     make_user("ada", "admin")
     login(client, "ada")
     path = SHARED / "xlsforms" / "xlsform_spec_test.xlsx"
-    response = upload(client, path.name, path.read_bytes())
+    refused = upload(client, path.name, path.read_bytes())  # its key is not held here
+    assert refused.status_code == 400 and "holds no key for form" in refused.get_data(as_text=True)
+    response = upload(client, path.name, without_public_key(path.read_bytes()))
     assert response.status_code == 302
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert 'class="flash warning"' in page
