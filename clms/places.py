@@ -23,6 +23,7 @@ unique worldwide, so codes from different countries' files never collide.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 import unicodedata
@@ -35,6 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clms.models import Area, Village
+from clms.safety import UnsafeFile, check_zip, decode_text
 
 COUNTRY_CODE = "CI"
 COUNTRY_ISO3 = "CIV"
@@ -591,20 +593,21 @@ def _read_csv_places(path, source, id_column, name_column, lat_column, lon_colum
     from shapely.validation import explain_validity
 
     try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            reader = csv.DictReader(fh)
-            needed = [id_column, name_column, area_column] + (
-                [wkt_column] if wkt_column else [lat_column, lon_column]
-            )
-            missing = [c for c in needed if c and c not in (reader.fieldnames or [])]
-            if missing:
-                raise PlaceError(
-                    f"{source}: missing column(s) {', '.join(missing)} "
-                    f"(columns: {', '.join(reader.fieldnames or [])})."
-                )
-            raws = [(reader.line_num, row) for row in reader]
-    except UnicodeDecodeError as e:
-        raise PlaceError(f"{source}: not UTF-8 text ({e}).") from None
+        # UTF-8 (or UTF-16 with a byte-order mark); else the line and column of the first bad byte
+        text = decode_text(Path(path).read_bytes(), source)
+    except UnsafeFile as e:
+        raise PlaceError(str(e)) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    needed = [id_column, name_column, area_column] + (
+        [wkt_column] if wkt_column else [lat_column, lon_column]
+    )
+    missing = [c for c in needed if c and c not in (reader.fieldnames or [])]
+    if missing:
+        raise PlaceError(
+            f"{source}: missing column(s) {', '.join(missing)} "
+            f"(columns: {', '.join(reader.fieldnames or [])})."
+        )
+    raws = [(reader.line_num, row) for row in reader]
     places, bad, countries = [], [], set()
     for line, raw in raws:
         ident = (raw.get(id_column) or "").strip()
@@ -677,6 +680,12 @@ def _read_vector_places(path, source, id_column, name_column, area_column, layer
     text = str(path)
     if text.lower().endswith(".zip") and not text.startswith("zip://"):
         text = "zip://" + text
+    if text.startswith("zip://"):
+        # GDAL inflates what it is given: a zip bomb or a path out of the archive stops here
+        try:
+            check_zip(text.removeprefix("zip://"), source, refuse_nested=True)
+        except UnsafeFile as e:
+            raise PlaceError(str(e)) from None
     try:
         names = [str(n) for n in pyogrio.list_layers(text)[:, 0]]
         if layer is None and len(names) > 1:
@@ -701,8 +710,9 @@ def _read_vector_places(path, source, id_column, name_column, area_column, layer
     for i, (ident, name, geom) in enumerate(
         zip(gdf[id_column], gdf[name_column], gdf.geometry, strict=True)
     ):
-        ident = "" if ident is None else str(ident).strip().removesuffix(".0")
-        name = "" if name is None else str(name).strip()
+        # a NUL (DBF padding, or a hostile name) no text column can hold: dropped
+        ident = "" if ident is None else str(ident).replace("\x00", "").strip().removesuffix(".0")
+        name = "" if name is None else str(name).replace("\x00", "").strip()
         label = f"feature {i + 1} ({ident or 'no id'}, {name!r})"
         try:
             code = _village_code(id_column, ident)

@@ -38,6 +38,7 @@ from clms.models import (
     SupplierVillage,
     Village,
 )
+from clms.safety import UnsafeFile, decode_text
 
 
 def _downstream(start):
@@ -187,6 +188,17 @@ class ChainRows:
                                     self.households))  # fmt: skip
 
 
+def _text_problem(e: UnsafeFile) -> Msg:
+    """What is wrong with the bytes of a CSV file, where on its line (clms.safety.decode_text)."""
+    if e.byte is not None:
+        return Msg("character {column}: not UTF-8 text (byte 0x{byte}); save the file as CSV "
+                   "UTF-8 and import it again", column=e.column, byte=f"{e.byte:02x}")  # fmt: skip
+    if e.column is not None:
+        return Msg("character {column}: a NUL character, which text cannot hold; save the file "
+                   "as CSV UTF-8 and import it again", column=e.column)  # fmt: skip
+    return Msg("is not text this server reads ({detail})", detail=str(e))
+
+
 def file_kind(columns: Sequence[str]) -> str | None:
     """The kind of file a header names, or None.
 
@@ -213,9 +225,9 @@ def read_chain_csv(name: str, data: bytes | str, rows: ChainRows) -> list[Issue]
     top = Where(name, 1)
     if isinstance(data, bytes):
         try:
-            data = data.decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            return [Issue(top, Msg("is not UTF-8 text (byte {n})", n=e.start))]
+            data = decode_text(data, name)
+        except UnsafeFile as e:
+            return [Issue(Where(name, e.line or 1), _text_problem(e))]
     reader = csv.reader(io.StringIO(data))
     header = [c.strip().lower() for c in next(reader, [])]
     kind = file_kind(header)

@@ -8,7 +8,9 @@ conflict (409); ``deprecatedID`` names the version an edit replaces (unknown: 40
 
 Submissions of our forms are stored ``received`` and parsed afterwards into households, visits and
 children by :mod:`forms.process`; whatever cannot be understood marks the submission for review
-with the reasons, and nothing is lost. Other forms are stored ``raw``.
+with the reasons, and nothing is lost. Other forms are stored ``raw``. An encrypted submission (an
+ODK encryption manifest and its ``*.enc`` files) is stored ``encrypted``, waiting for the form's
+key (:mod:`forms.encryption`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from clms.models import (
     Visit,
     utcnow,
 )
+from forms import encryption
 from forms.parse import OUR_FORMS
 from forms.xmlsafe import instance_ids, parse_xml
 
@@ -135,6 +138,8 @@ def ingest_submission(
         check_attachment_name(att.name)
     # the pure work first: no transaction is open while the XML is parsed
     root = parse_xml(incoming.xml)
+    # an ODK encryption manifest (forms.encryption): kept as received, waiting for the form's key
+    manifest = encryption.read_manifest(root)
     xml_form_id = root.get("id") or ""
     instance_id, deprecated_id = instance_ids(root)
     version = root.get("version") or ""
@@ -146,6 +151,8 @@ def ingest_submission(
         raise problem("form.not_found", form_id=xml_form_id)
     if check_form is not None:
         check_form(form)
+    if manifest is not None:
+        encryption.check_form_encrypted(session, form)
     if instance_id is None:
         raise problem("submission.instance_id_missing")
     digest = hashlib.sha256(incoming.xml).hexdigest()
@@ -170,6 +177,8 @@ def ingest_submission(
 
     # our forms are parsed afterwards, in order and in batches (forms.process); others stay raw
     status = "received" if xml_form_id in OUR_FORMS else "raw"
+    if manifest is not None:
+        status = "encrypted"
     logical_id = instance_id
     if deprecated_id is not None:
         logical_id = _replace_version(session, form.id, deprecated_id)
@@ -192,6 +201,8 @@ def ingest_submission(
             "review_reasons": [],
         },
     ).scalar_one()
+    if manifest is not None:
+        encryption.keep_manifest(session, submission_id, form.id, incoming.xml, digest)
     added = _add_attachments(session, submission_id, incoming.attachments, have=set())
     return IngestResult(submission_id, status, [], created=True, attachments_added=added)
 
@@ -237,7 +248,10 @@ def _retry(
     attachments: list[Attachment],
 ) -> IngestResult:
     """A submission seen before: identical bytes are a retry (add new files), else a conflict."""
-    if existing.xml_sha256 != digest:
+    # a submission that arrived encrypted and was decrypted since is still the same manifest
+    if existing.xml_sha256 != digest and not encryption.is_manifest_of(
+        session, existing.id, digest
+    ):
         raise problem("submission.conflict", instance_id=instance_id)
     have = set()
     if attachments:

@@ -37,7 +37,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clms.errors import Problem, problem
-from clms.models import Form, FormVersion, User
+from clms.models import Form, FormAttachment, FormKey, FormVersion, User
+from clms.safety import UnreadableArchive, UnsafeFile, check_spreadsheet, formula_cells
 from forms.parse import OUR_FORMS
 from forms.xmlsafe import local, parse_xml
 
@@ -143,6 +144,14 @@ def publish_form(
     # the safe parse comes first: ODK Validate's own XML parser never sees a hostile document
     info = read_xform(xml, filename)
     form = session.scalar(select(Form).where(Form.xml_form_id == info.form_id))
+    # an encrypted form keeps its public key on every version (forms.encryption)
+    public_key = _active_public_key(session, form)
+    carried = submission_public_key(xml)
+    if carried != public_key:
+        _check_public_key(info.form_id, kind, public_key, carried)
+        xml, conversion_warnings = convert_xlsform(filename, data, kind=kind, public_key=public_key)
+        warnings = list(conversion_warnings)
+        info = read_xform(xml, filename)
     if form is not None:
         _check_version_increases(session, form, info)
     if validate:
@@ -204,9 +213,60 @@ def ensure_builtin_forms(session: Session) -> list[FormVersion]:
             built = read_xform(data, path.name)
             if natural_key(built.version) <= natural_key(live.version):
                 continue
+        if _active_public_key(session, form) is not None:
+            # an encrypted form: the built XForm lacks its key, the source gets it (publish_form)
+            path = XLSFORM_DIR / f"{form_id}.md"
+            data = path.read_bytes()
         # built by us and checked by `clms forms build`: ODK Validate need not run again here
         published.append(publish_form(session, path.name, data, validate=False).form_version)
     return published
+
+
+def publish_with_key(
+    session: Session, form: Form, key: FormKey, published_by: User | int | str | None = None
+) -> FormVersion:
+    """Publish a new version of ``form``: its live version carrying ``key``'s public key.
+
+    Phones that download it encrypt what they send. The version is the live one with ``+key<id>``
+    (an earlier ``+key<n>`` replaced), which sorts above it; the static media files come along.
+    Flushes; the caller commits.
+    """
+    live = form.live_version
+    if live is None:
+        raise problem("form.invalid", detail=f"Form '{form.xml_form_id}' has no live version.")
+    version = re.sub(r"\+key\d+$", "", live.version) + f"+key{key.id}"
+    xml = with_public_key(live.xml, key.public_key, version)
+    read_xform(xml, live.source_name or "form.xml")  # what we serve must still read back
+    published_by_id = published_by.id if isinstance(published_by, User) else None
+    if isinstance(published_by, int):
+        published_by_id = published_by
+    row = FormVersion(
+        form_id=form.id,
+        version=version,
+        xml=xml,
+        md5=hashlib.md5(xml).hexdigest(),
+        source_name=live.source_name,
+        source=live.source,
+        warnings=[],
+        media_files=list(live.media_files),
+        published_by_id=published_by_id,
+    )
+    session.add(row)
+    session.flush()
+    static = select(FormAttachment).where(FormAttachment.form_version_id == live.id)
+    for att in session.scalars(static):
+        session.add(
+            FormAttachment(
+                form_version_id=row.id,
+                name=att.name,
+                content_type=att.content_type,
+                data=att.data,
+                md5=att.md5,
+            )
+        )
+    form.live_version = row
+    session.flush()
+    return row
 
 
 def form_summaries(session: Session) -> list[FormSummary]:
@@ -322,12 +382,15 @@ def convert_xlsform(
     kind: str | None = None,
     validate: bool = False,
     pretty: bool = False,
+    public_key: str | None = None,
 ) -> tuple[bytes, list[str]]:
     """Convert an XLSForm to XForm bytes with pyxform; returns ``(xml, warnings)``.
 
     The form id defaults to the file name's stem (as pyxform does for files on disk) and a missing
     version is assigned from the UTC clock (YYYYMMDDHHMMSS), with a warning saying so. Errors
-    become ``form.invalid`` problems naming the sheet, the row and the problem.
+    become ``form.invalid`` problems naming the sheet, the row and the problem. ``public_key``
+    (base64 DER) is set as the settings sheet's ``public_key``: pyxform puts it on
+    ``<submission base64RsaPublicKey=...>`` and ODK Collect then encrypts.
     """
     kind = kind or file_kind(filename, data)
     if kind == "md":
@@ -343,6 +406,8 @@ def convert_xlsform(
                 detail=f"The file '{filename}' is not a Markdown XLSForm: it has no table such as "
                 "'| survey | type | name | label |'.",
             )
+    else:
+        _refuse_unsafe_spreadsheet(filename, kind, data)
     warnings: list[str] = []
     try:
         workbook = get_xlsform(xlsform=io.BytesIO(data), file_type=f".{kind}")
@@ -361,6 +426,8 @@ def convert_xlsform(
                 f"The settings sheet sets no version, so version {assigned} (the UTC time of "
                 "publishing) was assigned. Set a version in the settings sheet to choose it."
             )
+        if public_key is not None:
+            form_json["public_key"] = public_key
         survey = create_survey_element_from_dict(form_json)
         xform = survey.to_xml(validate=validate, pretty_print=pretty, warnings=warnings)
     except ODKValidateError as e:
@@ -486,7 +553,83 @@ def locate_error(message: str, kind: str, data: bytes) -> str:
     return message
 
 
+def submission_public_key(xml: bytes) -> str | None:
+    """The ``base64RsaPublicKey`` on an XForm's ``<submission>`` (None: not encrypted).
+
+    >>> submission_public_key(b'<h:html xmlns:h="x" xmlns="y"><h:head><model>'
+    ...     b'<submission base64RsaPublicKey="QUJD"/></model></h:head></h:html>')
+    'QUJD'
+    """
+    root = parse_xml(xml)
+    submission = _child(_child(_child(root, "head"), "model"), "submission")
+    if submission is None:
+        return None
+    value = "".join((submission.get("base64RsaPublicKey") or "").split())
+    return value or None
+
+
+def with_public_key(xml: bytes, public_key: str, version: str) -> bytes:
+    """The XForm with ``public_key`` on its ``<submission>`` (added when missing) and the primary
+    instance's version set to ``version``; refused when it has no meta/instanceID (encryption
+    needs it)."""
+    root = parse_xml(xml)
+    model = _child(_child(root, "head"), "model")
+    instance = _child(model, "instance")
+    data_root = next((e for e in instance if isinstance(e.tag, str)), None)
+    meta = _child(data_root, "meta")
+    if _child(meta, "instanceID") is None:
+        raise problem(
+            "form.invalid",
+            detail="The form has no meta/instanceID, which encryption needs; add it (pyxform adds "
+            "it unless the settings sheet sets omit_instanceID) and publish again.",
+        )
+    submission = _child(model, "submission")
+    if submission is None:
+        submission = etree.Element(f"{{{_XFORMS_NS}}}submission")
+        model.insert(0, submission)
+    submission.set("base64RsaPublicKey", public_key)
+    if data_root.get(f"{{{_ORX_NS}}}version") is not None and data_root.get("version") is None:
+        data_root.set(f"{{{_ORX_NS}}}version", version)
+    else:
+        data_root.set("version", version)
+    return etree.tostring(root.getroottree(), xml_declaration=True, encoding="utf-8")
+
+
 # --- private helpers ----------------------------------------------------------------------------
+
+
+def _active_public_key(session: Session, form: Form | None) -> str | None:
+    if form is None:
+        return None
+    return session.scalar(
+        select(FormKey.public_key).where(FormKey.form_id == form.id, FormKey.active)
+    )
+
+
+def _check_public_key(form_id: str, kind: str, ours: str | None, carried: str | None) -> None:
+    """Refuse a form whose public key is not the one this server holds for it: submissions made
+    with another key could never be read here."""
+    how = f"`clms forms keygen {form_id}` or the form's page"
+    if ours is None:
+        raise problem(
+            "form.invalid",
+            detail=f"The form carries a public key (settings: public_key), but this server holds "
+            f"no key for form '{form_id}', so it could never read what phones send. Publish it "
+            f"without public_key, then generate the form's key here ({how}).",
+        )
+    if carried is not None:
+        raise problem(
+            "form.invalid",
+            detail=f"The form carries a public key that is not form '{form_id}''s key on this "
+            "server. Remove public_key from the settings sheet: the server adds the form's key.",
+        )
+    if kind == "xform":
+        raise problem(
+            "form.invalid",
+            detail=f"Form '{form_id}' is encrypted on this server: an XForm must carry the form's "
+            "public key on <submission base64RsaPublicKey=...>. Publish the XLSForm instead "
+            "and the server adds the key.",
+        )
 
 
 def _check_version_increases(session: Session, form: Form, info: XFormInfo) -> None:
@@ -548,6 +691,33 @@ def _unreadable(filename: str, kind: str, error: Exception) -> str:
     if "not recognized as a supported type" in reason:
         reason = "it is damaged, or it is another kind of file"
     return f"The file '{filename}' could not be read as {what}: {reason.rstrip('.')}."
+
+
+def _refuse_unsafe_spreadsheet(filename: str, kind: str, data: bytes) -> None:
+    """Refuse, before any reader opens it, a workbook that is a zip bomb, carries macros or holds
+    formulas (:mod:`clms.safety`); a damaged file is left to the reader's own message."""
+    try:
+        check_spreadsheet(filename, data)
+    except UnreadableArchive:
+        return  # damaged, or no workbook at all: the reader's own message says so next
+    except UnsafeFile as e:
+        raise problem("form.invalid", detail=str(e)) from None
+    if kind != "xlsx":
+        return  # an .xls gives its readers saved values only; nothing is evaluated
+    try:
+        cells = formula_cells(data)
+    except Exception:  # damaged: pyxform's reader says so next
+        return
+    if cells:
+        raise problem(
+            "form.invalid",
+            detail=(
+                f"The file '{filename}' holds formulas without a computed value, in "
+                f"{', '.join(cells)}; formulas are never evaluated here. Open the file in a "
+                "spreadsheet program and save it, or replace each formula with its value (copy, "
+                "then Paste Special > Values), and upload it again."
+            ),
+        )
 
 
 def _form_id_from_name(filename: str) -> str:

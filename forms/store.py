@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from alerts.classify import ChildVisitFacts, ReportFacts, classify_and_alert
 from alerts.rules import FACT_FIELDS
-from clms.config import gps_far_km
+from clms.config import gps_far_km, max_children_per_submission
 from clms.models import (
     Case,
     Child,
@@ -346,6 +346,21 @@ class Batch:
     def _plan_household_visit(
         self, item: Item, record: HouseholdVisitRecord, when: dt.datetime, issues: list[Issue]
     ) -> None:
+        limit = max_children_per_submission()
+        if len(record.children) > limit:
+            # no household has that many children: an error or an attack. Nothing of the visit
+            # is saved (matching thousands of children is the slow part, and a person must look);
+            # the submission stays stored as received, held for review with the reason.
+            issues.append(
+                Issue(
+                    "child",
+                    str(len(record.children)),
+                    f"{len(record.children)} children in one household visit, more than the "
+                    f"limit of {limit} (CLMS_MAX_CHILDREN_PER_SUBMISSION): nothing of this visit "
+                    "was saved; the submission is kept as received",
+                )
+            )
+            return
         form_village_id = self._village(record.village, item.submitter, issues)
         village_id, village_source, distance = self._gps_village(
             item, record, form_village_id, issues

@@ -18,6 +18,13 @@ from lxml import etree
 from clms.errors import problem
 
 _DTD_MARKERS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+# what libxml2 says of bytes in another encoding than the declared one (UTF-8 by default), or of
+# UTF-16 without a byte-order mark (a NUL every other byte)
+_ENCODING_ERRORS = re.compile(r"encoding|Char 0x0 out of allowed range|not proper UTF-8", re.I)
+_ENCODING_HINT = (
+    "the bytes are not in the document's encoding: send UTF-8, or declare the encoding, e.g. "
+    '<?xml version="1.0" encoding="ISO-8859-1"?>'
+)
 
 
 def _parser(recover: bool = False) -> etree.XMLParser:
@@ -38,9 +45,9 @@ def parse_xml(data: bytes) -> etree._Element:
     Raises ``request.hostile_xml`` for any DTD or entity declaration and ``request.malformed_xml``
     (naming line and column) for anything else libxml2 cannot read.
     """
-    found = _DTD_MARKERS.search(data)
+    found = _declared_dtd(data)
     if found:
-        raise problem("request.hostile_xml", detail=found.group(0).decode("ascii", "replace"))
+        raise problem("request.hostile_xml", detail=found)
     parser = _parser()
     try:
         root = etree.fromstring(data, parser)
@@ -58,6 +65,22 @@ def parse_xml(data: bytes) -> etree._Element:
     return root
 
 
+def _declared_dtd(data: bytes) -> str | None:
+    """The DTD or entity declaration in ``data``, looked for in the bytes and, for a document in
+    UTF-16 (a byte-order mark or NUL bytes at the start), in its text: libxml2 would read the
+    declarations of a UTF-16 document before the parsed tree could tell."""
+    found = _DTD_MARKERS.search(data)
+    if found:
+        return found.group(0).decode("ascii", "replace")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4]:
+        for encoding in ("utf-16-le", "utf-16-be"):
+            text = data.decode(encoding, "replace")
+            match = re.search(r"<!\s*(DOCTYPE|ENTITY)", text, re.IGNORECASE)
+            if match:
+                return match.group(0)
+    return None
+
+
 def _tolerate_undeclared_prefix(
     data: bytes, error: etree.XMLSyntaxError, errors: list
 ) -> etree._Element:
@@ -73,7 +96,9 @@ def _tolerate_undeclared_prefix(
     if not only_namespace:
         first = errors[0] if errors else None
         where = f"line {first.line}, column {first.column}: " if first else ""
-        message = first.message if first else str(error)
+        message = (first.message if first else str(error)).strip().rstrip(".")
+        if _ENCODING_ERRORS.search(message):
+            message += f" ({_ENCODING_HINT})"
         raise problem("request.malformed_xml", detail=f"{where}{message}") from error
     return etree.fromstring(data, _parser(recover=True))
 

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, undefer
 
 from clms.models import Area
 from clms.places import PlaceError, slug
+from clms.safety import UnsafeFile, check_zip
 from geo.countries import Country, country
 
 #: the order of levels, for finding a parent by containment (a parent is of a lower rank)
@@ -521,6 +522,12 @@ def _open(path: str | Path, layer: str | None, source: str) -> gpd.GeoDataFrame:
         text = "zip://" + text
     if not os.path.exists(text.removeprefix("zip://")):
         raise BoundaryError(f"{source}: no such file.")
+    if text.startswith("zip://"):
+        # GDAL inflates what it is given: a zip bomb or a path out of the archive stops here
+        try:
+            check_zip(text.removeprefix("zip://"), source, refuse_nested=True)
+        except UnsafeFile as e:
+            raise BoundaryError(str(e)) from None
     try:
         layers = pyogrio.list_layers(text)
     except Exception as e:  # pyogrio raises its own DataSourceError and others
@@ -623,7 +630,8 @@ def _text(value) -> str:
             return ""
         if value.is_integer():
             return str(int(value))
-    return str(value).strip()
+    # a NUL (padding some writers leave in DBF fields, or a hostile name) no text column can hold
+    return str(value).replace("\x00", "").strip()
 
 
 def _error(source: str, what: str, problems: list[str]) -> BoundaryError:

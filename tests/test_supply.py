@@ -108,7 +108,7 @@ def test_the_header_says_what_a_file_holds():
         ("code,name,tier\nA,Alpha\n", "f.csv, line 2", "2 values for 3 columns"),
         ("code,name,tier,colour\nA,Alpha,1,red\n", "f.csv, line 1", "unexpected column(s) colour"),
         ("id,label\nA,Alpha\n", "f.csv, line 1", "name no kind of supply-chain file"),
-        (b"code,name\nA,\xe9\n", "f.csv, line 1", "not UTF-8"),
+        (b"code,name\nA,\xe9\n", "f.csv, line 2", "character 3: not UTF-8 text (byte 0xe9)"),
     ],
 )
 def test_bad_values_are_named_by_file_line_and_column(text, where, words):

@@ -151,9 +151,18 @@ def submission():
             source="openrosa",
             attachments=attachments,
             submitter=user,
-            device_id=request.args.get("deviceID"),
+            device_id=_device_id(request.args.get("deviceID")),
         ),
         check_form=check_form,
     )
     text = "Form received successfully." if result.created else "Full submission already received."
     return openrosa_response(openrosa_message(text), 201)
+
+
+def _device_id(value: str | None) -> str | None:
+    """Collect's ``deviceID`` query parameter as stored: control characters (a NUL no text column
+    can hold) dropped and cut to the column's 200 characters; it only tells devices apart."""
+    if value is None:
+        return None
+    cleaned = "".join(c for c in value if c.isprintable())[:200]
+    return cleaned or None
