@@ -44,6 +44,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 from sqlalchemy import Engine, create_engine, delete, inspect, make_url, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from alerts import jobs as registry
@@ -101,10 +102,23 @@ class SchedulerLock:
         stop: Callable[[], bool] = lambda: False,
     ) -> bool:
         """Take the lock; True when held. With ``wait``, try every ``poll`` seconds until it is
-        free (True) or ``stop()`` says to give up (False)."""
+        free (True) or ``stop()`` says to give up (False).
+
+        A database that cannot be reached raises :class:`~sqlalchemy.exc.OperationalError`;
+        with ``wait`` it is waited for like a lock held by another scheduler (a scheduler
+        restarted by a supervisor during a database outage starts when the database is back).
+        """
+        unreachable = False
         while True:
-            if self._try():
-                return True
+            try:
+                if self._try():
+                    return True
+            except OperationalError as exc:
+                if not wait:
+                    raise
+                if not unreachable:  # once per outage, not at every poll
+                    log.warning("the database cannot be reached (%s); waiting for it", exc.orig)
+                unreachable = True
             deadline = time.monotonic() + poll
             while True:
                 if not wait or stop():
@@ -239,11 +253,15 @@ def _run(name: str) -> None:
     registry.run_job(app, name)
 
 
-def build_scheduler(app: Flask, *, lock: SchedulerLock | None = None) -> BlockingScheduler:
+def build_scheduler(
+    app: Flask, *, lock: SchedulerLock | None = None, run_now: tuple[str, ...] = ()
+) -> BlockingScheduler:
     """The scheduler of ``clms scheduler``: every registered job, kept in the database.
 
     Not started. ``lock`` is the held :class:`SchedulerLock` (checked before each run); the
-    caller takes it before starting and releases it after shutdown.
+    caller takes it before starting and releases it after shutdown. The jobs named in ``run_now``
+    run as soon as the scheduler starts (then on their schedule): after an outage, a pull or the
+    processing of what waits need not wait for the next interval.
     """
     url = app.config["DATABASE_URL"]
     engine = make_engine(url)  # its own engine: the job store disposes of it at shutdown
@@ -254,7 +272,8 @@ def build_scheduler(app: Flask, *, lock: SchedulerLock | None = None) -> Blockin
         job_defaults=dict(JOB_DEFAULTS),
         timezone=dt.UTC,
     )
-    _add_jobs(scheduler, app, lock, kept)
+    now = dt.datetime.now(dt.UTC)
+    _add_jobs(scheduler, app, lock, kept | dict.fromkeys(run_now, now))
     return scheduler
 
 

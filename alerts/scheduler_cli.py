@@ -3,6 +3,11 @@
 Run exactly one ``clms scheduler`` per database, next to the web workers (a second one exits, or
 stands by with ``--wait``). ``clms jobs run NAME`` runs one job now, as the scheduler would, and
 exits 1 when it failed: handy from cron, a deployment script or a terminal.
+
+Under a supervisor (systemd ``Restart=always``), run ``clms scheduler --wait``: a scheduler that
+lost its lock (the database restarted) exits 1 rather than risk running jobs twice, and the one
+started after it stands by until the database is back and the lock is free. ``--run-now JOB``
+runs a job as soon as the scheduler starts: a pull after an outage need not wait for its interval.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import click
 from apscheduler.events import EVENT_SCHEDULER_START
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy.exc import OperationalError
 
 from alerts import jobs as registry
 from clms.db import session_scope
@@ -41,15 +47,29 @@ def _configure_logging() -> None:
 @click.option(
     "--poll", default=10.0, show_default=True, help="Seconds between looks at the lock (--wait)."
 )
+@click.option(
+    "--run-now",
+    "run_now",
+    multiple=True,
+    metavar="JOB",
+    help="Run JOB as soon as the scheduler starts, then on its schedule (repeatable).",
+)
 @with_appcontext
-def scheduler_command(wait: bool, poll: float) -> None:
+def scheduler_command(wait: bool, poll: float, run_now: tuple[str, ...]) -> None:
     """Run the scheduled jobs until stopped (SIGTERM or Ctrl-C).
 
     Exactly one scheduler runs the jobs of a database: a second one exits with an error, or
-    with --wait stands by. Web workers never run jobs.
+    with --wait stands by. Web workers never run jobs. --run-now JOB runs a job at once (after a
+    restart, say, a pull need not wait for the next interval).
     """
     from alerts.scheduler import SchedulerLock, build_scheduler
 
+    unknown = [name for name in run_now if name not in registry.JOBS]
+    if unknown:
+        raise click.BadParameter(
+            f"no job called {unknown[0]!r}; the jobs are: {', '.join(registry.JOBS)}",
+            param_hint="--run-now",
+        )
     _configure_logging()
     app = current_app._get_current_object()
     lock = SchedulerLock(app.config["DATABASE_URL"])
@@ -73,18 +93,30 @@ def scheduler_command(wait: bool, poll: float) -> None:
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        if not lock.acquire(wait=False):
+        reached = True
+        try:
+            got = lock.acquire(wait=False)
+        except OperationalError as exc:
+            if not wait:
+                raise click.ClickException(
+                    f"the database cannot be reached ({exc.orig}); nothing was run. Start again "
+                    "when it is back, or use --wait to stand by until it is."
+                ) from None
+            click.echo("The database cannot be reached; standing by until it is back.")
+            got = reached = False
+        if not got:
             if not wait:
                 raise click.ClickException(
                     "another `clms scheduler` is already running the jobs of this database "
                     f"(lock: {lock.description}); this one stops. Use --wait to stand by."
                 )
-            click.echo(f"Another scheduler is running; standing by (lock: {lock.description}).")
+            if reached:
+                click.echo(f"Another scheduler is running; standing by (lock: {lock.description}).")
             if not lock.acquire(wait=True, poll=poll, stop=stopping.is_set):
                 click.echo("Stopped while standing by.")
                 return
         try:
-            scheduler = build_scheduler(app, lock=lock)
+            scheduler = build_scheduler(app, lock=lock, run_now=run_now)
             # a signal that came before the scheduler was running stops it as soon as it runs
             scheduler.add_listener(lambda _event: shutdown_once(), EVENT_SCHEDULER_START)
             scheduler_box.append(scheduler)
