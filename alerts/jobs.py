@@ -21,6 +21,7 @@ daily_digest        daily at DIGEST_HOUR:00  digest of medium and low alerts per
 kpi_snapshot        daily at 01:30           KPI figures per area (alerts.kpis)
 hotspots_refresh    every HOTSPOT_CACHE/2    each brand's map figures again (geo.hotspot_cache)
 prune_job_runs      daily at 02:15           forget job runs older than 30 days
+retention           daily at 03:00           anonymise children past RETENTION_YEARS
 =================== ======================== ==================================================
 """
 
@@ -238,6 +239,17 @@ def prune_job_runs(ctx: JobContext) -> dict:
             )
         )
         return {"deleted": result.rowcount}
+
+
+@register("retention", daily(3, 0))
+def retention(ctx: JobContext) -> dict:
+    """Anonymise children whose cases all closed more than RETENTION_YEARS ago."""
+    from clms.dataprotection import run_retention
+
+    result = run_retention(ctx.sessions, ctx.config, now=ctx.now, actor="scheduler")
+    if result.disabled:
+        return {"retention": "off"}
+    return {"children": result.children, "records": result.records, "cut": result.cut}
 
 
 # --- running a job -------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from tests.factories import NOW, add_alert, add_child, village_id
 
 REGISTRY = [
     "process_submissions", "pull_sources", "send_notifications", "escalate", "remind_followups",
-    "daily_digest", "kpi_snapshot", "hotspots_refresh", "prune_job_runs",
+    "daily_digest", "kpi_snapshot", "hotspots_refresh", "prune_job_runs", "retention",
 ]  # fmt: skip
 HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
 
@@ -125,6 +125,7 @@ def test_the_registry():
     assert str(JOBS["daily_digest"].trigger(config)) == "cron[hour='5', minute='0']"
     assert str(JOBS["kpi_snapshot"].trigger(config)) == "cron[hour='1', minute='30']"
     assert str(JOBS["hotspots_refresh"].trigger(config)) == "interval[0:30:00]"
+    assert str(JOBS["retention"].trigger(config)) == "cron[hour='3', minute='0']"
 
 
 def test_run_job_records_a_successful_run(app, test_jobs):
