@@ -29,6 +29,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = cfg["MAX_SUBMISSION_BYTES"]
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    from clms.auth import init_app as init_auth
+
+    init_auth(app)  # the session cookie: Secure on https (SESSION_COOKIE_SECURE), HttpOnly, Lax
     if cfg["TRUST_PROXY"]:
         n = int(cfg["TRUST_PROXY"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
@@ -37,6 +40,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     from clms import i18n
 
     i18n.init_app(app)
+    from clms import audit
+
+    audit.init_app(app)  # the reads of child-level data a request made, written before it answers
+    from clms import security
+
+    security.init_app(app)  # CSRF tokens on every form, security headers on every response
+    app.before_request(_refuse_nul_characters)  # no text column can hold one (PostgreSQL)
 
     from clms.api import bp as api_bp
     from clms.openrosa import register as register_openrosa
@@ -54,6 +64,26 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     register_commands(app)
     return app
+
+
+def _refuse_nul_characters() -> None:
+    """Refuse, before any view runs, a query parameter or form field holding a NUL character:
+    no text column can store one (PostgreSQL refuses it mid-transaction), and no person types
+    one. The error names the field."""
+    from clms.i18n import Msg
+
+    what = Msg("contains a NUL character, which text cannot hold")
+    for name, value in request.args.items(multi=True):
+        if "\x00" in name or "\x00" in value:
+            raise problem("request.invalid_parameter", parameter=name.replace("\x00", "?"),
+                          detail=what)  # fmt: skip
+    if request.method in ("POST", "PUT", "PATCH") and request.mimetype in (
+        "application/x-www-form-urlencoded", "multipart/form-data",
+    ):  # fmt: skip
+        for name, value in request.form.items(multi=True):
+            if "\x00" in name or "\x00" in value:
+                raise problem("request.invalid_field", field=name.replace("\x00", "?"),
+                              detail=what)  # fmt: skip
 
 
 def _surface() -> str:
@@ -108,6 +138,24 @@ def _register_error_handlers(app: Flask) -> None:
         # The database is unreachable or refused the write: never claim success. OpenRosa clients
         # keep the submission and retry on 503.
         app.logger.error("database unavailable: %s", e.orig if hasattr(e, "orig") else e)
+        session = g.get("db_session")
+        if session is not None:
+            session.rollback()
+        return render_problem(problem("service.unavailable", headers={"Retry-After": "60"}))
+
+    @app.errorhandler(OSError)
+    def _disk_full(e: OSError):
+        # No space for a file the request needs (werkzeug spools large uploads to the temporary
+        # folder): as with the database away, nothing was kept and the phone sends it again.
+        # Any other OSError is a bug: the usual 500.
+        import errno
+        import traceback
+
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise e
+        app.logger.error("no space left on a disk: %s", e)
+        # the half-written temporary file is held by the traceback's frames: free it now
+        traceback.clear_frames(e.__traceback__)
         session = g.get("db_session")
         if session is not None:
             session.rollback()

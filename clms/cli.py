@@ -5,6 +5,7 @@ shell) come along.
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -69,27 +70,25 @@ def users_add(username, role, areas, brand_code, provider_code, full_name, email
     Example:
         echo 'a long passphrase' | clms users add awa --role monitor --area CI-NAWA
     """
-    from clms.operations.users import UserError, add_user
+    from clms.operations.users import add_user
 
     password = _read_password()
-    try:
-        with session_scope() as session:
-            user = add_user(
-                session,
-                username=username,
-                role=role,
-                password=password,
-                scope_codes=list(areas),
-                brand_code=brand_code,
-                provider_code=provider_code,
-                full_name=full_name,
-                email=email,
-                realm=current_app.config["DIGEST_REALM"],
-            )
-            scopes = ", ".join(areas) or "no area"
-            click.echo(f"Added {user.username} ({role}; {scopes}).")
-    except UserError as e:
-        raise click.ClickException(str(e)) from e
+    with _user_change() as session:
+        user = add_user(
+            session,
+            username=username,
+            role=role,
+            password=password,
+            scope_codes=list(areas),
+            brand_code=brand_code,
+            provider_code=provider_code,
+            full_name=full_name,
+            email=email,
+            realm=current_app.config["DIGEST_REALM"],
+            actor=CLI_ACTOR,
+        )
+        scopes = ", ".join(areas) or "no area"
+        click.echo(f"Added {user.username} ({role}; {scopes}).")
 
 
 def _read_password() -> str:
@@ -102,12 +101,32 @@ def _read_password() -> str:
     return line.rstrip("\r\n")
 
 
+CLI_ACTOR = "cli"  # who the audit log names for changes made with this command
+
+
+@contextmanager
+def _user_change():
+    """One transaction for a change of users; a refused change becomes a clean error message
+    and leaves nothing written."""
+    from clms.operations.users import UserError
+
+    try:
+        with session_scope() as session:
+            yield session
+    except UserError as e:
+        raise click.ClickException(str(e)) from e
+
+
 @users_group.command("list")
 @with_appcontext
 def users_list() -> None:
-    """List users with role and scope."""
+    """List users with role, scope and state (inactive, locked)."""
+    from clms.auth.limits import lock_state
+
     with session_scope() as session:
-        for user in session.scalars(select(User).order_by(User.username)):
+        users = list(session.scalars(select(User).order_by(User.username)))
+        locked = lock_state(session, [u.username for u in users])
+        for user in users:
             codes = [
                 session.get(Area, s.area_id).code
                 if s.area_id
@@ -116,7 +135,167 @@ def users_list() -> None:
             ]
             brand = session.get(Brand, user.brand_id).code if user.brand_id else ""
             state = "" if user.active else " (inactive)"
+            if user.username in locked:
+                state += f" (locked until {locked[user.username]:%Y-%m-%d %H:%M} UTC)"
             click.echo(f"{user.username:20} {user.role:10} {brand:10} {' '.join(codes)}{state}")
+
+
+@users_group.command("password")
+@click.argument("username")
+@click.option("--reason", default="", help="Why (kept in the audit log).")
+@with_appcontext
+def users_password(username, reason) -> None:
+    """Set a new password for USERNAME, read from standard input.
+
+    Their web sessions end and their API tokens are revoked; phones' device tokens stay.
+    """
+    from clms.operations.users import change_password
+
+    password = _read_password()
+    with _user_change() as session:
+        revoked = change_password(
+            session, username, password, realm=current_app.config["DIGEST_REALM"],
+            actor=CLI_ACTOR, reason=reason,
+        )  # fmt: skip
+    click.echo(f"New password set for {username}; sessions ended, {revoked} API token(s) revoked.")
+
+
+@users_group.command("set-role")
+@click.argument("username")
+@click.argument("role", type=click.Choice(ROLES))
+@click.option("--area", "areas", multiple=True, help="Area or village code (repeatable).")
+@click.option("--brand", "brand_code", help="Brand code, for the brand role.")
+@click.option("--provider", "provider_code", help="Service provider code, for the provider role.")
+@click.option("--reason", required=True, help="Why (kept in the audit log).")
+@with_appcontext
+def users_set_role(username, role, areas, brand_code, provider_code, reason) -> None:
+    """Give USERNAME the role ROLE (with its areas, brand or provider).
+
+    \b
+    Example:
+        clms users set-role kone supervisor --area CI-D1 --reason "promoted, memo 2026-14"
+    """
+    from clms.operations.users import change_role
+
+    with _user_change() as session:
+        user = change_role(
+            session, username, role, reason=reason, actor=CLI_ACTOR, scope_codes=list(areas),
+            brand_code=brand_code, provider_code=provider_code,
+        )  # fmt: skip
+        click.echo(f"{user.username} is now {role} ({', '.join(areas) or 'no area'}).")
+
+
+@users_group.command("set-areas")
+@click.argument("username")
+@click.option("--area", "areas", multiple=True, required=True, help="Area or village code.")
+@click.option("--reason", required=True, help="Why (kept in the audit log).")
+@with_appcontext
+def users_set_areas(username, areas, reason) -> None:
+    """Replace the areas and villages USERNAME works in (monitor, officer, supervisor)."""
+    from clms.operations.users import change_areas
+
+    with _user_change() as session:
+        change_areas(session, username, list(areas), reason=reason, actor=CLI_ACTOR)
+    click.echo(f"{username} now works in {', '.join(areas)}.")
+
+
+@users_group.command("deactivate")
+@click.argument("username")
+@click.option("--reason", required=True, help="Why (kept in the audit log).")
+@with_appcontext
+def users_deactivate(username, reason) -> None:
+    """Stop USERNAME signing in: sessions end at their next request, all tokens are revoked."""
+    from clms.operations.users import deactivate_user
+
+    with _user_change() as session:
+        revoked = deactivate_user(session, username, reason=reason, actor=CLI_ACTOR)
+    click.echo(f"Deactivated {username}; {revoked} token(s) revoked.")
+
+
+@users_group.command("activate")
+@click.argument("username")
+@click.option("--reason", required=True, help="Why (kept in the audit log).")
+@with_appcontext
+def users_activate(username, reason) -> None:
+    """Let a deactivated USERNAME sign in again (revoked tokens stay revoked)."""
+    from clms.operations.users import activate_user
+
+    with _user_change() as session:
+        activate_user(session, username, reason=reason, actor=CLI_ACTOR)
+    click.echo(f"Activated {username}.")
+
+
+@users_group.command("unlock")
+@click.argument("username")
+@click.option("--reason", default="", help="Why (kept in the audit log).")
+@with_appcontext
+def users_unlock(username, reason) -> None:
+    """End the sign-in lock of USERNAME (set after too many failed sign-ins)."""
+    from clms.operations.users import unlock_user
+
+    with _user_change() as session:
+        state = unlock_user(session, username, actor=CLI_ACTOR, reason=reason)
+    was = "was locked" if state["locked"] else "was not locked"
+    click.echo(f"{username} {was}; {state['failures']} failed sign-in(s) forgotten.")
+
+
+@users_group.command("tokens")
+@click.argument("username")
+@with_appcontext
+def users_tokens(username) -> None:
+    """List the API and device tokens of USERNAME (never the tokens themselves)."""
+    from clms.operations.users import list_tokens, token_state
+
+    def when(moment) -> str:
+        return f"{moment:%Y-%m-%d %H:%M}" if moment is not None else "-"
+
+    with _user_change() as session:
+        tokens = list_tokens(session, username)
+        if not tokens:
+            click.echo(f"{username} has no tokens.")
+            return
+        click.echo(f"{'id':>6} {'kind':6} {'state':8} {'created':16} {'expires':16} "
+                   f"{'revoked':16} label")  # fmt: skip
+        for t in tokens:
+            click.echo(
+                f"{t.id:>6} {t.kind:6} {token_state(t):8} {when(t.created_at):16} "
+                f"{when(t.expires_at):16} {when(t.revoked_at):16} {t.label}"
+            )
+
+
+@users_group.command("revoke-tokens")
+@click.argument("username")
+@click.option("--kind", type=click.Choice(["api", "device"]), help="Only this kind (default all).")
+@click.option("--reason", default="", help="Why (kept in the audit log).")
+@with_appcontext
+def users_revoke_tokens(username, kind, reason) -> None:
+    """Revoke the live tokens of USERNAME: API bearer tokens, phones' device tokens, or both."""
+    from clms.operations.users import revoke_user_tokens
+
+    with _user_change() as session:
+        count = revoke_user_tokens(session, username, actor=CLI_ACTOR, kind=kind, reason=reason)
+    click.echo(f"Revoked {count} {kind or 'API and device'} token(s) of {username}.")
+
+
+@users_group.command("device-token")
+@click.argument("username")
+@click.option("--label", default="", help="Which phone, e.g. 'tablet 3'.")
+@click.option("--hours", type=int, default=None, help="Lifetime (default: until revoked).")
+@with_appcontext
+def users_device_token(username, label, hours) -> None:
+    """Issue a device token for a phone of USERNAME and print its OpenRosa URL path (once).
+
+    In ODK Collect, set the server URL to https://<this server>/key/<token>.
+    """
+    from clms.operations.users import issue_device_token
+
+    with _user_change() as session:
+        token, row = issue_device_token(
+            session, username, actor=CLI_ACTOR, label=label, hours=hours
+        )
+        ends = f"expires {row.expires_at:%Y-%m-%d %H:%M} UTC" if row.expires_at else "no expiry"
+    click.echo(f"Device token {row.id} for {username} ({ends}); shown only now:")
+    click.echo(f"/key/{token}")
 
 
 @click.command("areas")
@@ -261,6 +440,7 @@ def register_commands(app) -> None:
     """Add every ``clms`` command to ``app.cli`` (so ``clms`` and the test runner see the same)."""
     from alerts.profiles_cli import profiles_group
     from alerts.scheduler_cli import jobs_group, scheduler_command
+    from clms.audit_cli import audit_group
     from clms.demo import demo_command
     from clms.supply_cli import supply_group
     from forms.cli import forms_group
@@ -271,7 +451,9 @@ def register_commands(app) -> None:
     commands = (
         init_command, users_group, areas_command, forms_group, process_command, demo_command,
         reclassify_command, profiles_group, sources_group, scheduler_command, jobs_group,
-        places_group, supply_group, hotspots_group,
+        places_group, supply_group, hotspots_group, audit_group,
     )  # fmt: skip
-    for command in commands:
+    from clms.dataprotection_cli import COMMANDS as data_protection_commands
+
+    for command in (*commands, *data_protection_commands):
         app.cli.add_command(command)

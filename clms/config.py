@@ -36,6 +36,15 @@ overridden by an environment variable of the same name prefixed with ``CLMS_``. 
 | CLMS_HOTSPOT_CACHE_MINUTES | 60 | a brand's map figures are kept this long (0: always live) |
 | CLMS_MAP_TILES_URL | (empty: no basemap) | Leaflet tile URL template of your own tile server |
 | CLMS_MAP_TILES_ATTRIBUTION | (empty) | its attribution line |
+| CLMS_MAX_CHILDREN_PER_SUBMISSION | 100 | more children in one visit: held for review, unsaved |
+| CLMS_SESSION_MINUTES | 480 | a web session ends after this much inactivity |
+| CLMS_SESSION_MAX_HOURS | 12 | and after this long from sign-in, however active |
+| CLMS_SESSION_COOKIE_SECURE | auto | session cookie Secure: auto (on https requests), 1, 0 |
+| CLMS_LOGIN_MAX_FAILURES | 5 | failed sign-ins in a row that lock a username |
+| CLMS_LOGIN_LOCK_MINUTES | 15 | how long the lock lasts (`clms users unlock` ends it early) |
+| CLMS_LOGIN_RATE_PER_MINUTE | 20 | sign-in attempts per minute from one address before 429 |
+| CLMS_PASSWORD_MIN_LENGTH | 10 | shortest password accepted (raise only) |
+| CLMS_RETENTION_YEARS | 5 | a child whose cases all closed this long ago is anonymised (0: never) |
 """
 
 from __future__ import annotations
@@ -49,7 +58,9 @@ _INT_SETTINGS = {
     "SMTP_STARTTLS", "PULL_MINUTES", "DIGEST_HOUR", "PULL_PAGE_SIZE", "PULL_ATTEMPTS",
     "CASE_CLOSURE_FOLLOWUPS", "CASE_CLOSURE_GAP_DAYS", "CASE_FOLLOWUP_DAYS", "CASE_REOPEN_DAYS",
     "REFERRAL_RESPONSE_DAYS", "GPS_FAR_METRES", "PRIVACY_MIN_CHILDREN", "PRIVACY_MIN_HOUSEHOLDS",
-    "HOTSPOT_CACHE_MINUTES",
+    "HOTSPOT_CACHE_MINUTES", "MAX_CHILDREN_PER_SUBMISSION", "SESSION_MAX_HOURS",
+    "LOGIN_MAX_FAILURES", "LOGIN_LOCK_MINUTES", "LOGIN_RATE_PER_MINUTE", "PASSWORD_MIN_LENGTH",
+    "RETENTION_YEARS",
 }  # fmt: skip
 
 DEFAULTS: dict[str, object] = {
@@ -89,6 +100,19 @@ DEFAULTS: dict[str, object] = {
     # basemap tiles (geo.maps): none by default, a tile server learns where people look
     "MAP_TILES_URL": "",
     "MAP_TILES_ATTRIBUTION": "",
+    # a household visit naming more children is no household: kept as received, held for review
+    # with the limit named, never half-saved (forms.store)
+    "MAX_CHILDREN_PER_SUBMISSION": 100,
+    # signing in (clms.auth): sessions end after inactivity and after a fixed lifetime; a
+    # username is locked after failures in a row; one address may only try so often
+    "SESSION_MAX_HOURS": 12,
+    "SESSION_COOKIE_SECURE": "auto",
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_LOCK_MINUTES": 15,
+    "LOGIN_RATE_PER_MINUTE": 20,
+    "PASSWORD_MIN_LENGTH": 10,
+    # data protection (clms.dataprotection): closed cases' children anonymised after this long
+    "RETENTION_YEARS": 5,
 }
 
 
@@ -106,7 +130,7 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict[str, 
             cfg[key] = int(env) if key in _INT_SETTINGS else env
     for key, value in (overrides or {}).items():
         cfg[key.removeprefix("CLMS_")] = value
-    for key in ("PRIVACY_MIN_CHILDREN", "PRIVACY_MIN_HOUSEHOLDS"):
+    for key in ("PRIVACY_MIN_CHILDREN", "PRIVACY_MIN_HOUSEHOLDS", "PASSWORD_MIN_LENGTH"):
         if int(cfg[key]) < int(DEFAULTS[key]):  # domain.md section 8: only ever stricter
             raise ValueError(
                 f"CLMS_{key} is {cfg[key]}: it may be raised above {DEFAULTS[key]}, never lowered."
@@ -143,3 +167,12 @@ def gps_far_km() -> float:
 
     metres = current_app.config.get("GPS_FAR_METRES") if has_app_context() else None
     return float(metres if metres is not None else DEFAULTS["GPS_FAR_METRES"]) / 1000
+
+
+def max_children_per_submission() -> int:
+    """``MAX_CHILDREN_PER_SUBMISSION``: the most children one household visit may name (the
+    application's setting, or the default outside an application)."""
+    from flask import current_app, has_app_context
+
+    value = current_app.config.get("MAX_CHILDREN_PER_SUBMISSION") if has_app_context() else None
+    return int(value if value is not None else DEFAULTS["MAX_CHILDREN_PER_SUBMISSION"])

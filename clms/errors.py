@@ -18,6 +18,24 @@ from clms.i18n import N_, Msg
 
 CATALOGUE: dict[str, tuple[str, int, str]] = {
     # key: (code, HTTP status, message template)
+    # a web form without the session's token, or sent from another site (clms.security)
+    "request.csrf": (
+        "400.90",
+        400,
+        N_("The form expired or did not come from this site; reload and try again."),
+    ),
+    # an encrypted submission (forms.encryption), for OpenRosa, the API and the web alike
+    "submission.encrypted_no_key": (
+        "400.21",
+        400,
+        "Form '{form_id}' is not encrypted on this server, so its encrypted submissions cannot be "
+        "accepted. Get the current form on the phone and fill it again, or ask the administrator.",
+    ),
+    "submission.encrypted_invalid": (
+        "400.22",
+        400,
+        "The encrypted submission cannot be used: {detail}",
+    ),
     "request.openrosa_version": (
         "400.1",
         400,
@@ -49,7 +67,8 @@ CATALOGUE: dict[str, tuple[str, int, str]] = {
     "request.bad_attachment_name": (
         "400.7",
         400,
-        "Attachment name {name!r} is not a plain file name.",
+        "Attachment name {name!r} is not a plain file name (no folders, '..', control "
+        "characters, and at most 255 characters); nothing was stored.",
     ),
     "request.invalid_json": ("400.8", 400, "The request body must be JSON: {detail}."),
     "request.missing_field": ("400.9", 400, N_("Field '{field}' is required.")),
@@ -76,6 +95,20 @@ CATALOGUE: dict[str, tuple[str, int, str]] = {
     ),
     "auth.forbidden": ("403.1", 403, N_("Your role may not use this.")),
     "auth.bad_device_token": ("403.2", 403, "This device token is not valid (revoked or unknown)."),
+    # the same answer for a username that exists and one that does not (clms.auth.limits)
+    "auth.locked": (
+        "429.1",
+        429,
+        N_(
+            "Too many failed sign-ins for this username: it is locked for {minutes} more "
+            "minute(s). Try again later, or ask an administrator to unlock it."
+        ),
+    ),
+    "auth.rate_limited": (
+        "429.2",
+        429,
+        N_("Too many sign-in attempts from your address; wait {seconds} seconds and try again."),
+    ),
     "form.not_assigned": ("403.3", 403, "Form '{form_id}' is not one of the forms you may use."),
     "form.not_found": ("404.1", 404, "There is no form '{form_id}' on this server."),
     "submission.deprecated_unknown": (

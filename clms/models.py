@@ -186,6 +186,9 @@ class User(Base):
     locale: Mapped[str | None] = mapped_column(String(5))  # en or fr; None: from the browser
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # web sessions carry the epoch they began in; signing out, a new password and deactivation
+    # raise it, which ends every session begun before (clms.auth.sessions)
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # loaded when used: the submission path checks scope with one query (clms.scope)
     scopes: Mapped[list[UserScope]] = relationship(cascade="all, delete-orphan")
     brand: Mapped[Brand | None] = relationship()
@@ -435,6 +438,10 @@ class Child(Base):
     merged_into_id: Mapped[int | None] = mapped_column(
         ForeignKey("children.id", name="fk_children_merged_into")
     )
+    # set when the child's personal data was removed (clms.dataprotection): by the retention
+    # policy ("retention") or on a lawful request ("erasure"); what remains is aggregate facts
+    anonymised_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    anonymised_why: Mapped[str | None] = mapped_column(String(10))
     household: Mapped[Household] = relationship()
     __table_args__ = (Index("ix_children_identity", "household_id", "name_key"),)
 
@@ -1097,3 +1104,127 @@ class KpiSnapshot(Base):
     figures: Mapped[dict] = mapped_column(JSONType, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     __table_args__ = (UniqueConstraint("taken_on", "area_id", name="uq_kpi_snapshots_day"),)
+
+
+# --- audit ---------------------------------------------------------------------------------------
+
+
+class AuditEvent(Base):
+    """One entry of the append-only audit log (clms.audit): who did what, to what, when and why.
+
+    Each entry's ``hash`` is the SHA-256 of the previous entry's hash and its own content, so that
+    changing or removing an entry breaks the chain (``clms audit verify``); the database refuses
+    UPDATE and DELETE on this table (triggers, migration 0007).
+    """
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    # the user's id and name as they were (no foreign key: the log outlives accounts)
+    actor_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    actor: Mapped[str] = mapped_column(String(150), index=True)
+    role: Mapped[str] = mapped_column(String(20), default="")
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(200), default="", index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """The one row holding the audit chain's last sequence number and hash; updating it first
+    serialises the writers, so the chain never forks."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- ODK form encryption -------------------------------------------------------------------------
+
+
+class FormKey(Base):
+    """An ODK encryption key pair of a form (:mod:`forms.crypto`).
+
+    The public key goes into every version of the form (``base64RsaPublicKey``); the private key
+    is kept only as PKCS#8 PEM encrypted with the operator's passphrase, which is never stored. A
+    form has at most one ``active`` key, the one new versions carry; older keys stay to decrypt
+    the submissions made with them.
+    """
+
+    __tablename__ = "form_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    form_id: Mapped[int] = mapped_column(ForeignKey("forms.id"), index=True)
+    public_key: Mapped[str] = mapped_column(Text)  # base64 DER SubjectPublicKeyInfo
+    private_key_pem: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted PKCS#8
+    fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of the DER public key
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[User | None] = relationship()
+    __table_args__ = (
+        Index(
+            "uq_form_keys_one_active",
+            "form_id",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
+
+
+class EncryptedSubmission(Base):
+    """The encryption manifest of a submission that arrived encrypted, kept as received.
+
+    Until it is decrypted (``waiting``) the submission's status is ``encrypted`` and its XML is
+    this manifest; decrypting (``forms.encryption``) puts the plaintext XML on the submission and
+    sends it through the normal processing, and this row keeps the manifest, the key that opened
+    it and when. The ``*.enc`` files stay among the submission's attachments either way.
+    """
+
+    __tablename__ = "encrypted_submissions"
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), primary_key=True)
+    form_id: Mapped[int] = mapped_column(ForeignKey("forms.id"))
+    manifest: Mapped[bytes] = mapped_column(LargeBinary)
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(10), default="waiting")  # waiting, decrypted
+    form_key_id: Mapped[int | None] = mapped_column(ForeignKey("form_keys.id"))
+    decrypted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    decrypted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    last_error: Mapped[str | None] = mapped_column(Text)  # why the last attempt failed
+    __table_args__ = (
+        CheckConstraint("state IN ('waiting','decrypted')", name="ck_encrypted_submissions_state"),
+        Index("ix_encrypted_submissions_form_state", "form_id", "state"),
+    )
+
+
+# --- sign-in limits ------------------------------------------------------------------------------
+
+
+class LoginThrottle(Base):
+    """Counters that slow down password guessing (clms.auth.limits), kept in the database so that
+    every worker process sees the same counts.
+
+    ``scope`` ``user``: ``key`` is a username as typed (known or not, so that the answers do not
+    tell which exist), ``count`` its failed sign-ins in a row, ``locked_until`` set when they reach
+    the limit. ``scope`` ``address``: ``key`` is a client address, ``count`` its attempts in the
+    minute that began at ``window_start``.
+    """
+
+    __tablename__ = "login_throttles"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(10))
+    key: Mapped[str] = mapped_column(String(200))
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    __table_args__ = (
+        UniqueConstraint("scope", "key", name="uq_login_throttles_scope_key"),
+        CheckConstraint("scope IN ('user','address')", name="ck_login_throttles_scope"),
+    )

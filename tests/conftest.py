@@ -8,10 +8,12 @@ Alembic migrations; each test then starts from empty tables.
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, select, text
 
 from clms import create_app
@@ -83,9 +85,16 @@ def app(database_url, tmp_path):
         }
     )
     app.instance_path = str(tmp_path / "instance")
+    app.test_client_class = BrowserClient  # sends the form's CSRF token, as a page does
     yield app
     _empty_tables(app)
     app.extensions["clms_engine"].dispose()
+
+
+AUDIT_NO_DELETE = (
+    "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events "
+    "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only: DELETE refused'); END"
+)
 
 
 def _empty_tables(app) -> None:
@@ -99,8 +108,46 @@ def _empty_tables(app) -> None:
             # forms <-> form_versions reference each other: break the cycle first
             conn.execute(text("UPDATE forms SET live_version_id = NULL"))
             conn.execute(text("UPDATE cases SET alert_id = NULL"))
+            # the audit log is append-only (a trigger refuses DELETE): lifted for the emptying
+            conn.execute(text("DROP TRIGGER IF EXISTS audit_events_no_delete"))
             for table in tables:
                 conn.execute(table.delete())
+            conn.execute(text(AUDIT_NO_DELETE))
+
+
+class BrowserClient(FlaskClient):
+    """Flask's test client sending what a page's form sends: the session's CSRF token with every
+    POST, PUT, PATCH and DELETE (``clms.security``), in the ``X-CSRF-Token`` header.
+
+    The token is the one the session cookie holds; a client that has not loaded a page yet gets
+    one in its session first, as a browser has after opening the form. A request that already
+    names a token (a ``csrf_token`` field or the header), or passes ``csrf=False``, is sent as it
+    is: that is how tests send a wrong token or none.
+    """
+
+    def open(self, *args, csrf: bool = True, **kwargs):
+        from werkzeug.datastructures import Headers
+
+        from clms.security import FIELD, HEADER, UNSAFE_METHODS
+
+        method = str(kwargs.get("method") or "GET").upper()
+        headers = Headers(kwargs.get("headers") or {})
+        data = kwargs.get("data")
+        named = HEADER in headers or (isinstance(data, dict) and FIELD in data)
+        if csrf and method in UNSAFE_METHODS and not named and self._cookies is not None:
+            headers[HEADER] = self.csrf_token()
+            kwargs["headers"] = headers
+        return super().open(*args, **kwargs)
+
+    def csrf_token(self) -> str:
+        """The CSRF token of this client's session (made there if it has none yet)."""
+        from clms.security import SESSION_KEY
+
+        with self.session_transaction() as session:
+            token = session.get(SESSION_KEY)
+            if not token:
+                token = session[SESSION_KEY] = secrets.token_urlsafe(32)
+        return token
 
 
 @pytest.fixture

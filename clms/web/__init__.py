@@ -10,8 +10,10 @@ bp = Blueprint("web", __name__)
 # routes register on import, so these come after bp exists
 from clms.web import (  # noqa: E402,F401
     alerts_views,
+    audit_views,
     cases_views,
     catalogue_views,
+    dataprotection_views,
     duplicates_views,
     forms_views,
     hotspots_views,
