@@ -324,6 +324,10 @@ def officer_map_data(session: Session, user: User, filters: OfficerFilters) -> O
         .where(*household_where)
         .order_by(Household.code)
     ).all()
+    if rows:  # households at their GPS points: a read of child-level data
+        from clms.audit import record_read
+
+        record_read(session, user, "map.households", "map", households=len(rows))
     data = OfficerMapData()
     points: dict[int, tuple[float, float]] = {}
     for code, village, last, n_alerts, glat, glon, vlat, vlon, hid in rows:

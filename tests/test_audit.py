@@ -246,3 +246,21 @@ def test_the_command_shows_entries(app, runner):
     assert len(lines) == 2 and "thing:2" in lines[0] and "thing:1" in lines[1]
     with session_scope(app) as s:
         assert s.scalar(select(func.count(AuditEvent.id))) == 3
+
+
+def test_lists_naming_children_are_reads_too(app, client, places, make_user):
+    from tests.factories import add_alert
+
+    make_user("olga", "officer", areas=["CI-D1"])
+    with session_scope(app) as s:
+        alert_id = add_alert(s, "V1").id
+    _login(client, "olga")
+    assert client.get("/alerts").status_code == 200
+    [listed] = _entries(app, action="alerts.list")
+    assert listed.actor == "olga" and json.loads(listed.details)["alerts"] == [alert_id]
+    # an empty list names nobody: nothing to record
+    assert client.get("/cases").status_code == 200
+    assert _entries(app, action="cases.list") == []
+    assert client.get("/map/frame").status_code == 200
+    assert client.get(f"/alerts/{alert_id}").status_code == 200
+    assert [e.target for e in _entries(app, action="alert.read")] == [f"alert:{alert_id}"]

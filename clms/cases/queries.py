@@ -174,6 +174,8 @@ def list_cases(
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()  # fmt: skip
+    if rows:  # children's first names: a read of child-level data
+        record_read(session, user, "cases.list", "cases", page=page, cases=[r[1] for r in rows])
     return CasePage(
         rows=[
             CaseRow(
@@ -465,6 +467,8 @@ def provider_referrals(
             .offset((page - 1) * PER_PAGE)
         )
     )
+    if referrals:
+        record_read(session, user, "referrals.list", "referrals", ids=[r.id for r in referrals])
     return [provider_view(session, r) for r in referrals], total, max(1, -(-total // PER_PAGE))
 
 

@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape
 from flask import current_app, g, request, url_for
 from sqlalchemy import Row, select
 
+from clms.audit import record_read
 from clms.auth import allow
 from clms.db import db
 from clms.errors import openrosa_message, problem
@@ -113,6 +114,8 @@ def media(xml_form_id: str, filename: str):
     form = _usable_form(xml_form_id)
     for f in media_for(db(), g.user, form.live_version):
         if f.name == filename:
+            if f.name == "cases.csv":  # the monitor's cases, with first names
+                record_read(db(), g.user, "cases.csv.read", f"form:{xml_form_id}")
             return openrosa_response(f.data, content_type=f.content_type)
     raise problem("not_found")
 

@@ -297,6 +297,9 @@ def list_alerts(
             )
         }
         rows = [loaded[i] for i in ids if i in loaded]
+    if rows:  # the queue names children and households: a read of child-level data
+        record_read(session, user, "alerts.list", "alerts", page=page,
+                    alerts=[a.id for a in rows])  # fmt: skip
     return AlertPage(
         rows=rows,
         total=total,
