@@ -375,16 +375,14 @@ def test_the_subject_export_holds_every_record_of_the_child_and_nothing_of_anoth
     assert OTHER not in text and lived["uids"][OTHER] not in text and "Ibrahim" not in text
 
 
-#: the append-only audit log cannot be changed; the case operations copy the officer's free
-#: text (findings, notes) into its entries' details (clms.cases.operations), which an erasure
-#: cannot reach: checked apart, for the data-protection entries only
-APPEND_ONLY = {"audit_events.details"}
+#: columns left out of the scan: none. The append-only audit log cannot be changed by an
+#: erasure, so it never takes free text from case steps (clms.cases.operations._codes_only)
+APPEND_ONLY: set[str] = set()
 
 
 def personal_traces(app, needles: list[str]) -> list[str]:
     """Every table.column (of every table of the schema) whose text, JSON or bytes hold one of
-    ``needles`` (case- and accent-insensitive); of the audit log's details, those of the
-    data-protection entries (``child.*``, ``retention.*``) only."""
+    ``needles`` (case- and accent-insensitive), the audit log included."""
 
     def fold(value: str) -> str:
         value = unicodedata.normalize("NFKD", value)
