@@ -503,7 +503,7 @@ def _protect_brand(
     for key in sums:
         if key in unfiltered:
             reason = (primary.get(key) or gate.REASON_SECONDARY) if key in hidden_sums else None
-            out[key] = gate.publish(unfiltered[key], reason, **_limits(result))
+            out[key] = gate.publish(unfiltered[key], reason, **options)
     # the layers
     village_area = memo.get("village_area", {})
     parents = {root: None}
@@ -542,7 +542,7 @@ def _protect_brand(
             shown = whole
         reason = None if shown else gate.REASON_LAYER
         small = gate.primary_reasons({key: cell}, result.min_children, result.min_households)
-        out[key] = gate.publish(cell, small.get(key) or reason, **_limits(result))
+        out[key] = gate.publish(cell, small.get(key) or reason, **options)
     # a place hiding its layers: hidden in every layer, even one it has no child in
     for suffix in suffixes:
         for base, cell in unfiltered.items():
@@ -551,7 +551,7 @@ def _protect_brand(
                 continue
             if base in places or (base[0] in ("supplier", "tier") and whole):
                 continue  # shown: no row is a true 0
-            out[key] = gate.publish(cell, gate.REASON_LAYER, **_limits(result))
+            out[key] = gate.publish(cell, gate.REASON_LAYER, **options)
     for key in cells.keys() - out.keys():  # never published: a cell outside every gate
         out[key] = gate.publish(cells[key], _reason_empty(result.min_children), 0, 0)
     return out
@@ -562,10 +562,6 @@ def _brand_tiers(session, brand_ids) -> list[int]:
     return sorted(
         set(session.scalars(select(Supplier.tier).where(Supplier.id.in_(brand_ids))).all())
     )
-
-
-def _limits(result: HotspotTables) -> dict:
-    return {"min_children": result.min_children, "min_households": result.min_households}
 
 
 def _reach(supplier, sellers: dict) -> set:
