@@ -34,6 +34,9 @@ overridden by an environment variable of the same name prefixed with ``CLMS_``. 
 | CLMS_PRIVACY_MIN_CHILDREN | 10 | brands see no figure of a cell with fewer children (raise only) |
 | CLMS_PRIVACY_MIN_HOUSEHOLDS | 5 | nor of a cell with fewer households (raise only) |
 | CLMS_HOTSPOT_CACHE_MINUTES | 60 | a brand's map figures are kept this long (0: always live) |
+| CLMS_BRAND_PERIOD_MONTHS | 3 | brands see periods of this many months (1, 2, 3, 4, 6, 12) |
+| CLMS_BRAND_PERIOD_FIRST_MONTH | 1 | the month a year's first period begins (10: cocoa year) |
+| CLMS_BRAND_PERIOD_GRACE_DAYS | 30 | a period is shown to brands this many days after it ends |
 | CLMS_MAP_TILES_URL | (empty: no basemap) | Leaflet tile URL template of your own tile server |
 | CLMS_MAP_TILES_ATTRIBUTION | (empty) | its attribution line |
 | CLMS_MAX_CHILDREN_PER_SUBMISSION | 100 | more children in one visit: held for review, unsaved |
@@ -59,6 +62,7 @@ _INT_SETTINGS = {
     "CASE_CLOSURE_FOLLOWUPS", "CASE_CLOSURE_GAP_DAYS", "CASE_FOLLOWUP_DAYS", "CASE_REOPEN_DAYS",
     "REFERRAL_RESPONSE_DAYS", "GPS_FAR_METRES", "PRIVACY_MIN_CHILDREN", "PRIVACY_MIN_HOUSEHOLDS",
     "HOTSPOT_CACHE_MINUTES", "MAX_CHILDREN_PER_SUBMISSION", "SESSION_MAX_HOURS",
+    "BRAND_PERIOD_MONTHS", "BRAND_PERIOD_FIRST_MONTH", "BRAND_PERIOD_GRACE_DAYS",
     "LOGIN_MAX_FAILURES", "LOGIN_LOCK_MINUTES", "LOGIN_RATE_PER_MINUTE", "PASSWORD_MIN_LENGTH",
     "RETENTION_YEARS",
 }  # fmt: skip
@@ -97,6 +101,11 @@ DEFAULTS: dict[str, object] = {
     "PRIVACY_MIN_HOUSEHOLDS": 5,
     # a brand's map figures are kept this long, refreshed by the scheduler (geo.hotspot_cache)
     "HOTSPOT_CACHE_MINUTES": 60,
+    # the reporting periods brands may see (geo.periods): a fixed grid, never overlapping,
+    # published once a period has ended and its late visits have had time to arrive
+    "BRAND_PERIOD_MONTHS": 3,
+    "BRAND_PERIOD_FIRST_MONTH": 1,
+    "BRAND_PERIOD_GRACE_DAYS": 30,
     # basemap tiles (geo.maps): none by default, a tile server learns where people look
     "MAP_TILES_URL": "",
     "MAP_TILES_ATTRIBUTION": "",
@@ -135,6 +144,9 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict[str, 
             raise ValueError(
                 f"CLMS_{key} is {cfg[key]}: it may be raised above {DEFAULTS[key]}, never lowered."
             )
+    from geo.periods import ReportingGrid
+
+    ReportingGrid.from_config(cfg)  # a grid that does not divide a year is refused at start
     if not cfg["DATABASE_URL"]:
         cfg["DATABASE_URL"] = f"sqlite:///{Path(instance_path) / 'clms.sqlite3'}"
     if not cfg["SECRET_KEY"]:

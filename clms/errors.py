@@ -81,6 +81,16 @@ CATALOGUE: dict[str, tuple[str, int, str]] = {
     ),
     "request.invalid_parameter": ("400.12", 400, N_("Parameter '{parameter}' {detail}.")),
     "request.invalid_field": ("400.13", 400, N_("Field '{field}' {detail}.")),
+    # a brand asked for figures of a period that is not one of the reporting grid's (geo.periods)
+    "hotspots.period_not_offered": (
+        "400.30",
+        400,
+        N_(
+            "Brands see fixed reporting periods of {months} months, each published {grace} days "
+            "after it ends. Ask with months={months} and end set to the last day of one of them: "
+            "{ends}."
+        ),
+    ),
     "request.invalid_fields": (
         "400.14",
         400,

@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from clms.models import Brand, HotspotCache, User, utcnow
-from geo.hotspots import HotspotTables, Period, hotspot_tables
+from geo.hotspots import HotspotTables, Period, brand_period, hotspot_tables
 
 log = logging.getLogger(__name__)
 
@@ -46,33 +46,40 @@ def brand_tables(
     levels,
     *,
     end: dt.date | None = None,
-    months: int = 12,
+    months: int | None = None,
     now: dt.datetime | None = None,
     again: bool = False,
     **options,
 ) -> HotspotTables:
     """:func:`geo.hotspots.hotspot_tables` for ``user``, from the cache when ``user`` is a brand's
     and the same tables were aggregated less than :func:`cache_minutes` ago; aggregated and kept
-    otherwise (always with ``again``). Anyone else's tables are aggregated every time."""
+    otherwise (always with ``again``). Anyone else's tables are aggregated every time.
+
+    A brand's period is resolved first (one of the reporting grid's, :func:`brand_period`; a
+    period not offered is refused here as it is live), and the tables are kept under it."""
     minutes = cache_minutes()
-    if user.role != "brand" or not user.brand_id or minutes <= 0:
-        return hotspot_tables(session, user, levels, end=end, months=months, **options)
     now = now or utcnow()
-    day = end or now.date()
-    key = _key(user.brand_id, day, months, tuple(levels), options)
+    if user.role != "brand" or not user.brand_id or minutes <= 0:
+        return hotspot_tables(
+            session, user, levels, end=end, months=months, today=now.date(), **options
+        )
+    period = brand_period(end, months, now.date())
+    key = _key(user.brand_id, period.end, period.months, tuple(levels), options)
     kept = session.scalar(select(HotspotCache).where(HotspotCache.key == key))
     if not again and kept is not None and kept.computed_at > now - dt.timedelta(minutes=minutes):
         return _load(kept.payload, kept.computed_at)
-    tables = hotspot_tables(session, user, levels, end=day, months=months, **options)
+    tables = hotspot_tables(
+        session, user, levels, end=period.end, months=period.months, today=now.date(), **options
+    )
     tables.computed_at = now
     _keep(session, user.brand_id, key, tables, kept)
     return tables
 
 
 def refresh(session: Session, levels, *, now: dt.datetime | None = None, progress=None) -> int:
-    """Aggregate again the default page (``levels``, the 12 months ending today) of every brand
-    with an active user, and keep it; entries older than twice the cache's life are deleted.
-    Returns the number of brands refreshed."""
+    """Aggregate again the default page (``levels``, the latest period of the reporting grid) of
+    every brand with an active user, and keep it; entries older than twice the cache's life are
+    deleted. Returns the number of brands refreshed."""
     now = now or utcnow()
     too_old = now - dt.timedelta(minutes=2 * cache_minutes())
     session.execute(delete(HotspotCache).where(HotspotCache.computed_at < too_old))

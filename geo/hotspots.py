@@ -56,7 +56,6 @@ aggregation, the standalone map with every layer for one as well.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import json
 import math
@@ -94,6 +93,7 @@ from clms.models import (
 )
 from clms.scope import area_ids_in_scope, village_scope_condition
 from clms.supply import brand_supplier_ids, brand_supplier_ids_query, subchain_ids
+from geo.periods import MAX_MONTHS, Period, PeriodNotOffered, ReportingGrid
 
 #: the ``level`` values
 LEVELS = ("village", "area", "supplier", "tier")
@@ -121,46 +121,8 @@ HIERARCHIES = {
     "supplier": ("supplier",),
     "tier": ("tier",),
 }
-#: the longest period a request may ask for
-MAX_MONTHS = 120
 #: z for a two-sided 95% interval
 Z95 = 1.959963984540054
-
-
-@dataclass(frozen=True)
-class Period:
-    """Whole UTC days ``[start, end]`` (inclusive) and the previous period of the same length.
-
-    >>> p = Period.ending(dt.date(2025, 3, 31), 3)
-    >>> p.start.isoformat(), p.end.isoformat(), p.previous_start.isoformat()
-    ('2025-01-01', '2025-03-31', '2024-10-01')
-    """
-
-    start: dt.date
-    end: dt.date
-    months: int
-    previous_start: dt.date
-
-    @classmethod
-    def ending(cls, end: dt.date, months: int = 12) -> Period:
-        """The ``months`` months ending on ``end`` (inclusive)."""
-        after = end + dt.timedelta(days=1)
-        start = _months_before(after, months)
-        return cls(start, end, months, _months_before(start, months))
-
-    @property
-    def previous_end(self) -> dt.date:
-        """The last day of the previous period."""
-        return self.start - dt.timedelta(days=1)
-
-    def as_dict(self) -> dict:
-        return {
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
-            "months": self.months,
-            "previous_start": self.previous_start.isoformat(),
-            "previous_end": self.previous_end.isoformat(),
-        }
 
 
 @dataclass
@@ -202,16 +164,18 @@ def hotspot_table(
     level: str,
     *,
     end: dt.date | None = None,
-    months: int = 12,
+    months: int | None = None,
     area_level: str | None = None,
     tier: int | None = None,
     supplier_id: int | None = None,
     min_children: int | None = None,
     min_households: int | None = None,
+    today: dt.date | None = None,
 ) -> HotspotTable:
     """The hotspot figures of ``level`` (one of :data:`LEVELS`) that ``user`` may see.
 
-    ``end`` (default today, UTC) and ``months`` set the period; ``area_level`` keeps only the
+    ``end`` (default today, UTC) and ``months`` (default 12) set the period (a brand's: one of
+    the reporting grid's, :func:`brand_period`); ``area_level`` keeps only the
     areas of that level (``level="area"``); ``tier`` and ``supplier_id`` keep the children whose
     latest visit is of that tier's suppliers or in that supplier's sub-chain (a map's layer).
     ``min_children``/``min_households`` (brands only) default to the application's
@@ -227,7 +191,7 @@ def hotspot_table(
     """
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
-    options = {"end": end, "months": months}
+    options = {"end": end, "months": months, "today": today}
     options.update(min_children=min_children, min_households=min_households)
     if tier is not None and supplier_id is not None:
         # both filters: one filtered part ("@x"), the supplier's sub-chain within the tier
@@ -329,12 +293,13 @@ def hotspot_tables(
     levels=LEVELS,
     *,
     end: dt.date | None = None,
-    months: int = 12,
+    months: int | None = None,
     layer_levels=("village",),
     tiers: bool = False,
     supplier_ids=(),
     min_children: int | None = None,
     min_households: int | None = None,
+    today: dt.date | None = None,
     _filtered=None,
 ) -> HotspotTables:
     """Several hotspot tables from ONE aggregation (one ranking of the children, one SQL
@@ -348,6 +313,11 @@ def hotspot_tables(
     suppressed alike in every table and every request, and no layer can be subtracted from the
     others or the whole. :meth:`HotspotTables.table` returns one table; :func:`hotspot_table` is
     one table of this.
+
+    The period: for a brand, one of the reporting grid's published periods
+    (:func:`brand_period`; the latest by default, anything else refused), whose previous
+    figures are those the brand sees for the previous period of the grid; for anyone else the
+    ``months`` (default 12) months ending on ``end`` (default ``today``, UTC).
     """
     from geo import privacy as gate
 
@@ -357,10 +327,15 @@ def hotspot_tables(
     for level in (*levels, *layer_levels):
         if level not in LEVELS:
             raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
-    if not 1 <= months <= MAX_MONTHS:
-        raise ValueError(f"months must be 1 to {MAX_MONTHS}, not {months!r}")
-    period = Period.ending(end or dt.datetime.now(dt.UTC).date(), months)
+    today = today or dt.datetime.now(dt.UTC).date()
     brand = user.role == "brand"
+    if brand:
+        period = brand_period(end, months, today)
+    else:
+        months = 12 if months is None else months
+        if not 1 <= months <= MAX_MONTHS:
+            raise ValueError(f"months must be 1 to {MAX_MONTHS}, not {months!r}")
+        period = Period.ending(end or today, months)
     # the brand's suppliers, read first (a few dozen ids): as a list, the databases filter the
     # visits by it before joining the children (a recursive subquery's size they cannot guess)
     brand_ids = (
@@ -386,6 +361,7 @@ def hotspot_tables(
         return tuple(dict.fromkeys(kind for level in wanted for kind in _kinds(level, brand)))
 
     parts: dict = {}
+    previous: dict = {}
     if scope is None:
         cells = {("total", None): {**_identity("total", None), **_empty_counts()}}
     else:
@@ -410,9 +386,14 @@ def hotspot_tables(
         if brand:
             modes.append(("part", None, None, ()))
         raw = _aggregate(session, period, scope, brand_ids, modes)
-        parts = {cell_id: values for kind, cell_id, _k, *values in raw if kind == "part"}
-        cells = _cells(session, [row for row in raw if row[0] != "part"])
-    for cell in cells.values():
+        parts = {
+            (window, cell_id): values for kind, cell_id, window, *values in raw if kind == "part"
+        }
+        cell_rows = [row for row in raw if row[0] != "part"]
+        cells = _cells(session, cell_rows)
+        if brand:
+            previous = _cells(session, cell_rows, window="prev")
+    for cell in (*cells.values(), *previous.values()):
         _finish(cell)
     # the areas outside a staff member's own areas are read (they hold the villages) but not shown
     if not brand and "area" in (*levels, *layer_levels):
@@ -425,9 +406,18 @@ def hotspot_tables(
         layers = [f"@s{i}" for i in supplier_ids] + (["@x"] if _filtered is not None else [])
         if tiers and brand_ids:
             layers += [f"@{t}" for t in _brand_tiers(session, brand_ids)]
-        cells = _protect_brand(
-            session, cells, parts, brand_ids or [], result, scope is not None, layers
-        )
+
+        def protect(window: str, window_cells: dict) -> dict:
+            window_parts = {k[1]: v for k, v in parts.items() if k[0] == window}
+            return _protect_brand(
+                session, window_cells, window_parts, brand_ids or [], result, scope is not None,
+                layers,
+            )  # fmt: skip
+
+        # the previous figures are what the brand sees of the previous period of the grid: that
+        # period's cells through the same gate, so that a cell it hides stays hidden here too
+        _carry_previous(cells, protect("prev", previous) if scope is not None else {})
+        cells = protect("cur", cells)
     for key, cell in cells.items():
         cell["_area_level"] = area_levels.get(key, area_levels.get((_base(key[0]), key[1])))
     result.cells = cells
@@ -557,6 +547,51 @@ def _protect_brand(
     return out
 
 
+def brand_period(end: dt.date | None, months: int | None, today: dt.date) -> Period:
+    """The period a brand asked for, one of the reporting grid's published periods
+    (:class:`geo.periods.ReportingGrid`, from the application's ``BRAND_PERIOD_*`` settings):
+    the latest by default. Any other period is refused (400 ``hotspots.period_not_offered``,
+    saying which periods are offered), never replaced by another: the figures of periods that
+    overlap could be subtracted from each other."""
+    grid = _configured_grid()
+    try:
+        return grid.resolve(end, months, today)
+    except PeriodNotOffered as e:
+        raise problem(
+            "hotspots.period_not_offered",
+            parameter="months" if months not in (None, grid.months) else "end",
+            months=grid.months,
+            grace=grid.grace_days,
+            ends=", ".join(p.end.isoformat() for p in e.offered[:8])
+            + (f", ... {e.offered[-1].end.isoformat()}" if len(e.offered) > 8 else ""),
+            offered=[p.as_dict() for p in e.offered],
+        ) from None
+
+
+def offered_periods(today: dt.date) -> list[Period]:
+    """The periods a brand may ask for on ``today``, latest first (:func:`brand_period`)."""
+    return _configured_grid().offered(today)
+
+
+def _carry_previous(cells: dict, before: dict) -> None:
+    """Give a brand's cells the previous figures the brand sees: the prevalence of the same
+    cell in the previous period as published there (``before``, through the gate), or nothing
+    where that period hides it, in place."""
+    for key, cell in cells.items():
+        shown = before.get(key)
+        if shown is None or shown.get("suppressed") or shown.get("prevalence") is None:
+            cell["previous_prevalence"] = cell["change"] = None
+            cell["_previous_hidden"] = True
+            continue
+        cell["previous_prevalence"] = shown["prevalence"]
+        cell["change"] = (
+            None
+            if cell["prevalence"] is None
+            else round(100 * (cell["prevalence"] - shown["prevalence"]), 1)
+        )
+        cell["_previous_hidden"] = False
+
+
 def _brand_tiers(session, brand_ids) -> list[int]:
     """The tiers of a brand's suppliers."""
     return sorted(
@@ -649,7 +684,9 @@ def parse_request(session: Session, user: User, args, today: dt.date) -> Hotspot
     """The request of query parameters ``level`` (required: village, area, supplier, tier),
     ``end`` (YYYY-MM-DD, default today), ``months`` (1-120, default 12), ``area_level`` (a level
     of the stored areas), ``tier`` (1, 2, ...), ``supplier`` (a code) and ``format`` (json, csv,
-    geojson; geojson for villages and areas only).
+    geojson; geojson for villages and areas only). For a brand, ``end`` and ``months`` must name
+    one of the reporting grid's published periods (default: the latest), see
+    :func:`brand_period`.
 
     A parameter that cannot be read raises ``request.invalid_parameter`` naming it; a supplier
     code that names no supplier the caller may see raises ``not_found``, the same answer whether
@@ -671,7 +708,7 @@ def parse_request(session: Session, user: User, args, today: dt.date) -> Hotspot
             "format", Msg("geojson is only for the village and area levels, not {value!r}",
                           value=level)
         )  # fmt: skip
-    end = today
+    end = None
     if text("end") is not None:
         try:
             end = dt.date.fromisoformat(text("end"))
@@ -679,7 +716,7 @@ def parse_request(session: Session, user: User, args, today: dt.date) -> Hotspot
             raise _invalid(
                 "end", Msg("must be a date like 2025-01-31, not {value!r}", value=text("end"))
             ) from None
-    months = 12
+    months = None
     if text("months") is not None:
         raw = text("months")
         if not raw.isdigit() or not 1 <= int(raw) <= MAX_MONTHS:
@@ -712,7 +749,10 @@ def parse_request(session: Session, user: User, args, today: dt.date) -> Hotspot
             supplier_id = session.scalar(reachable)
         if supplier_id is None:
             raise problem("not_found")
-    return HotspotRequest(level, end, months, area_level, tier, supplier_id, fmt)
+    if user.role == "brand":
+        period = brand_period(end, months, today)  # one of the grid's periods, or a 400
+        end, months = period.end, period.months
+    return HotspotRequest(level, end or today, months or 12, area_level, tier, supplier_id, fmt)
 
 
 def table_records(table: HotspotTable) -> list[list]:
@@ -969,8 +1009,8 @@ def _aggregate(session, period: Period, scope, brand_ids, modes) -> list:
     closure = None
     for suffix, slice_by, kept, kinds in modes:
         if suffix == "part":
-            # each village's (and no village's) children per supplier: what the layers of a
-            # brand's map add up (geo.privacy.layer_places)
+            # each village's (and no village's) children per supplier, in both windows: what
+            # the layers of a brand's map add up (geo.privacy.layer_places)
             parts.append(
                 select(
                     literal("part").label("kind"),
@@ -978,9 +1018,7 @@ def _aggregate(session, period: Period, scope, brand_ids, modes) -> list:
                     fine.c.supplier_id.label("slice"),
                     fine.c.k,
                     *figures(fine),
-                )
-                .where(fine.c.k == "cur")
-                .group_by(fine.c.k, fine.c.village_id, fine.c.supplier_id)
+                ).group_by(fine.c.k, fine.c.village_id, fine.c.supplier_id)
             )
             continue
         args = (suffix, slice_by, kept)
@@ -1039,30 +1077,31 @@ def _aggregate(session, period: Period, scope, brand_ids, modes) -> list:
     return out
 
 
-def _cells(session, raw) -> dict:
-    """``{(kind, id): row}``: identity (codes, names) and the current and previous counts."""
+def _cells(session, raw, window: str = "cur") -> dict:
+    """``{(kind, id): row}`` of ``window`` (``cur``, the period; ``prev``, the previous one):
+    identity (codes, names) and the counts; for the period, the previous period's counts too."""
     counts: dict = {}
-    for kind, cell_id, window, *values in raw:
+    for kind, cell_id, row_window, *values in raw:
         if _base(kind) != "total" and cell_id is None:
             continue
         cell = counts.setdefault((kind, cell_id), {})
-        cell[window] = dict(
+        cell[row_window] = dict(
             zip(
                 ("children", "households", "child_labour", "hazardous", "worst_forms"),
                 (int(v or 0) for v in values[:5]),
                 strict=True,
             )
         )
-        cell[window]["identified"] = int(values[5] or 0)
-        cell[window]["remediated"] = int(values[6] or 0)
+        cell[row_window]["identified"] = int(values[5] or 0)
+        cell[row_window]["remediated"] = int(values[6] or 0)
     names = _names(session, counts)
     cells = {}
     for (kind, cell_id), windows in counts.items():
-        if "cur" not in windows:
+        if window not in windows:
             continue  # nobody this period: no row (the previous figures alone say nothing)
         row = dict(names.get((_base(kind), cell_id)) or _identity(_base(kind), cell_id))
-        row.update(windows["cur"])
-        previous = windows.get("prev")
+        row.update(windows[window])
+        previous = windows.get("prev") if window == "cur" else None
         row["_previous_children"] = previous["children"] if previous else 0
         row["_previous_households"] = previous["households"] if previous else 0
         row["_previous_child_labour"] = previous["child_labour"] if previous else 0
@@ -1181,6 +1220,14 @@ def _configured_thresholds() -> tuple[int | None, int | None]:
     return config.get("PRIVACY_MIN_CHILDREN"), config.get("PRIVACY_MIN_HOUSEHOLDS")
 
 
+def _configured_grid() -> ReportingGrid:
+    """The reporting grid of the application's ``BRAND_PERIOD_*`` settings (the defaults of
+    :class:`geo.periods.ReportingGrid` outside an application)."""
+    from flask import current_app, has_app_context
+
+    return ReportingGrid.from_config(current_app.config if has_app_context() else {})
+
+
 def _identity(kind: str, cell_id) -> dict:
     return {"level": kind, "code": None if cell_id is None else str(cell_id), "name": None}
 
@@ -1203,14 +1250,6 @@ def _sort_key(row: dict):
 
 def _midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), dt.UTC)
-
-
-def _months_before(day: dt.date, months: int) -> dt.date:
-    """The same day ``months`` months earlier (the month's last day when it has fewer days)."""
-    index = day.year * 12 + day.month - 1 - months
-    year, month = divmod(index, 12)
-    month += 1
-    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 __all__ = [

@@ -37,8 +37,15 @@ def hotspots_group() -> None:
     "-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True),
     help="The file to write (replaced if it exists).",
 )  # fmt: skip
-@click.option("--end", help="Last day of the period, YYYY-MM-DD (default: today).")
-@click.option("--months", default="12", show_default=True, help="Length of the period.")
+@click.option(
+    "--end",
+    help="Last day of the period, YYYY-MM-DD (default: today; for a brand, the last day of one "
+    "of its reporting periods, default the latest).",
+)
+@click.option(
+    "--months",
+    help="Length of the period (default 12; for a brand, that of its reporting periods).",
+)
 @click.option("--area-level", help="Only the areas of this level (e.g. department).")
 @click.option("--tier", help="Only the visits of this tier's suppliers.")
 @click.option("--supplier", help="Only the visits of this supplier's sub-chain (its code).")

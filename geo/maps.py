@@ -441,7 +441,7 @@ def brand_map_data(
     user: User,
     *,
     end: dt.date | None = None,
-    months: int = 12,
+    months: int | None = None,
     lazy: bool = False,
     max_supplier_layers: int = 60,
     progress=None,
@@ -647,7 +647,7 @@ def build_brand_map(
 
 
 def brand_map(
-    session: Session, user: User, *, end=None, months=12, lazy=False, **options
+    session: Session, user: User, *, end=None, months=None, lazy=False, **options
 ) -> folium.Map:
     """:func:`brand_map_data` then :func:`build_brand_map` (``options`` go to the latter; a
     ``lazy`` map needs their ``layer_url``)."""

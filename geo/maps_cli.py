@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from clms.db import session_scope
+from clms.errors import Problem
 from clms.models import Brand, User
 from geo.hotspots_cli import hotspots_group
 
@@ -25,13 +26,17 @@ from geo.hotspots_cli import hotspots_group
     help="The HTML file to write (replaced if it exists).",
 )
 @click.option(
-    "--end", type=click.DateTime(["%Y-%m-%d"]), help="Last day of the period (default: today)."
+    "--end",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Last day of one of the brand's reporting periods (default: the latest).",
 )
 @click.option(
-    "--months", type=click.IntRange(1, 120), default=12, show_default=True, help="Period length."
+    "--months",
+    type=click.IntRange(1, 120),
+    help="Length of the period: that of the brand's reporting periods (CLMS_BRAND_PERIOD_MONTHS).",
 )
 @with_appcontext
-def hotspots_map(brand_code: str, output: str, end, months: int) -> None:
+def hotspots_map(brand_code: str, output: str, end, months: int | None) -> None:
     """Write the hotspot map brand CODE sees (its published figures only) to FILE.html.
 
     The file holds Leaflet itself and works offline; it shows exactly what the brand's /map page
@@ -54,13 +59,16 @@ def hotspots_map(brand_code: str, output: str, end, months: int) -> None:
                 bar.length = steps
                 bar.update(done - bar.pos)
 
-            data = brand_map_data(
-                session,
-                viewer,
-                end=end.date() if isinstance(end, dt.datetime) else end,
-                months=months,
-                progress=progress,
-            )
+            try:
+                data = brand_map_data(
+                    session,
+                    viewer,
+                    end=end.date() if isinstance(end, dt.datetime) else end,
+                    months=months,
+                    progress=progress,
+                )
+            except Problem as e:  # a period that is not one of the brand's reporting periods
+                raise click.BadParameter(e.message, param_hint="--end/--months") from None
         click.echo(f"Building the map of {len(data.cells)} village cells...", err=True)
         html = build_brand_map(data, assets="inline").get_root().render()
     with open(output, "w", encoding="utf-8") as f:

@@ -27,7 +27,11 @@ The rules, in one place:
    names (its *parts*); every layer is a sum of parts, so a layer cell is published only where
    nothing a combination of layers could single out is small.
 5. **The previous period.** Its figures (``previous_prevalence``, ``change``) are dropped when the
-   previous cell was below the thresholds, and say ``previous_suppressed``.
+   previous cell was below the thresholds, and say ``previous_suppressed``; a brand's hotspot
+   figures take them from the previous period as this gate published it, so that they are
+   dropped wherever that period hides the cell.
+6. **Periods.** A brand sees only the periods of a fixed grid that never overlap
+   (:mod:`geo.periods`): figures of nested periods would undo each other.
 
 Everything here is pure: plain dicts in, plain dicts out, no database and no Flask.
 """
@@ -183,17 +187,21 @@ def publish(cell: Mapping, reason: str | None, min_children: int, min_households
     cell (``reason``) its identity, ``suppressed`` and ``reason`` only.
 
     ``cell`` may carry ``_previous_children`` and ``_previous_households`` (the previous
-    period's counts): below a threshold, the previous figures are dropped.
+    period's counts): below a threshold, the previous figures are dropped; or
+    ``_previous_hidden``, the previous period's own gate's decision (a brand's hotspot figures,
+    :func:`geo.hotspots.hotspot_tables`), which then decides alone.
     """
     identity = {k: v for k, v in cell.items() if k in IDENTITY_KEYS}
     if reason is not None:
         return {**identity, "suppressed": True, "reason": reason}
     row = {**identity, **{k: v for k, v in cell.items() if k in FIGURE_KEYS}}
     row["suppressed"] = False
-    previous_small = (
-        cell.get("_previous_children", 0) < min_children
-        or cell.get("_previous_households", 0) < min_households
-    )
+    previous_small = cell.get("_previous_hidden")
+    if previous_small is None:
+        previous_small = (
+            cell.get("_previous_children", 0) < min_children
+            or cell.get("_previous_households", 0) < min_households
+        )
     if previous_small:
         row["previous_prevalence"] = None
         row["change"] = None

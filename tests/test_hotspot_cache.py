@@ -26,7 +26,8 @@ from tests.test_hotspots import END
 password_hash = test_hotspots.password_hash
 world = test_hotspots.world
 
-NOW = dt.datetime(2025, 7, 1, 9, 0, tzinfo=dt.UTC)
+# a day the period ending END is published to brands (30 days after it ends, geo.periods)
+NOW = dt.datetime(2025, 8, 1, 9, 0, tzinfo=dt.UTC)
 
 
 def _user(s, username: str) -> User:
@@ -91,7 +92,7 @@ def test_each_brand_and_each_question_has_its_own_entry(world, aggregations):
     with world.app_context(), session_scope(world) as s:
         a = brand_tables(s, _user(s, "bea"), PAGE_LEVELS, end=END, now=NOW)
         b = brand_tables(s, _user(s, "bob"), PAGE_LEVELS, end=END, now=NOW)
-        brand_tables(s, _user(s, "bea"), PAGE_LEVELS, end=END, months=6, now=NOW)
+        brand_tables(s, _user(s, "bea"), PAGE_LEVELS, end=dt.date(2024, 6, 30), now=NOW)
         brand_tables(s, _user(s, "bea"), ("village",), end=END, now=NOW)
     assert len(aggregations) == 4
     assert _tables(a) != _tables(b)

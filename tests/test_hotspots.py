@@ -189,7 +189,11 @@ def password_hash():
 def world(app, places, make_user, password_hash, monkeypatch):
     """The world of the module documentation and its people: bea (brand A), bob (brand B),
     olga (officer CI-D1), otto (officer CI-D2), sam (supervisor CI-R1), ada (admin, no scope),
-    mo (monitor), pat (provider)."""
+    mo (monitor), pat (provider).
+
+    Brands see the years of a reporting grid that begins in July (geo.periods), so the world's
+    period, July 2024 - June 2025, is one of theirs and the previous one too."""
+    app.config.update(BRAND_PERIOD_MONTHS=12, BRAND_PERIOD_FIRST_MONTH=7)
     with session_scope(app) as s:
         d1 = s.scalar(select(Area).where(Area.code == "CI-D1"))
         square = Polygon([(-6.6, 5.7), (-6.5, 5.7), (-6.5, 5.8), (-6.6, 5.8)])
@@ -313,7 +317,10 @@ def test_brand_figures_only_its_chain_with_suppression(world):
     assert (v1["child_labour"], v1["hazardous"], v1["worst_forms"]) == (6, 2, 1)
     assert v1["prevalence"] == 0.3
     assert (v1["prevalence_low"], v1["prevalence_high"]) == (0.1455, 0.519)
-    assert v1["previous_prevalence"] == 0.2 and v1["change"] == 10.0
+    # V1's previous cell (10 children) is hidden in the previous year as the brand sees it
+    # (CI-D2 then held only V3's 4 children, so CI-D1 and V1 went with it): so is its figure here
+    assert v1["previous_prevalence"] is None and v1["change"] is None
+    assert v1["previous_suppressed"] is True
     assert v1["identified"] == 7 and v1["remediation_coverage"] == round(3 / 7, 4)
     assert rows["V2"] == {
         "level": "village",
@@ -593,3 +600,33 @@ def test_assert_brand_safe_refuses_child_data():
         assert_brand_safe({"code": "V1", "suppressed": True, "children": 3})
     with pytest.raises(PrivacyError):
         assert_brand_safe({"code": "V1", "children": 3, "households": 2}, min_children=10)
+
+
+def test_a_brands_previous_figures_are_those_it_sees_of_the_previous_period(world):
+    """A brand's previous prevalence of a cell is the prevalence the brand is shown for that
+    cell in the previous period of the grid, or nothing where that period hides the cell: the
+    current year's rows never publish what the previous year's gate suppressed."""
+    before = dt.date(2024, 6, 30)
+    with world.app_context(), session_scope(world) as s:
+        bea = s.scalar(select(User).where(User.username == "bea"))
+        # a brand-new child in V1 last year makes the previous year's cells large enough to show
+        b = Builder(s)
+        b.population("V1-PREV", "V1", "T2-COOP", ["none"] * 12, 6, at(2024, 2))
+        s.flush()
+        compared = shown = 0
+        for level in ("village", "area", "supplier", "tier"):
+            now = hotspot_table(s, bea, level, end=END)
+            then = hotspot_table(s, bea, level, end=before)
+            earlier = {row["code"]: row for row in [*then.rows, then.total]}
+            for row in [*now.rows, now.total]:
+                if row.get("suppressed"):
+                    continue
+                compared += 1
+                old = earlier.get(row["code"])
+                if old is None or old.get("suppressed"):
+                    assert row["previous_prevalence"] is None and row["previous_suppressed"]
+                else:
+                    shown += 1
+                    assert row["previous_prevalence"] == old["prevalence"]
+                    assert row["change"] == round(100 * (row["prevalence"] - old["prevalence"]), 1)
+    assert compared and shown

@@ -248,7 +248,7 @@ def test_officer_map_html_has_no_child_and_links_alerts(maps):
 
 
 def test_brand_map_data_layers_and_suppression(maps):
-    with session_scope(maps) as s:
+    with maps.app_context(), session_scope(maps) as s:
         data = brand_map_data(s, _user(s, "bea"), end=END)
     labels = [str(layer.label) for layer in data.layers]
     assert labels[0] == "Villages: all suppliers" and labels[-1] == "Areas"
@@ -275,7 +275,7 @@ def test_a_lazy_brand_map_reads_one_table_and_fetches_the_others(maps, monkeypat
     monkeypatch.setattr(
         geo.maps, "_hotspot_tables", lambda *a, **k: calls.append((a[2], k)) or real(*a, **k)
     )
-    with session_scope(maps) as s:
+    with maps.app_context(), session_scope(maps) as s:
         data = brand_map_data(s, _user(s, "bea"), end=END, lazy=True)
     # one aggregation: the tables of the page beside the map, no layer
     [(levels, options)] = calls
@@ -291,7 +291,7 @@ def test_a_lazy_brand_map_reads_one_table_and_fetches_the_others(maps, monkeypat
 
 
 def test_brand_map_html_holds_no_child_level_data(maps):
-    with session_scope(maps) as s:
+    with maps.app_context(), session_scope(maps) as s:
         html = brand_map_html(s, _user(s, "bea"), end=END)
     _assert_no_child_data(maps, html)
     assert "Gnamagui" in html and "Not enough data" in html and "Children in child labour" in html
@@ -304,7 +304,7 @@ def test_brand_map_html_holds_no_child_level_data(maps):
 
 
 def test_brand_map_in_french(maps):
-    with session_scope(maps) as s:
+    with maps.app_context(), session_scope(maps) as s:
         data = brand_map_data(s, _user(s, "bea"), end=END)
     from clms.i18n import translator
 

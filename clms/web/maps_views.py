@@ -104,7 +104,10 @@ def map_frame():
     if user.role == "brand" or request.args.get("view") == "hotspots":
         end, months = _period(request.args)
         # one aggregation for the page: the tier, supplier and area layers come when chosen
-        query = {"months": months, **({"end": end.isoformat()} if end else {})}
+        query = {
+            **({"months": months} if months else {}),
+            **({"end": end.isoformat()} if end else {}),
+        }
         if user.role != "brand":
             query["view"] = "hotspots"
         fmap = brand_map(
@@ -236,29 +239,35 @@ def map_export():
 
 def _hotspot_page(session, user):
     from geo.hotspot_cache import brand_tables, cache_minutes
+    from geo.hotspots import offered_periods
 
     status = 200
-    try:
-        end, months = _period(request.args)
-    except Problem as p:
-        flash(p.localized(), "error")
-        end, months, status = None, 12, 400
     # one aggregation and one privacy gate for every table, the same as the map's frame reads
     # (geo.maps.PAGE_LEVELS): the page and its map publish the very same cells
     # (a brand's are kept for a while: geo.hotspot_cache; the page says when they were computed)
-    figures = brand_tables(session, user, PAGE_LEVELS, end=end, months=months)
+    try:
+        end, months = _period(request.args)
+        figures = brand_tables(session, user, PAGE_LEVELS, end=end, months=months)
+    except Problem as p:  # a period that cannot be read, or not one a brand may see
+        flash(p.localized(), "error")
+        status = 400
+        figures = brand_tables(session, user, PAGE_LEVELS)
     tables = [(label, figures.table(level)) for level, label in TABLE_LEVELS]
-    query = {"months": months, **({"end": end.isoformat()} if end else {})}
+    period = figures.period
+    # the frame, its layers and the downloads ask for this very period, not "the latest" again
+    query = {"months": period.months, "end": period.end.isoformat()}
     if user.role != "brand":
         query["view"] = "hotspots"
     return render_template(
         "map_brand.html",
         tables=tables,
-        period=tables[0][1].period,
+        period=period,
+        offered=offered_periods(utcnow().date()) if user.role == "brand" else None,
+        grace_days=current_app.config["BRAND_PERIOD_GRACE_DAYS"],
         computed_at=figures.computed_at,
         cache_minutes=cache_minutes(),
-        months=months,
-        end=end,
+        months=period.months,
+        end=period.end,
         query=query,
         frame_url=url_for("web.map_frame", **query),
         export_url=url_for("web.map_export", **query),
@@ -266,15 +275,18 @@ def _hotspot_page(session, user):
     ), status
 
 
-def _period(args) -> tuple[dt.date | None, int]:
-    """``end`` (a date, default today) and ``months`` (1-120, default 12) from the query."""
+def _period(args) -> tuple[dt.date | None, int | None]:
+    """``end`` (a date) and ``months`` (1-120) from the query, each None when not given (for a
+    brand: the latest reporting period; for staff: today and 12)."""
     text = (args.get("end") or "").strip()
     try:
         end = dt.date.fromisoformat(text) if text else None
     except ValueError:
         detail = Msg("is not a date (YYYY-MM-DD): {value}", value=text)
         raise problem("request.invalid_parameter", parameter="end", detail=detail) from None
-    raw = (args.get("months") or "12").strip()
+    raw = (args.get("months") or "").strip()
+    if not raw:
+        return end, None
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_MONTHS:
         detail = Msg("must be a whole number of months from 1 to {most}", most=MAX_MONTHS)
         raise problem("request.invalid_parameter", parameter="months", detail=detail)
