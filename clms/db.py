@@ -108,6 +108,21 @@ def read_only(session: Session) -> None:
     session.connection(execution_options={READ_ONLY: True})
 
 
+def insert_ignoring_conflict(conn, table, values: dict, keys: list[str]) -> int:
+    """``INSERT ... ON CONFLICT (keys) DO NOTHING`` on either database: the number of rows
+    inserted, 0 when a row with the same ``keys`` exists (or was committed meanwhile by another
+    transaction, which PostgreSQL waits for)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+    # the row inserted comes back, none on a conflict (the drivers' rowcount is -1 here on
+    # PostgreSQL: it cannot tell)
+    key = table.c[keys[0]]
+    return len(conn.execute(stmt.returning(key)).all())
+
+
 def init_app(app: Flask) -> None:
     """Attach an engine and session factory to ``app`` and close the request session at teardown."""
     engine = make_engine(app.config["DATABASE_URL"])

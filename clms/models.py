@@ -234,6 +234,18 @@ class ApiToken(Base):
     user: Mapped[User] = relationship()
 
 
+class DigestNonce(Base):
+    """A Digest nonce that has been used, with the highest request count (``nc``) seen with it
+    (clms.openrosa.auth): a (nonce, nc) pair is accepted once, so a captured Authorization header
+    cannot be sent again. Kept until the nonce expires; every gunicorn worker sees the same rows.
+    """
+
+    __tablename__ = "digest_nonces"
+    nonce: Mapped[str] = mapped_column(String(200), primary_key=True)
+    nc: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
 # --- forms -------------------------------------------------------------------------------------
 
 

@@ -6,9 +6,16 @@
 - A device token in the URL path, ``/key/<token>/...``, as ODK Central's app users: a wrong token
   is 403, not 401, because no credentials could fix it.
 
-Nonces are stateless: a timestamp signed with the secret key, so every gunicorn worker can check a
-nonce another worker issued. A nonce older than ``NONCE_SECONDS`` is answered with ``stale=true``
-and Collect retries without asking the person again.
+Nonces are a timestamp signed with the secret key, so every gunicorn worker can check a nonce
+another worker issued. A nonce older than ``NONCE_SECONDS`` is answered with ``stale=true`` and
+Collect retries without asking the person again. Each (nonce, ``nc``) pair is accepted once: the
+highest request count used with a nonce is kept in the database (``digest_nonces``, where every
+worker and every process sees it, until the nonce expires), and a request that repeats or lowers
+it gets a fresh challenge with ``stale=true`` (its credentials were right). So an Authorization
+header captured on the network cannot be sent again with another body, while an honest client
+(Collect, ``requests``' ``HTTPDigestAuth``) counts ``nc`` up with each request and never meets the
+refusal. Digest without ``qop`` (RFC 2069, which has no request count) is refused: Collect and
+every current client answer the ``qop="auth"`` this server offers.
 
 Passwords checked here (Digest and Basic) go through the same username lock and address limit as
 the web sign-in (:mod:`clms.auth.limits`); only failed checks count towards the address limit,
@@ -20,12 +27,14 @@ rather than locked (``clms users revoke-tokens NAME --kind device``).
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
+import secrets
 import time
 
 from flask import current_app, g, request
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select, update
 
 from clms.auth import authenticate, user_for_token
 from clms.auth.limits import Limits, guard_sign_in
@@ -42,15 +51,23 @@ def _sign(stamp: str) -> str:
 
 
 def make_nonce(now: float | None = None) -> str:
-    stamp = str(int(now if now is not None else time.time()))
+    """A new nonce: when it was issued, random bytes (two challenges of the same second differ,
+    so that each is used by one client only) and a signature over both."""
+    stamp = f"{int(now if now is not None else time.time())}.{secrets.token_hex(8)}"
     return base64.urlsafe_b64encode(f"{stamp}:{_sign(stamp)}".encode()).decode()
+
+
+def _issued(nonce: str) -> int:
+    """When a nonce (checked by :func:`nonce_state`) was issued, in seconds since the epoch."""
+    stamp = base64.urlsafe_b64decode(nonce.encode()).decode().split(":", 1)[0]
+    return int(stamp.split(".", 1)[0])
 
 
 def nonce_state(nonce: str, now: float | None = None) -> str:
     """``valid``, ``stale`` (genuine but old) or ``invalid``."""
     try:
         stamp, sig = base64.urlsafe_b64decode(nonce.encode()).decode().split(":", 1)
-        issued = int(stamp)
+        issued = int(stamp.split(".", 1)[0])
     except (ValueError, UnicodeDecodeError):
         return "invalid"
     if not hmac.compare_digest(sig, _sign(stamp)):
@@ -115,15 +132,52 @@ def _guarded(username: str, verify) -> User:
 def _check_digest(auth) -> User:
     params = auth.parameters
     username = params.get("username", "")
-    state = nonce_state(params.get("nonce", ""))
-    if state == "invalid":
-        # not a password guess (the nonce was never ours): refused without counting
+    nonce = params.get("nonce", "")
+    state = nonce_state(nonce)
+    if state == "invalid" or params.get("qop") != "auth" or _count(params) is None:
+        # not a password guess (the nonce was never ours, or no request count to check it by):
+        # refused without counting
         raise problem("auth.failed")
     user = _guarded(username, lambda: _digest_user(auth, username))
-    if state == "stale":
-        # right password, old nonce: ask again with stale=true so the client retries silently
+    if state == "stale" or not _first_use(nonce, _count(params)):
+        # right password, but an old nonce or a (nonce, nc) already used (a replay, or requests
+        # overtaking each other): ask again with stale=true so the client retries silently
         raise problem("auth.required", headers=challenge_headers(stale=True))
     return user
+
+
+def _count(params) -> int | None:
+    """The request count ``nc`` (8 hexadecimal digits), or None when it is not one."""
+    nc = params.get("nc", "")
+    if len(nc) != 8:
+        return None
+    try:
+        return int(nc, 16)
+    except ValueError:
+        return None
+
+
+def _first_use(nonce: str, nc: int) -> bool:
+    """Record that ``nonce`` was used with the count ``nc``; False when it was already used with
+    ``nc`` or a higher count. In a transaction of its own (the request's is read-only), committed
+    at once, so that every worker sees it; expired nonces are dropped as new ones arrive."""
+    from clms.db import engine, insert_ignoring_conflict
+    from clms.models import DigestNonce, utcnow
+
+    expires = dt.datetime.fromtimestamp(_issued(nonce) + NONCE_SECONDS + 60, dt.UTC)
+    table = DigestNonce.__table__
+    with engine().begin() as conn:
+        raised = conn.execute(
+            update(table).where(table.c.nonce == nonce, table.c.nc < nc).values(nc=nc)
+        ).rowcount
+        if raised:
+            return True
+        added = insert_ignoring_conflict(
+            conn, table, {"nonce": nonce, "nc": nc, "expires_at": expires}, ["nonce"]
+        )
+        if added:
+            conn.execute(delete(table).where(table.c.expires_at < utcnow()))
+        return bool(added)
 
 
 def _digest_user(auth, username: str) -> User | None:
