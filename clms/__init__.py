@@ -5,8 +5,16 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from flask import Flask, Response, g, jsonify, render_template, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import (
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+    PendingRollbackError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -117,12 +125,33 @@ def render_problem(p: Problem) -> Response:
     return resp
 
 
+def _rollback_quietly() -> None:
+    """Roll the request's session back, if it has one; on a connection the database dropped the
+    rollback itself may fail, and the answer (503 or the problem) matters more than it."""
+    session = g.get("db_session")
+    if session is not None:
+        with contextlib.suppress(Exception):  # the connection is gone; the pool discards it
+            session.rollback()
+
+
+def database_failed(error: BaseException) -> bool:
+    """Whether ``error``, or an error it was raised in handling, is the database failing (down,
+    a dropped connection, no connection to be had), as opposed to a bug."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OperationalError | InterfaceError | PoolTimeout):
+            return True
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Problem)
     def _problem(p: Problem):
-        session = g.get("db_session")
-        if session is not None:
-            session.rollback()
+        _rollback_quietly()
         if p.status == 401 and _surface() == "openrosa":
             from clms.openrosa.auth import challenge_headers
 
@@ -133,15 +162,25 @@ def _register_error_handlers(app: Flask) -> None:
     def _too_large(_e):
         return render_problem(problem("request.too_large", limit=app.config["MAX_CONTENT_LENGTH"]))
 
-    @app.errorhandler(OperationalError)
     def _db_down(e):
-        # The database is unreachable or refused the write: never claim success. OpenRosa clients
-        # keep the submission and retry on 503.
-        app.logger.error("database unavailable: %s", e.orig if hasattr(e, "orig") else e)
-        session = g.get("db_session")
-        if session is not None:
-            session.rollback()
+        # The database is unreachable, dropped the connection or refused the write: never claim
+        # success. OpenRosa clients keep the submission and retry on 503; the API and the pages
+        # answer in their own format.
+        app.logger.error("database unavailable: %s", getattr(e, "orig", None) or e)
+        _rollback_quietly()
         return render_problem(problem("service.unavailable", headers={"Retry-After": "60"}))
+
+    for failure in (OperationalError, InterfaceError, PoolTimeout):
+        app.register_error_handler(failure, _db_down)
+
+    @app.errorhandler(PendingRollbackError)
+    def _after_db_failure(e: PendingRollbackError):
+        # the session is unusable because an earlier statement failed: when that was the
+        # database going away (a commit after a lost connection), it is the same 503; any other
+        # earlier failure is a bug, and stays a 500
+        if database_failed(e):
+            return _db_down(e)
+        raise e
 
     @app.errorhandler(OSError)
     def _disk_full(e: OSError):
@@ -156,9 +195,7 @@ def _register_error_handlers(app: Flask) -> None:
         app.logger.error("no space left on a disk: %s", e)
         # the half-written temporary file is held by the traceback's frames: free it now
         traceback.clear_frames(e.__traceback__)
-        session = g.get("db_session")
-        if session is not None:
-            session.rollback()
+        _rollback_quietly()
         return render_problem(problem("service.unavailable", headers={"Retry-After": "60"}))
 
     @app.errorhandler(404)

@@ -8,6 +8,7 @@ share the embedded database, PostgreSQL needs nothing special.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from collections.abc import Iterator
@@ -133,7 +134,13 @@ def init_app(app: Flask) -> None:
     def _close_session(_exc):
         session = g.pop("db_session", None)
         if session is not None:
-            session.close()
+            try:
+                session.close()
+            except Exception:
+                # the database dropped the connection, so the rollback that ends it failed (the
+                # answer, a 503, is already made): discard the connection instead of pooling it
+                with contextlib.suppress(Exception):
+                    session.invalidate()
 
 
 def db() -> Session:

@@ -34,7 +34,7 @@ from clms.migrate import upgrade
 from clms.models import JobRun, PullSource, Submission, SubmissionAttachment, Visit
 from forms.pull import add_source
 from tests.central_double import CentralDouble
-from tests.conftest import PASSWORD, SHARED
+from tests.conftest import PASSWORD, SHARED, BrowserClient
 from tests.failure_rig import (
     SECRET_KEY,
     Gunicorn,
@@ -376,6 +376,55 @@ def test_connection_killed_between_statements_leaves_nothing_and_answers_503(pg_
     assert stored_counts(pg_app) == Counter({"uuid:killed-1": 1})
     with session_scope(pg_app) as s:
         assert s.scalars(select(SubmissionAttachment.data)).all() == [b"photo bytes"]
+
+
+@pytest.mark.postgres
+def test_connection_dropped_while_signing_in_answers_503_in_each_format(pg_app, own_pg):
+    """The database drops the connection (an administrator, a restart, a failover) just as the
+    request reads who is signing in: a phone gets OpenRosa's 503, the API its JSON 503 and a
+    page an HTML 503, each saying when to try again; never a 500 (the commit that used to end
+    the sign-in hid the failure behind PendingRollbackError)."""
+    from sqlalchemy import event
+
+    from clms.auth import issue_token
+
+    engine = pg_app.extensions["clms_engine"]
+    armed = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _drop_before_the_user_is_read(conn, _cursor, statement, *_args):
+        if armed and f"FROM {armed[0]}" in statement:
+            armed.clear()
+            pid = conn.connection.dbapi_connection.info.backend_pid
+            with own_pg.admin() as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    with session_scope(pg_app) as s:
+        from clms.models import User
+
+        awa = s.scalar(select(User).where(User.username == "awa"))
+        token, _row = issue_token(s, awa, "api", hours=1)
+    pg_app.test_client_class = BrowserClient  # sends the form's CSRF token, as a page does
+    web = pg_app.test_client()
+    assert web.post("/login", data={"username": "awa", "password": PASSWORD}).status_code == 302
+    phone = Phone(pg_app.test_client(), "awa", PASSWORD)
+    try:
+        armed.append("users")
+        assert_openrosa_503(phone.head("/submission"))
+        armed.append("api_tokens")
+        api = pg_app.test_client().get(
+            "/api/v1/alerts", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert api.status_code == 503 and int(api.headers["Retry-After"]) > 0
+        assert api.get_json()["code"] == "503.1"
+        armed.append("users")
+        page = web.get("/")
+        assert page.status_code == 503 and int(page.headers["Retry-After"]) > 0
+        assert page.mimetype == "text/html" and "nothing was saved" in page.get_data(as_text=True)
+    finally:
+        event.remove(engine, "before_cursor_execute", _drop_before_the_user_is_read)
+    # and everything works again at once
+    assert phone.head("/submission").status_code == 204
 
 
 def _tmpfs(size: str, owner: str | None = None):

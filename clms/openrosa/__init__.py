@@ -6,6 +6,8 @@ devices configured with a token URL, as ODK Central's app users are.
 
 from __future__ import annotations
 
+import contextlib
+
 from flask import Blueprint, Flask, g, request
 
 from clms.db import db, read_only
@@ -42,8 +44,13 @@ def _openrosa_request():
     read_only(session)
     try:
         load_openrosa_user(g.get("device_token"))
-    finally:
-        session.commit()
+    except BaseException:
+        # the error is the answer (401, 403, or 503 when the database failed): a commit here
+        # would raise again on a broken transaction and hide it (PendingRollbackError, a 500)
+        with contextlib.suppress(Exception):
+            session.rollback()
+        raise
+    session.commit()
 
 
 from clms.openrosa import views  # noqa: E402,F401  (routes register on import)
