@@ -31,6 +31,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     test_config:
         Settings that override the environment (tests pass ``DATABASE_URL`` and friends).
     """
+    from clms import logs
+
+    logs.install()  # no device token in any log line this process writes (access, errors, ...)
     app = Flask(__name__, instance_relative_config=True)
     cfg = load_config(app.instance_path, test_config)
     app.config.update(cfg)

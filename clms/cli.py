@@ -280,9 +280,13 @@ def users_revoke_tokens(username, kind, reason) -> None:
 @users_group.command("device-token")
 @click.argument("username")
 @click.option("--label", default="", help="Which phone, e.g. 'tablet 3'.")
-@click.option("--hours", type=int, default=None, help="Lifetime (default: until revoked).")
+@click.option(
+    "--days", type=int, default=None,
+    help="Lifetime in days (default CLMS_DEVICE_TOKEN_DAYS, 180); renew with renew-token.",
+)  # fmt: skip
+@click.option("--hours", type=int, default=None, help="Lifetime in hours instead.")
 @with_appcontext
-def users_device_token(username, label, hours) -> None:
+def users_device_token(username, label, days, hours) -> None:
     """Issue a device token for a phone of USERNAME and print its OpenRosa URL path (once).
 
     In ODK Collect, set the server URL to https://<this server>/key/<token>.
@@ -291,11 +295,34 @@ def users_device_token(username, label, hours) -> None:
 
     with _user_change() as session:
         token, row = issue_device_token(
-            session, username, actor=CLI_ACTOR, label=label, hours=hours
-        )
-        ends = f"expires {row.expires_at:%Y-%m-%d %H:%M} UTC" if row.expires_at else "no expiry"
+            session, username, actor=CLI_ACTOR, label=label, hours=hours,
+            days=days or int(current_app.config["DEVICE_TOKEN_DAYS"]),
+        )  # fmt: skip
+        ends = f"expires {row.expires_at:%Y-%m-%d %H:%M} UTC"
     click.echo(f"Device token {row.id} for {username} ({ends}); shown only now:")
     click.echo(f"/key/{token}")
+
+
+@users_group.command("renew-token")
+@click.argument("username")
+@click.argument("token_id", type=int)
+@click.option(
+    "--days", type=int, default=None,
+    help="New lifetime from now, in days (default CLMS_DEVICE_TOKEN_DAYS, 180).",
+)  # fmt: skip
+@with_appcontext
+def users_renew_token(username, token_id, days) -> None:
+    """Extend device token TOKEN_ID of USERNAME (its id in `clms users tokens`): the phone keeps
+    working with nothing to change on it."""
+    from clms.operations.users import renew_device_token
+
+    with _user_change() as session:
+        row = renew_device_token(
+            session, username, token_id, actor=CLI_ACTOR,
+            days=days or int(current_app.config["DEVICE_TOKEN_DAYS"]),
+        )  # fmt: skip
+        ends = f"{row.expires_at:%Y-%m-%d %H:%M}"
+    click.echo(f"Device token {token_id} of {username} now expires {ends} UTC.")
 
 
 @click.command("areas")

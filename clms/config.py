@@ -12,6 +12,7 @@ overridden by an environment variable of the same name prefixed with ``CLMS_``. 
 | CLMS_DIGEST_REALM | CLMS | realm of HTTP Digest authentication (changing it invalidates digests) |
 | CLMS_TRUST_PROXY | 0 | number of reverse proxies whose X-Forwarded-* headers are trusted |
 | CLMS_TOKEN_HOURS | 24 | lifetime of a bearer token from POST /api/v1/sessions |
+| CLMS_DEVICE_TOKEN_DAYS | 180 | lifetime of a phone's device token (`clms users renew-token`) |
 | CLMS_ODK_VALIDATE | auto | run ODK Validate when publishing: auto (if java is present), 1, 0 |
 | CLMS_SHARED_DATA | ../shared/data next to the checkout | where `clms demo` reads public data |
 | CLMS_BASE_URL | (from the request) | external URL used in formList links when behind a proxy |
@@ -57,7 +58,8 @@ import secrets
 from pathlib import Path
 
 _INT_SETTINGS = {
-    "MAX_SUBMISSION_BYTES", "TRUST_PROXY", "TOKEN_HOURS", "SESSION_MINUTES", "SMTP_PORT",
+    "MAX_SUBMISSION_BYTES", "TRUST_PROXY", "TOKEN_HOURS", "DEVICE_TOKEN_DAYS", "SESSION_MINUTES",
+    "SMTP_PORT",
     "SMTP_STARTTLS", "PULL_MINUTES", "DIGEST_HOUR", "PULL_PAGE_SIZE", "PULL_ATTEMPTS",
     "CASE_CLOSURE_FOLLOWUPS", "CASE_CLOSURE_GAP_DAYS", "CASE_FOLLOWUP_DAYS", "CASE_REOPEN_DAYS",
     "REFERRAL_RESPONSE_DAYS", "GPS_FAR_METRES", "PRIVACY_MIN_CHILDREN", "PRIVACY_MIN_HOUSEHOLDS",
@@ -74,6 +76,8 @@ DEFAULTS: dict[str, object] = {
     "DIGEST_REALM": "CLMS",
     "TRUST_PROXY": 0,
     "TOKEN_HOURS": 24,
+    # a phone's device token (clms.operations.users): a lost phone's stops working by itself
+    "DEVICE_TOKEN_DAYS": 180,
     "SESSION_MINUTES": 8 * 60,
     "ODK_VALIDATE": "auto",
     "SHARED_DATA": str(Path(__file__).resolve().parents[2] / "shared" / "data"),

@@ -113,14 +113,16 @@ class Gunicorn(Process):
     """``gunicorn wsgi:app`` as in production (README, Production), on a fixed free port so a
     restarted server is where the phones look for it."""
 
-    def __init__(self, env: dict[str, str], log: Path, workers: int = 2, threads: int = 4):
+    def __init__(
+        self, env: dict[str, str], log: Path, workers: int = 2, threads: int = 4, extra=()
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [
             sys.executable, "-m", "gunicorn", "--workers", str(workers),
             "--worker-class", "gthread", "--threads", str(threads),
             "--bind", f"127.0.0.1:{self.port}", "--graceful-timeout", "10",
-            "--error-logfile", "-", "wsgi:app",
+            "--error-logfile", "-", *extra, "wsgi:app",
         ]  # fmt: skip
         super().__init__(argv, env, log)
 

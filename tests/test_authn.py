@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 from sqlalchemy import select, update
 
 from clms.auth.passwords import password_problems
@@ -483,3 +485,89 @@ def test_the_session_cookie_is_secure_on_https(
     flags = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
     assert "httponly" in flags and "samesite=lax" in cookie.lower()
     assert ("secure" in flags) is secure
+
+
+# --- device tokens: a lifetime, renewal, and never in a log line ---------------------------------
+
+
+def test_device_tokens_expire_by_default_and_are_renewed_without_touching_the_phone(
+    app, client, runner, phone, places
+):
+    issued = cli(runner, "device-token", "awa", "--label", "tablet 3")
+    token = re.search(r"/key/(\S+)", issued.output).group(1)
+    with session_scope(app) as s:
+        row = s.scalar(select(ApiToken).where(ApiToken.kind == "device"))
+        token_id, expires = row.id, row.expires_at
+    assert dt.timedelta(days=179) < expires - utcnow() <= dt.timedelta(days=180)
+    assert f"expires {expires:%Y-%m-%d %H:%M} UTC" in issued.output
+    # where tokens are listed, the date they stop working
+    assert re.search(rf"device\s+live\s+\S+ \S+\s+{expires:%Y-%m-%d %H:%M}", cli(
+        runner, "tokens", "awa").output)  # fmt: skip
+    # the lifetime is a setting
+    app.config["DEVICE_TOKEN_DAYS"] = 7
+    week = cli(runner, "device-token", "awa")
+    assert f"expires {utcnow() + dt.timedelta(days=7):%Y-%m-%d}" in week.output
+    # six months later the phone is refused; renewing the token lets it in again, unchanged
+    with session_scope(app) as s:
+        s.get(ApiToken, token_id).expires_at = utcnow() - dt.timedelta(minutes=1)
+    assert client.get(f"/key/{token}/formList", headers=OPENROSA).status_code == 403
+    assert re.search(r"device\s+expired", cli(runner, "tokens", "awa").output)
+    renewed = cli(runner, "renew-token", "awa", str(token_id), "--days", "90")
+    assert renewed.exit_code == 0, renewed.output
+    assert client.get(f"/key/{token}/formList", headers=OPENROSA).status_code == 200
+    [(actor, target, _reason, details)] = events(app, "user.token_renewed")
+    assert (actor, target, details["token_id"]) == ("cli", "user:awa", token_id)
+    # a revoked token stays revoked; another person's token is not theirs to renew
+    cli(runner, "revoke-tokens", "awa", "--kind", "device", "--reason", "phone lost")
+    again = cli(runner, "renew-token", "awa", str(token_id))
+    assert again.exit_code != 0 and "was revoked" in again.output
+    assert client.get(f"/key/{token}/formList", headers=OPENROSA).status_code == 403
+    assert cli(runner, "renew-token", "nobody", str(token_id)).exit_code != 0
+
+
+def _corrupt_database(app, tmp_path) -> dict:
+    """A CLMS whose SQLite file is damaged ("file is not a database"): every request that
+    reaches the database fails with a 500 and a logged exception."""
+    corrupt = tmp_path / "corrupt.sqlite3"
+    corrupt.write_bytes(b"this is not a database file" * 200)
+    return {"DATABASE_URL": f"sqlite:///{corrupt}"}
+
+
+def test_a_failing_request_logs_no_device_token(app, tmp_path, caplog):
+    from clms import create_app
+
+    broken = create_app({**_corrupt_database(app, tmp_path), "SECRET_KEY": "x",
+                         "ODK_VALIDATE": "0"})  # fmt: skip
+    token = "Zx9-secret_TOKEN-value-43-characters-long-abc"
+    with caplog.at_level(logging.INFO):
+        answer = broken.test_client().get(f"/key/{token}/formList", headers=OPENROSA)
+    assert answer.status_code == 500
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Exception on /key/[token]/formList [GET]" in text
+    assert token not in text
+
+
+@pytest.mark.slow
+def test_gunicorn_logs_no_device_token(app, tmp_path):
+    """gunicorn's own access log and error log, with a request under /key/<token>/ that fails
+    (a damaged database) and one that is refused (a wrong token)."""
+    from tests.failure_rig import Gunicorn, server_env
+
+    access, errors = tmp_path / "access.log", tmp_path / "error.log"
+    env = server_env(app, CLMS_DATABASE_URL=_corrupt_database(app, tmp_path)["DATABASE_URL"])
+    server = Gunicorn(env, tmp_path / "gunicorn.log", extra=(
+        "--access-logfile", str(access), "--error-logfile", str(errors)))  # fmt: skip
+    token = "Zx9-secret_TOKEN-value-43-characters-long-abc"
+    server.start()
+    try:
+        for method, path in (("GET", "formList"), ("HEAD", "submission"),
+                             ("GET", "forms/clms_household_visit/manifest")):  # fmt: skip
+            url = f"{server.url}/key/{token}/{path}"
+            assert requests.request(method, url, headers=OPENROSA, timeout=10).status_code == 500
+        requests.head(f"{server.url}/key/{token}x/submission", headers=OPENROSA, timeout=10)
+    finally:
+        server.stop()
+    logged = access.read_text() + errors.read_text() + server.tail(1000)
+    assert "Exception on /key/[token]/formList [GET]" in logged
+    assert logged.count("/key/[token]/") >= 8  # the access log's lines and the exceptions
+    assert token not in logged

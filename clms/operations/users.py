@@ -10,6 +10,8 @@ after in the entry's details. Every function checks everything first and raises
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -204,11 +206,24 @@ def revoke_user_tokens(
     return count
 
 
+#: how long a device token lasts when the setting does not say (DEVICE_TOKEN_DAYS)
+DEVICE_TOKEN_DAYS = 180
+
+
 def issue_device_token(
-    session: Session, username: str, *, actor, label: str = "", hours: int | None = None
+    session: Session,
+    username: str,
+    *,
+    actor,
+    label: str = "",
+    hours: int | None = None,
+    days: int = DEVICE_TOKEN_DAYS,
 ) -> tuple[str, ApiToken]:
     """A device token for a phone of ``username`` (OpenRosa URL ``/key/<token>/``); the token is
-    returned once and never stored. Audited as ``user.token_issued``."""
+    returned once and never stored. It lasts ``hours``, else ``days`` (the setting
+    ``DEVICE_TOKEN_DAYS``, 180 by default): a token written on a lost phone stops working by
+    itself; :func:`renew_device_token` extends one that is still in use. Audited as
+    ``user.token_issued``."""
     user = _user(session, username)
     if not user.active:
         raise UserError(f"{username} is inactive.")
@@ -216,12 +231,44 @@ def issue_device_token(
         raise UserError(f"Device tokens are for phones; a {user.role} does not use one.")
     if hours is not None and hours <= 0:
         raise UserError("--hours must be a positive number of hours.")
-    token, row = issue_token(session, user, "device", hours=hours, label=label[:200])
+    if days <= 0:
+        raise UserError("--days must be a positive number of days.")
+    token, row = issue_token(
+        session, user, "device", hours=hours if hours is not None else 24 * days,
+        label=label[:200],
+    )  # fmt: skip
     record(
         session, actor, "user.token_issued", f"user:{username}",
         kind="device", token_id=row.id, label=row.label,
+        expires_at=row.expires_at.isoformat(timespec="minutes"),
     )  # fmt: skip
     return token, row
+
+
+def renew_device_token(
+    session: Session, username: str, token_id: int, *, actor, days: int = DEVICE_TOKEN_DAYS
+) -> ApiToken:
+    """Extend device token ``token_id`` of ``username`` to ``days`` days from now, so the phone
+    holding it keeps working with nothing to change on it. A revoked token stays revoked; an
+    expired one may be renewed (the phone was only idle). Audited as ``user.token_renewed``."""
+    user = _user(session, username)
+    row = session.get(ApiToken, token_id)
+    if row is None or row.user_id != user.id or row.kind != "device":
+        raise UserError(f"{username} has no device token {token_id}; see `clms users tokens`.")
+    if row.revoked_at is not None:
+        raise UserError(f"Device token {token_id} was revoked; issue a new one instead.")
+    if not user.active:
+        raise UserError(f"{username} is inactive.")
+    if days <= 0:
+        raise UserError("--days must be a positive number of days.")
+    before = row.expires_at
+    row.expires_at = utcnow() + dt.timedelta(days=days)
+    record(
+        session, actor, "user.token_renewed", f"user:{username}", kind="device",
+        token_id=row.id, expires_at=row.expires_at.isoformat(timespec="minutes"),
+        was=before.isoformat(timespec="minutes") if before else None,
+    )  # fmt: skip
+    return row
 
 
 def list_tokens(session: Session, username: str) -> list[ApiToken]:
