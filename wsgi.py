@@ -1,5 +1,5 @@
 """WSGI entry point: ``gunicorn wsgi:app``."""
 
-from clms import create_app
+from clms.app import create_app
 
 app = create_app()

@@ -83,8 +83,8 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, NamedTuple
 
+from clms.codes import HAZARDS
 from clms.i18n import N_
-from forms.parse import HAZARDS
 
 RULE_SET_VERSION = "ilo-icls20-2018.1"
 

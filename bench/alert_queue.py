@@ -25,8 +25,8 @@ Statistics are gathered as production would have them: PostgreSQL's autovacuum a
 this size within a minute, so the bench runs ``VACUUM ANALYZE``; SQLite has no statistics unless
 someone runs ``ANALYZE``, and the bench leaves it so (``--sqlite-analyze`` to change that).
 
-gunicorn then serves the product (``clms:create_app()``, gthread workers) as a subprocess, and one
-client (``--clients`` for more) with a keep-alive ``requests.Session`` and a bearer token from
+gunicorn then serves the product (``clms.app:create_app()``, gthread workers) as a subprocess, and
+one client (``--clients`` for more) with a keep-alive ``requests.Session`` and a bearer token from
 ``POST /api/v1/sessions`` sends, for each user, ``--requests`` requests of each scenario after
 ``--warmup`` unmeasured ones: the baseline ``GET /api/v1/me`` (same authentication, no query), the
 first page, ``severity=high``, the user's busiest village, ``overdue=true``, a deep page (half-way
@@ -127,7 +127,7 @@ QUEUE_INDEX = (
 def prepare_database(url: str, n_alerts: int, n_closed: int, seed: int, analyze: bool) -> dict:
     """Migrate, load places, users, households, children and alerts; returns what the bench
     needs to know (users' scopes, busiest villages, expected totals)."""
-    from clms import create_app
+    from clms.app import create_app
     from clms.db import session_scope
     from clms.migrate import upgrade
     from clms.models import Area, Supplier, SupplierVillage, Village
@@ -501,7 +501,9 @@ def bench_database(kind: str, args, stop: threading.Event) -> dict:
                     print(f"created the queue index in {time.perf_counter() - t:.1f} s", flush=True)
                 finally:
                     engine.dispose()
-            app_spec = "bench.alert_queue:frozen_app()" if args.gc_freeze else "clms:create_app()"
+            app_spec = (
+                "bench.alert_queue:frozen_app()" if args.gc_freeze else "clms.app:create_app()"
+            )
             server = Gunicorn(app_spec, env, workers=args.workers, threads=args.threads, log=log)
             server.start("/api/v1/me")
             print(f"[{variant} queue index] gunicorn up: {server.command}", flush=True)
@@ -546,7 +548,7 @@ def bench_database(kind: str, args, stop: threading.Event) -> dict:
 
 
 def frozen_app():
-    """``clms.create_app()``, then ``gc.freeze()`` (``--gc-freeze``).
+    """``clms.app.create_app()``, then ``gc.freeze()`` (``--gc-freeze``).
 
     The application imports large libraries (pyxform, geopandas): a full garbage collection walks
     all their objects, which puts tens of milliseconds on whichever request triggers it. Freezing
@@ -554,7 +556,7 @@ def frozen_app():
     """
     import gc
 
-    from clms import create_app
+    from clms.app import create_app
 
     app = create_app()
     gc.collect()

@@ -36,7 +36,7 @@ loads the rest with Core ``INSERT`` of thousands of rows at a time in one transa
 Statistics as production would have them: ``VACUUM ANALYZE`` on PostgreSQL (autovacuum would
 within a minute), none on SQLite unless ``--sqlite-analyze``.
 
-gunicorn then serves the product (``clms:create_app()``, 2 gthread workers x 4 threads, as
+gunicorn then serves the product (``clms.app:create_app()``, 2 gthread workers x 4 threads, as
 bench/alert_queue.py) and one keep-alive client measures, each after ``--warmup`` unmeasured
 requests, latencies as p50/p95:
 
@@ -252,7 +252,7 @@ def make_world(url: str, rng: random.Random) -> World:
     """Migrate; add places, suppliers, users, the catalogue and providers, a form, a profile."""
     from sqlalchemy import select
 
-    from clms import create_app
+    from clms.app import create_app
     from clms.db import session_scope
     from clms.demo_cases import seed_providers
     from clms.migrate import upgrade
@@ -1315,7 +1315,7 @@ def bench_size(kind: str, label: str, n_cases: int, n_visits: int, args, stop) -
             "GUNICORN_CMD_ARGS": "--timeout 3600",
         }
         server = Gunicorn(
-            "clms:create_app()", env, workers=args.workers, threads=args.threads, log=log
+            "clms.app:create_app()", env, workers=args.workers, threads=args.threads, log=log
         )
         server.start("/login")
         print(f"  gunicorn up: {server.command}", flush=True)

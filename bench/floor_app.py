@@ -17,7 +17,7 @@ from __future__ import annotations
 from flask import Flask, request
 from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, insert
 
-from clms import create_app
+from clms.app import create_app
 from clms.db import db
 from clms.errors import openrosa_message, problem
 from clms.openrosa.responses import openrosa_response
@@ -36,7 +36,7 @@ FLOOR_PATH = "/bench/floor"
 
 
 def create(test_config: dict | None = None) -> Flask:
-    """``clms.create_app`` with the floor route added."""
+    """``clms.app.create_app`` with the floor route added."""
     app = create_app(test_config)
 
     @app.post(FLOOR_PATH)

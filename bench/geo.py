@@ -583,7 +583,7 @@ def naive_map(hh: dict, counts: np.ndarray, markers: int, rng) -> tuple[float, i
 
 def bench(args) -> dict:
     """One run at ``args.scale`` on ``args.db``; returns the figures."""
-    from clms import create_app
+    from clms.app import create_app
     from clms.db import session_scope
     from clms.migrate import upgrade
     from clms.models import User

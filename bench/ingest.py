@@ -98,7 +98,7 @@ def prepare_database(url: str, clients: int) -> dict:
 
     Returns the realm, the live version of the household form and each monitor's villages.
     """
-    from clms import create_app
+    from clms.app import create_app
     from clms.db import session_scope
     from clms.migrate import upgrade
     from clms.models import Area, Form, Supplier, SupplierVillage, Village

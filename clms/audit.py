@@ -28,10 +28,10 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
-from flask import has_request_context, request
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -64,9 +64,8 @@ def record(
     else:
         actor_id, name, role = None, actor or "system", ""
     clean = {k: v for k, v in details.items() if k.lower() not in SECRET_KEYS}
-    ip = ""
-    if has_request_context():
-        ip = (request.remote_addr or "")[:64]
+    current = REQUEST.get()
+    ip = current.ip[:64] if current is not None else ""
     now = utcnow()
     at = now.replace(microsecond=(now.microsecond // 1000) * 1000)
     seq, prev = _advance(session)
@@ -112,53 +111,34 @@ def record_read(
 ) -> None:
     """Record a read (a page or an export of child-level data).
 
-    In a web request on the request's session, the entry is written once the response is made
-    and before it is sent, in a transaction of its own (:func:`init_app`): the request's session
-    only reads and is never committed, and if the entry cannot be written the person gets an
-    error instead of the data. Elsewhere (the command line, jobs, tests) it is added to
-    ``session``'s transaction, which the caller commits."""
-    from flask import g
-
-    if has_request_context() and g.get("db_session") is session:
+    In a web request on the request's session, the entry is kept in :data:`REQUEST` and written
+    once the response is made and before it is sent, in a transaction of its own
+    (:mod:`clms.audit_hooks`): the request's session only reads and is never committed, and if
+    the entry cannot be written the person gets an error instead of the data. Elsewhere (the
+    command line, jobs, tests) it is added to ``session``'s transaction, which the caller
+    commits."""
+    current = REQUEST.get()
+    if current is not None and current.session() is session:
         if isinstance(actor, User):
             actor = _Actor(actor.id, actor.username, actor.role)
-        g.setdefault("audit_reads", []).append((actor, action, target, reason, details))
+        current.reads.append((actor, action, target, reason, details))
     else:
         record(session, actor, action, target, reason, **details)
 
 
-def init_app(app) -> None:
-    """Write the reads a request recorded (:func:`record_read`) after its view, before the
-    response leaves; a failure to write them turns the response into a 503."""
-    from flask import g
+@dataclass
+class RequestAudit:
+    """What the audit needs of the request being served (set by :mod:`clms.audit_hooks`): the
+    client's address, the request's own database session (a function: it is made on first use)
+    and the reads waiting to be written."""
 
-    from clms.db import READ_ONLY
+    ip: str
+    session: Callable[[], Session | None]
+    reads: list = field(default_factory=list)
 
-    @app.after_request
-    def _write_reads(response):
-        pending = g.pop("audit_reads", None)
-        if not pending:
-            return response
-        session = g.get("db_session")
-        if session is not None and session.in_transaction():
-            options = session.connection().get_execution_options()
-            if not options.get(READ_ONLY):
-                # what the view did not commit is dropped at teardown anyway; ending it now frees
-                # SQLite's write lock for the audit's own transaction
-                session.rollback()
-        try:
-            with Session(bind=app.extensions["clms_engine"], expire_on_commit=False) as own:
-                for actor, action, target, reason, details in pending:
-                    record(own, actor, action, target, reason, **details)
-                own.commit()
-        except Exception:
-            log.exception("audit entries could not be written: the response is withheld")
-            from clms import render_problem
-            from clms.errors import problem
 
-            response.close()
-            return render_problem(problem("service.unavailable", headers={"Retry-After": "60"}))
-        return response
+#: the request being served, if any (a context variable: one per request, per thread)
+REQUEST: ContextVar[RequestAudit | None] = ContextVar("clms_audit_request", default=None)
 
 
 @dataclass(frozen=True)

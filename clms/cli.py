@@ -13,7 +13,7 @@ from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 
-from clms import create_app
+from clms.app import create_app
 from clms.db import engine, session_scope
 from clms.models import ROLES, Area, Brand, User, Village
 

@@ -2,7 +2,7 @@
 
 Every setting has a safe default that runs with no set-up (SQLite in the instance folder) and can be
 overridden by an environment variable of the same name prefixed with ``CLMS_``. Tests pass a dict to
-:func:`clms.create_app` instead.
+:func:`clms.app.create_app` instead.
 
 | variable | default | meaning |
 |---|---|---|

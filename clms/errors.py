@@ -192,13 +192,6 @@ class Problem(Exception):
     def __str__(self) -> str:
         return f"{self.code} {self.message}"
 
-    def localized(self) -> str:
-        """The message in the language of whoever reads it (web pages; the API and phones get
-        :attr:`message`, in English)."""
-        from clms.i18n import localize
-
-        return localize(self.msg) if self.msg is not None else self.message
-
     def to_json(self) -> dict:
         """The JSON body of an API error."""
         body = {"code": self.code, "error": self.key, "message": self.message}

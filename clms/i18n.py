@@ -23,7 +23,11 @@ Two kinds of message:
 'Ce cas est en revue de clôture.'
 
 The locale of a request: the one chosen with the language switch (kept in the session), else the
-signed-in person's saved choice, else the browser's ``Accept-Language``, else English.
+signed-in person's saved choice, else the browser's ``Accept-Language``, else English
+(:func:`choose_locale`; :mod:`clms.locale` applies it to the current request).
+
+Pure: nothing here knows of Flask or of a request; code translates a :class:`Msg` with the
+``translate`` function its caller hands it.
 """
 
 from __future__ import annotations
@@ -92,38 +96,6 @@ def translator(locale: str):
     return lambda text: table.get(text) or text
 
 
-def current_locale() -> str:
-    """The locale of the current request (English outside one)."""
-    from flask import g, has_request_context, request, session
-
-    if not has_request_context():
-        return DEFAULT_LOCALE
-    if "locale" not in g:
-        # decided on first use, after the blueprint has identified the person
-        user = g.get("user")
-        g.locale = choose_locale(
-            session.get("locale"), getattr(user, "locale", None), request.accept_languages
-        )
-    return g.locale
-
-
-def gettext(text: str) -> str:
-    """``text`` translated into the current request's locale."""
-    return translator(current_locale())(text)
-
-
-def ngettext(singular: str, plural: str, n: int) -> str:
-    """The singular or plural of a message, translated (both languages: one form for 1)."""
-    return gettext(singular if n == 1 else plural)
-
-
-def localize(message) -> str:
-    """A :class:`Msg`, or plain English text, in the current request's locale."""
-    if isinstance(message, Msg):
-        return message.render(translator(current_locale()))
-    return gettext(str(message))
-
-
 def choose_locale(session_locale: str | None, user_locale: str | None, accept) -> str:
     """The locale of a request (see the module documentation); ``accept`` is Werkzeug's
     ``request.accept_languages``.
@@ -143,23 +115,3 @@ def choose_locale(session_locale: str | None, user_locale: str | None, accept) -
         if base in LOCALES:
             return base
     return DEFAULT_LOCALE
-
-
-def init_app(app) -> None:
-    """Install the i18n extension in the app's Jinja environment."""
-    app.jinja_env.add_extension("jinja2.ext.i18n")
-    app.jinja_env.install_gettext_callables(gettext, ngettext, newstyle=True)
-    from clms.vocabulary import HIDDEN_DETAIL, detail_label, detail_words, event_words, say
-
-    app.jinja_env.globals.update(
-        event_words=event_words,
-        detail_words=detail_words,
-        detail_label=detail_label,
-        HIDDEN_DETAIL=HIDDEN_DETAIL,
-        localize=localize,
-        LOCALES=LOCALES,
-        LOCALE_NAMES=LOCALE_NAMES,
-        current_locale=current_locale,
-        say=say,
-        choices=lambda codes: [(code, say(code)) for code in codes],
-    )

@@ -7,7 +7,8 @@ for it, in their language: templates call ``say(code)`` (a Jinja global), code c
 
 from __future__ import annotations
 
-from clms.i18n import N_, gettext
+from clms.i18n import N_
+from clms.locale import gettext
 
 WORDS: dict[str, str] = {
     # roles

@@ -59,7 +59,7 @@ from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session
 
 from clms.errors import Problem, problem
-from clms.i18n import N_, Msg, gettext
+from clms.i18n import N_, Msg
 from clms.models import (
     ACTIVE_ALERT_STATUSES,
     SEVERITIES,
@@ -383,7 +383,7 @@ def build_officer_map(
     assets: str = "inline",
     tiles: str = "",
     tiles_attribution: str = "",
-    translate=gettext,
+    translate=None,
 ) -> folium.Map:
     """The officer map of ``data``: households clustered, open alerts coloured by severity.
 
@@ -392,6 +392,7 @@ def build_officer_map(
     Popups show the household code, village, last visit date and open alerts; never a child.
     """
     fmap = _new_map(assets, tiles, tiles_attribution, cluster=True)
+    translate = translate or _english
     words = {key: translate(text) for key, text in WORDS.items()}
     words.update({f"severity_{k}": translate(v) for k, v in SEVERITY_WORDS.items()})
     _HouseholdLayer(data.households, words, translate(LAYER_HOUSEHOLDS)).add_to(fmap)
@@ -580,7 +581,7 @@ def build_brand_map(
     assets: str = "inline",
     tiles: str = "",
     tiles_attribution: str = "",
-    translate=gettext,
+    translate=None,
     locale: str = "en",
     layer_url: str | None = None,
 ) -> folium.Map:
@@ -596,6 +597,7 @@ def build_brand_map(
     fmap = _new_map(assets, tiles, tiles_attribution, cluster=False)
     cell_index = {code: i for i, (code, _name, _geom) in enumerate(data.cells)}
     area_index = {code: i for i, (code, _name, _geom) in enumerate(data.areas)}
+    translate = translate or _english
     words = {key: translate(text) for key, text in WORDS.items()}
     payload = {
         "cells": {
@@ -1136,3 +1138,8 @@ class _Legend(MacroElement):
             if isinstance(child, _BrandCells):
                 self.cells = child.get_name()
         super().render(**kwargs)
+
+
+def _english(text: str) -> str:
+    """The translation into English: the text itself (a map built outside a request)."""
+    return text

@@ -16,7 +16,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, select, text
 
-from clms import create_app
+from clms.app import create_app
 from clms.db import Base, session_scope
 from clms.migrate import upgrade
 from clms.models import Area, Brand, ServiceProvider, Supplier, SupplierVillage, Village

@@ -534,7 +534,7 @@ def _corrupt_database(app, tmp_path) -> dict:
 
 
 def test_a_failing_request_logs_no_device_token(app, tmp_path, caplog):
-    from clms import create_app
+    from clms.app import create_app
 
     broken = create_app({**_corrupt_database(app, tmp_path), "SECRET_KEY": "x",
                          "ODK_VALIDATE": "0"})  # fmt: skip

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 
 from alerts.kpis import KpiFilters, compute_everything
-from clms import create_app
+from clms.app import create_app
 from clms.cases import operations as ops
 from clms.cases.catalogue import ProviderInput, ensure_services, save_provider
 from clms.db import Base, session_scope

@@ -28,7 +28,7 @@ import requests
 from requests.auth import HTTPDigestAuth
 from sqlalchemy import create_engine, func, select, text
 
-from clms import create_app
+from clms.app import create_app
 from clms.db import session_scope
 from clms.migrate import upgrade
 from clms.models import JobRun, PullSource, Submission, SubmissionAttachment, Visit

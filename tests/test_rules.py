@@ -28,7 +28,7 @@ from alerts.rules import (
     explain_change,
     sdg_871,
 )
-from forms.parse import HAZARDS, WORK_ACTIVITIES, WORST_FORM_SIGNS
+from clms.codes import HAZARDS, WORK_ACTIVITIES, WORST_FORM_SIGNS
 from tests.conftest import SHARED
 
 DOL_FILE = SHARED / "reference" / "dol_ilab_countries_2021.xml"

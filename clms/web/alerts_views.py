@@ -7,7 +7,8 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from clms.auth import allow
 from clms.db import db
 from clms.errors import Problem
-from clms.i18n import N_, Msg, gettext, localize
+from clms.i18n import N_, Msg
+from clms.locale import gettext, localize
 from clms.models import SEVERITIES
 from clms.operations.alerts import (
     STATUS_FILTERS,
@@ -136,7 +137,7 @@ def alerts_index():
     try:
         page = list_alerts(session, g.user, page=args.get("page", 1, type=int), **filters)
     except Problem as p:
-        flash(p.localized(), "error")
+        flash(localize(p), "error")
         page, status_code = AlertPage(rows=[], total=0, page=1, pages=1), 400
     villages, suppliers = queue_choices(session, g.user)
     # the filters as given, for the pagination links
@@ -212,7 +213,7 @@ def _act(alert_id: int, done: Msg, operation, *args):
         if p.status == 404:
             raise
         session.rollback()
-        flash(p.localized(), "error")
+        flash(localize(p), "error")
     else:
         session.commit()
         flash(localize(done), "success")

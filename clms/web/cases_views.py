@@ -17,7 +17,8 @@ from clms.cases import workflow as wf
 from clms.cases.queries import STATE_FILTERS, CasePage, case_view, list_cases
 from clms.db import db
 from clms.errors import Problem
-from clms.i18n import Msg, gettext, localize
+from clms.i18n import Msg
+from clms.locale import gettext, localize
 from clms.web import bp
 
 CASE_ROLES = wf.CASE_ROLES
@@ -65,7 +66,7 @@ def _problem_text(p: Problem) -> str:
                 f"{gettext(name.replace('_', ' '))}: {localize(m)}" for name, m in p.fields.items()
             )
         )
-    return p.localized()
+    return localize(p)
 
 
 def _view(case_id: int):

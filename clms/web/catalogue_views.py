@@ -9,7 +9,8 @@ from clms.auth import allow
 from clms.cases import catalogue
 from clms.db import db
 from clms.errors import Problem
-from clms.i18n import Msg, localize
+from clms.i18n import Msg
+from clms.locale import localize
 from clms.models import Area, ServiceProvider, ServiceType
 from clms.web import bp
 

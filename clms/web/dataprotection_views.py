@@ -21,7 +21,8 @@ from clms.dataprotection import (
     find_subject,
 )
 from clms.db import db
-from clms.i18n import Msg, localize
+from clms.i18n import Msg
+from clms.locale import localize
 from clms.models import OPEN_CASE_STATES, Case, ChildVisit, utcnow
 from clms.web import bp
 

@@ -21,7 +21,8 @@ from clms.cases.duplicates import (
 )
 from clms.db import db, read_only
 from clms.errors import Problem
-from clms.i18n import Msg, localize
+from clms.i18n import Msg
+from clms.locale import localize
 from clms.web import bp
 
 DUPLICATE_ROLES = ("officer", "supervisor", "admin")
@@ -95,7 +96,7 @@ def _list(args, *, failed: tuple[str, Problem] | None = None):
     except Problem as p:
         if p.status == 404:
             raise
-        flash(p.localized(), "error")
+        flash(localize(p), "error")
         page, status = DuplicatePage([], 0, 1, 1), p.status
     failed_key, problem = failed if failed else (None, None)
     errors = {name: localize(msg) for name, msg in problem.fields.items()} if problem else {}

@@ -8,7 +8,8 @@ from clms.audit import _Actor
 from clms.auth import allow
 from clms.db import db
 from clms.errors import Problem
-from clms.i18n import N_, Msg, gettext, localize
+from clms.i18n import N_, Msg
+from clms.locale import gettext, localize
 from clms.web import bp
 from forms import crypto
 from forms.encryption import (
@@ -51,7 +52,7 @@ def forms_publish():
         result = publish_form(session, upload.filename, upload.read(), published_by=g.user)
     except Problem as p:
         session.rollback()
-        return _publish_failed(p.localized())
+        return _publish_failed(localize(p))
     version = result.form_version
     form_id = version.form.xml_form_id
     session.commit()
@@ -101,7 +102,7 @@ def form_keygen(xml_form_id: str):
         return _encryption_failed(xml_form_id, Msg("This form already has a key."))
     except Problem as p:
         session.rollback()
-        return _encryption_failed(xml_form_id, p.localized())
+        return _encryption_failed(xml_form_id, localize(p))
     version = form.live_version.version
     session.commit()
     done = Msg(

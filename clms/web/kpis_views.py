@@ -31,7 +31,8 @@ from clms.charts import Bar, Series, StackedBar, bar_chart, stacked_bar_chart
 from clms.db import db, read_only
 from clms.errors import Problem
 from clms.exports import csv_chunks, xlsx_chunks
-from clms.i18n import N_, Msg, current_locale, gettext, localize
+from clms.i18n import N_, Msg
+from clms.locale import current_locale, gettext, localize
 from clms.models import CASE_STATES, utcnow
 from clms.vocabulary import say
 from clms.web import bp
@@ -136,7 +137,7 @@ def kpis_index():
     except Problem as p:
         if p.status != 400:
             raise
-        flash(p.localized(), "error")
+        flash(localize(p), "error")
         filters = KpiFilters.default(today)
         report, status = empty_report(filters), 400
     services = _service_words(session)

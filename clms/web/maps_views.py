@@ -30,7 +30,8 @@ from clms.audit import record_read
 from clms.auth import allow
 from clms.db import db
 from clms.errors import Problem, problem
-from clms.i18n import N_, Msg, current_locale, gettext
+from clms.i18n import N_, Msg
+from clms.locale import current_locale, gettext, localize
 from clms.models import SEVERITIES, Area, utcnow
 from clms.operations.alerts import queue_choices
 from clms.scope import area_ids_in_scope, scope_parts
@@ -74,7 +75,7 @@ def map_index():
     try:
         filters = OfficerFilters.parse(request.args, today)
     except Problem as p:
-        flash(p.localized(), "error")
+        flash(localize(p), "error")
         filters, status = OfficerFilters.default(today), 400
     villages, suppliers = queue_choices(session, user)
     area_ids = sorted(area_ids_in_scope(session, user))
@@ -249,7 +250,7 @@ def _hotspot_page(session, user):
         end, months = _period(request.args)
         figures = brand_tables(session, user, PAGE_LEVELS, end=end, months=months)
     except Problem as p:  # a period that cannot be read, or not one a brand may see
-        flash(p.localized(), "error")
+        flash(localize(p), "error")
         status = 400
         figures = brand_tables(session, user, PAGE_LEVELS)
     tables = [(label, figures.table(level)) for level, label in TABLE_LEVELS]

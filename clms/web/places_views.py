@@ -16,7 +16,8 @@ from werkzeug.utils import secure_filename
 
 from clms.auth import allow
 from clms.db import db
-from clms.i18n import N_, Msg, localize
+from clms.i18n import N_, Msg
+from clms.locale import localize
 from clms.places import PlaceError, area_rows, import_villages
 from clms.web import bp
 

@@ -16,7 +16,8 @@ from alerts.profiles import (
 from alerts.rules import HAZARD_CODES, RULE_FIELDS, ProfileError
 from clms.auth import allow
 from clms.db import db
-from clms.i18n import Msg, gettext, localize
+from clms.i18n import Msg
+from clms.locale import gettext, localize
 from clms.operations.profiles import (
     current_profiles_rows,
     profile_history,

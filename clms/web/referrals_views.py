@@ -14,7 +14,8 @@ from clms.cases import workflow as wf
 from clms.cases.queries import REFERRAL_FILTERS, provider_referral, provider_referrals
 from clms.db import db
 from clms.errors import Problem
-from clms.i18n import Msg, localize
+from clms.i18n import Msg
+from clms.locale import localize
 from clms.models import Referral
 from clms.web import bp
 

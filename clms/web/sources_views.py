@@ -11,7 +11,8 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from clms.auth import allow
 from clms.db import db
 from clms.errors import problem
-from clms.i18n import Msg, localize
+from clms.i18n import Msg
+from clms.locale import localize
 from clms.web import bp
 from forms.pull import (
     KINDS,

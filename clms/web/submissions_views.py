@@ -7,7 +7,8 @@ from flask import abort, g, render_template, request
 from clms.audit import record_read
 from clms.auth import allow
 from clms.db import db
-from clms.i18n import N_, gettext
+from clms.i18n import N_
+from clms.locale import gettext
 from clms.operations.submissions import get_submission, list_submissions, may_read_content
 from clms.web import bp
 

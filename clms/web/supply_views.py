@@ -14,7 +14,8 @@ from clms import supply
 from clms.auth import allow
 from clms.db import db
 from clms.errors import Problem
-from clms.i18n import Msg, localize
+from clms.i18n import Msg
+from clms.locale import localize
 from clms.models import Brand, Supplier, SupplierVillage, Village
 from clms.web import bp
 

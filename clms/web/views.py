@@ -12,7 +12,8 @@ from clms.auth import PUBLIC, allow, authenticate, end_sessions
 from clms.auth.limits import Limits, guard_sign_in
 from clms.db import db
 from clms.errors import Problem
-from clms.i18n import LOCALES, gettext
+from clms.i18n import LOCALES
+from clms.locale import gettext, localize
 from clms.models import User, utcnow
 from clms.web import bp
 
@@ -96,7 +97,7 @@ def login():
                 surface="web",
             )
         except Problem as p:
-            flash(p.localized(), "error")
+            flash(localize(p), "error")
             return render_template("login.html"), p.status, p.headers
         record(db(), user, "auth.login", f"user:{user.username}", surface="web")
         db().commit()

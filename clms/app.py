@@ -1,0 +1,207 @@
+"""The application factory: :func:`create_app` builds the Flask application (settings, database,
+blueprints, error handlers, commands); gunicorn loads ``wsgi:app``, the command line
+``clms`` builds one per command. :func:`render_problem` turns a catalogue problem into the answer
+the asking client understands (OpenRosa XML, API JSON or a page).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from flask import Flask, Response, g, jsonify, render_template, request
+from sqlalchemy.exc import (
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+    PendingRollbackError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from clms import db as database
+from clms.config import load_config
+from clms.errors import Problem, problem
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Create the application.
+
+    Parameters
+    ----------
+    test_config:
+        Settings that override the environment (tests pass ``DATABASE_URL`` and friends).
+    """
+    from clms import logs
+
+    logs.install()  # no device token in any log line this process writes (access, errors, ...)
+    app = Flask(__name__, instance_relative_config=True)
+    cfg = load_config(app.instance_path, test_config)
+    app.config.update(cfg)
+    app.config["MAX_CONTENT_LENGTH"] = cfg["MAX_SUBMISSION_BYTES"]
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    from clms.auth import init_app as init_auth
+
+    init_auth(app)  # the session cookie: Secure on https (SESSION_COOKIE_SECURE), HttpOnly, Lax
+    if cfg["TRUST_PROXY"]:
+        n = int(cfg["TRUST_PROXY"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
+
+    database.init_app(app)
+    from clms import locale
+
+    locale.init_app(app)
+    from clms import audit_hooks
+
+    audit_hooks.init_app(app)  # each entry's address; a request's reads written before it answers
+    from clms import security
+
+    security.init_app(app)  # CSRF tokens on every form, security headers on every response
+    app.before_request(_refuse_nul_characters)  # no text column can hold one (PostgreSQL)
+
+    from clms.api import bp as api_bp
+    from clms.openrosa import register as register_openrosa
+    from clms.web import bp as web_bp
+
+    app.register_blueprint(web_bp)
+    app.register_blueprint(api_bp)
+    register_openrosa(app)
+    # the navigation links only to the pages this application has
+    app.jinja_env.globals["has_endpoint"] = lambda name: name in app.view_functions
+
+    _register_error_handlers(app)
+
+    from clms.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _refuse_nul_characters() -> None:
+    """Refuse, before any view runs, a query parameter or form field holding a NUL character:
+    no text column can store one (PostgreSQL refuses it mid-transaction), and no person types
+    one. The error names the field."""
+    from clms.i18n import Msg
+
+    what = Msg("contains a NUL character, which text cannot hold")
+    for name, value in request.args.items(multi=True):
+        if "\x00" in name or "\x00" in value:
+            raise problem("request.invalid_parameter", parameter=name.replace("\x00", "?"),
+                          detail=what)  # fmt: skip
+    if request.method in ("POST", "PUT", "PATCH") and request.mimetype in (
+        "application/x-www-form-urlencoded", "multipart/form-data",
+    ):  # fmt: skip
+        for name, value in request.form.items(multi=True):
+            if "\x00" in name or "\x00" in value:
+                raise problem("request.invalid_field", field=name.replace("\x00", "?"),
+                              detail=what)  # fmt: skip
+
+
+def _surface() -> str:
+    """Which kind of client the current request comes from: openrosa, api or web."""
+    bp = request.blueprint or ""
+    if bp.startswith("openrosa"):
+        return "openrosa"
+    if bp == "api" or request.path.startswith("/api/"):
+        return "api"
+    return "web"
+
+
+def render_problem(p: Problem) -> Response:
+    """Render a catalogue problem the way the asking client understands."""
+    surface = _surface()
+    if surface == "openrosa":
+        from clms.openrosa.responses import openrosa_response
+
+        resp = openrosa_response(p.to_openrosa(), p.status)
+    elif surface == "api":
+        resp = jsonify(p.to_json())
+        resp.status_code = p.status
+    else:
+        if p.status == 401:
+            from flask import redirect, url_for
+
+            return redirect(url_for("web.login", next=request.full_path))
+        resp = Response(render_template("error.html", problem=p), status=p.status)
+    for key, value in p.headers.items():
+        resp.headers[key] = value
+    return resp
+
+
+def _rollback_quietly() -> None:
+    """Roll the request's session back, if it has one; on a connection the database dropped the
+    rollback itself may fail, and the answer (503 or the problem) matters more than it."""
+    session = g.get("db_session")
+    if session is not None:
+        with contextlib.suppress(Exception):  # the connection is gone; the pool discards it
+            session.rollback()
+
+
+def database_failed(error: BaseException) -> bool:
+    """Whether ``error``, or an error it was raised in handling, is the database failing (down,
+    a dropped connection, no connection to be had), as opposed to a bug."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OperationalError | InterfaceError | PoolTimeout):
+            return True
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(Problem)
+    def _problem(p: Problem):
+        _rollback_quietly()
+        if p.status == 401 and _surface() == "openrosa":
+            from clms.openrosa.auth import challenge_headers
+
+            p.headers.setdefault("WWW-Authenticate", challenge_headers()["WWW-Authenticate"])
+        return render_problem(p)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(_e):
+        return render_problem(problem("request.too_large", limit=app.config["MAX_CONTENT_LENGTH"]))
+
+    def _db_down(e):
+        # The database is unreachable, dropped the connection or refused the write: never claim
+        # success. OpenRosa clients keep the submission and retry on 503; the API and the pages
+        # answer in their own format.
+        app.logger.error("database unavailable: %s", getattr(e, "orig", None) or e)
+        _rollback_quietly()
+        return render_problem(problem("service.unavailable", headers={"Retry-After": "60"}))
+
+    for failure in (OperationalError, InterfaceError, PoolTimeout):
+        app.register_error_handler(failure, _db_down)
+
+    @app.errorhandler(PendingRollbackError)
+    def _after_db_failure(e: PendingRollbackError):
+        # the session is unusable because an earlier statement failed: when that was the
+        # database going away (a commit after a lost connection), it is the same 503; any other
+        # earlier failure is a bug, and stays a 500
+        if database_failed(e):
+            return _db_down(e)
+        raise e
+
+    @app.errorhandler(OSError)
+    def _disk_full(e: OSError):
+        # No space for a file the request needs (werkzeug spools large uploads to the temporary
+        # folder): as with the database away, nothing was kept and the phone sends it again.
+        # Any other OSError is a bug: the usual 500.
+        import errno
+        import traceback
+
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise e
+        app.logger.error("no space left on a disk: %s", e)
+        # the half-written temporary file is held by the traceback's frames: free it now
+        traceback.clear_frames(e.__traceback__)
+        _rollback_quietly()
+        return render_problem(problem("service.unavailable", headers={"Retry-After": "60"}))
+
+    @app.errorhandler(404)
+    def _not_found(e: HTTPException):
+        return render_problem(problem("not_found"))
