@@ -129,13 +129,21 @@ def render_problem(p: Problem) -> Response:
     return resp
 
 
-def _rollback_quietly() -> None:
+def _rollback_quietly(keep_user: bool = False) -> None:
     """Roll the request's session back, if it has one; on a connection the database dropped the
-    rollback itself may fail, and the answer (503 or the problem) matters more than it."""
+    rollback itself may fail, and the answer (503 or the problem) matters more than it.
+
+    ``keep_user``: the database is failing, so the signed-in person (``g.user``, whom the page's
+    header names) is detached first with what was read of them; a rollback would expire them,
+    and the page would go back to the database for their role and fail again (a 500)."""
     session = g.get("db_session")
-    if session is not None:
-        with contextlib.suppress(Exception):  # the connection is gone; the pool discards it
-            session.rollback()
+    if session is None:
+        return
+    user = g.get("user")
+    if keep_user and user is not None and user in session:
+        session.expunge(user)
+    with contextlib.suppress(Exception):  # the connection is gone; the pool discards it
+        session.rollback()
 
 
 def database_failed(error: BaseException) -> bool:
@@ -171,7 +179,7 @@ def _register_error_handlers(app: Flask) -> None:
         # success. OpenRosa clients keep the submission and retry on 503; the API and the pages
         # answer in their own format.
         app.logger.error("database unavailable: %s", getattr(e, "orig", None) or e)
-        _rollback_quietly()
+        _rollback_quietly(keep_user=True)
         return render_problem(problem("service.unavailable", headers={"Retry-After": "60"}))
 
     for failure in (OperationalError, InterfaceError, PoolTimeout):

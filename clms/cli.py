@@ -296,7 +296,7 @@ def users_device_token(username, label, days, hours) -> None:
     with _user_change() as session:
         token, row = issue_device_token(
             session, username, actor=CLI_ACTOR, label=label, hours=hours,
-            days=days or int(current_app.config["DEVICE_TOKEN_DAYS"]),
+            days=int(current_app.config["DEVICE_TOKEN_DAYS"]) if days is None else days,
         )  # fmt: skip
         ends = f"expires {row.expires_at:%Y-%m-%d %H:%M} UTC"
     click.echo(f"Device token {row.id} for {username} ({ends}); shown only now:")
@@ -319,7 +319,7 @@ def users_renew_token(username, token_id, days) -> None:
     with _user_change() as session:
         row = renew_device_token(
             session, username, token_id, actor=CLI_ACTOR,
-            days=days or int(current_app.config["DEVICE_TOKEN_DAYS"]),
+            days=int(current_app.config["DEVICE_TOKEN_DAYS"]) if days is None else days,
         )  # fmt: skip
         ends = f"{row.expires_at:%Y-%m-%d %H:%M}"
     click.echo(f"Device token {token_id} of {username} now expires {ends} UTC.")

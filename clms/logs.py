@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 
-#: a device token in a path (tokens are URL-safe base64: letters, digits, - and _)
-TOKEN_IN_PATH = re.compile(r"(/key/)[^/\s?#\"'<>]+")
+#: a device token in a path (tokens are URL-safe base64: letters, digits, - and _), however the
+#: path is written (/KEY/, //key//...)
+TOKEN_IN_PATH = re.compile(r"(/+key/+)[^/\s?#\"'<>]+", re.IGNORECASE)
 REPLACEMENT = r"\1[token]"
 
 
@@ -30,7 +31,7 @@ def redact(text: str) -> str:
     >>> redact("Exception on /key/Zm9vYmFy-_1/submission [POST]")
     'Exception on /key/[token]/submission [POST]'
     """
-    return TOKEN_IN_PATH.sub(REPLACEMENT, text) if "/key/" in text else text
+    return TOKEN_IN_PATH.sub(REPLACEMENT, text) if "key/" in text.lower() else text
 
 
 def _clean(value):
@@ -46,7 +47,13 @@ def install() -> None:
     def factory(*args, **kwargs):
         record = previous(*args, **kwargs)
         record.msg = _clean(record.msg)
-        if isinstance(record.args, Mapping):  # gunicorn's access log: a dict of atoms
+        if isinstance(record.args, MutableMapping):
+            # gunicorn's access log: its dict of atoms, changed in place (a copy would lose what
+            # makes it answer "-" for a header the request does not have)
+            for key, value in list(record.args.items()):
+                if isinstance(value, str):
+                    record.args[key] = redact(value)
+        elif isinstance(record.args, Mapping):
             record.args = {key: _clean(value) for key, value in record.args.items()}
         elif isinstance(record.args, tuple):
             record.args = tuple(_clean(value) for value in record.args)

@@ -523,6 +523,10 @@ def test_device_tokens_expire_by_default_and_are_renewed_without_touching_the_ph
     assert again.exit_code != 0 and "was revoked" in again.output
     assert client.get(f"/key/{token}/formList", headers=OPENROSA).status_code == 403
     assert cli(runner, "renew-token", "nobody", str(token_id)).exit_code != 0
+    # a lifetime is a number of days that makes sense, never a silent default
+    for days in ("0", "-3", "999999999"):
+        refused = cli(runner, "device-token", "awa", "--days", days)
+        assert refused.exit_code != 0 and "from 1 to 3650" in refused.output
 
 
 def _corrupt_database(app, tmp_path) -> dict:
@@ -555,8 +559,12 @@ def test_gunicorn_logs_no_device_token(app, tmp_path):
 
     access, errors = tmp_path / "access.log", tmp_path / "error.log"
     env = server_env(app, CLMS_DATABASE_URL=_corrupt_database(app, tmp_path)["DATABASE_URL"])
+    # an access log format with request headers, as behind a proxy: the redaction keeps
+    # gunicorn's answer for a header the request lacks
+    line = '%(h)s "%(r)s" %(s)s %({X-Forwarded-For}i)s %({User-Agent}i)s'
     server = Gunicorn(env, tmp_path / "gunicorn.log", extra=(
-        "--access-logfile", str(access), "--error-logfile", str(errors)))  # fmt: skip
+        "--access-logfile", str(access), "--error-logfile", str(errors),
+        "--access-logformat", line))  # fmt: skip
     token = "Zx9-secret_TOKEN-value-43-characters-long-abc"
     server.start()
     try:
@@ -569,5 +577,42 @@ def test_gunicorn_logs_no_device_token(app, tmp_path):
         server.stop()
     logged = access.read_text() + errors.read_text() + server.tail(1000)
     assert "Exception on /key/[token]/formList [GET]" in logged
+    assert "Logging error" not in logged
+    # every request has its access line, with the token redacted and "-" for a missing header
+    lines = [x for x in access.read_text().splitlines() if "/key/[token]" in x]
+    assert len(lines) == 4 and all(" - " in x for x in lines), lines
     assert logged.count("/key/[token]/") >= 8  # the access log's lines and the exceptions
     assert token not in logged
+
+
+def test_device_tokens_issued_before_lifetimes_existed_get_one_on_upgrade(tmp_path):
+    """A token issued without an expiry never stopped working; the upgrade gives every live one
+    the default lifetime (a revoked one stays revoked, an API token keeps its own)."""
+    from sqlalchemy import create_engine, text
+
+    from clms.migrate import upgrade
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    upgrade(engine, "0011")
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO users (id, username, role, password_hash, active, locale, session_epoch,"
+            " full_name, created_at) VALUES (1, 'awa', 'monitor', 'x', 1, 'en', 0, '',"
+            " '2025-01-01 00:00:00')"
+        ))  # fmt: skip
+        for n, (kind, revoked) in enumerate(
+            [("device", None), ("device", "2026-01-01 00:00:00"), ("api", None)], start=1
+        ):
+            conn.execute(
+                text("INSERT INTO api_tokens (id, user_id, kind, label, token_sha256, created_at,"
+                     " revoked_at) VALUES (:id, 1, :kind, '', :sha, '2025-01-01 00:00:00',"
+                     " :revoked)"),
+                {"id": n, "kind": kind, "sha": str(n) * 64, "revoked": revoked},
+            )  # fmt: skip
+    upgrade(engine)
+    with engine.connect() as conn:
+        rows = dict(conn.execute(text("SELECT id, expires_at FROM api_tokens")).all())
+    engine.dispose()
+    expires = dt.datetime.fromisoformat(str(rows[1])).replace(tzinfo=dt.UTC)
+    assert dt.timedelta(days=179) < expires - utcnow() <= dt.timedelta(days=180)
+    assert rows[2] is None and rows[3] is None

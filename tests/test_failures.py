@@ -387,6 +387,7 @@ def test_connection_dropped_while_signing_in_answers_503_in_each_format(pg_app, 
     from sqlalchemy import event
 
     from clms.auth import issue_token
+    from clms.operations.users import add_user
 
     engine = pg_app.extensions["clms_engine"]
     armed = []
@@ -394,7 +395,11 @@ def test_connection_dropped_while_signing_in_answers_503_in_each_format(pg_app, 
     @event.listens_for(engine, "before_cursor_execute")
     def _drop_before_the_user_is_read(conn, _cursor, statement, *_args):
         if armed and f"FROM {armed[0]}" in statement:
+            table, *down = armed
             armed.clear()
+            if down:  # the server goes away altogether, and stays away while the page is made
+                own_pg.pause()
+                return
             pid = conn.connection.dbapi_connection.info.backend_pid
             with own_pg.admin() as admin:
                 admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
@@ -404,9 +409,14 @@ def test_connection_dropped_while_signing_in_answers_503_in_each_format(pg_app, 
 
         awa = s.scalar(select(User).where(User.username == "awa"))
         token, _row = issue_token(s, awa, "api", hours=1)
+        add_user(s, username="olga", role="officer", password=PASSWORD, full_name="Olga Officer",
+                 realm=pg_app.config["DIGEST_REALM"], scope_codes=["CI-D1"])  # fmt: skip
     pg_app.test_client_class = BrowserClient  # sends the form's CSRF token, as a page does
     web = pg_app.test_client()
     assert web.post("/login", data={"username": "awa", "password": PASSWORD}).status_code == 302
+    officer = pg_app.test_client()
+    assert officer.post("/login", data={"username": "olga", "password": PASSWORD}).status_code \
+        == 302  # fmt: skip
     phone = Phone(pg_app.test_client(), "awa", PASSWORD)
     try:
         armed.append("users")
@@ -421,6 +431,16 @@ def test_connection_dropped_while_signing_in_answers_503_in_each_format(pg_app, 
         page = web.get("/")
         assert page.status_code == 503 and int(page.headers["Retry-After"]) > 0
         assert page.mimetype == "text/html" and "nothing was saved" in page.get_data(as_text=True)
+        # signed in, the server gone as the page reads the alerts: the page's header still
+        # names the person (from what was read of them), nothing goes back to the database
+        armed.extend(["alerts", "down"])
+        try:
+            queue = officer.get("/alerts")
+        finally:
+            own_pg.resume()
+        assert queue.status_code == 503 and int(queue.headers["Retry-After"]) > 0
+        assert "nothing was saved" in queue.get_data(as_text=True)
+        assert "Olga Officer" in queue.get_data(as_text=True)
     finally:
         event.remove(engine, "before_cursor_execute", _drop_before_the_user_is_read)
     # and everything works again at once

@@ -147,14 +147,17 @@ def _check_digest(auth) -> User:
 
 
 def _count(params) -> int | None:
-    """The request count ``nc`` (8 hexadecimal digits), or None when it is not one."""
+    """The request count ``nc`` (8 hexadecimal digits), or None when it is not one. Counts from
+    2**31 up are refused too (no client makes two thousand million requests with one nonce in
+    fifteen minutes, and the column keeping the highest count is a 32-bit integer)."""
     nc = params.get("nc", "")
     if len(nc) != 8:
         return None
     try:
-        return int(nc, 16)
+        count = int(nc, 16)
     except ValueError:
         return None
+    return count if count < 2**31 else None
 
 
 def _first_use(nonce: str, nc: int) -> bool:
@@ -164,7 +167,8 @@ def _first_use(nonce: str, nc: int) -> bool:
     from clms.db import engine, insert_ignoring_conflict
     from clms.models import DigestNonce, utcnow
 
-    expires = dt.datetime.fromtimestamp(_issued(nonce) + NONCE_SECONDS + 60, dt.UTC)
+    # kept a while past the nonce's life, so that hosts whose clocks differ a little agree
+    expires = dt.datetime.fromtimestamp(_issued(nonce) + NONCE_SECONDS + 300, dt.UTC)
     table = DigestNonce.__table__
     with engine().begin() as conn:
         raised = conn.execute(

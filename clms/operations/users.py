@@ -208,6 +208,8 @@ def revoke_user_tokens(
 
 #: how long a device token lasts when the setting does not say (DEVICE_TOKEN_DAYS)
 DEVICE_TOKEN_DAYS = 180
+#: the longest a token may be given (ten years: longer is no expiry at all)
+MAX_TOKEN_DAYS = 3650
 
 
 def issue_device_token(
@@ -229,10 +231,10 @@ def issue_device_token(
         raise UserError(f"{username} is inactive.")
     if user.role not in SCOPED_ROLES:  # the roles that use phones (clms.openrosa.views)
         raise UserError(f"Device tokens are for phones; a {user.role} does not use one.")
-    if hours is not None and hours <= 0:
-        raise UserError("--hours must be a positive number of hours.")
-    if days <= 0:
-        raise UserError("--days must be a positive number of days.")
+    if hours is not None and not 0 < hours <= 24 * MAX_TOKEN_DAYS:
+        raise UserError(f"--hours must be a number of hours from 1 to {24 * MAX_TOKEN_DAYS}.")
+    if not 0 < days <= MAX_TOKEN_DAYS:
+        raise UserError(f"--days must be a number of days from 1 to {MAX_TOKEN_DAYS}.")
     token, row = issue_token(
         session, user, "device", hours=hours if hours is not None else 24 * days,
         label=label[:200],
@@ -259,8 +261,8 @@ def renew_device_token(
         raise UserError(f"Device token {token_id} was revoked; issue a new one instead.")
     if not user.active:
         raise UserError(f"{username} is inactive.")
-    if days <= 0:
-        raise UserError("--days must be a positive number of days.")
+    if not 0 < days <= MAX_TOKEN_DAYS:
+        raise UserError(f"--days must be a number of days from 1 to {MAX_TOKEN_DAYS}.")
     before = row.expires_at
     row.expires_at = utcnow() + dt.timedelta(days=days)
     record(
