@@ -19,7 +19,7 @@ escalate            every 15 min             overdue alerts, case steps, referra
 remind_followups    hourly                   remind officers of follow-ups due within 24 h
 daily_digest        daily at DIGEST_HOUR:00  digest of medium and low alerts per officer
 kpi_snapshot        daily at 01:30           KPI figures per area (alerts.kpis)
-hotspots_refresh    every HOTSPOT_CACHE/2    each brand's map figures again (geo.hotspot_cache)
+hotspots_refresh    hourly                   release brands' new periods (geo.hotspot_releases)
 prune_job_runs      daily at 02:15           forget job runs older than 30 days
 retention           daily at 03:00           anonymise children past RETENTION_YEARS
 =================== ======================== ==================================================
@@ -210,22 +210,16 @@ def kpi_snapshot(ctx: JobContext) -> dict:
     return {"day": ctx.now.date().isoformat(), "rows": rows}
 
 
-@register(
-    "hotspots_refresh",
-    lambda config: IntervalTrigger(
-        minutes=max(1, int(config["HOTSPOT_CACHE_MINUTES"]) // 2), timezone=dt.UTC
-    ),
-)
+@register("hotspots_refresh", lambda config: IntervalTrigger(hours=1, timezone=dt.UTC))
 def hotspots_refresh(ctx: JobContext) -> dict:
-    """Aggregate each brand's map page again, so that page views read kept figures."""
-    if int(ctx.config["HOTSPOT_CACHE_MINUTES"]) <= 0:
-        return {"brands": 0, "cache": "off"}
-    from geo.hotspot_cache import refresh
-    from geo.maps import PAGE_LEVELS
+    """Release each brand's latest published period (geo.hotspot_releases) as soon as it is
+    published, so that no page view waits for the aggregation; releases already made stay."""
+    from geo.hotspot_releases import refresh
+    from geo.periods import ReportingGrid
 
     with transaction(ctx) as session:
-        brands = refresh(session, PAGE_LEVELS, now=ctx.now)
-    return {"brands": brands}
+        made = refresh(session, now=ctx.now, grid=ReportingGrid.from_config(ctx.config))
+    return {"releases": made}
 
 
 @register("prune_job_runs", daily(2, 15))

@@ -34,7 +34,6 @@ overridden by an environment variable of the same name prefixed with ``CLMS_``. 
 | CLMS_GPS_FAR_METRES | 5000 | a visit's GPS point further from the chosen village gets a review |
 | CLMS_PRIVACY_MIN_CHILDREN | 10 | brands see no figure of a cell with fewer children (raise only) |
 | CLMS_PRIVACY_MIN_HOUSEHOLDS | 5 | nor of a cell with fewer households (raise only) |
-| CLMS_HOTSPOT_CACHE_MINUTES | 60 | a brand's map figures are kept this long (0: always live) |
 | CLMS_BRAND_PERIOD_MONTHS | 3 | brands see periods of this many months (1, 2, 3, 4, 6, 12) |
 | CLMS_BRAND_PERIOD_FIRST_MONTH | 1 | the month a year's first period begins (10: cocoa year) |
 | CLMS_BRAND_PERIOD_GRACE_DAYS | 30 | a period is shown to brands this many days after it ends |
@@ -63,7 +62,7 @@ _INT_SETTINGS = {
     "SMTP_STARTTLS", "PULL_MINUTES", "DIGEST_HOUR", "PULL_PAGE_SIZE", "PULL_ATTEMPTS",
     "CASE_CLOSURE_FOLLOWUPS", "CASE_CLOSURE_GAP_DAYS", "CASE_FOLLOWUP_DAYS", "CASE_REOPEN_DAYS",
     "REFERRAL_RESPONSE_DAYS", "GPS_FAR_METRES", "PRIVACY_MIN_CHILDREN", "PRIVACY_MIN_HOUSEHOLDS",
-    "HOTSPOT_CACHE_MINUTES", "MAX_CHILDREN_PER_SUBMISSION", "SESSION_MAX_HOURS",
+    "MAX_CHILDREN_PER_SUBMISSION", "SESSION_MAX_HOURS",
     "BRAND_PERIOD_MONTHS", "BRAND_PERIOD_FIRST_MONTH", "BRAND_PERIOD_GRACE_DAYS",
     "LOGIN_MAX_FAILURES", "LOGIN_LOCK_MINUTES", "LOGIN_RATE_PER_MINUTE", "PASSWORD_MIN_LENGTH",
     "RETENTION_YEARS",
@@ -103,8 +102,6 @@ DEFAULTS: dict[str, object] = {
     "GPS_FAR_METRES": 5000,
     "PRIVACY_MIN_CHILDREN": 10,
     "PRIVACY_MIN_HOUSEHOLDS": 5,
-    # a brand's map figures are kept this long, refreshed by the scheduler (geo.hotspot_cache)
-    "HOTSPOT_CACHE_MINUTES": 60,
     # the reporting periods brands may see (geo.periods): a fixed grid, never overlapping,
     # published once a period has ended and its late visits have had time to arrive
     "BRAND_PERIOD_MONTHS": 3,

@@ -1080,17 +1080,22 @@ class Notification(Base):
     __table_args__ = (Index("ix_notifications_due", "status", "next_attempt_at"),)
 
 
-class HotspotCache(Base):
-    """A brand's hotspot tables as they passed the privacy gate, kept for a while so that its
-    pages read them instead of aggregating every child again (geo.hotspot_cache)."""
+class HotspotRelease(Base):
+    """One reporting period of one brand's hotspot figures, released once and never changed
+    (geo.hotspot_releases): the counts of every cell, layer and supplier part before the privacy
+    gate, with the chain and the places as they were; every answer to the brand gates them."""
 
-    __tablename__ = "hotspot_cache"
+    __tablename__ = "hotspot_releases"
+    __table_args__ = (
+        UniqueConstraint("brand_id", "start", "months", name="uq_hotspot_releases_period"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
-    # sha256 of what was asked: the brand, the period, the tables and layers, the thresholds
-    key: Mapped[str] = mapped_column(String(64), unique=True)
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
-    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    payload: Mapped[str] = mapped_column(Text)
+    start: Mapped[dt.date] = mapped_column(Date)
+    months: Mapped[int] = mapped_column(Integer)
+    released_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # zlib-compressed JSON (geo.hotspot_releases.Release)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class JobRun(Base):

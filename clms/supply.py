@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, delete, func, insert, literal, select, union, update
+from sqlalchemy import bindparam, func, insert, literal, select, union, update
 from sqlalchemy.orm import Session, aliased
 
 from clms.errors import Problem, field_errors
@@ -30,7 +30,6 @@ from clms.i18n import Msg
 from clms.models import (
     Brand,
     BrandSupplier,
-    HotspotCache,
     Household,
     Submission,
     Supplier,
@@ -704,16 +703,8 @@ def _write(session: Session, plan: _Plan, say: Callable[[str], None]) -> ImportS
     if changes:
         session.execute(update(Household), changes)
     summary.households_updated = len(changes)
-    forget_kept_figures(session)
     session.flush()
     return summary
-
-
-def forget_kept_figures(session: Session) -> None:
-    """Drop every brand's kept hotspot figures (geo.hotspot_cache): a change of a chain moves
-    suppliers in or out of brands' scopes, and a brand must never see figures of a chain it
-    no longer has (nor miss new ones) until they expire. The next view aggregates afresh."""
-    session.execute(delete(HotspotCache))
 
 
 def _sync(session, model, columns, wanted: set, stored: set, replace: bool) -> tuple[int, int]:
@@ -776,8 +767,6 @@ def save_supplier(session: Session, data: SupplierInput, *, new: bool) -> Suppli
     if errors:
         raise field_errors(errors)
     supplier = existing or Supplier(code=code)
-    if existing is not None and existing.tier != tier:
-        forget_kept_figures(session)  # the tiers' tables and layers change
     supplier.name, supplier.tier, supplier.kind = name, tier, kind or None
     session.add(supplier)
     session.flush()
@@ -820,7 +809,6 @@ def link(session: Session, buyer_code: str, seller_code: str) -> LinkResult:
         if session.get(BrandSupplier, key) is not None:
             return LinkResult(brand.code, seller.code, False)
         session.add(BrandSupplier(**key))
-        forget_kept_figures(session)
         session.flush()
         return LinkResult(brand.code, seller.code, True)
     path = cycle_path(session, buyer.id, seller.id)
@@ -840,7 +828,6 @@ def link(session: Session, buyer_code: str, seller_code: str) -> LinkResult:
     if session.get(SupplierLink, key) is not None:
         return LinkResult(buyer.code, seller.code, False, warning)
     session.add(SupplierLink(**key))
-    forget_kept_figures(session)
     session.flush()
     return LinkResult(buyer.code, seller.code, True, warning)
 
@@ -854,7 +841,6 @@ def unlink(session: Session, buyer_code: str, seller_code: str) -> LinkResult:
         row = session.get(BrandSupplier, {"brand_id": brand.id, "supplier_id": seller.id})
     if row is not None:
         session.delete(row)
-        forget_kept_figures(session)
         session.flush()
     return LinkResult((buyer or brand).code, seller.code, row is not None)
 

@@ -79,7 +79,7 @@ from sqlalchemy.orm import Session, aliased
 from alerts.kpis import CHILD_LABOUR, current_classifications_in_windows, first_remediation
 from clms.errors import problem
 from clms.exports import csv_chunks
-from clms.i18n import Msg
+from clms.i18n import N_, Msg
 from clms.models import (
     Area,
     ChildVisit,
@@ -227,7 +227,7 @@ class HotspotTables:
     layer_levels: tuple
     tiers: bool
     supplier_ids: tuple
-    #: when the figures were aggregated, for tables kept by geo.hotspot_cache (None: just now)
+    #: for a brand, when the figures were released (geo.hotspot_releases); None: just now
     computed_at: dt.datetime | None = None
 
     def table(
@@ -319,8 +319,6 @@ def hotspot_tables(
     figures are those the brand sees for the previous period of the grid; for anyone else the
     ``months`` (default 12) months ending on ``end`` (default ``today``, UTC).
     """
-    from geo import privacy as gate
-
     levels = tuple(levels)
     layer_levels = tuple(layer_levels)
     supplier_ids = tuple(sorted(set(supplier_ids)))
@@ -328,107 +326,169 @@ def hotspot_tables(
         if level not in LEVELS:
             raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
     today = today or dt.datetime.now(dt.UTC).date()
-    brand = user.role == "brand"
-    if brand:
+    if user.role == "brand":
+        if _filtered is not None:
+            raise _invalid("supplier", Msg(BRAND_ONE_FILTER))
         period = brand_period(end, months, today)
-    else:
-        months = 12 if months is None else months
-        if not 1 <= months <= MAX_MONTHS:
-            raise ValueError(f"months must be 1 to {MAX_MONTHS}, not {months!r}")
-        period = Period.ending(end or today, months)
-    # the brand's suppliers, read first (a few dozen ids): as a list, the databases filter the
-    # visits by it before joining the children (a recursive subquery's size they cannot guess)
-    brand_ids = (
-        sorted(brand_supplier_ids(session, user.brand_id)) if brand and user.brand_id else None
-    )
-    if brand:
-        scope = None if brand_ids is None else Visit.supplier_id.in_(brand_ids)
-    else:
-        scope = village_scope_condition(session, user, Visit.village_id)
-    thresholds = (0, 0)
-    if brand:
-        thresholds = gate.thresholds(*_configured_thresholds(), min_children, min_households)
+        return released_tables(session, user.brand_id, period, min_children, min_households)
+    months = 12 if months is None else months
+    if not 1 <= months <= MAX_MONTHS:
+        raise ValueError(f"months must be 1 to {MAX_MONTHS}, not {months!r}")
+    period = Period.ending(end or today, months)
+    scope = village_scope_condition(session, user, Visit.village_id)
     layered = tiers or supplier_ids or _filtered is not None
     result = HotspotTables(
-        period, brand, *thresholds, {}, levels, layer_levels if layered else (), tiers, supplier_ids
+        period, False, 0, 0, {}, levels, layer_levels if layered else (), tiers, supplier_ids
     )
-
-    def kinds_of(wanted) -> tuple:
-        # a brand's table is protected over the whole hierarchy of its level (villages and areas
-        # together), so that a cell is suppressed whichever of them is asked for and one level's
-        # totals cannot undo the other's suppression; suppliers and tiers only share the scope
-        # total with it, which is suppressed alike in every hierarchy
-        return tuple(dict.fromkeys(kind for level in wanted for kind in _kinds(level, brand)))
-
-    parts: dict = {}
-    previous: dict = {}
     if scope is None:
         cells = {("total", None): {**_identity("total", None), **_empty_counts()}}
     else:
-        # the layers pick among the children's latest visits (a tier's layer holds the children
-        # whose latest visit is of that tier), so the layers of one table add up to it; a
-        # brand's layers are shown only where each supplier's part is large (_protect_brand);
-        # a brand's unfiltered cells are always all of them, so that the gate decides alike
-        # whatever a request asks for (two answers side by side never undo each other)
-        base = LEVELS if brand else kinds_of(levels)
-        sliced = kinds_of(layer_levels) if layered else ()
-        modes = []
-        if brand or not layered:
-            modes.append(("", None, None, tuple(dict.fromkeys(base + (sliced if brand else ())))))
-        elif base:
-            modes.append(("", None, None, base))
+        base, sliced = levels, layer_levels if layered else ()
+        modes = [("", None, None, base)] if base or not layered else []
         if tiers:
             modes.append(("@", "tier", None, sliced))
         if supplier_ids:
             modes.append(("@s", "supplier", list(supplier_ids), sliced))
         if _filtered is not None:
             modes.append(("@x", None, _filtered, sliced))
-        if brand:
-            modes.append(("part", None, None, ()))
-        raw = _aggregate(session, period, scope, brand_ids, modes)
-        parts = {
-            (window, cell_id): values for kind, cell_id, window, *values in raw if kind == "part"
-        }
-        cell_rows = [row for row in raw if row[0] != "part"]
-        cells = _cells(session, cell_rows)
-        if brand:
-            previous = _cells(session, cell_rows, window="prev")
-    for cell in (*cells.values(), *previous.values()):
+        cells = _cells(session, _aggregate(session, period, scope, None, modes))
+    for cell in cells.values():
         _finish(cell)
     # the areas outside a staff member's own areas are read (they hold the villages) but not shown
-    if not brand and "area" in (*levels, *layer_levels):
+    if "area" in (*levels, *layer_levels):
         own_areas = area_ids_in_scope(session, user)
         for key in [k for k in cells if _base(k[0]) == "area"]:
             if key[1] not in own_areas:
                 cells[key]["_hide"] = True
     area_levels = {key: cell.get("area_level") for key, cell in cells.items()}
-    if brand:
-        layers = [f"@s{i}" for i in supplier_ids] + (["@x"] if _filtered is not None else [])
-        if tiers and brand_ids:
-            layers += [f"@{t}" for t in _brand_tiers(session, brand_ids)]
-
-        def protect(window: str, window_cells: dict) -> dict:
-            window_parts = {k[1]: v for k, v in parts.items() if k[0] == window}
-            return _protect_brand(
-                session, window_cells, window_parts, brand_ids or [], result, scope is not None,
-                layers,
-            )  # fmt: skip
-
-        # the previous figures are what the brand sees of the previous period of the grid: that
-        # period's cells through the same gate, so that a cell it hides stays hidden here too
-        _carry_previous(cells, protect("prev", previous) if scope is not None else {})
-        cells = protect("cur", cells)
     for key, cell in cells.items():
         cell["_area_level"] = area_levels.get(key, area_levels.get((_base(key[0]), key[1])))
     result.cells = cells
     return result
 
 
+#: why a brand may not filter by a tier and a supplier at once
+BRAND_ONE_FILTER = N_(
+    "cannot be combined with tier for a brand: ask for the supplier's layer, or the tier's"
+)
+
+
+@dataclass
+class Chain:
+    """What a brand's privacy gate needs besides the figures, as they were when the figures were
+    released: the brand's suppliers, the tier of each, who buys from whom among them, and the
+    area each village lies in."""
+
+    brand_ids: list[int] = field(default_factory=list)
+    tiers: dict[int, int] = field(default_factory=dict)
+    sellers: dict[int, list[int]] = field(default_factory=dict)
+    village_area: dict[int, int] = field(default_factory=dict)
+
+
+def release_inputs(session: Session, brand_id: int, period: Period) -> tuple[Chain, dict, dict]:
+    """What a brand's period is made of, before the privacy gate: ``(chain, cells, parts)`` -
+    the cells of every level and every layer (each tier's, each supplier's sub-chain, at every
+    level) and each village's part of each supplier, aggregated now over the brand's chain as it
+    is now (:mod:`geo.hotspot_releases` keeps them, once)."""
+    brand_ids = sorted(brand_supplier_ids(session, brand_id))
+    chain = Chain(brand_ids=brand_ids)
+    if not brand_ids:
+        return chain, {("total", None): {**_identity("total", None), **_empty_counts()}}, {}
+    for supplier_id, tier in session.execute(
+        select(Supplier.id, Supplier.tier).where(Supplier.id.in_(brand_ids))
+    ):
+        chain.tiers[supplier_id] = tier
+    for buyer, seller in session.execute(
+        select(SupplierLink.buyer_id, SupplierLink.seller_id).where(
+            SupplierLink.buyer_id.in_(brand_ids), SupplierLink.seller_id.in_(brand_ids)
+        )
+    ):
+        chain.sellers.setdefault(buyer, []).append(seller)
+    modes = [
+        ("", None, None, LEVELS),
+        ("@", "tier", None, LEVELS),
+        ("@s", "supplier", brand_ids, LEVELS),
+        ("part", None, None, ()),
+    ]
+    raw = _aggregate(session, period, Visit.supplier_id.in_(brand_ids), brand_ids, modes)
+    parts = {
+        cell_id: tuple(int(v or 0) for v in values)  # PostgreSQL's sums come as Decimal
+        for kind, cell_id, window, *values in raw
+        if kind == "part" and window == "cur"
+    }
+    cells = _cells(session, [row for row in raw if row[0] != "part"])
+    for cell in cells.values():
+        _finish(cell)
+    villages = sorted({i for (kind, i) in cells if kind == "village"} | {v for v, _s in parts})
+    for chunk in range(0, len(villages), 5000):
+        chain.village_area.update(
+            session.execute(
+                select(Village.id, Village.area_id).where(
+                    Village.id.in_([v for v in villages[chunk : chunk + 5000] if v is not None])
+                )
+            ).all()
+        )
+    return chain, cells, parts
+
+
+def released_tables(
+    session: Session,
+    brand_id: int | None,
+    period: Period,
+    min_children: int | None = None,
+    min_households: int | None = None,
+) -> HotspotTables:
+    """A brand's tables of ``period``, from its release (:mod:`geo.hotspot_releases`: made the
+    first time the period is asked for, never changed after) and the release of the period
+    before (for the previous figures), through the privacy gate with the thresholds in force."""
+    from geo import privacy
+    from geo.hotspot_releases import gated, release
+
+    thresholds = privacy.thresholds(*_configured_thresholds(), min_children, min_households)
+    if brand_id is None:  # a brand user without a brand: nothing at all
+        tables = gate_release(Chain(), {("total", None): {**_identity("total", None),
+                              **_empty_counts()}}, {}, None, period, thresholds)  # fmt: skip
+        return tables
+    previous = Period.ending(period.previous_end, period.months)
+    now = release(session, brand_id, period)
+    before = release(session, brand_id, previous)
+    return gated(now, before, thresholds)
+
+
+def gate_release(
+    chain: Chain, cells: dict, parts: dict, previous, period: Period, thresholds
+) -> HotspotTables:
+    """The tables a brand sees of ``period``: its released ``cells`` and ``parts`` through the
+    privacy gate (:func:`_protect_brand`, every level and every layer at once), with the previous
+    figures of ``previous`` (the release of the period before, ``(chain, cells, parts)``, gated
+    the same way) where that period shows the cell. Pure: plain data in and out."""
+    import copy
+
+    brand_ids = tuple(chain.brand_ids)
+    result = HotspotTables(period, True, *thresholds, {}, LEVELS, LEVELS, True, brand_ids)
+    tiers = sorted(set(chain.tiers.values()))
+    layers = [f"@s{i}" for i in brand_ids] + [f"@{t}" for t in tiers]
+    scoped = bool(brand_ids)
+    cells = copy.deepcopy(cells)
+    area_levels = {key: cell.get("area_level") for key, cell in cells.items()}
+    before = {}
+    if scoped and previous is not None:
+        p_chain, p_cells, p_parts = previous
+        before = _protect_brand(
+            p_chain, copy.deepcopy(p_cells), p_parts, result, bool(p_chain.brand_ids), layers
+        )
+    _carry_previous(cells, before)
+    out = _protect_brand(chain, cells, parts, result, scoped, layers)
+    for key, cell in out.items():
+        cell["_area_level"] = area_levels.get(key, area_levels.get((_base(key[0]), key[1])))
+    result.cells = out
+    return result
+
+
 def _protect_brand(
-    session,
+    chain: Chain,
     cells: dict,
     parts: dict,
-    brand_ids: list,
     result: HotspotTables,
     scoped: bool,
     layers=(),
@@ -446,33 +506,22 @@ def _protect_brand(
       all of a place's layers shown or none; a place hiding them is listed as hidden in every
       layer asked for (``layers``: their suffixes, ``@2``, ``@s12``, ``@x``), so that nobody
       learns which of its parts are empty.
+
+    ``chain``: the brand's suppliers, their tiers and links, and the villages' areas, as the
+    figures were released (a function of plain data: no database).
     """
-    from clms.models import SupplierLink
     from geo import privacy as gate
 
     options = {"min_children": result.min_children, "min_households": result.min_households}
     if not scoped:
         return gate.protect(cells, [], **options)
-    memo: dict = {}
     unfiltered = {k: c for k, c in cells.items() if k[0] in (*LEVELS, "total")}
     geo_cells = {k: c for k, c in unfiltered.items() if k[0] in ("village", "area", "total")}
-    out = gate.protect(geo_cells, _groups(session, geo_cells, memo), **options)
+    out = gate.protect(geo_cells, _groups(geo_cells, chain.village_area), **options)
     hidden_places = {k for k, row in out.items() if row.get("suppressed")}
     # suppliers and tiers
-    tiers = {
-        supplier_id: tier
-        for supplier_id, tier in session.execute(
-            select(Supplier.id, Supplier.tier).where(Supplier.id.in_(brand_ids))
-        )
-    }
-    sellers: dict = {}
-    for buyer, seller in session.execute(
-        select(SupplierLink.buyer_id, SupplierLink.seller_id).where(
-            SupplierLink.buyer_id.in_(brand_ids), SupplierLink.seller_id.in_(brand_ids)
-        )
-    ):
-        sellers.setdefault(buyer, []).append(seller)
-    chains = {s: _reach(s, sellers) for s in tiers}
+    tiers = dict(chain.tiers)
+    chains = {s: _reach(s, chain.sellers) for s in tiers}
     root_parts: dict = {}
     place_parts: dict = {}
     root = ("total", None)
@@ -495,7 +544,7 @@ def _protect_brand(
             reason = (primary.get(key) or gate.REASON_SECONDARY) if key in hidden_sums else None
             out[key] = gate.publish(unfiltered[key], reason, **options)
     # the layers
-    village_area = memo.get("village_area", {})
+    village_area = chain.village_area
     parents = {root: None}
     for kind, cell_id in geo_cells:
         if kind == "village":
@@ -590,13 +639,6 @@ def _carry_previous(cells: dict, before: dict) -> None:
             else round(100 * (cell["prevalence"] - shown["prevalence"]), 1)
         )
         cell["_previous_hidden"] = False
-
-
-def _brand_tiers(session, brand_ids) -> list[int]:
-    """The tiers of a brand's suppliers."""
-    return sorted(
-        set(session.scalars(select(Supplier.tier).where(Supplier.id.in_(brand_ids))).all())
-    )
 
 
 def _reach(supplier, sellers: dict) -> set:
@@ -1156,23 +1198,12 @@ def _names(session, counts) -> dict:
     return out
 
 
-def _groups(session, cells: dict, memo: dict | None = None) -> list[tuple]:
+def _groups(cells: dict, village_area: dict) -> list[tuple]:
     """The published totals of a brand's places and the cells that add up to each:
     ``[(total key, [member keys]), ...]``: an area over its villages and the areas directly
     below it, the scope total over the top areas (the children no village holds are its
     residual). Suppliers and tiers are protected apart (:func:`_protect_brand`)."""
-    memo = {} if memo is None else memo
     groups: dict = {}
-    village_area = memo.setdefault("village_area", {})
-    missing = sorted(i for k, i in cells if k == "village" and i not in village_area)
-    for chunk in range(0, len(missing), 5000):
-        village_area.update(
-            session.execute(
-                select(Village.id, Village.area_id).where(
-                    Village.id.in_(missing[chunk : chunk + 5000])
-                )
-            ).all()
-        )
     for (kind, cell_id), row in cells.items():
         if kind == "village":
             parent = ("area", village_area.get(cell_id))

@@ -712,11 +712,10 @@ def encode_geometries(wkbs: list[bytes | None]) -> list[list[list[list[int]]]]:
 
 
 def _hotspot_tables(session, user, levels, **options):
-    """geo.hotspots.hotspot_tables, for a brand from the tables kept by geo.hotspot_cache when
-    they are fresh (imported when used: the maps work without them until called)."""
-    from geo.hotspot_cache import brand_tables
+    """geo.hotspots.hotspot_tables (a brand's: from its release, geo.hotspot_releases)."""
+    from geo.hotspots import hotspot_tables
 
-    return brand_tables(session, user, levels, **options)
+    return hotspot_tables(session, user, levels, **options)
 
 
 def _invalid(parameter: str, detail) -> Problem:

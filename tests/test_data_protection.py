@@ -545,7 +545,13 @@ def fill_every_table(s) -> None:
                 credentials=b"\x00\x01secret",
                 cursor="2026-01-01T00:00:00Z",
             ),  # fmt: skip
-            m.HotspotCache(key="4" * 64, brand_id=brand.id, computed_at=NOW, payload="{}"),
+            m.HotspotRelease(
+                brand_id=brand.id,
+                start=dt.date(2025, 1, 1),
+                months=3,
+                released_at=NOW,
+                payload=b"x\x9c\x03\x00\x00\x00\x00\x01",
+            ),
             m.KpiSnapshot(taken_on=NOW.date(), figures={"children_monitored": 2}),
             m.JobRun(job="escalate", started_at=NOW, finished_at=NOW, ok=True, summary={"a": 0}),
             m.ApiToken(user_id=olga.id, kind="api", label="laptop", token_sha256="5" * 64),

@@ -399,18 +399,19 @@ def test_officers_still_choose_any_period(chain, make_user):
         assert client.get(f"/map?view=hotspots&{query}").status_code == 200
 
 
-def test_kept_figures_and_the_command_line_refuse_it_too(chain):
+def test_releases_and_the_command_line_refuse_it_too(chain):
     from clms.db import session_scope
     from clms.errors import Problem
-    from geo.hotspot_cache import brand_tables
+    from clms.models import HotspotRelease
     from geo.maps import PAGE_LEVELS
 
     with chain.app_context(), session_scope(chain) as s:
         bea = s.scalar(select(User).where(User.username == "bea"))
         with pytest.raises(Problem) as raised:
-            brand_tables(s, bea, PAGE_LEVELS, months=6)
+            hotspot_tables(s, bea, PAGE_LEVELS, months=6)
         assert raised.value.key == "hotspots.period_not_offered"
-        assert brand_tables(s, bea, PAGE_LEVELS).period == LATEST
+        assert s.scalar(select(HotspotRelease.id)) is None  # nothing released for it
+        assert hotspot_tables(s, bea, PAGE_LEVELS).period == LATEST
     runner = chain.test_cli_runner()
     for args in (
         ["export", "--level", "village", "-o", "/dev/null", "--months", "12"],

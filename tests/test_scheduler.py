@@ -116,7 +116,7 @@ def test_the_registry():
     assert list(JOBS) == REGISTRY
     for name, job in JOBS.items():
         assert job.name == name and job.description and callable(job.func)
-    config = {"PULL_MINUTES": 7, "DIGEST_HOUR": 5, "HOTSPOT_CACHE_MINUTES": 60}
+    config = {"PULL_MINUTES": 7, "DIGEST_HOUR": 5}
     assert str(JOBS["process_submissions"].trigger(config)) == "interval[0:00:10]"
     assert str(JOBS["pull_sources"].trigger(config)) == "interval[0:07:00]"
     assert str(JOBS["send_notifications"].trigger(config)) == "interval[0:01:00]"
@@ -124,7 +124,7 @@ def test_the_registry():
     assert str(JOBS["remind_followups"].trigger(config)) == "interval[1:00:00]"
     assert str(JOBS["daily_digest"].trigger(config)) == "cron[hour='5', minute='0']"
     assert str(JOBS["kpi_snapshot"].trigger(config)) == "cron[hour='1', minute='30']"
-    assert str(JOBS["hotspots_refresh"].trigger(config)) == "interval[0:30:00]"
+    assert str(JOBS["hotspots_refresh"].trigger(config)) == "interval[1:00:00]"
     assert str(JOBS["retention"].trigger(config)) == "cron[hour='3', minute='0']"
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from clms.audit import record_read
 from clms.auth import allow
-from clms.db import db
+from clms.db import db, read_only
 from clms.errors import Problem, problem
 from clms.i18n import N_, Msg
 from clms.locale import current_locale, gettext, localize
@@ -64,7 +64,7 @@ MAX_MONTHS = 120
 def map_index():
     """The officer map (filters above it), or the hotspot map and its table for a brand and for
     staff asking for the brand-style view (``?view=hotspots``)."""
-    session = db()
+    session = _reading()
     user = g.user
     if user.role != "brand" and scope_parts(session, user) is None:
         return render_template("map_officer.html", in_scope=False, filters=None), 200
@@ -98,7 +98,7 @@ def map_index():
 @allow(*MAP_ROLES)
 def map_frame():
     """The map alone, as the page's ``<iframe>`` shows it (same parameters as the page)."""
-    session = db()
+    session = _reading()
     user = g.user
     assets = url_for("static", filename="vendor/node_modules").rstrip("/")
     tiles, attribution = _tiles()
@@ -149,7 +149,7 @@ def map_layer():
     ``kind`` village (with ``tier`` or ``supplier_id``) or area (with ``area_level``)."""
     from geo.hotspots import hotspot_table, hotspot_tables
 
-    session = db()
+    session = _reading()
     user = g.user
     if user.role != "brand" and scope_parts(session, user) is None:
         raise problem("auth.forbidden")
@@ -206,7 +206,7 @@ def map_layer():
 @allow(*MAP_ROLES)
 def map_export():
     """The hotspot map as one HTML file that works offline (Leaflet inlined), to download."""
-    session = db()
+    session = _reading()
     user = g.user
     if user.role != "brand" and scope_parts(session, user) is None:
         raise problem("auth.forbidden")
@@ -239,20 +239,19 @@ def map_export():
 
 
 def _hotspot_page(session, user):
-    from geo.hotspot_cache import brand_tables, cache_minutes
-    from geo.hotspots import offered_periods
+    from geo.hotspots import hotspot_tables, offered_periods
 
     status = 200
     # one aggregation and one privacy gate for every table, the same as the map's frame reads
-    # (geo.maps.PAGE_LEVELS): the page and its map publish the very same cells
-    # (a brand's are kept for a while: geo.hotspot_cache; the page says when they were computed)
+    # (geo.maps.PAGE_LEVELS): the page and its map publish the very same cells (a brand's come
+    # from the release of its period: geo.hotspot_releases; the page says when it was made)
     try:
         end, months = _period(request.args)
-        figures = brand_tables(session, user, PAGE_LEVELS, end=end, months=months)
+        figures = hotspot_tables(session, user, PAGE_LEVELS, end=end, months=months)
     except Problem as p:  # a period that cannot be read, or not one a brand may see
         flash(localize(p), "error")
         status = 400
-        figures = brand_tables(session, user, PAGE_LEVELS)
+        figures = hotspot_tables(session, user, PAGE_LEVELS)
     tables = [(label, figures.table(level)) for level, label in TABLE_LEVELS]
     period = figures.period
     # the frame, its layers and the downloads ask for this very period, not "the latest" again
@@ -265,8 +264,7 @@ def _hotspot_page(session, user):
         period=period,
         offered=offered_periods(utcnow().date()) if user.role == "brand" else None,
         grace_days=current_app.config["BRAND_PERIOD_GRACE_DAYS"],
-        computed_at=figures.computed_at,
-        cache_minutes=cache_minutes(),
+        released_at=figures.computed_at,
         months=period.months,
         end=period.end,
         query=query,
@@ -274,6 +272,16 @@ def _hotspot_page(session, user):
         export_url=url_for("web.map_export", **query),
         figure=figure,
     ), status
+
+
+def _reading():
+    """The request's session, now in a read-only transaction (the person was only read): a
+    brand's period released on first view is kept through a connection of its own
+    (geo.hotspot_releases), and on SQLite no page of the map waits for the write lock."""
+    session = db()
+    session.commit()
+    read_only(session)
+    return session
 
 
 def _period(args) -> tuple[dt.date | None, int | None]:
