@@ -61,8 +61,10 @@ def test_the_web_unit_runs_gunicorn_with_our_settings_and_the_scheduler_waits_fo
 def test_systemd_analyze_verifies_the_units(tmp_path):
     """systemd's own check, on the units as they would be installed for this checkout (the
     checkout in place of /opt/clms, so that the programs they start exist)."""
+    venv = Path(sys.executable).parent  # this checkout's environment, wherever it is
     for path in UNITS.glob("*.service"):
-        (tmp_path / path.name).write_text(path.read_text().replace("/opt/clms", str(ROOT)))
+        text = path.read_text().replace("/opt/clms/.venv/bin", str(venv))
+        (tmp_path / path.name).write_text(text.replace("/opt/clms", str(ROOT)))
     files = sorted(str(p) for p in tmp_path.glob("*.service"))
     done = subprocess.run(
         ["systemd-analyze", "verify", *files], capture_output=True, text=True, timeout=60
