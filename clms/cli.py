@@ -469,7 +469,7 @@ def register_commands(app) -> None:
     from alerts.scheduler_cli import jobs_group, scheduler_command
     from clms.audit_cli import audit_group
     from clms.demo import demo_command
-    from clms.supply_cli import supply_group
+    from clms.supply.cli import supply_group
     from forms.cli import forms_group
     from forms.pull_cli import sources_group
     from geo.cli import places_group

@@ -452,7 +452,7 @@ def build_places_and_people(
     # buys from its department's farmer groups. Each brand buys from one or two exporters, so the
     # brands reach different parts of the cocoa belt.
     from clms.models import BrandSupplier, SupplierLink
-    from clms.supply import brand_supplier_ids
+    from clms.supply.operations import brand_supplier_ids
 
     brand_ids = dict(session.execute(select(Brand.code, Brand.id)).all())
     tier1_ids = dict(

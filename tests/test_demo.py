@@ -40,7 +40,8 @@ from clms.models import (
     Village,
     Visit,
 )
-from clms.supply import brand_supplier_ids, check_chain
+from clms.supply.operations import brand_supplier_ids
+from clms.supply.tree import check_chain
 from forms.parse import parse_submission
 from forms.xmlsafe import parse_xml
 from tests.odk_engine_client import engine_available, fill_form
