@@ -344,7 +344,7 @@ def build_places_and_people(
     session: Session, shared_data: Path, realm: str, rng: random.Random
 ) -> DemoPlan:
     """Steps c-e: places, brands, suppliers and users; returns who can sign in and where."""
-    from clms.operations.users import add_user
+    from clms.auth.users import add_user
     from clms.places import county_names_from_geoboundaries, load_localities
 
     csv_path = shared_data / "localities" / "wof_ci_localities.csv"
@@ -1403,9 +1403,9 @@ def _build(app, seed, households, base_url, server, shared, realm) -> tuple[list
             f"Cannot publish the forms: forms.publish.ensure_builtin_forms is not available ({e})."
         ) from e
 
+    from clms.auth.users import UserError
     from clms.errors import Problem
     from clms.operations.profiles import ensure_profiles
-    from clms.operations.users import UserError
     from clms.places import PlaceError
 
     generator = Generator(seed)
