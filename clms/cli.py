@@ -480,7 +480,7 @@ def register_commands(app) -> None:
         reclassify_command, profiles_group, sources_group, scheduler_command, jobs_group,
         places_group, supply_group, hotspots_group, audit_group,
     )  # fmt: skip
-    from clms.dataprotection_cli import COMMANDS as data_protection_commands
+    from clms.dataprotection.cli import COMMANDS as data_protection_commands
 
     for command in (*commands, *data_protection_commands):
         app.cli.add_command(command)
