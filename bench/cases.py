@@ -255,7 +255,7 @@ def make_world(url: str, rng: random.Random) -> World:
     from clms.app import create_app
     from clms.auth.users import add_user
     from clms.db import session_scope
-    from clms.demo_cases import seed_providers
+    from clms.demo.cases import seed_providers
     from clms.migrate import upgrade
     from clms.models import (
         Area,

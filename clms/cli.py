@@ -468,7 +468,7 @@ def register_commands(app) -> None:
     from alerts.profiles_cli import profiles_group
     from alerts.scheduler_cli import jobs_group, scheduler_command
     from clms.audit_cli import audit_group
-    from clms.demo import demo_command
+    from clms.demo.command import demo_command
     from clms.supply.cli import supply_group
     from forms.cli import forms_group
     from forms.pull_cli import sources_group

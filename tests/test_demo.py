@@ -13,17 +13,10 @@ from lxml import etree
 from sqlalchemy import func, select
 
 from clms.db import session_scope
-from clms.demo import (
-    Generator,
-    MonitorPlan,
-    ProgressLine,
-    VillagePoint,
-    build_submission,
-    choice_values,
-    followup_values,
-    household_values,
-    primary_instance,
-)
+from clms.demo.answers import Generator, followup_values, household_values
+from clms.demo.plan import MonitorPlan, VillagePoint
+from clms.demo.progress import ProgressLine
+from clms.demo.submissions import build_submission, choice_values, primary_instance
 from clms.models import (
     Area,
     Brand,
