@@ -212,6 +212,31 @@ def _plan(session: Session, rows: ChainRows, replace: bool, issues: list[Issue])
                     "buyer {buyer!r} (tier {buyer_tier})", seller=seller,
                     seller_tier=tiers[seller], buyer=buyer, buyer_tier=tiers[buyer])))  # fmt: skip
 
+    _cycle_issues(session, plan, new_links, issues)
+
+    village_codes = {r[2] for r in rows.villages}
+    known_villages = _existing(session, Village.code, village_codes)
+    for where, supplier, village in rows.villages:
+        ok = known_supplier(where.at("supplier"), supplier)
+        if village not in known_villages:
+            issues.append(Issue(where.at("village"), Msg(
+                "names no known village ({code!r})", code=village)))  # fmt: skip
+        elif ok:
+            plan.villages.add((supplier, village))
+
+    known_households = _existing(session, Household.code, set(plan.households))
+    for where, household, supplier in rows.households:
+        known_supplier(where.at("supplier"), supplier)
+        if household not in known_households:
+            issues.append(Issue(where.at("household"), Msg(
+                "names no known household ({code!r})", code=household)))  # fmt: skip
+    return plan
+
+
+def _cycle_issues(
+    session: Session, plan: _Plan, new_links: dict[tuple[str, str], Where], issues: list[Issue]
+) -> None:
+    """An issue for each cycle the new links close (``new_links``: the place of each)."""
     # cycles: through the new links alone, or through new and stored ones together
     edges = set(plan.supplier_links)
     if not plan.replace_links:
@@ -233,24 +258,6 @@ def _plan(session: Session, rows: ChainRows, replace: bool, issues: list[Issue])
         where = blamed[-1].at("seller")
         issues.append(Issue(where, Msg("this link closes a cycle: {path}",
                                        path=cycle_words(cycle))))  # fmt: skip
-
-    village_codes = {r[2] for r in rows.villages}
-    known_villages = _existing(session, Village.code, village_codes)
-    for where, supplier, village in rows.villages:
-        ok = known_supplier(where.at("supplier"), supplier)
-        if village not in known_villages:
-            issues.append(Issue(where.at("village"), Msg(
-                "names no known village ({code!r})", code=village)))  # fmt: skip
-        elif ok:
-            plan.villages.add((supplier, village))
-
-    known_households = _existing(session, Household.code, set(plan.households))
-    for where, household, supplier in rows.households:
-        known_supplier(where.at("supplier"), supplier)
-        if household not in known_households:
-            issues.append(Issue(where.at("household"), Msg(
-                "names no known household ({code!r})", code=household)))  # fmt: skip
-    return plan
 
 
 def _existing(session: Session, column, codes: set[str]) -> set[str]:
