@@ -128,10 +128,10 @@ def prepare_database(url: str, n_alerts: int, n_closed: int, seed: int, analyze:
     """Migrate, load places, users, households, children and alerts; returns what the bench
     needs to know (users' scopes, busiest villages, expected totals)."""
     from clms.app import create_app
+    from clms.auth.users import add_user
     from clms.db import session_scope
     from clms.migrate import upgrade
     from clms.models import Area, Supplier, SupplierVillage, Village
-    from clms.operations.users import add_user
 
     rng = random.Random(seed)
     engine = create_engine(url)

@@ -253,8 +253,9 @@ def make_world(url: str, rng: random.Random) -> World:
     from sqlalchemy import select
 
     from clms.app import create_app
+    from clms.auth.users import add_user
     from clms.db import session_scope
-    from clms.demo_cases import seed_providers
+    from clms.demo.cases import seed_providers
     from clms.migrate import upgrade
     from clms.models import (
         Area,
@@ -264,7 +265,6 @@ def make_world(url: str, rng: random.Random) -> World:
         SupplierVillage,
         Village,
     )
-    from clms.operations.users import add_user
 
     engine = create_engine(url)
     try:

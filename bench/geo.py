@@ -184,6 +184,7 @@ def village_points(rng: np.random.Generator, n: int, outline) -> np.ndarray:
 
 def make_world(app, rng: np.random.Generator, n_villages: int) -> dict:
     """Places, cells, suppliers, users, a form and a profile (ORM); what the bulk load needs."""
+    from clms.auth.users import add_user
     from clms.db import session_scope
     from clms.models import (
         Area,
@@ -194,7 +195,6 @@ def make_world(app, rng: np.random.Generator, n_villages: int) -> dict:
         SupplierVillage,
         Village,
     )
-    from clms.operations.users import add_user
     from geo.cells import voronoi_cells
 
     outline = shapely.Polygon(CIV_OUTLINE)

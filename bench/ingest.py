@@ -99,10 +99,10 @@ def prepare_database(url: str, clients: int) -> dict:
     Returns the realm, the live version of the household form and each monitor's villages.
     """
     from clms.app import create_app
+    from clms.auth.users import add_user
     from clms.db import session_scope
     from clms.migrate import upgrade
     from clms.models import Area, Form, Supplier, SupplierVillage, Village
-    from clms.operations.users import add_user
     from forms.publish import ensure_builtin_forms
 
     engine = create_engine(url)

@@ -70,7 +70,7 @@ def users_add(username, role, areas, brand_code, provider_code, full_name, email
     Example:
         echo 'a long passphrase' | clms users add awa --role monitor --area CI-NAWA
     """
-    from clms.operations.users import add_user
+    from clms.auth.users import add_user
 
     password = _read_password()
     with _user_change() as session:
@@ -108,7 +108,7 @@ CLI_ACTOR = "cli"  # who the audit log names for changes made with this command
 def _user_change():
     """One transaction for a change of users; a refused change becomes a clean error message
     and leaves nothing written."""
-    from clms.operations.users import UserError
+    from clms.auth.users import UserError
 
     try:
         with session_scope() as session:
@@ -149,7 +149,7 @@ def users_password(username, reason) -> None:
 
     Their web sessions end and their API tokens are revoked; phones' device tokens stay.
     """
-    from clms.operations.users import change_password
+    from clms.auth.users import change_password
 
     password = _read_password()
     with _user_change() as session:
@@ -175,7 +175,7 @@ def users_set_role(username, role, areas, brand_code, provider_code, reason) -> 
     Example:
         clms users set-role kone supervisor --area CI-D1 --reason "promoted, memo 2026-14"
     """
-    from clms.operations.users import change_role
+    from clms.auth.users import change_role
 
     with _user_change() as session:
         user = change_role(
@@ -192,7 +192,7 @@ def users_set_role(username, role, areas, brand_code, provider_code, reason) -> 
 @with_appcontext
 def users_set_areas(username, areas, reason) -> None:
     """Replace the areas and villages USERNAME works in (monitor, officer, supervisor)."""
-    from clms.operations.users import change_areas
+    from clms.auth.users import change_areas
 
     with _user_change() as session:
         change_areas(session, username, list(areas), reason=reason, actor=CLI_ACTOR)
@@ -205,7 +205,7 @@ def users_set_areas(username, areas, reason) -> None:
 @with_appcontext
 def users_deactivate(username, reason) -> None:
     """Stop USERNAME signing in: sessions end at their next request, all tokens are revoked."""
-    from clms.operations.users import deactivate_user
+    from clms.auth.users import deactivate_user
 
     with _user_change() as session:
         revoked = deactivate_user(session, username, reason=reason, actor=CLI_ACTOR)
@@ -218,7 +218,7 @@ def users_deactivate(username, reason) -> None:
 @with_appcontext
 def users_activate(username, reason) -> None:
     """Let a deactivated USERNAME sign in again (revoked tokens stay revoked)."""
-    from clms.operations.users import activate_user
+    from clms.auth.users import activate_user
 
     with _user_change() as session:
         activate_user(session, username, reason=reason, actor=CLI_ACTOR)
@@ -231,7 +231,7 @@ def users_activate(username, reason) -> None:
 @with_appcontext
 def users_unlock(username, reason) -> None:
     """End the sign-in lock of USERNAME (set after too many failed sign-ins)."""
-    from clms.operations.users import unlock_user
+    from clms.auth.users import unlock_user
 
     with _user_change() as session:
         state = unlock_user(session, username, actor=CLI_ACTOR, reason=reason)
@@ -244,7 +244,7 @@ def users_unlock(username, reason) -> None:
 @with_appcontext
 def users_tokens(username) -> None:
     """List the API and device tokens of USERNAME (never the tokens themselves)."""
-    from clms.operations.users import list_tokens, token_state
+    from clms.auth.users import list_tokens, token_state
 
     def when(moment) -> str:
         return f"{moment:%Y-%m-%d %H:%M}" if moment is not None else "-"
@@ -270,7 +270,7 @@ def users_tokens(username) -> None:
 @with_appcontext
 def users_revoke_tokens(username, kind, reason) -> None:
     """Revoke the live tokens of USERNAME: API bearer tokens, phones' device tokens, or both."""
-    from clms.operations.users import revoke_user_tokens
+    from clms.auth.users import revoke_user_tokens
 
     with _user_change() as session:
         count = revoke_user_tokens(session, username, actor=CLI_ACTOR, kind=kind, reason=reason)
@@ -291,7 +291,7 @@ def users_device_token(username, label, days, hours) -> None:
 
     In ODK Collect, set the server URL to https://<this server>/key/<token>.
     """
-    from clms.operations.users import issue_device_token
+    from clms.auth.users import issue_device_token
 
     with _user_change() as session:
         token, row = issue_device_token(
@@ -314,7 +314,7 @@ def users_device_token(username, label, days, hours) -> None:
 def users_renew_token(username, token_id, days) -> None:
     """Extend device token TOKEN_ID of USERNAME (its id in `clms users tokens`): the phone keeps
     working with nothing to change on it."""
-    from clms.operations.users import renew_device_token
+    from clms.auth.users import renew_device_token
 
     with _user_change() as session:
         row = renew_device_token(
@@ -468,8 +468,8 @@ def register_commands(app) -> None:
     from alerts.profiles_cli import profiles_group
     from alerts.scheduler_cli import jobs_group, scheduler_command
     from clms.audit_cli import audit_group
-    from clms.demo import demo_command
-    from clms.supply_cli import supply_group
+    from clms.demo.command import demo_command
+    from clms.supply.cli import supply_group
     from forms.cli import forms_group
     from forms.pull_cli import sources_group
     from geo.cli import places_group
@@ -480,7 +480,7 @@ def register_commands(app) -> None:
         reclassify_command, profiles_group, sources_group, scheduler_command, jobs_group,
         places_group, supply_group, hotspots_group, audit_group,
     )  # fmt: skip
-    from clms.dataprotection_cli import COMMANDS as data_protection_commands
+    from clms.dataprotection.cli import COMMANDS as data_protection_commands
 
     for command in (*commands, *data_protection_commands):
         app.cli.add_command(command)

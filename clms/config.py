@@ -75,7 +75,7 @@ DEFAULTS: dict[str, object] = {
     "DIGEST_REALM": "CLMS",
     "TRUST_PROXY": 0,
     "TOKEN_HOURS": 24,
-    # a phone's device token (clms.operations.users): a lost phone's stops working by itself
+    # a phone's device token (clms.auth.users): a lost phone's stops working by itself
     "DEVICE_TOKEN_DAYS": 180,
     "SESSION_MINUTES": 8 * 60,
     "ODK_VALIDATE": "auto",

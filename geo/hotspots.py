@@ -92,7 +92,7 @@ from clms.models import (
     Visit,
 )
 from clms.scope import area_ids_in_scope, village_scope_condition
-from clms.supply import brand_supplier_ids, brand_supplier_ids_query, subchain_ids
+from clms.supply.operations import brand_supplier_ids, brand_supplier_ids_query, subchain_ids
 from geo.periods import MAX_MONTHS, Period, PeriodNotOffered, ReportingGrid
 
 #: the ``level`` values

@@ -73,7 +73,7 @@ from clms.models import (
     Visit,
 )
 from clms.scope import descendant_area_ids, village_scope_condition
-from clms.supply import brand_supplier_ids_query
+from clms.supply.operations import brand_supplier_ids_query
 
 #: where ``./dev`` installs Leaflet and its plugin (npm), inside the static folder
 VENDOR = Path(__file__).resolve().parents[1] / "clms" / "static" / "vendor" / "node_modules"

@@ -17,10 +17,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, select, text
 
 from clms.app import create_app
+from clms.auth.users import add_user
 from clms.db import Base, session_scope
 from clms.migrate import upgrade
 from clms.models import Area, Brand, ServiceProvider, Supplier, SupplierVillage, Village
-from clms.operations.users import add_user
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CLMS_SHARED_DATA", ROOT.parent / "shared" / "data"))

@@ -226,8 +226,8 @@ def fill(folder: Path, leave: int) -> Path:
 def populate(app) -> str:
     """The least a phone needs: one department with two villages, monitor ``awa`` (password
     tests.conftest.PASSWORD) scoped to it, and our forms. Returns the household form's version."""
+    from clms.auth.users import add_user
     from clms.models import Area, Form, Supplier, SupplierVillage, Village
-    from clms.operations.users import add_user
     from forms.publish import ensure_builtin_forms
     from tests.conftest import PASSWORD
 

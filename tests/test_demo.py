@@ -13,17 +13,10 @@ from lxml import etree
 from sqlalchemy import func, select
 
 from clms.db import session_scope
-from clms.demo import (
-    Generator,
-    MonitorPlan,
-    ProgressLine,
-    VillagePoint,
-    build_submission,
-    choice_values,
-    followup_values,
-    household_values,
-    primary_instance,
-)
+from clms.demo.answers import Generator, followup_values, household_values
+from clms.demo.plan import MonitorPlan, VillagePoint
+from clms.demo.progress import ProgressLine
+from clms.demo.submissions import build_submission, choice_values, primary_instance
 from clms.models import (
     Area,
     Brand,
@@ -40,7 +33,8 @@ from clms.models import (
     Village,
     Visit,
 )
-from clms.supply import brand_supplier_ids, check_chain
+from clms.supply.operations import brand_supplier_ids
+from clms.supply.tree import check_chain
 from forms.parse import parse_submission
 from forms.xmlsafe import parse_xml
 from tests.odk_engine_client import engine_available, fill_form

@@ -387,7 +387,7 @@ def test_connection_dropped_while_signing_in_answers_503_in_each_format(pg_app, 
     from sqlalchemy import event
 
     from clms.auth import issue_token
-    from clms.operations.users import add_user
+    from clms.auth.users import add_user
 
     engine = pg_app.extensions["clms_engine"]
     armed = []

@@ -98,7 +98,7 @@ def test_nothing_that_happens_after_the_release_changes_a_brands_figures(world):
         # reclassified: every "none" becomes "at_risk"
         s.execute(update(Classification).where(Classification.category == "none")
                   .values(category="at_risk"))  # fmt: skip
-    from clms.supply import link
+    from clms.supply.operations import link
 
     with world.app_context(), session_scope(world) as s:
         assert link(s, "BRAND-A", "T1-B").changed  # brand A now buys from brand B's exporter

@@ -17,24 +17,19 @@ from clms.models import (
     SupplierLink,
     SupplierVillage,
 )
-from clms.supply import (
-    ChainImportError,
-    ChainRows,
+from clms.supply.csvfiles import ChainImportError, ChainRows, file_kind, read_chain_csv
+from clms.supply.graph import find_cycles
+from clms.supply.imports import import_chain
+from clms.supply.operations import (
     SupplierInput,
     attach_village,
     brand_supplier_ids,
-    chain_tree,
-    check_chain,
     detach_village,
-    file_kind,
-    find_cycles,
-    import_chain,
     link,
-    read_chain_csv,
     save_supplier,
-    tree_lines,
     unlink,
 )
+from clms.supply.tree import chain_tree, check_chain, tree_lines
 from tests.conftest import PASSWORD
 
 BRANDS = "code,name\nBR-X,Brand X\nBR-Y,Brand Y\n"

@@ -1,10 +1,10 @@
-"""Which suppliers a brand reaches through the links (clms.supply)."""
+"""Which suppliers a brand reaches through the links (clms.supply.operations)."""
 
 from __future__ import annotations
 
 from clms.db import session_scope
 from clms.models import Brand, BrandSupplier, Supplier, SupplierLink
-from clms.supply import brand_supplier_ids, subchain_ids, would_cycle
+from clms.supply.operations import brand_supplier_ids, subchain_ids, would_cycle
 
 
 def test_a_brand_reaches_every_supplier_below_its_direct_suppliers_and_no_other(app):

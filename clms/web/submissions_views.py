@@ -9,8 +9,8 @@ from clms.auth import allow
 from clms.db import db
 from clms.i18n import N_
 from clms.locale import gettext
-from clms.operations.submissions import get_submission, list_submissions, may_read_content
 from clms.web import bp
+from forms.review import get_submission, list_submissions, may_read_content
 
 STATUSES = ("received", "parsed", "review", "raw")
 #: the status filters, as the list names them

@@ -10,13 +10,23 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from clms import supply
 from clms.auth import allow
 from clms.db import db
 from clms.errors import Problem
 from clms.i18n import Msg
 from clms.locale import localize
 from clms.models import Brand, Supplier, SupplierVillage, Village
+from clms.supply.csvfiles import ChainImportError
+from clms.supply.imports import import_chain
+from clms.supply.operations import (
+    SupplierInput,
+    attach_village,
+    detach_village,
+    link,
+    save_supplier,
+    unlink,
+)
+from clms.supply.tree import build_tree, read_chain, supplier_rows
 from clms.web import bp
 
 MAX_IMPORT_FILES = 10
@@ -25,11 +35,11 @@ MAX_IMPORT_FILES = 10
 def _index(status: int = 200, *, link_errors=None, import_issues=None, values=None):
     """The chain page, with the errors of a refused link or import when there are some."""
     session = db()
-    data = supply.read_chain(session)
+    data = read_chain(session)
     return render_template(
         "supply_index.html",
-        tree=supply.build_tree(data),
-        suppliers=supply.supplier_rows(data),
+        tree=build_tree(data),
+        suppliers=supplier_rows(data),
         brands=list(session.scalars(select(Brand).order_by(Brand.code))),
         link_errors=link_errors or {},
         import_issues=import_issues or [],
@@ -50,7 +60,7 @@ def supply_link():
     """Add a link: a brand or supplier (the buyer) buys from a supplier (the seller)."""
     session = db()
     try:
-        result = supply.link(session, request.form.get("buyer", ""), request.form.get("seller", ""))
+        result = link(session, request.form.get("buyer", ""), request.form.get("seller", ""))
     except Problem as p:
         session.rollback()
         errors = {k: localize(m) for k, m in p.fields.items()}
@@ -74,8 +84,8 @@ def supply_unlink():
     """Remove a link."""
     session = db()
     try:
-        result = supply.unlink(session, request.form.get("buyer", ""),
-                               request.form.get("seller", ""))  # fmt: skip
+        result = unlink(session, request.form.get("buyer", ""),
+                        request.form.get("seller", ""))  # fmt: skip
     except Problem as p:
         session.rollback()
         return _index(p.status, link_errors={k: localize(m) for k, m in p.fields.items()})
@@ -99,12 +109,12 @@ def supply_import():
         flash(localize(Msg("Import at most {n} files at a time.", n=MAX_IMPORT_FILES)), "error")
         return redirect(url_for("web.supply_index"), code=303)
     try:
-        summary = supply.import_chain(
+        summary = import_chain(
             session,
             [(f.filename, f.read()) for f in uploads],
             replace=bool(request.form.get("replace")),
         )
-    except supply.ChainImportError as e:
+    except ChainImportError as e:
         session.rollback()
         return _index(422, import_issues=[issue.render(localize) for issue in e.issues])
     session.commit()
@@ -138,14 +148,14 @@ def _save_supplier(supplier: Supplier | None):
     session = db()
     if request.method == "POST":
         form = request.form
-        data = supply.SupplierInput(
+        data = SupplierInput(
             code=form.get("code", "") if supplier is None else supplier.code,
             name=form.get("name", ""),
             tier=form.get("tier", ""),
             kind=form.get("kind", ""),
         )
         try:
-            saved = supply.save_supplier(session, data, new=supplier is None)
+            saved = save_supplier(session, data, new=supplier is None)
         except Problem as p:
             session.rollback()
             errors = {k: localize(m) for k, m in p.fields.items()} or {"form": localize(p.msg)}
@@ -181,14 +191,14 @@ def supply_supplier_edit(code: str):
 @allow("admin")
 def supply_village_attach(code: str):
     """The supplier buys in one more village."""
-    return _village_change(code, supply.attach_village, Msg("Village {village} attached."))
+    return _village_change(code, attach_village, Msg("Village {village} attached."))
 
 
 @bp.route("/supply/suppliers/<code>/villages/remove", methods=["POST"])
 @allow("admin")
 def supply_village_detach(code: str):
     """The supplier no longer buys in a village."""
-    return _village_change(code, supply.detach_village, Msg("Village {village} detached."))
+    return _village_change(code, detach_village, Msg("Village {village} detached."))
 
 
 def _village_change(code: str, change, done: Msg):

@@ -1,9 +1,9 @@
 """``clms supply``: brands, suppliers and the links between them, from CSV.
 
 ``clms supply import FILE...`` reads a whole chain (all of it or nothing; see
-:func:`clms.supply.import_chain` for the file formats), ``clms supply show`` prints it as a tree
-per brand and ``clms supply check`` looks for cycles, suppliers no brand reaches and households
-selling outside every chain.
+:func:`clms.supply.imports.import_chain` for the file formats), ``clms supply show`` prints it as a
+tree per brand and ``clms supply check`` looks for cycles, suppliers no brand reaches and
+households selling outside every chain.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def import_command(files: tuple[str, ...], dry_run: bool, replace: bool) -> None
     wrong; each problem names the file, line and column. A link that would close a cycle is
     refused with the cycle's path. Importing the same files again changes nothing.
     """
-    from clms.supply import ChainImportError, import_chain
+    from clms.supply.csvfiles import ChainImportError
+    from clms.supply.imports import import_chain
 
     loaded = [(Path(f).name, Path(f).read_bytes()) for f in files]
     with session_scope() as session:
@@ -72,7 +73,7 @@ def import_command(files: tuple[str, ...], dry_run: bool, replace: bool) -> None
 def show_command(brand_code: str | None) -> None:
     """Print the chain as a tree: each brand, its tier-1 suppliers, whom they buy from, down to
     the farmer groups, with the villages and households of each supplier."""
-    from clms.supply import chain_tree, tree_lines
+    from clms.supply.tree import chain_tree, tree_lines
 
     with session_scope() as session:
         tree = chain_tree(session, brand_code)
@@ -91,7 +92,8 @@ def check_command() -> None:
     """Look for cycles, suppliers no brand reaches, links whose tiers look the wrong way round,
     households selling outside every chain and unknown supplier codes in submissions. Exits with
     status 1 when it finds anything but tier warnings."""
-    from clms.supply import check_chain, cycle_words
+    from clms.supply.graph import cycle_words
+    from clms.supply.tree import check_chain
 
     with session_scope() as session:
         found = check_chain(session)

@@ -11,7 +11,8 @@ would have happened and never later than now:
 - about a third of the alerts of child labour, and every worst form, become cases: verified,
   assessed, planned, approved where needed, consented, referred; providers accept and deliver;
 - follow-up visits are then sent by the monitors through the real OpenRosa endpoint
-  (:func:`followup_jobs`), so that the system itself proposes the closures they justify;
+  (:func:`clms.demo.sending.followup_jobs`), so that the system itself proposes the closures
+  they justify;
 - supervisors approve some of those closures.
 
 Everything comes from the demo's seeded random source: the same seed gives the same cases.
@@ -209,6 +210,11 @@ def work_cases(sessions, rng: random.Random, progress=None, share: float = 0.35)
 
 
 def _one_case(session: Session, rng: random.Random, a, officer_ids, supervisor_ids, now) -> str:
+    """One case from the alert ``a``, taken step by step (verification, assessment, plan,
+    consents and referrals, the providers' answers) as far as the time since its visit allows;
+    returns the state it reached. One function on purpose: the case's story reads in the order
+    it happens, each step dated from the one before (and the seeded draws stay in that order).
+    """
     officer = session.get(User, rng.choice(officer_ids))
     t = a.created_at + dt.timedelta(hours=rng.randint(2, 60))
     if t > now:

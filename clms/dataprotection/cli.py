@@ -42,7 +42,7 @@ def retention_run(dry_run: bool) -> None:
     A child with an open case, an active alert or a visit since the cut keeps its data. Each
     child anonymised is recorded in the audit log (child.anonymise), and the run (retention.run).
     """
-    from clms.dataprotection import retention_years, run_retention
+    from clms.dataprotection.retention import retention_years, run_retention
 
     try:
         years = retention_years(current_app.config)
@@ -98,7 +98,8 @@ def child_export(child_uid: str, output: Path, reason: str) -> None:
 
     The export is recorded in the audit log (child.export, with the reason).
     """
-    from clms.dataprotection import DataProtectionError, export_child, export_json
+    from clms.dataprotection.export import export_child, export_json
+    from clms.dataprotection.subject import DataProtectionError
 
     if output.exists():
         raise click.ClickException(f"{output} exists: choose a new file name.")
@@ -136,7 +137,8 @@ def child_erase(
     change. Refused while the child has an open case unless --force REASON: erasing the record
     of a child who may be in danger can harm the child. Recorded in the audit log (child.erase).
     """
-    from clms.dataprotection import DataProtectionError, erase_child
+    from clms.dataprotection.erasure import erase_child
+    from clms.dataprotection.subject import DataProtectionError
 
     if not yes:
         click.confirm(
