@@ -54,7 +54,7 @@ from sqlalchemy.orm import Session
 
 from clms.audit import record as audit
 from clms.audit import record_read
-from clms.cases.operations import record_event
+from clms.cases.records import record_event
 from clms.errors import field_errors, problem
 from clms.i18n import Msg
 from clms.models import (
