@@ -60,31 +60,13 @@ def open_case(
         )
     child = alert.child
     if child is None:
-        uid = (child_uid or "").strip()
-        if not uid:
-            raise field_errors({"child": Msg("is required: choose the child this report is about")})
-        child = session.scalar(
-            select(Child)
-            .join(Household, Household.id == Child.household_id)
-            .where(
-                Child.child_uid == uid,
-                Child.merged_into_id.is_(None),
-                Household.village_id == alert.village_id,
-            )
-        )
-        if child is None:
-            raise field_errors(
-                {"child": Msg("names no child of village {village}", village=alert.village.code)}
-            )
+        child = _reported_child(session, alert, child_uid)
     household = session.get(Household, child.household_id)
     existing = session.scalar(
         select(Case).where(Case.child_id == child.id, Case.state.in_(wf.OPEN_STATES))
     )
     if existing is not None:
-        _close_alert_into_case(session, alert, existing, user, now)
-        record_event(session, existing, user, "alert_linked",
-                     {"alert_id": alert.id, "category": alert.category}, now=now)  # fmt: skip
-        session.flush()
+        link_alert(session, alert, existing, user, now)
         return existing
     officer_id = alert.assigned_to_id
     if officer_id is None and user.role in ("officer", "supervisor"):
@@ -119,7 +101,7 @@ def open_case(
         ) from e
     case.case_number = f"CL-{case.id:06d}"
     session.flush()
-    _close_alert_into_case(session, alert, case, user, now)
+    close_alert_into_case(session, alert, case, user, now)
     record_event(
         session,
         case,
@@ -134,9 +116,59 @@ def open_case(
     return case
 
 
-def _close_alert_into_case(
-    session: Session, alert: Alert, case: Case, user: User, now: dt.datetime
+def _reported_child(session: Session, alert: Alert, child_uid: str | None) -> Child:
+    """The child ``child_uid`` names for a reported concern: a child of the alert's village."""
+    uid = (child_uid or "").strip()
+    if not uid:
+        raise field_errors({"child": Msg("is required: choose the child this report is about")})
+    child = session.scalar(
+        select(Child)
+        .join(Household, Household.id == Child.household_id)
+        .where(
+            Child.child_uid == uid,
+            Child.merged_into_id.is_(None),
+            Household.village_id == alert.village_id,
+        )
+    )
+    if child is None:
+        raise field_errors(
+            {"child": Msg("names no child of village {village}", village=alert.village.code)}
+        )
+    return child
+
+
+def link_alert(
+    session: Session,
+    alert: Alert,
+    case: Case,
+    user: User,
+    now: dt.datetime,
+    *,
+    by_merge: bool = False,
 ) -> None:
+    """The active alert joins the child's open case (:func:`close_alert_into_case`), and the
+    case's timeline says so. ``by_merge``: the alert and the case were of two records merged as
+    the same child (:func:`clms.cases.merge.merge_children`)."""
+    close_alert_into_case(session, alert, case, user, now, by_merge=by_merge)
+    detail = {"alert_id": alert.id, "category": alert.category}
+    if by_merge:
+        detail["by_merge"] = True
+    record_event(session, case, user, "alert_linked", detail, now=now)
+    session.flush()
+
+
+def close_alert_into_case(
+    session: Session,
+    alert: Alert,
+    case: Case,
+    user: User,
+    now: dt.datetime,
+    *,
+    by_merge: bool = False,
+) -> None:
+    """The alert becomes ``case_opened`` (and is acknowledged, if it was not), with an event
+    naming the case; refused when it changed meanwhile (it is no longer active). ``by_merge``:
+    see :func:`link_alert`."""
     values = {"status": "case_opened", "updated_at": now, "closed_at": now}
     if alert.acknowledged_at is None:
         values.update(acknowledged_at=now, acknowledged_by_id=user.id)
@@ -149,15 +181,20 @@ def _close_alert_into_case(
     if done != 1:
         raise problem(
             "alert.transition_refused",
-            detail=Msg("Alert {id} changed meanwhile; reload it and try again.", id=alert.id),
+            detail=Msg("Alert {id} changed meanwhile; reload the list and try again.", id=alert.id)
+            if by_merge  # the merge's page is the list of possible duplicates
+            else Msg("Alert {id} changed meanwhile; reload it and try again.", id=alert.id),
         )
+    detail = {"case_id": case.id, "case_number": case.case_number}
+    if by_merge:
+        detail["by_merge"] = True
     session.add(
         AlertEvent(
             alert_id=alert.id,
             at=now,
             user_id=user.id,
             action="case_opened",
-            detail={"case_id": case.id, "case_number": case.case_number},
+            detail=detail,
         )
     )
     session.refresh(alert)
