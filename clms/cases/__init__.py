@@ -12,6 +12,7 @@
 - :mod:`clms.cases.findings`: what the visits do to cases;
 - :mod:`clms.cases.queries`: reading cases for the pages (the list, a case, a provider's
   referrals);
-- :mod:`clms.cases.duplicates`: possible duplicate children;
+- :mod:`clms.cases.duplicates`: possible duplicate children, and :mod:`clms.cases.merge`:
+  merging two records of one child (or marking them different children);
 - :mod:`clms.cases.catalogue`: the service catalogue and the providers.
 """
