@@ -84,19 +84,7 @@ def merge_children(
     ...                "Same child: the monitor swapped the names")  # doctest: +SKIP
     """
     now = now or utcnow()
-    kept_uid, merged_uid = (kept_uid or "").strip(), (merged_uid or "").strip()
-    reason = (reason or "").strip()
-    errors: dict[str, Msg] = {}
-    if not kept_uid or not merged_uid:
-        errors["keep"] = Msg("is required: choose the record to keep")
-    elif kept_uid == merged_uid:
-        errors["keep"] = Msg("must name two different records")
-    if not reason:
-        errors["reason"] = Msg("is required")
-    elif len(reason) > MAX_REASON:
-        errors["reason"] = Msg("must be at most {n} characters", n=MAX_REASON)
-    if errors:
-        raise field_errors(errors)
+    kept_uid, merged_uid, reason = _merge_form(kept_uid, merged_uid, reason)
 
     kept, merged = _pair_in_scope(session, user, kept_uid, merged_uid, lock=True)
     kept_village, merged_village = kept.household.village, merged.household.village
@@ -131,40 +119,10 @@ def merge_children(
         session.expire(stale)
     moved_alert_ids = list(session.scalars(select(Alert.id).where(Alert.child_id == merged.id)))
     moved_case_ids = set(session.scalars(select(Case.id).where(Case.child_id == merged.id)))
-    moved: dict[str, int] = {}
-    for table, model in MOVED_TABLES:
-        values = {"child_id": kept.id}
-        if model is Case:  # a page of a moved case is stale: its child changed
-            values.update(version=Case.version + 1, updated_at=now)
-        moved[table] = session.execute(
-            update(model)
-            .where(model.child_id == merged.id)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+    moved = _move_rows(session, kept, merged, now)
 
     facts = _facts_taken(kept, merged)
-    done = session.execute(
-        update(Child)
-        .where(Child.id == merged.id, Child.merged_into_id.is_(None))
-        .values(merged_into_id=kept.id)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    kept_done = session.execute(
-        update(Child)
-        .where(Child.id == kept.id, Child.merged_into_id.is_(None))
-        .values(merged_into_id=None, **facts)  # never empty: the guard is the point
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if done != 1 or kept_done != 1:
-        raise _refused(Msg("One of these records was merged a moment ago; reload the list."))
-    # records merged earlier into the merged one now lead to the kept child as well
-    session.execute(
-        update(Child)
-        .where(Child.merged_into_id == merged.id)
-        .values(merged_into_id=kept.id)
-        .execution_options(synchronize_session=False)
-    )
+    _point_to_kept(session, kept, merged, facts)
     moved["duplicate_dismissals"] = _carry_dismissals(session, user, kept, merged, now)
 
     record = ChildMerge(kept_child_id=kept.id, merged_child_id=merged.id,
@@ -231,6 +189,67 @@ def mark_different(
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _merge_form(kept_uid: str, merged_uid: str, reason: str) -> tuple[str, str, str]:
+    """The merge form's answers, stripped; every wrong answer at once (``field_errors``)."""
+    kept_uid, merged_uid = (kept_uid or "").strip(), (merged_uid or "").strip()
+    reason = (reason or "").strip()
+    errors: dict[str, Msg] = {}
+    if not kept_uid or not merged_uid:
+        errors["keep"] = Msg("is required: choose the record to keep")
+    elif kept_uid == merged_uid:
+        errors["keep"] = Msg("must name two different records")
+    if not reason:
+        errors["reason"] = Msg("is required")
+    elif len(reason) > MAX_REASON:
+        errors["reason"] = Msg("must be at most {n} characters", n=MAX_REASON)
+    if errors:
+        raise field_errors(errors)
+    return kept_uid, merged_uid, reason
+
+
+def _move_rows(session: Session, kept: Child, merged: Child, now: dt.datetime) -> dict[str, int]:
+    """Move the rows of :data:`MOVED_TABLES` from the merged record to the kept one; returns how
+    many rows each table moved."""
+    moved: dict[str, int] = {}
+    for table, model in MOVED_TABLES:
+        values = {"child_id": kept.id}
+        if model is Case:  # a page of a moved case is stale: its child changed
+            values.update(version=Case.version + 1, updated_at=now)
+        moved[table] = session.execute(
+            update(model)
+            .where(model.child_id == merged.id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    return moved
+
+
+def _point_to_kept(session: Session, kept: Child, merged: Child, facts: dict) -> None:
+    """The merged record, and the records merged into it earlier, now point to the kept one,
+    which takes ``facts``; refused when either record was merged meanwhile."""
+    done = session.execute(
+        update(Child)
+        .where(Child.id == merged.id, Child.merged_into_id.is_(None))
+        .values(merged_into_id=kept.id)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    kept_done = session.execute(
+        update(Child)
+        .where(Child.id == kept.id, Child.merged_into_id.is_(None))
+        .values(merged_into_id=None, **facts)  # never empty: the guard is the point
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if done != 1 or kept_done != 1:
+        raise _refused(Msg("One of these records was merged a moment ago; reload the list."))
+    # records merged earlier into the merged one now lead to the kept child as well
+    session.execute(
+        update(Child)
+        .where(Child.merged_into_id == merged.id)
+        .values(merged_into_id=kept.id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _refused(msg: Msg):

@@ -138,30 +138,9 @@ def refer(
     now = now or utcnow()
     case = case_in_scope(session, user, case_id)
     errors: dict = {}
-    planned = None
-    if planned_service_id is not None:
-        planned = session.get(PlannedService, planned_service_id)
-        if planned is None or planned.case_id != case.id:
-            raise problem("not_found")
-        if planned.status != "planned":
-            raise problem(
-                "case.transition_refused",
-                detail=Msg("This planned service is {status}; only a planned one can be referred.",
-                           status=Msg(planned.status)),
-            )  # fmt: skip
-        service_code = planned.service_code
-        provider = session.get(ServiceProvider, planned.provider_id)
-        if provider_code and provider_code != provider.code:
-            provider = _provider(errors, session, provider_code, None)
-    else:
-        provider = None
-    service = session.scalar(select(ServiceType).where(ServiceType.code == service_code))
-    if service is None:
-        errors["service"] = Msg("is not a service of the catalogue")
-    if provider is None and "provider" not in errors:
-        provider = _provider(errors, session, provider_code, service)
-    elif provider is not None and service is not None:
-        _provider(errors, session, provider.code, service)
+    planned, service, provider = _referral_target(
+        errors, session, case, planned_service_id, service_code, provider_code
+    )
     urgent = bool(service and service.urgent)
     if planned is None and service is not None and not urgent:
         errors["service"] = Msg("is not urgent: refer it from the plan (add it to the plan first)")
@@ -233,6 +212,43 @@ def refer(
         case=case, now=now,
     )  # fmt: skip
     return referral
+
+
+def _referral_target(
+    errors: dict,
+    session: Session,
+    case: Case,
+    planned_service_id: int | None,
+    service_code: str | None,
+    provider_code: str | None,
+) -> tuple[PlannedService | None, ServiceType | None, ServiceProvider | None]:
+    """What :func:`refer` refers: the planned service (if one is named), the service and the
+    provider; a wrong answer goes into ``errors``."""
+    planned = None
+    if planned_service_id is not None:
+        planned = session.get(PlannedService, planned_service_id)
+        if planned is None or planned.case_id != case.id:
+            raise problem("not_found")
+        if planned.status != "planned":
+            raise problem(
+                "case.transition_refused",
+                detail=Msg("This planned service is {status}; only a planned one can be referred.",
+                           status=Msg(planned.status)),
+            )  # fmt: skip
+        service_code = planned.service_code
+        provider = session.get(ServiceProvider, planned.provider_id)
+        if provider_code and provider_code != provider.code:
+            provider = _provider(errors, session, provider_code, None)
+    else:
+        provider = None
+    service = session.scalar(select(ServiceType).where(ServiceType.code == service_code))
+    if service is None:
+        errors["service"] = Msg("is not a service of the catalogue")
+    if provider is None and "provider" not in errors:
+        provider = _provider(errors, session, provider_code, service)
+    elif provider is not None and service is not None:
+        _provider(errors, session, provider.code, service)
+    return planned, service, provider
 
 
 def revoke_referral(
