@@ -12,9 +12,22 @@ import pytest
 from sqlalchemy import func, select
 
 from alerts.escalate import escalate_case_steps, escalate_referrals
-from clms.cases import operations as ops
+from clms.cases import workflow as wf
+from clms.cases.assessment import AssessmentInput, record_assessment
 from clms.cases.catalogue import ProviderInput, ensure_services, save_provider
+from clms.cases.closure import decide_closure
+from clms.cases.opening import open_case, record_verification
+from clms.cases.plan import add_planned_service, decide_plan, submit_plan
 from clms.cases.queries import case_view, list_cases, provider_referral, provider_referrals
+from clms.cases.records import current_plan
+from clms.cases.referrals import (
+    accept_referral,
+    complete_referral,
+    record_consent,
+    refer,
+    reject_referral,
+)
+from clms.cases.transfer import TransferInput, add_note, assign_case, transfer_case
 from clms.db import session_scope
 from clms.errors import Problem
 from clms.models import (
@@ -98,14 +111,14 @@ def new_case(app, *, category="hazardous", village="V1", now=T0, **alert_fields)
     with session_scope(app) as s:
         alert = add_alert(s, village, category=category, created_at=now - DAY, **alert_fields)
         officer = "olga" if village in ("V1", "V2") else "otto"
-        return ops.open_case(s, who(s, officer), alert.id, now=now).id
+        return open_case(s, who(s, officer), alert.id, now=now).id
 
 
 def to_plan(app, case_id, *, risk="medium", now=T0) -> None:
     """Verify (confirmed) and assess the case."""
     with session_scope(app) as s:
         olga = who(s, "olga")
-        ops.record_verification(
+        record_verification(
             s,
             olga,
             case_id,
@@ -114,10 +127,10 @@ def to_plan(app, case_id, *, risk="medium", now=T0) -> None:
             findings="Aya was spraying on her uncle's farm.",
             now=now,
         )
-        ops.record_assessment(s, olga, case_id, assessment(risk), now=now)
+        record_assessment(s, olga, case_id, assessment(risk), now=now)
 
 
-def assessment(risk="medium", **changes) -> ops.AssessmentInput:
+def assessment(risk="medium", **changes) -> AssessmentInput:
     values = dict(
         risk_level=risk,
         child_views="Je veux retourner à l'école et ne plus porter le pulvérisateur.",
@@ -128,7 +141,7 @@ def assessment(risk="medium", **changes) -> ops.AssessmentInput:
         response_level="remediation",
     )
     values.update(changes)
-    return ops.AssessmentInput(**values)
+    return AssessmentInput(**values)
 
 
 def problem_fields(e: pytest.ExceptionInfo) -> dict:
@@ -141,7 +154,7 @@ def problem_fields(e: pytest.ExceptionInfo) -> dict:
 def test_an_officer_opens_a_case_from_an_alert(app, world):
     with session_scope(app) as s:
         alert = add_alert(s, "V1", category="worst_form", created_at=T0 - DAY)
-        case = ops.open_case(s, who(s, "olga"), alert.id, now=T0)
+        case = open_case(s, who(s, "olga"), alert.id, now=T0)
         assert case.case_number == f"CL-{case.id:06d}"
         assert (case.state, case.category, case.version) == ("verification", "worst_form", 1)
         assert case.officer_id == who(s, "olga").id and case.child_id == alert.child_id
@@ -166,7 +179,7 @@ def test_a_second_alert_of_the_same_child_joins_the_open_case(app, world):
         other = add_alert(
             s, "V1", category="worst_form", child=s.get(Child, child_id), status="new"
         )
-        joined = ops.open_case(s, who(s, "sam"), other.id, now=T0 + DAY)
+        joined = open_case(s, who(s, "sam"), other.id, now=T0 + DAY)
         assert joined.id == case_id
         assert s.scalar(select(func.count()).select_from(Case)) == 1
         assert s.get(Alert, other.id).status == "case_opened"
@@ -181,13 +194,13 @@ def test_only_an_active_alert_in_scope_becomes_a_case(app, world):
         dismissed = add_alert(s, "V1", status="dismissed")
         theirs = add_alert(s, "V3")
         with pytest.raises(Problem) as e:
-            ops.open_case(s, who(s, "olga"), dismissed.id)
+            open_case(s, who(s, "olga"), dismissed.id)
         assert e.value.key == "alert.transition_refused" and "dismissed" in e.value.message
         with pytest.raises(Problem) as e:
-            ops.open_case(s, who(s, "olga"), theirs.id)  # V3 is not olga's
+            open_case(s, who(s, "olga"), theirs.id)  # V3 is not olga's
         assert e.value.status == 404
         with pytest.raises(Problem) as e:
-            ops.open_case(s, who(s, "pat"), theirs.id)
+            open_case(s, who(s, "pat"), theirs.id)
         assert e.value.status == 403
 
 
@@ -196,12 +209,12 @@ def test_a_reported_concern_needs_the_child_named(app, world):
         known = add_alert(s, "V1").child  # a child of V1
         report = add_alert(s, "V1", child=None, category="hazardous")
         with pytest.raises(Problem) as e:
-            ops.open_case(s, who(s, "olga"), report.id)
+            open_case(s, who(s, "olga"), report.id)
         assert problem_fields(e) == {"child": "is required: choose the child this report is about"}
         with pytest.raises(Problem) as e:
-            ops.open_case(s, who(s, "olga"), report.id, child_uid="CH-NOTHERE")
+            open_case(s, who(s, "olga"), report.id, child_uid="CH-NOTHERE")
         assert problem_fields(e) == {"child": "names no child of village V1"}
-        case = ops.open_case(s, who(s, "olga"), report.id, child_uid=known.child_uid)
+        case = open_case(s, who(s, "olga"), report.id, child_uid=known.child_uid)
         assert case.child_id == known.id
 
 
@@ -210,7 +223,7 @@ def test_verification_not_confirmed_closes_the_case_with_its_reason(app, world):
     with session_scope(app) as s:
         olga = who(s, "olga")
         with pytest.raises(Problem) as e:
-            ops.record_verification(
+            record_verification(
                 s, olga, case_id, confirmed=False, visited_on=(T0 + 2 * DAY).date(), now=T0
             )
         assert problem_fields(e) == {
@@ -218,7 +231,7 @@ def test_verification_not_confirmed_closes_the_case_with_its_reason(app, world):
             "reason": "is required",
         }
     with session_scope(app) as s:
-        case = ops.record_verification(
+        case = record_verification(
             s,
             who(s, "olga"),
             case_id,
@@ -239,7 +252,7 @@ def test_verification_not_confirmed_closes_the_case_with_its_reason(app, world):
 def test_the_assessment_names_every_missing_answer_and_leads_to_the_plan(app, world):
     case_id = new_case(app)
     with session_scope(app) as s:
-        ops.record_verification(
+        record_verification(
             s,
             who(s, "olga"),
             case_id,
@@ -250,11 +263,11 @@ def test_the_assessment_names_every_missing_answer_and_leads_to_the_plan(app, wo
         )
     with session_scope(app) as s:
         with pytest.raises(Problem) as e:
-            ops.record_assessment(
+            record_assessment(
                 s,
                 who(s, "olga"),
                 case_id,
-                ops.AssessmentInput(
+                AssessmentInput(
                     risk_level="severe", immediate_safety="in_danger", response_types=["magic"]
                 ),
             )
@@ -264,14 +277,14 @@ def test_the_assessment_names_every_missing_answer_and_leads_to_the_plan(app, wo
             "family_situation": "is required",
             "schooling": "is required",
             "safety_notes": "is required",
-            "response_types": "must be among: " + ", ".join(ops.wf.RESPONSE_TYPES),
+            "response_types": "must be among: " + ", ".join(wf.RESPONSE_TYPES),
             "response_level": "is required",
         }
     with session_scope(app) as s:
-        ops.record_assessment(s, who(s, "olga"), case_id, assessment("high"), now=T0)
+        record_assessment(s, who(s, "olga"), case_id, assessment("high"), now=T0)
         case = s.get(Case, case_id)
         assert (case.state, case.risk_level) == ("action_plan", "high")
-        assert ops.current_plan(s, case_id).status == "draft"
+        assert current_plan(s, case_id).status == "draft"
 
 
 def test_a_high_risk_plan_waits_for_another_supervisor(app, world):
@@ -280,10 +293,10 @@ def test_a_high_risk_plan_waits_for_another_supervisor(app, world):
     with session_scope(app) as s:
         sam = who(s, "sam")
         with pytest.raises(Problem) as e:
-            ops.submit_plan(s, sam, case_id)
+            submit_plan(s, sam, case_id)
         assert "no services yet" in e.value.message
         with pytest.raises(Problem) as e:
-            ops.add_planned_service(
+            add_planned_service(
                 s,
                 sam,
                 case_id,
@@ -298,7 +311,7 @@ def test_a_high_risk_plan_waits_for_another_supervisor(app, world):
         }
     with session_scope(app) as s:
         sam = who(s, "sam")
-        ops.add_planned_service(
+        add_planned_service(
             s,
             sam,
             case_id,
@@ -307,25 +320,25 @@ def test_a_high_risk_plan_waits_for_another_supervisor(app, world):
             due_on=(T0 + 20 * DAY).date(),
             now=T0,
         )
-        ops.submit_plan(s, sam, case_id, now=T0)
+        submit_plan(s, sam, case_id, now=T0)
         case = s.get(Case, case_id)
-        assert case.state == "action_plan" and ops.current_plan(s, case_id).status == "submitted"
+        assert case.state == "action_plan" and current_plan(s, case_id).status == "submitted"
         assert case.step_due_at == T0 + 3 * DAY
         mails = s.scalars(select(Notification.email).where(Notification.kind == "case")).all()
         assert sorted(mails) == ["sam@example.org", "sue@example.org"]
     with session_scope(app) as s:
         with pytest.raises(Problem) as e:
-            ops.decide_plan(s, who(s, "sam"), case_id, approve=True)
+            decide_plan(s, who(s, "sam"), case_id, approve=True)
         assert "You submitted this plan" in e.value.message
         with pytest.raises(Problem) as e:
-            ops.decide_plan(s, who(s, "olga"), case_id, approve=True)
+            decide_plan(s, who(s, "olga"), case_id, approve=True)
         assert "Only a supervisor" in e.value.message
     with session_scope(app) as s:
-        ops.decide_plan(s, who(s, "sue"), case_id, approve=True, now=T0 + DAY)
+        decide_plan(s, who(s, "sue"), case_id, approve=True, now=T0 + DAY)
         case = s.get(Case, case_id)
         assert case.state == "implementation" and case.step_due_at is None
         assert case.next_followup_due_at == T0 + 31 * DAY
-        assert ops.current_plan(s, case_id).decided_by_id == who(s, "sue").id
+        assert current_plan(s, case_id).decided_by_id == who(s, "sue").id
 
 
 def test_a_returned_plan_goes_back_to_the_officer_with_the_note(app, world):
@@ -333,7 +346,7 @@ def test_a_returned_plan_goes_back_to_the_officer_with_the_note(app, world):
     to_plan(app, case_id, risk="low")  # a worst form needs approval whatever the risk
     with session_scope(app) as s:
         olga = who(s, "olga")
-        ops.add_planned_service(
+        add_planned_service(
             s,
             olga,
             case_id,
@@ -342,13 +355,13 @@ def test_a_returned_plan_goes_back_to_the_officer_with_the_note(app, world):
             due_on=(T0 + 5 * DAY).date(),
             now=T0,
         )
-        ops.submit_plan(s, olga, case_id, now=T0)
+        submit_plan(s, olga, case_id, now=T0)
     with session_scope(app) as s:
         with pytest.raises(Problem) as e:
-            ops.decide_plan(s, who(s, "sam"), case_id, approve=False)
+            decide_plan(s, who(s, "sam"), case_id, approve=False)
         assert problem_fields(e) == {"note": "is required"}
-        ops.decide_plan(s, who(s, "sam"), case_id, approve=False, note="Add psychosocial support.")
-        plan = ops.current_plan(s, case_id)
+        decide_plan(s, who(s, "sam"), case_id, approve=False, note="Add psychosocial support.")
+        plan = current_plan(s, case_id)
         assert plan.status == "returned" and s.get(Case, case_id).state == "action_plan"
         olga_mail = s.scalar(select(Notification).where(Notification.email == "olga@example.org"))
         assert "Plan returned" in olga_mail.subject and "Aya" not in olga_mail.body
@@ -359,7 +372,7 @@ def test_a_low_risk_plan_is_in_force_at_once(app, world):
     to_plan(app, case_id, risk="low")
     with session_scope(app) as s:
         olga = who(s, "olga")
-        ops.add_planned_service(
+        add_planned_service(
             s,
             olga,
             case_id,
@@ -368,9 +381,9 @@ def test_a_low_risk_plan_is_in_force_at_once(app, world):
             due_on=(T0 + 5 * DAY).date(),
             now=T0,
         )
-        ops.submit_plan(s, olga, case_id, now=T0)
+        submit_plan(s, olga, case_id, now=T0)
         assert s.get(Case, case_id).state == "implementation"
-        assert ops.current_plan(s, case_id).status == "auto"
+        assert current_plan(s, case_id).status == "auto"
 
 
 # --- consent and referrals ------------------------------------------------------------------------
@@ -382,7 +395,7 @@ def implementing(app, *, category="child_labour") -> tuple[int, int]:
     to_plan(app, case_id, risk="low")
     with session_scope(app) as s:
         olga = who(s, "olga")
-        planned = ops.add_planned_service(
+        planned = add_planned_service(
             s,
             olga,
             case_id,
@@ -391,7 +404,7 @@ def implementing(app, *, category="child_labour") -> tuple[int, int]:
             due_on=(T0 + 20 * DAY).date(),
             now=T0,
         )
-        ops.submit_plan(s, olga, case_id, now=T0)
+        submit_plan(s, olga, case_id, now=T0)
         return case_id, planned.id
 
 
@@ -399,11 +412,11 @@ def test_no_referral_without_consent_unless_an_authorised_override(app, world, c
     case_id, planned_id = implementing(app)
     with session_scope(app) as s:
         with pytest.raises(Problem) as e:
-            ops.refer(s, who(s, "olga"), case_id, planned_service_id=planned_id)
+            refer(s, who(s, "olga"), case_id, planned_service_id=planned_id)
         assert e.value.key == "referral.consent_missing"
         assert "École primaire de Gnamagui" in e.value.message
         with pytest.raises(Problem) as e:  # an officer may not override for a school service
-            ops.refer(
+            refer(
                 s,
                 who(s, "olga"),
                 case_id,
@@ -412,7 +425,7 @@ def test_no_referral_without_consent_unless_an_authorised_override(app, world, c
             )
         assert "Only a supervisor may override consent" in e.value.message
     with session_scope(app) as s, caplog.at_level(logging.WARNING, logger="clms.audit"):
-        referral = ops.refer(
+        referral = refer(
             s,
             who(s, "sam"),
             case_id,
@@ -432,7 +445,7 @@ def test_the_provider_sees_only_what_the_consent_covers(app, world):
     case_id, planned_id = implementing(app)
     with session_scope(app) as s:
         olga = who(s, "olga")
-        ops.record_consent(
+        record_consent(
             s,
             olga,
             case_id,
@@ -442,7 +455,7 @@ def test_the_provider_sees_only_what_the_consent_covers(app, world):
             shares=["first_name", "age"],
             now=T0,
         )
-        referral = ops.refer(
+        referral = refer(
             s, olga, case_id, planned_service_id=planned_id, message="Needs a place in CE1.", now=T0
         )
         referral_id = referral.id
@@ -463,7 +476,7 @@ def test_the_provider_accepts_rejects_and_records_the_service(app, world):
     case_id, planned_id = implementing(app)
     with session_scope(app) as s:
         olga = who(s, "olga")
-        ops.record_consent(
+        record_consent(
             s,
             olga,
             case_id,
@@ -473,16 +486,16 @@ def test_the_provider_accepts_rejects_and_records_the_service(app, world):
             shares=["full_name"],
             now=T0,
         )
-        first = ops.refer(s, olga, case_id, planned_service_id=planned_id, now=T0).id
+        first = refer(s, olga, case_id, planned_service_id=planned_id, now=T0).id
     with session_scope(app) as s:
         pat = who(s, "pat")
         with pytest.raises(Problem) as e:
-            ops.complete_referral(s, pat, first, outcome="service_provided", service_date=T0.date())
+            complete_referral(s, pat, first, outcome="service_provided", service_date=T0.date())
         assert "Accept the referral before recording the service" in e.value.message
         with pytest.raises(Problem) as e:
-            ops.reject_referral(s, pat, first, reason="  ")
+            reject_referral(s, pat, first, reason="  ")
         assert problem_fields(e) == {"reason": "is required"}
-        ops.reject_referral(
+        reject_referral(
             s,
             pat,
             first,
@@ -491,16 +504,14 @@ def test_the_provider_accepts_rejects_and_records_the_service(app, world):
             now=T0 + DAY,
         )
         assert s.get(PlannedService, planned_id).status == "planned"  # can be referred again
-        second = ops.refer(
-            s, who(s, "olga"), case_id, planned_service_id=planned_id, now=T0 + DAY
-        ).id
+        second = refer(s, who(s, "olga"), case_id, planned_service_id=planned_id, now=T0 + DAY).id
     with session_scope(app) as s:
         pat = who(s, "pat")
-        ops.accept_referral(s, pat, second, now=T0 + 2 * DAY)
+        accept_referral(s, pat, second, now=T0 + 2 * DAY)
         with pytest.raises(Problem) as e:
-            ops.accept_referral(s, pat, second)
+            accept_referral(s, pat, second)
         assert "accepted; it can no longer be accepted" in e.value.message
-        ops.complete_referral(
+        complete_referral(
             s,
             pat,
             second,
@@ -528,7 +539,7 @@ def test_urgent_protection_never_waits_for_the_assessment(app, world):
     with session_scope(app) as s:
         olga = who(s, "olga")
         with pytest.raises(Problem) as e:  # not urgent: needs the plan
-            ops.refer(
+            refer(
                 s,
                 olga,
                 case_id,
@@ -537,7 +548,7 @@ def test_urgent_protection_never_waits_for_the_assessment(app, world):
                 override_reason="x",
             )
         assert problem_fields(e)["service"].startswith("is not urgent")
-        referral = ops.refer(
+        referral = refer(
             s,
             olga,
             case_id,
@@ -577,8 +588,8 @@ def followed(app, world, phone, version, process):
         alert = s.scalar(select(Alert))
         assert alert.category == "child_labour"
         olga = who(s, "olga")
-        case = ops.open_case(s, olga, alert.id, now=T0)
-        ops.record_verification(
+        case = open_case(s, olga, alert.id, now=T0)
+        record_verification(
             s,
             olga,
             case.id,
@@ -587,8 +598,8 @@ def followed(app, world, phone, version, process):
             findings="Confirmed at the farm.",
             now=T0,
         )
-        ops.record_assessment(s, olga, case.id, assessment("low"), now=T0)
-        ops.add_planned_service(
+        record_assessment(s, olga, case.id, assessment("low"), now=T0)
+        add_planned_service(
             s,
             olga,
             case.id,
@@ -597,7 +608,7 @@ def followed(app, world, phone, version, process):
             due_on=(T0 + 10 * DAY).date(),
             now=T0,
         )
-        ops.submit_plan(s, olga, case.id, now=T0)
+        submit_plan(s, olga, case.id, now=T0)
         number = case.case_number
     return {"number": number, "version": live_version(app, "clms_followup")}
 
@@ -631,11 +642,11 @@ def test_cases_csv_lists_the_monitors_open_cases_with_first_names_only(
     make_user("zoe", "monitor", areas=["CI-D1"])
     with session_scope(app) as s:
         case = s.scalar(select(Case))
-        ops.assign_case(s, who(s, "olga"), case.id, monitor="zoe")
+        assign_case(s, who(s, "olga"), case.id, monitor="zoe")
     assert rows() == []  # followed up by zoe now, not awa
     with session_scope(app) as s:
         case = s.scalar(select(Case))
-        ops.assign_case(s, who(s, "olga"), case.id, monitor="awa")
+        assign_case(s, who(s, "olga"), case.id, monitor="awa")
     assert len(rows()) == 1
 
 
@@ -665,12 +676,12 @@ def test_followups_deliver_services_and_the_system_proposes_closure(
         assert proposed.user_id is None  # by the system
     with session_scope(app) as s:
         with pytest.raises(Problem) as e:
-            ops.decide_closure(s, who(s, "sam"), case.id, approve=True, outcome="remediated")
+            decide_closure(s, who(s, "sam"), case.id, approve=True, outcome="remediated")
         assert problem_fields(e) == {
             "lessons_learned": "is required",
             "root_causes": "needs at least one root cause",
         }
-        ops.decide_closure(
+        decide_closure(
             s,
             who(s, "sam"),
             case.id,
@@ -730,7 +741,7 @@ def _closed_case(app, followed, phone, process) -> int:
     process()
     with session_scope(app) as s:
         case = s.scalar(select(Case))
-        ops.decide_closure(
+        decide_closure(
             s,
             who(s, "sam"),
             case.id,
@@ -781,9 +792,9 @@ def test_a_reopened_case_is_assessed_again_with_a_new_plan(app, world, followed,
     assert phone.submit(xml).status_code == 201
     process()
     with session_scope(app) as s:
-        ops.record_assessment(s, who(s, "olga"), case_id, assessment("medium"))
+        record_assessment(s, who(s, "olga"), case_id, assessment("medium"))
         case = s.get(Case, case_id)
-        plan = ops.current_plan(s, case_id)
+        plan = current_plan(s, case_id)
         assert case.state == "action_plan" and (plan.version, plan.status) == (2, "draft")
         view = case_view(s, who(s, "olga"), case_id)
         # the visits before the reopening no longer count towards closure
@@ -797,11 +808,11 @@ def test_a_change_made_on_a_stale_page_is_refused(app, world):
     case_id = new_case(app)
     with session_scope(app) as s:
         seen = s.get(Case, case_id).version
-        ops.add_note(s, who(s, "sam"), case_id, "Called the family.")  # the note does not move it
-        ops.assign_case(s, who(s, "sam"), case_id, officer="olga")  # this does
+        add_note(s, who(s, "sam"), case_id, "Called the family.")  # the note does not move it
+        assign_case(s, who(s, "sam"), case_id, officer="olga")  # this does
     with session_scope(app) as s:
         with pytest.raises(Problem) as e:
-            ops.record_verification(
+            record_verification(
                 s,
                 who(s, "olga"),
                 case_id,
@@ -816,7 +827,7 @@ def test_a_change_made_on_a_stale_page_is_refused(app, world):
 def test_an_external_transfer_ends_the_case_and_revokes_its_referrals(app, world):
     case_id, planned_id = implementing(app)
     with session_scope(app) as s:
-        ops.record_consent(
+        record_consent(
             s,
             who(s, "olga"),
             case_id,
@@ -825,21 +836,21 @@ def test_an_external_transfer_ends_the_case_and_revokes_its_referrals(app, world
             method="verbal",
             shares=["first_name"],
         )
-        referral_id = ops.refer(s, who(s, "olga"), case_id, planned_service_id=planned_id).id
+        referral_id = refer(s, who(s, "olga"), case_id, planned_service_id=planned_id).id
     with session_scope(app) as s:
         with pytest.raises(Problem) as e:
-            ops.transfer_case(s, who(s, "olga"), case_id, ops.TransferInput(kind="external"))
+            transfer_case(s, who(s, "olga"), case_id, TransferInput(kind="external"))
         assert problem_fields(e) == {
             "reason": "is required",
             "consent_basis": "is required",
             "shared": "must say what is shared (at least one item)",
             "to_agency": "is required",
         }
-        transfer = ops.transfer_case(
+        transfer = transfer_case(
             s,
             who(s, "olga"),
             case_id,
-            ops.TransferInput(
+            TransferInput(
                 kind="external",
                 to_agency="Department of Social Welfare, Bolgatanga",
                 to_country="gha",
@@ -857,11 +868,11 @@ def test_an_external_transfer_ends_the_case_and_revokes_its_referrals(app, world
 def test_moving_a_case_to_another_village_hands_it_to_that_areas_officers(app, world):
     case_id = new_case(app)
     with session_scope(app) as s:
-        ops.transfer_case(
+        transfer_case(
             s,
             who(s, "olga"),
             case_id,
-            ops.TransferInput(
+            TransferInput(
                 kind="internal",
                 to_village="V4",
                 reason="The child moved to an aunt in Zogbodoua.",
@@ -882,7 +893,7 @@ def test_moving_a_case_to_another_village_hands_it_to_that_areas_officers(app, w
 def test_overdue_steps_and_referrals_escalate_once(app, world):
     case_id, planned_id = implementing(app)
     with session_scope(app) as s:
-        ops.record_consent(
+        record_consent(
             s,
             who(s, "olga"),
             case_id,
@@ -892,7 +903,7 @@ def test_overdue_steps_and_referrals_escalate_once(app, world):
             shares=["first_name"],
             now=T0,
         )
-        ops.refer(s, who(s, "olga"), case_id, planned_service_id=planned_id, now=T0)
+        refer(s, who(s, "olga"), case_id, planned_service_id=planned_id, now=T0)
     with session_scope(app) as s:
         assert escalate_referrals(s, T0 + 4 * DAY) == {"escalated": 0, "notifications": 0}
         done = escalate_referrals(s, T0 + 6 * DAY)
@@ -907,7 +918,7 @@ def test_a_new_step_deadline_can_escalate_again(app, world):
         assert escalate_case_steps(s, T0 + 30 * DAY)["escalated"] == 1
         assert escalate_case_steps(s, T0 + 31 * DAY)["escalated"] == 0
     with session_scope(app) as s:
-        ops.record_verification(
+        record_verification(
             s,
             who(s, "olga"),
             case_id,
@@ -1009,7 +1020,7 @@ def test_the_case_page_walks_through_verification_and_shows_errors_by_fields(app
 def test_the_provider_answers_from_its_pages(app, world, client):
     case_id, planned_id = implementing(app)
     with session_scope(app) as s:
-        ops.record_consent(
+        record_consent(
             s,
             who(s, "olga"),
             case_id,
@@ -1018,7 +1029,7 @@ def test_the_provider_answers_from_its_pages(app, world, client):
             method="verbal",
             shares=["first_name", "village"],
         )
-        referral_id = ops.refer(s, who(s, "olga"), case_id, planned_service_id=planned_id).id
+        referral_id = refer(s, who(s, "olga"), case_id, planned_service_id=planned_id).id
     login(client, "paul")
     assert client.get(f"/referrals/{referral_id}").status_code == 404
     client.post("/logout")

@@ -22,8 +22,12 @@ from sqlalchemy import (
 
 from alerts.kpis import KpiFilters, compute_everything
 from clms.app import create_app
-from clms.cases import operations as ops
+from clms.cases.assessment import AssessmentInput, record_assessment
 from clms.cases.catalogue import ProviderInput, ensure_services, save_provider
+from clms.cases.opening import open_case, record_verification
+from clms.cases.plan import add_planned_service, submit_plan
+from clms.cases.referrals import accept_referral, complete_referral, record_consent, refer
+from clms.cases.transfer import TransferInput, add_note, transfer_case
 from clms.db import Base, session_scope
 from clms.models import (
     Alert,
@@ -98,9 +102,9 @@ def case_for(s, name: str, at: dt.datetime, *, close: bool) -> str:
         select(Alert).join(Child, Alert.child_id == Child.id).where(Child.name == name)
     )
     olga = who(s, "olga")
-    case = ops.open_case(s, olga, alert.id, now=at)
+    case = open_case(s, olga, alert.id, now=at)
     if close:
-        ops.record_verification(
+        record_verification(
             s, olga, case.id, confirmed=False, visited_on=at.date(),
             reason=f"{name} was not at the farm; neighbours say the child goes to school.", now=at,
         )  # fmt: skip
@@ -266,12 +270,12 @@ def lived(app, staff, phone, version, process):
         olga = who(s, "olga")
         case_for(s, OTHER, at, close=False)
         alert = s.scalar(select(Alert).join(Child).where(Child.name == NAME))
-        case = ops.open_case(s, olga, alert.id, now=at)
-        ops.record_verification(s, olga, case.id, confirmed=True, visited_on=at.date(),
-                                findings=f"{NAME} was carrying pods.", now=at)  # fmt: skip
-        ops.record_assessment(
+        case = open_case(s, olga, alert.id, now=at)
+        record_verification(s, olga, case.id, confirmed=True, visited_on=at.date(),
+                            findings=f"{NAME} was carrying pods.", now=at)  # fmt: skip
+        record_assessment(
             s, olga, case.id,
-            ops.AssessmentInput(
+            AssessmentInput(
                 risk_level="low", child_views=f"Je suis {NAME}, je veux aller à l'école.",
                 family_situation="Lives with her uncle Bakary.", schooling="dropped_out",
                 immediate_safety="safe", response_types=["education"],
@@ -279,23 +283,23 @@ def lived(app, staff, phone, version, process):
             ),
             now=at,
         )  # fmt: skip
-        planned = ops.add_planned_service(
+        planned = add_planned_service(
             s, olga, case.id, service_code="school_kit_costs", provider_code="SCH-GN",
             due_on=(at + 20 * DAY).date(), now=at,
         )  # fmt: skip
-        ops.submit_plan(s, olga, case.id, now=at)
-        ops.record_consent(s, olga, case.id, provider_code="SCH-GN", given_by="child",
-                           method="verbal", shares=["first_name"], now=at)  # fmt: skip
-        referral = ops.refer(s, olga, case.id, planned_service_id=planned.id,
-                             message=f"Please enrol {NAME}.", now=at)  # fmt: skip
+        submit_plan(s, olga, case.id, now=at)
+        record_consent(s, olga, case.id, provider_code="SCH-GN", given_by="child",
+                       method="verbal", shares=["first_name"], now=at)  # fmt: skip
+        referral = refer(s, olga, case.id, planned_service_id=planned.id,
+                         message=f"Please enrol {NAME}.", now=at)  # fmt: skip
         number = case.case_number
         case_id, referral_id = case.id, referral.id
     with session_scope(app) as s:
-        ops.accept_referral(s, who(s, "pat"), referral_id, now=at + DAY)
-        ops.complete_referral(s, who(s, "pat"), referral_id, outcome="service_provided",
-                              service_date=(at + 2 * DAY).date(), note=f"Kit given to {NAME}.",
-                              now=at + 2 * DAY)  # fmt: skip
-        ops.add_note(s, who(s, "olga"), case_id, f"Called Bakary about {NAME}.", now=at + 3 * DAY)
+        accept_referral(s, who(s, "pat"), referral_id, now=at + DAY)
+        complete_referral(s, who(s, "pat"), referral_id, outcome="service_provided",
+                          service_date=(at + 2 * DAY).date(), note=f"Kit given to {NAME}.",
+                          now=at + 2 * DAY)  # fmt: skip
+        add_note(s, who(s, "olga"), case_id, f"Called Bakary about {NAME}.", now=at + 3 * DAY)
     followup = followup_xml(
         live_version(app, "clms_followup"), number, end=stamp(at + 10 * DAY),
         notes=f"{NAME} is back at school.",
@@ -303,9 +307,9 @@ def lived(app, staff, phone, version, process):
     assert phone.submit(followup).status_code == 201
     process()
     with session_scope(app) as s:
-        ops.transfer_case(
+        transfer_case(
             s, who(s, "olga"), case_id,
-            ops.TransferInput(
+            TransferInput(
                 kind="external", to_agency="Social Welfare, Bolgatanga", to_country="GHA",
                 to_contact="Mr Mensah +233 20 000 0000", reason=f"{NAME}'s family moved.",
                 shared=["identity"], consent_basis="consent",
@@ -376,7 +380,7 @@ def test_the_subject_export_holds_every_record_of_the_child_and_nothing_of_anoth
 
 
 #: columns left out of the scan: none. The append-only audit log cannot be changed by an
-#: erasure, so it never takes free text from case steps (clms.cases.operations._codes_only)
+#: erasure, so it never takes free text from case steps (clms.cases.records._codes_only)
 APPEND_ONLY: set[str] = set()
 
 

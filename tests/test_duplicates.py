@@ -1,5 +1,6 @@
 """Possible duplicate children, shown to officers, and a merge that keeps every visit and case
-history (clms.cases.duplicates, the duplicates pages, the child page and API for merged ids)."""
+history (clms.cases.duplicates, clms.cases.merge, the duplicates pages, the child page and API
+for merged ids)."""
 
 from __future__ import annotations
 
@@ -17,16 +18,15 @@ from sqlalchemy import func, select
 from clms.cases.duplicates import (
     Candidate,
     compare,
-    mark_different,
     match_names,
-    merge_children,
     pairs_in_village,
     possible_duplicates,
     typing_distance,
     word_allowance,
     word_keys,
 )
-from clms.cases.operations import open_case
+from clms.cases.merge import mark_different, merge_children
+from clms.cases.opening import open_case
 from clms.db import session_scope
 from clms.errors import Problem
 from clms.i18n import catalogue
@@ -801,7 +801,11 @@ def test_every_message_has_its_french():
     messages = re.findall(r'_\(\s*"([^"]+)"', template) + re.findall(r"_\(\s*'([^']+)'", template)
     for singular, plural in re.findall(r'ngettext\(\s*"([^"]+)",\s*"([^"]+)"', template):
         messages += [singular, plural]
-    for name in ("clms/cases/duplicates.py", "clms/web/duplicates_views.py"):
+    for name in (
+        "clms/cases/duplicates.py",
+        "clms/cases/merge.py",
+        "clms/web/duplicates_views.py",
+    ):
         code = (ROOT / name).read_text(encoding="utf-8")
         for found in re.finditer(r'Msg\(\s*((?:"(?:[^"\\]|\\.)*"\s*)+)', code):
             messages.append("".join(re.findall(r'"((?:[^"\\]|\\.)*)"', found.group(1))))

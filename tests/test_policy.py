@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from clms.auth import issue_token
-from clms.cases import operations as ops
+from clms.cases.referrals import record_consent, refer
 from clms.db import session_scope
 from clms.models import Brand, BrandSupplier, Case, Supplier, SupplierLink, User
 from clms.policy import FORBIDDEN, HIDDEN, IDENTITIES, LOGIN, OK, POLICY, outcome
@@ -75,11 +75,11 @@ def everything(app, world, phone, version, make_user):
     case_id, planned_id = implementing(app)
     with app.app_context(), session_scope(app) as s:
         olga = who(s, "olga")
-        consent = ops.record_consent(
+        consent = record_consent(
             s, olga, case_id, provider_code="SCH-GN", given_by="guardian", method="verbal",
             shares=["first_name", "age"], now=T0,
         )  # fmt: skip
-        referral = ops.refer(s, olga, case_id, planned_service_id=planned_id, now=T0)
+        referral = refer(s, olga, case_id, planned_service_id=planned_id, now=T0)
         case = s.get(Case, case_id)
         from clms.models import Child, Submission
 

@@ -29,13 +29,9 @@ from sqlalchemy.orm import Session
 
 from alerts import rules
 from clms.cases import workflow as wf
-from clms.cases.operations import (
-    _notify,
-    change_case,
-    officers_of,
-    policy,
-    propose_closure_if_met,
-)
+from clms.cases.closure import propose_closure_if_met
+from clms.cases.notices import notify, officers_of
+from clms.cases.records import change_case, policy
 from clms.models import Case, ChildVisit, PlannedService, User, Visit
 
 SEVERITY_ORDER = tuple(reversed(rules.CATEGORIES))  # least grave first
@@ -123,7 +119,7 @@ def _apply(session, case: Case, v, category: str, cid: int, now, pol: wf.Policy)
     else:
         change_case(session, case, None, now=now, action=action, detail=detail, **values)
     if category in ("worst_form", "hazardous"):
-        _notify(
+        notify(
             session, officers_of(session, case), kind="case",
             subject=f"[CLMS] {rules.SEVERITY[category].upper()}: child of case "
                     f"{case.case_number} found in {category.replace('_', ' ')}",
@@ -178,7 +174,7 @@ def _reopen(session: Session, case: Case, category: str, cid: int, v, now) -> No
         # the previous closure report stays in the timeline (its "closed" event)
         outcome=None, lessons_learned=None, root_causes=[], closure_reason=None,
     )  # fmt: skip
-    _notify(
+    notify(
         session, officers_of(session, case), kind="case",
         subject=f"[CLMS] Case {case.case_number} reopened: child found in "
                 f"{category.replace('_', ' ')}",

@@ -16,14 +16,9 @@ from sqlalchemy.orm import Session, joinedload
 
 from clms.audit import record_read
 from clms.cases import workflow as wf
-from clms.cases.operations import (
-    TRANSFER_SHAREABLE,
-    child_age,
-    current_plan,
-    facts_of,
-    get_case,
-    policy,
-)
+from clms.cases.plan import child_age
+from clms.cases.records import current_plan, facts_of, get_case, policy
+from clms.cases.transfer import TRANSFER_SHAREABLE
 from clms.errors import problem
 from clms.models import (
     ActionPlan,

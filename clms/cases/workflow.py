@@ -1,7 +1,8 @@
 """The remediation case as a state machine: states, moves, who may make them, what each needs.
 
-Pure: plain values in, plain values out; no Flask, no database. :mod:`clms.cases.operations`
-reads a case into a :class:`CaseFacts`, asks :func:`check` whether a move is allowed, and only then
+Pure: plain values in, plain values out; no Flask, no database. The operation of each step
+(:mod:`clms.cases.opening`, :mod:`clms.cases.plan`, ...) reads a case into a :class:`CaseFacts`
+(:func:`clms.cases.records.facts_of`), asks :func:`check` whether a move is allowed, and only then
 writes. A refused move raises :class:`Refused`, whose message says why in words an officer
 understands; the same rules therefore hold on the web, in the API and in the jobs.
 

@@ -3,8 +3,8 @@
 ``clms demo`` sends household visits that are up to six months old (as if monitors had visited
 over a season). So that the case pages, timelines and indicators show a season of work, this
 module then does what officers, supervisors and providers would have done since, each step
-through the same operations the web pages call (:mod:`clms.cases.operations`), dated when it
-would have happened and never later than now:
+through the same operations the web pages call (the step modules of :mod:`clms.cases`), dated
+when it would have happened and never later than now:
 
 - each alert is dated as if its visit had synchronised the same day (the demo sends every visit
   at once, today), its deadlines counted from then;
@@ -28,8 +28,18 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from alerts import rules
-from clms.cases import operations as ops
+from clms.cases.assessment import AssessmentInput, record_assessment
 from clms.cases.catalogue import ProviderInput, ensure_services, save_provider
+from clms.cases.closure import decide_closure
+from clms.cases.opening import open_case, record_verification
+from clms.cases.plan import add_planned_service, decide_plan, submit_plan
+from clms.cases.referrals import (
+    accept_referral,
+    complete_referral,
+    record_consent,
+    refer,
+    reject_referral,
+)
 from clms.errors import Problem
 from clms.models import Alert, Area, Case, ServiceProvider, User, Village, utcnow
 
@@ -219,7 +229,7 @@ def _one_case(session: Session, rng: random.Random, a, officer_ids, supervisor_i
     t = a.created_at + dt.timedelta(hours=rng.randint(2, 60))
     if t > now:
         t = now
-    case = ops.open_case(session, officer, a.id, now=t)
+    case = open_case(session, officer, a.id, now=t)
 
     def step(days: float) -> dt.datetime | None:
         nonlocal t
@@ -230,7 +240,7 @@ def _one_case(session: Session, rng: random.Random, a, officer_ids, supervisor_i
     if when is None:
         return case.state
     if rng.random() < 0.07:
-        ops.record_verification(
+        record_verification(
             session,
             officer,
             case.id,
@@ -240,15 +250,15 @@ def _one_case(session: Session, rng: random.Random, a, officer_ids, supervisor_i
             reason="L'enfant a 18 ans révolus ; il travaille comme ouvrier.",
         )
         return case.state  # fmt: skip
-    ops.record_verification(session, officer, case.id, confirmed=True, visited_on=when.date(),
-                            findings=rng.choice(FINDINGS), now=when)  # fmt: skip
+    record_verification(session, officer, case.id, confirmed=True, visited_on=when.date(),
+                        findings=rng.choice(FINDINGS), now=when)  # fmt: skip
     when = step(rng.uniform(1, 5))
     if when is None:
         return case.state
     risk = {"worst_form": "high", "hazardous": rng.choice(["high", "medium", "medium"]),
             "child_labour": rng.choice(["medium", "low", "low"])}[a.category]  # fmt: skip
     in_danger = a.category == "worst_form"
-    ops.record_assessment(session, officer, case.id, ops.AssessmentInput(
+    record_assessment(session, officer, case.id, AssessmentInput(
         risk_level=risk, child_views=rng.choice(CHILD_VIEWS), family_situation=rng.choice(FAMILY),
         schooling=rng.choice(["dropped_out", "irregular", "attending"]),
         immediate_safety="in_danger" if in_danger else rng.choice(["safe", "safe", "at_risk"]),
@@ -267,16 +277,16 @@ def _one_case(session: Session, rng: random.Random, a, officer_ids, supervisor_i
         provider = view_providers.get(code)
         if provider is None:
             continue
-        planned.append(ops.add_planned_service(
+        planned.append(add_planned_service(
             session, officer, case.id, service_code=code, provider_code=provider,
             due_on=(when + dt.timedelta(days=rng.randint(20, 40))).date(), now=when))  # fmt: skip
-    ops.submit_plan(session, officer, case.id, now=when)
+    submit_plan(session, officer, case.id, now=when)
     if case.state == "action_plan":  # waiting for a supervisor
         when = step(rng.uniform(0.5, 3))
         if when is None or not supervisor_ids:
             return case.state
         supervisor = session.get(User, rng.choice(supervisor_ids))
-        ops.decide_plan(session, supervisor, case.id, approve=True, now=when)
+        decide_plan(session, supervisor, case.id, approve=True, now=when)
     when = step(rng.uniform(0.5, 2))
     if when is None:
         return case.state
@@ -284,7 +294,7 @@ def _one_case(session: Session, rng: random.Random, a, officer_ids, supervisor_i
     for p in planned:
         provider = session.get(ServiceProvider, p.provider_id)
         if provider.code not in consented:
-            ops.record_consent(
+            record_consent(
                 session,
                 officer,
                 case.id,
@@ -295,7 +305,7 @@ def _one_case(session: Session, rng: random.Random, a, officer_ids, supervisor_i
                 now=when,
             )
             consented.add(provider.code)  # fmt: skip
-        ops.refer(session, officer, case.id, planned_service_id=p.id, now=when)
+        refer(session, officer, case.id, planned_service_id=p.id, now=when)
     for referral_id, provider_id in _open_referrals(session, case.id):
         when = step(rng.uniform(0.5, 4))
         if when is None:
@@ -304,15 +314,15 @@ def _one_case(session: Session, rng: random.Random, a, officer_ids, supervisor_i
         if staff is None:
             continue
         if rng.random() < 0.08:
-            ops.reject_referral(session, staff, referral_id, now=when,
-                                reason="Plus de places cette année scolaire.",
-                                outcome="service_unavailable")  # fmt: skip
+            reject_referral(session, staff, referral_id, now=when,
+                            reason="Plus de places cette année scolaire.",
+                            outcome="service_unavailable")  # fmt: skip
             continue
-        ops.accept_referral(session, staff, referral_id, now=when)
+        accept_referral(session, staff, referral_id, now=when)
         done = when + dt.timedelta(days=rng.uniform(3, 20))
         if done <= now and rng.random() < 0.85:
-            ops.complete_referral(session, staff, referral_id, outcome="service_provided",
-                                  service_date=done.date(), now=done)  # fmt: skip
+            complete_referral(session, staff, referral_id, outcome="service_provided",
+                              service_date=done.date(), now=done)  # fmt: skip
     return case.state
 
 
@@ -382,7 +392,7 @@ def approve_closures(sessions, rng: random.Random, share: float = 0.6) -> int:
             continue
         with sessions() as session:
             supervisor = session.get(User, rng.choice(by_village[village_id]))
-            ops.decide_closure(
+            decide_closure(
                 session,
                 supervisor,
                 case_id,

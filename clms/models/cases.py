@@ -42,8 +42,9 @@ class Case(Base):
     """A remediation case for one child: the workflow of domain.md section 5.
 
     The states and the rules for moving between them are in :mod:`clms.cases.workflow`; every
-    change goes through :mod:`clms.cases.operations` and adds a :class:`CaseEvent`. ``version``
-    grows with every change: a change made on a stale page is refused instead of overwriting.
+    change goes through the operations of :mod:`clms.cases` (one module per step) and adds a
+    :class:`CaseEvent`. ``version`` grows with every change: a change made on a stale page is
+    refused instead of overwriting.
     """
 
     __tablename__ = "cases"

@@ -1,10 +1,11 @@
 """Case pages: the list, the case with its timeline, and one page per step of the workflow.
 
-Each view parses the form, calls one operation of :mod:`clms.cases.operations`, commits, and
-redirects to the case (303); a form with wrong answers is shown again with each message next to
-its field (400), a move the rules refuse is said on the case page (409 for a form). Forms carry
-the case's ``version``: an action on a page that someone else changed meanwhile is refused
-rather than applied to a state the person never saw.
+Each view parses the form, calls one operation of the step's module (:mod:`clms.cases.opening`,
+:mod:`clms.cases.assessment`, :mod:`clms.cases.plan`, ...), commits, and redirects to the case
+(303); a form with wrong answers is shown again with each message next to its field (400), a
+move the rules refuse is said on the case page (409 for a form). Forms carry the case's
+``version``: an action on a page that someone else changed meanwhile is refused rather than
+applied to a state the person never saw.
 """
 
 from __future__ import annotations
@@ -12,9 +13,22 @@ from __future__ import annotations
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from clms.auth import allow
-from clms.cases import operations as ops
 from clms.cases import workflow as wf
+from clms.cases.assessment import AssessmentInput, record_assessment
+from clms.cases.closure import decide_closure, propose_closure
+from clms.cases.opening import open_case, record_verification
+from clms.cases.plan import add_planned_service, decide_plan, remove_planned_service, submit_plan
 from clms.cases.queries import STATE_FILTERS, CasePage, case_view, list_cases
+from clms.cases.records import policy
+from clms.cases.referrals import record_consent, refer, revoke_referral, withdraw_consent
+from clms.cases.services import record_service_outcome
+from clms.cases.transfer import (
+    TRANSFER_SHAREABLE,
+    TransferInput,
+    add_note,
+    assign_case,
+    transfer_case,
+)
 from clms.db import db
 from clms.errors import Problem
 from clms.i18n import Msg
@@ -108,7 +122,7 @@ def _form_page(case_id: int, template: str, done: Msg, operation, build, **extra
             errors=errors,
             values=request.form,
             wf=wf,
-            policy=ops.policy(),
+            policy=policy(),
             **extra,
         ),
         status,
@@ -166,7 +180,7 @@ def case_open(alert_id: int):
     """Open a case from an alert (verification), then go to the case."""
     session = db()
     try:
-        case = ops.open_case(session, g.user, alert_id, child_uid=request.form.get("child"))
+        case = open_case(session, g.user, alert_id, child_uid=request.form.get("child"))
     except Problem as p:
         if p.status == 404:
             raise
@@ -198,7 +212,7 @@ def case_verify(case_id: int):
         }
 
     return _form_page(case_id, "case_verify.html", Msg("Verification recorded."),
-                      ops.record_verification, build)  # fmt: skip
+                      record_verification, build)  # fmt: skip
 
 
 # --- step 2: assessment --------------------------------------------------------------------------
@@ -210,7 +224,7 @@ def case_assess(case_id: int):
     """The best-interest assessment form."""
 
     def build(form):
-        data = ops.AssessmentInput(
+        data = AssessmentInput(
             risk_level=form.get("risk_level"),
             child_views=form.get("child_views"),
             family_situation=form.get("family_situation"),
@@ -224,7 +238,7 @@ def case_assess(case_id: int):
         return (data,), {"expected_version": _version()}
 
     return _form_page(case_id, "case_assess.html", Msg("Assessment recorded."),
-                      ops.record_assessment, build)  # fmt: skip
+                      record_assessment, build)  # fmt: skip
 
 
 # --- step 3: the plan ----------------------------------------------------------------------------
@@ -246,7 +260,7 @@ def case_plan(case_id: int):
     session = db()
     if request.method == "POST":
         try:
-            ops.add_planned_service(session, g.user, case_id, **build(request.form)[1])
+            add_planned_service(session, g.user, case_id, **build(request.form)[1])
         except Problem as p:
             if p.status == 404:
                 raise
@@ -269,7 +283,7 @@ def case_plan(case_id: int):
 @allow(*CASE_ROLES)
 def case_plan_remove(case_id: int, planned_id: int):
     """Take a service off a draft plan."""
-    _act(case_id, Msg("Service removed from the plan."), ops.remove_planned_service, planned_id)
+    _act(case_id, Msg("Service removed from the plan."), remove_planned_service, planned_id)
     return redirect(url_for("web.case_plan", case_id=case_id), code=303)
 
 
@@ -277,7 +291,7 @@ def case_plan_remove(case_id: int, planned_id: int):
 @allow(*CASE_ROLES)
 def case_plan_submit(case_id: int):
     """Submit the plan (for approval when it needs one)."""
-    return _act(case_id, Msg("Plan submitted."), ops.submit_plan, case_id,
+    return _act(case_id, Msg("Plan submitted."), submit_plan, case_id,
                 expected_version=_version())  # fmt: skip
 
 
@@ -287,7 +301,7 @@ def case_plan_decide(case_id: int):
     """A supervisor approves or returns the submitted plan."""
     approve = request.form.get("decision") == "approve"
     done = Msg("Plan approved.") if approve else Msg("Plan returned with your note.")
-    return _act(case_id, done, ops.decide_plan, case_id, approve=approve,
+    return _act(case_id, done, decide_plan, case_id, approve=approve,
                 note=request.form.get("note"), expected_version=_version())  # fmt: skip
 
 
@@ -297,7 +311,7 @@ def case_service_outcome(case_id: int, planned_id: int):
     """Record a planned service delivered, or close it with a reason."""
     delivered = request.form.get("outcome") == "delivered"
     done = Msg("Service recorded as delivered.") if delivered else Msg("Service closed.")
-    return _act(case_id, done, ops.record_service_outcome, planned_id, delivered=delivered,
+    return _act(case_id, done, record_service_outcome, planned_id, delivered=delivered,
                 on=request.form.get("on"), reason=request.form.get("reason"),
                 anchor="#plan")  # fmt: skip
 
@@ -320,14 +334,14 @@ def case_consent(case_id: int):
         }
 
     return _form_page(case_id, "case_consent.html", Msg("Consent recorded."),
-                      ops.record_consent, build)  # fmt: skip
+                      record_consent, build)  # fmt: skip
 
 
 @bp.route("/cases/<int:case_id>/consents/<int:consent_id>/withdraw", methods=["POST"])
 @allow(*CASE_ROLES)
 def case_consent_withdraw(case_id: int, consent_id: int):
     """Record that a consent was withdrawn."""
-    return _act(case_id, Msg("Consent withdrawn."), ops.withdraw_consent, consent_id,
+    return _act(case_id, Msg("Consent withdrawn."), withdraw_consent, consent_id,
                 anchor="#referrals")  # fmt: skip
 
 
@@ -346,7 +360,7 @@ def case_refer(case_id: int):
             "message": form.get("message"),
         }
 
-    return _form_page(case_id, "case_refer.html", Msg("Referral sent."), ops.refer, build,
+    return _form_page(case_id, "case_refer.html", Msg("Referral sent."), refer, build,
                       planned_id=planned)  # fmt: skip
 
 
@@ -354,7 +368,7 @@ def case_refer(case_id: int):
 @allow(*CASE_ROLES)
 def case_referral_revoke(case_id: int, referral_id: int):
     """Withdraw a referral (with a reason)."""
-    return _act(case_id, Msg("Referral revoked."), ops.revoke_referral, referral_id,
+    return _act(case_id, Msg("Referral revoked."), revoke_referral, referral_id,
                 reason=request.form.get("reason"), anchor="#referrals")  # fmt: skip
 
 
@@ -365,7 +379,7 @@ def case_referral_revoke(case_id: int, referral_id: int):
 @allow(*CASE_ROLES)
 def case_propose_closure(case_id: int):
     """Propose closure (the criteria must hold)."""
-    return _act(case_id, Msg("Closure proposed to the supervisors."), ops.propose_closure,
+    return _act(case_id, Msg("Closure proposed to the supervisors."), propose_closure,
                 case_id, expected_version=_version())  # fmt: skip
 
 
@@ -389,7 +403,7 @@ def case_closure(case_id: int):
         if request.form.get("decision") == "approve"
         else Msg("Case returned to implementation.")
     )
-    return _form_page(case_id, "case_closure.html", done, ops.decide_closure, build)
+    return _form_page(case_id, "case_closure.html", done, decide_closure, build)
 
 
 @bp.route("/cases/<int:case_id>/transfer", methods=["GET", "POST"])
@@ -398,7 +412,7 @@ def case_transfer(case_id: int):
     """Transfer the case to another agency or jurisdiction, or move it to another village."""
 
     def build(form):
-        data = ops.TransferInput(
+        data = TransferInput(
             kind=form.get("kind"),
             to_agency=form.get("to_agency"),
             to_country=form.get("to_country"),
@@ -411,14 +425,14 @@ def case_transfer(case_id: int):
         return (data,), {"expected_version": _version()}
 
     return _form_page(case_id, "case_transfer.html", Msg("Transfer recorded."),
-                      ops.transfer_case, build, shareable=ops.TRANSFER_SHAREABLE)  # fmt: skip
+                      transfer_case, build, shareable=TRANSFER_SHAREABLE)  # fmt: skip
 
 
 @bp.route("/cases/<int:case_id>/assign", methods=["POST"])
 @allow(*CASE_ROLES)
 def case_assign(case_id: int):
     """Assign the case officer and/or the follow-up monitor."""
-    return _act(case_id, Msg("Case assigned."), ops.assign_case, case_id,
+    return _act(case_id, Msg("Case assigned."), assign_case, case_id,
                 officer=request.form.get("officer") or None,
                 monitor=request.form.get("monitor") or None)  # fmt: skip
 
@@ -427,5 +441,5 @@ def case_assign(case_id: int):
 @allow(*CASE_ROLES)
 def case_note(case_id: int):
     """Add a note to the timeline."""
-    return _act(case_id, Msg("Note added."), ops.add_note, case_id, request.form.get("text"),
+    return _act(case_id, Msg("Note added."), add_note, case_id, request.form.get("text"),
                 anchor="#timeline")  # fmt: skip

@@ -12,13 +12,8 @@ from __future__ import annotations
 from flask import flash, g, redirect, render_template, request, url_for
 
 from clms.auth import allow
-from clms.cases.duplicates import (
-    DuplicatePage,
-    duplicate_villages,
-    mark_different,
-    merge_children,
-    possible_duplicates,
-)
+from clms.cases.duplicates import DuplicatePage, duplicate_villages, possible_duplicates
+from clms.cases.merge import mark_different, merge_children
 from clms.db import db, read_only
 from clms.errors import Problem
 from clms.i18n import Msg

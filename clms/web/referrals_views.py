@@ -9,9 +9,9 @@ from __future__ import annotations
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from clms.auth import allow
-from clms.cases import operations as ops
 from clms.cases import workflow as wf
 from clms.cases.queries import REFERRAL_FILTERS, provider_referral, provider_referrals
+from clms.cases.referrals import accept_referral, complete_referral, reject_referral
 from clms.db import db
 from clms.errors import Problem
 from clms.i18n import Msg
@@ -60,14 +60,14 @@ def referral_detail(referral_id: int):
         action = request.form.get("action", "")
         form = request.form
         operations = {
-            "accept": (ops.accept_referral, {}, Msg("Referral accepted.")),
+            "accept": (accept_referral, {}, Msg("Referral accepted.")),
             "reject": (
-                ops.reject_referral,
+                reject_referral,
                 {"reason": form.get("reason"), "outcome": form.get("outcome") or None},
                 Msg("Referral rejected; the case officer is told why."),
             ),
             "complete": (
-                ops.complete_referral,
+                complete_referral,
                 {"outcome": form.get("outcome"), "service_date": form.get("service_date"),
                  "note": form.get("note")},
                 Msg("Thank you: the outcome is recorded."),
