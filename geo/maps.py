@@ -712,8 +712,8 @@ def encode_geometries(wkbs: list[bytes | None]) -> list[list[list[list[int]]]]:
 
 
 def _hotspot_tables(session, user, levels, **options):
-    """geo.hotspots.hotspot_tables (a brand's: from its release, geo.hotspot_releases)."""
-    from geo.hotspots import hotspot_tables
+    """geo.hotspots.tables.hotspot_tables (a brand's: from its release, geo.hotspots.releases)."""
+    from geo.hotspots.tables import hotspot_tables
 
     return hotspot_tables(session, user, levels, **options)
 

@@ -37,7 +37,8 @@ from clms.models import (
     User,
     Village,
 )
-from geo.hotspots import LEVELS, hotspot_tables
+from geo.hotspots.figures import LEVELS
+from geo.hotspots.tables import hotspot_tables
 from geo.periods import GRID_MONTHS, Period, PeriodNotOffered, ReportingGrid
 from tests.conftest import PASSWORD
 from tests.privacy_audit import Release, Unit, audit
