@@ -715,7 +715,8 @@ def bench(args) -> dict:
         from geo.hotspots.aggregate import release_inputs
         from geo.hotspots.releases import refresh
         from geo.hotspots.tables import hotspot_table, hotspot_tables, offered_periods
-        from geo.maps import PAGE_LEVELS, brand_map_data, build_brand_map
+        from geo.maps.brand import PAGE_LEVELS, brand_map_data
+        from geo.maps.build import build_brand_map
         from geo.periods import ReportingGrid
 
         with app.app_context(), session_scope(app) as s:

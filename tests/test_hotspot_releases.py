@@ -22,7 +22,7 @@ from alerts.jobs import JobContext, run_job
 from clms.db import session_scope
 from clms.models import Classification, HotspotRelease, User
 from geo.hotspots.tables import hotspot_tables
-from geo.maps import PAGE_LEVELS
+from geo.maps.brand import PAGE_LEVELS
 from tests import test_hotspots
 from tests.conftest import PASSWORD
 from tests.test_hotspots import END, Builder, at

@@ -36,16 +36,15 @@ from clms.models import SEVERITIES, Area, utcnow
 from clms.operations.alerts import queue_choices
 from clms.scope import area_ids_in_scope, scope_parts
 from clms.web import bp
-from geo.maps import (
+from geo.maps.brand import (
     PAGE_LEVELS,
-    OfficerFilters,
     brand_map,
-    build_officer_map,
     carry_suppression,
     layer_figures,
     map_suppliers,
-    officer_map_data,
 )
+from geo.maps.build import build_officer_map
+from geo.maps.officer import OfficerFilters, officer_map_data
 
 MAP_ROLES = ("officer", "supervisor", "admin", "brand")
 STAFF_ROLES = ("officer", "supervisor", "admin")
@@ -243,7 +242,7 @@ def _hotspot_page(session, user):
 
     status = 200
     # one aggregation and one privacy gate for every table, the same as the map's frame reads
-    # (geo.maps.PAGE_LEVELS): the page and its map publish the very same cells (a brand's come
+    # (geo.maps.brand.PAGE_LEVELS): the page and its map publish the very same cells (a brand's come
     # from the release of its period: geo.hotspots.releases; the page says when it was made)
     try:
         end, months = _period(request.args)
