@@ -5,7 +5,7 @@ What it does, in order:
 a. brings the database schema up to date (``CLMS_DATABASE_URL`` or the instance SQLite file);
 b. if the database already holds the demo's data (its brands), builds nothing and serves it;
 c. loads places from the shared Who's On First localities: four regions of the cocoa belt of
-   Côte d'Ivoire, about 240 villages spread over their departments (:mod:`clms.places`);
+   Côte d'Ivoire, about 240 villages spread over their departments (:mod:`clms.places.localities`);
 d. adds three brands and suppliers in tiers: exporters and grinders (tier 1), a cooperative per
    department (tier 2) and farmer groups (tier 3); cooperatives and groups buy in villages
    (``SupplierVillage``), which decides which suppliers a monitor's form lists;
@@ -345,7 +345,7 @@ def build_places_and_people(
 ) -> DemoPlan:
     """Steps c-e: places, brands, suppliers and users; returns who can sign in and where."""
     from clms.operations.users import add_user
-    from clms.places import county_names_from_geoboundaries, load_localities
+    from clms.places.localities import county_names_from_geoboundaries, load_localities
 
     csv_path = shared_data / "localities" / "wof_ci_localities.csv"
     adm2 = shared_data / "boundaries" / "CIV-ADM2.geojson"
@@ -373,7 +373,8 @@ def build_places_and_people(
         _say(f"  skipped {bad}")
     _say(f"Places: {n_areas} areas, {n_villages} villages ({', '.join(DEMO_REGIONS)}).")
     if adm2.exists():
-        from geo.boundaries import import_boundaries, read_boundaries
+        from clms.places.areas import import_boundaries
+        from geo.boundaries import read_boundaries
         from geo.cells import derive_cells
 
         # the present-day régions of geoBoundaries are the WOF file's counties (our departments)
@@ -1406,7 +1407,7 @@ def _build(app, seed, households, base_url, server, shared, realm) -> tuple[list
     from clms.errors import Problem
     from clms.operations.profiles import ensure_profiles
     from clms.operations.users import UserError
-    from clms.places import PlaceError
+    from geo.countries import PlaceError
 
     generator = Generator(seed)
     try:

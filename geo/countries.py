@@ -9,10 +9,16 @@ Source: the bounding boxes of Natural Earth's 1:10m admin-0 countries (public do
 outward to 0.01 degree; those of CIV, GHA and KHM checked against the geoBoundaries v2.0.1 files in
 ``shared/data/boundaries`` (their total bounds fall inside). Add a country here to import its
 places.
+
+Besides, the plain pieces that reading places (:mod:`geo.boundaries`) and storing them
+(:mod:`clms.places`) share: :class:`PlaceError` and the codes of names and villages
+(:func:`slug`, :func:`village_code`).
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 
 # about 11 km: coastlines and border rivers drawn by different sources differ by a few km
@@ -66,3 +72,36 @@ def country(code: str) -> Country:
         known = ", ".join(sorted(COUNTRIES))
         raise LookupError(f"Unknown country {code!r}; known countries: {known}.")
     return found
+
+
+class PlaceError(ValueError):
+    """Places cannot be loaded as asked; the message says which rows or names and why."""
+
+
+def slug(name: str) -> str:
+    """Upper-case ASCII code part of a name: accents dropped, anything else becomes ``-``.
+
+    >>> slug("N'zi-Comoé"), slug("San Pedro"), slug("  Gôh ")
+    ('N-ZI-COMOE', 'SAN-PEDRO', 'GOH')
+    """
+    text = unicodedata.normalize("NFKD", name)
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.encode("ascii", "ignore").decode("ascii").upper()
+    return re.sub(r"[^A-Z0-9]+", "-", text).strip("-")
+
+
+def village_code(wof_id: str | int) -> str:
+    """The village code for a WOF id: ``V`` + the id in base 36.
+
+    >>> village_code(1209251639), int(village_code(1209251639)[1:], 36)
+    ('VJZYGJB', 1209251639)
+    """
+    number = int(wof_id)
+    if number <= 0:
+        raise ValueError(f"WOF id must be a positive integer, got {wof_id!r}")
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    out = ""
+    while number:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+    return "V" + out
