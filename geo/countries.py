@@ -11,12 +11,13 @@ outward to 0.01 degree; those of CIV, GHA and KHM checked against the geoBoundar
 places.
 
 Besides, the plain pieces that reading places (:mod:`geo.boundaries`) and storing them
-(:mod:`clms.places`) share: :class:`PlaceError` and the codes of names and villages
-(:func:`slug`, :func:`village_code`).
+(:mod:`clms.places`) share: :class:`PlaceError`, the codes of names and villages (:func:`slug`,
+:func:`village_code`) and the great-circle distance (:func:`haversine_km`).
 """
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -105,3 +106,15 @@ def village_code(wof_id: str | int) -> str:
         number, rest = divmod(number, 36)
         out = digits[rest] + out
     return "V" + out
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """The great-circle distance in km between two points (degrees).
+
+    >>> round(haversine_km(5.78, -6.59, 5.70, -6.61), 2)
+    9.17
+    """
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
