@@ -214,7 +214,7 @@ def kpi_snapshot(ctx: JobContext) -> dict:
 def hotspots_refresh(ctx: JobContext) -> dict:
     """Release each brand's latest published period (geo.hotspot_releases) as soon as it is
     published, so that no page view waits for the aggregation; releases already made stay."""
-    from geo.hotspot_releases import refresh
+    from geo.hotspots.releases import refresh
     from geo.periods import ReportingGrid
 
     with transaction(ctx) as session:

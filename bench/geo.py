@@ -27,17 +27,17 @@ Measured, each with a baseline in the same run:
    point (``shapely.contains`` over the cell array, no index) on ``--naive-points`` points,
    extrapolated to all, and against ``geopandas.sjoin`` (which also uses an STRtree). The visits
    are stored with the village found by the join, as ingestion would.
-2. hotspot aggregation: :func:`geo.hotspots.hotspot_table` for the brand user, by village and
-   by supplier (one query each over every classification of the 12 months).
+2. hotspot aggregation: :func:`geo.hotspots.tables.hotspot_table` for the brand user, by village
+   and by supplier (one query each over every classification of the 12 months).
 3. brand map: the page view as the web pages do it (two requests: the page's table of every
-   level, :func:`geo.hotspots.hotspot_tables`, and the map in its frame, ``lazy``: one
-   aggregation each), and what :func:`geo.maps.brand_map_html` does (the standalone map with
-   every layer, one aggregation) timed in its two steps: the figures of every layer
-   (:func:`geo.maps.brand_map_data`) and the HTML (:func:`geo.maps.build_brand_map`, rendered);
-   the size of the HTML; against the naive map a first attempt would make: one folium marker
-   per household (a popup with its figures). Folium needs 1-2 ms a marker, so the naive map is
-   built for ``--naive-markers`` households (default 25,000) and its time and size are extrapolated
-   linearly to all of them (both grow linearly with the markers); the table says so.
+   level, :func:`geo.hotspots.tables.hotspot_tables`, and the map in its frame, ``lazy``: one
+   aggregation each), and what :func:`geo.maps.brand.brand_map_html` does (the standalone map
+   with every layer, one aggregation) timed in its two steps: the figures of every layer
+   (:func:`geo.maps.brand.brand_map_data`) and the HTML (:func:`geo.maps.build.build_brand_map`,
+   rendered); the size of the HTML; against the naive map a first attempt would make: one folium
+   marker per household (a popup with its figures). Folium needs 1-2 ms a marker, so the naive map
+   is built for ``--naive-markers`` households (default 25,000) and its time and size are
+   extrapolated linearly to all of them (both grow linearly with the markers); the table says so.
 4. peak memory: the RSS of this process, sampled every 50 ms (/proc/self/statm) during each
    phase: the peak, and how much each phase added to what the process already held.
 
@@ -710,11 +710,13 @@ def bench(args) -> dict:
         )
 
         # 2. hotspot aggregation, 3. the brand map, as the brand user: the brand's latest
-        # period is released once (geo.hotspot_releases: the one aggregation of every level and
+        # period is released once (geo.hotspots.releases: the one aggregation of every level and
         # layer, what a page would cost if it were aggregated live), then every view reads it
-        from geo.hotspot_releases import refresh
-        from geo.hotspots import hotspot_table, hotspot_tables, offered_periods, release_inputs
-        from geo.maps import PAGE_LEVELS, brand_map_data, build_brand_map
+        from geo.hotspots.aggregate import release_inputs
+        from geo.hotspots.releases import refresh
+        from geo.hotspots.tables import hotspot_table, hotspot_tables, offered_periods
+        from geo.maps.brand import PAGE_LEVELS, brand_map_data
+        from geo.maps.build import build_brand_map
         from geo.periods import ReportingGrid
 
         with app.app_context(), session_scope(app) as s:
@@ -740,8 +742,8 @@ def bench(args) -> dict:
                     assets="/static/vendor/node_modules",
                 )
                 frame_html = frame.get_root().render()
-            # what geo.maps.brand_map_html does (the standalone export, every layer), in its two
-            # steps: the figures, then the HTML
+            # what geo.maps.brand.brand_map_html does (the standalone export, every layer), in its
+            # two steps: the figures, then the HTML
             with timer.phase("brand_map_data"):
                 data = brand_map_data(s, brand)
             with timer.phase("brand_map_html"):

@@ -213,7 +213,7 @@ def nonce_tags(html: str, nonce: str) -> str:
     """Give every ``<script>`` and ``<style>`` element of a map document the response's nonce.
 
     Sound for the documents of :mod:`geo.maps` only: every datum in them is written as JSON with
-    ``<`` escaped (``geo.maps._js``, folium's ``tojson``), so each such tag in the document is
+    ``<`` escaped (``geo.maps.build._js``, folium's ``tojson``), so each such tag in the document is
     one the builder wrote, never one a name or a figure brought in.
 
     >>> nonce_tags('<script src="/l.js"></script><style>a{}</style><script>f()</script>', "n")

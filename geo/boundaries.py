@@ -1,29 +1,28 @@
-"""Administrative boundaries from GeoJSON, zipped shapefiles and GeoPackages.
+"""Reading and checking the files of places: administrative boundaries from GeoJSON, zipped
+shapefiles and GeoPackages, and villages from CSV (points or WKT polygons) or vector files.
 
 Reading is kept apart from writing: :func:`read_boundaries` opens a file and checks every feature
 (CRS, geometry, extent, fields) without touching the database, and raises one
-:class:`BoundaryError` that lists every feature in trouble; :func:`import_boundaries` then creates
-or updates the areas in the caller's transaction, so a bad file writes nothing.
+:class:`BoundaryError` that lists every feature in trouble;
+:func:`clms.places.areas.import_boundaries` then creates or updates the areas in the caller's
+transaction, so a bad file writes nothing (and matches features to areas by name). Villages
+alike: :func:`read_places` reads and checks every row or feature, raising one
+:class:`geo.countries.PlaceError` listing the bad ones, for
+:func:`clms.places.villages.import_villages`.
 
 Codes. An area's code comes from a code field (default ``shapeID`` for geoBoundaries, ``wof_id``
 for Who's On First), made unique across countries and stable across imports:
 ``CIV-ADM2-2_0_0-B1`` becomes ``CIV-ADM2-2-0-0-B1`` (it already names its country), a WOF id
 ``1108784981`` becomes ``CI-WOF-1108784981``, anything else ``<ISO2>-<slug>``.
-
-Matching. A feature whose code exists updates that area's boundary. Otherwise an area of the same
-country and level with the same name (accents, case and words such as "District Autonome de"
-ignored; a name the source cut short, such as WOF's ``Haut-Sassa``, matches the full one) gets the
-boundary instead of a duplicate being created: so geoBoundaries' CIV-ADM2 attaches polygons to the
-departments that :func:`clms.places.load_localities` made from the WOF localities. A name that
-would match two areas, or two features, is not matched (the feature becomes a new area, and the
-result says so).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -36,9 +35,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, undefer
 
 from clms.models import Area
-from clms.places import PlaceError, slug
-from clms.safety import UnsafeFile, check_zip
-from geo.countries import Country, country
+from clms.safety import UnsafeFile, check_zip, decode_text
+from geo.countries import Country, PlaceError, country, slug, village_code
 
 #: the order of levels, for finding a parent by containment (a parent is of a lower rank)
 LEVEL_RANK = {
@@ -57,8 +55,7 @@ NAME_FIELDS = ("shapeName", "wof_name", "name", "NAME")
 COUNTRY_FIELDS = ("shapeGroup", "iso_country", "country")
 # a WKT/WKB limit: many thousand features are fine, but one list of errors is cut at this length
 SHOWN_ERRORS = 20
-
-Progress = Callable[[int, int], None]
+SHOWN_ROWS = 20
 
 
 class BoundaryError(PlaceError):
@@ -88,25 +85,6 @@ class BoundarySet:
     features: list[BoundaryFeature]
     reprojected_from: str | None = None
     repaired: int = 0
-
-
-@dataclass
-class BoundaryResult:
-    """What an import did: areas created, areas whose boundary was set or replaced, and notes."""
-
-    created: int = 0
-    updated: int = 0
-    matched_by_name: int = 0
-    skipped: int = 0
-    notes: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        """One line for people, e.g. ``33 areas: 0 created, 33 updated (33 matched by name)``."""
-        total = self.created + self.updated
-        text = f"{total} areas: {self.created} created, {self.updated} updated"
-        if self.matched_by_name:
-            text += f" ({self.matched_by_name} matched by name)"
-        return text
 
 
 def read_boundaries(
@@ -144,6 +122,10 @@ def read_boundaries(
     known_country_geom:
         Returns the country's imported boundary, if any: features must then lie inside it too.
 
+    The checks, each of every feature before the next (:func:`_checked_geometry`,
+    :func:`_in_degrees`, :func:`_check_extent`, :func:`_features`): 1. geometry, 2. coordinates,
+    3. extent, 4. fields.
+
     Examples
     --------
     >>> found = read_boundaries("shared/data/boundaries/CIV-ADM2.geojson", level="department")
@@ -179,6 +161,17 @@ def read_boundaries(
 
     declared = _declare_crs(gdf, crs, source)
     geoms = np.asarray(gdf.geometry.values, dtype=object)
+    repaired = _checked_geometry(geoms, label, repair, source)
+    geoms, reprojected_from = _in_degrees(geoms, declared, label, source)
+    _check_extent(geoms, the_country, known_country_geom, label, source)
+    fields = (code_field, name_field, level, level_field, parent_field)
+    features = _features(gdf, geoms, the_country, fields, label, source)
+    return BoundarySet(source, the_country, features, reprojected_from, repaired)
+
+
+def _checked_geometry(geoms: np.ndarray, label, repair: bool, source: str) -> int:
+    """1. Every geometry present, polygonal and valid, or repaired when asked (in place);
+    returns how many were repaired."""
     problems: list[str] = []
     repaired = 0
     # 1. geometry: present, polygonal, valid (or repaired when asked)
@@ -202,7 +195,13 @@ def read_boundaries(
             repaired += 1
     if problems:
         raise _error(source, "bad geometry", problems)
+    return repaired
 
+
+def _in_degrees(geoms: np.ndarray, declared: CRS, label, source: str) -> tuple:
+    """2. Coordinates in degrees where the CRS says degrees, then into EPSG:4326: ``(geometries,
+    the CRS they were reprojected from or None)``."""
+    problems: list[str] = []
     # 2. coordinates: degrees where the CRS says degrees, then into EPSG:4326
     reprojected_from = None
     if declared.is_geographic:
@@ -227,7 +226,12 @@ def read_boundaries(
                 problems.append(f"{label(i)}: cannot be reprojected from {reprojected_from}")
         if problems:
             raise _error(source, "coordinates do not match the CRS", problems)
+    return geoms, reprojected_from
 
+
+def _check_extent(geoms: np.ndarray, the_country: Country, known_country_geom, label, source):
+    """3. Every feature inside the country (and inside its imported boundary, if any)."""
+    problems: list[str] = []
     # 3. extent: inside the country (and inside its imported boundary, when there is one)
     outline = known_country_geom(the_country) if known_country_geom else None
     if outline is not None:
@@ -254,6 +258,12 @@ def read_boundaries(
     if problems:
         raise _error(source, "features outside the country", problems)
 
+
+def _features(gdf, geoms, the_country: Country, fields: tuple, label, source: str) -> list:
+    """4. The features: a code and a name for each, codes unique, a known level. ``fields``:
+    ``(code_field, name_field, level, level_field, parent_field)``."""
+    code_field, name_field, level, level_field, parent_field = fields
+    problems: list[str] = []
     # 4. fields: a code and a name for each, codes unique, a known level
     features: list[BoundaryFeature] = []
     seen: dict[str, int] = {}
@@ -290,138 +300,7 @@ def read_boundaries(
         features.append(BoundaryFeature(i + 1, code, name, feature_level, parent, geom))
     if problems:
         raise _error(source, "bad fields", problems)
-    return BoundarySet(source, the_country, features, reprojected_from, repaired)
-
-
-def import_boundaries(
-    session: Session,
-    boundaries: BoundarySet,
-    progress: Progress | None = None,
-    *,
-    update_only: bool = False,
-) -> BoundaryResult:
-    """Create or update the areas of a checked :class:`BoundarySet` in ``session`` (flushed, not
-    committed: the caller commits once, or rolls back for a dry run).
-
-    ``update_only``: only attach boundaries to areas that exist (by code or name); features that
-    match none are left out and counted in ``skipped`` (the demo loads a few regions' areas and
-    gives them their polygons from a file of the whole country).
-
-    Each feature's parent: the feature its parent field names, else an existing area with that
-    code, else the deepest area of a higher level (already imported, or in the same file) whose
-    polygon holds the feature's representative point, else the country area (created if
-    missing). An area that exists keeps its parent.
-    """
-    the_country = boundaries.country
-    result = BoundaryResult()
-    areas = session.scalars(select(Area).where(Area.country_code == the_country.iso3)).all()
-    by_code = {a.code: a for a in session.scalars(select(Area))}
-    country_area = next((a for a in areas if a.level == "country"), None)
-    if country_area is None:
-        country_area = Area(
-            code=_free_code(the_country.iso2, by_code),
-            name=the_country.name,
-            level="country",
-            country_code=the_country.iso3,
-        )
-        session.add(country_area)
-        session.flush()
-        by_code[country_area.code] = country_area
-        result.created += 1
-
-    # name matches decided for the whole file first: a name matched twice is no match
-    by_level_key: dict[tuple[str, str], list[Area]] = {}
-    for a in areas:
-        by_level_key.setdefault((a.level, name_key(a.name)), []).append(a)
-    wanted: dict[int, list[BoundaryFeature]] = {}
-    matches: dict[str, Area] = {}
-    for f in boundaries.features:
-        if f.code in by_code:
-            continue
-        candidates = _name_candidates(by_level_key, f.level, name_key(f.name))
-        if len(candidates) == 1:
-            wanted.setdefault(candidates[0].id, []).append(f)
-        elif len(candidates) > 1:
-            names = ", ".join(f"{a.code}" for a in candidates)
-            result.notes.append(
-                f"feature {f.position} ({f.name!r}) matches several areas by name ({names}); "
-                f"created as {f.code}"
-            )
-    for area_id, feats in wanted.items():
-        area = next(a for a in areas if a.id == area_id)
-        if len(feats) == 1:
-            matches[feats[0].code] = area
-        else:
-            listed = ", ".join(f"feature {f.position} ({f.name!r})" for f in feats)
-            result.notes.append(f"{listed} all match area {area.code} by name; created as new")
-
-    # containment candidates: imported polygons of this country, and this file's, by rank
-    polygons: list[tuple[int, shapely.Geometry, str]] = []
-    geoms = dict(
-        session.execute(
-            select(Area.id, Area.geom).where(
-                Area.country_code == the_country.iso3, Area.geom.is_not(None)
-            )
-        ).all()
-    )
-    id_to_area = {a.id: a for a in areas}
-    for area_id, wkb in geoms.items():
-        a = id_to_area[area_id]
-        polygons.append((_rank(a.level), shapely.from_wkb(wkb), a.code))
-    for f in boundaries.features:
-        code = matches[f.code].code if f.code in matches else f.code
-        polygons.append((_rank(f.level), f.geometry, code))
-    shapely.prepare([g for _, g, _ in polygons])
-
-    file_codes = {f.code for f in boundaries.features}
-    ordered = sorted(boundaries.features, key=lambda f: (_rank(f.level), f.position))
-    total = len(ordered)
-    for done, f in enumerate(ordered, start=1):
-        area = by_code.get(f.code) or matches.get(f.code)
-        wkb = shapely.to_wkb(f.geometry)
-        if area is not None:
-            if area.country_code != the_country.iso3 or area.level != f.level:
-                raise BoundaryError(
-                    f"{boundaries.source}: feature {f.position} ({f.name!r}): code {area.code} "
-                    f"exists as a {area.level} of {area.country_code}, not a {f.level} of "
-                    f"{the_country.iso3}."
-                )
-            area.geom = wkb
-            if f.code in matches:
-                result.matched_by_name += 1
-                if _cut_short(area.name, f.name):
-                    area.name = f.name
-            result.updated += 1
-        elif update_only:
-            result.skipped += 1
-        else:
-            parent = None
-            if f.parent_code is not None and f.parent_code in file_codes | set(by_code):
-                parent = by_code.get(f.parent_code) or matches.get(f.parent_code)
-            if parent is None:
-                parent = _container(f, polygons, by_code) or country_area
-            area = Area(
-                code=f.code,
-                name=f.name,
-                level=f.level,
-                country_code=the_country.iso3,
-                parent_id=parent.id,
-                geom=wkb,
-            )
-            session.add(area)
-            session.flush()
-            by_code[f.code] = area
-            result.created += 1
-        if progress is not None and (done % 25 == 0 or done == total):
-            progress(done, total)
-    if result.skipped:
-        result.notes.append(f"{result.skipped} feature(s) match no existing area: left out")
-    if boundaries.repaired:
-        result.notes.append(f"{boundaries.repaired} invalid polygon(s) repaired (make_valid)")
-    if boundaries.reprojected_from:
-        result.notes.append(f"reprojected from {boundaries.reprojected_from} to EPSG:4326")
-    session.flush()
-    return result
+    return features
 
 
 def country_outline(session: Session) -> Callable[[Country], shapely.Geometry | None]:
@@ -470,50 +349,6 @@ def name_key(name: str) -> str:
     """
     words = [w for w in slug(name.replace("*", " ")).split("-") if w and w not in _FILLER]
     return "-".join(words) or slug(name)
-
-
-def _name_candidates(by_level_key, level: str, key: str) -> list:
-    exact = by_level_key.get((level, key), [])
-    if exact:
-        return exact
-    # a name cut short by a shapefile (ten characters) or by the source ("Yamousso*")
-    found = []
-    for (lvl, other), areas in by_level_key.items():
-        if lvl != level or min(len(other), len(key)) < 7:
-            continue
-        if other.startswith(key) or key.startswith(other):
-            found.extend(areas)
-    return found
-
-
-def _cut_short(old: str, new: str) -> bool:
-    old_key, new_key = name_key(old), name_key(new)
-    return len(old_key) < len(new_key) and new_key.startswith(old_key)
-
-
-def _container(f: BoundaryFeature, polygons, by_code) -> Area | None:
-    """The deepest area of a higher level whose polygon holds the feature's inner point."""
-    point = f.geometry.representative_point()
-    best = None
-    for rank, geom, code in polygons:
-        if rank >= _rank(f.level) or code == f.code or code not in by_code:
-            continue
-        if shapely.contains(geom, point) and (best is None or rank > best[0]):
-            best = (rank, code)
-    return by_code[best[1]] if best else None
-
-
-def _rank(level: str) -> int:
-    return LEVEL_RANK.get(level, 3)
-
-
-def _free_code(code: str, by_code: dict) -> str:
-    if code not in by_code:
-        return code
-    n = 2
-    while f"{code}-{n}" in by_code:
-        n += 1
-    return f"{code}-{n}"
 
 
 def _open(path: str | Path, layer: str | None, source: str) -> gpd.GeoDataFrame:
@@ -649,3 +484,193 @@ def load_area_geometries(session: Session, area_ids=None) -> dict[int, shapely.G
     if area_ids is not None:
         query = query.where(Area.id.in_(list(area_ids)))
     return {a.id: shapely.from_wkb(a.geom) for a in session.scalars(query)}
+
+
+# --- villages: points (CSV lat/lon) or polygons (CSV WKT, GeoJSON, GeoPackage) -----------
+
+
+@dataclass
+class Place:
+    """A village as read from a file: where it is in the file, code, name, point, own polygon
+    and area reference (empty for none)."""
+
+    where: str  # "line 12" or "feature 3"
+    code: str
+    name: str
+    lon: float
+    lat: float
+    polygon: object | None  # shapely polygon in EPSG:4326, or None
+    area_ref: str
+
+
+def read_places(path, source, id_column, name_column, lat_column, lon_column, area_column,
+                 wkt_column, layer) -> tuple[list[Place], set[str]]:  # fmt: skip
+    """Rows of a CSV or features of a vector file as places, every one checked; raises one
+    :class:`PlaceError` listing the bad ones."""
+    if str(path).lower().endswith(".csv"):
+        return _read_csv_places(path, source, id_column, name_column, lat_column, lon_column,
+                                area_column, wkt_column)  # fmt: skip
+    return _read_vector_places(path, source, id_column, name_column, area_column, layer)
+
+
+def _read_csv_places(path, source, id_column, name_column, lat_column, lon_column, area_column,
+                     wkt_column) -> tuple[list[Place], set[str]]:  # fmt: skip
+    try:
+        # UTF-8 (or UTF-16 with a byte-order mark); else the line and column of the first bad byte
+        text = decode_text(Path(path).read_bytes(), source)
+    except UnsafeFile as e:
+        raise PlaceError(str(e)) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    needed = [id_column, name_column, area_column] + (
+        [wkt_column] if wkt_column else [lat_column, lon_column]
+    )
+    missing = [c for c in needed if c and c not in (reader.fieldnames or [])]
+    if missing:
+        raise PlaceError(
+            f"{source}: missing column(s) {', '.join(missing)} "
+            f"(columns: {', '.join(reader.fieldnames or [])})."
+        )
+    raws = [(reader.line_num, row) for row in reader]
+    places, bad, countries = [], [], set()
+    for line, raw in raws:
+        ident = (raw.get(id_column) or "").strip()
+        name = (raw.get(name_column) or "").strip()
+        where = f"line {line}"
+        label = f"{where} ({ident or 'no id'}, {name!r})"
+        if raw.get("country"):
+            countries.add(raw["country"].strip())
+        try:
+            code = _village_code(id_column, ident)
+        except ValueError:
+            bad.append(f"{label}: id {ident!r} is not a positive whole number")
+            continue
+        if not code or len(code) > 64:
+            bad.append(f"{label}: no id" if not code else f"{label}: id longer than 64 characters")
+            continue
+        if not name:
+            bad.append(f"{label}: no name")
+            continue
+        polygon = None
+        if wkt_column:
+            text = (raw.get(wkt_column) or "").strip()
+            try:
+                polygon = shapely.from_wkt(text) if text else None
+            except shapely.errors.GEOSException as e:
+                bad.append(f"{label}: {wkt_column} is not WKT ({e})")
+                continue
+            problem = _polygon_problem(polygon, explain_validity)
+            if problem:
+                bad.append(f"{label}: {problem}")
+                continue
+            point = polygon.representative_point()
+            lon, lat = point.x, point.y
+        else:
+            lat_text = (raw.get(lat_column) or "").strip()
+            lon_text = (raw.get(lon_column) or "").strip()
+            if not lat_text or not lon_text:
+                bad.append(f"{label}: coordinates missing")
+                continue
+            try:
+                lat, lon = float(lat_text), float(lon_text)
+            except ValueError:
+                bad.append(f"{label}: coordinates {lat_text!r}, {lon_text!r} are not numbers")
+                continue
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                bad.append(f"{label}: lat {lat}, lon {lon} are not degrees")
+                continue
+        area_ref = (raw.get(area_column) or "").strip() if area_column else ""
+        places.append(Place(where, code, name, lon, lat, polygon, area_ref))
+    if bad:
+        raise_rows(source, bad)
+    return places, countries
+
+
+def _polygon_problem(geom, explain) -> str | None:
+    if geom is None or geom.is_empty:
+        return "no geometry"
+    if geom.geom_type not in ("Polygon", "MultiPolygon"):
+        return f"a {geom.geom_type}, not a polygon"
+    if not geom.is_valid:
+        return f"invalid polygon ({explain(geom)})"
+    return None
+
+
+def _read_vector_places(path, source, id_column, name_column, area_column, layer):
+    text = str(path)
+    if text.lower().endswith(".zip") and not text.startswith("zip://"):
+        text = "zip://" + text
+    if text.startswith("zip://"):
+        # GDAL inflates what it is given: a zip bomb or a path out of the archive stops here
+        try:
+            check_zip(text.removeprefix("zip://"), source, refuse_nested=True)
+        except UnsafeFile as e:
+            raise PlaceError(str(e)) from None
+    try:
+        names = [str(n) for n in pyogrio.list_layers(text)[:, 0]]
+        if layer is None and len(names) > 1:
+            raise PlaceError(f"{source}: holds layers {', '.join(names)}; choose one (--layer).")
+        gdf = gpd.read_file(text, layer=layer, engine="pyogrio")
+    except PlaceError:
+        raise
+    except Exception as e:
+        raise PlaceError(f"{source}: cannot be read ({e}).") from None
+    if gdf.crs is None:
+        raise PlaceError(f"{source}: the file declares no coordinate reference system (CRS).")
+    if not gdf.crs.equals("EPSG:4326"):
+        gdf = gdf.to_crs(4326)
+    for column in (id_column, name_column, area_column):
+        if column and column not in gdf.columns:
+            raise PlaceError(
+                f"{source}: missing field {column} (fields: {', '.join(gdf.columns)})."
+            )
+    places, bad, countries = [], [], set()
+    if "country" in gdf.columns:
+        countries = {str(v).strip() for v in gdf["country"].dropna()} - {""}
+    for i, (ident, name, geom) in enumerate(
+        zip(gdf[id_column], gdf[name_column], gdf.geometry, strict=True)
+    ):
+        # a NUL (DBF padding, or a hostile name) no text column can hold: dropped
+        ident = "" if ident is None else str(ident).replace("\x00", "").strip().removesuffix(".0")
+        name = "" if name is None else str(name).replace("\x00", "").strip()
+        label = f"feature {i + 1} ({ident or 'no id'}, {name!r})"
+        try:
+            code = _village_code(id_column, ident)
+        except ValueError:
+            bad.append(f"{label}: id {ident!r} is not a positive whole number")
+            continue
+        if not code or not name:
+            bad.append(f"{label}: no id" if not code else f"{label}: no name")
+            continue
+        if geom is not None and geom.geom_type == "Point":
+            polygon, point = None, geom
+        else:
+            problem = _polygon_problem(geom, explain_validity)
+            if problem:
+                bad.append(f"{label}: {problem}")
+                continue
+            polygon, point = geom, geom.representative_point()
+        area_ref = ""
+        if area_column and gdf[area_column].iloc[i] is not None:
+            area_ref = str(gdf[area_column].iloc[i]).strip()
+        places.append(Place(f"feature {i + 1}", code, name, point.x, point.y, polygon, area_ref))
+    if bad:
+        raise_rows(source, bad)
+    return places, countries
+
+
+def raise_rows(source: str, bad: list[str]) -> None:
+    """Raise one :class:`geo.countries.PlaceError` listing the villages in ``bad`` (the first
+    :data:`SHOWN_ROWS` of them), if any."""
+    if bad:
+        shown = "; ".join(bad[:SHOWN_ROWS])
+        more = f"; and {len(bad) - SHOWN_ROWS} more" if len(bad) > SHOWN_ROWS else ""
+        raise PlaceError(
+            f"{source}: {len(bad)} village(s) cannot be imported, nothing was imported: "
+            f"{shown}{more}."
+        )
+
+
+def _village_code(id_column: str, raw: str) -> str:
+    if id_column == "wof_id":
+        return village_code(raw)
+    return raw

@@ -60,8 +60,9 @@ def boundaries_command(file, level, country_code, code_field, name_field, parent
     and nothing is written. Areas that exist (same code, or same level and name) get the boundary.
     """
     from clms.db import session_scope
-    from clms.places import PlaceError
-    from geo.boundaries import country_outline, import_boundaries, read_boundaries
+    from clms.places.areas import import_boundaries
+    from geo.boundaries import country_outline, read_boundaries
+    from geo.countries import PlaceError
 
     with session_scope() as session:
         try:
@@ -111,7 +112,8 @@ def villages_command(file, country_code, id_column, name_column, lat_column, lon
     again afterwards (as `clms places cells` does).
     """
     from clms.db import session_scope
-    from clms.places import PlaceError, import_villages
+    from clms.places.villages import import_villages
+    from geo.countries import PlaceError
 
     with session_scope() as session:
         try:

@@ -9,10 +9,17 @@ Source: the bounding boxes of Natural Earth's 1:10m admin-0 countries (public do
 outward to 0.01 degree; those of CIV, GHA and KHM checked against the geoBoundaries v2.0.1 files in
 ``shared/data/boundaries`` (their total bounds fall inside). Add a country here to import its
 places.
+
+Besides, the plain pieces that reading places (:mod:`geo.boundaries`) and storing them
+(:mod:`clms.places`) share: :class:`PlaceError`, the codes of names and villages (:func:`slug`,
+:func:`village_code`) and the great-circle distance (:func:`haversine_km`).
 """
 
 from __future__ import annotations
 
+import math
+import re
+import unicodedata
 from dataclasses import dataclass
 
 # about 11 km: coastlines and border rivers drawn by different sources differ by a few km
@@ -66,3 +73,48 @@ def country(code: str) -> Country:
         known = ", ".join(sorted(COUNTRIES))
         raise LookupError(f"Unknown country {code!r}; known countries: {known}.")
     return found
+
+
+class PlaceError(ValueError):
+    """Places cannot be loaded as asked; the message says which rows or names and why."""
+
+
+def slug(name: str) -> str:
+    """Upper-case ASCII code part of a name: accents dropped, anything else becomes ``-``.
+
+    >>> slug("N'zi-Comoé"), slug("San Pedro"), slug("  Gôh ")
+    ('N-ZI-COMOE', 'SAN-PEDRO', 'GOH')
+    """
+    text = unicodedata.normalize("NFKD", name)
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.encode("ascii", "ignore").decode("ascii").upper()
+    return re.sub(r"[^A-Z0-9]+", "-", text).strip("-")
+
+
+def village_code(wof_id: str | int) -> str:
+    """The village code for a WOF id: ``V`` + the id in base 36.
+
+    >>> village_code(1209251639), int(village_code(1209251639)[1:], 36)
+    ('VJZYGJB', 1209251639)
+    """
+    number = int(wof_id)
+    if number <= 0:
+        raise ValueError(f"WOF id must be a positive integer, got {wof_id!r}")
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    out = ""
+    while number:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+    return "V" + out
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """The great-circle distance in km between two points (degrees).
+
+    >>> round(haversine_km(5.78, -6.59, 5.70, -6.61), 2)
+    9.17
+    """
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))

@@ -55,7 +55,7 @@ def export_command(brand_code, username, level, fmt, output, end, months, area_l
     """Write the hotspot figures of LEVEL as CSV or GeoJSON, exactly as the brand (--brand) or
     the person (--user) would download them: a brand's pass the privacy gate, an officer's are
     limited to their areas."""
-    from geo.hotspots import parse_request, table_csv, table_geojson
+    from geo.hotspots.request import parse_request, table_csv, table_geojson
 
     if bool(brand_code) == bool(username):
         raise click.UsageError("give exactly one of --brand CODE and --user NAME")

@@ -33,9 +33,9 @@ import shapely
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from alerts.kpis import haversine_km
 from clms.models import Household, User, Village, Visit
 from clms.scope import village_ids_in_scope
+from geo.countries import haversine_km
 
 #: an index older than this is rebuilt even when the fingerprint did not change (seconds)
 MAX_AGE_S = 600.0
@@ -310,7 +310,50 @@ def locate_visits(
     the village of its latest current household visit. Does not commit; ``progress(n)`` is called
     with the number of visits read after each batch. Submission statuses are left as they are:
     a far point found now is counted in the result, not sent back to review.
+
+    The statements are built once (:func:`_locate_statements`); each batch's villages are decided
+    by :func:`_locate_batch`.
     """
+    page, write, move_households = _locate_statements(only_missing)
+    index = village_index(session)
+    centres = {
+        vid: (lat, lon)
+        for vid, lat, lon in session.execute(select(Village.id, Village.lat, Village.lon))
+    }
+    scopes: dict[int, set[int] | None] = {}  # monitor id -> village ids (None: not scoped)
+
+    def scope_of(monitor_id: int | None) -> set[int] | None:
+        if monitor_id is None:
+            return None
+        if monitor_id not in scopes:
+            user = session.get(User, monitor_id)
+            scoped = user is not None and user.role in ("monitor", "officer", "supervisor")
+            scopes[monitor_id] = village_ids_in_scope(session, user) if scoped else None
+        return scopes[monitor_id]
+
+    result, after = LocateResult(), 0
+    while True:
+        rows = session.execute(page, {"after": after, "size": batch}).all()
+        if not rows:
+            break
+        after = rows[-1].id
+        result.checked += len(rows)
+        changes, moved_households = _locate_batch(rows, index, centres, scope_of, far_km, result)
+        if changes:
+            session.execute(write, changes)
+            result.changed += len(changes)
+        if moved_households:
+            session.execute(move_households, {"ids": sorted(moved_households)})
+            result.households += len(moved_households)
+        if progress is not None:
+            progress(len(rows))
+    return result
+
+
+def _locate_statements(only_missing: bool) -> tuple:
+    """The statements of :func:`locate_visits`: ``(page, write, move_households)``, a batch of
+    visits to read after an id, the update of a visit's village, the update of households' village
+    to that of their latest current household visit."""
     visits, households = Visit.__table__, Household.__table__
     conditions = [
         visits.c.kind == "household",
@@ -356,69 +399,44 @@ def locate_visits(
         .where(households.c.id.in_(bindparam("ids", expanding=True)))
         .values(village_id=func.coalesce(latest, households.c.village_id))
     )
+    return page, write, move_households
 
-    index = village_index(session)
-    centres = {
-        vid: (lat, lon)
-        for vid, lat, lon in session.execute(select(Village.id, Village.lat, Village.lon))
-    }
-    scopes: dict[int, set[int] | None] = {}  # monitor id -> village ids (None: not scoped)
 
-    def scope_of(monitor_id: int | None) -> set[int] | None:
-        if monitor_id is None:
-            return None
-        if monitor_id not in scopes:
-            user = session.get(User, monitor_id)
-            scoped = user is not None and user.role in ("monitor", "officer", "supervisor")
-            scopes[monitor_id] = village_ids_in_scope(session, user) if scoped else None
-        return scopes[monitor_id]
-
-    result, after = LocateResult(), 0
-    while True:
-        rows = session.execute(page, {"after": after, "size": batch}).all()
-        if not rows:
-            break
-        after = rows[-1].id
-        result.checked += len(rows)
-        usable = [r for r in rows if gps_problem(r.lat, r.lon, r.accuracy) is None]
-        result.unusable += len(rows) - len(usable)
-        # a visit stored before form_village_id existed: its village was the form's choice
-        chosen = [r.form_village_id or r.village_id for r in usable]
-        lons, lats = [r.lon for r in usable], [r.lat for r in usable]
-        found = index.locate_array(lons, lats) if index is not None else [-1] * len(usable)
-        distances = distances_km(
-            lons,
-            lats,
-            index.cells_of(chosen) if index is not None else [None] * len(usable),
-            [centres.get(c, (None, None))[0] for c in chosen],
-            [centres.get(c, (None, None))[1] for c in chosen],
-        )
-        changes, moved_households = [], set()
-        for r, form_id, i, distance in zip(usable, chosen, found, distances, strict=True):
-            village_id, source = form_id, "form" if form_id is not None else None
-            if i >= 0:
-                located = int(index.ids[i])
-                scope = scope_of(r.monitor_id)
-                if located == form_id or scope is None or located in scope:
-                    village_id, source = located, "gps"
-                    result.by_gps += 1
-                else:
-                    result.out_of_scope += 1
-            if distance is not None and distance > far_km:
-                result.far += 1
-            new = (village_id, form_id, source, distance)
-            if new != (r.village_id, r.form_village_id, r.village_source, r.gps_distance_km):
-                changes.append({"row_id": r.id, "new_village_id": village_id,
-                                "new_form_village_id": form_id, "new_source": source,
-                                "new_distance": distance})  # fmt: skip
-                if village_id != r.village_id and r.household_id is not None:
-                    moved_households.add(r.household_id)
-        if changes:
-            session.execute(write, changes)
-            result.changed += len(changes)
-        if moved_households:
-            session.execute(move_households, {"ids": sorted(moved_households)})
-            result.households += len(moved_households)
-        if progress is not None:
-            progress(len(rows))
-    return result
+def _locate_batch(rows, index, centres, scope_of, far_km: float, result: LocateResult) -> tuple:
+    """The villages of one batch of visits (``rows``) by their GPS points, counted in ``result``:
+    ``(changes, moved_households)``, the rows of the visits' update and the households whose
+    village moved."""
+    usable = [r for r in rows if gps_problem(r.lat, r.lon, r.accuracy) is None]
+    result.unusable += len(rows) - len(usable)
+    # a visit stored before form_village_id existed: its village was the form's choice
+    chosen = [r.form_village_id or r.village_id for r in usable]
+    lons, lats = [r.lon for r in usable], [r.lat for r in usable]
+    found = index.locate_array(lons, lats) if index is not None else [-1] * len(usable)
+    distances = distances_km(
+        lons,
+        lats,
+        index.cells_of(chosen) if index is not None else [None] * len(usable),
+        [centres.get(c, (None, None))[0] for c in chosen],
+        [centres.get(c, (None, None))[1] for c in chosen],
+    )
+    changes, moved_households = [], set()
+    for r, form_id, i, distance in zip(usable, chosen, found, distances, strict=True):
+        village_id, source = form_id, "form" if form_id is not None else None
+        if i >= 0:
+            located = int(index.ids[i])
+            scope = scope_of(r.monitor_id)
+            if located == form_id or scope is None or located in scope:
+                village_id, source = located, "gps"
+                result.by_gps += 1
+            else:
+                result.out_of_scope += 1
+        if distance is not None and distance > far_km:
+            result.far += 1
+        new = (village_id, form_id, source, distance)
+        if new != (r.village_id, r.form_village_id, r.village_source, r.gps_distance_km):
+            changes.append({"row_id": r.id, "new_village_id": village_id,
+                            "new_form_village_id": form_id, "new_source": source,
+                            "new_distance": distance})  # fmt: skip
+            if village_id != r.village_id and r.household_id is not None:
+                moved_households.add(r.household_id)
+    return changes, moved_households

@@ -42,7 +42,8 @@ def hotspots_map(brand_code: str, output: str, end, months: int | None) -> None:
     The file holds Leaflet itself and works offline; it shows exactly what the brand's /map page
     shows, suppressed cells included.
     """
-    from geo.maps import brand_map_data, build_brand_map
+    from geo.maps.brand import brand_map_data
+    from geo.maps.build import build_brand_map
 
     with session_scope(current_app) as session:
         brand = session.scalar(select(Brand).where(Brand.code == brand_code))

@@ -48,8 +48,8 @@ DEFAULT_MIN_HOUSEHOLDS = 5
 
 #: identity keys a brand may receive
 IDENTITY_KEYS = frozenset({"level", "code", "name", "area_code", "area_level", "tier"})
-#: aggregate figures a brand may receive: written out, not taken from geo.hotspots.FIGURES, so
-#: that a figure added there reaches no brand until it is allowed here
+#: aggregate figures a brand may receive: written out, not taken from geo.hotspots.figures.FIGURES,
+#: so that a figure added there reaches no brand until it is allowed here
 FIGURE_KEYS = frozenset(
     {
         "households",
@@ -189,7 +189,7 @@ def publish(cell: Mapping, reason: str | None, min_children: int, min_households
     ``cell`` may carry ``_previous_children`` and ``_previous_households`` (the previous
     period's counts): below a threshold, the previous figures are dropped; or
     ``_previous_hidden``, the previous period's own gate's decision (a brand's hotspot figures,
-    :func:`geo.hotspots.hotspot_tables`), which then decides alone.
+    :func:`geo.hotspots.tables.hotspot_tables`), which then decides alone.
     """
     identity = {k: v for k, v in cell.items() if k in IDENTITY_KEYS}
     if reason is not None:

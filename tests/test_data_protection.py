@@ -113,7 +113,7 @@ def case_for(s, name: str, at: dt.datetime, *, close: bool) -> str:
 
 def figures(app) -> dict:
     """Every KPI over every village, and the hotspot table of the supervisor, as plain data."""
-    from geo.hotspots import hotspot_tables
+    from geo.hotspots.tables import hotspot_tables
 
     with session_scope(app) as s:
         since = KpiFilters(date_from=OLD.date(), date_to=NOW.date(), group="village")

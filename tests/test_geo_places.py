@@ -17,15 +17,12 @@ from sqlalchemy.orm import undefer
 
 from clms.db import session_scope
 from clms.models import Area, Village
-from clms.places import PlaceError, import_villages, load_localities, village_code
-from geo.boundaries import (
-    BoundaryError,
-    country_outline,
-    import_boundaries,
-    name_key,
-    read_boundaries,
-)
+from clms.places.areas import import_boundaries
+from clms.places.localities import load_localities
+from clms.places.villages import import_villages
+from geo.boundaries import BoundaryError, country_outline, name_key, read_boundaries
 from geo.cells import derive_cells, voronoi_cells
+from geo.countries import PlaceError, village_code
 from tests.conftest import PASSWORD, SHARED
 
 BOUNDARIES = SHARED / "boundaries"

@@ -1,4 +1,4 @@
-"""A brand's figures of a period are released once and never change (geo.hotspot_releases).
+"""A brand's figures of a period are released once and never change (geo.hotspots.releases).
 
 Found when the period grid was attacked: a closed period's figures still moved when a late
 visit, a service recorded afterwards, a change of the supply chain or a reclassification reached
@@ -17,12 +17,12 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select, update
 
-import geo.hotspot_releases
+import geo.hotspots.releases
 from alerts.jobs import JobContext, run_job
 from clms.db import session_scope
 from clms.models import Classification, HotspotRelease, User
-from geo.hotspots import hotspot_tables
-from geo.maps import PAGE_LEVELS
+from geo.hotspots.tables import hotspot_tables
+from geo.maps.brand import PAGE_LEVELS
 from tests import test_hotspots
 from tests.conftest import PASSWORD
 from tests.test_hotspots import END, Builder, at
@@ -40,13 +40,13 @@ def _user(s, username: str) -> User:
 def aggregations(monkeypatch):
     """The releases aggregated from the data: a list of (brand id, period start) per call."""
     calls = []
-    real = geo.hotspot_releases.release_inputs
+    real = geo.hotspots.releases.release_inputs
 
     def counted(session, brand_id, period):
         calls.append((brand_id, period.start))
         return real(session, brand_id, period)
 
-    monkeypatch.setattr(geo.hotspot_releases, "release_inputs", counted)
+    monkeypatch.setattr(geo.hotspots.releases, "release_inputs", counted)
     return calls
 
 

@@ -56,7 +56,9 @@ from clms.models import (
     Village,
     Visit,
 )
-from geo.hotspots import Period, hotspot_table, wilson_interval
+from geo.hotspots.figures import wilson_interval
+from geo.hotspots.tables import hotspot_table
+from geo.periods import Period
 from geo.privacy import PrivacyError, assert_brand_safe
 from tests.conftest import PASSWORD
 

@@ -23,18 +23,16 @@ from sqlalchemy import select
 from clms.db import session_scope
 from clms.errors import Problem
 from clms.models import Alert, Area, Child, Household, Supplier, User, Village
-from geo.maps import (
+from geo.maps.brand import brand_map_data, brand_map_html
+from geo.maps.build import (
     GRID,
     BrandLayer,
     BrandMapData,
-    OfficerFilters,
-    brand_map_data,
-    brand_map_html,
     build_brand_map,
     build_officer_map,
     encode_geometries,
-    officer_map_data,
 )
+from geo.maps.officer import OfficerFilters, officer_map_data
 from tests.conftest import PASSWORD
 from tests.test_hotspots import END, password_hash, world  # noqa: F401  (fixtures)
 
@@ -268,18 +266,18 @@ def test_brand_map_data_layers_and_suppression(maps):
 
 
 def test_a_lazy_brand_map_reads_one_table_and_fetches_the_others(maps, monkeypatch):
-    import geo.maps
+    import geo.maps.brand
 
     calls = []
-    real = geo.maps._hotspot_tables
+    real = geo.maps.brand._hotspot_tables
     monkeypatch.setattr(
-        geo.maps, "_hotspot_tables", lambda *a, **k: calls.append((a[2], k)) or real(*a, **k)
+        geo.maps.brand, "_hotspot_tables", lambda *a, **k: calls.append((a[2], k)) or real(*a, **k)
     )
     with maps.app_context(), session_scope(maps) as s:
         data = brand_map_data(s, _user(s, "bea"), end=END, lazy=True)
     # one aggregation: the tables of the page beside the map, no layer
     [(levels, options)] = calls
-    assert levels == geo.maps.PAGE_LEVELS
+    assert levels == geo.maps.brand.PAGE_LEVELS
     assert not options["tiers"] and not options["supplier_ids"]
     assert data.layers[0].rows is not None
     assert [layer.query for layer in data.layers[1:4]] == [{"tier": 1}, {"tier": 2}, {"tier": 3}]

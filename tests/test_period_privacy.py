@@ -37,7 +37,8 @@ from clms.models import (
     User,
     Village,
 )
-from geo.hotspots import LEVELS, hotspot_tables
+from geo.hotspots.figures import LEVELS
+from geo.hotspots.tables import hotspot_tables
 from geo.periods import GRID_MONTHS, Period, PeriodNotOffered, ReportingGrid
 from tests.conftest import PASSWORD
 from tests.privacy_audit import Release, Unit, audit
@@ -403,7 +404,7 @@ def test_releases_and_the_command_line_refuse_it_too(chain):
     from clms.db import session_scope
     from clms.errors import Problem
     from clms.models import HotspotRelease
-    from geo.maps import PAGE_LEVELS
+    from geo.maps.brand import PAGE_LEVELS
 
     with chain.app_context(), session_scope(chain) as s:
         bea = s.scalar(select(User).where(User.username == "bea"))

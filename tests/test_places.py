@@ -7,13 +7,8 @@ from sqlalchemy import func, select
 
 from clms.db import session_scope
 from clms.models import Area, Village
-from clms.places import (
-    PlaceError,
-    county_names_from_geoboundaries,
-    load_localities,
-    slug,
-    village_code,
-)
+from clms.places.localities import county_names_from_geoboundaries, load_localities
+from geo.countries import PlaceError, slug, village_code
 from tests.conftest import SHARED
 
 CSV = SHARED / "localities" / "wof_ci_localities.csv"

@@ -24,7 +24,7 @@ from clms.api import bp
 from clms.auth import allow
 from clms.db import db, read_only
 from clms.models import utcnow
-from geo.hotspots import parse_request, table_csv, table_geojson, table_json
+from geo.hotspots.request import parse_request, table_csv, table_geojson, table_json
 
 HOTSPOT_ROLES = ("brand", "officer", "supervisor")
 

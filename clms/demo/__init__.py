@@ -5,7 +5,7 @@ What it does, in order:
 a. brings the database schema up to date (``CLMS_DATABASE_URL`` or the instance SQLite file);
 b. if the database already holds the demo's data (its brands), builds nothing and serves it;
 c. loads places from the shared Who's On First localities: four regions of the cocoa belt of
-   Côte d'Ivoire, about 240 villages spread over their departments (:mod:`clms.places`);
+   Côte d'Ivoire, about 240 villages spread over their departments (:mod:`clms.places.localities`);
 d. adds three brands and suppliers in tiers: exporters and grinders (tier 1), a cooperative per
    department (tier 2) and farmer groups (tier 3); cooperatives and groups buy in villages
    (``SupplierVillage``), which decides which suppliers a monitor's form lists;

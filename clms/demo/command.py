@@ -218,7 +218,7 @@ def _build(app, seed, households, base_url, server, shared, realm) -> tuple[list
     from clms.auth.users import UserError
     from clms.errors import Problem
     from clms.operations.profiles import ensure_profiles
-    from clms.places import PlaceError
+    from geo.countries import PlaceError
 
     generator = Generator(seed)
     try:

@@ -35,7 +35,7 @@ class DemoPlaces(NamedTuple):
 def load_places(session: Session, shared_data: Path) -> DemoPlaces:
     """Step c: the localities of the demo's regions, then the departments' boundaries and the
     villages' cells when the boundary file is there; returns the places to visit."""
-    from clms.places import county_names_from_geoboundaries, load_localities
+    from clms.places.localities import county_names_from_geoboundaries, load_localities
 
     csv_path = shared_data / "localities" / "wof_ci_localities.csv"
     adm2 = shared_data / "boundaries" / "CIV-ADM2.geojson"
@@ -63,7 +63,8 @@ def load_places(session: Session, shared_data: Path) -> DemoPlaces:
         say(f"  skipped {bad}")
     say(f"Places: {n_areas} areas, {n_villages} villages ({', '.join(DEMO_REGIONS)}).")
     if adm2.exists():
-        from geo.boundaries import import_boundaries, read_boundaries
+        from clms.places.areas import import_boundaries
+        from geo.boundaries import read_boundaries
         from geo.cells import derive_cells
 
         # the present-day régions of geoBoundaries are the WOF file's counties (our departments)

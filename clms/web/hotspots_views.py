@@ -1,7 +1,7 @@
 """Downloads of the hotspot figures for the signed-in brand or officer: ``/hotspots/export.csv``
 and ``/hotspots/export.geojson``, with the query parameters of ``GET /api/v1/hotspots``
-(:func:`geo.hotspots.parse_request`). The same table and the same privacy gate as the API and
-the maps; every download is written to the audit log (domain.md section 8).
+(:func:`geo.hotspots.request.parse_request`). The same table and the same privacy gate as the
+API and the maps; every download is written to the audit log (domain.md section 8).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from clms.auth import allow
 from clms.db import db, read_only
 from clms.models import utcnow
 from clms.web import bp
-from geo.hotspots import parse_request, table_csv, table_geojson
+from geo.hotspots.request import parse_request, table_csv, table_geojson
 
 HOTSPOT_ROLES = ("brand", "officer", "supervisor")
 MIMETYPES = {"csv": "text/csv", "geojson": "application/geo+json"}

@@ -36,16 +36,15 @@ from clms.models import SEVERITIES, Area, utcnow
 from clms.operations.alerts import queue_choices
 from clms.scope import area_ids_in_scope, scope_parts
 from clms.web import bp
-from geo.maps import (
+from geo.maps.brand import (
     PAGE_LEVELS,
-    OfficerFilters,
     brand_map,
-    build_officer_map,
     carry_suppression,
     layer_figures,
     map_suppliers,
-    officer_map_data,
 )
+from geo.maps.build import build_officer_map
+from geo.maps.officer import OfficerFilters, officer_map_data
 
 MAP_ROLES = ("officer", "supervisor", "admin", "brand")
 STAFF_ROLES = ("officer", "supervisor", "admin")
@@ -147,7 +146,7 @@ def map_frame():
 def map_layer():
     """The published figures of one layer of the hotspot map, fetched when it is chosen:
     ``kind`` village (with ``tier`` or ``supplier_id``) or area (with ``area_level``)."""
-    from geo.hotspots import hotspot_table, hotspot_tables
+    from geo.hotspots.tables import hotspot_table, hotspot_tables
 
     session = _reading()
     user = g.user
@@ -239,12 +238,12 @@ def map_export():
 
 
 def _hotspot_page(session, user):
-    from geo.hotspots import hotspot_tables, offered_periods
+    from geo.hotspots.tables import hotspot_tables, offered_periods
 
     status = 200
     # one aggregation and one privacy gate for every table, the same as the map's frame reads
-    # (geo.maps.PAGE_LEVELS): the page and its map publish the very same cells (a brand's come
-    # from the release of its period: geo.hotspot_releases; the page says when it was made)
+    # (geo.maps.brand.PAGE_LEVELS): the page and its map publish the very same cells (a brand's come
+    # from the release of its period: geo.hotspots.releases; the page says when it was made)
     try:
         end, months = _period(request.args)
         figures = hotspot_tables(session, user, PAGE_LEVELS, end=end, months=months)
@@ -277,7 +276,7 @@ def _hotspot_page(session, user):
 def _reading():
     """The request's session, now in a read-only transaction (the person was only read): a
     brand's period released on first view is kept through a connection of its own
-    (geo.hotspot_releases), and on SQLite no page of the map waits for the write lock."""
+    (geo.hotspots.releases), and on SQLite no page of the map waits for the write lock."""
     session = db()
     session.commit()
     read_only(session)

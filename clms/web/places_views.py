@@ -18,8 +18,10 @@ from clms.auth import allow
 from clms.db import db
 from clms.i18n import N_, Msg
 from clms.locale import localize
-from clms.places import PlaceError, area_rows, import_villages
+from clms.places.areas import area_rows
+from clms.places.villages import import_villages
 from clms.web import bp
+from geo.countries import PlaceError
 
 BOUNDARY_TYPES = (".geojson", ".json", ".zip", ".gpkg")
 VILLAGE_TYPES = (".csv", ".geojson", ".json", ".zip", ".gpkg")
@@ -46,7 +48,8 @@ def places_index():
 @allow("admin")
 def places_boundaries():
     """Import the uploaded boundary file: every feature or none."""
-    from geo.boundaries import country_outline, import_boundaries, read_boundaries
+    from clms.places.areas import import_boundaries
+    from geo.boundaries import country_outline, read_boundaries
 
     options = {k: (request.form.get(k) or "").strip() or None for k in _BOUNDARY_FIELDS}
     session = db()

@@ -1,50 +1,15 @@
-"""The maps: the officer's map of households and open alerts, and the brand's hotspot choropleth.
-
-Two kinds of function, kept apart (house style, principle 1):
-
-- *gathering* reads the database for one person: :func:`officer_map_data` (households and open
-  alerts of the officer's areas, as plain rows) and :func:`brand_map_data` (the published hotspot
-  figures from :func:`geo.hotspots.hotspot_table`, which for a brand has already been through the
-  privacy gate, and the geometries of the villages and areas they name);
-- *building* turns those plain data into a :class:`folium.Map` without touching the database:
-  :func:`build_officer_map` and :func:`build_brand_map`. :func:`officer_map`, :func:`brand_map`
-  and :func:`brand_map_html` do both.
-
-No CDN: the maps load Leaflet (and Leaflet.markercluster for the officer map) either from the
-application's own static files (``assets="/static/vendor/node_modules"``, what the pages use) or
-inlined into the page (``assets="inline"``, the standalone export, which then works offline).
-``./dev`` installs them with npm from ``clms/static/vendor/package-lock.json``. Folium's other
-defaults (jQuery, Bootstrap, Font Awesome, awesome-markers) are not loaded: nothing here uses them.
-
-What a brand's map holds: village cells and area polygons with their names and published figures,
-nothing else; no point, no marker, no household, no child. The builder copies only the figure keys
-of :data:`TOOLTIP_FIGURES` from the rows it is given, so even a row carrying more would not leak.
-
-Size: each village geometry is written once (simplified, coordinates on a 1e-4 degree grid,
-about 11 m, delta-encoded as integers), whatever the number of layers; each tier or supplier layer
-adds only a table of figures keyed by the cell's index (about 50 bytes a cell it covers), and the
-browser restyles the same polygons when another layer is chosen. So the page grows as
-``villages x (vertices per cell) + (cells covered by all layers) x 50 bytes`` plus Leaflet itself
-(150 kB when inlined): 2.2 MB and 0.5 s to build for 10,000 Voronoi cells with 14 layers (the
-synthetic check of the test module). Time: all the figures of a map come from one hotspot
-aggregation (:func:`geo.hotspots.hotspot_tables`), whose cost grows with the layers it slices;
-the page therefore builds with ``lazy=True`` (the tables of :data:`PAGE_LEVELS`, which the page's
-own table reads too) and fetches a tier's or a supplier's figures when they are chosen; the
-standalone export reads them all.
-
-Scripts and styles the map documents load: Leaflet 1.9.4 (BSD-2-Clause) and, on the officer map,
-Leaflet.markercluster 1.5.3 (MIT), plus folium's inline scripts and styles; no other origin unless
-a basemap URL is configured.
+"""The maps built from given figures and geometries: :func:`build_officer_map` and
+:func:`build_brand_map` turn plain data (:class:`OfficerMapData`, :class:`BrandMapData`) into a
+:class:`folium.Map`, with the layers, legend and scripts they need. Pure: no database, no request
+(see :mod:`geo.maps` for what the maps hold, their assets and their size).
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import html
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -52,31 +17,13 @@ from urllib.parse import urlencode
 import folium
 import numpy as np
 import shapely
-from branca.element import Element, MacroElement
+from branca.element import Element, MacroElement, Template
 from folium.map import Layer
-from jinja2 import Template
-from sqlalchemy import and_, exists, func, select
-from sqlalchemy.orm import Session
 
-from clms.errors import Problem, problem
 from clms.i18n import N_, Msg
-from clms.models import (
-    ACTIVE_ALERT_STATUSES,
-    SEVERITIES,
-    Alert,
-    Area,
-    Household,
-    Supplier,
-    SupplierVillage,
-    User,
-    Village,
-    Visit,
-)
-from clms.scope import descendant_area_ids, village_scope_condition
-from clms.supply.operations import brand_supplier_ids_query
 
 #: where ``./dev`` installs Leaflet and its plugin (npm), inside the static folder
-VENDOR = Path(__file__).resolve().parents[1] / "clms" / "static" / "vendor" / "node_modules"
+VENDOR = Path(__file__).resolve().parents[2] / "clms" / "static" / "vendor" / "node_modules"
 LEAFLET_JS = "leaflet/dist/leaflet.js"
 LEAFLET_CSS = "leaflet/dist/leaflet.css"
 CLUSTER_JS = "leaflet.markercluster/dist/leaflet.markercluster.js"
@@ -108,10 +55,6 @@ TOOLTIP_FIGURES = (
     "change",
     "remediation_coverage",
 )
-#: the tables a brand's hotspot page (its table) and map (villages, areas) read, from ONE
-#: aggregation and one privacy gate (geo.hotspots.hotspot_tables): the page and its map's frame
-#: ask for the same, so both publish the very same cells
-PAGE_LEVELS = ("village", "area", "tier", "supplier")
 #: the coordinate grid of the brand map (1e-4 degree, about 11 m) and the simplification
 GRID = 1e4
 SIMPLIFY_DEGREES = 2e-4
@@ -155,68 +98,6 @@ LAYER_HOUSEHOLDS = N_("Households")
 LAYER_ALERTS = N_("Open alerts")
 
 
-# --- the officer's map ---------------------------------------------------------------------------
-
-
-@dataclass
-class OfficerFilters:
-    """The officer map's filters (the page's query string): codes, a severity and a period.
-
-    >>> f = OfficerFilters.parse({"severity": "high", "from": "2026-01-01"}, dt.date(2026, 6, 1))
-    >>> f.severity, f.date_from.isoformat(), f.date_to.isoformat()
-    ('high', '2026-01-01', '2026-06-01')
-    """
-
-    date_from: dt.date
-    date_to: dt.date
-    area: str | None = None
-    village: str | None = None
-    supplier: str | None = None
-    severity: str | None = None
-
-    @classmethod
-    def default(cls, today: dt.date) -> OfficerFilters:
-        """The last twelve months, nothing else."""
-        return cls(date_from=today - dt.timedelta(days=365), date_to=today)
-
-    @classmethod
-    def parse(cls, args, today: dt.date) -> OfficerFilters:
-        """The filters from ``args`` (a mapping of text); raises ``request.invalid_parameter``
-        naming the parameter for a date that is not one or a severity that does not exist."""
-        default = cls.default(today)
-        found = {}
-        for name, fallback in (("from", default.date_from), ("to", default.date_to)):
-            text = (args.get(name) or "").strip()
-            try:
-                found[name] = dt.date.fromisoformat(text) if text else fallback
-            except ValueError:
-                detail = Msg("is not a date (YYYY-MM-DD): {value}", value=text)
-                raise _invalid(name, detail) from None
-        if found["from"] > found["to"]:
-            raise _invalid("from", Msg("is after the end of the period"))
-        severity = args.get("severity") or None
-        if severity is not None and severity not in SEVERITIES:
-            raise _invalid(
-                "severity", Msg("must be one of {choices}", choices=", ".join(SEVERITIES))
-            )
-        return cls(
-            date_from=found["from"],
-            date_to=found["to"],
-            area=(args.get("area") or "").strip() or None,
-            village=(args.get("village") or "").strip() or None,
-            supplier=(args.get("supplier") or "").strip() or None,
-            severity=severity,
-        )
-
-    def query(self) -> dict[str, str]:
-        """The filters as a query string's parameters (the empty ones left out)."""
-        out = {"from": self.date_from.isoformat(), "to": self.date_to.isoformat()}
-        for name in ("area", "village", "supplier", "severity"):
-            if getattr(self, name):
-                out[name] = getattr(self, name)
-        return out
-
-
 @dataclass
 class OfficerMapData:
     """What the officer map shows, as plain rows.
@@ -231,149 +112,6 @@ class OfficerMapData:
     alerts: list[list] = field(default_factory=list)
     without_point: int = 0
     in_scope: bool = True
-
-
-def officer_map_data(session: Session, user: User, filters: OfficerFilters) -> OfficerMapData:
-    """The households and open alerts of ``user``'s areas that the filters keep.
-
-    Households: those of the villages in scope (and of the area, village and supplier filtered)
-    with a current visit in the period. Alerts: open (new or acknowledged) ones in scope, seen in
-    the period, of the severity filtered. A handful of set-based queries whatever the size.
-    Raises ``request.invalid_parameter`` for a code that names nothing.
-    """
-    scope = village_scope_condition(session, user, Village.id)
-    if scope is None:
-        return OfficerMapData(in_scope=False)
-    start = dt.datetime.combine(filters.date_from, dt.time(), tzinfo=dt.UTC)
-    end = dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    where = [scope]
-    if filters.area:
-        area_id = session.scalar(select(Area.id).where(Area.code == filters.area))
-        if area_id is None:
-            raise _invalid("area", Msg("names no known area ({code})", code=filters.area))
-        where.append(Village.area_id.in_(sorted(descendant_area_ids(session, {area_id}))))
-    if filters.village:
-        where.append(Village.code == filters.village)
-        if session.scalar(select(Village.id).where(Village.code == filters.village)) is None:
-            raise _invalid("village", Msg("names no known village ({code})", code=filters.village))
-    supplier_id = None
-    if filters.supplier:
-        supplier_id = session.scalar(select(Supplier.id).where(Supplier.code == filters.supplier))
-        if supplier_id is None:
-            raise _invalid(
-                "supplier", Msg("names no known supplier ({code})", code=filters.supplier)
-            )
-
-    open_alerts = (
-        select(Alert.household_id, func.count().label("n"))
-        .where(Alert.status.in_(ACTIVE_ALERT_STATUSES), Alert.household_id.is_not(None))
-        .group_by(Alert.household_id)
-        .subquery()
-    )
-    # the latest current visit with a GPS point, per household (a window, not a query per row)
-    gps = (
-        select(
-            Visit.household_id,
-            Visit.lat,
-            Visit.lon,
-            func.row_number()
-            .over(
-                partition_by=Visit.household_id,
-                order_by=(Visit.visited_at.desc(), Visit.id.desc()),
-            )
-            .label("rank"),
-        )
-        .where(
-            Visit.current,
-            # only the households of the villages in scope and filtered: the window ranks their
-            # visits, not every visit of the country
-            Visit.household_id.in_(
-                select(Household.id).join(Village, Village.id == Household.village_id).where(*where)
-            ),
-            Visit.lat.is_not(None),
-            Visit.lon.is_not(None),
-        )
-        .subquery()
-    )
-    visited = exists(
-        select(Visit.id).where(
-            Visit.household_id == Household.id,
-            Visit.current,
-            Visit.visited_at >= start,
-            Visit.visited_at < end,
-        )
-    )
-    household_where = [*where, visited]
-    if supplier_id is not None:
-        household_where.append(Household.supplier_id == supplier_id)
-    rows = session.execute(
-        select(
-            Household.code,
-            Village.name,
-            Household.last_visit_at,
-            func.coalesce(open_alerts.c.n, 0),
-            gps.c.lat,
-            gps.c.lon,
-            Village.lat,
-            Village.lon,
-            Household.id,
-        )
-        .join(Village, Village.id == Household.village_id)
-        .outerjoin(gps, and_(gps.c.household_id == Household.id, gps.c.rank == 1))
-        .outerjoin(open_alerts, open_alerts.c.household_id == Household.id)
-        .where(*household_where)
-        .order_by(Household.code)
-    ).all()
-    if rows:  # households at their GPS points: a read of child-level data
-        from clms.audit import record_read
-
-        record_read(session, user, "map.households", "map", households=len(rows))
-    data = OfficerMapData()
-    points: dict[int, tuple[float, float]] = {}
-    for code, village, last, n_alerts, glat, glon, vlat, vlon, hid in rows:
-        lat, lon = (glat, glon) if glat is not None else (vlat, vlon)
-        if lat is None or lon is None:
-            data.without_point += 1
-            continue
-        points[hid] = (lat, lon)
-        when = last.date().isoformat() if last is not None else None
-        data.households.append([round(lat, 6), round(lon, 6), code, village, when, n_alerts])
-
-    alert_where = [
-        *where,
-        Alert.status.in_(ACTIVE_ALERT_STATUSES),
-        Alert.last_seen_at >= start,
-        Alert.last_seen_at < end,
-    ]
-    if supplier_id is not None:
-        alert_where.append(Alert.supplier_id == supplier_id)
-    if filters.severity:
-        alert_where.append(Alert.severity == filters.severity)
-    alert_rows = session.execute(
-        select(
-            Alert.id,
-            Alert.severity,
-            Alert.category,
-            Alert.household_id,
-            Household.code,
-            Village.name,
-            Village.lat,
-            Village.lon,
-            gps.c.lat,
-            gps.c.lon,
-        )
-        .join(Village, Village.id == Alert.village_id)
-        .outerjoin(Household, Household.id == Alert.household_id)
-        .outerjoin(gps, and_(gps.c.household_id == Alert.household_id, gps.c.rank == 1))
-        .where(*alert_where)
-        .order_by(Alert.severity_rank, Alert.id)
-    ).all()
-    for aid, severity, category, hid, hcode, village, vlat, vlon, glat, glon in alert_rows:
-        lat, lon = points.get(hid) or ((glat, glon) if glat is not None else (vlat, vlon))
-        if lat is None or lon is None:
-            continue
-        data.alerts.append([round(lat, 6), round(lon, 6), aid, severity, category, hcode, village])
-    return data
 
 
 def build_officer_map(
@@ -408,14 +146,6 @@ def build_officer_map(
     return fmap
 
 
-def officer_map(session: Session, user: User, filters: OfficerFilters, **options) -> folium.Map:
-    """:func:`officer_map_data` then :func:`build_officer_map` (``options`` go to the latter)."""
-    return build_officer_map(officer_map_data(session, user, filters), **options)
-
-
-# --- the brand's map -----------------------------------------------------------------------------
-
-
 @dataclass
 class BrandLayer:
     """One choice of the brand map: the published rows of one hotspot table, by cell code; or,
@@ -437,144 +167,6 @@ class BrandMapData:
     period: object = None
 
 
-def brand_map_data(
-    session: Session,
-    user: User,
-    *,
-    end: dt.date | None = None,
-    months: int | None = None,
-    lazy: bool = False,
-    max_supplier_layers: int = 60,
-    progress=None,
-) -> BrandMapData:
-    """The published figures for ``user`` (a brand, or an officer for the brand-style view of
-    their areas) and the geometries of the cells and areas they name.
-
-    Layers: every village (all suppliers), each tier, each supplier (the first
-    ``max_supplier_layers`` by code, see :func:`map_suppliers`), and the areas of the level most
-    of the villages sit in. All figures come from ONE aggregation,
-    :func:`geo.hotspots.hotspot_tables` (the tables of :data:`PAGE_LEVELS` through one privacy
-    gate for a brand, each layer through a gate with the unfiltered cells it is part of).
-    ``lazy``: only the tables of :data:`PAGE_LEVELS` (what the page beside the map shows too);
-    the other layers carry the ``query`` the page fetches them with when chosen
-    (``/map/layer.json``). ``progress(step, steps)``, if given, is called after each table (the
-    command line's progress bar).
-    """
-    suppliers = map_suppliers(session, user)[:max_supplier_layers]
-    tiers = sorted({s.tier for s in suppliers})
-    # ONE aggregation for every table of the map; for a brand the tables of the page beside it
-    # (PAGE_LEVELS) pass one privacy gate, the same as the page's, so both suppress alike
-    tables = _hotspot_tables(
-        session,
-        user,
-        PAGE_LEVELS,
-        end=end,
-        months=months,
-        tiers=bool(tiers) and not lazy,
-        supplier_ids=() if lazy else [s.id for s in suppliers],
-    )
-    villages = tables.table("village")
-    steps = 1 if lazy else 2 + len(tiers) + len(suppliers)
-    done = 1
-    if progress:
-        progress(done, steps)
-
-    def layer(label, kind, query) -> BrandLayer:
-        nonlocal done
-        if lazy:
-            return BrandLayer(label, kind, None, query)
-        table = tables.table(kind, **query)
-        done += 1
-        if progress:
-            progress(done, steps)
-        rows = table.rows
-        if kind == "village" and user.role == "brand":
-            rows = carry_suppression(rows, villages.rows)
-        return BrandLayer(label, kind, _by_code(rows))
-
-    codes = [r["code"] for r in villages.rows]
-    cells: dict[str, tuple[str, str, bytes]] = {}
-    area_ids = Counter()
-    for chunk in _chunks(codes, 5000):
-        for code, name, cell, area_id in session.execute(
-            select(Village.code, Village.name, Village.cell, Village.area_id).where(
-                Village.code.in_(chunk)
-            )
-        ):
-            area_ids[area_id] += 1
-            if cell is not None:
-                cells[code] = (code, name, cell)
-    data = BrandMapData(cells=[cells[c] for c in codes if c in cells], period=villages.period)
-    data.layers.append(BrandLayer(Msg(LAYER_ALL), "village", _by_code(villages.rows)))
-    for tier in tiers:
-        data.layers.append(layer(Msg(LAYER_TIER, tier=tier), "village", {"tier": tier}))
-    for supplier in suppliers:
-        label = Msg(LAYER_SUPPLIER, supplier=supplier.name)
-        data.layers.append(layer(label, "village", {"supplier_id": supplier.id}))
-
-    # the areas: the level of most of the villages' own areas (a department, usually)
-    if area_ids:
-        levels = Counter()
-        for aid, level in session.execute(
-            select(Area.id, Area.level).where(Area.id.in_(list(area_ids)))
-        ):
-            levels[level] += area_ids[aid]
-        level = levels.most_common(1)[0][0]
-        data.areas = [
-            (code, name, geom)
-            for code, name, geom in session.execute(
-                select(Area.code, Area.name, Area.geom)
-                .where(Area.id.in_(list(area_ids)), Area.level == level, Area.geom.is_not(None))
-                .order_by(Area.code)
-            )
-        ]
-        if data.areas:
-            data.layers.append(layer(Msg(LAYER_AREAS), "area", {"area_level": level}))
-    if progress:
-        progress(steps, steps)
-    return data
-
-
-def map_suppliers(session: Session, user: User) -> list[Supplier]:
-    """The suppliers the map offers a layer for, by code: a brand's whole chain; for staff, the
-    suppliers buying in the villages of their areas. No aggregation: a supplier without figures
-    in the period still gets its (empty) layer."""
-    if user.role == "brand":
-        if user.brand_id is None:
-            return []
-        wanted = Supplier.id.in_(brand_supplier_ids_query(user.brand_id))
-    else:
-        scope = village_scope_condition(session, user, SupplierVillage.village_id)
-        if scope is None:
-            return []
-        wanted = Supplier.id.in_(select(SupplierVillage.supplier_id).where(scope))
-    return list(session.scalars(select(Supplier).where(wanted).order_by(Supplier.code)))
-
-
-def carry_suppression(rows: list[dict], unfiltered: list[dict]) -> list[dict]:
-    """``rows`` (a tier's or a supplier's villages) with every village suppressed in the
-    ``unfiltered`` table (all suppliers) suppressed too.
-
-    Each table passes the privacy gate on its own, so a village hidden among all suppliers (by
-    secondary suppression, say) could show in a tier's table with the very same children; on one
-    map, side by side, that would undo the suppression.
-    """
-    hidden = {row["code"] for row in unfiltered if row.get("suppressed")}
-    return [
-        {**_identity_of(row), "suppressed": True} if row["code"] in hidden else row for row in rows
-    ]
-
-
-def _identity_of(row: dict) -> dict:
-    return {k: row[k] for k in ("level", "code", "name", "area_code") if k in row}
-
-
-def layer_figures(rows: list[dict]) -> dict[str, list]:
-    """A fetched layer's figures: ``{code: [*TOOLTIP_FIGURES]}``, ``[]`` for a suppressed cell
-    (what ``/map/layer.json`` answers; only the figure keys of the rows are copied)."""
-    return {row["code"]: _layer_row(0, row)[1:] for row in rows}
-
-
 def build_brand_map(
     data: BrandMapData,
     *,
@@ -590,9 +182,9 @@ def build_brand_map(
     Each layer of ``data.layers`` is a choice in the layer control (only one shows at a time);
     tooltips give the published figures, a suppressed cell is hatched grey and says "Not enough
     data", a cell the layer does not cover is left pale. A layer without rows (``lazy``) is
-    fetched from ``layer_url`` plus its query when first chosen (:func:`layer_figures` is the
-    answer). Vectorised: geometries are decoded, simplified and encoded with shapely over arrays
-    (see the module documentation for the size).
+    fetched from ``layer_url`` plus its query when first chosen
+    (:func:`geo.maps.brand.layer_figures` is the answer). Vectorised: geometries are decoded,
+    simplified and encoded with shapely over arrays (see the module documentation for the size).
     """
     fmap = _new_map(assets, tiles, tiles_attribution, cluster=False)
     cell_index = {code: i for i, (code, _name, _geom) in enumerate(data.cells)}
@@ -648,20 +240,6 @@ def build_brand_map(
     return fmap
 
 
-def brand_map(
-    session: Session, user: User, *, end=None, months=None, lazy=False, **options
-) -> folium.Map:
-    """:func:`brand_map_data` then :func:`build_brand_map` (``options`` go to the latter; a
-    ``lazy`` map needs their ``layer_url``)."""
-    data = brand_map_data(session, user, end=end, months=months, lazy=lazy)
-    return build_brand_map(data, **options)
-
-
-def brand_map_html(session: Session, user: User, **options) -> str:
-    """The brand map as one HTML page (Leaflet inlined unless ``assets`` says otherwise)."""
-    return brand_map(session, user, **options).get_root().render()
-
-
 def encode_geometries(wkbs: list[bytes | None]) -> list[list[list[list[int]]]]:
     """Polygons (WKB, EPSG:4326) as compact integer rings for the page's script.
 
@@ -709,26 +287,6 @@ def encode_geometries(wkbs: list[bytes | None]) -> list[list[list[list[int]]]]:
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def _hotspot_tables(session, user, levels, **options):
-    """geo.hotspots.hotspot_tables (a brand's: from its release, geo.hotspot_releases)."""
-    from geo.hotspots import hotspot_tables
-
-    return hotspot_tables(session, user, levels, **options)
-
-
-def _invalid(parameter: str, detail) -> Problem:
-    return problem("request.invalid_parameter", parameter=parameter, detail=detail)
-
-
-def _chunks(items: list, size: int):
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def _by_code(rows: list[dict]) -> dict[str, dict]:
-    return {row["code"]: row for row in rows}
 
 
 def _figure(row: dict, key: str):

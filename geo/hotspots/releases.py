@@ -5,12 +5,13 @@ after publication, as a late submission, a service recorded afterwards, a change
 chain or a reclassification reaches them, and a brand that kept the answers of Monday and of
 Friday could subtract them: a difference of one child slips under every threshold. So the first
 time a brand's period is asked for (or when the ``hotspots_refresh`` job publishes it), every
-count it is made of is aggregated once (:func:`geo.hotspots.release_inputs`: every level, every
-tier's and every supplier's layer, each village's part of each supplier, with the chain and the
-villages' areas as they are then) and kept in ``hotspot_releases``; from then on every answer,
-on every route, is made from that release, through the privacy gate with the thresholds in force
-(:func:`geo.hotspots.gate_release`; a stricter threshold hides more of the same counts, it never
-reveals new ones). The previous figures of a period come from the release of the period before.
+count it is made of is aggregated once (:func:`geo.hotspots.aggregate.release_inputs`: every
+level, every tier's and every supplier's layer, each village's part of each supplier, with the
+chain and the villages' areas as they are then) and kept in ``hotspot_releases``; from then on
+every answer, on every route, is made from that release, through the privacy gate with the
+thresholds in force (:func:`geo.hotspots.gate.gate_release`; a stricter threshold hides more of
+the same counts, it never reveals new ones). The previous figures of a period come from the
+release of the period before.
 
 Officers' and supervisors' figures are exact and always live (they may see every child anyway).
 A release is final, like a published statistic: correcting the data changes the next periods and
@@ -30,8 +31,10 @@ from sqlalchemy.orm import Session
 
 from clms.db import READ_ONLY
 from clms.models import Brand, HotspotRelease, User, utcnow
-from geo.hotspots import Chain, HotspotTables, Period, gate_release, release_inputs
-from geo.periods import ReportingGrid, months_before
+from geo.hotspots.aggregate import release_inputs
+from geo.hotspots.figures import HotspotTables
+from geo.hotspots.gate import Chain, gate_release
+from geo.periods import Period, ReportingGrid, months_before
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,7 @@ _GATED_MAX = 16
 
 class Release:
     """One brand's released period: when, and what the gate needs (``chain``, ``cells``,
-    ``parts``; see :func:`geo.hotspots.release_inputs`)."""
+    ``parts``; see :func:`geo.hotspots.aggregate.release_inputs`)."""
 
     def __init__(self, row_id, period: Period, released_at, chain: Chain, cells, parts):
         self.id = row_id
