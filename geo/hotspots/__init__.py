@@ -28,7 +28,8 @@ Which visit places a child
 Scope
     Brand: the visits whose ``supplier_id`` is reachable from the brand
     (:func:`clms.supply.operations.brand_supplier_ids_query`). Officer, supervisor (and an
-    administrator with a scope): the visits in the villages of their areas. The latest visit is chosen among these.
+    administrator with a scope): the visits in the villages of their areas. The latest visit is
+    chosen among these.
 Filters
     ``tier`` keeps the children whose latest visit's supplier is of that tier, ``supplier_id``
     those whose latest visit's supplier is in that supplier's sub-chain: a filter picks cells'
