@@ -1403,8 +1403,8 @@ def _build(app, seed, households, base_url, server, shared, realm) -> tuple[list
             f"Cannot publish the forms: forms.publish.ensure_builtin_forms is not available ({e})."
         ) from e
 
+    from alerts.profiles.store import ensure_profiles
     from clms.errors import Problem
-    from clms.operations.profiles import ensure_profiles
     from clms.operations.users import UserError
     from clms.places import PlaceError
 
