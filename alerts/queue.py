@@ -191,6 +191,23 @@ def list_alerts(
     total = sum(size for _late, _rank, size in groups)
     pages = max(1, -(-total // per_page))
     ids = _page_ids(session, where, late, groups, (page - 1) * per_page, per_page)
+    rows = _queue_rows(session, ids)
+    if rows:  # the queue names children and households: a read of child-level data
+        record_read(session, user, "alerts.list", "alerts", page=page,
+                    alerts=[a.id for a in rows])  # fmt: skip
+    return AlertPage(
+        rows=rows,
+        total=total,
+        page=page,
+        pages=pages,
+        per_page=per_page,
+        now=now,
+        overdue={a.id for a in rows if is_overdue(a, now)},
+    )
+
+
+def _queue_rows(session: Session, ids: list[int]) -> list[Alert]:
+    """The alerts ``ids``, in that order, with what a queue shows of them."""
     rows: list[Alert] = []
     if ids:
         loaded = {
@@ -209,18 +226,7 @@ def list_alerts(
             )
         }
         rows = [loaded[i] for i in ids if i in loaded]
-    if rows:  # the queue names children and households: a read of child-level data
-        record_read(session, user, "alerts.list", "alerts", page=page,
-                    alerts=[a.id for a in rows])  # fmt: skip
-    return AlertPage(
-        rows=rows,
-        total=total,
-        page=page,
-        pages=pages,
-        per_page=per_page,
-        now=now,
-        overdue={a.id for a in rows if is_overdue(a, now)},
-    )
+    return rows
 
 
 def _queue_groups(
@@ -405,16 +411,7 @@ def child_record(
     """
     if user.role not in SCOPED_ROLES:
         return None
-    found = (
-        select(Child, Household, Village)
-        .join(Household, Household.id == Child.household_id)
-        .join(Village, Village.id == Household.village_id)
-    )
-    row = session.execute(found.where(Child.child_uid == child_uid)).first()
-    for _hop in range(5):  # a merge re-points earlier merges: one hop, the rest is a guard
-        if row is None or row[0].merged_into_id is None:
-            break
-        row = session.execute(found.where(Child.id == row[0].merged_into_id)).first()
+    row = _child_row(session, child_uid)
     if row is None:
         return None
     child, household, village = row
@@ -429,30 +426,7 @@ def child_record(
         .where(ChildVisit.child_id == child.id)
         .order_by(Visit.visited_at.desc(), Visit.id.desc())
     ).all()
-    by_child_visit: dict[int, list[dict]] = {}
-    classified = session.execute(
-        select(Classification, CountryProfile.code, CountryProfile.version)
-        .join(CountryProfile, CountryProfile.id == Classification.profile_id)
-        .where(Classification.child_id == child.id)
-        .order_by(
-            Classification.current.desc(), Classification.classified_at.desc(), Classification.id
-        )
-    )
-    for c, profile_code, profile_version in classified:
-        by_child_visit.setdefault(c.child_visit_id, []).append(
-            {
-                "id": c.id,
-                "current": c.current,
-                "category": c.category,
-                "sdg_871": c.sdg_871,
-                "reasons": c.reasons,
-                "risk_factors": c.risk_factors,
-                "rule_set_version": c.rule_set_version,
-                "profile": {"code": profile_code, "version": profile_version},
-                "classified_at": c.classified_at,
-                "change_reason": c.change_reason,
-            }
-        )
+    by_child_visit = _classifications_by_child_visit(session, child)
     alerts = session.scalars(
         select(Alert).where(Alert.child_id == child.id).order_by(Alert.created_at.desc(), Alert.id)
     ).all()
@@ -508,6 +482,52 @@ def child_record(
     if include_name:
         record["child"]["name"] = child.name
     return record
+
+
+def _child_row(session: Session, child_uid: str):
+    """``(child, household, village)`` of ``child_uid``, or of the child it was merged into;
+    None when there is none."""
+    found = (
+        select(Child, Household, Village)
+        .join(Household, Household.id == Child.household_id)
+        .join(Village, Village.id == Household.village_id)
+    )
+    row = session.execute(found.where(Child.child_uid == child_uid)).first()
+    for _hop in range(5):  # a merge re-points earlier merges: one hop, the rest is a guard
+        if row is None or row[0].merged_into_id is None:
+            break
+        row = session.execute(found.where(Child.id == row[0].merged_into_id)).first()
+    return row
+
+
+def _classifications_by_child_visit(session: Session, child: Child) -> dict[int, list[dict]]:
+    """Every classification of ``child``, by child visit: the current one first, then the
+    history."""
+    by_child_visit: dict[int, list[dict]] = {}
+    classified = session.execute(
+        select(Classification, CountryProfile.code, CountryProfile.version)
+        .join(CountryProfile, CountryProfile.id == Classification.profile_id)
+        .where(Classification.child_id == child.id)
+        .order_by(
+            Classification.current.desc(), Classification.classified_at.desc(), Classification.id
+        )
+    )
+    for c, profile_code, profile_version in classified:
+        by_child_visit.setdefault(c.child_visit_id, []).append(
+            {
+                "id": c.id,
+                "current": c.current,
+                "category": c.category,
+                "sdg_871": c.sdg_871,
+                "reasons": c.reasons,
+                "risk_factors": c.risk_factors,
+                "rule_set_version": c.rule_set_version,
+                "profile": {"code": profile_code, "version": profile_version},
+                "classified_at": c.classified_at,
+                "change_reason": c.change_reason,
+            }
+        )
+    return by_child_visit
 
 
 # --- helpers -------------------------------------------------------------------------------------
