@@ -28,7 +28,8 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from alerts import rules
-from alerts.profiles import seed_profiles
+from alerts.profiles.seeds import seed_profiles
+from alerts.profiles.store import current_profiles, to_rules_profile
 from clms.models import (
     ACTIVE_ALERT_STATUSES,
     Alert,
@@ -39,7 +40,6 @@ from clms.models import (
     Village,
     utcnow,
 )
-from clms.operations.profiles import current_profiles, to_rules_profile
 
 ALERTS = Alert.__table__
 EVENTS = AlertEvent.__table__

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable, Iterable
+from functools import partial
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
@@ -130,17 +132,9 @@ def escalate_overdue_alerts(session: Session, now: dt.datetime) -> dict:
                 "This message holds no names: open CLMS to see the child's record.",
             ]
         )
-        for user in to:
-            if queue_notification(
-                session,
-                user,
-                kind="escalation",
-                subject=subject,
-                body=body,
-                alert_id=alert.id,
-                now=now,
-            ):
-                queued += 1
+        queued += _notify(
+            session, to, kind="escalation", subject=subject, body=body, alert_id=alert.id, now=now
+        )
     session.flush()
     log.info("escalated %d overdue alerts (%d emails)", len(alerts), queued)
     return {"escalated": len(alerts), "notifications": queued}
@@ -204,17 +198,15 @@ def escalate_case_steps(session: Session, now: dt.datetime) -> dict:
                 "This message holds no names: open CLMS to see the child's record.",
             ]
         )
-        for user in to:
-            if queue_notification(
-                session,
-                user,
-                kind="escalation",
-                subject=subject,
-                body=body,
-                alert_id=case.alert_id,
-                now=now,
-            ):
-                queued += 1
+        queued += _notify(
+            session,
+            to,
+            kind="escalation",
+            subject=subject,
+            body=body,
+            alert_id=case.alert_id,
+            now=now,
+        )
     session.flush()
     log.info("escalated %d overdue case steps (%d emails)", len(rows), queued)
     return {"escalated": len(rows), "notifications": queued}
@@ -274,23 +266,18 @@ def escalate_referrals(session: Session, now: dt.datetime) -> dict:
             f"[CLMS] Overdue referral {referral.id} ({referral.service_code}), "
             f"case {case.case_number}"
         )
-        for user in {u.id: u for u in [*to, *staff]}.values():
-            link = "referrals" if user.role == "provider" else "cases"
-            target = referral.id if user.role == "provider" else case.id
-            body = "\n".join(
-                [
-                    f"A referral is overdue: {why}.",
-                    "",
-                    f"Referral: {referral.id}, service {referral.service_code}, to {provider_name}",
-                    f"Case: {case.case_number}",
-                    f"Open it: {BASE_URL_MARK}/{link}/{target}",
-                    "",
-                    "This message holds no names: open CLMS to see more.",
-                ]
-            )
-            if queue_notification(session, user, kind="escalation", subject=subject, body=body,
-                                  alert_id=case.alert_id, now=now):  # fmt: skip
-                queued += 1
+        body = partial(
+            _referral_body, referral=referral, case=case, provider_name=provider_name, why=why
+        )
+        queued += _notify(
+            session,
+            {u.id: u for u in [*to, *staff]}.values(),
+            kind="escalation",
+            subject=subject,
+            body=body,
+            alert_id=case.alert_id,
+            now=now,
+        )
     session.flush()
     log.info("escalated %d overdue referrals (%d emails)", len(rows), queued)
     return {"escalated": len(rows), "notifications": queued}
@@ -373,20 +360,60 @@ def remind_followups(session: Session, now: dt.datetime) -> dict:
                 "This message holds no names: open CLMS to see the child's record.",
             ]
         )
-        for user in to:
-            if queue_notification(
-                session,
-                user,
-                kind="reminder",
-                subject=subject,
-                body=body,
-                alert_id=case.alert_id,
-                now=now,
-            ):
-                queued += 1
+        queued += _notify(
+            session,
+            to,
+            kind="reminder",
+            subject=subject,
+            body=body,
+            alert_id=case.alert_id,
+            now=now,
+        )
     session.flush()
     log.info("reminded %d follow-ups (%d emails)", len(due), queued)
     return {"reminded": len(due), "notifications": queued}
+
+
+def _notify(
+    session: Session,
+    users: Iterable[User],
+    *,
+    kind: str,
+    subject: str,
+    body: str | Callable[[User], str],
+    alert_id: int | None,
+    now: dt.datetime,
+) -> int:
+    """Queue the email to each of ``users`` (``body``: the text, or a function of the user when
+    it differs between them); returns how many were queued (a user with no email gets none)."""
+    queued = 0
+    for user in users:
+        text = body(user) if callable(body) else body
+        if queue_notification(
+            session, user, kind=kind, subject=subject, body=text, alert_id=alert_id, now=now
+        ):
+            queued += 1
+    return queued
+
+
+def _referral_body(
+    user: User, *, referral: Referral, case: Case, provider_name: str, why: str
+) -> str:
+    """The email of an overdue referral to ``user``: a provider's people open the referral, the
+    others the case."""
+    link = "referrals" if user.role == "provider" else "cases"
+    target = referral.id if user.role == "provider" else case.id
+    return "\n".join(
+        [
+            f"A referral is overdue: {why}.",
+            "",
+            f"Referral: {referral.id}, service {referral.service_code}, to {provider_name}",
+            f"Case: {case.case_number}",
+            f"Open it: {BASE_URL_MARK}/{link}/{target}",
+            "",
+            "This message holds no names: open CLMS to see more.",
+        ]
+    )
 
 
 def _when(value: dt.datetime | None) -> str:

@@ -45,7 +45,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from alerts.profiles import seed_profiles
+from alerts.profiles.seeds import seed_profiles
 from alerts.rules import HAZARD_CODES, RULE_SET_VERSION, Profile, classify_rows
 from bench.common import ROOT, rss_kib
 

@@ -29,8 +29,8 @@ def main() -> None:
 @with_appcontext
 def init_command() -> None:
     """Create or upgrade the database schema (Alembic migrations) and publish our forms."""
+    from alerts.profiles.store import ensure_profiles
     from clms.migrate import upgrade
-    from clms.operations.profiles import ensure_profiles
     from forms.publish import ensure_builtin_forms
 
     upgrade(engine())
@@ -465,7 +465,7 @@ def _bar(n: int, total: int, width: int = 30) -> str:
 
 def register_commands(app) -> None:
     """Add every ``clms`` command to ``app.cli`` (so ``clms`` and the test runner see the same)."""
-    from alerts.profiles_cli import profiles_group
+    from alerts.profiles.cli import profiles_group
     from alerts.scheduler_cli import jobs_group, scheduler_command
     from clms.audit_cli import audit_group
     from clms.demo.command import demo_command

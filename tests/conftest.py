@@ -158,7 +158,7 @@ def client(app):
 @pytest.fixture
 def phone(app, client, places, make_user):
     """Monitor awa's phone (scoped to CI-D1), with our forms published."""
-    from clms.operations.profiles import ensure_profiles
+    from alerts.profiles.store import ensure_profiles
     from forms.publish import ensure_builtin_forms
     from tests.openrosa_client import Phone
 

@@ -9,6 +9,10 @@ import threading
 import pytest
 from sqlalchemy import select
 
+from alerts.deadlines import describe_deadline, due_at, is_overdue
+from alerts.lifecycle import acknowledge_alert
+from alerts.queue import list_alerts
+from alerts.reasons import explain_reason
 from clms.db import session_scope
 from clms.errors import Problem
 from clms.models import (
@@ -28,14 +32,6 @@ from clms.models import (
     Village,
     Visit,
     utcnow,
-)
-from clms.operations.alerts import (
-    acknowledge_alert,
-    describe_deadline,
-    due_at,
-    explain_reason,
-    is_overdue,
-    list_alerts,
 )
 from tests.conftest import PASSWORD
 

@@ -251,7 +251,7 @@ def test_a_follow_up_visit_is_classified_with_the_same_rules(app, phone, version
 
 
 def _change_civ(app, make_user, **changes):
-    from clms.operations.profiles import update_profile
+    from alerts.profiles.store import update_profile
 
     uid = make_user("admin1", "admin")
     with session_scope(app) as s:

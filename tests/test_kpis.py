@@ -1177,8 +1177,11 @@ def kpi_messages() -> set[str]:
     template = (ROOT / "clms" / "templates" / "kpis_index.html").read_text("utf-8")
     env = Environment(extensions=["jinja2.ext.i18n"], autoescape=True)
     wanted = {m for _line, _func, m in env.extract_translations(template) if isinstance(m, str)}
-    for module in ("clms/web/kpis_views.py", "alerts/kpis.py"):
-        tree = ast.parse((ROOT / module).read_text("utf-8"))
+    for path in [
+        ROOT / "clms" / "web" / "kpis_views.py",
+        *sorted((ROOT / "alerts" / "kpis").glob("*.py")),
+    ]:
+        tree = ast.parse(path.read_text("utf-8"))
         for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Call)

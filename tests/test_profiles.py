@@ -9,26 +9,25 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from alerts.profiles import (
+from alerts.profiles.cli import profiles_group
+from alerts.profiles.model import (
     SEEDED_CODES,
     changed_fields,
     parse_changes,
     profile_code_for,
     profile_for,
-    read_dol_figures,
-    seed_profiles,
 )
-from alerts.profiles_cli import profiles_group
-from alerts.rules import HAZARD_CODES, ILO_DEFAULT, RULE_FIELDS, Profile, ProfileError
-from clms.db import session_scope
-from clms.models import CountryProfile, User
-from clms.operations.profiles import (
+from alerts.profiles.seeds import read_dol_figures, seed_profiles
+from alerts.profiles.store import (
     add_profile,
     current_profiles,
     ensure_profiles,
     profile_history,
     update_profile,
 )
+from alerts.rules import HAZARD_CODES, ILO_DEFAULT, RULE_FIELDS, Profile, ProfileError
+from clms.db import session_scope
+from clms.models import CountryProfile, User
 from tests.conftest import PASSWORD, SHARED
 
 DOL_FILE = SHARED / "reference" / "dol_ilab_countries_2021.xml"
@@ -331,7 +330,7 @@ def form_for(values: dict, note: str) -> dict:
 
 
 def civ_form(app) -> dict:
-    from clms.operations.profiles import current_profile, profile_values
+    from alerts.profiles.store import current_profile, profile_values
 
     with session_scope(app) as s:
         return profile_values(current_profile(s, "CIV"))

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts import rules
-from alerts.profiles import seed_profiles
+from alerts.profiles.seeds import seed_profiles
 from alerts.rules import (
     HAZARD_CODES,
     ILO_DEFAULT,

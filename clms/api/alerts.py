@@ -14,24 +14,21 @@ import datetime as dt
 
 from flask import g, jsonify, request
 
+from alerts.deadlines import due_at, is_overdue
+from alerts.lifecycle import acknowledge_alert, assign_alert, dismiss_alert
+from alerts.queue import (
+    MAX_PER_PAGE,
+    PER_PAGE,
+    alert_details,
+    child_record,
+    get_alert,
+    list_alerts,
+)
 from clms.api import bp
 from clms.auth import allow
 from clms.db import db
 from clms.errors import problem
 from clms.models import Alert
-from clms.operations.alerts import (
-    MAX_PER_PAGE,
-    PER_PAGE,
-    acknowledge_alert,
-    alert_details,
-    assign_alert,
-    child_record,
-    dismiss_alert,
-    due_at,
-    get_alert,
-    is_overdue,
-    list_alerts,
-)
 
 QUEUE_ROLES = ("officer", "supervisor", "admin")
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}

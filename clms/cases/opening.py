@@ -41,7 +41,7 @@ def open_case(
     gets no second one: the alert joins that case. The alert becomes ``case_opened`` (and is
     acknowledged, if it was not).
     """
-    from clms.operations.alerts import get_alert
+    from alerts.queue import get_alert
 
     now = now or utcnow()
     if user.role not in wf.CASE_ROLES:

@@ -215,9 +215,9 @@ def _build(app, seed, households, base_url, server, shared, realm) -> tuple[list
             f"Cannot publish the forms: forms.publish.ensure_builtin_forms is not available ({e})."
         ) from e
 
+    from alerts.profiles.store import ensure_profiles
     from clms.auth.users import UserError
     from clms.errors import Problem
-    from clms.operations.profiles import ensure_profiles
     from geo.countries import PlaceError
 
     generator = Generator(seed)

@@ -4,27 +4,23 @@ from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
+from alerts.deadlines import deadline_msg
+from alerts.lifecycle import acknowledge_alert, assign_alert, dismiss_alert
+from alerts.queue import (
+    STATUS_FILTERS,
+    AlertPage,
+    alert_details,
+    child_record,
+    list_alerts,
+    queue_choices,
+)
+from alerts.reasons import explain_reason as explain_reason_in
 from clms.auth import allow
 from clms.db import db
 from clms.errors import Problem
 from clms.i18n import N_, Msg
 from clms.locale import gettext, localize
 from clms.models import SEVERITIES
-from clms.operations.alerts import (
-    STATUS_FILTERS,
-    AlertPage,
-    acknowledge_alert,
-    alert_details,
-    assign_alert,
-    child_record,
-    deadline_msg,
-    dismiss_alert,
-    list_alerts,
-    queue_choices,
-)
-from clms.operations.alerts import (
-    explain_reason as explain_reason_in,
-)
 from clms.vocabulary import say
 from clms.web import bp
 

@@ -151,7 +151,7 @@ def cases_index():
     except Problem as p:
         flash(_problem_text(p), "error")
         page, status = CasePage(rows=[], total=0, page=1, pages=1), 400
-    from clms.operations.alerts import queue_choices
+    from alerts.queue import queue_choices
 
     villages, _suppliers = queue_choices(db(), g.user)
     query = {k: v for k, v in args.items() if k in filters and v}

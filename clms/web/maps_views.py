@@ -26,6 +26,7 @@ from flask import (
 )
 from sqlalchemy import select
 
+from alerts.queue import queue_choices
 from clms.audit import record_read
 from clms.auth import allow
 from clms.db import db, read_only
@@ -33,7 +34,6 @@ from clms.errors import Problem, problem
 from clms.i18n import N_, Msg
 from clms.locale import current_locale, gettext, localize
 from clms.models import SEVERITIES, Area, utcnow
-from clms.operations.alerts import queue_choices
 from clms.scope import area_ids_in_scope, scope_parts
 from clms.web import bp
 from geo.maps.brand import (

@@ -6,24 +6,24 @@ from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
-from alerts.profiles import (
+from alerts.profiles.model import (
     EDITABLE_FIELDS,
     FIELD_LABELS,
     HAZARD_LABELS,
     changed_fields,
     read_changes,
 )
-from alerts.rules import HAZARD_CODES, RULE_FIELDS, ProfileError
-from clms.auth import allow
-from clms.db import db
-from clms.i18n import Msg
-from clms.locale import gettext, localize
-from clms.operations.profiles import (
+from alerts.profiles.store import (
     current_profiles_rows,
     profile_history,
     profile_values,
     update_profile,
 )
+from alerts.rules import HAZARD_CODES, RULE_FIELDS, ProfileError
+from clms.auth import allow
+from clms.db import db
+from clms.i18n import Msg
+from clms.locale import gettext, localize
 from clms.web import bp
 
 READERS = ("admin", "officer", "supervisor")

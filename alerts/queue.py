@@ -1,4 +1,4 @@
-"""The officers' alert queue: listing, reading and acting on alerts, and a child's record.
+"""The officers' alert queue: listing and reading alerts, and a child's record.
 
 Who sees what (domain.md section 1): officers and supervisors see the alerts and children of the
 villages in their scope (the areas they are assigned to and every area below, plus villages named
@@ -6,22 +6,13 @@ directly); an administrator sees child data only when also given such a scope, u
 Brands, monitors and providers see nothing here. Out of scope is the same as not existing: the
 functions return None (or raise ``not_found``) so a caller cannot probe for ids.
 
-Acting on an alert (acknowledge, assign, dismiss) is a conditional ``UPDATE ... WHERE status IN
-(...)``: when two officers act at once, the database lets exactly one of them move the alert and
-the other is told why not. Every action adds an :class:`~clms.models.AlertEvent`. The functions
-flush but never commit: the request commits once, at its boundary.
-
->>> import datetime as dt
->>> now = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
->>> a = Alert(status="new", ack_due_at=now - dt.timedelta(hours=1))
->>> is_overdue(a, now), due_at(a) == a.ack_due_at
-(True, True)
+This module only reads: acting on an alert (acknowledge, assign, dismiss) is
+:mod:`alerts.lifecycle`'s. Every read of child-level data is written to the audit log.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import (
@@ -34,14 +25,12 @@ from sqlalchemy import (
     select,
     text,
     union_all,
-    update,
 )
 from sqlalchemy.orm import Session, joinedload
 
-from alerts.rules import RULES
-from clms.audit import record, record_read
+from alerts.deadlines import due_at, is_overdue
+from clms.audit import record_read
 from clms.errors import Problem, problem
-from clms.i18n import N_, Msg
 from clms.models import (
     ACTIVE_ALERT_STATUSES,
     ALERT_STATUSES,
@@ -65,12 +54,9 @@ from clms.models import (
 )
 from clms.scope import SCOPED_ROLES, scope_parts, village_in_scope, village_scope_condition
 
-log = logging.getLogger(__name__)
-
 PER_PAGE = 50
 SEVERITY_RANKS = dict(zip(SEVERITIES, range(len(SEVERITIES), 0, -1), strict=True))  # critical: 4
 MAX_PER_PAGE = 200
-MAX_REASON_LENGTH = 2000
 ASSIGNABLE_ROLES = ("officer", "supervisor")
 # ``status`` filter values: one status, every active one (the default) or all of them
 STATUS_FILTERS = ("active", "all", *ALERT_STATUSES)
@@ -111,85 +97,11 @@ class AlertDetail:
         return is_overdue(self.alert, self.now)
 
 
-# --- deadlines (pure) ----------------------------------------------------------------------------
-
-
-def is_overdue(alert: Alert, now: dt.datetime) -> bool:
-    """Whether an active alert is past its acknowledgement or first-visit deadline at ``now``."""
-    if alert.status not in ACTIVE_ALERT_STATUSES:
-        return False
-    if alert.acknowledged_at is None and now > alert.ack_due_at:
-        return True
-    return bool(
-        alert.visit_due_at is not None and alert.first_visit_at is None and now > alert.visit_due_at
-    )
-
-
-def due_at(alert: Alert) -> dt.datetime | None:
-    """The next deadline not yet met: acknowledgement, else the officer's first visit.
-
-    None for an alert that is no longer active or whose deadlines are all met.
-    """
-    if alert.status not in ACTIVE_ALERT_STATUSES:
-        return None
-    if alert.acknowledged_at is None:
-        return alert.ack_due_at
-    return alert.visit_due_at if alert.first_visit_at is None else None
-
-
-def describe_deadline(alert: Alert, now: dt.datetime) -> str:
-    """The deadline in words, for people: what is due and how long is left, or how late it is.
-
-    >>> now = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
-    >>> describe_deadline(Alert(status="new", ack_due_at=now - dt.timedelta(hours=30)), now)
-    'acknowledgement overdue by 1 day 6 h'
-    """
-    return str(deadline_msg(alert, now))
-
-
-def deadline_msg(alert: Alert, now: dt.datetime) -> Msg:
-    """:func:`describe_deadline` as a message, translated where it is shown."""
-    if alert.status not in ACTIVE_ALERT_STATUSES:
-        return Msg("closed")
-    late = []
-    if alert.acknowledged_at is None and now > alert.ack_due_at:
-        late.append(("acknowledgement", alert.ack_due_at))
-    if alert.visit_due_at is not None and alert.first_visit_at is None and now > alert.visit_due_at:
-        late.append(("first visit", alert.visit_due_at))
-    if late:
-        what, when = min(late, key=lambda pair: pair[1])
-        duration = _duration(now - when)
-        if what == "acknowledgement":
-            return Msg("acknowledgement overdue by {duration}", duration=duration)
-        return Msg("first visit overdue by {duration}", duration=duration)
-    due = due_at(alert)
-    if due is None:
-        return Msg("no deadline pending")
-    duration = _duration(due - now)
-    if alert.acknowledged_at is None:
-        return Msg("acknowledge within {duration}", duration=duration)
-    return Msg("first visit within {duration}", duration=duration)
-
-
-def _duration(delta: dt.timedelta) -> Msg:
-    minutes = max(0, int(delta.total_seconds() // 60))
-    days, rest = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    if days and hours:
-        if days == 1:
-            return Msg("{days} day {hours} h", days=days, hours=hours)
-        return Msg("{days} days {hours} h", days=days, hours=hours)
-    if days:
-        return Msg("{days} day", days=days) if days == 1 else Msg("{days} days", days=days)
-    if hours and minutes:
-        return Msg("{hours} h {minutes} min", hours=hours, minutes=minutes)
-    if hours:
-        return Msg("{hours} h", hours=hours)
-    return Msg("{minutes} min", minutes=minutes)
+# --- deadlines in SQL ---------------------------------------------------------------------------
 
 
 def overdue_condition(now: dt.datetime) -> ColumnElement[bool]:
-    """SQL for :func:`is_overdue` (the same rule, evaluated by the database)."""
+    """SQL for :func:`alerts.deadlines.is_overdue` (the same rule, evaluated by the database)."""
     return and_(_ACTIVE, _late(now))
 
 
@@ -279,6 +191,23 @@ def list_alerts(
     total = sum(size for _late, _rank, size in groups)
     pages = max(1, -(-total // per_page))
     ids = _page_ids(session, where, late, groups, (page - 1) * per_page, per_page)
+    rows = _queue_rows(session, ids)
+    if rows:  # the queue names children and households: a read of child-level data
+        record_read(session, user, "alerts.list", "alerts", page=page,
+                    alerts=[a.id for a in rows])  # fmt: skip
+    return AlertPage(
+        rows=rows,
+        total=total,
+        page=page,
+        pages=pages,
+        per_page=per_page,
+        now=now,
+        overdue={a.id for a in rows if is_overdue(a, now)},
+    )
+
+
+def _queue_rows(session: Session, ids: list[int]) -> list[Alert]:
+    """The alerts ``ids``, in that order, with what a queue shows of them."""
     rows: list[Alert] = []
     if ids:
         loaded = {
@@ -297,18 +226,7 @@ def list_alerts(
             )
         }
         rows = [loaded[i] for i in ids if i in loaded]
-    if rows:  # the queue names children and households: a read of child-level data
-        record_read(session, user, "alerts.list", "alerts", page=page,
-                    alerts=[a.id for a in rows])  # fmt: skip
-    return AlertPage(
-        rows=rows,
-        total=total,
-        page=page,
-        pages=pages,
-        per_page=per_page,
-        now=now,
-        overdue={a.id for a in rows if is_overdue(a, now)},
-    )
+    return rows
 
 
 def _queue_groups(
@@ -475,127 +393,6 @@ def eligible_assignees(session: Session, alert: Alert) -> list[User]:
     )
 
 
-# --- acting on an alert --------------------------------------------------------------------------
-
-
-def acknowledge_alert(
-    session: Session, user: User, alert_id: int, *, now: dt.datetime | None = None
-) -> Alert:
-    """Record that ``user`` has seen a new alert and takes it on; status becomes acknowledged.
-
-    Refused (``alert.transition_refused``) when it is already acknowledged or closed.
-    """
-    now = now or utcnow()
-    alert = _alert_in_scope(session, user, alert_id)
-    done = session.execute(
-        update(Alert)
-        .where(Alert.id == alert.id, Alert.status == "new")
-        .values(
-            status="acknowledged", acknowledged_at=now, acknowledged_by_id=user.id, updated_at=now
-        )
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    session.refresh(alert)
-    if done != 1:
-        if alert.status == "acknowledged":
-            by = session.get(User, alert.acknowledged_by_id) if alert.acknowledged_by_id else None
-            who = f" by {by.username}" if by else ""
-            when = (
-                f" on {alert.acknowledged_at:%Y-%m-%d %H:%M} UTC" if alert.acknowledged_at else ""
-            )
-            raise _refused(f"Alert {alert.id} was already acknowledged{who}{when}.")
-        raise _refused(_closed_message(alert, "acknowledged"))
-    _record(session, alert, user, "acknowledged", {}, now)
-    return alert
-
-
-def assign_alert(
-    session: Session,
-    user: User,
-    alert_id: int,
-    assignee_username: str,
-    *,
-    now: dt.datetime | None = None,
-) -> Alert:
-    """Make ``assignee_username`` responsible for an active alert.
-
-    The assignee must be an active officer or supervisor whose scope covers the alert's village;
-    otherwise ``request.invalid_field`` names the field ``assignee`` and says why.
-    """
-    now = now or utcnow()
-    alert = _alert_in_scope(session, user, alert_id)
-    username = (assignee_username or "").strip()
-    if not username:
-        raise problem("request.invalid_field", field="assignee", detail="is required")
-    assignee = session.scalar(select(User).where(User.username == username))
-    if assignee is None or not assignee.active or assignee.role not in ASSIGNABLE_ROLES:
-        raise problem(
-            "request.invalid_field",
-            field="assignee",
-            detail=f"must name an active officer or supervisor; {username!r} is not one",
-        )
-    if not village_in_scope(session, assignee, alert.village_id, alert.village.area_id):
-        raise problem(
-            "request.invalid_field",
-            field="assignee",
-            detail=f"must work in village {alert.village.code}; {username!r} does not",
-        )
-    previous = alert.assigned_to.username if alert.assigned_to else None
-    if previous == username and alert.status in ACTIVE_ALERT_STATUSES:
-        raise _refused(f"Alert {alert.id} is already assigned to {username}.")
-    done = session.execute(
-        update(Alert)
-        .where(Alert.id == alert.id, Alert.status.in_(ACTIVE_ALERT_STATUSES))
-        .values(assigned_to_id=assignee.id, updated_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    session.refresh(alert)
-    if done != 1:
-        raise _refused(_closed_message(alert, "assigned"))
-    _record(session, alert, user, "assigned", {"assignee": username, "previous": previous}, now)
-    return alert
-
-
-def dismiss_alert(
-    session: Session, user: User, alert_id: int, reason: str, *, now: dt.datetime | None = None
-) -> Alert:
-    """Close an active alert without a case, for the ``reason`` given (required, non-blank).
-
-    For an alert found to be unfounded after verification, or a duplicate. Final: a dismissed alert
-    is not reopened; a later visit that finds the child in work raises a new alert.
-    """
-    now = now or utcnow()
-    alert = _alert_in_scope(session, user, alert_id)
-    reason = (reason or "").strip()
-    if not reason:
-        raise problem(
-            "request.invalid_field", field="reason", detail="is required to dismiss an alert"
-        )
-    if len(reason) > MAX_REASON_LENGTH:
-        raise problem(
-            "request.invalid_field",
-            field="reason",
-            detail=f"must be at most {MAX_REASON_LENGTH} characters",
-        )
-    done = session.execute(
-        update(Alert)
-        .where(Alert.id == alert.id, Alert.status.in_(ACTIVE_ALERT_STATUSES))
-        .values(
-            status="dismissed",
-            dismissed_at=now,
-            dismissed_reason=reason,
-            closed_at=now,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    session.refresh(alert)
-    if done != 1:
-        raise _refused(_closed_message(alert, "dismissed"))
-    _record(session, alert, user, "dismissed", {"reason": reason}, now)
-    return alert
-
-
 # --- a child's record ----------------------------------------------------------------------------
 
 
@@ -614,16 +411,7 @@ def child_record(
     """
     if user.role not in SCOPED_ROLES:
         return None
-    found = (
-        select(Child, Household, Village)
-        .join(Household, Household.id == Child.household_id)
-        .join(Village, Village.id == Household.village_id)
-    )
-    row = session.execute(found.where(Child.child_uid == child_uid)).first()
-    for _hop in range(5):  # a merge re-points earlier merges: one hop, the rest is a guard
-        if row is None or row[0].merged_into_id is None:
-            break
-        row = session.execute(found.where(Child.id == row[0].merged_into_id)).first()
+    row = _child_row(session, child_uid)
     if row is None:
         return None
     child, household, village = row
@@ -638,30 +426,7 @@ def child_record(
         .where(ChildVisit.child_id == child.id)
         .order_by(Visit.visited_at.desc(), Visit.id.desc())
     ).all()
-    by_child_visit: dict[int, list[dict]] = {}
-    classified = session.execute(
-        select(Classification, CountryProfile.code, CountryProfile.version)
-        .join(CountryProfile, CountryProfile.id == Classification.profile_id)
-        .where(Classification.child_id == child.id)
-        .order_by(
-            Classification.current.desc(), Classification.classified_at.desc(), Classification.id
-        )
-    )
-    for c, profile_code, profile_version in classified:
-        by_child_visit.setdefault(c.child_visit_id, []).append(
-            {
-                "id": c.id,
-                "current": c.current,
-                "category": c.category,
-                "sdg_871": c.sdg_871,
-                "reasons": c.reasons,
-                "risk_factors": c.risk_factors,
-                "rule_set_version": c.rule_set_version,
-                "profile": {"code": profile_code, "version": profile_version},
-                "classified_at": c.classified_at,
-                "change_reason": c.change_reason,
-            }
-        )
+    by_child_visit = _classifications_by_child_visit(session, child)
     alerts = session.scalars(
         select(Alert).where(Alert.child_id == child.id).order_by(Alert.created_at.desc(), Alert.id)
     ).all()
@@ -719,80 +484,50 @@ def child_record(
     return record
 
 
-# --- reasons in words (pure) ---------------------------------------------------------------------
-
-# words for rule ids the rules module does not list (its RULES has the classifier's own)
-RULE_WORDS = {
-    "REPORTED_CONCERN": N_("a concern reported through the report form, to be verified"),
-}
-# an id known to neither still says what kind of finding it is by its prefix
-RULE_PREFIX_WORDS = {
-    "WF": N_("signs of a worst form of child labour"),
-    "HAZ": N_("hazardous work"),
-    "CL": N_("child labour (work below the minimum age or beyond the permitted hours)"),
-    "AR": N_("at risk"),
-    "RISK": N_("a risk factor"),
-}
-FACT_WORDS = {
-    "age": N_("age"),
-    "signs": N_("signs"),
-    "work_hours_7d": N_("hours worked in the last 7 days"),
-    "chore_hours_7d": N_("hours of household chores in the last 7 days"),
-    "work_activities": N_("work"),
-    "hazards": N_("hazardous tasks or conditions"),
-    "night_work": N_("night work"),
-    "attends_school": N_("attends school"),
-    "threshold": N_("threshold"),
-    "light_work_age": N_("light-work age"),
-    "compulsory_school_age": N_("compulsory school age"),
-    "concern": N_("concern reported"),
-    "reporter_type": N_("reported by"),
-    "child_age_estimate": N_("estimated age"),
-}
+def _child_row(session: Session, child_uid: str):
+    """``(child, household, village)`` of ``child_uid``, or of the child it was merged into;
+    None when there is none."""
+    found = (
+        select(Child, Household, Village)
+        .join(Household, Household.id == Child.household_id)
+        .join(Village, Village.id == Household.village_id)
+    )
+    row = session.execute(found.where(Child.child_uid == child_uid)).first()
+    for _hop in range(5):  # a merge re-points earlier merges: one hop, the rest is a guard
+        if row is None or row[0].merged_into_id is None:
+            break
+        row = session.execute(found.where(Child.id == row[0].merged_into_id)).first()
+    return row
 
 
-def explain_reason(reason: dict, translate=None) -> str:
-    """A sentence for one ``{"rule", "facts"}`` reason of a classification or an alert, in the
-    language of ``translate`` (a function of English text; English without it).
-
-    >>> explain_reason({"rule": "HAZ_NIGHT", "facts": {"age": 14, "night_work": True}})
-    'Night work (18:00-06:00): age 14; night work yes'
-    """
-    t = translate or (lambda text: text)
-    rule = str(reason.get("rule", "")) if isinstance(reason, dict) else str(reason)
-    words = RULES[rule][1] if rule in RULES else RULE_WORDS.get(rule)
-    if words is not None:
-        words = t(words)
-    else:
-        prefix = next((p for p in RULE_PREFIX_WORDS if rule.startswith(p + "_")), None)
-        if prefix:
-            msg = Msg("{words} (rule {rule})", words=Msg(RULE_PREFIX_WORDS[prefix]), rule=rule)
-        else:
-            msg = Msg("rule {rule}", rule=rule)
-        words = msg.render(t)
-    words = words[:1].upper() + words[1:]
-    facts = reason.get("facts") if isinstance(reason, dict) else None
-    if isinstance(facts, dict) and facts:
-        parts = [
-            f"{t(FACT_WORDS[k]) if k in FACT_WORDS else k.replace('_', ' ')} {_fact(v, t)}"
-            for k, v in facts.items()
-        ]
-        return f"{words}: {'; '.join(parts)}"
-    if facts not in (None, {}, [], ""):
-        return f"{words}: {_fact(facts, t)}"
-    return words
-
-
-def _fact(value, t) -> str:
-    if value is None:
-        return t(N_("unknown"))
-    if isinstance(value, bool):
-        return t(N_("yes")) if value else t(N_("no"))
-    if isinstance(value, list | tuple):
-        return ", ".join(_fact(v, t) for v in value) or t(N_("none"))
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {_fact(v, t)}" for k, v in value.items())
-    return str(value).replace("_", " ") if isinstance(value, str) else str(value)
+def _classifications_by_child_visit(session: Session, child: Child) -> dict[int, list[dict]]:
+    """Every classification of ``child``, by child visit: the current one first, then the
+    history."""
+    by_child_visit: dict[int, list[dict]] = {}
+    classified = session.execute(
+        select(Classification, CountryProfile.code, CountryProfile.version)
+        .join(CountryProfile, CountryProfile.id == Classification.profile_id)
+        .where(Classification.child_id == child.id)
+        .order_by(
+            Classification.current.desc(), Classification.classified_at.desc(), Classification.id
+        )
+    )
+    for c, profile_code, profile_version in classified:
+        by_child_visit.setdefault(c.child_visit_id, []).append(
+            {
+                "id": c.id,
+                "current": c.current,
+                "category": c.category,
+                "sdg_871": c.sdg_871,
+                "reasons": c.reasons,
+                "risk_factors": c.risk_factors,
+                "rule_set_version": c.rule_set_version,
+                "profile": {"code": profile_code, "version": profile_version},
+                "classified_at": c.classified_at,
+                "change_reason": c.change_reason,
+            }
+        )
+    return by_child_visit
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -800,39 +535,6 @@ def _fact(value, t) -> str:
 
 def _invalid(parameter: str, detail: str) -> Problem:
     return problem("request.invalid_parameter", parameter=parameter, detail=detail)
-
-
-def _refused(detail: str) -> Problem:
-    return problem("alert.transition_refused", detail=detail)
-
-
-def _closed_message(alert: Alert, action: str) -> str:
-    state = {"dismissed": "was dismissed", "case_opened": "has become a case"}.get(
-        alert.status, f"is {alert.status}"
-    )
-    return (
-        f"Alert {alert.id} {state}; only a new or acknowledged alert can be {action}."
-        if alert.status not in ACTIVE_ALERT_STATUSES
-        else f"Alert {alert.id} could not be {action}; reload it and try again."
-    )
-
-
-def _alert_in_scope(session: Session, user: User, alert_id: int) -> Alert:
-    alert = get_alert(session, user, alert_id)
-    if alert is None:
-        raise problem("not_found")
-    return alert
-
-
-def _record(
-    session: Session, alert: Alert, user: User, action: str, detail: dict, now: dt.datetime
-) -> None:
-    session.add(
-        AlertEvent(alert_id=alert.id, at=now, user_id=user.id, action=action, detail=detail)
-    )
-    record(session, user, f"alert.{action}", f"alert:{alert.id}", **(detail or {}))
-    session.flush()
-    log.info("alert %s %s by %s %s", alert.id, action, user.username, detail or "")
 
 
 def _scope_condition(session: Session, user: User) -> ColumnElement[bool] | None:

@@ -1,7 +1,7 @@
 """`clms profiles ...`: list, show, change and add the country profiles the classifier applies.
 
 Every change adds a new version (the old one stays, naming who changed what and why); see
-:mod:`clms.operations.profiles`.
+:mod:`alerts.profiles.store`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from alerts.profiles import DEFAULT_REFERENCE, EDITABLE_FIELDS, parse_changes, read_changes
+from alerts.profiles.model import EDITABLE_FIELDS, parse_changes, read_changes
+from alerts.profiles.seeds import DEFAULT_REFERENCE
 from alerts.rules import RULE_FIELDS, ProfileError
 from clms.db import session_scope
 from clms.models import CountryProfile, User
@@ -57,7 +58,7 @@ def profiles_list() -> None:
 @with_appcontext
 def profiles_show(code: str, history: bool) -> None:
     """Show the current values of profile CODE and where each comes from."""
-    from clms.operations.profiles import profile_history
+    from alerts.profiles.store import profile_history
 
     code = code.upper()
     with session_scope() as session:
@@ -103,7 +104,7 @@ def profiles_set(code: str, assignments: tuple[str, ...], note: str, username: s
     Example:
         clms profiles set GHA light_work_age=13 --note "Children's Act 1998 s. 90"
     """
-    from clms.operations.profiles import update_profile
+    from alerts.profiles.store import update_profile
 
     raw = _assignments(assignments)
     try:
@@ -132,7 +133,7 @@ def profiles_add(
     Example:
         clms profiles add NGA Nigeria --note "ILO values until the national law is checked"
     """
-    from clms.operations.profiles import add_profile
+    from alerts.profiles.store import add_profile
 
     raw = _assignments(assignments)
     try:
@@ -157,7 +158,7 @@ def profiles_add(
 @with_appcontext
 def profiles_seed(reference: Path | None) -> None:
     """Add version 1 of every seeded profile that is missing (safe to run again)."""
-    from clms.operations.profiles import ensure_profiles
+    from alerts.profiles.store import ensure_profiles
 
     if reference is None:
         reference = Path(current_app.config["SHARED_DATA"]) / DEFAULT_REFERENCE

@@ -16,7 +16,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from alerts.profiles import EDITABLE_FIELDS, new_sources, seed_profiles
+from alerts.profiles.model import EDITABLE_FIELDS, new_sources
+from alerts.profiles.seeds import seed_profiles
 from alerts.rules import ILO_DEFAULT, RULE_FIELDS, Profile, ProfileError, profile_problems
 from clms.models import CountryProfile, User, utcnow
 
@@ -61,7 +62,7 @@ def to_rules_profile(row: CountryProfile) -> Profile:
 
 
 def profile_values(row: CountryProfile) -> dict:
-    """The editable values of a row (:data:`alerts.profiles.EDITABLE_FIELDS`)."""
+    """The editable values of a row (:data:`alerts.profiles.model.EDITABLE_FIELDS`)."""
     values = {name: getattr(row, name) for name in EDITABLE_FIELDS}
     values["hazardous_list"] = list(row.hazardous_list or [])
     return values
@@ -110,7 +111,7 @@ def update_profile(
     Parameters
     ----------
     changes
-        Field -> new value (typed: see :func:`alerts.profiles.parse_changes` for text). Fields
+        Field -> new value (typed: see :func:`alerts.profiles.model.parse_changes` for text). Fields
         whose value equals the current one are not changes; at least one must differ.
     user
         Who changes it (None from the command line without ``--by``).
@@ -118,8 +119,8 @@ def update_profile(
         Why: required, kept on the new version.
     unreadable
         Fields the caller could not read, with the problem (see
-        :func:`alerts.profiles.read_changes`): reported with every other problem, so a form shows
-        them all at once. Any of them refuses the change.
+        :func:`alerts.profiles.model.read_changes`): reported with every other problem, so a form
+        shows them all at once. Any of them refuses the change.
 
     Raises
     ------
