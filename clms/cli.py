@@ -466,9 +466,9 @@ def _bar(n: int, total: int, width: int = 30) -> str:
 def register_commands(app) -> None:
     """Add every ``clms`` command to ``app.cli`` (so ``clms`` and the test runner see the same)."""
     from alerts.profiles_cli import profiles_group
-    from alerts.scheduler_cli import jobs_group, scheduler_command
     from clms.audit_cli import audit_group
     from clms.demo import demo_command
+    from clms.jobs.cli import jobs_group, scheduler_command
     from clms.supply_cli import supply_group
     from forms.cli import forms_group
     from forms.pull_cli import sources_group

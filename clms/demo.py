@@ -1336,7 +1336,7 @@ def demo_command(port: int, host: str, households: int, seed: int, no_serve: boo
     )
     processor.start()
     # and the scheduled jobs (notifications, escalations, pulls, KPI snapshots) likewise
-    from alerts.scheduler import run_in_background
+    from clms.jobs.scheduler import run_in_background
 
     scheduler = run_in_background(app)
     url_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - a comparison

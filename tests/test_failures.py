@@ -674,7 +674,7 @@ def test_scheduler_killed_mid_pull_resumes_from_its_cursors(
 
 
 def test_scheduler_run_now_names_only_known_jobs(runner):
-    from alerts.scheduler_cli import scheduler_command
+    from clms.jobs.cli import scheduler_command
 
     result = runner.invoke(scheduler_command, ["--run-now", "pull_sources", "--run-now", "pul"])
 

@@ -1,6 +1,6 @@
 """The scheduled jobs: plain functions in a registry.
 
-The scheduler (:mod:`alerts.scheduler`), the CLI (``clms jobs run NAME``) and the tests call the
+The scheduler (:mod:`clms.jobs.scheduler`), the CLI (``clms jobs run NAME``) and the tests call the
 same function through :func:`run_job`, which runs a job with retries, records a
 :class:`~clms.models.JobRun` and never raises: a failing job must not stop the others.
 
