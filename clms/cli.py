@@ -368,8 +368,9 @@ def process_command(follow: bool, interval: float, batch: int) -> None:
     """
     import signal
 
-    from forms.process import follow as follow_received
-    from forms.process import process_received, waiting
+    from clms.intake.process import follow as follow_received
+    from clms.intake.process import process_received
+    from forms.received import waiting
 
     sessions = current_app.extensions["clms_sessionmaker"]
     if not follow:

@@ -1324,7 +1324,7 @@ def demo_command(port: int, host: str, households: int, seed: int, no_serve: boo
     thread = threading.Thread(target=server.serve_forever, name="clms-demo-server", daemon=True)
     thread.start()
     # the submission processor runs in-process here (production runs it in `clms scheduler`)
-    from forms.process import follow
+    from clms.intake.process import follow
 
     stop_processing = threading.Event()
     processor = threading.Thread(
@@ -1376,7 +1376,7 @@ def demo_command(port: int, host: str, households: int, seed: int, no_serve: boo
 def _wait_processed(accepted: int, timeout: float = 600.0) -> None:
     """Show the in-process processor (see demo_command) working through what was accepted."""
     from clms.db import session_scope
-    from forms.process import waiting
+    from forms.received import waiting
 
     progress = ProgressLine("Processing submissions", accepted)
     deadline = time.monotonic() + timeout

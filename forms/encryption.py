@@ -202,7 +202,7 @@ def decrypt_pending(
     changes then), and :class:`FormKeyError` for a form without a key.
     """
     from clms.audit import record
-    from forms.process import process_received
+    from clms.intake.process import process_received
 
     result = DecryptResult()
     with sessions() as session:
@@ -347,7 +347,7 @@ def _decrypt_one(
         .values(
             xml=plain.xml,
             xml_sha256=hashlib.sha256(plain.xml).hexdigest(),
-            # from here on exactly as a plaintext submission: our forms wait for forms.process
+            # from here on exactly as a plaintext submission: our forms wait for the processing job
             status="received" if row.xml_form_id in OUR_FORMS else "raw",
         )
     )

@@ -7,10 +7,10 @@ conflict (409); ``deprecatedID`` names the version an edit replaces (unknown: 40
 409). The raw XML and attachments are kept byte for byte; that is all a phone waits for.
 
 Submissions of our forms are stored ``received`` and parsed afterwards into households, visits and
-children by :mod:`forms.process`; whatever cannot be understood marks the submission for review
-with the reasons, and nothing is lost. Other forms are stored ``raw``. An encrypted submission (an
-ODK encryption manifest and its ``*.enc`` files) is stored ``encrypted``, waiting for the form's
-key (:mod:`forms.encryption`).
+children by the processing job (:mod:`clms.intake.process`); whatever cannot be understood marks
+the submission for review with the reasons, and nothing is lost. Other forms are stored ``raw``.
+An encrypted submission (an ODK encryption manifest and its ``*.enc`` files) is stored
+``encrypted``, waiting for the form's key (:mod:`forms.encryption`).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ class IncomingSubmission:
 @dataclass
 class IngestResult:
     submission_id: int
-    # received (ours, waiting for forms.process), parsed, review (see review_reasons) or raw (a
+    # received (ours, waiting for the processing job), parsed, review (see review_reasons) or raw (a
     # form that is not ours); a retry reports the status the stored submission has now
     status: str
     review_reasons: list[dict]
@@ -175,7 +175,7 @@ def ingest_submission(
             known=", ".join(repr(v) for v in known) or "none",
         )
 
-    # our forms are parsed afterwards, in order and in batches (forms.process); others stay raw
+    # our forms are parsed afterwards, in order and in batches (clms.intake); others stay raw
     status = "received" if xml_form_id in OUR_FORMS else "raw"
     if manifest is not None:
         status = "encrypted"

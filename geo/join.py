@@ -225,6 +225,79 @@ def gps_problem(lat, lon, accuracy) -> str | None:
     return None
 
 
+# --- placing the points of a batch ---------------------------------------------------------------
+
+_CHOSEN = select(Village.code, Village.id, Village.lat, Village.lon).where(
+    Village.code.in_(bindparam("codes", expanding=True))
+)
+
+
+@dataclass(frozen=True)
+class GpsPoint:
+    """A point to place: ``key`` names it for the caller (the intake pipeline: a submission id),
+    ``village_code`` is the village chosen for it by a person (in the form), if any."""
+
+    key: int
+    lat: float | None
+    lon: float | None
+    accuracy: float | None
+    village_code: str | None
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a GPS point is: why it cannot be used (``problem``), or the village whose cell holds
+    it (``village_id`` and its ``area_id``; None when no cell does) and its distance in km to the
+    chosen village (0 inside that village's cell; to its point when it has no cell; None when it
+    has neither, or none was chosen)."""
+
+    problem: str | None = None
+    village_id: int | None = None
+    area_id: int | None = None
+    distance_km: float | None = None
+
+
+def place_points(session: Session, points: list[GpsPoint]) -> dict[int, Placement]:
+    """Place a batch of points with one spatial join; returns each point's placement by key.
+
+    Reads the chosen villages (one query) and the village index (:func:`village_index`) only when
+    some point is usable. Writes nothing.
+    """
+    placed: dict[int, Placement] = {}
+    usable = []
+    for point in points:
+        problem = gps_problem(point.lat, point.lon, point.accuracy)
+        if problem is not None:
+            placed[point.key] = Placement(problem)
+        else:
+            usable.append(point)
+    if not usable:
+        return placed
+    codes = sorted({p.village_code for p in usable if p.village_code is not None})
+    chosen = {}
+    if codes:
+        for code, vid, lat, lon in session.execute(_CHOSEN, {"codes": codes}):
+            chosen[code] = (vid, lat, lon)
+    index = village_index(session)
+    lons = [p.lon for p in usable]
+    lats = [p.lat for p in usable]
+    found = index.locate_array(lons, lats) if index is not None else [-1] * len(usable)
+    villages = [chosen.get(p.village_code, (None, None, None)) for p in usable]
+    distances = distances_km(
+        lons,
+        lats,
+        index.cells_of([v[0] for v in villages]) if index is not None else [None] * len(usable),
+        [v[1] for v in villages],
+        [v[2] for v in villages],
+    )
+    for point, i, distance in zip(usable, found, distances, strict=True):
+        if i >= 0:
+            placed[point.key] = Placement(None, int(index.ids[i]), int(index.area_ids[i]), distance)
+        else:
+            placed[point.key] = Placement(distance_km=distance)
+    return placed
+
+
 # --- the cache, per engine and process -------------------------------------------------------
 
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

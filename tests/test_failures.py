@@ -223,7 +223,7 @@ def test_sigkill_of_the_server_mid_load_loses_and_doubles_nothing(app, version, 
         sent_xml, photo = sent[instance_id]
         assert xml == sent_xml
         assert (name, digest, data) == ("photo.jpg", sha(photo), photo)
-    # processing is a queue (forms.process): each submission processed once, none lost in the
+    # processing is a queue (clms.intake.process): each submission processed once, none lost in the
     # batch the kill interrupted
     with session_scope(app) as s:
         assert set(s.scalars(select(Submission.status).distinct())) <= {"parsed", "review"}

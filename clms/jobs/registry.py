@@ -12,7 +12,7 @@ at the same time as itself: what it does is recorded on the rows it changes.
 =================== ======================== ==================================================
 job                 when (UTC)               does
 =================== ======================== ==================================================
-process_submissions every 10 s               parse received submissions (forms.process)
+process_submissions every 10 s               the intake pipeline (clms.intake.process)
 pull_sources        every PULL_MINUTES       pull ODK Central / KoboToolbox (forms.pull)
 send_notifications  every minute             send the mail that is due (alerts.notify)
 escalate            every 15 min             overdue alerts, case steps, referrals upward
@@ -131,7 +131,7 @@ def transaction(ctx: JobContext) -> Iterator[Session]:
 @register("process_submissions", every(seconds=10))
 def process_submissions(ctx: JobContext) -> dict:
     """Parse received submissions into households, visits and children."""
-    from forms.process import process_received
+    from clms.intake.process import process_received
 
     result = process_received(ctx.sessions, full_batches_only=False)
     return {
