@@ -426,7 +426,7 @@ def reclassify_command(dry_run: bool, chunk: int, examples: int) -> None:
     change adds a classification that names the one it replaces and says why; a graver result on
     a child's latest visit raises the child's alert.
     """
-    from alerts.reclassify import reclassify
+    from clms.intake.reclassify import reclassify
 
     sessions = current_app.extensions["clms_sessionmaker"]
     with click.progressbar(length=1, label="Classifying child visits") as bar:
