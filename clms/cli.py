@@ -472,7 +472,7 @@ def register_commands(app) -> None:
     from clms.jobs.cli import jobs_group, scheduler_command
     from clms.supply_cli import supply_group
     from forms.cli import forms_group
-    from forms.pull_cli import sources_group
+    from forms.pull.cli import sources_group
     from geo.cli import places_group
     from geo.hotspots_cli import hotspots_group
 

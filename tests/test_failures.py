@@ -32,7 +32,7 @@ from clms.app import create_app
 from clms.db import session_scope
 from clms.migrate import upgrade
 from clms.models import JobRun, PullSource, Submission, SubmissionAttachment, Visit
-from forms.pull import add_source
+from forms.pull.sources import add_source
 from tests.central_double import CentralDouble
 from tests.conftest import PASSWORD, SHARED, BrowserClient
 from tests.failure_rig import (

@@ -13,7 +13,7 @@ at the same time as itself: what it does is recorded on the rows it changes.
 job                 when (UTC)               does
 =================== ======================== ==================================================
 process_submissions every 10 s               the intake pipeline (clms.intake.process)
-pull_sources        every PULL_MINUTES       pull ODK Central / KoboToolbox (forms.pull)
+pull_sources        every PULL_MINUTES       pull ODK Central / KoboToolbox (clms.intake.pull)
 send_notifications  every minute             send the mail that is due (alerts.notify)
 escalate            every 15 min             overdue alerts, case steps, referrals upward
 remind_followups    hourly                   remind officers of follow-ups due within 24 h
@@ -149,11 +149,11 @@ def process_submissions(ctx: JobContext) -> dict:
 def pull_sources(ctx: JobContext) -> dict:
     """Pull new submissions from ODK Central and KoboToolbox sources."""
     try:
-        from forms.pull import pull_all
+        from clms.intake.pull import pull_all
     except ModuleNotFoundError as exc:
-        if exc.name != "forms.pull":
+        if exc.name != "clms.intake.pull":
             raise
-        return {"skipped": "forms.pull is not installed"}
+        return {"skipped": "clms.intake.pull is not installed"}
     return pull_all(ctx.sessions, ctx.config)
 
 
