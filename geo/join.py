@@ -384,6 +384,34 @@ def locate_visits(
     with the number of visits read after each batch. Submission statuses are left as they are:
     a far point found now is counted in the result, not sent back to review.
     """
+    page, write, move_households = _locate_statements(only_missing)
+    index = village_index(session)
+    centres = {
+        vid: (lat, lon)
+        for vid, lat, lon in session.execute(select(Village.id, Village.lat, Village.lon))
+    }
+    scopes = _Scopes(session)
+    result, after = LocateResult(), 0
+    while True:
+        rows = session.execute(page, {"after": after, "size": batch}).all()
+        if not rows:
+            break
+        after = rows[-1].id
+        changes, moved_households = _locate_page(rows, index, centres, scopes, far_km, result)
+        if changes:
+            session.execute(write, changes)
+            result.changed += len(changes)
+        if moved_households:
+            session.execute(move_households, {"ids": sorted(moved_households)})
+            result.households += len(moved_households)
+        if progress is not None:
+            progress(len(rows))
+    return result
+
+
+def _locate_statements(only_missing: bool) -> tuple:
+    """The statements of :func:`locate_visits`: a page of visits to locate, the update of a
+    visit's village, and the move of households to the village of their latest visit."""
     visits, households = Visit.__table__, Household.__table__
     conditions = [
         visits.c.kind == "household",
@@ -429,69 +457,61 @@ def locate_visits(
         .where(households.c.id.in_(bindparam("ids", expanding=True)))
         .values(village_id=func.coalesce(latest, households.c.village_id))
     )
+    return page, write, move_households
 
-    index = village_index(session)
-    centres = {
-        vid: (lat, lon)
-        for vid, lat, lon in session.execute(select(Village.id, Village.lat, Village.lon))
-    }
-    scopes: dict[int, set[int] | None] = {}  # monitor id -> village ids (None: not scoped)
 
-    def scope_of(monitor_id: int | None) -> set[int] | None:
+class _Scopes:
+    """The villages each monitor works in (None: not scoped), read once per monitor."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self._scopes: dict[int, set[int] | None] = {}
+
+    def of(self, monitor_id: int | None) -> set[int] | None:
         if monitor_id is None:
             return None
-        if monitor_id not in scopes:
-            user = session.get(User, monitor_id)
+        if monitor_id not in self._scopes:
+            user = self.session.get(User, monitor_id)
             scoped = user is not None and user.role in ("monitor", "officer", "supervisor")
-            scopes[monitor_id] = village_ids_in_scope(session, user) if scoped else None
-        return scopes[monitor_id]
+            self._scopes[monitor_id] = village_ids_in_scope(self.session, user) if scoped else None
+        return self._scopes[monitor_id]
 
-    result, after = LocateResult(), 0
-    while True:
-        rows = session.execute(page, {"after": after, "size": batch}).all()
-        if not rows:
-            break
-        after = rows[-1].id
-        result.checked += len(rows)
-        usable = [r for r in rows if gps_problem(r.lat, r.lon, r.accuracy) is None]
-        result.unusable += len(rows) - len(usable)
-        # a visit stored before form_village_id existed: its village was the form's choice
-        chosen = [r.form_village_id or r.village_id for r in usable]
-        lons, lats = [r.lon for r in usable], [r.lat for r in usable]
-        found = index.locate_array(lons, lats) if index is not None else [-1] * len(usable)
-        distances = distances_km(
-            lons,
-            lats,
-            index.cells_of(chosen) if index is not None else [None] * len(usable),
-            [centres.get(c, (None, None))[0] for c in chosen],
-            [centres.get(c, (None, None))[1] for c in chosen],
-        )
-        changes, moved_households = [], set()
-        for r, form_id, i, distance in zip(usable, chosen, found, distances, strict=True):
-            village_id, source = form_id, "form" if form_id is not None else None
-            if i >= 0:
-                located = int(index.ids[i])
-                scope = scope_of(r.monitor_id)
-                if located == form_id or scope is None or located in scope:
-                    village_id, source = located, "gps"
-                    result.by_gps += 1
-                else:
-                    result.out_of_scope += 1
-            if distance is not None and distance > far_km:
-                result.far += 1
-            new = (village_id, form_id, source, distance)
-            if new != (r.village_id, r.form_village_id, r.village_source, r.gps_distance_km):
-                changes.append({"row_id": r.id, "new_village_id": village_id,
-                                "new_form_village_id": form_id, "new_source": source,
-                                "new_distance": distance})  # fmt: skip
-                if village_id != r.village_id and r.household_id is not None:
-                    moved_households.add(r.household_id)
-        if changes:
-            session.execute(write, changes)
-            result.changed += len(changes)
-        if moved_households:
-            session.execute(move_households, {"ids": sorted(moved_households)})
-            result.households += len(moved_households)
-        if progress is not None:
-            progress(len(rows))
-    return result
+
+def _locate_page(rows, index, centres, scopes: _Scopes, far_km: float, result: LocateResult):
+    """Locate a page of visits with one spatial join; returns the changed rows (for the update)
+    and the households whose visits moved, and counts in ``result``."""
+    result.checked += len(rows)
+    usable = [r for r in rows if gps_problem(r.lat, r.lon, r.accuracy) is None]
+    result.unusable += len(rows) - len(usable)
+    # a visit stored before form_village_id existed: its village was the form's choice
+    chosen = [r.form_village_id or r.village_id for r in usable]
+    lons, lats = [r.lon for r in usable], [r.lat for r in usable]
+    found = index.locate_array(lons, lats) if index is not None else [-1] * len(usable)
+    distances = distances_km(
+        lons,
+        lats,
+        index.cells_of(chosen) if index is not None else [None] * len(usable),
+        [centres.get(c, (None, None))[0] for c in chosen],
+        [centres.get(c, (None, None))[1] for c in chosen],
+    )
+    changes, moved_households = [], set()
+    for r, form_id, i, distance in zip(usable, chosen, found, distances, strict=True):
+        village_id, source = form_id, "form" if form_id is not None else None
+        if i >= 0:
+            located = int(index.ids[i])
+            scope = scopes.of(r.monitor_id)
+            if located == form_id or scope is None or located in scope:
+                village_id, source = located, "gps"
+                result.by_gps += 1
+            else:
+                result.out_of_scope += 1
+        if distance is not None and distance > far_km:
+            result.far += 1
+        new = (village_id, form_id, source, distance)
+        if new != (r.village_id, r.form_village_id, r.village_source, r.gps_distance_km):
+            changes.append({"row_id": r.id, "new_village_id": village_id,
+                            "new_form_village_id": form_id, "new_source": source,
+                            "new_distance": distance})  # fmt: skip
+            if village_id != r.village_id and r.household_id is not None:
+                moved_households.add(r.household_id)
+    return changes, moved_households
