@@ -1,5 +1,6 @@
 """Classification of children against the ILO rules and national law, the alerts it raises, and
-the scheduled work that keeps deadlines (escalations, reminders, digests, pulls, KPI snapshots).
+the work that keeps their deadlines (escalations, reminders, digests, KPI snapshots), which the
+scheduled jobs (:mod:`clms.jobs`) run.
 
 The rules (:mod:`alerts.rules`) are pure: plain data in, plain data out, no database, no Flask.
 """

@@ -1,8 +1,10 @@
 """Classifying stored child visits and raising their alerts, a batch at a time.
 
 The rules themselves are pure (:mod:`alerts.rules`); this module is the database edge around them,
-used on arrival (:mod:`forms.store` calls :func:`classify_and_alert` in the transaction that saves
-the visits, so a visit is never stored without its classification) and by ``clms reclassify``.
+two steps of the intake pipeline (:mod:`clms.intake.pipeline`, in the transaction that saves the
+visits, so a visit is never stored without its classification): :func:`classify_visits` stores
+each child visit's classification, and :func:`raise_alerts` raises or updates the alerts of the
+children no case took (the pipeline asks the cases in between). ``clms reclassify`` uses the same.
 
 Which law applies: the country of the visit's village (its area's ``country_code``) selects the
 current country profile; a country without a profile, or a visit without a village, uses the ILO
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -38,7 +40,6 @@ from clms.models import (
     Classification,
     CountryProfile,
     Village,
-    utcnow,
 )
 
 ALERTS = Alert.__table__
@@ -156,65 +157,84 @@ class AlertOutcome:
     raised: int = 0
     updated: int = 0
     severity_raised: int = 0
-    urgent_alert_ids: list[int] | None = None
+    urgent_alert_ids: list[int] = field(default_factory=list)  # not yet queued for mail
 
 
-def classify_and_alert(
+@dataclass
+class Classified:
+    """The classifications of a batch of child visits, in the visits' order: the rules' results,
+    the same as JSON, and the ids of the rows stored."""
+
+    results: list  # rules.Result
+    as_json: list[dict]
+    ids: list[int]
+
+    @property
+    def categories(self) -> list[str]:
+        return [r.category for r in self.results]
+
+
+def classify_visits(
+    session: Session, visits: list[ChildVisitFacts], profiles: ProfileSet, now: dt.datetime
+) -> Classified:
+    """Classify ``visits`` (in the order they happened) under the profiles of their countries
+    and store the classifications; flushes, never commits. One query and one INSERT whatever
+    the batch size."""
+    if not visits:
+        return Classified([], [], [])
+    countries = village_countries(session, (v.village_id for v in visits))
+    results = classify_by_profile(
+        profiles, [countries.get(v.village_id) for v in visits], [v.facts for v in visits]
+    )
+    as_json = [r.as_dict() for r in results]
+    rows = [
+        {
+            "child_visit_id": v.child_visit_id,
+            "child_id": v.child_id,
+            "current": True,
+            "rule_set_version": rules.RULE_SET_VERSION,
+            "profile_id": profiles.row_ids[r.profile_code],
+            "category": r.category,
+            "sdg_871": r.sdg_871,
+            "reasons": j["reasons"],
+            "risk_factors": j["risk_factors"],
+            "classified_at": now,
+            "previous_id": None,
+            "change_reason": None,
+        }
+        for v, r, j in zip(visits, results, as_json, strict=True)
+    ]
+    ids = session.execute(_INSERT_CLASSIFICATIONS, rows).scalars().all()
+    return Classified(results, as_json, list(ids))
+
+
+def raise_alerts(
     session: Session,
     visits: list[ChildVisitFacts],
-    reports: list[ReportFacts] | None = None,
+    classified: Classified,
+    reports: list[ReportFacts],
+    now: dt.datetime,
+    outcome: AlertOutcome,
     *,
-    profiles: ProfileSet | None = None,
-    now: dt.datetime | None = None,
+    skip: set[int] | frozenset[int] = frozenset(),
 ) -> AlertOutcome:
-    """Classify ``visits`` (in the order they happened), store the classifications, and raise or
-    update the children's alerts and the reported concerns' alerts; does not commit.
-
-    A fixed number of statements whatever the batch size: one per table read or written.
-    """
-    now = now or utcnow()
-    outcome = AlertOutcome(urgent_alert_ids=[])
-    if not visits and not reports:
-        return outcome
-    profiles = profiles or load_profiles(session)
-    results = []
+    """Raise or update the one active alert of each child of ``visits`` (classified as
+    ``classified`` says), none for the children in ``skip`` (their case took the visit), and an
+    alert for each of ``reports``; then queue the mail of the urgent ones. Adds to ``outcome``
+    (its ``urgent_alert_ids`` are emptied once queued) and returns it; flushes, never commits.
+    A fixed number of statements whatever the batch size."""
     if visits:
-        countries = village_countries(session, (v.village_id for v in visits))
-        results = classify_by_profile(
-            profiles, [countries.get(v.village_id) for v in visits], [v.facts for v in visits]
-        )
-        as_json = [r.as_dict() for r in results]
-        rows = [
-            {
-                "child_visit_id": v.child_visit_id,
-                "child_id": v.child_id,
-                "current": True,
-                "rule_set_version": rules.RULE_SET_VERSION,
-                "profile_id": profiles.row_ids[r.profile_code],
-                "category": r.category,
-                "sdg_871": r.sdg_871,
-                "reasons": j["reasons"],
-                "risk_factors": j["risk_factors"],
-                "classified_at": now,
-                "previous_id": None,
-                "change_reason": None,
-            }
-            for v, r, j in zip(visits, results, as_json, strict=True)
-        ]
-        ids = session.execute(_INSERT_CLASSIFICATIONS, rows).scalars().all()
-        outcome.classified = len(ids)
-        # a child with an open case (or a case closed lately, found working again) is the
-        # case's business: the visit goes to the case, and no alert is raised for it
-        from clms.cases.findings import route_to_cases
-
-        on_cases = route_to_cases(session, visits, [r.category for r in results], ids, now)
-        raise_child_alerts(session, visits, results, as_json, ids, now, outcome, skip=on_cases)
+        raise_child_alerts(
+            session, visits, classified.results, classified.as_json, classified.ids, now,
+            outcome, skip=skip,
+        )  # fmt: skip
     if reports:
         _raise_report_alerts(session, reports, now, outcome)
     if outcome.urgent_alert_ids:
         from alerts.notify import notify_new_urgent_alerts
 
         notify_new_urgent_alerts(session, outcome.urgent_alert_ids)
+        outcome.urgent_alert_ids = []
     return outcome
 
 

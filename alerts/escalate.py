@@ -1,9 +1,9 @@
 """Deadlines: escalate what is overdue to the supervisors, remind officers of follow-ups.
 
 Plain functions of a session and the time (``now``), run by the ``escalate`` and
-``remind_followups`` jobs (:mod:`alerts.jobs`) and by tests with any ``now`` they like. Each one
-changes rows and queues mail in the caller's transaction (it flushes, never commits) and returns a
-small summary. Each acts once: what it did is recorded on the row (``escalated_at``,
+``remind_followups`` jobs (:mod:`clms.jobs.registry`) and by tests with any ``now`` they like.
+Each one changes rows and queues mail in the caller's transaction (it flushes, never commits)
+and returns a small summary. Each acts once: what it did is recorded on the row (``escalated_at``,
 ``step_escalated_at``, ``followup_reminded_at``), so running it again does nothing more.
 
 Response times come from domain.md section 4: an alert or a case step past its deadline escalates

@@ -12,17 +12,19 @@ alert is raised or made more severe, exactly as on arrival: a change of law can 
 child labour, and then an officer must know. A milder result never closes an alert by itself.
 
 Work goes in chunks of child visits (keyset order by id), one transaction each, so a run over
-millions of visits holds no long lock and can be interrupted and run again.
+millions of visits holds no long lock and can be interrupted and run again. This module does the
+work of a chunk (:func:`reclassify_chunk`, which flushes and never commits); the run, its chunks'
+transactions and what the graver findings do to cases and alerts are the intake's
+(:mod:`clms.intake.reclassify`, with the last steps of the intake pipeline).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import Row, and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from alerts import rules
@@ -30,12 +32,12 @@ from alerts.classify import (
     CATEGORY_ORDER,
     AlertOutcome,
     ChildVisitFacts,
+    Classified,
     classify_by_profile,
     load_profiles,
-    raise_child_alerts,
     village_countries,
 )
-from clms.models import ChildVisit, Classification, CountryProfile, Visit, utcnow
+from clms.models import ChildVisit, Classification, CountryProfile, Visit
 
 CV = ChildVisit.__table__
 VISITS = Visit.__table__
@@ -76,50 +78,38 @@ class ReclassifyReport:
     transitions: Counter = field(default_factory=Counter)  # (old category, new category) -> n
     why: Counter = field(default_factory=Counter)  # explanation -> n
     examples: list[dict] = field(default_factory=list)  # the first changes, with explanations
-    alerts: AlertOutcome = field(default_factory=lambda: AlertOutcome(urgent_alert_ids=[]))
+    alerts: AlertOutcome = field(default_factory=AlertOutcome)
 
 
-def reclassify(
-    sessions: Callable[[], Session],
-    *,
-    chunk: int = 2000,
-    dry_run: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-    now: dt.datetime | None = None,
-    max_examples: int = 20,
-) -> ReclassifyReport:
-    """Classify every child visit again with the current rules and profiles.
+def count_child_visits(session: Session) -> int:
+    """How many child visits a run examines."""
+    return session.scalar(select(func.count()).select_from(CV)) or 0
 
-    ``progress(done, total)`` is called after each chunk. With ``dry_run`` nothing is written:
-    the report says what would change.
+
+def profile_names(session: Session) -> dict[int, tuple[str, int]]:
+    """The code and version of every country profile, by row id (to explain changes)."""
+    rows = session.execute(select(CountryProfile.id, CountryProfile.code, CountryProfile.version))
+    return {row.id: (row.code, row.version) for row in rows}
+
+
+def read_chunk(session: Session, after: int, size: int) -> list[Row]:
+    """Up to ``size`` child visits after the id ``after``, with their current classifications."""
+    return session.execute(_CHUNK, {"after": after, "size": size}).all()
+
+
+def reclassify_chunk(
+    session: Session,
+    rows: list[Row],
+    profile_names: dict[int, tuple[str, int]],
+    report: ReclassifyReport,
+    dry_run: bool,
+    now: dt.datetime,
+    max_examples: int,
+) -> tuple[list[ChildVisitFacts], Classified]:
+    """Classify ``rows`` (a chunk of :func:`read_chunk`) again and, unless ``dry_run``, store the
+    changed classifications; counts in ``report``. Returns the changes that made a child's latest
+    visit graver, for cases and alerts. Flushes, never commits.
     """
-    now = now or utcnow()
-    report = ReclassifyReport()
-    with sessions() as session:
-        total = session.scalar(select(func.count()).select_from(CV)) or 0
-        profile_names = {
-            row.id: (row.code, row.version)
-            for row in session.execute(select(CountryProfile.id, CountryProfile.code,
-                                              CountryProfile.version))
-        }  # fmt: skip
-    after = 0
-    while True:
-        with sessions() as session:
-            rows = session.execute(_CHUNK, {"after": after, "size": chunk}).all()
-            if not rows:
-                break
-            after = rows[-1].id
-            _reclassify_chunk(session, rows, profile_names, report, dry_run, now, max_examples)
-            if dry_run:
-                session.rollback()
-            else:
-                session.commit()
-        if progress is not None:
-            progress(report.examined, total)
-    return report
-
-
-def _reclassify_chunk(session, rows, profile_names, report, dry_run, now, max_examples) -> None:
     profiles = load_profiles(session)
     countries = village_countries(session, (r.village_id for r in rows))
     changed_rows, retire, facts_of, results = [], [], [], []
@@ -166,18 +156,18 @@ def _reclassify_chunk(session, rows, profile_names, report, dry_run, now, max_ex
         facts_of.append((r, facts, graver))
         results.append((new, new_json))
     if dry_run or not changed_rows:
-        return
+        return [], Classified([], [], [])
     if retire:  # retire first: the partial unique index allows one current row per visit
         session.execute(_RETIRE, retire)
     ids = session.execute(_INSERT, changed_rows).scalars().all()
-    _alert_graver_latest(session, facts_of, results, ids, now, report)
+    return _graver_latest(session, facts_of, results, ids)
 
 
-def _alert_graver_latest(session, facts_of, results, ids, now, report) -> None:
-    """Raise alerts for the changes that made a child's latest visit graver."""
+def _graver_latest(session, facts_of, results, ids) -> tuple[list[ChildVisitFacts], Classified]:
+    """The changes that made a child's latest visit graver: the alerts may change for them."""
     candidates = [i for i, (r, _facts, graver) in enumerate(facts_of) if graver and r.visit_current]
     if not candidates:
-        return
+        return [], Classified([], [], [])
     child_ids = sorted({facts_of[i][0].child_id for i in candidates})
     latest = dict(session.execute(_LATEST, {"ids": child_ids}).all())
     visits, found, as_json, class_ids = [], [], [], []
@@ -190,15 +180,4 @@ def _alert_graver_latest(session, facts_of, results, ids, now, report) -> None:
         found.append(results[i][0])
         as_json.append(results[i][1])
         class_ids.append(ids[i])
-    if visits:
-        from clms.cases.findings import route_to_cases
-
-        # a child with a case: the graver finding goes to the case (see classify_and_alert)
-        on_cases = route_to_cases(session, visits, [r.category for r in found], class_ids, now)
-        raise_child_alerts(session, visits, found, as_json, class_ids, now, report.alerts,
-                           skip=on_cases)  # fmt: skip
-        if report.alerts.urgent_alert_ids:
-            from alerts.notify import notify_new_urgent_alerts
-
-            notify_new_urgent_alerts(session, report.alerts.urgent_alert_ids)
-            report.alerts.urgent_alert_ids = []
+    return visits, Classified(found, as_json, class_ids)

@@ -1,7 +1,7 @@
 """Where one submission's time goes: the OpenRosa request, in process, one request at a time.
 
-The request stores the submission; parsing it afterwards (:mod:`forms.process`) is not in these
-figures (``bench.ingest`` measures both, end to end).
+The request stores the submission; parsing it afterwards (:mod:`clms.intake.process`) is not in
+these figures (``bench.ingest`` measures both, end to end).
 
 Usage (from the repository root, in the virtualenv; ``pip install pyinstrument`` for the profile)::
 

@@ -368,8 +368,9 @@ def process_command(follow: bool, interval: float, batch: int) -> None:
     """
     import signal
 
-    from forms.process import follow as follow_received
-    from forms.process import process_received, waiting
+    from clms.intake.process import follow as follow_received
+    from clms.intake.process import process_received
+    from forms.received import waiting
 
     sessions = current_app.extensions["clms_sessionmaker"]
     if not follow:
@@ -425,7 +426,7 @@ def reclassify_command(dry_run: bool, chunk: int, examples: int) -> None:
     change adds a classification that names the one it replaces and says why; a graver result on
     a child's latest visit raises the child's alert.
     """
-    from alerts.reclassify import reclassify
+    from clms.intake.reclassify import reclassify
 
     sessions = current_app.extensions["clms_sessionmaker"]
     with click.progressbar(length=1, label="Classifying child visits") as bar:
@@ -466,12 +467,12 @@ def _bar(n: int, total: int, width: int = 30) -> str:
 def register_commands(app) -> None:
     """Add every ``clms`` command to ``app.cli`` (so ``clms`` and the test runner see the same)."""
     from alerts.profiles.cli import profiles_group
-    from alerts.scheduler_cli import jobs_group, scheduler_command
     from clms.audit_cli import audit_group
     from clms.demo.command import demo_command
+    from clms.jobs.cli import jobs_group, scheduler_command
     from clms.supply.cli import supply_group
     from forms.cli import forms_group
-    from forms.pull_cli import sources_group
+    from forms.pull.cli import sources_group
     from geo.cli import places_group
     from geo.hotspots_cli import hotspots_group
 

@@ -11,12 +11,16 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+T = TypeVar("T")
 
 
 class Base(DeclarativeBase):
@@ -168,3 +172,27 @@ def session_scope(app: Flask | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def commit_retrying(session: Session, work: Callable[[], T], attempts: int = 3) -> T:
+    """Run ``work()`` in ``session``'s transaction and commit: the boundary of a request or a job
+    whose work may lose a race to a concurrent transaction; returns what ``work`` returned.
+
+    A lost race (the same instanceID, household or attachment stored by another transaction
+    between our read and our write) surfaces as a unique-key violation: the transaction is rolled
+    back and ``work`` runs again, up to ``attempts`` times in all, and the next attempt finds the
+    other transaction's rows. Any other failure rolls back and propagates.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            result = work()
+            session.commit()
+            return result
+        except IntegrityError:
+            session.rollback()
+            if attempt == attempts:
+                raise
+        except BaseException:
+            session.rollback()
+            raise
+    raise AssertionError("unreachable")

@@ -14,7 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from clms.errors import Problem
-from forms.publish import BUILD_DIR, XLSFORM_DIR, convert_xlsform, read_xform
+from forms.convert import convert_xlsform, read_xform
+from forms.publish import BUILD_DIR, XLSFORM_DIR
 
 
 class BuildError(Exception):

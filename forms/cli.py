@@ -187,8 +187,9 @@ def forms_decrypt(form_id: str | None, passphrase_file: Path | None, no_process:
     """
     from flask import current_app
 
+    from clms.intake.decrypt import decrypt_pending
     from forms import crypto
-    from forms.encryption import FormKeyError, decrypt_pending
+    from forms.encryption import FormKeyError
 
     passphrase = _read_passphrase(passphrase_file, confirm=False)
     sessions = current_app.extensions["clms_sessionmaker"]

@@ -9,17 +9,19 @@ The cryptography is in :mod:`forms.crypto` (pure); this module stores and reads.
   submission arrives (OpenRosa push, Central or Kobo pull): an encryption manifest is stored as
   received, with status ``encrypted`` ("waiting for the key"), and its ``*.enc`` files are kept as
   attachments (they may arrive over several POSTs, as ODK Collect splits large submissions).
-* :func:`decrypt_pending` decrypts every waiting submission of a form with the keys the passphrase
-  unlocks, each in its own transaction, then runs the normal processing (parse, visits,
-  classification) exactly as for a plaintext submission. One that cannot be decrypted is reported
-  by instanceID with the reason and stays waiting, its encrypted original untouched.
+* :func:`unlock_keys`, :func:`waiting_submissions` and :func:`decrypt_one` are the steps of
+  decrypting the waiting submissions of a form with the keys the passphrase unlocks; the run
+  (``clms.intake.decrypt.decrypt_pending``) gives each submission its own transaction, then runs
+  the normal processing exactly as for a plaintext submission. One that cannot be decrypted is
+  reported by instanceID with the reason and stays waiting, its encrypted original untouched.
+
+Nothing here commits: the caller's transaction is the boundary.
 """
 
 from __future__ import annotations
 
 import hashlib
 import mimetypes
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Row, func, select, update
@@ -169,7 +171,7 @@ def is_manifest_of(session: Session, submission_id: int, digest: str) -> bool:
 
 @dataclass
 class DecryptResult:
-    """What :func:`decrypt_pending` did."""
+    """What decrypting (``clms.intake.decrypt.decrypt_pending``) did."""
 
     forms: list[str] = field(default_factory=list)  # the forms whose keys the passphrase opened
     decrypted: int = 0
@@ -182,72 +184,26 @@ class DecryptResult:
         return self.decrypted + len(self.failed)
 
 
-def decrypt_pending(
-    sessions: Callable[[], Session],
-    passphrase: str,
-    xml_form_id: str | None = None,
-    actor: User | str | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    process: bool = True,
-) -> DecryptResult:
-    """Decrypt the waiting submissions of ``xml_form_id`` (every encrypted form when None) with
-    the keys ``passphrase`` unlocks, then process them like plaintext submissions.
-
-    Each submission is decrypted in its own transaction; one that fails is reported (instanceID
-    and reason) and stays waiting, the others go on. Running it again does nothing more.
-    ``progress(done, total)`` is called after each submission. The run is audited (never the
-    passphrase). A web request passes its user detached (``clms.audit._Actor``) and ends its own
-    transaction first: on SQLite it would hold the write lock these sessions need. Raises
-    :class:`forms.crypto.WrongPassphrase` when the passphrase opens none of the keys (nothing
-    changes then), and :class:`FormKeyError` for a form without a key.
-    """
-    from clms.audit import record
-    from forms.process import process_received
-
-    result = DecryptResult()
-    with sessions() as session:
-        keys = _unlock(session, passphrase, xml_form_id, actor, result)
-        session.commit()  # the audit entry of a refused attempt, if any
-    if keys is None:
-        raise crypto.WrongPassphrase(
-            "The passphrase does not unlock the key of "
-            + (f"form '{xml_form_id}'" if xml_form_id else "any encrypted form")
-            + "; nothing was decrypted."
-        )
-    with sessions() as session:
-        todo = session.execute(
+def waiting_submissions(session: Session, form_ids: list[int]) -> list[tuple[int, int]]:
+    """The submissions of ``form_ids`` waiting for their key, as (submission id, form id), in order
+    of arrival."""
+    return [
+        (submission_id, form_id)
+        for submission_id, form_id in session.execute(
             select(ENCRYPTED.c.submission_id, ENCRYPTED.c.form_id)
-            .where(ENCRYPTED.c.state == "waiting", ENCRYPTED.c.form_id.in_(list(keys)))
+            .where(ENCRYPTED.c.state == "waiting", ENCRYPTED.c.form_id.in_(form_ids))
             .order_by(ENCRYPTED.c.submission_id)
-        ).all()
-    actor_id = getattr(actor, "id", None)  # a User, or clms.audit's detached copy of one
-    for done, (submission_id, form_id) in enumerate(todo, start=1):
-        with sessions() as session:
-            _decrypt_one(session, submission_id, keys[form_id], actor_id, result)
-        if progress is not None:
-            progress(done, len(todo))
-    with sessions() as session:
-        record(
-            session,
-            actor,
-            "form.decrypt",
-            target=f"form:{xml_form_id}" if xml_form_id else None,
-            forms=result.forms,
-            decrypted=result.decrypted,
-            failed=[instance_id for instance_id, _ in result.failed],
         )
-        session.commit()
-    if process and result.decrypted:
-        processed = process_received(sessions)
-        result.parsed, result.review = processed.parsed, processed.review + processed.failed
-    return result
+    ]
 
 
-def _unlock(
+def unlock_keys(
     session: Session, passphrase: str, xml_form_id: str | None, actor, result: DecryptResult
 ) -> dict[int, list[tuple[int, object]]] | None:
-    """Per form id, the (key id, private key) pairs the passphrase opens, active key first; None
-    when it opens none (an audit entry records the refused attempt)."""
+    """Per form id, the (key id, private key) pairs the passphrase opens, active key first (of
+    ``xml_form_id``, or of every form with a key); None when it opens none (an audit entry
+    records the refused attempt). The forms opened go to ``result.forms``. Raises
+    :class:`FormKeyError` for an unknown form or a form without a key. Flushes, never commits."""
     from clms.audit import record
 
     query = select(FormKey, Form.xml_form_id).join(Form, Form.id == FormKey.form_id)
@@ -284,14 +240,16 @@ def _unlock(
     return keys
 
 
-def _decrypt_one(
+def decrypt_one(
     session: Session,
     submission_id: int,
     keys: list[tuple[int, object]],
     actor_id: int | None,
     result: DecryptResult,
 ) -> None:
-    """Decrypt one waiting submission and put its plaintext in place, in one transaction."""
+    """Decrypt one waiting submission and put its plaintext in place (counted in ``result``); one
+    that cannot be decrypted keeps the reason (``last_error``) and is listed in ``result.failed``.
+    Meant to be its submission's own transaction; flushes, never commits."""
     from forms.xmlsafe import parse_xml
 
     row = session.execute(
@@ -317,13 +275,12 @@ def _decrypt_one(
         )
         plain = crypto.decrypt_submission([k for _, k in keys], manifest, files)
     except crypto.DecryptionError as e:
-        session.rollback()
+        # nothing was written yet: the reason is the transaction's only change
         session.execute(
             update(ENCRYPTED)
             .where(ENCRYPTED.c.submission_id == submission_id)
             .values(last_error=str(e)[:1000])
         )
-        session.commit()
         result.failed.append((row.instance_id, str(e)))
         return
     # conditional: of two runs decrypting the same submission, exactly one puts it in place
@@ -338,8 +295,7 @@ def _decrypt_one(
             last_error=None,
         )
     ).rowcount
-    if claimed != 1:
-        session.rollback()
+    if claimed != 1:  # the conditional update changed nothing: there is nothing to undo
         return
     session.execute(
         update(SUBMISSIONS)
@@ -347,7 +303,7 @@ def _decrypt_one(
         .values(
             xml=plain.xml,
             xml_sha256=hashlib.sha256(plain.xml).hexdigest(),
-            # from here on exactly as a plaintext submission: our forms wait for forms.process
+            # from here on exactly as a plaintext submission: our forms wait for the processing job
             status="received" if row.xml_form_id in OUR_FORMS else "raw",
         )
     )
@@ -371,5 +327,4 @@ def _decrypt_one(
     ]
     if media:
         session.execute(ATTACHMENTS.insert(), media)
-    session.commit()
     result.decrypted += 1

@@ -7,10 +7,10 @@ conflict (409); ``deprecatedID`` names the version an edit replaces (unknown: 40
 409). The raw XML and attachments are kept byte for byte; that is all a phone waits for.
 
 Submissions of our forms are stored ``received`` and parsed afterwards into households, visits and
-children by :mod:`forms.process`; whatever cannot be understood marks the submission for review
-with the reasons, and nothing is lost. Other forms are stored ``raw``. An encrypted submission (an
-ODK encryption manifest and its ``*.enc`` files) is stored ``encrypted``, waiting for the form's
-key (:mod:`forms.encryption`).
+children by the processing job (:mod:`clms.intake.process`); whatever cannot be understood marks
+the submission for review with the reasons, and nothing is lost. Other forms are stored ``raw``.
+An encrypted submission (an ODK encryption manifest and its ``*.enc`` files) is stored
+``encrypted``, waiting for the form's key (:mod:`forms.encryption`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Row, bindparam, exists, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clms.errors import problem
@@ -96,7 +95,7 @@ class IncomingSubmission:
 @dataclass
 class IngestResult:
     submission_id: int
-    # received (ours, waiting for forms.process), parsed, review (see review_reasons) or raw (a
+    # received (ours, waiting for the processing job), parsed, review (see review_reasons) or raw (a
     # form that is not ours); a retry reports the status the stored submission has now
     status: str
     review_reasons: list[dict]
@@ -132,7 +131,7 @@ def ingest_submission(
     rolls back, so a refusal never leaves a partial record. Everything is read first and written
     last; a concurrent request that stored the same instanceID (or created the same household) in
     between makes a write raise :class:`IntegrityError`: roll back and call again, as
-    :func:`ingest_and_commit` does, and the second attempt sees the other request's rows.
+    :func:`clms.db.commit_retrying` does, and the second attempt sees the other request's rows.
     """
     for att in incoming.attachments:
         check_attachment_name(att.name)
@@ -175,7 +174,7 @@ def ingest_submission(
             known=", ".join(repr(v) for v in known) or "none",
         )
 
-    # our forms are parsed afterwards, in order and in batches (forms.process); others stay raw
+    # our forms are parsed afterwards, in order and in batches (clms.intake); others stay raw
     status = "received" if xml_form_id in OUR_FORMS else "raw"
     if manifest is not None:
         status = "encrypted"
@@ -205,34 +204,6 @@ def ingest_submission(
         encryption.keep_manifest(session, submission_id, form.id, incoming.xml, digest)
     added = _add_attachments(session, submission_id, incoming.attachments, have=set())
     return IngestResult(submission_id, status, [], created=True, attachments_added=added)
-
-
-def ingest_and_commit(
-    session: Session,
-    incoming: IncomingSubmission,
-    check_form: Callable[[Row], None] | None = None,
-    attempts: int = 3,
-) -> IngestResult:
-    """:func:`ingest_submission` and commit, retrying when a concurrent request won a race.
-
-    A lost race (the same instanceID, household or attachment stored by another request between
-    our read and our write) surfaces as a unique-key violation; the whole transaction is rolled
-    back and run again, and the next attempt finds the other request's rows (a retry gets 201,
-    a conflicting XML 409). Any other failure rolls back and propagates.
-    """
-    for attempt in range(1, attempts + 1):
-        try:
-            result = ingest_submission(session, incoming, check_form)
-            session.commit()
-            return result
-        except IntegrityError:
-            session.rollback()
-            if attempt == attempts:
-                raise
-        except BaseException:
-            session.rollback()
-            raise
-    raise AssertionError("unreachable")
 
 
 def _by_instance_id(session: Session, form_id: int, instance_id: str) -> Row | None:

@@ -5,25 +5,30 @@ issue for review, never replaced by a guess. The same child across visits keeps 
 same household, same folded name, birth year within a year (an age in completed years moves the
 estimated birth year by one around a birthday).
 
-This is the hot path of every submission (see :mod:`forms.process`), so a batch is saved in three
-steps with a fixed number of statements, whatever its size: :meth:`Batch.load` reads every
-village, supplier, household, child and case the batch names with one query per table;
-:meth:`Batch.plan` decides, submission by submission and in order, what each one adds or changes
-(in memory, so the second visit of a household in a batch sees the children the first one added);
-:meth:`Batch.write` writes it all with one statement per table (SQLAlchemy Core: the ORM's unit of
-work costs more than the database does here).
+Saving is one step of the intake pipeline (:mod:`clms.intake.pipeline`): the step before it placed
+each household visit's GPS point (the :class:`Placement` handed in), and :func:`save_batch`
+returns what it wrote (:class:`Saved`) for the steps after it, which classify the children and
+raise alerts. This module knows nothing of them.
+
+This is the hot path of every submission, so a batch is saved in three steps with a fixed number
+of statements, whatever its size: :meth:`Batch.load` reads every village, supplier, household,
+child and case the batch names with one query per table; :meth:`Batch.plan` decides, submission
+by submission and in order, what each one adds or changes (in memory, so the second visit of a
+household in a batch sees the children the first one added); :meth:`Batch.write` writes it all
+with one statement per table (SQLAlchemy Core: the ORM's unit of work costs more than the
+database does here).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from alerts.classify import ChildVisitFacts, ReportFacts, classify_and_alert
-from alerts.rules import FACT_FIELDS
 from clms.config import gps_far_km, max_children_per_submission
 from clms.models import (
     Case,
@@ -47,7 +52,6 @@ from forms.parse import (
     ReportRecord,
     name_key,
 )
-from geo.join import distances_km, gps_problem, village_index
 
 SCOPED_SUBMITTERS = {"monitor", "officer", "supervisor"}
 
@@ -58,7 +62,7 @@ CHILD_VISITS = ChildVisit.__table__
 REPORTS = Report.__table__
 
 # built once (building a statement costs more than running it on SQLite); only parameters change
-_VILLAGES = select(Village.code, Village.id, Village.area_id, Village.lat, Village.lon).where(
+_VILLAGES = select(Village.code, Village.id, Village.area_id).where(
     Village.code.in_(bindparam("codes", expanding=True))
 )
 _SUPPLIERS = select(Supplier.code, Supplier.id).where(
@@ -119,16 +123,56 @@ class Item:
     current: bool = True  # False: replaced by an edit before it was processed
 
 
-@dataclass(frozen=True)
-class _Gps:
-    """What a household visit's GPS point says: why it cannot be used, or the village whose cell
-    holds it (id and area; None when no cell does) and its distance to the chosen village."""
+class Placement(Protocol):
+    """Where a household visit's GPS point is, as the pipeline's placing step found it
+    (``geo.join.Placement``): why it cannot be used, or the village whose cell holds it (id and
+    area; None when no cell does) and its distance to the village chosen in the form."""
 
-    text: str
-    problem: str | None = None
-    village_id: int | None = None
-    area_id: int | None = None
-    distance_km: float | None = None
+    problem: str | None
+    village_id: int | None
+    area_id: int | None
+    distance_km: float | None
+
+
+@dataclass
+class SavedChildVisit:
+    """A child visit just written, with where and when the child was seen: what the steps after
+    saving (classification, alerts, cases) need, as plain data."""
+
+    child_visit_id: int
+    child_id: int
+    household_id: int | None
+    village_id: int | None
+    supplier_id: int | None
+    seen_at: dt.datetime  # when the visit took place
+    answers: dict  # the child_visits row as written (without its id)
+    current: bool  # False for a version already replaced by an edit
+    kind: str  # household or followup
+    case_id: int | None  # the case a follow-up visit follows
+    child_present: bool | None  # follow-ups: whether the monitor saw the child
+    services_received: list | None  # follow-ups: services reported received
+
+
+@dataclass
+class SavedReport:
+    """A report (the grievance channel) just written, of a submission not replaced by an edit."""
+
+    report_id: int
+    village_id: int | None
+    concern: list[str]
+    reporter_type: str | None
+    child_age_estimate: int | None
+    reported_at: dt.datetime
+
+
+@dataclass
+class Saved:
+    """What :func:`save_batch` did: each submission's issues for review (by submission id), and
+    the child visits (in visit order) and current reports it wrote."""
+
+    issues: dict[int, list[Issue]]
+    child_visits: list[SavedChildVisit]
+    reports: list[SavedReport]
 
 
 @dataclass(eq=False)  # identity: two children may hold equal values
@@ -171,22 +215,24 @@ class Batch:
     Use :func:`save_batch`; the steps are separate so each is simple to read.
     """
 
-    def __init__(self, session: Session, items: list[Item]):
+    def __init__(
+        self, session: Session, items: list[Item], placements: Mapping[int, Placement] | None = None
+    ):
         self.session = session
         self.items = items
         self.issues: dict[int, list[Issue]] = {}
         self.villages: dict[str, tuple[int, int]] = {}  # code -> (id, area id)
-        self.village_points: dict[int, tuple[float | None, float | None]] = {}  # id -> lat, lon
-        self.gps: dict[int, _Gps] = {}  # submission id -> its GPS point, see _locate_gps
+        # submission id -> where its GPS point is (household visits with a point)
+        self.gps: Mapping[int, Placement] = placements or {}
         self.suppliers: dict[str, int] = {}
         self.households: dict[str, _Household] = {}
         self.cases: dict[str, object] = {}
         self._in_scope: dict[tuple[int, int], bool] = {}
         self.visits: list[_Visit] = []
         self.reports: list[tuple[Item, dict]] = []
-        # filled by write(): what was stored, for the classifier and the alerts
-        self.child_visits: list[ChildVisitFacts] = []
-        self.new_reports: list[ReportFacts] = []
+        # filled by write(): what was stored, for the steps after saving
+        self.child_visits: list[SavedChildVisit] = []
+        self.new_reports: list[SavedReport] = []
 
     # --- 1. read what the batch names ---------------------------------------------------------
 
@@ -202,12 +248,8 @@ class Batch:
         case_numbers = {r.case_number for r in records if getattr(r, "case_number", None)}
         s = self.session
         if village_codes:
-            for code, vid, area_id, lat, lon in s.execute(
-                _VILLAGES, {"codes": sorted(village_codes)}
-            ):
+            for code, vid, area_id in s.execute(_VILLAGES, {"codes": sorted(village_codes)}):
                 self.villages[code] = (vid, area_id)
-                self.village_points[vid] = (lat, lon)
-        self._locate_gps()
         if supplier_codes:
             self.suppliers = dict(s.execute(_SUPPLIERS, {"codes": sorted(supplier_codes)}).all())
         if household_codes:
@@ -225,44 +267,6 @@ class Batch:
         if case_numbers:
             self.cases = {row.case_number: row for row in s.execute(
                 _CASES, {"numbers": sorted(case_numbers)})}  # fmt: skip
-
-    def _locate_gps(self) -> None:
-        """Where the household visits' GPS points are, for the whole batch with one spatial join:
-        the village whose cell holds each point, and its distance to the village chosen in the
-        form (0 inside that village's cell; to its point when it has no cell)."""
-        points = []
-        for item in self.items:
-            record = item.record
-            if not isinstance(record, HouseholdVisitRecord) or record.gps is None:
-                continue
-            lat, lon, _alt, accuracy = record.gps
-            text = f"{lat:g} {lon:g}"
-            problem = gps_problem(lat, lon, accuracy)
-            if problem is not None:
-                self.gps[item.submission_id] = _Gps(text, problem)
-            else:
-                chosen = self.villages.get(record.village, (None, None))[0]
-                points.append((item.submission_id, text, lat, lon, chosen))
-        if not points:
-            return
-        index = village_index(self.session)
-        lons = [p[3] for p in points]
-        lats = [p[2] for p in points]
-        found = index.locate_array(lons, lats) if index is not None else [-1] * len(points)
-        centres = [self.village_points.get(p[4], (None, None)) for p in points]
-        distances = distances_km(
-            lons,
-            lats,
-            index.cells_of([p[4] for p in points]) if index is not None else [None] * len(points),
-            [c[0] for c in centres],
-            [c[1] for c in centres],
-        )
-        for (submission_id, text, *_), i, distance in zip(points, found, distances, strict=True):
-            if i >= 0:
-                village_id, area_id = int(index.ids[i]), int(index.area_ids[i])
-                self.gps[submission_id] = _Gps(text, None, village_id, area_id, distance)
-            else:
-                self.gps[submission_id] = _Gps(text, distance_km=distance)
 
     # --- 2. decide, submission by submission ----------------------------------------------------
 
@@ -319,11 +323,13 @@ class Batch:
         point (null island, absurd accuracy) is an issue, and the chosen village is kept.
         """
         gps = self.gps.get(item.submission_id)
-        if gps is None:
+        if gps is None or record.gps is None:
             return chosen, "form" if chosen is not None else None, None
+        lat, lon = record.gps[0], record.gps[1]
+        text = f"{lat:g} {lon:g}"
         if gps.problem is not None:
             issues.append(
-                Issue("gps", gps.text, f"{gps.problem}; the village chosen in the form is kept")
+                Issue("gps", text, f"{gps.problem}; the village chosen in the form is kept")
             )
             return chosen, "form" if chosen is not None else None, None
         village_id, source = chosen, "form" if chosen is not None else None
@@ -336,7 +342,7 @@ class Batch:
             issues.append(
                 Issue(
                     "gps",
-                    gps.text,
+                    text,
                     f"{gps.distance_km:.1f} km from village {record.village}, the village chosen "
                     f"in the form (more than {far_km:g} km)",
                 )
@@ -579,7 +585,7 @@ class Batch:
             ]  # fmt: skip
             if child_visit_rows:
                 cv_ids = s.execute(_INSERT_CHILD_VISITS, child_visit_rows).scalars().all()
-                self._to_classify(visit_rows, child_visit_rows, cv_ids)
+                self._keep_saved(visit_rows, child_visit_rows, cv_ids)
         if self.reports:
             report_ids = (
                 s.execute(
@@ -590,14 +596,14 @@ class Batch:
                 .all()
             )
             self.new_reports = [
-                ReportFacts(rid, row["village_id"], row["concern"], row["reporter_type"],
+                SavedReport(rid, row["village_id"], row["concern"], row["reporter_type"],
                             row["child_age_estimate"], row["reported_at"])
                 for (item, row), rid in zip(self.reports, report_ids, strict=True)
                 if item.current
             ]  # fmt: skip
 
-    def _to_classify(self, visit_rows: dict, child_visit_rows: list[dict], ids: list[int]) -> None:
-        """Keep the child visits just written, as the classifier reads them, in visit order."""
+    def _keep_saved(self, visit_rows: dict, child_visit_rows: list[dict], ids: list[int]) -> None:
+        """Keep the child visits just written, with where they were seen, in visit order."""
         households = {h.id: h for h in self.households.values()}
         currents = {v.item.submission_id: v.item.current for v in self.visits}
         by_visit_id = {row["id"]: (sid, row) for sid, row in visit_rows.items()}
@@ -609,15 +615,15 @@ class Batch:
                 village_id = village_id or household.values["village_id"]
                 supplier_id = supplier_id or household.values["supplier_id"]
             self.child_visits.append(
-                ChildVisitFacts(
+                SavedChildVisit(
                     child_visit_id=cv_id,
                     child_id=cv_row["child_id"],
                     household_id=row["household_id"],
                     village_id=village_id,
                     supplier_id=supplier_id,
                     seen_at=row["visited_at"],
-                    facts={f: cv_row[f] for f in FACT_FIELDS},
-                    raise_alert=currents[submission_id],
+                    answers=cv_row,
+                    current=currents[submission_id],
                     kind=row["kind"],
                     case_id=row["case_id"],
                     child_present=row["child_present"],
@@ -636,16 +642,18 @@ _VISIT_DEFAULTS = {
 }  # fmt: skip
 
 
-def save_batch(session: Session, items: list[Item]) -> dict[int, list[Issue]]:
-    """Save ``items`` (in order); returns each submission's issues, by submission id."""
-    batch = Batch(session, items)
+def save_batch(
+    session: Session, items: list[Item], placements: Mapping[int, Placement] | None = None
+) -> Saved:
+    """Save ``items`` (in order), their household visits' GPS points placed as ``placements``
+    says (by submission id; a visit without one keeps the village chosen in the form); returns
+    what was saved. Flushes, never commits."""
+    batch = Batch(session, items, placements)
     batch.load()
     for item in items:
         batch.plan(item)
     batch.write()
-    # in the same transaction: a visit is never stored without its classification and alerts
-    classify_and_alert(session, batch.child_visits, batch.new_reports)
-    return batch.issues
+    return Saved(batch.issues, batch.child_visits, batch.new_reports)
 
 
 def _recognise_child(

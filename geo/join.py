@@ -225,6 +225,79 @@ def gps_problem(lat, lon, accuracy) -> str | None:
     return None
 
 
+# --- placing the points of a batch ---------------------------------------------------------------
+
+_CHOSEN = select(Village.code, Village.id, Village.lat, Village.lon).where(
+    Village.code.in_(bindparam("codes", expanding=True))
+)
+
+
+@dataclass(frozen=True)
+class GpsPoint:
+    """A point to place: ``key`` names it for the caller (the intake pipeline: a submission id),
+    ``village_code`` is the village chosen for it by a person (in the form), if any."""
+
+    key: int
+    lat: float | None
+    lon: float | None
+    accuracy: float | None
+    village_code: str | None
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a GPS point is: why it cannot be used (``problem``), or the village whose cell holds
+    it (``village_id`` and its ``area_id``; None when no cell does) and its distance in km to the
+    chosen village (0 inside that village's cell; to its point when it has no cell; None when it
+    has neither, or none was chosen)."""
+
+    problem: str | None = None
+    village_id: int | None = None
+    area_id: int | None = None
+    distance_km: float | None = None
+
+
+def place_points(session: Session, points: list[GpsPoint]) -> dict[int, Placement]:
+    """Place a batch of points with one spatial join; returns each point's placement by key.
+
+    Reads the chosen villages (one query) and the village index (:func:`village_index`) only when
+    some point is usable. Writes nothing.
+    """
+    placed: dict[int, Placement] = {}
+    usable = []
+    for point in points:
+        problem = gps_problem(point.lat, point.lon, point.accuracy)
+        if problem is not None:
+            placed[point.key] = Placement(problem)
+        else:
+            usable.append(point)
+    if not usable:
+        return placed
+    codes = sorted({p.village_code for p in usable if p.village_code is not None})
+    chosen = {}
+    if codes:
+        for code, vid, lat, lon in session.execute(_CHOSEN, {"codes": codes}):
+            chosen[code] = (vid, lat, lon)
+    index = village_index(session)
+    lons = [p.lon for p in usable]
+    lats = [p.lat for p in usable]
+    found = index.locate_array(lons, lats) if index is not None else [-1] * len(usable)
+    villages = [chosen.get(p.village_code, (None, None, None)) for p in usable]
+    distances = distances_km(
+        lons,
+        lats,
+        index.cells_of([v[0] for v in villages]) if index is not None else [None] * len(usable),
+        [v[1] for v in villages],
+        [v[2] for v in villages],
+    )
+    for point, i, distance in zip(usable, found, distances, strict=True):
+        if i >= 0:
+            placed[point.key] = Placement(None, int(index.ids[i]), int(index.area_ids[i]), distance)
+        else:
+            placed[point.key] = Placement(distance_km=distance)
+    return placed
+
+
 # --- the cache, per engine and process -------------------------------------------------------
 
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -320,25 +393,14 @@ def locate_visits(
         vid: (lat, lon)
         for vid, lat, lon in session.execute(select(Village.id, Village.lat, Village.lon))
     }
-    scopes: dict[int, set[int] | None] = {}  # monitor id -> village ids (None: not scoped)
-
-    def scope_of(monitor_id: int | None) -> set[int] | None:
-        if monitor_id is None:
-            return None
-        if monitor_id not in scopes:
-            user = session.get(User, monitor_id)
-            scoped = user is not None and user.role in ("monitor", "officer", "supervisor")
-            scopes[monitor_id] = village_ids_in_scope(session, user) if scoped else None
-        return scopes[monitor_id]
-
+    scopes = _Scopes(session)
     result, after = LocateResult(), 0
     while True:
         rows = session.execute(page, {"after": after, "size": batch}).all()
         if not rows:
             break
         after = rows[-1].id
-        result.checked += len(rows)
-        changes, moved_households = _locate_batch(rows, index, centres, scope_of, far_km, result)
+        changes, moved_households = _locate_page(rows, index, centres, scopes, far_km, result)
         if changes:
             session.execute(write, changes)
             result.changed += len(changes)
@@ -351,9 +413,8 @@ def locate_visits(
 
 
 def _locate_statements(only_missing: bool) -> tuple:
-    """The statements of :func:`locate_visits`: ``(page, write, move_households)``, a batch of
-    visits to read after an id, the update of a visit's village, the update of households' village
-    to that of their latest current household visit."""
+    """The statements of :func:`locate_visits`: a page of visits to locate, the update of a
+    visit's village, and the move of households to the village of their latest visit."""
     visits, households = Visit.__table__, Household.__table__
     conditions = [
         visits.c.kind == "household",
@@ -402,10 +463,27 @@ def _locate_statements(only_missing: bool) -> tuple:
     return page, write, move_households
 
 
-def _locate_batch(rows, index, centres, scope_of, far_km: float, result: LocateResult) -> tuple:
-    """The villages of one batch of visits (``rows``) by their GPS points, counted in ``result``:
-    ``(changes, moved_households)``, the rows of the visits' update and the households whose
-    village moved."""
+class _Scopes:
+    """The villages each monitor works in (None: not scoped), read once per monitor."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self._scopes: dict[int, set[int] | None] = {}
+
+    def of(self, monitor_id: int | None) -> set[int] | None:
+        if monitor_id is None:
+            return None
+        if monitor_id not in self._scopes:
+            user = self.session.get(User, monitor_id)
+            scoped = user is not None and user.role in ("monitor", "officer", "supervisor")
+            self._scopes[monitor_id] = village_ids_in_scope(self.session, user) if scoped else None
+        return self._scopes[monitor_id]
+
+
+def _locate_page(rows, index, centres, scopes: _Scopes, far_km: float, result: LocateResult):
+    """Locate a page of visits with one spatial join; returns the changed rows (for the update)
+    and the households whose visits moved, and counts in ``result``."""
+    result.checked += len(rows)
     usable = [r for r in rows if gps_problem(r.lat, r.lon, r.accuracy) is None]
     result.unusable += len(rows) - len(usable)
     # a visit stored before form_village_id existed: its village was the form's choice
@@ -424,7 +502,7 @@ def _locate_batch(rows, index, centres, scope_of, far_km: float, result: LocateR
         village_id, source = form_id, "form" if form_id is not None else None
         if i >= 0:
             located = int(index.ids[i])
-            scope = scope_of(r.monitor_id)
+            scope = scopes.of(r.monitor_id)
             if located == form_id or scope is None or located in scope:
                 village_id, source = located, "gps"
                 result.by_gps += 1

@@ -179,12 +179,13 @@ def version(app, phone):
 
 @pytest.fixture
 def process(app):
-    """Run the submission processor (forms.process) until nothing is waiting; returns its result.
+    """Run the submission processor (clms.intake.process) until nothing is waiting; returns its
+    result.
 
     The OpenRosa endpoint only stores what arrives; tests call this where production's
     ``clms scheduler`` would pick the submissions up.
     """
-    from forms.process import process_received
+    from clms.intake.process import process_received
 
     return lambda: process_received(app.extensions["clms_sessionmaker"])
 

@@ -263,7 +263,7 @@ def _change_civ(app, make_user, **changes):
 def test_reclassify_reports_what_changed_and_why_and_keeps_the_history(
     app, phone, version, process, make_user, runner
 ):
-    from alerts.reclassify import reclassify
+    from clms.intake.reclassify import reclassify
 
     _visit(phone, version, code="HH-1", child_name="Kofi", age=14, **WORKING)  # at risk in CIV
     _visit(phone, version, code="HH-2", child_name="Ama", age=10, **WORKING)  # child labour
@@ -306,7 +306,7 @@ def test_reclassify_reports_what_changed_and_why_and_keeps_the_history(
 
 def test_a_bare_database_still_classifies_under_the_ilo_default(app, places, make_user, client):
     """No `clms init`, no profiles: the ILO default is seeded on first use, never a failure."""
-    from forms.process import process_received
+    from clms.intake.process import process_received
     from forms.publish import ensure_builtin_forms
     from tests.conftest import PASSWORD
     from tests.openrosa_client import Phone

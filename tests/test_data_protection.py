@@ -241,7 +241,7 @@ def test_a_retried_upload_of_an_anonymised_visit_is_still_a_duplicate(
 
 
 def test_the_retention_job_runs_and_is_audited(app, staff):
-    from alerts.jobs import JobContext, run_job
+    from clms.jobs.registry import JobContext, run_job
 
     ctx = JobContext({**app.config, "RETENTION_YEARS": 5}, app.extensions["clms_sessionmaker"],
                      NOW, app)  # fmt: skip

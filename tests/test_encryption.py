@@ -33,7 +33,8 @@ from clms.models import (
     Visit,
 )
 from forms import crypto
-from forms.publish import XLSFORM_DIR, ensure_builtin_forms, publish_form, submission_public_key
+from forms.convert import submission_public_key
+from forms.publish import XLSFORM_DIR, ensure_builtin_forms, publish_form
 from forms.xmlsafe import parse_xml
 from tests.conftest import PASSWORD, SHARED
 from tests.submissions import household_xml

@@ -9,8 +9,8 @@ import itertools
 from sqlalchemy import select
 
 from alerts.escalate import escalate_case_steps, escalate_overdue_alerts, remind_followups
-from alerts.jobs import JobContext, run_job
 from clms.db import session_scope
+from clms.jobs.registry import JobContext, run_job
 from clms.models import Alert, AlertEvent, Case, Notification
 from tests.factories import NOW, add_alert, add_child, village_id
 from tests.test_notify import notifications, staff

@@ -32,7 +32,7 @@ from clms.app import create_app
 from clms.db import session_scope
 from clms.migrate import upgrade
 from clms.models import JobRun, PullSource, Submission, SubmissionAttachment, Visit
-from forms.pull import add_source
+from forms.pull.sources import add_source
 from tests.central_double import CentralDouble
 from tests.conftest import PASSWORD, SHARED, BrowserClient
 from tests.failure_rig import (
@@ -223,7 +223,7 @@ def test_sigkill_of_the_server_mid_load_loses_and_doubles_nothing(app, version, 
         sent_xml, photo = sent[instance_id]
         assert xml == sent_xml
         assert (name, digest, data) == ("photo.jpg", sha(photo), photo)
-    # processing is a queue (forms.process): each submission processed once, none lost in the
+    # processing is a queue (clms.intake.process): each submission processed once, none lost in the
     # batch the kill interrupted
     with session_scope(app) as s:
         assert set(s.scalars(select(Submission.status).distinct())) <= {"parsed", "review"}
@@ -674,7 +674,7 @@ def test_scheduler_killed_mid_pull_resumes_from_its_cursors(
 
 
 def test_scheduler_run_now_names_only_known_jobs(runner):
-    from alerts.scheduler_cli import scheduler_command
+    from clms.jobs.cli import scheduler_command
 
     result = runner.invoke(scheduler_command, ["--run-now", "pull_sources", "--run-now", "pul"])
 

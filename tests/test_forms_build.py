@@ -12,7 +12,8 @@ from lxml import etree
 from pyxform.validators import odk_validate
 
 from forms.build import build_form, build_forms, sources
-from forms.publish import BUILD_DIR, OUR_FORMS, XLSFORM_DIR, media_files, read_xform
+from forms.convert import media_files, read_xform
+from forms.publish import BUILD_DIR, OUR_FORMS, XLSFORM_DIR
 from tests.conftest import ROOT
 
 DICTIONARY = ROOT.parent / "shared" / "design" / "data-dictionary.md"

@@ -13,12 +13,12 @@ from sqlalchemy import func, select
 from clms.db import session_scope
 from clms.errors import Problem
 from clms.models import Form, FormVersion
+from forms.convert import natural_key
 from forms.publish import (
     BUILD_DIR,
     OUR_FORMS,
     XLSFORM_DIR,
     ensure_builtin_forms,
-    natural_key,
     publish_form,
     validate_setting,
 )

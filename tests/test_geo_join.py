@@ -7,7 +7,6 @@ import pytest
 import shapely
 from sqlalchemy import select, update
 
-import forms.store
 from clms.db import session_scope
 from clms.models import Household, Submission, Village, Visit
 from geo import join
@@ -253,8 +252,8 @@ def test_without_cells_the_form_village_is_kept(app, phone, version, process):
 def test_one_spatial_join_per_batch(app, phone, version, process, monkeypatch):
     set_cells(app)
     calls = []
-    real = forms.store.village_index
-    monkeypatch.setattr(forms.store, "village_index", lambda s: calls.append(1) or real(s))
+    real = join.village_index
+    monkeypatch.setattr(join, "village_index", lambda s: calls.append(1) or real(s))
     for n in range(5):
         phone.submit(household_xml(version, gps="5.725 -6.60 200 5", household_code=f"HH-{n}"))
     assert process().parsed == 5

@@ -37,7 +37,7 @@ from clms.models import (
     Supplier,
     Village,
 )
-from forms.ingest import Attachment, IncomingSubmission, ingest_and_commit
+from forms.ingest import Attachment, IncomingSubmission, ingest_submission
 from tests.conftest import PASSWORD
 from tests.submissions import child, household_xml
 from tests.test_hotspots import END, password_hash, world  # noqa: F401  (fixtures)
@@ -570,7 +570,7 @@ def test_attachment_names_that_could_leave_a_folder_are_refused(app, phone, vers
             assert "is not a plain file name" in text_of(r), name
         # pulled from ODK Central or Kobo: the same operation, the same refusal
         with session_scope(app) as s, pytest.raises(Exception, match="not a plain file name"):
-            ingest_and_commit(
+            ingest_submission(
                 s,
                 IncomingSubmission(xml, "central", [Attachment(name, "image/jpeg", b"jpeg")]),
             )

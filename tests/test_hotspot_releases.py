@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 import geo.hotspots.releases
-from alerts.jobs import JobContext, run_job
 from clms.db import session_scope
+from clms.jobs.registry import JobContext, run_job
 from clms.models import Classification, HotspotRelease, User
 from geo.hotspots.tables import hotspot_tables
 from geo.maps.brand import PAGE_LEVELS

@@ -49,7 +49,6 @@ import openpyxl
 import pytest
 from sqlalchemy import event, select, text, update
 
-from alerts.jobs import JobContext, run_job
 from alerts.kpis import (
     CHILD_VISIT_COLUMNS,
     KpiFilters,
@@ -65,6 +64,7 @@ from clms.charts import Bar, Series, StackedBar, bar_chart, stacked_bar_chart
 from clms.db import session_scope
 from clms.errors import Problem
 from clms.exports import csv_chunks, neutralise, xlsx_chunks
+from clms.jobs.registry import JobContext, run_job
 from clms.models import (
     CASE_STATES,
     Alert,

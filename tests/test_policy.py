@@ -96,7 +96,7 @@ def everything(app, world, phone, version, make_user):
             "fmt": "csv",
         }
         values["child_id"] = values["child_uid"]
-        from forms.pull import add_source
+        from forms.pull.sources import add_source
 
         source = add_source(
             s, "Central (unreachable)", "central", "http://127.0.0.1:9", "clms_household_visit",
@@ -158,7 +158,9 @@ def test_every_route_answers_every_identity_as_declared(app, everything, monkeyp
     values, tokens = everything
     # one address signs in a few dozen times here (tests/test_authn.py tests the rate limit)
     app.config["LOGIN_RATE_PER_MINUTE"] = 10_000
-    monkeypatch.setattr("forms.pull.BACKOFF", 0.0)  # the unreachable source is retried at once
+    monkeypatch.setattr(
+        "forms.pull.clients.BACKOFF", 0.0
+    )  # the unreachable source is retried at once
     clients = {}
 
     def web_client(identity):

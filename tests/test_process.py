@@ -6,9 +6,10 @@ import pytest
 from sqlalchemy import func, select
 
 from clms.db import session_scope
+from clms.intake.process import process_received
 from clms.models import Household, Submission, Visit
 from forms import store
-from forms.process import process_received, waiting
+from forms.received import waiting
 from tests.submissions import child, household_xml
 
 

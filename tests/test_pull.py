@@ -1,4 +1,5 @@
-"""Pulling submissions from ODK Central and KoboToolbox (forms.pull), its CLI and its web pages.
+"""Pulling submissions from ODK Central and KoboToolbox (forms.pull, clms.intake.pull), its CLI
+and its web pages.
 
 The remote servers are the doubles in tests/central_double.py and tests/kobo_double.py, real HTTP
 servers on 127.0.0.1 that answer as the published APIs do; everything on our side is real.
@@ -14,20 +15,13 @@ import pytest
 from sqlalchemy import select
 
 from clms.db import session_scope
+from clms.intake.pull import pull_all, pull_source
 from clms.models import Household, PullSource, Submission, SubmissionAttachment, Visit
 from forms.credentials import CredentialsError, decrypt_credentials, encrypt_credentials
-from forms.pull import (
-    ATTEMPTS,
-    KoboClient,
-    PullResult,
-    SourceInvalid,
-    add_source,
-    list_sources,
-    pull_all,
-    pull_source,
-    update_source,
-)
-from forms.pull_cli import sources_group
+from forms.pull.cli import sources_group
+from forms.pull.clients import ATTEMPTS, KoboClient
+from forms.pull.run import PullResult
+from forms.pull.sources import SourceInvalid, add_source, list_sources, update_source
 from tests.central_double import CentralDouble, iso_ms
 from tests.conftest import PASSWORD
 from tests.kobo_double import KoboDouble
@@ -288,16 +282,16 @@ def test_a_bug_in_one_source_is_recorded_and_the_others_are_pulled(
     app, version, central, kobo, monkeypatch
 ):
     """Fault injection: ingest raising for Central's submissions stands for any bug."""
-    import forms.pull
+    import forms.pull.run
 
-    real = forms.pull.ingest_submission
+    real = forms.pull.run.ingest_submission
 
     def failing(session, incoming, *a, **kw):
         if incoming.source == "central":
             raise RuntimeError("simulated fault")
         return real(session, incoming, *a, **kw)
 
-    monkeypatch.setattr(forms.pull, "ingest_submission", failing)
+    monkeypatch.setattr(forms.pull.run, "ingest_submission", failing)
     central.add(visit(version, 1))
     kobo.add(visit(version, 2, prefix="K"))
     central_id = add_central(app, central, name="a")
@@ -777,9 +771,9 @@ def _param(line: str, name: str) -> str:
 
 def test_links_from_the_server_are_followed_on_the_configured_server_only():
     """A next link or download URL naming another host never receives our token."""
-    from forms.pull import _Target
+    from forms.pull.clients import Target
 
-    target = _Target(1, "k", "kobo", "https://kf.example.org", None, "aXyZ", None)
+    target = Target(1, "k", "kobo", "https://kf.example.org", None, "aXyZ", None)
     client = KoboClient(target, {"token": "t0ken"}, http=None, sleep=None)
     assert client.on_our_server("https://evil.example.net/api/v2/x/?start=2") == (
         "https://kf.example.org/api/v2/x/?start=2"
@@ -794,7 +788,7 @@ def test_retry_after_accepts_seconds_and_http_dates():
 
     import requests
 
-    from forms.pull import _retry_after
+    from forms.pull.clients import _retry_after
 
     response = requests.Response()
     response.headers["Retry-After"] = "12"

@@ -15,12 +15,13 @@ import time
 import pytest
 from sqlalchemy import Column, Float, LargeBinary, MetaData, Table, Unicode, inspect, select, text
 
-from alerts import jobs, scheduler
-from alerts.jobs import JOBS, Job, JobContext, every, run_job
 from alerts.kpis import take_kpi_snapshot
-from alerts.scheduler import SchedulerLock, build_scheduler, run_in_background
-from alerts.scheduler_cli import jobs_group, scheduler_command
 from clms.db import session_scope
+from clms.jobs import registry as jobs
+from clms.jobs import scheduler
+from clms.jobs.cli import jobs_group, scheduler_command
+from clms.jobs.registry import JOBS, Job, JobContext, every, run_job
+from clms.jobs.scheduler import SchedulerLock, build_scheduler, run_in_background
 from clms.models import (
     CASE_STATES,
     Alert,
@@ -225,7 +226,7 @@ def test_built_scheduler_coalesces_and_keeps_its_jobs_in_the_database(app, jobst
         assert by_id["escalate"].coalesce is True and by_id["escalate"].max_instances == 1
         assert by_id["process_submissions"].misfire_grace_time == 70
         assert by_id["daily_digest"].misfire_grace_time is None
-        assert by_id["escalate"].func_ref == "alerts.scheduler:_run"
+        assert by_id["escalate"].func_ref == "clms.jobs.scheduler:_run"
         assert by_id["escalate"].args == ("escalate",)
     finally:
         sched.shutdown()
@@ -234,6 +235,33 @@ def test_built_scheduler_coalesces_and_keeps_its_jobs_in_the_database(app, jobst
     # a restart keeps the stored next run times (the triggers are the same)
     again = build_scheduler(app)
     pending = {job.id: job.next_run_time.timestamp() for job, *_ in again._pending_jobs}
+    again._jobstores["default"].shutdown()  # never started: close its engine's connections
+    assert pending == pytest.approx(stored)
+
+
+def test_jobs_stored_before_the_scheduler_moved_keep_their_next_run_times(app, jobstore):
+    """A database whose stored jobs name ``alerts.scheduler:_run`` (the scheduler lived there):
+    the same jobs, so their next run times stand; they are written anew under the current text."""
+    sched = build_scheduler(app)
+    thread = start_in_thread(sched, paused=True)
+    sched.shutdown()
+    thread.join(10)
+    stored = stored_jobs(app)
+    table = Table(
+        "apscheduler_jobs", MetaData(), Column("id", Unicode(191), primary_key=True),
+        Column("next_run_time", Float(25)), Column("job_state", LargeBinary),
+    )  # fmt: skip
+    with app.extensions["clms_engine"].begin() as conn:
+        for job_id, state in conn.execute(select(table.c.id, table.c.job_state)).all():
+            state = pickle.loads(state)  # noqa: S301
+            state["func"] = "alerts.scheduler:_run"
+            conn.execute(
+                table.update().where(table.c.id == job_id).values(job_state=pickle.dumps(state))
+            )
+
+    again = build_scheduler(app)
+    pending = {job.id: job.next_run_time.timestamp() for job, *_ in again._pending_jobs}
+    assert {job.func_ref for job, *_ in again._pending_jobs} == {scheduler.RUN_REF}
     again._jobstores["default"].shutdown()  # never started: close its engine's connections
     assert pending == pytest.approx(stored)
 

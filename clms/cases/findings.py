@@ -1,7 +1,8 @@
 """What classified visits do to cases: follow-ups, children found in work again, reopening.
 
-Called by :func:`alerts.classify.classify_and_alert` in the transaction that saves the visits, for
-every child visit of the batch, before alerts are raised:
+A step of the intake pipeline (:mod:`clms.intake.pipeline`), in the transaction that saves the
+visits, for every child visit of the batch once it is classified, before alerts are raised (and
+of reclassification, for the visits it made graver):
 
 - a child with an **open case** gets no new alert: the visit goes to the case's timeline
   (``followup`` for the case's own follow-up visits, ``found_in_work`` when a visit finds child
@@ -44,7 +45,8 @@ def route_to_cases(
     classification_ids: Sequence[int],
     now: dt.datetime,
 ) -> set[int]:
-    """Apply ``visits`` (``alerts.classify.ChildVisitFacts``, in order) to their children's
+    """Apply ``visits`` (``alerts.classify.ChildVisitFacts``, in order), classified as
+    ``categories`` say (the classifications' ids in ``classification_ids``), to their children's
     cases; returns the ids of the children a case took care of (no alert for them)."""
     child_ids = sorted({v.child_id for v in visits if v.raise_alert})
     if not child_ids:

@@ -136,7 +136,7 @@ def demo_command(port: int, host: str, households: int, seed: int, no_serve: boo
     thread = threading.Thread(target=server.serve_forever, name="clms-demo-server", daemon=True)
     thread.start()
     # the submission processor runs in-process here (production runs it in `clms scheduler`)
-    from forms.process import follow
+    from clms.intake.process import follow
 
     stop_processing = threading.Event()
     processor = threading.Thread(
@@ -148,7 +148,7 @@ def demo_command(port: int, host: str, households: int, seed: int, no_serve: boo
     )
     processor.start()
     # and the scheduled jobs (notifications, escalations, pulls, KPI snapshots) likewise
-    from alerts.scheduler import run_in_background
+    from clms.jobs.scheduler import run_in_background
 
     scheduler = run_in_background(app)
     url_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - a comparison
@@ -188,7 +188,7 @@ def demo_command(port: int, host: str, households: int, seed: int, no_serve: boo
 def _wait_processed(accepted: int, timeout: float = 600.0) -> None:
     """Show the in-process processor (see demo_command) working through what was accepted."""
     from clms.db import session_scope
-    from forms.process import waiting
+    from forms.received import waiting
 
     progress = ProgressLine("Processing submissions", accepted)
     deadline = time.monotonic() + timeout

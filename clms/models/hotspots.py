@@ -13,7 +13,7 @@ from clms.models.base import UTCDateTime
 
 class HotspotRelease(Base):
     """One reporting period of one brand's hotspot figures, released once and never changed
-    (geo.hotspot_releases): the counts of every cell, layer and supplier part before the privacy
+    (geo.hotspots.releases): the counts of every cell, layer and supplier part before the privacy
     gate, with the chain and the places as they were; every answer to the brand gates them."""
 
     __tablename__ = "hotspot_releases"
@@ -25,5 +25,5 @@ class HotspotRelease(Base):
     start: Mapped[dt.date] = mapped_column(Date)
     months: Mapped[int] = mapped_column(Integer)
     released_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    # zlib-compressed JSON (geo.hotspot_releases.Release)
+    # zlib-compressed JSON (geo.hotspots.releases.Release)
     payload: Mapped[bytes] = mapped_column(LargeBinary)

@@ -17,13 +17,13 @@ from sqlalchemy import Row, select
 
 from clms.audit import record_read
 from clms.auth import allow
-from clms.db import db
+from clms.db import commit_retrying, db
 from clms.errors import openrosa_message, problem
 from clms.models import Form, FormVersion
 from clms.openrosa import bp
 from clms.openrosa.media import form_usable, media_for, usable_forms
 from clms.openrosa.responses import openrosa_response
-from forms.ingest import Attachment, IncomingSubmission, ingest_and_commit
+from forms.ingest import Attachment, IncomingSubmission, ingest_submission
 
 PHONE_ROLES = ("monitor", "officer", "supervisor")
 
@@ -147,17 +147,15 @@ def submission():
         if not form_usable(session, user, form, for_submission=True):
             raise problem("form.not_assigned", form_id=form.xml_form_id)
 
-    result = ingest_and_commit(
-        session,
-        IncomingSubmission(
-            xml=xml_part.read(),
-            source="openrosa",
-            attachments=attachments,
-            submitter=user,
-            device_id=_device_id(request.args.get("deviceID")),
-        ),
-        check_form=check_form,
+    incoming = IncomingSubmission(
+        xml=xml_part.read(),
+        source="openrosa",
+        attachments=attachments,
+        submitter=user,
+        device_id=_device_id(request.args.get("deviceID")),
     )
+    # the request's transaction, run again should a concurrent request win a race
+    result = commit_retrying(session, lambda: ingest_submission(session, incoming, check_form))
     text = "Form received successfully." if result.created else "Full submission already received."
     return openrosa_response(openrosa_message(text), 201)
 

@@ -9,16 +9,11 @@ from clms.auth import allow
 from clms.db import db
 from clms.errors import Problem
 from clms.i18n import N_, Msg
+from clms.intake.decrypt import decrypt_pending
 from clms.locale import gettext, localize
 from clms.web import bp
 from forms import crypto
-from forms.encryption import (
-    FormKeyError,
-    active_key,
-    decrypt_pending,
-    generate_form_key,
-    waiting_count,
-)
+from forms.encryption import FormKeyError, active_key, generate_form_key, waiting_count
 from forms.publish import form_summaries, form_with_versions, publish_form
 
 #: the state of a form, in words ("open": listed and accepting; "closing": accepting but not

@@ -12,16 +12,16 @@ from clms.auth import allow
 from clms.db import db
 from clms.errors import problem
 from clms.i18n import Msg
+from clms.intake.pull import pull_source
 from clms.locale import localize
 from clms.web import bp
-from forms.pull import (
+from forms.pull.sources import (
     KINDS,
     SERVICES,
     SourceInvalid,
     add_source,
     get_source,
     list_sources,
-    pull_source,
     set_source_enabled,
     update_source,
 )

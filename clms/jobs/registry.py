@@ -1,6 +1,6 @@
 """The scheduled jobs: plain functions in a registry.
 
-The scheduler (:mod:`alerts.scheduler`), the CLI (``clms jobs run NAME``) and the tests call the
+The scheduler (:mod:`clms.jobs.scheduler`), the CLI (``clms jobs run NAME``) and the tests call the
 same function through :func:`run_job`, which runs a job with retries, records a
 :class:`~clms.models.JobRun` and never raises: a failing job must not stop the others.
 
@@ -12,14 +12,14 @@ at the same time as itself: what it does is recorded on the rows it changes.
 =================== ======================== ==================================================
 job                 when (UTC)               does
 =================== ======================== ==================================================
-process_submissions every 10 s               parse received submissions (forms.process)
-pull_sources        every PULL_MINUTES       pull ODK Central / KoboToolbox (forms.pull)
+process_submissions every 10 s               the intake pipeline (clms.intake.process)
+pull_sources        every PULL_MINUTES       pull ODK Central / KoboToolbox (clms.intake.pull)
 send_notifications  every minute             send the mail that is due (alerts.notify)
 escalate            every 15 min             overdue alerts, case steps, referrals upward
 remind_followups    hourly                   remind officers of follow-ups due within 24 h
 daily_digest        daily at DIGEST_HOUR:00  digest of medium and low alerts per officer
 kpi_snapshot        daily at 01:30           KPI figures per area (alerts.kpis)
-hotspots_refresh    hourly                   release brands' new periods (geo.hotspot_releases)
+hotspots_refresh    hourly                   release brands' new periods (geo.hotspots.releases)
 prune_job_runs      daily at 02:15           forget job runs older than 30 days
 retention           daily at 03:00           anonymise children past RETENTION_YEARS
 =================== ======================== ==================================================
@@ -131,7 +131,7 @@ def transaction(ctx: JobContext) -> Iterator[Session]:
 @register("process_submissions", every(seconds=10))
 def process_submissions(ctx: JobContext) -> dict:
     """Parse received submissions into households, visits and children."""
-    from forms.process import process_received
+    from clms.intake.process import process_received
 
     result = process_received(ctx.sessions, full_batches_only=False)
     return {
@@ -149,11 +149,11 @@ def process_submissions(ctx: JobContext) -> dict:
 def pull_sources(ctx: JobContext) -> dict:
     """Pull new submissions from ODK Central and KoboToolbox sources."""
     try:
-        from forms.pull import pull_all
+        from clms.intake.pull import pull_all
     except ModuleNotFoundError as exc:
-        if exc.name != "forms.pull":
+        if exc.name != "clms.intake.pull":
             raise
-        return {"skipped": "forms.pull is not installed"}
+        return {"skipped": "clms.intake.pull is not installed"}
     return pull_all(ctx.sessions, ctx.config)
 
 
@@ -212,7 +212,7 @@ def kpi_snapshot(ctx: JobContext) -> dict:
 
 @register("hotspots_refresh", lambda config: IntervalTrigger(hours=1, timezone=dt.UTC))
 def hotspots_refresh(ctx: JobContext) -> dict:
-    """Release each brand's latest published period (geo.hotspot_releases) as soon as it is
+    """Release each brand's latest published period (geo.hotspots.releases) as soon as it is
     published, so that no page view waits for the aggregation; releases already made stay."""
     from geo.hotspots.releases import refresh
     from geo.periods import ReportingGrid

@@ -13,7 +13,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from forms.pull import KINDS, PullResult, SourceInvalid
+from forms.pull.run import PullResult
+from forms.pull.sources import KINDS, SourceInvalid
 
 
 @click.group("sources")
@@ -44,7 +45,7 @@ def sources_add(name, kind, base_url, remote_form_id, project_id, email) -> None
             --url https://kf.kobotoolbox.org --form aXyZ123abc
     """
     from clms.db import session_scope
-    from forms.pull import add_source
+    from forms.pull.sources import add_source
 
     if kind == "central":
         if not email:
@@ -71,7 +72,7 @@ def sources_add(name, kind, base_url, remote_form_id, project_id, email) -> None
 def sources_list() -> None:
     """List sources with their cursor, last pull and last error (never their credentials)."""
     from clms.db import session_scope
-    from forms.pull import list_sources
+    from forms.pull.sources import list_sources
 
     with session_scope() as session:
         sources = list_sources(session)
@@ -106,7 +107,8 @@ def sources_pull(name: str | None, from_start: bool) -> None:
     Exits with status 1 when a source could not be pulled to the end.
     """
     from clms.db import session_scope
-    from forms.pull import pull_all, pull_source, source_id_by_name, update_source
+    from clms.intake.pull import pull_all, pull_source
+    from forms.pull.sources import list_sources, source_id_by_name, update_source
 
     sessions = current_app.extensions["clms_sessionmaker"]
     config = current_app.config
@@ -118,8 +120,6 @@ def sources_pull(name: str | None, from_start: bool) -> None:
             if from_start:
                 update_source(session, source_id, reset_cursor=True)
         elif from_start:
-            from forms.pull import list_sources
-
             for s in list_sources(session):
                 if s.enabled:
                     update_source(session, s.id, reset_cursor=True)
@@ -164,7 +164,7 @@ def sources_enable(name: str) -> None:
 
 def _set_enabled(name: str, enabled: bool) -> None:
     from clms.db import session_scope
-    from forms.pull import set_source_enabled, source_id_by_name
+    from forms.pull.sources import set_source_enabled, source_id_by_name
 
     with session_scope() as session:
         source_id = source_id_by_name(session, name)

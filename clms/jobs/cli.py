@@ -24,8 +24,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.exc import OperationalError
 
-from alerts import jobs as registry
 from clms.db import session_scope
+from clms.jobs import registry
 
 
 def _configure_logging() -> None:
@@ -62,7 +62,7 @@ def scheduler_command(wait: bool, poll: float, run_now: tuple[str, ...]) -> None
     with --wait stands by. Web workers never run jobs. --run-now JOB runs a job at once (after a
     restart, say, a pull need not wait for the next interval).
     """
-    from alerts.scheduler import SchedulerLock, build_scheduler
+    from clms.jobs.scheduler import SchedulerLock, build_scheduler
 
     unknown = [name for name in run_now if name not in registry.JOBS]
     if unknown:
@@ -128,7 +128,7 @@ def scheduler_command(wait: bool, poll: float, run_now: tuple[str, ...]) -> None
                 thread.join()
         finally:
             lock.release()
-        if not stopping.is_set():  # it stopped itself: the lock was lost (alerts.scheduler._run)
+        if not stopping.is_set():  # it stopped itself: the lock was lost (clms.jobs.scheduler._run)
             raise click.ClickException("the scheduler lock was lost; stopped (see the log)")
         click.echo("Scheduler stopped.")
     finally:

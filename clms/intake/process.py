@@ -1,21 +1,23 @@
-"""Processing received submissions: parse our forms into households, visits, children and reports.
+"""The processing job: received submissions through the intake pipeline, a batch at a time.
 
 A submission is accepted in two steps. The OpenRosa request (or a pull) stores the raw XML and
 answers 201 as soon as it is safely in the database, with status ``received``
-(:mod:`forms.ingest`). This module then parses what was received, in order of arrival and in
-batches, and moves each submission to ``parsed`` or ``review`` (with the reasons). Phones are never
-kept waiting on the parsing, a bug in it can never make a phone's submission fail, and a batch costs
-far fewer statements and commits than the same submissions one by one.
+(:mod:`forms.ingest`). This module then runs what was received through the intake pipeline
+(:mod:`clms.intake.pipeline`: parse, place, save, classify, cases, alerts), in order of arrival
+and in batches, and moves each submission to ``parsed`` or ``review`` (with the reasons). Phones
+are never kept waiting on the parsing, a bug in it can never make a phone's submission fail, and
+a batch costs far fewer statements and commits than the same submissions one by one.
 
-Run it with ``clms process --follow`` (in production; the scheduler of issue 3 will run it), or call
-:func:`process_received` (tests, the demo). Processors never interleave: each claims its batch with
-``SELECT ... FOR UPDATE`` of the oldest received submissions, so a second one waits for the first
-one's batch (PostgreSQL row locks; SQLite has a single writer anyway), and the same household is
-never saved by two at once. A batch is one transaction: the status changes with the rows, so a
+Run it with ``clms process --follow``, or the scheduler's ``process_submissions`` job
+(:mod:`clms.jobs.registry`), or call :func:`process_received` (tests, the demo). Processors never
+interleave: each claims its batch with ``SELECT ... FOR UPDATE`` of the oldest received
+submissions (:mod:`forms.received`), so a second one waits for the first one's batch
+(PostgreSQL row locks; SQLite has a single writer anyway), and the same household is never saved
+by two at once. A batch is one transaction: the status changes with the rows, so a
 processor killed mid-batch leaves the batch ``received`` and it is processed again, never twice. A
 batch that fails is rolled back and its submissions processed one per transaction, so one
 submission that cannot be processed is marked for review with the error and never holds up the
-others.
+others. This module is the transaction boundary of the pipeline: the steps flush, it commits.
 """
 
 from __future__ import annotations
@@ -25,63 +27,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from clms.db import read_only
-from clms.models import Submission, User
-from forms import store
-from forms.parse import Issue, parse_submission
-from forms.xmlsafe import parse_xml
+from clms.intake import pipeline
+from clms.intake.pipeline import Parsed
+from forms import received, store
 
 log = logging.getLogger(__name__)
 
 BATCH = 50
-SUBMISSIONS = Submission.__table__
-
-# the oldest received submissions, read without a lock (parsed outside any transaction) ...
-_PEEK = (
-    select(
-        SUBMISSIONS.c.id, SUBMISSIONS.c.xml, SUBMISSIONS.c.received_at, SUBMISSIONS.c.submitter_id
-    )  # fmt: skip
-    .where(SUBMISSIONS.c.status == "received")
-    .order_by(SUBMISSIONS.c.id)
-    .limit(bindparam("batch"))
-)
-# ... then claimed: those still received, locked until the batch commits
-_CLAIM = (
-    select(SUBMISSIONS.c.id, SUBMISSIONS.c.current)
-    .where(
-        SUBMISSIONS.c.id.in_(bindparam("ids", expanding=True)),
-        SUBMISSIONS.c.status == "received",
-    )
-    .order_by(SUBMISSIONS.c.id)
-    .with_for_update()
-)
-_SET_STATUS = update(SUBMISSIONS).where(SUBMISSIONS.c.id == bindparam("row_id"))
-
-
-@dataclass
-class _Parsed:
-    id: int
-    received_at: object
-    submitter_id: int | None
-    record: object  # a forms.parse record, or None for a form that is not ours
-    error: str | None = None  # the XML could not be parsed
-
-
-def _parse(row) -> _Parsed:
-    try:
-        record = parse_submission(parse_xml(row.xml))
-    except Exception as exc:  # stored XML passed the same parser on arrival: a bug, not input
-        log.exception("submission %d could not be parsed", row.id)
-        return _Parsed(row.id, row.received_at, row.submitter_id, None, _failure(exc))
-    return _Parsed(row.id, row.received_at, row.submitter_id, record)
-
-
-def _failure(exc: Exception) -> str:
-    return f"could not be processed: {type(exc).__name__}: {exc}"[:500]
 
 
 @dataclass
@@ -165,11 +121,11 @@ def _process_batch(sessions: Callable[[], Session], size: int) -> tuple[int, Pro
     """
     with sessions() as session:
         read_only(session)
-        rows = session.execute(_PEEK, {"batch": size}).all()
+        rows = received.oldest(session, size)
         session.rollback()
     if not rows:
         return None
-    parsed = [_parse(row) for row in rows]
+    parsed = [pipeline.parse(row) for row in rows]
     with sessions() as session:
         try:
             result = _save(session, parsed)
@@ -186,7 +142,7 @@ def _process_batch(sessions: Callable[[], Session], size: int) -> tuple[int, Pro
     return len(rows), result
 
 
-def _process_alone(sessions: Callable[[], Session], one: _Parsed) -> ProcessResult:
+def _process_alone(sessions: Callable[[], Session], one: Parsed) -> ProcessResult:
     """One submission in its own transaction; one that fails is marked for review with the error."""
     with sessions() as session:
         try:
@@ -198,57 +154,43 @@ def _process_alone(sessions: Callable[[], Session], one: _Parsed) -> ProcessResu
         except Exception as exc:
             session.rollback()
             log.exception("submission %d could not be processed", one.id)
-            session.execute(_SET_STATUS, [_failed_status(one.id, _failure(exc))])
+            received.set_statuses(session, [received.failed_status(one.id, pipeline.failure(exc))])
             session.commit()
             return ProcessResult(failed=1)
 
 
-def _save(session: Session, parsed: list[_Parsed]) -> ProcessResult:
-    """Claim, save (in order) and set the status of parsed submissions; does not commit."""
-    claimed = dict(session.execute(_CLAIM, {"ids": [p.id for p in parsed]}).all())  # id -> current
-    users: dict[int, User | None] = {}
+def _save(session: Session, parsed: list[Parsed]) -> ProcessResult:
+    """Claim, run through the pipeline (in order) and set the status of parsed submissions; does
+    not commit."""
+    claimed = received.claim(session, [p.id for p in parsed])  # id -> current
+    users = received.submitters(
+        session,
+        {p.submitter_id for p in parsed
+         if p.id in claimed and p.error is None and p.record is not None
+         and p.submitter_id is not None},
+    )  # fmt: skip
     items, statuses = [], []
     result = ProcessResult()
     for p in parsed:
         if p.id not in claimed:  # processed meanwhile by another processor
             continue
         if p.error is not None:
-            statuses.append(_failed_status(p.id, p.error))
+            statuses.append(received.failed_status(p.id, p.error))
             result.failed += 1
             continue
         if p.record is None:  # pragma: no cover - only our forms are stored as "received"
-            statuses.append({"row_id": p.id, "status": "raw", "review_reasons": []})
+            statuses.append(received.raw_status(p.id))
             continue
-        if p.submitter_id is not None and p.submitter_id not in users:
-            users[p.submitter_id] = session.get(User, p.submitter_id)
         submitter = users.get(p.submitter_id) if p.submitter_id is not None else None
         items.append(store.Item(p.id, p.record, submitter, p.received_at, claimed[p.id]))
     if items:
-        issues = store.save_batch(session, items)
+        saved, _alerts = pipeline.run(session, items)
         for item in items:
-            found = issues[item.submission_id]
-            status = "review" if found else "parsed"
-            statuses.append({"row_id": item.submission_id, "status": status,
-                             "review_reasons": [i.as_dict() for i in found]})  # fmt: skip
+            found = saved.issues[item.submission_id]
+            statuses.append(received.status(item.submission_id, found))
             if found:
                 result.review += 1
             else:
                 result.parsed += 1
-    if statuses:
-        session.execute(_SET_STATUS, statuses)
+    received.set_statuses(session, statuses)
     return result
-
-
-def _failed_status(submission_id: int, problem: str) -> dict:
-    reasons = [Issue("submission", None, problem).as_dict()]
-    return {"row_id": submission_id, "status": "review", "review_reasons": reasons}
-
-
-def waiting(session: Session) -> tuple[int, object]:
-    """How many submissions wait to be processed, and when the oldest arrived (None if none)."""
-    count, oldest = session.execute(
-        select(func.count(), func.min(SUBMISSIONS.c.received_at)).where(
-            SUBMISSIONS.c.status == "received"
-        )
-    ).one()
-    return count, oldest

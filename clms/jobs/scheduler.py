@@ -1,6 +1,6 @@
-"""The scheduler: runs the registered jobs (:mod:`alerts.jobs`) on time, in one process.
+"""The scheduler: runs the registered jobs (:mod:`clms.jobs.registry`) on time, in one process.
 
-``clms scheduler`` (:mod:`alerts.scheduler_cli`) is that process. Web workers (gunicorn) never run
+``clms scheduler`` (:mod:`clms.jobs.cli`) is that process. Web workers (gunicorn) never run
 jobs, however many there are: only the process holding the *scheduler lock* does, which is what
 makes several workers, or a second ``clms scheduler`` started by mistake, safe:
 
@@ -18,8 +18,9 @@ was down are coalesced into one run (``coalesce``), made when it is back (see
 :func:`grace_seconds`). At start every job of the registry is (re)written with
 ``replace_existing`` (a changed ``DIGEST_HOUR`` or ``PULL_MINUTES`` takes effect), keeping the
 stored next run time when the trigger is unchanged; jobs no longer in the registry are removed.
-A stored job names its function by text (``alerts.scheduler:_run`` and the job name), so nothing
-but names and triggers is pickled.
+A stored job names its function by text (``clms.jobs.scheduler:_run`` and the job name), so
+nothing but names and triggers is pickled; a job stored under the text of an older layout
+(:data:`FORMER_RUN_REFS`) is the same job, rewritten with the current text at start.
 """
 
 from __future__ import annotations
@@ -47,13 +48,15 @@ from sqlalchemy import Engine, create_engine, delete, inspect, make_url, select,
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from alerts import jobs as registry
 from clms.db import make_engine
+from clms.jobs import registry
 
 log = logging.getLogger(__name__)
 
 JOBSTORE_TABLE = "apscheduler_jobs"
-RUN_REF = "alerts.scheduler:_run"
+RUN_REF = "clms.jobs.scheduler:_run"
+#: what stored jobs named before the scheduler moved here from ``alerts``: the same function
+FORMER_RUN_REFS = ("alerts.scheduler:_run",)
 #: the advisory lock key on PostgreSQL: any constant unique to CLMS (b"CLMSSCHD" as an int64)
 PG_LOCK_KEY = int.from_bytes(b"CLMSSCHD", "big") - 2**63
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
@@ -238,7 +241,7 @@ _state = _State()
 
 
 def _run(name: str) -> None:
-    """What the scheduler calls (by the text reference ``alerts.scheduler:_run``)."""
+    """What the scheduler calls (by the text reference ``clms.jobs.scheduler:_run``)."""
     app, lock = _state.app, _state.lock
     if app is None:
         log.error("job %s: the scheduler has no application; not run", name)
@@ -367,7 +370,7 @@ def _prepare_jobstore(engine: Engine, config) -> dict[str, dt.datetime]:
                 continue
             trigger = registry.JOBS[job_id].trigger(config)
             same = (
-                stored.get("func") == RUN_REF
+                stored.get("func") in (RUN_REF, *FORMER_RUN_REFS)
                 and tuple(stored.get("args", ())) == (job_id,)
                 and type(stored.get("trigger")) is type(trigger)
                 and str(stored.get("trigger")) == str(trigger)
