@@ -162,5 +162,12 @@ def cells_command(area_code) -> None:
             click.echo(f"  {label}: {', '.join(items[:10])}{more}")
 
 
-# commands in other modules register on import, so this comes after the group exists
-from geo import join_cli  # noqa: E402,F401
+def _add_commands() -> None:
+    """The group's commands written in other modules, added by name (nothing registers itself
+    on import)."""
+    from geo.join_cli import locate_command
+
+    places_group.add_command(locate_command)
+
+
+_add_commands()

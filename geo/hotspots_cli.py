@@ -101,5 +101,12 @@ def export_command(brand_code, username, level, fmt, output, end, months, area_l
     click.echo(f"Wrote {len(table.rows)} rows and the total to {output}.", err=True)
 
 
-# commands in other modules register on import, so this comes after the group exists
-from geo import maps_cli  # noqa: E402,F401
+def _add_commands() -> None:
+    """The group's commands written in other modules, added by name (nothing registers itself
+    on import)."""
+    from geo.maps_cli import hotspots_map
+
+    hotspots_group.add_command(hotspots_map)
+
+
+_add_commands()

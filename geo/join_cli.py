@@ -11,11 +11,10 @@ from sqlalchemy import func, select
 from clms.config import gps_far_km
 from clms.db import session_scope
 from clms.models import Visit
-from geo.cli import places_group
 from geo.join import forget, locate_visits
 
 
-@places_group.command("locate")
+@click.command("locate")
 @click.option(
     "--missing/--all",
     "only_missing",

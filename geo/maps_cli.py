@@ -13,10 +13,9 @@ from sqlalchemy import select
 from clms.db import session_scope
 from clms.errors import Problem
 from clms.models import Brand, User
-from geo.hotspots_cli import hotspots_group
 
 
-@hotspots_group.command("map")
+@click.command("map")
 @click.option("--brand", "brand_code", required=True, help="The brand's code.")
 @click.option(
     "-o",
