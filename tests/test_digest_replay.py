@@ -183,3 +183,25 @@ def test_replays_are_refused_across_two_gunicorn_workers(app, phone, version, tm
         assert [h.status_code for r in answers for h in r.history] == [401]
     finally:
         server.stop()
+
+
+def test_recording_a_nonce_never_holds_a_second_connection(app, client, phone, monkeypatch):
+    """Found by CI on PostgreSQL: twenty phones sending at once, each request holding its own
+    session's connection while asking the pool for another to record the nonce, exhausted the pool
+    (5 + 5 connections) and waited 30 s for each other (503s). The nonce is recorded only once
+    the request's own connection is back in the pool."""
+    from clms.db import engine
+    from clms.openrosa import auth
+
+    held = []
+    record = auth._first_use
+
+    def watched(nonce, nc):
+        held.append(engine().pool.checkedout())
+        return record(nonce, nc)
+
+    monkeypatch.setattr(auth, "_first_use", watched)
+    challenge = _challenge(client, "/formList", "GET")
+    header = digest_authorization(challenge, "GET", "/formList", "awa", PASSWORD)
+    assert client.get("/formList", headers={**OPENROSA, "Authorization": header}).status_code == 200
+    assert held == [0]

@@ -139,6 +139,11 @@ def _check_digest(auth) -> User:
         # refused without counting
         raise problem("auth.failed")
     user = _guarded(username, lambda: _digest_user(auth, username))
+    # the request's transaction (only reads so far) ends here and gives its connection back to
+    # the pool before the nonce is recorded on a connection of its own: a request never holds two
+    # connections at once, or as many requests as the pool has connections, each holding one and
+    # waiting for a second, would wait for each other until the pool's timeout (503s)
+    db().commit()
     if state == "stale" or not _first_use(nonce, _count(params)):
         # right password, but an old nonce or a (nonce, nc) already used (a replay, or requests
         # overtaking each other): ask again with stale=true so the client retries silently
