@@ -9,6 +9,14 @@ A refusal that code catches by name (a place file refused, a user change refused
 >>> p = problem("submission.instance_id_missing")
 >>> (p.code, p.status)
 ('400.3', 400)
+
+Each code is given once, and begins with its status:
+
+>>> codes = [code for code, _status, _message in CATALOGUE.values()]
+>>> len(codes) == len(set(codes))
+True
+>>> all(code.startswith(f"{status}.") for code, status, _ in CATALOGUE.values())
+True
 """
 
 from __future__ import annotations
