@@ -84,6 +84,7 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 from clms.codes import HAZARDS
+from clms.errors import DomainProblem
 from clms.i18n import N_
 
 RULE_SET_VERSION = "ilo-icls20-2018.1"
@@ -245,16 +246,19 @@ class Result(NamedTuple):
 # --- profiles --------------------------------------------------------------------------------
 
 
-class ProfileError(ValueError):
-    """Profile values the rules cannot use; ``errors`` maps each field to its problem.
+class ProfileError(DomainProblem, ValueError):
+    """Profile values the rules cannot use (``profiles.invalid``); ``errors`` maps each field to
+    its problem.
 
     >>> str(ProfileError({"min_age": "must be a whole number (got 'x')"}))
     "min_age: must be a whole number (got 'x')"
     """
 
+    KEY = "profiles.invalid"
+
     def __init__(self, errors: Mapping[str, str]):
         self.errors = dict(errors)
-        super().__init__("; ".join(f"{f}: {p}" for f, p in self.errors.items()))
+        super().__init__("; ".join(f"{f}: {p}" for f, p in self.errors.items()), fields=self.errors)
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ from sqlalchemy import table as sql_table
 from sqlalchemy.types import TypeEngine
 
 from clms.db import READ_ONLY, Base
+from clms.errors import DomainProblem
 from clms.migrate import FOREIGN_TABLES, alembic_config, upgrade
 from clms.models import UTCDateTime, utcnow
 
@@ -75,8 +76,11 @@ SEEDED = {"audit_head"}
 Progress = Callable[[str, int, int], None]  # (table, rows done, rows of the table)
 
 
-class BackupError(Exception):
-    """A backup that cannot be written or restored, and why (nothing was written)."""
+class BackupError(DomainProblem):
+    """A backup that cannot be written or restored, and why (nothing was written;
+    ``backup.refused``)."""
+
+    KEY = "backup.refused"
 
 
 @dataclass

@@ -1,10 +1,14 @@
 """The ``clms`` command: set-up, users, areas, forms, demo. Flask's own commands (run, routes,
 shell) come along.
+
+A command tells a refusal (a problem of the catalogue, :mod:`clms.errors`) one way:
+:func:`refusals` ends it with the problem's message.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,6 +19,7 @@ from sqlalchemy import select
 
 from clms.app import create_app
 from clms.db import engine, session_scope
+from clms.errors import Problem
 from clms.models import ROLES, Area, Brand, User, Village
 
 DOL_COUNTRIES = "dol_ilab_countries_2021.xml"  # US DOL ILAB country data (shared/data/reference)
@@ -23,6 +28,19 @@ DOL_COUNTRIES = "dol_ilab_countries_2021.xml"  # US DOL ILAB country data (share
 @click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False)
 def main() -> None:
     """CLMS: child-labour monitoring. Configuration comes from CLMS_* environment variables."""
+
+
+@contextmanager
+def refusals(*kinds: type[Problem], say: Callable[[Problem], str] | None = None) -> Iterator[None]:
+    """The one way a command tells a refusal: a problem of ``kinds`` (of the catalogue, any, when
+    none is named) raised inside ends the command with its message, ``Error: ...`` on standard
+    error and exit status 1 (``say`` words it otherwise). Outside a ``session_scope``, so that
+    the transaction is rolled back first."""
+    caught = kinds or (Problem,)
+    try:
+        yield
+    except caught as p:
+        raise click.ClickException(say(p) if say is not None else p.message) from p
 
 
 @click.command("init")
@@ -110,11 +128,8 @@ def _user_change():
     and leaves nothing written."""
     from clms.auth.users import UserError
 
-    try:
-        with session_scope() as session:
-            yield session
-    except UserError as e:
-        raise click.ClickException(str(e)) from e
+    with refusals(UserError), session_scope() as session:
+        yield session
 
 
 @users_group.command("list")

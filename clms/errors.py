@@ -3,15 +3,26 @@
 Each problem has a stable code (``status.sub``, as ODK Central numbers them), an HTTP status and a
 message a person understands. The same :class:`Problem` renders as JSON for the API, as an OpenRosa
 ``<OpenRosaResponse>`` for phones and as an HTML page for the web: views raise, never format.
+A refusal that code catches by name (a place file refused, a user change refused, ...) is a
+:class:`DomainProblem`: a class of its own holding its catalogue key.
 
 >>> p = problem("submission.instance_id_missing")
 >>> (p.code, p.status)
 ('400.3', 400)
+
+Each code is given once, and begins with its status:
+
+>>> codes = [code for code, _status, _message in CATALOGUE.values()]
+>>> len(codes) == len(set(codes))
+True
+>>> all(code.startswith(f"{status}.") for code, status, _ in CATALOGUE.values())
+True
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 from xml.sax.saxutils import escape
 
 from clms.i18n import N_, Msg
@@ -171,6 +182,76 @@ CATALOGUE: dict[str, tuple[str, int, str]] = {
             "Keep it and send again later."
         ),
     ),
+    # -- refusals raised by name (DomainProblem); a "{detail}" message is worded where it is
+    # raised, naming the file, row, user or field at fault
+    # users and their tokens (clms.auth.users: UserError), on the command line
+    "users.refused": ("400.40", 400, "{detail}"),
+    # a file of places (geo.countries: PlaceError; geo.boundaries: BoundaryError)
+    "places.refused": ("422.1", 422, "{detail}"),
+    "places.boundaries_refused": ("422.2", 422, "{detail}"),
+    # supply-chain CSV files (clms.supply.csvfiles: ChainImportError); the issues are in details
+    "supply.import_refused": (
+        "422.3",
+        422,
+        "Nothing was imported: {count} problem(s) in the files.",
+    ),
+    # a country profile's values (alerts.rules: ProfileError), field by field
+    "profiles.invalid": ("400.41", 400, "{detail}"),
+    # a pull source's settings (forms.pull.sources: SourceInvalid), field by field
+    "sources.invalid": ("400.42", 400, "{detail}"),
+    # one child's subject access export and erasure (clms.dataprotection: DataProtectionError)
+    "dataprotection.child_unknown": ("404.4", 404, N_("No child has the id {uid}.")),
+    "dataprotection.export_reason_missing": (
+        "400.43",
+        400,
+        N_("Give the reason for the export (the request it answers)."),
+    ),
+    "dataprotection.erasure_reason_missing": (
+        "400.44",
+        400,
+        N_("Give the reason for the erasure (the lawful request it answers)."),
+    ),
+    "dataprotection.force_reason_missing": (
+        "400.45",
+        400,
+        N_("Forcing the erasure of a child with an open case needs a reason of its own."),
+    ),
+    "dataprotection.open_case": (
+        "409.9",
+        409,
+        N_(
+            "Child {uid} has an open case ({cases}): erasing it now may harm a child who may "
+            "still be in danger, since the case record is how the child is protected. Close "
+            "the case first, or force the erasure with a reason."
+        ),
+    ),
+    # backups and restores (clms.backup: BackupError), on the command line
+    "backup.refused": ("400.46", 400, "{detail}"),
+    # form keys and encrypted submissions (forms.encryption: FormKeyError; forms.crypto:
+    # DecryptionError, WrongPassphrase); a form that is not there is form.not_found
+    "form.no_live_version": (
+        "409.10",
+        409,
+        "Form '{form_id}' has no live version to encrypt.",
+    ),
+    "form.key_exists": (
+        "409.11",
+        409,
+        "Form '{form_id}' already has a key (fingerprint {fingerprint}); replace it explicitly "
+        "to make a new one.",
+    ),
+    "form.no_key": ("409.12", 409, "Form '{form_id}' has no key: nothing of it is encrypted."),
+    "form.none_encrypted": ("409.13", 409, "No form has a key: nothing is encrypted."),
+    "form.wrong_passphrase": ("400.24", 400, "{detail}"),
+    "submission.decryption_failed": ("400.23", 400, "{detail}"),
+    # building our XLSForm sources (forms.build: BuildError), on the command line
+    "form.build_failed": ("400.47", 400, "{detail}"),
+    # pulling from ODK Central or KoboToolbox (forms.pull.clients: PullError and its kinds;
+    # forms.credentials: CredentialsError), kept as the source's last error
+    "pull.failed": ("502.1", 502, "{detail}"),
+    "pull.credentials_refused": ("502.2", 502, "{detail}"),
+    "pull.remote_not_found": ("502.3", 502, "{detail}"),
+    "pull.credentials_unreadable": ("500.1", 500, "{detail}"),
 }
 
 
@@ -206,9 +287,14 @@ class Problem(Exception):
 
 def problem(key: str, headers: dict | None = None, **details) -> Problem:
     """Build the catalogue's problem ``key`` with ``details`` filled into its message."""
+    return Problem(**_filled(key, headers, details))
+
+
+def _filled(key: str, headers: dict | None, details: dict) -> dict:
+    """The fields of the catalogue's problem ``key`` with ``details`` filled in."""
     code, status, template = CATALOGUE[key]
     msg = Msg(template, **details)
-    return Problem(
+    return dict(
         key=key,
         code=code,
         status=status,
@@ -221,6 +307,38 @@ def problem(key: str, headers: dict | None = None, **details) -> Problem:
         headers=headers or {},
         msg=msg,
     )
+
+
+class DomainProblem(Problem):
+    """A problem of the catalogue that code raises and catches by a name of its own
+    (:class:`geo.countries.PlaceError`, :class:`clms.auth.users.UserError`, ...): each such class
+    names its catalogue key in ``KEY``, and is rendered like any other problem.
+
+    ``Cls(text)`` fills the key's ``{detail}`` with ``text``; ``key=`` picks another key of the
+    class and the other keywords are the details (``FormKeyError(key="form.no_key",
+    form_id=...)``). ``str()`` is the message alone, as the command line and the logs show it.
+
+    >>> class Refused(DomainProblem):
+    ...     KEY = "form.invalid"
+    >>> e = Refused("The settings sheet has no form_id.")
+    >>> (e.key, e.code, e.status, str(e))
+    ('form.invalid', '400.10', 400, 'The settings sheet has no form_id.')
+    >>> isinstance(e, Problem)
+    True
+    """
+
+    KEY: ClassVar[str] = ""
+
+    def __init__(
+        self, detail: str | Msg | None = None, /, *, key: str | None = None,
+        headers: dict | None = None, **details,
+    ):  # fmt: skip
+        if detail is not None:
+            details["detail"] = detail
+        Problem.__init__(self, **_filled(key or self.KEY, headers, details))
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def field_errors(errors: dict[str, str | Msg]) -> Problem:

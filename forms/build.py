@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clms.errors import Problem
+from clms.errors import DomainProblem, Problem
 from forms.convert import convert_xlsform, read_xform
 from forms.publish import BUILD_DIR, XLSFORM_DIR
 
 
-class BuildError(Exception):
-    """A source did not build; the message names the source and the problem."""
+class BuildError(DomainProblem):
+    """A source did not build; the message names the source and the problem
+    (``form.build_failed``)."""
+
+    KEY = "form.build_failed"
 
 
 def sources(source_dir: Path = XLSFORM_DIR) -> list[Path]:

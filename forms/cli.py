@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-from clms.errors import Problem
+from clms.cli import refusals
+from clms.errors import problem
 
 
 @click.group("forms")
@@ -40,10 +41,8 @@ def forms_build(validate: bool, out_dir: Path | None) -> None:
     from forms.publish import BUILD_DIR
 
     warnings: dict[str, list[str]] = {}
-    try:
+    with refusals(BuildError):
         paths = build_forms(out_dir or BUILD_DIR, validate=validate, warnings=warnings)
-    except BuildError as e:
-        raise click.ClickException(str(e)) from e
     for path in paths:
         click.echo(f"Built {path.stem} -> {path}")
         for warning in warnings.get(path.stem, []):
@@ -68,13 +67,10 @@ def forms_publish(file: Path, validate: bool | None) -> None:
     from clms.db import session_scope
     from forms.publish import publish_form
 
-    try:
-        with session_scope() as session:
-            result = publish_form(session, file.name, file.read_bytes(), validate=validate)
-            version = result.form_version
-            form_id, number = version.form.xml_form_id, version.version
-    except Problem as p:
-        raise click.ClickException(p.message) from p
+    with refusals(), session_scope() as session:
+        result = publish_form(session, file.name, file.read_bytes(), validate=validate)
+        version = result.form_version
+        form_id, number = version.form.xml_form_id, version.version
     for warning in result.warnings:
         click.echo(f"warning: {warning}")
     what = "new form" if result.created else "new live version"
@@ -142,22 +138,22 @@ def forms_keygen(form_id: str, passphrase_file: Path | None, replace: bool, bits
     from clms.db import session_scope
     from clms.models import Form
     from forms import crypto
-    from forms.encryption import FormKeyError, generate_form_key
+    from forms.encryption import generate_form_key
 
     passphrase = _read_passphrase(passphrase_file, confirm=True)
     try:
         crypto.check_passphrase(passphrase)
-        with session_scope() as session:
+        with refusals(), session_scope() as session:
             form = session.scalar(select(Form).where(Form.xml_form_id == form_id))
             if form is None:
-                raise click.ClickException(f"There is no form '{form_id}' on this server.")
+                raise problem("form.not_found", form_id=form_id)
             key = generate_form_key(
                 session, form, passphrase, actor="cli", replace=replace,
                 bits=bits or crypto.RSA_BITS,
             )  # fmt: skip
             fingerprint, version = key.fingerprint, form.live_version.version
-    except (ValueError, FormKeyError, Problem) as e:
-        raise click.ClickException(e.message if isinstance(e, Problem) else str(e)) from e
+    except ValueError as e:  # a passphrase too short, a key size the library refuses
+        raise click.ClickException(str(e)) from e
     click.echo(f"Form {form_id} is encrypted: key {fingerprint[:16]}, new version {version}.")
     click.echo("Keep the passphrase safe: without it nothing sent with this key can be read.")
 
@@ -197,12 +193,10 @@ def forms_decrypt(form_id: str | None, passphrase_file: Path | None, no_process:
     def progress(done: int, total: int) -> None:
         click.echo(f"\rDecrypted {done}/{total}", nl=done == total, err=True)
 
-    try:
+    with refusals(crypto.DecryptionError, FormKeyError):
         result = decrypt_pending(
             sessions, passphrase, form_id, actor="cli", progress=progress, process=not no_process
         )
-    except (crypto.DecryptionError, FormKeyError) as e:
-        raise click.ClickException(str(e)) from e
     for instance_id, why in result.failed:
         click.echo(f"Not decrypted: {instance_id}: {why}", err=True)
     click.echo(

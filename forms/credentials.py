@@ -24,12 +24,17 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from clms.errors import DomainProblem
+
 # Changing it invalidates every stored credential, like changing the key itself.
 _HKDF_INFO = b"clms pull-source credentials v1"
 
 
-class CredentialsError(Exception):
-    """Stored credentials cannot be read with the configured key (the message says what to do)."""
+class CredentialsError(DomainProblem):
+    """Stored credentials cannot be read with the configured key (the message says what to do;
+    ``pull.credentials_unreadable``)."""
+
+    KEY = "pull.credentials_unreadable"
 
 
 class Credentials(dict):

@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.asymmetric.padding import MGF1, OAEP
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from lxml import etree
 
-from clms.errors import Problem
+from clms.errors import DomainProblem, Problem
 from forms.xmlsafe import child, instance_ids, local, parse_xml
 
 #: RSA key size for new keys (ODK Collect takes any size; 3072 bits lasts well beyond 2030)
@@ -53,12 +53,17 @@ AES_KEY_BYTES = 32
 ENC_SUFFIX = ".enc"
 
 
-class DecryptionError(Exception):
-    """A submission cannot be decrypted; the message says what is wrong, for a person."""
+class DecryptionError(DomainProblem):
+    """A submission cannot be decrypted; the message says what is wrong, for a person
+    (``submission.decryption_failed``)."""
+
+    KEY = "submission.decryption_failed"
 
 
 class WrongPassphrase(DecryptionError):  # noqa: N818 - the name says what happened
-    """The passphrase does not unlock the private key."""
+    """The passphrase does not unlock the private key (``form.wrong_passphrase``)."""
+
+    KEY = "form.wrong_passphrase"
 
 
 @dataclass(frozen=True)

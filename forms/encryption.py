@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.orm import Session
 
-from clms.errors import problem
+from clms.errors import DomainProblem, problem
 from clms.models import (
     EncryptedSubmission,
     Form,
@@ -45,8 +45,9 @@ ATTACHMENTS = SubmissionAttachment.__table__
 ENCRYPTED = EncryptedSubmission.__table__
 
 
-class FormKeyError(Exception):
-    """A form key cannot be made or used; the message says why, for a person."""
+class FormKeyError(DomainProblem):
+    """A form key cannot be made or used; the message says why, for a person (``form.not_found``,
+    ``form.no_live_version``, ``form.key_exists``, ``form.no_key``, ``form.none_encrypted``)."""
 
 
 # --- keys -------------------------------------------------------------------------------------
@@ -76,12 +77,11 @@ def generate_form_key(
 
     crypto.check_passphrase(passphrase)
     if form.live_version is None:
-        raise FormKeyError(f"Form '{form.xml_form_id}' has no live version to encrypt.")
+        raise FormKeyError(key="form.no_live_version", form_id=form.xml_form_id)
     old = active_key(session, form.id)
     if old is not None and not replace:
         raise FormKeyError(
-            f"Form '{form.xml_form_id}' already has a key (fingerprint {old.fingerprint[:16]}); "
-            "replace it explicitly to make a new one."
+            key="form.key_exists", form_id=form.xml_form_id, fingerprint=old.fingerprint[:16]
         )
     pair = crypto.generate_key_pair(passphrase, bits=bits)
     if old is not None:
@@ -210,15 +210,13 @@ def unlock_keys(
     if xml_form_id is not None:
         form_id = session.scalar(select(Form.id).where(Form.xml_form_id == xml_form_id))
         if form_id is None:
-            raise FormKeyError(f"There is no form '{xml_form_id}' on this server.")
+            raise FormKeyError(key="form.not_found", form_id=xml_form_id)
         query = query.where(FormKey.form_id == form_id)
     rows = session.execute(query.order_by(FormKey.active.desc(), FormKey.id.desc())).all()
     if not rows:
-        raise FormKeyError(
-            f"Form '{xml_form_id}' has no key: nothing of it is encrypted."
-            if xml_form_id
-            else "No form has a key: nothing is encrypted."
-        )
+        if xml_form_id:
+            raise FormKeyError(key="form.no_key", form_id=xml_form_id)
+        raise FormKeyError(key="form.none_encrypted")
     keys: dict[int, list[tuple[int, object]]] = {}
     for key, form_code in rows:
         try:

@@ -59,7 +59,10 @@ SHOWN_ROWS = 20
 
 
 class BoundaryError(PlaceError):
-    """A boundary file cannot be imported; the message names the file and each feature."""
+    """A boundary file cannot be imported; the message names the file and each feature
+    (``places.boundaries_refused``)."""
+
+    KEY = "places.boundaries_refused"
 
 
 @dataclass

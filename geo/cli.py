@@ -8,6 +8,8 @@ import sys
 import click
 from flask.cli import with_appcontext
 
+from clms.cli import refusals
+
 
 @click.group("places")
 def places_group() -> None:
@@ -65,7 +67,7 @@ def boundaries_command(file, level, country_code, code_field, name_field, parent
     from geo.countries import PlaceError
 
     with session_scope() as session:
-        try:
+        with refusals(PlaceError):
             found = read_boundaries(
                 file, level=level, country_code=country_code, code_field=code_field,
                 name_field=name_field, parent_field=parent_field, level_field=level_field,
@@ -73,8 +75,6 @@ def boundaries_command(file, level, country_code, code_field, name_field, parent
             )  # fmt: skip
             click.echo(f"{found.source}: {len(found.features)} features checked.", err=True)
             result = import_boundaries(session, found, _bar("Areas"))
-        except PlaceError as e:
-            raise click.ClickException(str(e)) from None
         click.echo(("Would import " if dry_run else "Imported ") + result.summary() + ".")
         for note in result.notes:
             click.echo(f"  note: {note}")
@@ -116,15 +116,13 @@ def villages_command(file, country_code, id_column, name_column, lat_column, lon
     from geo.countries import PlaceError
 
     with session_scope() as session:
-        try:
+        with refusals(PlaceError):
             result = import_villages(
                 session, file, country_code=country_code, id_column=id_column,
                 name_column=name_column, lat_column=lat_column, lon_column=lon_column,
                 area_column=area_column, wkt_column=wkt_column, layer=layer, snap_km=snap_km,
                 progress=_bar("Villages"),
             )  # fmt: skip
-        except PlaceError as e:
-            raise click.ClickException(str(e)) from None
         click.echo(("Would import " if dry_run else "Imported ") + result.summary() + ".")
         snapped = result.snapped or []
         if snapped:

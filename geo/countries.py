@@ -22,6 +22,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from clms.errors import DomainProblem
+
 # about 11 km: coastlines and border rivers drawn by different sources differ by a few km
 MARGIN_DEGREES = 0.1
 
@@ -75,8 +77,11 @@ def country(code: str) -> Country:
     return found
 
 
-class PlaceError(ValueError):
-    """Places cannot be loaded as asked; the message says which rows or names and why."""
+class PlaceError(DomainProblem, ValueError):
+    """Places cannot be loaded as asked; the message says which rows or names and why
+    (``places.refused``)."""
+
+    KEY = "places.refused"
 
 
 def slug(name: str) -> str:

@@ -36,6 +36,8 @@ import calendar
 import datetime as dt
 from dataclasses import dataclass
 
+from clms.errors import DomainProblem
+
 #: the longest period anyone may ask for, and how far back a brand's grid reaches
 MAX_MONTHS = 120
 #: grid lengths that divide a year, so that the grid is the same every year
@@ -78,16 +80,25 @@ class Period:
         }
 
 
-class PeriodNotOffered(ValueError):
-    """A brand asked for a period that is not one of the grid's published periods.
-
-    ``offered``: the periods that are (latest first); ``grid``: the grid.
+class PeriodNotOffered(DomainProblem, ValueError):
+    """A brand asked for a period that is not one of the grid's published periods
+    (``hotspots.period_not_offered``, saying which are): ``parameter`` is the one at fault
+    (``months`` or ``end``), ``offered`` the periods that are (latest first), ``grid`` the grid.
     """
 
-    def __init__(self, grid: ReportingGrid, offered: list[Period]):
+    KEY = "hotspots.period_not_offered"
+
+    def __init__(self, grid: ReportingGrid, offered: list[Period], parameter: str = "end"):
         self.grid = grid
         self.offered = offered
-        super().__init__(grid.describe(offered))
+        super().__init__(
+            parameter=parameter,
+            months=grid.months,
+            grace=grid.grace_days,
+            ends=", ".join(p.end.isoformat() for p in offered[:8])
+            + (f", ... {offered[-1].end.isoformat()}" if len(offered) > 8 else ""),
+            offered=[p.as_dict() for p in offered],
+        )
 
 
 @dataclass(frozen=True)
@@ -160,24 +171,13 @@ class ReportingGrid:
         :class:`PeriodNotOffered`, never a substitute."""
         offered = self.offered(today)
         if months is not None and months != self.months:
-            raise PeriodNotOffered(self, offered)
+            raise PeriodNotOffered(self, offered, parameter="months")
         if end is None:
             return offered[0]
         for period in offered:
             if period.end == end:
                 return period
         raise PeriodNotOffered(self, offered)
-
-    def describe(self, offered: list[Period]) -> str:
-        """What a brand may ask for, in words (the text of the 400 answer)."""
-        ends = ", ".join(p.end.isoformat() for p in offered[:8])
-        more = f", ... back to {offered[-1].end.isoformat()}" if len(offered) > 8 else ""
-        return (
-            f"periods of {self.months} months (the first of a year beginning on 1 "
-            f"{calendar.month_name[self.first_month]}), each published {self.grace_days} days "
-            f"after it ends; ask with months={self.months} and end= the last day of one of "
-            f"them: {ends}{more}"
-        )
 
 
 def months_before(day: dt.date, months: int) -> dt.date:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from alerts.profiles.model import EDITABLE_FIELDS, parse_changes, read_changes
 from alerts.profiles.seeds import DEFAULT_REFERENCE
 from alerts.rules import RULE_FIELDS, ProfileError
+from clms.cli import refusals
 from clms.db import session_scope
 from clms.models import CountryProfile, User
 
@@ -107,14 +108,11 @@ def profiles_set(code: str, assignments: tuple[str, ...], note: str, username: s
     from alerts.profiles.store import update_profile
 
     raw = _assignments(assignments)
-    try:
-        with session_scope() as session:
-            user = _user(session, username)
-            changes, unreadable = read_changes(raw)
-            row = update_profile(session, code.upper(), changes, user, note, unreadable)
-            click.echo(f"{row.code} is now at version {row.version}.")
-    except ProfileError as e:
-        raise click.ClickException(_refusal(e)) from e
+    with refusals(ProfileError, say=_refusal), session_scope() as session:
+        user = _user(session, username)
+        changes, unreadable = read_changes(raw)
+        row = update_profile(session, code.upper(), changes, user, note, unreadable)
+        click.echo(f"{row.code} is now at version {row.version}.")
 
 
 @profiles_group.command("add")
@@ -136,7 +134,7 @@ def profiles_add(
     from alerts.profiles.store import add_profile
 
     raw = _assignments(assignments)
-    try:
+    with refusals(ProfileError, say=_refusal):
         values = parse_changes(raw)
         if "name" in values:
             raise ProfileError({"name": "give the name as the second argument"})
@@ -144,8 +142,6 @@ def profiles_add(
             user = _user(session, username)
             row = add_profile(session, code.upper(), name, values, user, note)
             click.echo(f"Added {row.code} {row.name} (version 1).")
-    except ProfileError as e:
-        raise click.ClickException(_refusal(e)) from e
 
 
 @profiles_group.command("seed")

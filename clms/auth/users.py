@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from clms.audit import record
 from clms.auth import end_sessions, issue_token, revoke_tokens, set_password
 from clms.auth.limits import unlock
+from clms.errors import DomainProblem
 from clms.models import (
     ROLES,
     ApiToken,
@@ -34,8 +35,10 @@ SCOPED_ROLES = {"monitor", "officer", "supervisor"}
 TOKEN_KINDS = ("api", "device")
 
 
-class UserError(ValueError):
-    """A user cannot be added or changed as asked; the message says why."""
+class UserError(DomainProblem, ValueError):
+    """A user cannot be added or changed as asked; the message says why (``users.refused``)."""
+
+    KEY = "users.refused"
 
 
 def add_user(

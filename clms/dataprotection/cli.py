@@ -15,6 +15,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from clms.cli import refusals
 from clms.db import engine, session_scope
 from clms.models import utcnow
 
@@ -103,15 +104,12 @@ def child_export(child_uid: str, output: Path, reason: str) -> None:
 
     if output.exists():
         raise click.ClickException(f"{output} exists: choose a new file name.")
-    try:
-        with session_scope() as session:
-            document = export_child(session, _actor(), child_uid, reason=reason, now=utcnow())
-            # written before the commit: the audit entry is kept only if the file was written
-            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(export_json(document))
-    except DataProtectionError as e:
-        raise click.ClickException(str(e)) from e
+    with refusals(DataProtectionError), session_scope() as session:
+        document = export_child(session, _actor(), child_uid, reason=reason, now=utcnow())
+        # written before the commit: the audit entry is kept only if the file was written
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(export_json(document))
     parts = {k: len(v) for k, v in document.items() if isinstance(v, list)}
     summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in parts.items() if n)
     click.echo(f"Wrote {output}: child {document['child']['child_uid']}; {summary}.")
@@ -144,14 +142,11 @@ def child_erase(
         click.confirm(
             f"Erase the personal data of child {child_uid}? This cannot be undone.", abort=True
         )
-    try:
-        with session_scope() as session:
-            result = erase_child(
-                session, _actor(), child_uid, reason=reason, request_ref=request_ref,
-                force=force_reason is not None, force_reason=force_reason, now=utcnow(),
-            )  # fmt: skip
-    except DataProtectionError as e:
-        raise click.ClickException(str(e)) from e
+    with refusals(DataProtectionError), session_scope() as session:
+        result = erase_child(
+            session, _actor(), child_uid, reason=reason, request_ref=request_ref,
+            force=force_reason is not None, force_reason=force_reason, now=utcnow(),
+        )  # fmt: skip
     rows = sum(result.rows.values())
     forced = f" (open case {', '.join(result.open_cases)} forced)" if result.open_cases else ""
     click.echo(
@@ -192,9 +187,8 @@ def backup_command(output: Path) -> None:
         raise click.ClickException(f"{output} exists: choose a new file name.")
     progress, finish = _table_progress("backing up")
     try:
-        result = backup(engine(), output, progress)
-    except BackupError as e:
-        raise click.ClickException(str(e)) from e
+        with refusals(BackupError):
+            result = backup(engine(), output, progress)
     finally:
         finish()
     from clms.audit import record
@@ -224,9 +218,8 @@ def restore_command(backup_file: Path) -> None:
 
     progress, finish = _table_progress("restoring")
     try:
-        result = restore(engine(), backup_file, progress)
-    except BackupError as e:
-        raise click.ClickException(str(e)) from e
+        with refusals(BackupError):
+            result = restore(engine(), backup_file, progress)
     finally:
         finish()
     from clms.audit import record

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from clms.audit import record
 from clms.dataprotection.anonymise import REMOVED, anonymise_children
 from clms.dataprotection.subject import DataProtectionError, find_subject
-from clms.i18n import Msg
 from clms.models import OPEN_CASE_STATES, Case, Child
 
 # --- erasure --------------------------------------------------------------------------------------
@@ -51,9 +50,7 @@ def erase_child(
     """
     reason = (reason or "").strip()
     if not reason:
-        raise DataProtectionError(
-            Msg("Give the reason for the erasure (the lawful request it answers).")
-        )
+        raise DataProtectionError(key="dataprotection.erasure_reason_missing")
     subject = find_subject(session, child_uid)
     open_cases = list(
         session.scalars(
@@ -65,19 +62,12 @@ def erase_child(
     force_reason = (force_reason or "").strip()
     if open_cases and not force:
         raise DataProtectionError(
-            Msg(
-                "Child {uid} has an open case ({cases}): erasing it now may harm a child who may "
-                "still be in danger, since the case record is how the child is protected. Close "
-                "the case first, or force the erasure with a reason.",
-                uid=subject.child.child_uid,
-                cases=", ".join(open_cases),
-            ),
-            409,
+            key="dataprotection.open_case",
+            uid=subject.child.child_uid,
+            cases=", ".join(open_cases),
         )
     if open_cases and not force_reason:
-        raise DataProtectionError(
-            Msg("Forcing the erasure of a child with an open case needs a reason of its own.")
-        )
+        raise DataProtectionError(key="dataprotection.force_reason_missing")
     names = list(session.scalars(select(Child.name).where(Child.id.in_(subject.ids))))
     names = [n for n in names if n and n != REMOVED]
     rows = anonymise_children(session, subject.ids, now=now, why="erasure", names=names)

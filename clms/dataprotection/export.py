@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from clms.audit import record
 from clms.dataprotection.subject import DataProtectionError, Related, find_subject, related
-from clms.i18n import Msg
 from clms.models import (
     ActionPlan,
     Alert,
@@ -80,7 +79,7 @@ def export_child(
     audit entry with ``reason`` (required) in ``session``'s transaction (the caller commits)."""
     reason = (reason or "").strip()
     if not reason:
-        raise DataProtectionError(Msg("Give the reason for the export (the request it answers)."))
+        raise DataProtectionError(key="dataprotection.export_reason_missing")
     subject = find_subject(session, child_uid)
     ids = subject.ids
     rel = related(session, ids)

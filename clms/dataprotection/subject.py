@@ -10,18 +10,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from clms.i18n import Msg
+from clms.errors import DomainProblem
 from clms.models import Alert, Case, Child, ChildVisit, Report, Submission, Visit
 
 
-class DataProtectionError(Exception):
-    """A request :mod:`clms.dataprotection` refuses, with a message a person understands (a
-    :class:`Msg`)."""
-
-    def __init__(self, msg: Msg, status: int = 400):
-        super().__init__(str(msg))
-        self.msg = msg
-        self.status = status
+class DataProtectionError(DomainProblem):
+    """A request :mod:`clms.dataprotection` refuses, one of the ``dataprotection.*`` problems of
+    the catalogue (``msg`` waits for translation, ``status`` is 400, 404 or 409)."""
 
 
 # --- finding a child and everything about it ------------------------------------------------------
@@ -43,7 +38,7 @@ def find_subject(session: Session, child_uid: str) -> Subject:
     uid = (child_uid or "").strip().upper()
     child = session.scalar(select(Child).where(Child.child_uid == uid)) if uid else None
     if child is None:
-        raise DataProtectionError(Msg("No child has the id {uid}.", uid=child_uid or "''"), 404)
+        raise DataProtectionError(key="dataprotection.child_unknown", uid=child_uid or "''")
     seen = {child.id}
     while child.merged_into_id is not None and child.merged_into_id not in seen:
         child = session.get(Child, child.merged_into_id)

@@ -15,6 +15,8 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from clms.auth.users import UserError
+from clms.cli import refusals
 from clms.demo.answers import Generator
 from clms.demo.people import build_places_and_people
 from clms.demo.plan import Account, DemoPlan, new_password
@@ -31,6 +33,7 @@ from clms.demo.sending import (
 )
 from clms.demo.submissions import primary_instance
 from clms.demo.supply_chain import BRANDS
+from clms.errors import Problem
 from clms.models import Alert, Brand, Case, Submission, User
 
 # --- the command ---------------------------------------------------------------------------------
@@ -216,27 +219,18 @@ def _build(app, seed, households, base_url, server, shared, realm) -> tuple[list
         ) from e
 
     from alerts.profiles.store import ensure_profiles
-    from clms.auth.users import UserError
-    from clms.errors import Problem
-    from geo.countries import PlaceError
 
     generator = Generator(seed)
-    try:
-        with session_scope() as session:  # c-f in one transaction: all of it or nothing
-            plan = build_places_and_people(session, shared, realm, generator.rng)
-            # f. forms, and the country profiles the classifier applies
-            ensure_builtin_forms(session)
-            reference = shared / "reference" / "dol_ilab_countries_2021.xml"
-            ensure_profiles(session, reference if reference.exists() else None)
-            session.flush()
-            hh_xform = live_xform(session, HOUSEHOLD_FORM)
-            report_xform = live_xform(session, REPORT_FORM)
-    except UserError as e:
-        raise click.ClickException(
-            f"{e} The demo adds its own users: run it on an empty database (CLMS_DATABASE_URL)."
-        ) from e
-    except (PlaceError, Problem) as e:
-        raise click.ClickException(str(e)) from e
+    # c-f in one transaction: all of it or nothing
+    with refusals(say=_refusal), session_scope() as session:
+        plan = build_places_and_people(session, shared, realm, generator.rng)
+        # f. forms, and the country profiles the classifier applies
+        ensure_builtin_forms(session)
+        reference = shared / "reference" / "dol_ilab_countries_2021.xml"
+        ensure_profiles(session, reference if reference.exists() else None)
+        session.flush()
+        hh_xform = live_xform(session, HOUSEHOLD_FORM)
+        report_xform = live_xform(session, REPORT_FORM)
     if hh_xform is None:
         raise click.ClickException(f"Form {HOUSEHOLD_FORM} has no live version after publishing.")
     say("Forms: published.")
@@ -259,6 +253,14 @@ def _build(app, seed, households, base_url, server, shared, realm) -> tuple[list
         _show_alerts()
         failed = _remediation(app, generator, plan, base_url, passwords) or failed
     return plan.accounts, failed
+
+
+def _refusal(p: Problem) -> str:
+    """What stopped the demo's set-up: its own users clash with people already there, or what
+    the places, forms or profiles refused."""
+    if isinstance(p, UserError):
+        return f"{p} The demo adds its own users: run it on an empty database (CLMS_DATABASE_URL)."
+    return str(p)
 
 
 def _send(base_url: str, jobs: list[Job], passwords: dict[str, str], label: str) -> bool:

@@ -13,7 +13,9 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
+from clms.cli import refusals
 from clms.db import session_scope
+from clms.supply.csvfiles import ChainImportError
 
 
 @click.group("supply")
@@ -45,19 +47,12 @@ def import_command(files: tuple[str, ...], dry_run: bool, replace: bool) -> None
     wrong; each problem names the file, line and column. A link that would close a cycle is
     refused with the cycle's path. Importing the same files again changes nothing.
     """
-    from clms.supply.csvfiles import ChainImportError
     from clms.supply.imports import import_chain
 
     loaded = [(Path(f).name, Path(f).read_bytes()) for f in files]
     with session_scope() as session:
-        try:
+        with refusals(ChainImportError, say=_issues):
             summary = import_chain(session, loaded, replace=replace, progress=_progress)
-        except ChainImportError as e:
-            for issue in e.issues:
-                click.echo(f"Error: {issue}", err=True)
-            raise click.ClickException(
-                f"Nothing was imported: {len(e.issues)} problem(s) in the files."
-            ) from None
         for warning in summary.warnings:
             click.echo(f"Warning: {warning}", err=True)
         for line in summary.lines():
@@ -65,6 +60,12 @@ def import_command(files: tuple[str, ...], dry_run: bool, replace: bool) -> None
         if dry_run:
             session.rollback()
             click.echo("Dry run: nothing was written.")
+
+
+def _issues(refused: ChainImportError) -> str:
+    """A refused import in words: each issue on a line of its own, then how many (click puts
+    ``Error:`` before the first line; the others carry it too)."""
+    return "".join(f"{issue}\nError: " for issue in refused.issues) + refused.message
 
 
 @supply_group.command("show")

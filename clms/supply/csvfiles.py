@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from clms.errors import DomainProblem
 from clms.i18n import Msg
 from clms.safety import UnsafeFile, decode_text
 
@@ -65,12 +66,15 @@ class Issue:
         return self.render()
 
 
-class ChainImportError(Exception):
-    """The files were refused: every issue found, nothing written."""
+class ChainImportError(DomainProblem):
+    """The files were refused (``supply.import_refused``): every issue found (``issues``, in the
+    order of the files), nothing written."""
+
+    KEY = "supply.import_refused"
 
     def __init__(self, issues: list[Issue]):
         self.issues = sorted(issues, key=lambda i: i.where)
-        super().__init__("\n".join(str(i) for i in self.issues))
+        super().__init__(count=len(self.issues), issues=[str(i) for i in self.issues])
 
 
 @dataclass

@@ -22,7 +22,7 @@ from clms.i18n import N_, Msg
 from clms.locale import gettext, localize
 from clms.models import SEVERITIES
 from clms.vocabulary import say
-from clms.web import bp
+from clms.web import bp, flash_problem
 
 QUEUE_ROLES = ("officer", "supervisor", "admin")
 STATUS_WORDS = {
@@ -133,7 +133,7 @@ def alerts_index():
     try:
         page = list_alerts(session, g.user, page=args.get("page", 1, type=int), **filters)
     except Problem as p:
-        flash(localize(p), "error")
+        flash_problem(p)
         page, status_code = AlertPage(rows=[], total=0, page=1, pages=1), 400
     villages, suppliers = queue_choices(session, g.user)
     # the filters as given, for the pagination links
@@ -208,8 +208,7 @@ def _act(alert_id: int, done: Msg, operation, *args):
     except Problem as p:
         if p.status == 404:
             raise
-        session.rollback()
-        flash(localize(p), "error")
+        flash_problem(p, session)
     else:
         session.commit()
         flash(localize(done), "success")

@@ -33,7 +33,7 @@ from clms.db import db
 from clms.errors import Problem
 from clms.i18n import Msg
 from clms.locale import gettext, localize
-from clms.web import bp
+from clms.web import bp, flash_problem
 
 CASE_ROLES = wf.CASE_ROLES
 
@@ -63,8 +63,7 @@ def _act(case_id: int, done: Msg, operation, *args, anchor: str = "", **kwargs):
     except Problem as p:
         if p.status == 404:
             raise
-        session.rollback()
-        flash(_problem_text(p), "error")
+        flash_problem(_problem_text(p), session)
     else:
         session.commit()
         flash(localize(done), "success")
@@ -107,7 +106,7 @@ def _form_page(case_id: int, template: str, done: Msg, operation, build, **extra
             if p.fields:
                 errors, status = _field_errors(p), 400
             else:
-                flash(_problem_text(p), "error")
+                flash_problem(_problem_text(p))
                 status = p.status
         else:
             session.commit()
@@ -149,7 +148,7 @@ def cases_index():
     try:
         page = list_cases(db(), g.user, page=args.get("page", 1, type=int), **filters)
     except Problem as p:
-        flash(_problem_text(p), "error")
+        flash_problem(_problem_text(p))
         page, status = CasePage(rows=[], total=0, page=1, pages=1), 400
     from alerts.queue import queue_choices
 
@@ -184,8 +183,7 @@ def case_open(alert_id: int):
     except Problem as p:
         if p.status == 404:
             raise
-        session.rollback()
-        flash(_problem_text(p), "error")
+        flash_problem(_problem_text(p), session)
         return redirect(url_for("web.alert_detail", alert_id=alert_id), code=303)
     session.commit()
     flash(localize(Msg("Case {number} opened: verify the allegation.",
@@ -268,7 +266,7 @@ def case_plan(case_id: int):
             view = _view(case_id)
             errors = _field_errors(p) if p.fields else {}
             if not p.fields:
-                flash(_problem_text(p), "error")
+                flash_problem(_problem_text(p))
             page = render_template("case_plan.html", v=view, c=view.case, errors=errors,
                                    values=request.form, wf=wf)  # fmt: skip
             return page, (400 if p.fields else p.status)

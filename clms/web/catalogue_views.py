@@ -12,7 +12,7 @@ from clms.errors import Problem
 from clms.i18n import Msg
 from clms.locale import localize
 from clms.models import Area, ServiceProvider, ServiceType
-from clms.web import bp
+from clms.web import bp, flash_problem
 
 
 @bp.route("/services")
@@ -133,9 +133,8 @@ def providers_import():
     try:
         saved = catalogue.import_providers_csv(session, upload.read())
     except Problem as p:
-        session.rollback()
         details = "; ".join(f"{k}: {localize(m)}" for k, m in p.fields.items())
-        flash(localize(Msg("Nothing was imported. {details}", details=details)), "error")
+        flash_problem(Msg("Nothing was imported. {details}", details=details), session)
     else:
         session.commit()
         flash(localize(Msg("{n} providers imported.", n=len(saved))), "success")

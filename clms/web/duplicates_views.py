@@ -18,7 +18,7 @@ from clms.db import db, read_only
 from clms.errors import Problem
 from clms.i18n import Msg
 from clms.locale import localize
-from clms.web import bp
+from clms.web import bp, flash_problem
 
 DUPLICATE_ROLES = ("officer", "supervisor", "admin")
 
@@ -91,8 +91,8 @@ def _list(args, *, failed: tuple[str, Problem] | None = None):
     except Problem as p:
         if p.status == 404:
             raise
-        flash(localize(p), "error")
-        page, status = DuplicatePage([], 0, 1, 1), p.status
+        status = flash_problem(p)
+        page = DuplicatePage([], 0, 1, 1)
     failed_key, problem = failed if failed else (None, None)
     errors = {name: localize(msg) for name, msg in problem.fields.items()} if problem else {}
     refusal = localize(problem.msg) if problem and not problem.fields else None

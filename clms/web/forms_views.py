@@ -11,7 +11,7 @@ from clms.errors import Problem
 from clms.i18n import N_, Msg
 from clms.intake.decrypt import decrypt_pending
 from clms.locale import gettext, localize
-from clms.web import bp
+from clms.web import bp, flash_problem
 from forms import crypto
 from forms.encryption import FormKeyError, active_key, generate_form_key, waiting_count
 from forms.publish import form_summaries, form_with_versions, publish_form
@@ -46,8 +46,7 @@ def forms_publish():
     try:
         result = publish_form(session, upload.filename, upload.read(), published_by=g.user)
     except Problem as p:
-        session.rollback()
-        return _publish_failed(localize(p))
+        return _publish_failed(p, session)
     version = result.form_version
     form_id = version.form.xml_form_id
     session.commit()
@@ -92,12 +91,10 @@ def form_keygen(xml_form_id: str):
         )
     try:
         key = generate_form_key(session, form, passphrase, actor=g.user)
-    except FormKeyError:
-        session.rollback()
-        return _encryption_failed(xml_form_id, Msg("This form already has a key."))
     except Problem as p:
-        session.rollback()
-        return _encryption_failed(xml_form_id, localize(p))
+        # this page words a refused key its own way: it shows which form
+        said = Msg("This form already has a key.") if isinstance(p, FormKeyError) else p
+        return _encryption_failed(xml_form_id, said, session)
     version = form.live_version.version
     session.commit()
     done = Msg(
@@ -126,7 +123,7 @@ def form_decrypt(xml_form_id: str):
         result = decrypt_pending(
             current_app.extensions["clms_sessionmaker"], passphrase, xml_form_id, actor=actor
         )
-    except crypto.WrongPassphrase:
+    except crypto.WrongPassphrase:  # worded for this page, as above
         return _encryption_failed(
             xml_form_id, Msg("The passphrase does not unlock this form's key; nothing changed.")
         )
@@ -149,15 +146,17 @@ def form_decrypt(xml_form_id: str):
     return redirect(url_for("web.form_detail", xml_form_id=xml_form_id))
 
 
-def _encryption_failed(xml_form_id: str, message: Msg | str):
-    """The form's page again (HTTP 400) with what was wrong; nothing was changed."""
-    flash(localize(message), "error")
+def _encryption_failed(xml_form_id: str, told: Problem | Msg, session=None):
+    """The form's page again (HTTP 400) with what was wrong; nothing was changed (``session``
+    is rolled back)."""
+    flash_problem(told, session)
     response = form_detail(xml_form_id)
     return response, 400
 
 
-def _publish_failed(message: str):
-    flash(message, "error")
+def _publish_failed(told: Problem | str, session=None):
+    """The forms page again (HTTP 400) with what was wrong; nothing was published."""
+    flash_problem(told, session)
     return render_template(
         "forms_index.html", forms=form_summaries(db()), form_state=form_state
     ), 400

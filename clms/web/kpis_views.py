@@ -8,7 +8,7 @@ submissions wait for.
 
 from __future__ import annotations
 
-from flask import Response, flash, g, render_template, request, stream_with_context
+from flask import Response, g, render_template, request, stream_with_context
 
 from alerts.kpis import (
     CATEGORIES,
@@ -35,7 +35,7 @@ from clms.i18n import N_, Msg
 from clms.locale import current_locale, gettext, localize
 from clms.models import CASE_STATES, utcnow
 from clms.vocabulary import say
-from clms.web import bp
+from clms.web import bp, flash_problem
 
 KPI_ROLES = ("officer", "supervisor", "admin")
 FORMATS = {
@@ -137,7 +137,7 @@ def kpis_index():
     except Problem as p:
         if p.status != 400:
             raise
-        flash(localize(p), "error")
+        flash_problem(p)
         filters = KpiFilters.default(today)
         report, status = empty_report(filters), 400
     services = _service_words(session)

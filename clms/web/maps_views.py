@@ -17,7 +17,6 @@ from flask import (
     Response,
     abort,
     current_app,
-    flash,
     g,
     jsonify,
     render_template,
@@ -32,10 +31,10 @@ from clms.auth import allow
 from clms.db import db, read_only
 from clms.errors import Problem, problem
 from clms.i18n import N_, Msg
-from clms.locale import current_locale, gettext, localize
+from clms.locale import current_locale, gettext
 from clms.models import SEVERITIES, Area, utcnow
 from clms.scope import area_ids_in_scope, scope_parts
-from clms.web import bp
+from clms.web import bp, flash_problem
 from geo.maps.brand import (
     PAGE_LEVELS,
     brand_map,
@@ -74,7 +73,7 @@ def map_index():
     try:
         filters = OfficerFilters.parse(request.args, today)
     except Problem as p:
-        flash(localize(p), "error")
+        flash_problem(p)
         filters, status = OfficerFilters.default(today), 400
     villages, suppliers = queue_choices(session, user)
     area_ids = sorted(area_ids_in_scope(session, user))
@@ -248,7 +247,7 @@ def _hotspot_page(session, user):
         end, months = _period(request.args)
         figures = hotspot_tables(session, user, PAGE_LEVELS, end=end, months=months)
     except Problem as p:  # a period that cannot be read, or not one a brand may see
-        flash(localize(p), "error")
+        flash_problem(p)
         status = 400
         figures = hotspot_tables(session, user, PAGE_LEVELS)
     tables = [(label, figures.table(level)) for level, label in TABLE_LEVELS]

@@ -140,9 +140,11 @@ def _with_upload(allowed: tuple[str, ...], run):
         upload.save(path)
         try:
             return run(path)
-        except PlaceError as e:
+        except PlaceError as p:  # shown in the page, above the forms (422)
             session.rollback()
-            return _page(localize(Msg("Nothing was imported. {detail}", detail=str(e))), 422)
+            return _page(
+                localize(Msg("Nothing was imported. {detail}", detail=p.message)), p.status
+            )
 
 
 def _page(error: str | None = None, status: int = 200):

@@ -56,11 +56,11 @@ def profile_update(code: str):
     changes, unreadable = read_changes(raw)
     try:
         row = update_profile(session, code, changes, g.user, note, unreadable=unreadable)
-    except ProfileError as e:
+    except ProfileError as p:  # each field's error next to it
         session.rollback()
-        if set(e.errors) == {"code"}:
+        if set(p.errors) == {"code"}:
             abort(404)
-        return _render_detail(code, errors=e.errors, submitted=raw, note=note), 400
+        return _render_detail(code, errors=p.errors, submitted=raw, note=note), p.status
     session.commit()
     flash(localize(Msg("Saved {code} version {version}.", code=row.code, version=row.version)),
           "success")  # fmt: skip

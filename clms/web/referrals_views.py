@@ -17,7 +17,7 @@ from clms.errors import Problem
 from clms.i18n import Msg
 from clms.locale import localize
 from clms.models import Referral
-from clms.web import bp
+from clms.web import bp, flash_problem
 
 
 @bp.route("/referrals")
@@ -31,7 +31,7 @@ def referrals_index():
             db(), g.user, status=status, page=request.args.get("page", 1, type=int)
         )
     except Problem as p:
-        flash(localize(p.msg), "error")
+        flash_problem(p)
         rows, total, pages, code = [], 0, 1, 400
     return render_template(
         "referrals_index.html",
@@ -85,8 +85,7 @@ def referral_detail(referral_id: int):
             if p.fields:
                 errors, status = {k: localize(m) for k, m in p.fields.items()}, 400
             else:
-                flash(localize(p.msg), "error")
-                status = p.status
+                status = flash_problem(p)
         else:
             session.commit()
             flash(localize(done), "success")

@@ -51,9 +51,9 @@ def source_new():
             values["remote_form_id"], _secrets(request.form), project_id=values["project_id"],
             key=current_app.config["CREDENTIALS_KEY"],
         )  # fmt: skip
-    except SourceInvalid as e:
+    except SourceInvalid as p:  # each field's error next to it
         session.rollback()
-        return _form(None, values, e.errors), 400
+        return _form(None, values, p.errors), p.status
     name = source.name
     session.commit()
     done = Msg(
@@ -82,9 +82,9 @@ def source_edit(source_id: int):
             credentials=_secrets(request.form), reset_cursor=bool(request.form.get("reset_cursor")),
             key=current_app.config["CREDENTIALS_KEY"],
         )  # fmt: skip
-    except SourceInvalid as e:
+    except SourceInvalid as p:
         session.rollback()
-        return _form(source, values, e.errors), 400
+        return _form(source, values, p.errors), p.status
     session.commit()
     flash(localize(Msg("Saved source {name}.", name=values["name"])), "success")
     return redirect(url_for("web.sources_index"))

@@ -114,9 +114,9 @@ def supply_import():
             [(f.filename, f.read()) for f in uploads],
             replace=bool(request.form.get("replace")),
         )
-    except ChainImportError as e:
+    except ChainImportError as p:  # every issue listed in the page (422)
         session.rollback()
-        return _index(422, import_issues=[issue.render(localize) for issue in e.issues])
+        return _index(p.status, import_issues=[issue.render(localize) for issue in p.issues])
     session.commit()
     flash(localize(summary.msg()), "success")
     for warning in summary.warnings:

@@ -13,9 +13,9 @@ from clms.auth.limits import Limits, guard_sign_in
 from clms.db import db
 from clms.errors import Problem
 from clms.i18n import LOCALES
-from clms.locale import gettext, localize
+from clms.locale import gettext
 from clms.models import User, utcnow
-from clms.web import bp
+from clms.web import bp, flash_problem
 
 HOME_BY_ROLE = {
     "admin": "web.forms_index",
@@ -97,8 +97,8 @@ def login():
                 surface="web",
             )
         except Problem as p:
-            flash(localize(p), "error")
-            return render_template("login.html"), p.status, p.headers
+            status = flash_problem(p)
+            return render_template("login.html"), status, p.headers
         record(db(), user, "auth.login", f"user:{user.username}", surface="web")
         db().commit()
         # a new session, not the one the browser came with: nothing set before sign-in survives

@@ -13,6 +13,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from clms.cli import refusals
 from forms.pull.run import PullResult
 from forms.pull.sources import KINDS, SourceInvalid
 
@@ -53,14 +54,11 @@ def sources_add(name, kind, base_url, remote_form_id, project_id, email) -> None
         credentials = {"email": email, "password": _read_secret("Password")}
     else:
         credentials = {"token": _read_secret("API token")}
-    try:
-        with session_scope() as session:
-            add_source(
-                session, name, kind, base_url, remote_form_id, credentials, project_id=project_id,
-                key=current_app.config["CREDENTIALS_KEY"],
-            )  # fmt: skip
-    except SourceInvalid as e:
-        raise click.ClickException(_options(str(e))) from None
+    with refusals(SourceInvalid, say=lambda p: _options(p.message)), session_scope() as session:
+        add_source(
+            session, name, kind, base_url, remote_form_id, credentials, project_id=project_id,
+            key=current_app.config["CREDENTIALS_KEY"],
+        )  # fmt: skip
     click.echo(
         f"Added source {name} ({kind}, {base_url.strip()}). "
         f"Pull it with `clms sources pull {name}`."

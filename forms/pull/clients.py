@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 
+from clms.errors import DomainProblem
 from clms.models import PullSource, utcnow
 from forms.credentials import Credentials
 from forms.ingest import Attachment, IncomingSubmission
@@ -41,20 +42,29 @@ USER_AGENT = "clms-pull/1"
 _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,9})?)?(Z|[+-]\d\d:?\d\d)?$")
 
 
-class PullError(Exception):
-    """A source cannot be pulled now; the message says why and holds no secret."""
+class PullError(DomainProblem):
+    """A source cannot be pulled now; the message says why and holds no secret
+    (``pull.failed``)."""
+
+    KEY = "pull.failed"
 
 
 class CredentialsRefused(PullError):
-    """The server refused the credentials or the account's rights (401/403): no retry helps."""
+    """The server refused the credentials or the account's rights (401/403): no retry helps
+    (``pull.credentials_refused``; ``remote_status`` is the server's answer)."""
 
-    def __init__(self, message: str, status: int):
+    KEY = "pull.credentials_refused"
+
+    def __init__(self, message: str, remote_status: int):
         super().__init__(message)
-        self.status = status
+        self.remote_status = remote_status
 
 
 class RemoteNotFound(PullError):
-    """The server answered 404 (an unknown project, form or asset, or a deleted submission)."""
+    """The server answered 404 (an unknown project, form or asset, or a deleted submission;
+    ``pull.remote_not_found``)."""
+
+    KEY = "pull.remote_not_found"
 
 
 @dataclass(frozen=True)
@@ -273,7 +283,7 @@ class CentralClient(_Client):
         except CredentialsRefused as exc:
             # a session lasts 24 hours: a long pull may outlive it. A token that worked and now
             # gets 401 has expired: sign in again. A fresh token refused is a real refusal.
-            if exc.status != 401 or not self._token_worked:
+            if exc.remote_status != 401 or not self._token_worked:
                 raise
             self._token, self._token_worked = None, False
             self.sign_in()

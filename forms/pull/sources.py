@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clms.errors import DomainProblem
 from clms.models import PullSource
 from forms.credentials import Credentials, decrypt_credentials, encrypt_credentials
 
@@ -46,12 +47,17 @@ class SourceSummary:
         return SERVICES.get(self.kind, self.kind)
 
 
-class SourceInvalid(ValueError):
-    """A source cannot be saved as given; ``errors`` maps each field to what is wrong with it."""
+class SourceInvalid(DomainProblem, ValueError):
+    """A source cannot be saved as given (``sources.invalid``); ``errors`` maps each field to
+    what is wrong with it."""
+
+    KEY = "sources.invalid"
 
     def __init__(self, errors: dict[str, str]):
         self.errors = errors
-        super().__init__("; ".join(f"{name}: {message}" for name, message in errors.items()))
+        super().__init__(
+            "; ".join(f"{name}: {message}" for name, message in errors.items()), fields=errors
+        )
 
 
 def add_source(

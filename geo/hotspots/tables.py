@@ -27,7 +27,7 @@ from geo.hotspots.figures import (
 )
 from geo.hotspots.gate import Chain, gate_release
 from geo.hotspots.releases import gated, release
-from geo.periods import MAX_MONTHS, Period, PeriodNotOffered, ReportingGrid
+from geo.periods import MAX_MONTHS, Period, ReportingGrid
 
 
 def hotspot_table(
@@ -200,19 +200,7 @@ def brand_period(end: dt.date | None, months: int | None, today: dt.date) -> Per
     the latest by default. Any other period is refused (400 ``hotspots.period_not_offered``,
     saying which periods are offered), never replaced by another: the figures of periods that
     overlap could be subtracted from each other."""
-    grid = _configured_grid()
-    try:
-        return grid.resolve(end, months, today)
-    except PeriodNotOffered as e:
-        raise problem(
-            "hotspots.period_not_offered",
-            parameter="months" if months not in (None, grid.months) else "end",
-            months=grid.months,
-            grace=grid.grace_days,
-            ends=", ".join(p.end.isoformat() for p in e.offered[:8])
-            + (f", ... {e.offered[-1].end.isoformat()}" if len(e.offered) > 8 else ""),
-            offered=[p.as_dict() for p in e.offered],
-        ) from None
+    return _configured_grid().resolve(end, months, today)
 
 
 def offered_periods(today: dt.date) -> list[Period]:
