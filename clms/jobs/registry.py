@@ -17,7 +17,7 @@ job                 when (UTC)               does
 =================== ======================== ==================================================
 process_submissions every 10 s               the intake pipeline (clms.intake.process)
 pull_sources        every PULL_MINUTES       pull ODK Central / KoboToolbox (clms.intake.pull)
-send_notifications  every minute             send the mail that is due (alerts.notify)
+send_notifications  every minute             send the mail that is due (clms.jobs.outbox)
 escalate            every 15 min             overdue alerts, case steps, referrals upward
 remind_followups    hourly                   remind officers of follow-ups due within 24 h
 daily_digest        daily at DIGEST_HOUR:00  digest of medium and low alerts per officer
@@ -150,7 +150,7 @@ def pull_sources(ctx: JobContext) -> dict:
 @register("send_notifications", every(minutes=1))
 def send_notifications(ctx: JobContext) -> dict:
     """Send the notification emails that are due (the outbox)."""
-    from alerts.notify import send_due
+    from clms.jobs.outbox import send_due
 
     return send_due(ctx.sessions, ctx.config, now=ctx.now)
 
