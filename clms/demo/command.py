@@ -279,6 +279,7 @@ def _send(base_url: str, jobs: list[Job], passwords: dict[str, str], label: str)
 
 def _remediation(app, generator: Generator, plan: DemoPlan, base_url, passwords) -> bool:
     """A season of remediation work on the alerts (see :mod:`clms.demo.cases`)."""
+    from clms.cases import workflow as wf
     from clms.db import session_scope
     from clms.demo.cases import approve_closures, date_alerts_as_synced, work_cases
 
@@ -291,7 +292,8 @@ def _remediation(app, generator: Generator, plan: DemoPlan, base_url, passwords)
                                                             "child_labour"]))
         ) or 0  # fmt: skip
     progress = ProgressLine("Officers working the alerts", candidates)
-    work = work_cases(lambda: session_scope(app), generator.rng, progress)
+    policy = wf.Policy.from_config(app.config)  # the workflow's settings
+    work = work_cases(lambda: session_scope(app), generator.rng, progress, policy=policy)
     progress.finish()
     for refusal in work.refused[:5]:
         say(f"  refused: {refusal}")
@@ -301,7 +303,7 @@ def _remediation(app, generator: Generator, plan: DemoPlan, base_url, passwords)
         jobs = followup_jobs(session, generator, plan)
     if jobs:
         failed = _send(base_url, jobs, passwords, "Follow-up visits")
-    closed = approve_closures(lambda: session_scope(app), generator.rng)
+    closed = approve_closures(lambda: session_scope(app), generator.rng, policy=policy)
     say(f"Closures approved by the supervisors: {closed}.")
     _show_cases()
     return failed or bool(work.refused)
