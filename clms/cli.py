@@ -386,7 +386,9 @@ def process_command(follow: bool, interval: float, batch: int) -> None:
                 bar.update(total.processed - seen[0])
                 seen[0] = total.processed
 
-            result = process_received(sessions, batch=batch, progress=advance)
+            result = process_received(
+                sessions, batch=batch, progress=advance, config=current_app.config
+            )
         click.echo(
             f"Processed {result.processed}: {result.parsed} parsed, {result.review} for review, "
             f"{result.failed} failed (marked for review)."
@@ -409,8 +411,9 @@ def process_command(follow: bool, interval: float, batch: int) -> None:
 
     click.echo(f"Processing received submissions every {interval:g} s; stop with Ctrl-C.")
     follow_received(
-        sessions, interval=interval, batch=batch, stop=lambda: stopping[0], progress=report
-    )
+        sessions, interval=interval, batch=batch, stop=lambda: stopping[0], progress=report,
+        config=current_app.config,
+    )  # fmt: skip
     click.echo("Stopped.")
 
 
@@ -438,7 +441,7 @@ def reclassify_command(dry_run: bool, chunk: int, examples: int) -> None:
             seen[0] = done
 
         report = reclassify(sessions, chunk=chunk, dry_run=dry_run, progress=advance,
-                            max_examples=examples)  # fmt: skip
+                            max_examples=examples, config=current_app.config)  # fmt: skip
     verb = "would change" if dry_run else "changed"
     click.echo(
         f"Examined {report.examined} child visits: {report.changed} {verb}, "

@@ -142,7 +142,7 @@ def demo_command(port: int, host: str, households: int, seed: int, no_serve: boo
     processor = threading.Thread(
         target=follow,
         args=(app.extensions["clms_sessionmaker"],),
-        kwargs={"interval": 0.5, "stop": stop_processing.is_set},
+        kwargs={"interval": 0.5, "stop": stop_processing.is_set, "config": app.config},
         name="clms-demo-processor",
         daemon=True,
     )

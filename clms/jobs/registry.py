@@ -123,7 +123,7 @@ def process_submissions(ctx: JobContext) -> dict:
     """Parse received submissions into households, visits and children."""
     from clms.intake.process import process_received
 
-    result = process_received(ctx.sessions, full_batches_only=False)
+    result = process_received(ctx.sessions, full_batches_only=False, config=ctx.config)
     return {
         "processed": result.processed,
         "parsed": result.parsed,
@@ -194,9 +194,12 @@ def daily_digest(ctx: JobContext) -> dict:
 def kpi_snapshot(ctx: JobContext) -> dict:
     """Take the day's KPI snapshot per area and overall."""
     from alerts.kpis import take_kpi_snapshot
+    from clms.config import gps_far_km
 
     with session_scope(ctx.sessions) as session:
-        rows = take_kpi_snapshot(session, ctx.now.date(), now=ctx.now)
+        rows = take_kpi_snapshot(
+            session, ctx.now.date(), now=ctx.now, far_km=gps_far_km(ctx.config)
+        )
     return {"day": ctx.now.date().isoformat(), "rows": rows}
 
 
