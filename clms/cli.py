@@ -70,6 +70,7 @@ def users_add(username, role, areas, brand_code, provider_code, full_name, email
     Example:
         echo 'a long passphrase' | clms users add awa --role monitor --area CI-NAWA
     """
+    from clms.auth import password_min_length
     from clms.auth.users import add_user
 
     password = _read_password()
@@ -86,6 +87,7 @@ def users_add(username, role, areas, brand_code, provider_code, full_name, email
             email=email,
             realm=current_app.config["DIGEST_REALM"],
             actor=CLI_ACTOR,
+            min_length=password_min_length(current_app.config),
         )
         scopes = ", ".join(areas) or "no area"
         click.echo(f"Added {user.username} ({role}; {scopes}).")
@@ -149,13 +151,14 @@ def users_password(username, reason) -> None:
 
     Their web sessions end and their API tokens are revoked; phones' device tokens stay.
     """
+    from clms.auth import password_min_length
     from clms.auth.users import change_password
 
     password = _read_password()
     with _user_change() as session:
         revoked = change_password(
             session, username, password, realm=current_app.config["DIGEST_REALM"],
-            actor=CLI_ACTOR, reason=reason,
+            actor=CLI_ACTOR, reason=reason, min_length=password_min_length(current_app.config),
         )  # fmt: skip
     click.echo(f"New password set for {username}; sessions ended, {revoked} API token(s) revoked.")
 

@@ -59,8 +59,9 @@ def _demo_present(session: Session) -> bool:
 
 def _existing_accounts(session: Session, realm: str) -> list[Account]:
     """One demo account per role, with a new password (the old ones were shown only once)."""
-    from clms.auth import set_password
+    from clms.auth import password_min_length, set_password
 
+    min_length = password_min_length(current_app.config)
     accounts = []
     for role in ("admin", "monitor", "officer", "supervisor", "provider", "brand"):
         user = session.scalar(
@@ -69,7 +70,7 @@ def _existing_accounts(session: Session, realm: str) -> list[Account]:
         if user is None:
             continue
         password = new_password()
-        set_password(user, password, realm)
+        set_password(user, password, realm, min_length=min_length)
         accounts.append(Account(role, user.username, password))
     return accounts
 
