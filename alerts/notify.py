@@ -2,7 +2,9 @@
 
 Mail is never sent inside the transaction that raises an alert. The code that raises or escalates
 writes a :class:`~clms.models.Notification` row (status ``pending``) in its own transaction, and
-the ``send_notifications`` job (:func:`send_due`) sends what is due, retrying with a growing delay.
+the ``send_notifications`` job (:func:`clms.jobs.outbox.send_due`, the boundary of its
+transactions) sends what is due with the steps here: :func:`claim_due`, :func:`deliver`,
+:func:`record_outcomes`, retrying with a growing delay.
 A mail server that is down therefore never loses or delays the alert itself: the alert is in the
 queue the moment its transaction commits, and the mail follows when the server is back.
 
@@ -34,7 +36,7 @@ import logging
 import re
 import smtplib
 import ssl
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -506,7 +508,9 @@ _not_configured_logged = False
 
 
 @dataclass(frozen=True)
-class _Outgoing:
+class Outgoing:
+    """A notification claimed for sending (:func:`claim_due`)."""
+
     id: int
     email: str
     subject: str
@@ -515,87 +519,79 @@ class _Outgoing:
     created_at: dt.datetime
 
 
-def send_due(
-    sessions: Callable[[], Session],
-    config: Mapping,
-    *,
-    now: dt.datetime | None = None,
-    limit: int = 100,
-) -> dict:
-    """Send up to ``limit`` pending notifications whose ``next_attempt_at`` has come, over one
-    SMTP connection; returns counts: ``sent``, ``failed`` (given up), ``retry`` (failed, tried
-    again later) and ``pending`` (all notifications still waiting, due or not).
-
-    A notification is claimed (its next attempt moved ``SEND_LEASE`` ahead) in a short
-    transaction, sent outside any transaction (a slow mail server never holds the database), then
-    marked ``sent``, or on failure given another attempt after 1, 5, 30 minutes, 2 hours, then
-    every 6 hours, and ``failed`` after ``MAX_ATTEMPTS`` (or at once when the server refuses the
-    address for good). With ``SMTP_HOST`` empty nothing is sent and everything stays pending.
-    """
+def mail_configured(config: Mapping) -> bool:
+    """Whether mail can be sent (``SMTP_HOST`` is set). The first time it is not, the log says
+    so, once per process: notifications are then kept, pending."""
     global _not_configured_logged
-    now = now or utcnow()
-    if not config.get("SMTP_HOST"):
-        pending = _count_pending(sessions)
-        if not _not_configured_logged:
-            log.warning("mail is not configured (CLMS_SMTP_HOST is empty): notifications are kept")
-            _not_configured_logged = True
-        return {"sent": 0, "failed": 0, "retry": 0, "pending": pending, "mail": "not configured"}
+    if config.get("SMTP_HOST"):
+        return True
+    if not _not_configured_logged:
+        log.warning("mail is not configured (CLMS_SMTP_HOST is empty): notifications are kept")
+        _not_configured_logged = True
+    return False
 
-    with sessions() as session:
-        rows = session.scalars(
-            select(Notification)
-            .where(Notification.status == "pending", Notification.next_attempt_at <= now)
-            .order_by(Notification.next_attempt_at, Notification.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
-        batch = [
-            _Outgoing(n.id, n.email, n.subject, n.body, n.attempts, n.created_at) for n in rows
-        ]
-        for n in rows:
-            n.next_attempt_at = now + SEND_LEASE
-        session.commit()
-    if not batch:
-        return {"sent": 0, "failed": 0, "retry": 0, "pending": _count_pending(sessions)}
 
-    outcomes = _deliver(batch, config, now)
+def claim_due(session: Session, now: dt.datetime, *, limit: int = 100) -> list[Outgoing]:
+    """Claim up to ``limit`` pending notifications whose ``next_attempt_at`` has come: their next
+    attempt moves ``SEND_LEASE`` ahead, so that no other sender takes them meanwhile; returns what
+    to send. Flushes, never commits: the sender's boundary commits the claim before sending
+    (:func:`clms.jobs.outbox.send_due`)."""
+    rows = session.scalars(
+        select(Notification)
+        .where(Notification.status == "pending", Notification.next_attempt_at <= now)
+        .order_by(Notification.next_attempt_at, Notification.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    batch = [Outgoing(n.id, n.email, n.subject, n.body, n.attempts, n.created_at) for n in rows]
+    for n in rows:
+        n.next_attempt_at = now + SEND_LEASE
+    session.flush()
+    return batch
 
+
+def record_outcomes(
+    session: Session, batch: list[Outgoing], outcomes: Mapping, now: dt.datetime
+) -> dict:
+    """Mark each notification of ``batch`` by its outcome (:func:`deliver`): ``sent``, or on
+    failure another attempt after 1, 5, 30 minutes, 2 hours, then every 6 hours, and ``failed``
+    after ``MAX_ATTEMPTS`` (or at once when the server refused the address for good); one changed
+    meanwhile is left alone. Returns the counts ``sent``, ``failed`` (given up) and ``retry``.
+    Flushes, never commits."""
     summary = {"sent": 0, "failed": 0, "retry": 0}
-    with sessions() as session:
-        for item in batch:
-            note = session.get(Notification, item.id)
-            if note is None or note.status != "pending":
-                continue
-            error, permanent = outcomes.get(item.id, ("not attempted", False))
-            if error is None:
-                note.status, note.sent_at, note.last_error = "sent", now, None
-                summary["sent"] += 1
-                continue
-            note.attempts = item.attempts + 1
-            note.last_error = error[:2000]
-            if permanent or note.attempts >= MAX_ATTEMPTS:
-                note.status = "failed"
-                summary["failed"] += 1
-                log.error(
-                    "notification %d to %s given up after %d attempts: %s",
-                    item.id, item.email, note.attempts, error,
-                )  # fmt: skip
-            else:
-                note.next_attempt_at = now + retry_delay(note.attempts)
-                summary["retry"] += 1
-                log.warning(
-                    "notification %d to %s failed (attempt %d), next at %s: %s",
-                    item.id, item.email, note.attempts, note.next_attempt_at, error,
-                )  # fmt: skip
-        session.commit()
-    summary["pending"] = _count_pending(sessions)
+    for item in batch:
+        note = session.get(Notification, item.id)
+        if note is None or note.status != "pending":
+            continue
+        error, permanent = outcomes.get(item.id, ("not attempted", False))
+        if error is None:
+            note.status, note.sent_at, note.last_error = "sent", now, None
+            summary["sent"] += 1
+            continue
+        note.attempts = item.attempts + 1
+        note.last_error = error[:2000]
+        if permanent or note.attempts >= MAX_ATTEMPTS:
+            note.status = "failed"
+            summary["failed"] += 1
+            log.error(
+                "notification %d to %s given up after %d attempts: %s",
+                item.id, item.email, note.attempts, error,
+            )  # fmt: skip
+        else:
+            note.next_attempt_at = now + retry_delay(note.attempts)
+            summary["retry"] += 1
+            log.warning(
+                "notification %d to %s failed (attempt %d), next at %s: %s",
+                item.id, item.email, note.attempts, note.next_attempt_at, error,
+            )  # fmt: skip
+    session.flush()
     return summary
 
 
-def _count_pending(sessions: Callable[[], Session]) -> int:
-    with sessions() as session:
-        read_only(session)
-        return session.scalar(select(func.count()).where(Notification.status == "pending"))
+def count_pending(session: Session) -> int:
+    """All notifications still waiting, due or not (in a read-only transaction)."""
+    read_only(session)
+    return session.scalar(select(func.count()).where(Notification.status == "pending"))
 
 
 def retry_delay(attempts: int) -> dt.timedelta:
@@ -631,8 +627,9 @@ def build_message(
     return msg
 
 
-def _deliver(batch: list[_Outgoing], config: Mapping, now: dt.datetime) -> dict:
-    """Send ``batch`` over one connection: ``{id: (error or None, permanent)}``."""
+def deliver(batch: list[Outgoing], config: Mapping, now: dt.datetime) -> dict:
+    """Send ``batch`` over one SMTP connection, outside any transaction (a slow mail server never
+    holds the database): ``{id: (error or None, permanent)}``."""
     domain = str(config.get("MAIL_FROM") or "clms@localhost").rpartition("@")[2] or "localhost"
     try:
         smtp = _connect(config)

@@ -88,6 +88,7 @@ def users_add(username, role, areas, brand_code, provider_code, full_name, email
     Example:
         echo 'a long passphrase' | clms users add awa --role monitor --area CI-NAWA
     """
+    from clms.auth import password_min_length
     from clms.auth.users import add_user
 
     password = _read_password()
@@ -104,6 +105,7 @@ def users_add(username, role, areas, brand_code, provider_code, full_name, email
             email=email,
             realm=current_app.config["DIGEST_REALM"],
             actor=CLI_ACTOR,
+            min_length=password_min_length(current_app.config),
         )
         scopes = ", ".join(areas) or "no area"
         click.echo(f"Added {user.username} ({role}; {scopes}).")
@@ -164,13 +166,14 @@ def users_password(username, reason) -> None:
 
     Their web sessions end and their API tokens are revoked; phones' device tokens stay.
     """
+    from clms.auth import password_min_length
     from clms.auth.users import change_password
 
     password = _read_password()
     with _user_change() as session:
         revoked = change_password(
             session, username, password, realm=current_app.config["DIGEST_REALM"],
-            actor=CLI_ACTOR, reason=reason,
+            actor=CLI_ACTOR, reason=reason, min_length=password_min_length(current_app.config),
         )  # fmt: skip
     click.echo(f"New password set for {username}; sessions ended, {revoked} API token(s) revoked.")
 
@@ -401,7 +404,9 @@ def process_command(follow: bool, interval: float, batch: int) -> None:
                 bar.update(total.processed - seen[0])
                 seen[0] = total.processed
 
-            result = process_received(sessions, batch=batch, progress=advance)
+            result = process_received(
+                sessions, batch=batch, progress=advance, config=current_app.config
+            )
         click.echo(
             f"Processed {result.processed}: {result.parsed} parsed, {result.review} for review, "
             f"{result.failed} failed (marked for review)."
@@ -424,8 +429,9 @@ def process_command(follow: bool, interval: float, batch: int) -> None:
 
     click.echo(f"Processing received submissions every {interval:g} s; stop with Ctrl-C.")
     follow_received(
-        sessions, interval=interval, batch=batch, stop=lambda: stopping[0], progress=report
-    )
+        sessions, interval=interval, batch=batch, stop=lambda: stopping[0], progress=report,
+        config=current_app.config,
+    )  # fmt: skip
     click.echo("Stopped.")
 
 
@@ -453,7 +459,7 @@ def reclassify_command(dry_run: bool, chunk: int, examples: int) -> None:
             seen[0] = done
 
         report = reclassify(sessions, chunk=chunk, dry_run=dry_run, progress=advance,
-                            max_examples=examples)  # fmt: skip
+                            max_examples=examples, config=current_app.config)  # fmt: skip
     verb = "would change" if dry_run else "changed"
     click.echo(
         f"Examined {report.examined} child visits: {report.changed} {verb}, "

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 
 _INT_SETTINGS = {
@@ -172,20 +173,16 @@ def _instance_secret(instance: Path, name: str = "secret_key") -> str:
     return path.read_text().strip()
 
 
-def gps_far_km() -> float:
-    """``GPS_FAR_METRES`` in km: a visit's GPS point further than this from the village chosen in
-    the form is held for review (forms.store) and counts against its monitor (alerts.kpis). The
-    application's setting, or the default outside an application."""
-    from flask import current_app, has_app_context
-
-    metres = current_app.config.get("GPS_FAR_METRES") if has_app_context() else None
+def gps_far_km(config: Mapping | None = None) -> float:
+    """``GPS_FAR_METRES`` of ``config`` in km: a visit's GPS point further than this from the
+    village chosen in the form is held for review (forms.store) and counts against its monitor
+    (alerts.kpis). The default without a configuration (or without the setting)."""
+    metres = config.get("GPS_FAR_METRES") if config is not None else None
     return float(metres if metres is not None else DEFAULTS["GPS_FAR_METRES"]) / 1000
 
 
-def max_children_per_submission() -> int:
-    """``MAX_CHILDREN_PER_SUBMISSION``: the most children one household visit may name (the
-    application's setting, or the default outside an application)."""
-    from flask import current_app, has_app_context
-
-    value = current_app.config.get("MAX_CHILDREN_PER_SUBMISSION") if has_app_context() else None
+def max_children_per_submission(config: Mapping | None = None) -> int:
+    """``MAX_CHILDREN_PER_SUBMISSION`` of ``config``: the most children one household visit may
+    name (the default without a configuration, or without the setting)."""
+    value = config.get("MAX_CHILDREN_PER_SUBMISSION") if config is not None else None
     return int(value if value is not None else DEFAULTS["MAX_CHILDREN_PER_SUBMISSION"])

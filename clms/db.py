@@ -1,7 +1,21 @@
-"""Database engine and sessions.
+"""Database engine and sessions, and the one transaction helper.
 
-One engine per application. A web request gets one session (``db()``), committed at the boundary by
-the view that changes data and always closed at teardown. The CLI and jobs use ``session_scope``.
+One engine per application. The transaction boundaries, one way each:
+
+- a web request: one session (``db()``), committed by the view that changes data (or by the
+  request's own boundary helpers in the roof), always closed at teardown;
+- a command or a job: :func:`session_scope`, the one helper that makes a new session, commits
+  when its block ends, rolls back on error and closes; a job passes its ``ctx.sessions``, a
+  command its application (or nothing: the current one);
+- a request or a job whose work may lose a race: :func:`commit_retrying`.
+
+Code below the boundaries flushes, never commits.
+
+``db()``, ``engine()`` and :func:`session_scope` without an argument are the roof's entry: they
+find the current application (``current_app``), and only the roof (views, commands, the app
+factory) calls them so. Below the roof nothing reads the application: sessions, session factories
+and settings are passed in.
+
 Nothing here is SQLite-only: SQLite gets WAL and a busy timeout so that several gunicorn workers can
 share the embedded database, PostgreSQL needs nothing special.
 """
@@ -108,9 +122,17 @@ def read_only(session: Session) -> None:
     """Declare the session's next transaction read-only (call before its first statement).
 
     On SQLite it then begins without taking the database's single write lock, so reads never queue
-    behind writers; a write in it fails. Elsewhere it changes nothing.
+    behind writers; a write in it fails. Elsewhere it changes nothing. :func:`writable` ends it.
     """
     session.connection(execution_options={READ_ONLY: True})
+
+
+def writable(session: Session) -> None:
+    """End a read-only transaction (:func:`read_only`) so that the next statement begins one that
+    may write; it has only read, so nothing is lost (loaded objects stay as they are). A session
+    in any other state is left alone."""
+    if session.in_transaction() and session.connection().get_execution_options().get(READ_ONLY):
+        session.commit()
 
 
 def insert_ignoring_conflict(conn, table, values: dict, keys: list[str]) -> int:
@@ -148,22 +170,35 @@ def init_app(app: Flask) -> None:
 
 
 def db() -> Session:
-    """The session of the current request (or application context), created on first use."""
+    """The session of the current request (or application context), created on first use: the
+    roof's entry (views), committed by the view."""
     if "db_session" not in g:
         g.db_session = current_app.extensions["clms_sessionmaker"]()
     return g.db_session
 
 
 def engine() -> Engine:
-    """The engine of the current application."""
+    """The engine of the current application (the roof's entry: commands that work on the whole
+    database)."""
     return current_app.extensions["clms_engine"]
 
 
 @contextmanager
-def session_scope(app: Flask | None = None) -> Iterator[Session]:
-    """A session that commits when the block ends and rolls back on error (CLI and jobs)."""
-    app = app or current_app
-    session = app.extensions["clms_sessionmaker"]()
+def session_scope(source: Flask | Callable[[], Session] | None = None) -> Iterator[Session]:
+    """The one transaction helper of commands and jobs: a new session whose transaction commits
+    when the block ends, is rolled back on error, and is always closed.
+
+    ``source`` makes the session: an application (its sessionmaker; what commands and tests
+    pass), or a factory of sessions (a job's ``ctx.sessions``, a sessionmaker). None: the current
+    application, for the roof's commands only.
+
+    >>> with session_scope(ctx.sessions) as session:  # doctest: +SKIP
+    ...     escalate_overdue_alerts(session, ctx.now)
+    """
+    if source is None:
+        source = current_app._get_current_object()
+    sessions = source.extensions["clms_sessionmaker"] if isinstance(source, Flask) else source
+    session = sessions()
     try:
         yield session
         session.commit()

@@ -1,6 +1,7 @@
 """What keeps other sites and injected text from acting in a signed-in person's browser: a
 CSRF token on every form, and security headers (a strict Content-Security-Policy) on every
-response.
+response. And the transaction boundary of a sign-in attempt (:func:`guard_sign_in`), for the
+three surfaces that check a password.
 
 CSRF
     Each browser session holds a random token (``secrets.token_urlsafe``) in the signed session
@@ -44,12 +45,16 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, request, session
 from markupsafe import Markup
+from sqlalchemy.orm import Session as SqlSession
 
+from clms.auth.limits import Limits, attempt_sign_in
 from clms.errors import problem
+from clms.models import User
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: blueprints whose requests carry their credentials in a header a cross-site page cannot set
@@ -246,3 +251,35 @@ def add_security_headers(response: Response) -> Response:
         # pages, exports and API answers hold child-level data: never kept by a browser or proxy
         headers["Cache-Control"] = "no-store"
     return response
+
+
+# --- sign-in -------------------------------------------------------------------------------------
+
+
+def guard_sign_in(
+    session: SqlSession,
+    username: str,
+    verify: Callable[[], User | None],
+    *,
+    address: str,
+    limits: Limits,
+    surface: str,
+    count_every_attempt: bool = True,
+) -> User:
+    """The transaction boundary of a sign-in attempt (the web sign-in page, the API's token
+    endpoint, OpenRosa's Basic and Digest): :func:`clms.auth.limits.attempt_sign_in` in the
+    request's ``session``, and the user it found.
+
+    A refusal (``auth.rate_limited``, ``auth.locked``, ``auth.failed``) is committed here, its
+    counts and audit entries, before it is raised: the error handler rolls the request's
+    transaction back, and a refused attempt must still count. A success commits nothing: the
+    caller commits with its own work (its ``auth.login`` entry).
+    """
+    attempt = attempt_sign_in(
+        session, username, verify, address=address, limits=limits, surface=surface,
+        count_every_attempt=count_every_attempt,
+    )  # fmt: skip
+    if attempt.refusal is not None:
+        session.commit()
+        raise attempt.refusal
+    return attempt.user

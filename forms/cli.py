@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
 from clms.cli import refusals
@@ -65,8 +66,10 @@ def forms_publish(file: Path, validate: bool | None) -> None:
         clms forms publish household.xlsx
     """
     from clms.db import session_scope
-    from forms.publish import publish_form
+    from forms.publish import publish_form, validate_setting
 
+    if validate is None:
+        validate = validate_setting(current_app.config)
     with refusals(), session_scope() as session:
         result = publish_form(session, file.name, file.read_bytes(), validate=validate)
         version = result.form_version
@@ -181,8 +184,6 @@ def forms_decrypt(form_id: str | None, passphrase_file: Path | None, no_process:
     Example:
         clms forms decrypt clms_household_visit --passphrase-file /run/secrets/clms_key
     """
-    from flask import current_app
-
     from clms.intake.decrypt import decrypt_pending
     from forms import crypto
     from forms.encryption import FormKeyError

@@ -14,10 +14,10 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import current_app, has_app_context
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -89,7 +89,8 @@ def publish_form(
     published_by:
         The user (or user id) publishing, kept on the version.
     validate:
-        Run ODK Validate; ``None`` follows the ODK_VALIDATE setting (``auto``: when java exists).
+        Run ODK Validate; ``None``: ``auto`` (when java exists). The roof passes the ODK_VALIDATE
+        setting as :func:`validate_setting` reads it.
 
     Raises
     ------
@@ -276,9 +277,10 @@ def form_with_versions(session: Session, xml_form_id: str) -> tuple[Form, list[F
     return form, list(versions)
 
 
-def validate_setting() -> bool:
-    """Whether to run ODK Validate: setting ODK_VALIDATE (auto, 1, 0); auto = java is on PATH."""
-    value = current_app.config.get("ODK_VALIDATE", "auto") if has_app_context() else "auto"
+def validate_setting(config: Mapping | None = None) -> bool:
+    """Whether to run ODK Validate: the setting ODK_VALIDATE of ``config`` (auto, 1, 0; auto
+    without a configuration or the setting); auto = java is on PATH."""
+    value = config.get("ODK_VALIDATE", "auto") if config is not None else "auto"
     if isinstance(value, bool):
         return value
     value = str(value).strip().lower()

@@ -216,10 +216,19 @@ class Batch:
     """
 
     def __init__(
-        self, session: Session, items: list[Item], placements: Mapping[int, Placement] | None = None
+        self,
+        session: Session,
+        items: list[Item],
+        placements: Mapping[int, Placement] | None = None,
+        *,
+        far_km: float | None = None,
+        max_children: int | None = None,
     ):
         self.session = session
         self.items = items
+        # the settings GPS_FAR_METRES (in km) and MAX_CHILDREN_PER_SUBMISSION, or their defaults
+        self.far_km = gps_far_km() if far_km is None else far_km
+        self.max_children = max_children_per_submission() if max_children is None else max_children
         self.issues: dict[int, list[Issue]] = {}
         self.villages: dict[str, tuple[int, int]] = {}  # code -> (id, area id)
         # submission id -> where its GPS point is (household visits with a point)
@@ -337,7 +346,7 @@ class Batch:
             gps.village_id == chosen or self._scoped(item.submitter, gps.village_id, gps.area_id)
         ):
             village_id, source = gps.village_id, "gps"
-        far_km = gps_far_km()
+        far_km = self.far_km
         if gps.distance_km is not None and gps.distance_km > far_km:
             issues.append(
                 Issue(
@@ -352,7 +361,7 @@ class Batch:
     def _plan_household_visit(
         self, item: Item, record: HouseholdVisitRecord, when: dt.datetime, issues: list[Issue]
     ) -> None:
-        limit = max_children_per_submission()
+        limit = self.max_children
         if len(record.children) > limit:
             # no household has that many children: an error or an attack. Nothing of the visit
             # is saved (matching thousands of children is the slow part, and a person must look);
@@ -643,12 +652,21 @@ _VISIT_DEFAULTS = {
 
 
 def save_batch(
-    session: Session, items: list[Item], placements: Mapping[int, Placement] | None = None
+    session: Session,
+    items: list[Item],
+    placements: Mapping[int, Placement] | None = None,
+    *,
+    far_km: float | None = None,
+    max_children: int | None = None,
 ) -> Saved:
     """Save ``items`` (in order), their household visits' GPS points placed as ``placements``
     says (by submission id; a visit without one keeps the village chosen in the form); returns
-    what was saved. Flushes, never commits."""
-    batch = Batch(session, items, placements)
+    what was saved. Flushes, never commits.
+
+    The settings are passed in: ``far_km`` (``GPS_FAR_METRES`` in km: a point further from the
+    village chosen in the form is held for review) and ``max_children``
+    (``MAX_CHILDREN_PER_SUBMISSION``); None: their defaults (:mod:`clms.config`)."""
+    batch = Batch(session, items, placements, far_km=far_km, max_children=max_children)
     batch.load()
     for item in items:
         batch.plan(item)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
@@ -34,7 +35,7 @@ def locate_command(only_missing: bool, batch: int) -> None:
     """
     if batch < 1:
         raise click.BadParameter("must be at least 1", param_hint="--batch")
-    far_km = gps_far_km()
+    far_km = gps_far_km(current_app.config)
     with session_scope() as session:
         forget(session)  # cells may have been imported by another process a moment ago
         query = select(func.count(Visit.id)).where(

@@ -187,7 +187,7 @@ def process(app):
     """
     from clms.intake.process import process_received
 
-    return lambda: process_received(app.extensions["clms_sessionmaker"])
+    return lambda: process_received(app.extensions["clms_sessionmaker"], config=app.config)
 
 
 @pytest.fixture

@@ -75,13 +75,15 @@ def counts(app) -> tuple[int, int]:
 
 
 def publish(app, filename, data, **kwargs):
-    """Publish inside the app context, so the app's ODK_VALIDATE (off in tests) applies."""
+    """Publish as the application does, with its ODK_VALIDATE (off in tests)."""
+    kwargs.setdefault("validate", validate_setting(app.config))
     with app.app_context(), session_scope(app) as s:
         result = publish_form(s, filename, data, **kwargs)
         return result, result.form_version.form.xml_form_id, result.form_version.version
 
 
 def refused(app, filename, data, **kwargs) -> Problem:
+    kwargs.setdefault("validate", validate_setting(app.config))
     with pytest.raises(Problem) as info, app.app_context(), session_scope(app) as s:
         publish_form(s, filename, data, **kwargs)
     return info.value
@@ -109,12 +111,11 @@ def test_validate_setting_without_app_is_auto():
 
 
 def test_validate_setting_follows_app_config(app):
-    with app.app_context():
-        assert validate_setting() is False  # the test app sets ODK_VALIDATE=0
-        app.config["ODK_VALIDATE"] = "1"
-        assert validate_setting() is True
-        app.config["ODK_VALIDATE"] = "auto"
-        assert validate_setting() is HAS_JAVA
+    assert validate_setting(app.config) is False  # the test app sets ODK_VALIDATE=0
+    app.config["ODK_VALIDATE"] = "1"
+    assert validate_setting(app.config) is True
+    app.config["ODK_VALIDATE"] = "auto"
+    assert validate_setting(app.config) is HAS_JAVA
 
 
 # --- our forms ------------------------------------------------------------------------------------
@@ -433,10 +434,10 @@ def test_a_lost_race_is_a_clear_problem_and_the_transaction_survives(app, monkey
     monkeypatch.setattr(publish_module, "_check_version_increases", lambda *args: None)
     with app.app_context(), session_scope(app) as s:
         with pytest.raises(Problem) as info:
-            publish_form(s, "clms_report.md", report_md("2026112201"))
+            publish_form(s, "clms_report.md", report_md("2026112201"), validate=False)
         assert info.value.key == "form.version_not_increasing"
         # the caller's transaction is still usable after the savepoint rolled back
-        result = publish_form(s, "clms_report.md", report_md("2026112202"))
+        result = publish_form(s, "clms_report.md", report_md("2026112202"), validate=False)
         assert result.form_version.version == "2026112202"
     with session_scope(app) as s:
         assert s.scalar(select(Form)).live_version.version == "2026112202"

@@ -408,6 +408,7 @@ def test_monitor_quality_counts_the_stored_distance_to_the_chosen_village(
     import datetime as dt
 
     from alerts.kpis import KpiFilters, kpi_report
+    from clms.config import gps_far_km
     from clms.models import User
 
     set_cells(app)
@@ -427,6 +428,7 @@ def test_monitor_quality_counts_the_stored_distance_to_the_chosen_village(
     app.config["GPS_FAR_METRES"] = 6000
     with app.app_context(), session_scope(app) as s:
         olga = s.scalar(select(User).where(User.username == "olga"))
-        report = kpi_report(s, olga, KpiFilters(dt.date(2026, 11, 1), dt.date(2026, 11, 30)))
+        report = kpi_report(s, olga, KpiFilters(dt.date(2026, 11, 1), dt.date(2026, 11, 30)),
+                            far_km=gps_far_km(app.config))  # fmt: skip
     [awa] = [row for row in report.monitors if row["label"] == "awa"]
     assert (awa["visits_with_gps"], awa["visits_far"]) == (1, 0)

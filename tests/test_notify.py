@@ -17,10 +17,10 @@ from alerts.notify import (
     officers_for_village,
     queue_daily_digest,
     reason_lines,
-    send_due,
     supervisors_for_village,
 )
 from clms.db import session_scope
+from clms.jobs.outbox import send_due
 from clms.models import Alert, Child, Notification, User
 from tests.factories import CHILD_NAME, HEAD_NAME, NOW, add_alert, village_id
 from tests.smtp_server import SmtpServer, free_port

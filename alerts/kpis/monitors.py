@@ -17,7 +17,6 @@ from alerts.kpis.dimensions import (
 )
 from alerts.kpis.export import EXPORT_CHUNK
 from alerts.kpis.figures import CHILD_LABOUR, _children, _medians, _round, _share
-from clms.config import gps_far_km
 from clms.models import ChildVisit, Classification, User, Village, Visit
 
 #: a visit shorter than this is a sign of poor monitoring (domain.md section 7)
@@ -38,7 +37,7 @@ MONITOR_FIGURES = (
 )
 
 
-def _monitor_quality(ctx: _Context) -> list[dict]:
+def _monitor_quality(ctx: _Context, far_km: float) -> list[dict]:
     session = ctx.session
     windows = ctx.windows("none")
     dims = visit_dims()
@@ -92,7 +91,7 @@ def _monitor_quality(ctx: _Context) -> list[dict]:
     for key, monitored, identified in _area_rates(ctx, windows):
         if key in out:
             out[key]["area_identification_rate"] = _share(identified, monitored, 4)
-    _gps_distances(ctx, windows, where, out)
+    _gps_distances(ctx, windows, where, out, far_km)
 
     names = dict(session.execute(select(User.id, User.username).where(User.id.in_(out))).all())
     rows = []
@@ -155,10 +154,12 @@ def _area_rates(ctx: _Context, windows) -> list:
     ).all()
 
 
-def _gps_distances(ctx: _Context, windows, where, out: dict) -> None:
-    """Count, per monitor, the visits with a GPS point and those far from their village: the
-    distance stored at ingestion (to the village chosen in the form, its cell when it has one),
-    else the haversine to the village point in Python, over the rows read a chunk at a time."""
+def _gps_distances(ctx: _Context, windows, where, out: dict, far_km: float) -> None:
+    """Count, per monitor, the visits with a GPS point and those far from their village (more
+    than ``far_km``, the ``GPS_FAR_METRES`` setting: a sign of poor monitoring, and held for
+    review at ingestion): the distance stored at ingestion (to the village chosen in the form,
+    its cell when it has one), else the haversine to the village point in Python, over the rows
+    read a chunk at a time."""
     stmt = (
         _join_visit_dims(
             select(
@@ -179,7 +180,6 @@ def _gps_distances(ctx: _Context, windows, where, out: dict) -> None:
         )
         .execution_options(yield_per=EXPORT_CHUNK)
     )  # fmt: skip
-    far_km = gps_far_km()  # a sign of poor monitoring, and held for review at ingestion
     for monitor_id, lat, lon, stored_km, vlat, vlon in ctx.session.execute(stmt):
         r = out.get(monitor_id)
         if r is None:

@@ -17,6 +17,7 @@ from alerts.kpis.figures import SCALAR_FIGURES, _figures, empty_figures
 from alerts.kpis.filters import TIME_GROUPS, KpiFilters, time_windows
 from alerts.kpis.monitors import _monitor_quality
 from alerts.rules import CATEGORIES
+from clms.config import gps_far_km
 from clms.models import CASE_STATES, Area, ServiceType, Supplier, User, Village, Visit, utcnow
 from clms.scope import area_ids_in_scope, village_scope_condition
 
@@ -59,10 +60,17 @@ class KpiReport:
 
 
 def kpi_report(
-    session: Session, user: User, filters: KpiFilters, *, now: dt.datetime | None = None
+    session: Session,
+    user: User,
+    filters: KpiFilters,
+    *,
+    now: dt.datetime | None = None,
+    far_km: float | None = None,
 ) -> KpiReport:
     """The KPIs ``user`` may see for ``filters``: only the villages in their scope; empty
     figures for a user with no scope (a brand, a provider, an administrator without one).
+    ``far_km``: the ``GPS_FAR_METRES`` setting in km, beyond which a visit's GPS point counts
+    as far from its village (None: the default, :func:`clms.config.gps_far_km`).
 
     Raises ``request.invalid_parameter`` for a code that names nothing (a village, an area, a
     supplier, a monitor's username). A code outside the user's scope filters to nothing.
@@ -77,15 +85,20 @@ def kpi_report(
     if scope is None:
         overall = _label(empty_figures(), None, "")
         return KpiReport(filters, now, overall, [], [], in_scope=False)
-    return _compute(session, filters, resolved, scope, now)
+    return _compute(session, filters, resolved, scope, now, far_km)
 
 
 def compute_everything(
-    session: Session, filters: KpiFilters, *, now: dt.datetime | None = None
+    session: Session,
+    filters: KpiFilters,
+    *,
+    now: dt.datetime | None = None,
+    far_km: float | None = None,
 ) -> KpiReport:
     """The KPIs over every village and what has none: for the nightly snapshot only, never for
-    a person (use :func:`kpi_report`)."""
-    return _compute(session, filters, _resolve(session, filters), None, now or utcnow())
+    a person (use :func:`kpi_report`); ``far_km`` as there."""
+    resolved = _resolve(session, filters)
+    return _compute(session, filters, resolved, None, now or utcnow(), far_km)
 
 
 def filter_choices(session: Session, user: User) -> dict[str, list]:
@@ -174,7 +187,7 @@ def kpi_table(report: KpiReport) -> tuple[list[str], Iterator[list]]:
 # --- computing -----------------------------------------------------------------------------------
 
 
-def _compute(session, filters, resolved, scope, now) -> KpiReport:
+def _compute(session, filters, resolved, scope, now, far_km: float | None) -> KpiReport:
     ctx = _Context.build(session, filters, resolved, scope, now)
     overall = _figures(ctx, "none")[None]
     overall = _label(overall, None, "")
@@ -186,7 +199,7 @@ def _compute(session, filters, resolved, scope, now) -> KpiReport:
             for key, _start, _end in time_windows(filters):
                 by_key.setdefault(key, empty_figures(timed=True))
         rows = _labelled_rows(session, filters.group, by_key)
-    monitors = _monitor_quality(ctx)
+    monitors = _monitor_quality(ctx, gps_far_km() if far_km is None else far_km)
     return KpiReport(filters, now, overall, rows, monitors)
 
 

@@ -17,19 +17,23 @@ from clms.models import KpiSnapshot, Village, utcnow
 _ROW_IDENTITY = ("key", "label", "area_id")
 
 
-def take_kpi_snapshot(session: Session, day: dt.date, *, now: dt.datetime | None = None) -> int:
+def take_kpi_snapshot(
+    session: Session, day: dt.date, *, now: dt.datetime | None = None, far_km: float | None = None
+) -> int:
     """Write the KPI snapshot of ``day`` (one row per area with villages, one overall), replacing
     that day's rows; returns how many rows were written.
 
     The figures are those of the default period of ``day`` (the 12 months up to and including
     it), the "now" figures as at ``now`` when given (the nightly job passes the time it runs),
-    else as at the end of ``day`` (UTC). Flushes; the caller commits.
+    else as at the end of ``day`` (UTC); ``far_km`` is the ``GPS_FAR_METRES`` setting in km
+    (None: the default). Flushes; the caller commits.
 
     >>> take_kpi_snapshot(session, dt.date(2025, 3, 1))  # doctest: +SKIP
     5
     """
     as_of = now or _midnight(day + dt.timedelta(days=1))
-    report = compute_everything(session, KpiFilters.default(day, group="area"), now=as_of)
+    filters = KpiFilters.default(day, group="area")
+    report = compute_everything(session, filters, now=as_of, far_km=far_km)
     by_area = {row["area_id"]: row for row in report.rows if row["area_id"] is not None}
     area_ids = sorted(session.scalars(select(Village.area_id).distinct()).all())
     session.execute(delete(KpiSnapshot).where(KpiSnapshot.taken_on == day))

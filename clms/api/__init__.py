@@ -6,9 +6,10 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from clms.audit import record
 from clms.auth import PUBLIC, allow, authenticate, issue_token, revoke_token, user_for_token
-from clms.auth.limits import Limits, guard_sign_in
+from clms.auth.limits import Limits
 from clms.db import db
 from clms.errors import problem
+from clms.security import guard_sign_in
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

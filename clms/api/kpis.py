@@ -18,11 +18,12 @@ with no scope gets zeros.
 
 from __future__ import annotations
 
-from flask import g, jsonify, request
+from flask import current_app, g, jsonify, request
 
 from alerts.kpis import kpi_report, parse_filters
 from clms.api import bp
 from clms.auth import allow
+from clms.config import gps_far_km
 from clms.db import db, read_only
 from clms.models import utcnow
 
@@ -37,4 +38,5 @@ def kpis_get():
     session.commit()  # the token was only read: go on in a read-only transaction
     read_only(session)
     filters = parse_filters(request.args, utcnow().date())
-    return jsonify(kpi_report(session, g.user, filters).as_dict())
+    far_km = gps_far_km(current_app.config)  # GPS_FAR_METRES
+    return jsonify(kpi_report(session, g.user, filters, far_km=far_km).as_dict())

@@ -18,9 +18,9 @@ import datetime as dt
 import functools
 import hashlib
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
-from flask import current_app, g, has_app_context, request
+from flask import g, request
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -64,18 +64,20 @@ def allow(*roles: str) -> Callable:
     return decorate
 
 
-def check_password_policy(password: str, username: str = "") -> None:
+def check_password_policy(password: str, username: str = "", min_length: int | None = None) -> None:
     """Refuse a password that is easy to guess, saying everything wrong with it (``ValueError``).
 
-    The rules are :func:`clms.auth.passwords.password_problems`'s, with the application's
-    ``PASSWORD_MIN_LENGTH``.
+    The rules are :func:`clms.auth.passwords.password_problems`'s, with ``min_length`` (the
+    ``PASSWORD_MIN_LENGTH`` setting, :func:`password_min_length`; None: the least,
+    :data:`MIN_PASSWORD_LENGTH`).
     """
-    _check_policy(password, username, password_min_length())
+    _check_policy(password, username, max(MIN_PASSWORD_LENGTH, min_length or MIN_PASSWORD_LENGTH))
 
 
-def password_min_length() -> int:
-    """``PASSWORD_MIN_LENGTH`` of the application (never below :data:`MIN_PASSWORD_LENGTH`)."""
-    value = current_app.config.get("PASSWORD_MIN_LENGTH") if has_app_context() else None
+def password_min_length(config: Mapping | None = None) -> int:
+    """``PASSWORD_MIN_LENGTH`` of ``config`` (never below :data:`MIN_PASSWORD_LENGTH`, which is
+    also the answer without a configuration)."""
+    value = config.get("PASSWORD_MIN_LENGTH") if config is not None else None
     return max(MIN_PASSWORD_LENGTH, int(value or MIN_PASSWORD_LENGTH))
 
 
@@ -84,10 +86,11 @@ def digest_ha1(username: str, realm: str, password: str) -> str:
     return hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()
 
 
-def set_password(user: User, password: str, realm: str) -> None:
+def set_password(user: User, password: str, realm: str, *, min_length: int | None = None) -> None:
     """Store the password's hash (and the Digest HA1 for OpenRosa) on ``user``, after checking
-    it against the policy (``ValueError`` saying what is wrong)."""
-    check_password_policy(password, user.username or "")
+    it against the policy with ``min_length`` (``PASSWORD_MIN_LENGTH``; None: the least)
+    (``ValueError`` saying what is wrong)."""
+    check_password_policy(password, user.username or "", min_length)
     user.password_hash = generate_password_hash(password)
     user.digest_ha1 = digest_ha1(user.username, realm, password)
     user.digest_realm = realm

@@ -33,8 +33,8 @@ from sqlalchemy import and_, case, delete, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from clms.db import READ_ONLY
-from clms.errors import problem
+from clms.db import writable
+from clms.errors import Problem, problem
 from clms.models import LoginThrottle, User, UTCDateTime, utcnow
 
 WINDOW = dt.timedelta(minutes=1)
@@ -60,7 +60,17 @@ class Limits:
         )
 
 
-def guard_sign_in(
+@dataclass(frozen=True)
+class SignIn:
+    """What :func:`attempt_sign_in` decided: the ``user`` it signed in, or the ``refusal`` (the
+    problem to answer), whose counts and audit entries are flushed and must be committed before
+    it is raised."""
+
+    user: User | None = None
+    refusal: Problem | None = None
+
+
+def attempt_sign_in(
     session: Session,
     username: str,
     verify: Callable[[], User | None],
@@ -69,14 +79,16 @@ def guard_sign_in(
     limits: Limits,
     surface: str,
     count_every_attempt: bool = True,
-) -> User:
+) -> SignIn:
     """Check the address limit and the username lock, then ``verify()`` the credentials.
 
-    Returns the user ``verify`` found. Otherwise raises the problem to answer
-    (``auth.rate_limited`` 429, ``auth.locked`` 429, ``auth.failed`` 401) after committing the
-    counts and the audit entries (``auth.login_failed``, ``auth.locked``): the error handler
-    rolls the request's transaction back, and a refused attempt must still count. On success
-    nothing is committed; the caller commits with its own work (its ``auth.login`` entry).
+    Returns the user ``verify`` found, or the refusal to answer (``auth.rate_limited`` 429,
+    ``auth.locked`` 429, ``auth.failed`` 401) with the counts and the audit entries
+    (``auth.login_failed``, ``auth.locked``) written in ``session``. Flushes, never commits: the
+    sign-in's boundary (:func:`clms.security.guard_sign_in`) commits a refusal before raising it,
+    because the error handler rolls the request's transaction back and a refused attempt must
+    still count; a success is committed by the caller with its own work (its ``auth.login``
+    entry).
     """
     from clms.audit import record
 
@@ -85,19 +97,21 @@ def guard_sign_in(
     target = f"user:{username[:150]}"
     wait = address_wait(session, address, limits, count=count_every_attempt, now=now)
     if wait:
-        session.commit()
-        raise problem("auth.rate_limited", headers={"Retry-After": str(wait)}, seconds=wait)
+        session.flush()
+        return SignIn(
+            refusal=problem("auth.rate_limited", headers={"Retry-After": str(wait)}, seconds=wait)
+        )
     wait = lock_wait(session, key, now=now)
     if wait:
-        _writable(session)
+        writable(session)
         record(session, None, "auth.login_failed", target, surface=surface, locked=True)
-        session.commit()
-        raise _locked(limits, wait)
+        session.flush()
+        return SignIn(refusal=_locked(limits, wait))
     user = verify()
     if user is not None:
         note_success(session, key)
-        return user
-    _writable(session)
+        return SignIn(user=user)
+    writable(session)
     if not count_every_attempt:
         address_wait(session, address, limits, count=True, now=now)
     # the counter's row before the audit's head row, in this order on every path (a success
@@ -109,10 +123,10 @@ def guard_sign_in(
             session, None, "auth.locked", target, surface=surface,
             failures=limits.max_failures, minutes=limits.lock_minutes,
         )  # fmt: skip
-    session.commit()
+    session.flush()
     if locked_now:
-        raise _locked(limits, limits.lock_minutes * 60)
-    raise problem("auth.failed")
+        return SignIn(refusal=_locked(limits, limits.lock_minutes * 60))
+    return SignIn(refusal=problem("auth.failed"))
 
 
 def _locked(limits: Limits, wait: int):
@@ -209,7 +223,7 @@ def note_success(session: Session, username: str) -> None:
     every request)."""
     key = username[:200]
     if session.scalar(select(_T.id).where(_T.scope == "user", _T.key == key)) is not None:
-        _writable(session)
+        writable(session)  # OpenRosa authenticates in a read-only transaction
         session.execute(delete(_T).where(_T.scope == "user", _T.key == key))
 
 
@@ -235,13 +249,6 @@ def lock_state(session: Session, usernames: list[str]) -> dict[str, dt.datetime]
         )
     )
     return {key: until for key, until in rows}
-
-
-def _writable(session: Session) -> None:
-    """End a read-only transaction (OpenRosa authenticates in one, see clms.openrosa) so that
-    the next statement begins one that may write; it has only read, nothing is lost."""
-    if session.in_transaction() and session.connection().get_execution_options().get(READ_ONLY):
-        session.commit()
 
 
 def _at(moment: dt.datetime):

@@ -54,11 +54,13 @@ def add_user(
     email: str | None = None,
     provider_code: str | None = None,
     actor: User | str | None = None,
+    min_length: int | None = None,
 ) -> User:
     """Add a user; monitors, officers and supervisors need at least one area or village code.
 
     Raises :class:`UserError` naming what is wrong (unknown code, duplicate username, a password
-    the policy refuses, ...). Audited as ``user.add`` by ``actor``.
+    the policy refuses with ``min_length``, the ``PASSWORD_MIN_LENGTH`` setting; None: the
+    least, ...). Audited as ``user.add`` by ``actor``.
     """
     scope_codes = scope_codes or []
     username = username.strip()
@@ -72,7 +74,7 @@ def add_user(
         provider=provider,
     )  # fmt: skip
     try:
-        set_password(user, password, realm)
+        set_password(user, password, realm, min_length=min_length)
     except ValueError as e:
         raise UserError(str(e)) from e
     user.scopes.extend(scopes)
@@ -134,14 +136,22 @@ def change_areas(
 
 
 def change_password(
-    session: Session, username: str, password: str, *, realm: str, actor, reason: str = ""
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    realm: str,
+    actor,
+    reason: str = "",
+    min_length: int | None = None,
 ) -> int:
-    """Set a new password; ends the person's web sessions and revokes their API tokens (a reset
-    is what one does when a password leaked). Device tokens stay: they belong to phones, not to
-    the password. Returns how many API tokens were revoked; audited as ``user.password``."""
+    """Set a new password (checked with ``min_length``, the ``PASSWORD_MIN_LENGTH`` setting;
+    None: the least); ends the person's web sessions and revokes their API tokens (a reset is
+    what one does when a password leaked). Device tokens stay: they belong to phones, not to the
+    password. Returns how many API tokens were revoked; audited as ``user.password``."""
     user = _user(session, username)
     try:
-        set_password(user, password, realm)
+        set_password(user, password, realm, min_length=min_length)
     except ValueError as e:
         raise UserError(str(e)) from e
     end_sessions(session, user)

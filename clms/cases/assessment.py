@@ -39,13 +39,14 @@ def record_assessment(
     *,
     expected_version: int | None = None,
     now: dt.datetime | None = None,
+    policy: wf.Policy | None = None,
 ) -> Assessment:
     """Record a best-interest assessment. From assessment (or reopened) the case moves to its
     action plan; later, it is a re-assessment and the case stays where it is."""
     now = now or utcnow()
     case = case_in_scope(session, user, case_id)
     move = "assess" if case.state in ("assessment", "reopened") else "reassess"
-    check_move(session, case, move, user)
+    check_move(session, case, move, user, policy=policy)
     errors: dict = {}
     risk = _choice(errors, "risk_level", data.risk_level, wf.RISK_LEVELS)
     views = _text(errors, "child_views", data.child_views, required=True)
@@ -91,7 +92,7 @@ def record_assessment(
                     created_by_id=user.id,
                 )
             )
-        change_case(session, case, user, now=now, expected_version=expected_version,
+        change_case(session, case, user, now=now, policy=policy, expected_version=expected_version,
                     to_state="action_plan", action="assessed", detail=detail,
                     risk_level=risk)  # fmt: skip
     else:
@@ -109,6 +110,6 @@ def record_assessment(
                        "approved by a supervisor. Please review the plan."],
                 case=case, now=now,
             )  # fmt: skip
-        change_case(session, case, user, now=now, expected_version=expected_version,
+        change_case(session, case, user, now=now, policy=policy, expected_version=expected_version,
                     action="reassessed", detail=detail, risk_level=risk)  # fmt: skip
     return assessment

@@ -10,24 +10,26 @@ from sqlalchemy.orm import Session
 from clms.cases import workflow as wf
 from clms.cases.inputs import _choice, _text
 from clms.cases.notices import notify, supervisors_of
-from clms.cases.records import case_in_scope, change_case, check_move, facts_of, policy
+from clms.cases.records import case_in_scope, change_case, check_move, facts_of
 from clms.errors import field_errors
 from clms.i18n import Msg
 from clms.models import Case, User, utcnow
 
 
-def propose_closure_if_met(session: Session, case: Case, now: dt.datetime) -> bool:
-    """The system proposes closure when a case in implementation meets the closure criteria;
-    returns whether it did."""
+def propose_closure_if_met(
+    session: Session, case: Case, now: dt.datetime, policy: wf.Policy | None = None
+) -> bool:
+    """The system proposes closure when a case in implementation meets the closure criteria
+    (of the workflow's settings ``policy``; None: the defaults); returns whether it did."""
     if case.state != "implementation":
         return False
     facts = facts_of(session, case)
     holds, _unmet = wf.closure_criteria(
-        facts.observations, facts.services, facts.open_referrals, policy()
+        facts.observations, facts.services, facts.open_referrals, policy
     )
     if not holds:
         return False
-    _propose(session, case, None, now, None)
+    _propose(session, case, None, now, None, policy)
     return True
 
 
@@ -38,18 +40,19 @@ def propose_closure(
     *,
     expected_version: int | None = None,
     now: dt.datetime | None = None,
+    policy: wf.Policy | None = None,
 ) -> Case:
     """An officer proposes closure (the criteria must hold)."""
     now = now or utcnow()
     case = case_in_scope(session, user, case_id)
-    check_move(session, case, "propose_closure", user)
-    _propose(session, case, user, now, expected_version)
+    check_move(session, case, "propose_closure", user, policy=policy)
+    _propose(session, case, user, now, expected_version, policy)
     return case
 
 
-def _propose(session, case, user, now, expected_version) -> None:
+def _propose(session, case, user, now, expected_version, policy: wf.Policy | None) -> None:
     change_case(
-        session, case, user, now=now, expected_version=expected_version,
+        session, case, user, now=now, policy=policy, expected_version=expected_version,
         to_state="closure_review", action="closure_proposed",
         detail={"by": "system" if user is None else "officer"},
         closure_proposed_at=now, next_followup_due_at=None,
@@ -74,12 +77,14 @@ def decide_closure(
     note: str | None = None,
     expected_version: int | None = None,
     now: dt.datetime | None = None,
+    policy: wf.Policy | None = None,
 ) -> Case:
     """A supervisor approves the closure, recording the outcome, the lessons learned and the
     root causes; or returns the case to implementation with a note."""
     now = now or utcnow()
     case = case_in_scope(session, user, case_id)
-    check_move(session, case, "approve_closure" if approve else "return_closure", user)
+    move = "approve_closure" if approve else "return_closure"
+    check_move(session, case, move, user, policy=policy)
     errors: dict = {}
     if approve:
         outcome = _choice(errors, "outcome", outcome,
@@ -98,7 +103,7 @@ def decide_closure(
         raise field_errors(errors)
     if approve:
         change_case(
-            session, case, user, now=now, expected_version=expected_version,
+            session, case, user, now=now, policy=policy, expected_version=expected_version,
             to_state="closed", action="closed",
             detail={"outcome": outcome, "root_causes": causes, "lessons_learned": lessons,
                     "note": note},
@@ -106,9 +111,9 @@ def decide_closure(
             root_causes=causes, step_due_at=None, next_followup_due_at=None,
         )  # fmt: skip
     else:
-        interval = dt.timedelta(days=policy().followup_interval_days)
+        interval = dt.timedelta(days=(policy or wf.Policy()).followup_interval_days)
         change_case(
-            session, case, user, now=now, expected_version=expected_version,
+            session, case, user, now=now, policy=policy, expected_version=expected_version,
             to_state="implementation", action="closure_returned", detail={"note": note},
             closure_proposed_at=None, step_due_at=None, next_followup_due_at=now + interval,
             followup_reminded_at=None,

@@ -32,7 +32,7 @@ from alerts import rules
 from clms.cases import workflow as wf
 from clms.cases.closure import propose_closure_if_met
 from clms.cases.notices import notify, officers_of
-from clms.cases.records import change_case, policy
+from clms.cases.records import change_case
 from clms.models import Case, ChildVisit, PlannedService, User, Visit
 
 SEVERITY_ORDER = tuple(reversed(rules.CATEGORIES))  # least grave first
@@ -44,14 +44,16 @@ def route_to_cases(
     categories: Sequence[str],
     classification_ids: Sequence[int],
     now: dt.datetime,
+    policy: wf.Policy | None = None,
 ) -> set[int]:
     """Apply ``visits`` (``alerts.classify.ChildVisitFacts``, in order), classified as
     ``categories`` say (the classifications' ids in ``classification_ids``), to their children's
-    cases; returns the ids of the children a case took care of (no alert for them)."""
+    cases, by the workflow's settings ``policy`` (None: the defaults); returns the ids of the
+    children a case took care of (no alert for them)."""
     child_ids = sorted({v.child_id for v in visits if v.raise_alert})
     if not child_ids:
         return set()
-    pol = policy()
+    pol = policy or wf.Policy()
     cases: dict[int, Case] = {}
     closed: dict[int, Case] = {}
     for case in session.scalars(
@@ -73,7 +75,7 @@ def route_to_cases(
             old = closed.get(v.child_id)
             if old is not None and wf.should_reopen(old.state, old.closed_at, v.seen_at,
                                                     category, pol):  # fmt: skip
-                _reopen(session, old, category, cid, v, now)
+                _reopen(session, old, category, cid, v, now, pol)
                 cases[v.child_id] = old
                 closed.pop(v.child_id)
                 handled.add(v.child_id)
@@ -82,7 +84,7 @@ def route_to_cases(
         touched[case.id] = case
         _apply(session, case, v, category, cid, now, pol)
     for case in touched.values():
-        propose_closure_if_met(session, case, now)
+        propose_closure_if_met(session, case, now, pol)
     return handled
 
 
@@ -112,14 +114,16 @@ def _apply(session, case: Case, v, category: str, cid: int, now, pol: wf.Policy)
     if in_work and case.state == "closure_review":
         # the criteria no longer hold: back to work on the case
         change_case(
-            session, case, None, now=now, to_state="implementation", action=action,
+            session, case, None, now=now, policy=pol, to_state="implementation", action=action,
             detail={**detail, "closure_withdrawn": True}, closure_proposed_at=None,
             step_due_at=None,
             next_followup_due_at=values.pop("next_followup_due_at", None) or now,
             **values,
         )  # fmt: skip
     else:
-        change_case(session, case, None, now=now, action=action, detail=detail, **values)
+        change_case(
+            session, case, None, now=now, policy=pol, action=action, detail=detail, **values
+        )
     if category in ("worst_form", "hazardous"):
         notify(
             session, officers_of(session, case), kind="case",
@@ -164,10 +168,10 @@ def _deliver_reported_services(session: Session, case: Case, v, now) -> list[str
     return [p.service_code for p in rows]
 
 
-def _reopen(session: Session, case: Case, category: str, cid: int, v, now) -> None:
+def _reopen(session: Session, case: Case, category: str, cid: int, v, now, pol: wf.Policy) -> None:
     closed_at = case.closed_at
     change_case(
-        session, case, None, now=now, to_state="reopened", action="reopened",
+        session, case, None, now=now, policy=pol, to_state="reopened", action="reopened",
         detail={"category": category, "classification_id": cid, "closed_at":
                 closed_at.isoformat() if closed_at else None,
                 "visited_at": v.seen_at.isoformat()},

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from clms.cases import workflow as wf
 from clms.cases.inputs import _at, _date, _text
-from clms.cases.records import case_in_scope, change_case, check_move, policy, record_event
+from clms.cases.records import case_in_scope, change_case, check_move, record_event
 from clms.errors import field_errors, problem
 from clms.i18n import Msg
 from clms.models import (
@@ -33,6 +33,7 @@ def open_case(
     *,
     child_uid: str | None = None,
     now: dt.datetime | None = None,
+    policy: wf.Policy | None = None,
 ) -> Case:
     """Open a case from an alert: the case starts at verification.
 
@@ -85,7 +86,7 @@ def open_case(
         updated_at=now,
         alert_id=alert.id,
         officer_id=officer_id,
-        step_due_at=wf.step_due("verification", now, policy(), alert_visit_due=alert.visit_due_at),
+        step_due_at=wf.step_due("verification", now, policy, alert_visit_due=alert.visit_due_at),
         root_causes=[],
         reopen_count=0,
     )
@@ -211,6 +212,7 @@ def record_verification(
     reason: str | None = None,
     expected_version: int | None = None,
     now: dt.datetime | None = None,
+    policy: wf.Policy | None = None,
 ) -> Case:
     """Record the officer's verification visit: confirmed (to assessment) or not confirmed
     (closed, with the reason)."""
@@ -225,20 +227,20 @@ def record_verification(
     findings = _text(errors, "findings", findings, required=bool(confirmed))
     reason = _text(errors, "reason", reason, required=confirmed is False)
     move = "verify_confirmed" if confirmed is not False else "verify_not_confirmed"
-    check_move(session, case, move, user)
+    check_move(session, case, move, user, policy=policy)
     if errors:
         raise field_errors(errors)
     visited_at = _at(day, now)
     if confirmed:
         change_case(
-            session, case, user, now=now, expected_version=expected_version,
+            session, case, user, now=now, policy=policy, expected_version=expected_version,
             to_state="assessment", action="verified",
             detail={"confirmed": True, "visited_on": day.isoformat(), "findings": findings},
             verified_at=visited_at, verification="confirmed",
         )  # fmt: skip
     else:
         change_case(
-            session, case, user, now=now, expected_version=expected_version,
+            session, case, user, now=now, policy=policy, expected_version=expected_version,
             to_state="closed", action="verified",
             detail={"confirmed": False, "visited_on": day.isoformat(), "reason": reason},
             verified_at=visited_at, verification="not_confirmed", closed_at=now,

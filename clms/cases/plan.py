@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from clms.cases import workflow as wf
 from clms.cases.inputs import _date, _provider, _text
 from clms.cases.notices import notify, officers_of, supervisors_of
-from clms.cases.records import case_in_scope, change_case, check_move, current_plan, policy
+from clms.cases.records import case_in_scope, change_case, check_move, current_plan
 from clms.errors import field_errors, problem
 from clms.i18n import Msg
 from clms.models import (
@@ -77,12 +77,13 @@ def add_planned_service(
     notes: str | None = None,
     expected_version: int | None = None,
     now: dt.datetime | None = None,
+    policy: wf.Policy | None = None,
 ) -> PlannedService:
     """Add a service to the plan: from the catalogue, with the provider who delivers it and the
     date it is due. In implementation it joins the plan in force."""
     now = now or utcnow()
     case = case_in_scope(session, user, case_id)
-    check_move(session, case, "edit_plan", user)
+    check_move(session, case, "edit_plan", user, policy=policy)
     errors: dict = {}
     service = None
     if not service_code:
@@ -118,7 +119,7 @@ def add_planned_service(
     session.add(planned)
     session.flush()
     change_case(
-        session, case, user, now=now, expected_version=expected_version,
+        session, case, user, now=now, policy=policy, expected_version=expected_version,
         action="service_planned",
         detail={"planned_service_id": planned.id, "service": service.code,
                 "provider": provider.code, "due_on": day.isoformat()},
@@ -127,7 +128,12 @@ def add_planned_service(
 
 
 def remove_planned_service(
-    session: Session, user: User, planned_service_id: int, *, now: dt.datetime | None = None
+    session: Session,
+    user: User,
+    planned_service_id: int,
+    *,
+    now: dt.datetime | None = None,
+    policy: wf.Policy | None = None,
 ) -> Case:
     """Take a service off a plan that is still being drafted (or was returned)."""
     now = now or utcnow()
@@ -135,7 +141,7 @@ def remove_planned_service(
     if planned is None:
         raise problem("not_found")
     case = case_in_scope(session, user, planned.case_id)
-    check_move(session, case, "edit_plan", user)
+    check_move(session, case, "edit_plan", user, policy=policy)
     plan = session.get(ActionPlan, planned.plan_id) if planned.plan_id else None
     if plan is None or plan.status not in ("draft", "returned") or planned.status != "planned":
         raise problem(
@@ -145,7 +151,7 @@ def remove_planned_service(
         )  # fmt: skip
     session.delete(planned)
     session.flush()
-    change_case(session, case, user, now=now, action="service_removed",
+    change_case(session, case, user, now=now, policy=policy, action="service_removed",
                 detail={"service": planned.service_code})  # fmt: skip
     return case
 
@@ -157,12 +163,13 @@ def submit_plan(
     *,
     expected_version: int | None = None,
     now: dt.datetime | None = None,
+    policy: wf.Policy | None = None,
 ) -> Case:
     """Submit the plan. It needs a supervisor's approval when the risk is high or the category is
     a worst form; otherwise it is in force at once and the case moves to implementation."""
     now = now or utcnow()
     case = case_in_scope(session, user, case_id)
-    check_move(session, case, "submit_plan", user)
+    check_move(session, case, "submit_plan", user, policy=policy)
     plan = current_plan(session, case.id)
     needs = wf.needs_plan_approval(case.risk_level, case.category)
     plan.needs_approval = needs
@@ -170,10 +177,10 @@ def submit_plan(
     if needs:
         plan.status = "submitted"
         change_case(
-            session, case, user, now=now, expected_version=expected_version,
+            session, case, user, now=now, policy=policy, expected_version=expected_version,
             action="plan_submitted",
             detail={"plan_version": plan.version, "needs_approval": True},
-            step_due_at=wf.step_due("action_plan", now, policy(), plan_submitted=True),
+            step_due_at=wf.step_due("action_plan", now, policy, plan_submitted=True),
         )  # fmt: skip
         notify(
             session, supervisors_of(session, case), kind="case",
@@ -186,14 +193,17 @@ def submit_plan(
         plan.status = "auto"
         plan.decided_at = now
         _start_implementation(session, case, user, now, expected_version, "plan_submitted",
-                              {"plan_version": plan.version, "needs_approval": False})  # fmt: skip
+                              {"plan_version": plan.version, "needs_approval": False},
+                              policy)  # fmt: skip
     return case
 
 
-def _start_implementation(session, case, user, now, expected_version, action, detail) -> None:
-    interval = dt.timedelta(days=policy().followup_interval_days)
+def _start_implementation(
+    session, case, user, now, expected_version, action, detail, policy: wf.Policy | None
+) -> None:
+    interval = dt.timedelta(days=(policy or wf.Policy()).followup_interval_days)
     change_case(
-        session, case, user, now=now, expected_version=expected_version,
+        session, case, user, now=now, policy=policy, expected_version=expected_version,
         to_state="implementation", action=action, detail=detail,
         step_due_at=None, next_followup_due_at=now + interval, followup_reminded_at=None,
     )  # fmt: skip
@@ -208,12 +218,13 @@ def decide_plan(
     note: str | None = None,
     expected_version: int | None = None,
     now: dt.datetime | None = None,
+    policy: wf.Policy | None = None,
 ) -> Case:
     """A supervisor approves the submitted plan (the case moves to implementation) or returns it
     with a note saying what to change."""
     now = now or utcnow()
     case = case_in_scope(session, user, case_id)
-    check_move(session, case, "approve_plan" if approve else "return_plan", user)
+    check_move(session, case, "approve_plan" if approve else "return_plan", user, policy=policy)
     errors: dict = {}
     note = _text(errors, "note", note, required=not approve)
     if errors:
@@ -223,13 +234,13 @@ def decide_plan(
     if approve:
         plan.status = "approved"
         _start_implementation(session, case, user, now, expected_version, "plan_approved",
-                              {"plan_version": plan.version, "note": note})  # fmt: skip
+                              {"plan_version": plan.version, "note": note}, policy)  # fmt: skip
     else:
         plan.status = "returned"
         change_case(
-            session, case, user, now=now, expected_version=expected_version,
+            session, case, user, now=now, policy=policy, expected_version=expected_version,
             action="plan_returned", detail={"plan_version": plan.version, "note": note},
-            step_due_at=wf.step_due("action_plan", now, policy()),
+            step_due_at=wf.step_due("action_plan", now, policy),
         )  # fmt: skip
         notify(
             session, officers_of(session, case), kind="case",

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, joinedload
 from clms.audit import record_read
 from clms.cases import workflow as wf
 from clms.cases.plan import child_age
-from clms.cases.records import current_plan, facts_of, get_case, policy
+from clms.cases.records import current_plan, facts_of, get_case
 from clms.cases.transfer import TRANSFER_SHAREABLE
 from clms.errors import problem
 from clms.models import (
@@ -279,9 +279,15 @@ class CaseView:
 
 
 def case_view(
-    session: Session, user: User, case_id: int, *, now: dt.datetime | None = None
+    session: Session,
+    user: User,
+    case_id: int,
+    *,
+    now: dt.datetime | None = None,
+    policy: wf.Policy | None = None,
 ) -> CaseView | None:
-    """The case page of ``case_id`` for ``user``; None when out of scope."""
+    """The case page of ``case_id`` for ``user`` (its moves and closure criteria by the
+    workflow's settings ``policy``; None: the defaults); None when out of scope."""
     now = now or utcnow()
     case_row = get_case(session, user, case_id)
     if case_row is None:
@@ -292,9 +298,9 @@ def case_view(
     village = case_row.village
     area = session.get(Area, village.area_id) if village else None
     facts = facts_of(session, case_row)
-    moves = wf.allowed_moves(facts, wf.Actor(user.role, user.id), policy=policy())
+    moves = wf.allowed_moves(facts, wf.Actor(user.role, user.id), policy=policy)
     holds, unmet = wf.closure_criteria(
-        facts.observations, facts.services, facts.open_referrals, policy()
+        facts.observations, facts.services, facts.open_referrals, policy
     )
     plans = list(
         session.scalars(

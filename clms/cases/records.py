@@ -13,6 +13,11 @@ exactly one of them moves the case; the other is told it changed), the rows of t
 :class:`~clms.models.CaseEvent` for the timeline. Operations flush and never commit: the request
 or job commits once, at its boundary. Mail goes through the outbox in the same transaction.
 
+The workflow's settings (:class:`~clms.cases.workflow.Policy`: closure criteria, follow-up
+interval, reopening window, referral deadlines) are passed in: every operation takes
+``policy``, which the roof makes from the configuration (``wf.Policy.from_config``) and the
+intake pipeline from its settings; None (a caller outside an application) means the defaults.
+
 Forms are checked in full before anything is written: every wrong answer is named at once
 (:func:`~clms.errors.field_errors`), in the reader's language.
 """
@@ -22,7 +27,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from flask import current_app, has_app_context
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload
 
@@ -44,13 +48,6 @@ from clms.models import (
 from clms.scope import SCOPED_ROLES, village_in_scope
 
 log = logging.getLogger(__name__)
-
-
-def policy() -> wf.Policy:
-    """The workflow's settings: the application's configuration, else the defaults."""
-    if has_app_context():
-        return wf.Policy.from_config(current_app.config)
-    return wf.Policy()
 
 
 # --- reading a case ----------------------------------------------------------------------------
@@ -168,13 +165,19 @@ def actor(user: User | None) -> wf.Actor:
 
 
 def check_move(
-    session: Session, case: Case, move: str, user: User | None, facts: wf.CaseFacts | None = None
+    session: Session,
+    case: Case,
+    move: str,
+    user: User | None,
+    facts: wf.CaseFacts | None = None,
+    *,
+    policy: wf.Policy | None,
 ) -> wf.Move:
-    """:func:`workflow.check`, with a refusal turned into the ``case.transition_refused``
-    problem."""
+    """:func:`workflow.check` with the workflow's settings ``policy`` (None: the defaults), a
+    refusal turned into the ``case.transition_refused`` problem."""
     facts = facts or facts_of(session, case)
     try:
-        return wf.check(facts, move, actor(user), policy=policy())
+        return wf.check(facts, move, actor(user), policy=policy)
     except wf.Refused as e:
         raise problem("case.transition_refused", detail=e.msg) from e
 
@@ -242,6 +245,7 @@ def change_case(
     user: User | None,
     *,
     now: dt.datetime,
+    policy: wf.Policy | None,
     expected_version: int | None = None,
     to_state: str | None = None,
     action: str | None = None,
@@ -251,7 +255,8 @@ def change_case(
     """Write ``values`` (and a new state) on the case if nobody changed it since it was read;
     adds the event ``action`` (``state_changed`` when only the state moves).
 
-    Entering a state sets its step deadline and clears the escalation of the previous step.
+    Entering a state sets its step deadline (by the workflow's settings ``policy``; None: the
+    defaults) and clears the escalation of the previous step.
     """
     read_version = case.version
     if expected_version is not None and expected_version != read_version:
@@ -259,7 +264,7 @@ def change_case(
     from_state = case.state
     if to_state is not None and to_state != from_state:
         values.setdefault("state_changed_at", now)
-        values.setdefault("step_due_at", wf.step_due(to_state, now, policy()))
+        values.setdefault("step_due_at", wf.step_due(to_state, now, policy))
         values["step_escalated_at"] = None
         values["state"] = to_state
     if "step_due_at" in values:

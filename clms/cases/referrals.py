@@ -15,7 +15,7 @@ from clms.cases import workflow as wf
 from clms.cases.closure import propose_closure_if_met
 from clms.cases.inputs import _at, _choice, _date, _provider, _text
 from clms.cases.notices import notify, officers_of
-from clms.cases.records import case_in_scope, change_case, check_move, policy
+from clms.cases.records import case_in_scope, change_case, check_move
 from clms.errors import field_errors, problem
 from clms.i18n import Msg
 from clms.models import (
@@ -41,6 +41,7 @@ def record_consent(
     shares: list[str] | None,
     notes: str | None = None,
     now: dt.datetime | None = None,
+    policy: wf.Policy | None = None,
 ) -> Consent:
     """Record the child's or guardian's consent to share the case with a provider, and what the
     provider may see. It replaces an earlier consent for the same provider."""
@@ -78,7 +79,7 @@ def record_consent(
     session.add(consent)
     session.flush()
     change_case(
-        session, case, user, now=now, action="consent_recorded",
+        session, case, user, now=now, policy=policy, action="consent_recorded",
         detail={"consent_id": consent.id, "provider": provider.code, "given_by": given_by,
                 "shares": consent.shares},
     )  # fmt: skip
@@ -86,7 +87,12 @@ def record_consent(
 
 
 def withdraw_consent(
-    session: Session, user: User, consent_id: int, *, now: dt.datetime | None = None
+    session: Session,
+    user: User,
+    consent_id: int,
+    *,
+    now: dt.datetime | None = None,
+    policy: wf.Policy | None = None,
 ) -> Consent:
     """The child or guardian withdraws a consent: no new referral to that provider under it."""
     now = now or utcnow()
@@ -98,7 +104,7 @@ def withdraw_consent(
         raise problem("case.transition_refused", detail=Msg("This consent was already withdrawn."))
     consent.withdrawn_at, consent.withdrawn_by_id = now, user.id
     session.flush()
-    change_case(session, case, user, now=now, action="consent_withdrawn",
+    change_case(session, case, user, now=now, policy=policy, action="consent_withdrawn",
                 detail={"consent_id": consent.id})  # fmt: skip
     return consent
 
@@ -128,6 +134,7 @@ def refer(
     override_reason: str | None = None,
     message: str | None = None,
     now: dt.datetime | None = None,
+    policy: wf.Policy | None = None,
 ) -> Referral:
     """Refer the case to a provider for a planned service, or, for an urgent service, directly
     at any step (urgent protection never waits for an assessment or a plan).
@@ -148,7 +155,7 @@ def refer(
     override_reason = _text(errors, "override_reason", override_reason, required=False)
     if errors:
         raise field_errors(errors)
-    check_move(session, case, "refer_urgent" if urgent else "refer", user)
+    check_move(session, case, "refer_urgent" if urgent else "refer", user, policy=policy)
     duplicate = session.scalar(
         select(Referral.id).where(
             Referral.case_id == case.id,
@@ -185,7 +192,7 @@ def refer(
         override_reason=None if consent else override_reason,
         override_by_id=None if consent else user.id, shared=shared, message=message,
         created_at=now, created_by_id=user.id,
-        respond_by=wf.referral_respond_by(urgent, now, policy()),
+        respond_by=wf.referral_respond_by(urgent, now, policy),
         complete_by=planned.due_on if planned else None,
     )  # fmt: skip
     session.add(referral)
@@ -198,7 +205,7 @@ def refer(
         detail["consent_override"] = override_reason
         record(session, user, "case.consent_override", f"case:{case.case_number}",
                reason=override_reason, provider=provider.code)  # fmt: skip
-    change_case(session, case, user, now=now, action="referred", detail=detail)
+    change_case(session, case, user, now=now, policy=policy, action="referred", detail=detail)
     staff = session.scalars(
         select(User).where(User.provider_id == provider.id, User.active.is_(True))
     ).all()
@@ -258,6 +265,7 @@ def revoke_referral(
     *,
     reason: str | None,
     now: dt.datetime | None = None,
+    policy: wf.Policy | None = None,
 ) -> Referral:
     """The case officer withdraws a referral that is waiting or under way (with a reason); its
     planned service can be referred again."""
@@ -274,7 +282,7 @@ def revoke_referral(
     referral.revoked_at, referral.revoked_reason = now, reason
     _reopen_planned(session, referral)
     session.flush()
-    change_case(session, case, user, now=now, action="referral_revoked",
+    change_case(session, case, user, now=now, policy=policy, action="referral_revoked",
                 detail={"referral_id": referral.id, "reason": reason})  # fmt: skip
     return referral
 
@@ -315,7 +323,12 @@ def _provider_referral(session: Session, user: User, referral_id: int) -> Referr
 
 
 def accept_referral(
-    session: Session, user: User, referral_id: int, *, now: dt.datetime | None = None
+    session: Session,
+    user: User,
+    referral_id: int,
+    *,
+    now: dt.datetime | None = None,
+    policy: wf.Policy | None = None,
 ) -> Referral:
     """The provider accepts the referral."""
     now = now or utcnow()
@@ -324,7 +337,7 @@ def accept_referral(
     referral.responded_at, referral.responded_by_id = now, user.id
     session.flush()
     case = session.get(Case, referral.case_id)
-    change_case(session, case, user, now=now, action="referral_accepted",
+    change_case(session, case, user, now=now, policy=policy, action="referral_accepted",
                 detail={"referral_id": referral.id, "service": referral.service_code})  # fmt: skip
     return referral
 
@@ -337,6 +350,7 @@ def reject_referral(
     reason: str | None,
     outcome: str | None = None,
     now: dt.datetime | None = None,
+    policy: wf.Policy | None = None,
 ) -> Referral:
     """The provider rejects the referral, saying why; the officer is told and may refer the
     service elsewhere."""
@@ -359,7 +373,7 @@ def reject_referral(
     session.flush()
     case = session.get(Case, referral.case_id)
     change_case(
-        session, case, user, now=now, action="referral_rejected",
+        session, case, user, now=now, policy=policy, action="referral_rejected",
         detail={"referral_id": referral.id, "service": referral.service_code, "reason": reason,
                 "outcome": outcome},
     )  # fmt: skip
@@ -381,6 +395,7 @@ def complete_referral(
     service_date=None,
     note: str | None = None,
     now: dt.datetime | None = None,
+    policy: wf.Policy | None = None,
 ) -> Referral:
     """The provider records what came of an accepted referral: the service provided (on a date),
     or why not. A service provided (or already received elsewhere) delivers the planned service;
@@ -409,9 +424,9 @@ def complete_referral(
     session.flush()
     case = session.get(Case, referral.case_id)
     change_case(
-        session, case, user, now=now, action="referral_done",
+        session, case, user, now=now, policy=policy, action="referral_done",
         detail={"referral_id": referral.id, "service": referral.service_code,
                 "outcome": outcome, "service_date": day.isoformat() if day else None},
     )  # fmt: skip
-    propose_closure_if_met(session, case, now)
+    propose_closure_if_met(session, case, now, policy)
     return referral

@@ -8,6 +8,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clms.cases import workflow as wf
 from clms.cases.closure import propose_closure_if_met
 from clms.cases.inputs import _at, _date, _text
 from clms.cases.records import case_in_scope, change_case, check_move
@@ -25,6 +26,7 @@ def record_service_outcome(
     on=None,
     reason: str | None = None,
     now: dt.datetime | None = None,
+    policy: wf.Policy | None = None,
 ) -> PlannedService:
     """An officer records a planned service as delivered (on a date), or closes it undelivered
     with a reason (for example, the family moved or the service was no longer needed)."""
@@ -33,7 +35,7 @@ def record_service_outcome(
     if planned is None:
         raise problem("not_found")
     case = case_in_scope(session, user, planned.case_id)
-    check_move(session, case, "edit_plan", user)
+    check_move(session, case, "edit_plan", user, policy=policy)
     errors: dict = {}
     day = _date(errors, "on", on, required=delivered)
     if day is not None and day > now.date():
@@ -62,6 +64,6 @@ def record_service_outcome(
         action, detail = "service_closed", {"reason": reason}
     detail.update(service=planned.service_code, planned_service_id=planned.id)
     session.flush()
-    change_case(session, case, user, now=now, action=action, detail=detail)
-    propose_closure_if_met(session, case, now)
+    change_case(session, case, user, now=now, policy=policy, action=action, detail=detail)
+    propose_closure_if_met(session, case, now, policy)
     return planned

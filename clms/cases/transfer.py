@@ -54,6 +54,7 @@ def transfer_case(
     *,
     expected_version: int | None = None,
     now: dt.datetime | None = None,
+    policy: wf.Policy | None = None,
 ) -> CaseTransfer:
     """Hand the case to another agency or jurisdiction (the case ends here as ``transferred``,
     its open referrals revoked), or move it to another village of this system (it goes on there,
@@ -62,7 +63,8 @@ def transfer_case(
     case = case_in_scope(session, user, case_id)
     errors: dict = {}
     kind = _choice(errors, "kind", data.kind, wf.TRANSFER_KINDS)
-    check_move(session, case, "move_village" if kind == "internal" else "transfer", user)
+    move = "move_village" if kind == "internal" else "transfer"
+    check_move(session, case, move, user, policy=policy)
     reason = _text(errors, "reason", data.reason, required=True)
     basis = _choice(errors, "consent_basis", data.consent_basis, wf.TRANSFER_BASES)
     shared = [s for s in dict.fromkeys(data.shared or []) if s]
@@ -105,7 +107,7 @@ def transfer_case(
     if kind == "internal":
         detail["to_village"] = to_village.code
         change_case(
-            session, case, user, now=now, expected_version=expected_version,
+            session, case, user, now=now, policy=policy, expected_version=expected_version,
             action="moved_village", detail=detail, village_id=to_village.id, officer_id=None,
             monitor_id=None,
         )  # fmt: skip
@@ -125,7 +127,7 @@ def transfer_case(
             referral.status, referral.revoked_at = "revoked", now
             referral.revoked_reason = f"case transferred to {agency}"
         change_case(
-            session, case, user, now=now, expected_version=expected_version,
+            session, case, user, now=now, policy=policy, expected_version=expected_version,
             to_state="transferred", action="transferred", detail=detail, step_due_at=None,
             next_followup_due_at=None,
         )  # fmt: skip
@@ -140,12 +142,13 @@ def assign_case(
     officer: str | None = None,
     monitor: str | None = None,
     now: dt.datetime | None = None,
+    policy: wf.Policy | None = None,
 ) -> Case:
     """Make an officer responsible for the case and/or a monitor its follow-up visitor; each
     must work in the case's village."""
     now = now or utcnow()
     case = case_in_scope(session, user, case_id)
-    check_move(session, case, "assign", user)
+    check_move(session, case, "assign", user, policy=policy)
     errors: dict = {}
     values: dict = {}
     for name, username, roles in (
@@ -166,19 +169,25 @@ def assign_case(
         errors["officer"] = Msg("choose an officer or a monitor")
     if errors:
         raise field_errors(errors)
-    change_case(session, case, user, now=now, action="assigned",
+    change_case(session, case, user, now=now, policy=policy, action="assigned",
                 detail={"officer": officer or None, "monitor": monitor or None},
                 **values)  # fmt: skip
     return case
 
 
 def add_note(
-    session: Session, user: User, case_id: int, text: str | None, *, now: dt.datetime | None = None
+    session: Session,
+    user: User,
+    case_id: int,
+    text: str | None,
+    *,
+    now: dt.datetime | None = None,
+    policy: wf.Policy | None = None,
 ) -> Case:
     """Add a note to the case's timeline (personal data: seen only by staff of the case)."""
     now = now or utcnow()
     case = case_in_scope(session, user, case_id)
-    check_move(session, case, "note", user)
+    check_move(session, case, "note", user, policy=policy)
     errors: dict = {}
     text = _text(errors, "text", text, required=True)
     if errors:

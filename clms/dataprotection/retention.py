@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from clms.audit import record
 from clms.dataprotection.anonymise import anonymise_children
+from clms.db import session_scope
 from clms.models import (
     ACTIVE_ALERT_STATUSES,
     OPEN_CASE_STATES,
@@ -120,6 +121,10 @@ def run_retention(
     (each checked again inside it, so a case reopened meanwhile keeps its child); records
     ``child.anonymise`` per child and one ``retention.run`` with the counts.
 
+    The transaction boundary of the ``retention`` job and of ``clms retention run``: one
+    transaction per chunk (and one for the count before, one for the ``retention.run`` entry
+    after), each opened from ``sessions`` with :func:`clms.db.session_scope`.
+
     ``progress(done, total)`` after each transaction. ``dry_run``: count only (still audited).
     """
     years = retention_years(config)
@@ -127,14 +132,14 @@ def run_retention(
         return RetentionResult(0, None, disabled=True, dry_run=dry_run)
     cut = retention_cut(now, years)
     result = RetentionResult(years, cut.isoformat(), dry_run=dry_run)
-    with _transaction(sessions) as session:
+    with session_scope(sessions) as session:
         due = due_for_retention(session, cut)
     total = len(due)
     if progress:
         progress(0, total)
     if not dry_run:
         for start in range(0, total, chunk):
-            with _transaction(sessions) as session:
+            with session_scope(sessions) as session:
                 ids = due_for_retention(session, cut, among=due[start : start + chunk])
                 if not ids:
                     continue
@@ -156,7 +161,7 @@ def run_retention(
                 progress(min(start + chunk, total), total)
     else:
         result.children = total
-    with _transaction(sessions) as session:
+    with session_scope(sessions) as session:
         record(
             session, actor, "retention.run", None, None, years=years,
             cut=cut.date().isoformat(), dry_run=dry_run, children=result.children,
@@ -175,22 +180,3 @@ def _with_merged(session: Session, ids: list[int]) -> list[int]:
         )
         out += frontier
     return out
-
-
-class _transaction:
-    """A new session whose transaction commits when the block ends (rolled back on error)."""
-
-    def __init__(self, sessions: Callable[[], Session]):
-        self.session = sessions()
-
-    def __enter__(self) -> Session:
-        return self.session
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                self.session.commit()
-            else:
-                self.session.rollback()
-        finally:
-            self.session.close()

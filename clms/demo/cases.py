@@ -28,6 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from alerts import rules
+from clms.cases import workflow as wf
 from clms.cases.assessment import AssessmentInput, record_assessment
 from clms.cases.catalogue import ProviderInput, ensure_services, save_provider
 from clms.cases.closure import decide_closure
@@ -178,9 +179,12 @@ def date_alerts_as_synced(session: Session) -> int:
 # --- officers at work ---------------------------------------------------------------------------
 
 
-def work_cases(sessions, rng: random.Random, progress=None, share: float = 0.35) -> CaseWork:
+def work_cases(
+    sessions, rng: random.Random, progress=None, share: float = 0.35, *, policy: wf.Policy
+) -> CaseWork:
     """Officers open cases from the alerts of child labour (``share`` of them, and every worst
-    form) and take each as far as the time since its visit allows; one transaction per case."""
+    form) and take each as far as the time since its visit allows, by the workflow's settings
+    ``policy``; one transaction per case."""
     from alerts.notify import users_for_villages
 
     now = utcnow()
@@ -203,7 +207,7 @@ def work_cases(sessions, rng: random.Random, progress=None, share: float = 0.35)
         try:
             with sessions() as session:
                 state = _one_case(session, rng, a, officer_ids[a.village_id],
-                                  supervisor_ids.get(a.village_id, []), now)  # fmt: skip
+                                  supervisor_ids.get(a.village_id, []), now, policy)  # fmt: skip
             work.opened += 1
             work.by_state[state] = work.by_state.get(state, 0) + 1
         except Problem as p:  # a refusal is the demo's own bug: report it, go on
@@ -219,17 +223,20 @@ def work_cases(sessions, rng: random.Random, progress=None, share: float = 0.35)
     return work
 
 
-def _one_case(session: Session, rng: random.Random, a, officer_ids, supervisor_ids, now) -> str:
+def _one_case(
+    session: Session, rng: random.Random, a, officer_ids, supervisor_ids, now, policy: wf.Policy
+) -> str:
     """One case from the alert ``a``, taken step by step (verification, assessment, plan,
     consents and referrals, the providers' answers) as far as the time since its visit allows;
-    returns the state it reached. One function on purpose: the case's story reads in the order
-    it happens, each step dated from the one before (and the seeded draws stay in that order).
+    returns the state it reached (by the workflow's settings ``policy``). One piece on purpose:
+    the case's story reads in the order it happens, each step dated from the one before (and the
+    seeded draws stay in that order).
     """
     officer = session.get(User, rng.choice(officer_ids))
     t = a.created_at + dt.timedelta(hours=rng.randint(2, 60))
     if t > now:
         t = now
-    case = open_case(session, officer, a.id, now=t)
+    case = open_case(session, officer, a.id, policy=policy, now=t)
 
     def step(days: float) -> dt.datetime | None:
         nonlocal t
@@ -246,12 +253,13 @@ def _one_case(session: Session, rng: random.Random, a, officer_ids, supervisor_i
             case.id,
             confirmed=False,
             visited_on=when.date(),
+            policy=policy,
             now=when,
             reason="L'enfant a 18 ans révolus ; il travaille comme ouvrier.",
         )
         return case.state  # fmt: skip
     record_verification(session, officer, case.id, confirmed=True, visited_on=when.date(),
-                        findings=rng.choice(FINDINGS), now=when)  # fmt: skip
+                        findings=rng.choice(FINDINGS), policy=policy, now=when)  # fmt: skip
     when = step(rng.uniform(1, 5))
     if when is None:
         return case.state
@@ -266,7 +274,8 @@ def _one_case(session: Session, rng: random.Random, a, officer_ids, supervisor_i
         else "Carries loads on the road to the collection point.",
         response_types=["education", "economic_strengthening"]
         + (["legal_protection", "family_tracing"] if in_danger else []),
-        response_level="protection" if in_danger else "remediation"), now=when)  # fmt: skip
+        response_level="protection" if in_danger else "remediation"),
+        policy=policy, now=when)  # fmt: skip
     view_providers = _providers_for(session, case)
     services = ["school_kit_costs", "school_enrolment"] if rng.random() < 0.6 else [
         "school_kit_costs", "income_generating_activity"]  # fmt: skip
@@ -279,14 +288,15 @@ def _one_case(session: Session, rng: random.Random, a, officer_ids, supervisor_i
             continue
         planned.append(add_planned_service(
             session, officer, case.id, service_code=code, provider_code=provider,
-            due_on=(when + dt.timedelta(days=rng.randint(20, 40))).date(), now=when))  # fmt: skip
-    submit_plan(session, officer, case.id, now=when)
+            due_on=(when + dt.timedelta(days=rng.randint(20, 40))).date(), policy=policy,
+            now=when))  # fmt: skip
+    submit_plan(session, officer, case.id, policy=policy, now=when)
     if case.state == "action_plan":  # waiting for a supervisor
         when = step(rng.uniform(0.5, 3))
         if when is None or not supervisor_ids:
             return case.state
         supervisor = session.get(User, rng.choice(supervisor_ids))
-        decide_plan(session, supervisor, case.id, approve=True, now=when)
+        decide_plan(session, supervisor, case.id, approve=True, policy=policy, now=when)
     when = step(rng.uniform(0.5, 2))
     if when is None:
         return case.state
@@ -302,10 +312,11 @@ def _one_case(session: Session, rng: random.Random, a, officer_ids, supervisor_i
                 given_by="child_and_guardian",
                 method="verbal",
                 shares=["first_name", "age", "sex", "village"],
+                policy=policy,
                 now=when,
             )
             consented.add(provider.code)  # fmt: skip
-        refer(session, officer, case.id, planned_service_id=p.id, now=when)
+        refer(session, officer, case.id, planned_service_id=p.id, policy=policy, now=when)
     for referral_id, provider_id in _open_referrals(session, case.id):
         when = step(rng.uniform(0.5, 4))
         if when is None:
@@ -314,15 +325,15 @@ def _one_case(session: Session, rng: random.Random, a, officer_ids, supervisor_i
         if staff is None:
             continue
         if rng.random() < 0.08:
-            reject_referral(session, staff, referral_id, now=when,
+            reject_referral(session, staff, referral_id, policy=policy, now=when,
                             reason="Plus de places cette année scolaire.",
                             outcome="service_unavailable")  # fmt: skip
             continue
-        accept_referral(session, staff, referral_id, now=when)
+        accept_referral(session, staff, referral_id, policy=policy, now=when)
         done = when + dt.timedelta(days=rng.uniform(3, 20))
         if done <= now and rng.random() < 0.85:
             complete_referral(session, staff, referral_id, outcome="service_provided",
-                              service_date=done.date(), now=done)  # fmt: skip
+                              service_date=done.date(), policy=policy, now=done)  # fmt: skip
     return case.state
 
 
@@ -375,9 +386,9 @@ def followup_plan(session: Session, rng: random.Random) -> list[tuple[Case, dt.d
     return sorted(visits, key=lambda pair: pair[1])
 
 
-def approve_closures(sessions, rng: random.Random, share: float = 0.6) -> int:
+def approve_closures(sessions, rng: random.Random, share: float = 0.6, *, policy: wf.Policy) -> int:
     """Supervisors approve some of the closures the system proposed (the rest wait in their
-    queue, for the demo to show)."""
+    queue, for the demo to show), by the workflow's settings ``policy``."""
     from alerts.notify import users_for_villages
 
     approved = 0
@@ -402,6 +413,7 @@ def approve_closures(sessions, rng: random.Random, share: float = 0.6) -> int:
                 root_causes=rng.sample(
                     ["household_income", "school_costs", "labour_shortage", "social_norms"], 2
                 ),
+                policy=policy,
             )
             approved += 1  # fmt: skip
     return approved

@@ -62,8 +62,9 @@ def _demo_present(session: Session) -> bool:
 
 def _existing_accounts(session: Session, realm: str) -> list[Account]:
     """One demo account per role, with a new password (the old ones were shown only once)."""
-    from clms.auth import set_password
+    from clms.auth import password_min_length, set_password
 
+    min_length = password_min_length(current_app.config)
     accounts = []
     for role in ("admin", "monitor", "officer", "supervisor", "provider", "brand"):
         user = session.scalar(
@@ -72,7 +73,7 @@ def _existing_accounts(session: Session, realm: str) -> list[Account]:
         if user is None:
             continue
         password = new_password()
-        set_password(user, password, realm)
+        set_password(user, password, realm, min_length=min_length)
         accounts.append(Account(role, user.username, password))
     return accounts
 
@@ -145,7 +146,7 @@ def demo_command(port: int, host: str, households: int, seed: int, no_serve: boo
     processor = threading.Thread(
         target=follow,
         args=(app.extensions["clms_sessionmaker"],),
-        kwargs={"interval": 0.5, "stop": stop_processing.is_set},
+        kwargs={"interval": 0.5, "stop": stop_processing.is_set, "config": app.config},
         name="clms-demo-processor",
         daemon=True,
     )
@@ -281,6 +282,7 @@ def _send(base_url: str, jobs: list[Job], passwords: dict[str, str], label: str)
 
 def _remediation(app, generator: Generator, plan: DemoPlan, base_url, passwords) -> bool:
     """A season of remediation work on the alerts (see :mod:`clms.demo.cases`)."""
+    from clms.cases import workflow as wf
     from clms.db import session_scope
     from clms.demo.cases import approve_closures, date_alerts_as_synced, work_cases
 
@@ -293,7 +295,8 @@ def _remediation(app, generator: Generator, plan: DemoPlan, base_url, passwords)
                                                             "child_labour"]))
         ) or 0  # fmt: skip
     progress = ProgressLine("Officers working the alerts", candidates)
-    work = work_cases(lambda: session_scope(app), generator.rng, progress)
+    policy = wf.Policy.from_config(app.config)  # the workflow's settings
+    work = work_cases(lambda: session_scope(app), generator.rng, progress, policy=policy)
     progress.finish()
     for refusal in work.refused[:5]:
         say(f"  refused: {refusal}")
@@ -303,7 +306,7 @@ def _remediation(app, generator: Generator, plan: DemoPlan, base_url, passwords)
         jobs = followup_jobs(session, generator, plan)
     if jobs:
         failed = _send(base_url, jobs, passwords, "Follow-up visits")
-    closed = approve_closures(lambda: session_scope(app), generator.rng)
+    closed = approve_closures(lambda: session_scope(app), generator.rng, policy=policy)
     say(f"Closures approved by the supervisors: {closed}.")
     _show_cases()
     return failed or bool(work.refused)

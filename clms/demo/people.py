@@ -40,6 +40,9 @@ def add_people(
 ) -> DemoPlan:
     """Step e: the users, with random passwords; returns who can sign in and where, and the
     villages the monitors' visits are drawn around."""
+    from flask import current_app
+
+    from clms.auth import password_min_length
     from clms.auth.users import add_user
 
     # e. users
@@ -70,6 +73,7 @@ def add_people(
             brand_code=brand_code,
             provider_code=provider_of.get(username),
             full_name=full_name,
+            min_length=password_min_length(current_app.config),
         )
         plan.accounts.append(Account(role, username, password, note))
         if role == "monitor":

@@ -20,13 +20,17 @@ any transaction; :func:`run` does the rest in the caller's transaction, so a vis
 stored without its classification and alerts, and never commits: the processing job
 (:mod:`clms.intake.process`) is the boundary. Reclassification (:mod:`clms.intake.reclassify`)
 ends with the same last two steps (:func:`route`).
+
+The steps are given the configuration they need as plain values (:class:`Settings`, made by
+the processing job or command from the application's configuration); nothing here reads it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
@@ -40,7 +44,9 @@ from alerts.classify import (
     raise_alerts,
 )
 from alerts.rules import FACT_FIELDS
+from clms.cases import workflow as wf
 from clms.cases.findings import route_to_cases
+from clms.config import gps_far_km, max_children_per_submission
 from clms.models import utcnow
 from forms import store
 from forms.parse import HouseholdVisitRecord, Record, parse_submission
@@ -48,6 +54,27 @@ from forms.xmlsafe import parse_xml
 from geo.join import GpsPoint, Placement, place_points
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the steps are told by the configuration: ``far_km`` (``GPS_FAR_METRES`` in km) and
+    ``max_children`` (``MAX_CHILDREN_PER_SUBMISSION``) for saving, ``case_policy`` (the
+    ``CASE_*`` and ``REFERRAL_*`` settings) for the cases; the defaults when not given."""
+
+    far_km: float = field(default_factory=gps_far_km)
+    max_children: int = field(default_factory=max_children_per_submission)
+    case_policy: wf.Policy = field(default_factory=wf.Policy)
+
+    @classmethod
+    def from_config(cls, config: Mapping | None) -> Settings:
+        """The settings of ``config`` (an application's, a job's ``ctx.config``; None: the
+        defaults)."""
+        if config is None:
+            return cls()
+        return cls(
+            gps_far_km(config), max_children_per_submission(config), wf.Policy.from_config(config)
+        )
 
 
 @dataclass
@@ -123,11 +150,13 @@ def route(
     reports: list[ReportFacts],
     now: dt.datetime,
     outcome: AlertOutcome,
+    policy: wf.Policy | None = None,
 ) -> AlertOutcome:
-    """Steps 5 and 6: the cases of the children take the visits they follow, then the alerts
-    of the other children and of ``reports`` are raised or updated (added to ``outcome``)."""
+    """Steps 5 and 6: the cases of the children take the visits they follow (by the workflow's
+    settings ``policy``; None: the defaults), then the alerts of the other children and of
+    ``reports`` are raised or updated (added to ``outcome``)."""
     on_cases = (
-        route_to_cases(session, visits, classified.categories, classified.ids, now)
+        route_to_cases(session, visits, classified.categories, classified.ids, now, policy)
         if visits
         else set()
     )
@@ -135,12 +164,23 @@ def route(
 
 
 def run(
-    session: Session, items: list[store.Item], *, now: dt.datetime | None = None
+    session: Session,
+    items: list[store.Item],
+    *,
+    now: dt.datetime | None = None,
+    settings: Settings | None = None,
 ) -> tuple[store.Saved, AlertOutcome]:
     """Steps 2 to 6 for a batch of parsed submissions (in order of arrival), in the caller's
-    transaction; returns what was saved (each submission's issues for review) and what the
-    alerts step did. Flushes, never commits."""
-    saved = store.save_batch(session, items, place(session, items))
+    transaction, with ``settings`` (None: the defaults); returns what was saved (each
+    submission's issues for review) and what the alerts step did. Flushes, never commits."""
+    settings = settings or Settings()
+    saved = store.save_batch(
+        session,
+        items,
+        place(session, items),
+        far_km=settings.far_km,
+        max_children=settings.max_children,
+    )
     visits, reports = findings(saved)
     outcome = AlertOutcome()
     if not visits and not reports:
@@ -148,5 +188,5 @@ def run(
     now = now or utcnow()
     classified = classify_visits(session, visits, load_profiles(session), now)
     outcome.classified = len(classified.ids)
-    route(session, visits, classified, reports, now, outcome)
+    route(session, visits, classified, reports, now, outcome, settings.case_policy)
     return saved, outcome

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.exc import OperationalError
@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from clms.db import read_only
 from clms.intake import pipeline
-from clms.intake.pipeline import Parsed
+from clms.intake.pipeline import Parsed, Settings
 from forms import received, store
 
 log = logging.getLogger(__name__)
@@ -65,18 +65,22 @@ def process_received(
     limit: int | None = None,
     progress: Callable[[ProcessResult], None] | None = None,
     full_batches_only: bool = False,
+    config: Mapping | None = None,
 ) -> ProcessResult:
     """Process received submissions, oldest first, until none is left (or ``limit`` are done).
 
     ``sessions`` makes a new session (the app's sessionmaker); each batch is one transaction.
+    ``config`` is the configuration the pipeline's steps are given (the application's, a job's
+    ``ctx.config``; None: the defaults), see :class:`~clms.intake.pipeline.Settings`.
     ``progress`` is called after every batch with the running totals. With
     ``full_batches_only``, stop after the first batch that was not full (what arrives meanwhile
     waits for the next call): :func:`follow` then processes fewer, larger batches.
     """
+    settings = Settings.from_config(config)
     total = ProcessResult()
     while limit is None or total.processed < limit:
         size = batch if limit is None else min(batch, limit - total.processed)
-        done = _process_batch(sessions, size)
+        done = _process_batch(sessions, size, settings)
         if done is None:
             break
         peeked, result = done
@@ -95,13 +99,17 @@ def follow(
     batch: int = BATCH,
     stop: Callable[[], bool] = lambda: False,
     progress: Callable[[ProcessResult], None] | None = None,
+    config: Mapping | None = None,
 ) -> ProcessResult:
-    """Keep processing: drain what is received, then look again every ``interval`` seconds."""
+    """Keep processing: drain what is received, then look again every ``interval`` seconds
+    (with the pipeline's ``config``, as :func:`process_received`)."""
     total = ProcessResult()
     while not stop():
         try:
             total.add(
-                process_received(sessions, batch=batch, progress=progress, full_batches_only=True)
+                process_received(
+                    sessions, batch=batch, progress=progress, full_batches_only=True, config=config
+                )
             )
         except OperationalError:  # the database is away: what was received waits for it
             log.exception("cannot reach the database; trying again in %s s", interval)
@@ -111,7 +119,9 @@ def follow(
     return total
 
 
-def _process_batch(sessions: Callable[[], Session], size: int) -> tuple[int, ProcessResult] | None:
+def _process_batch(
+    sessions: Callable[[], Session], size: int, settings: Settings
+) -> tuple[int, ProcessResult] | None:
     """Process up to ``size`` of the oldest received submissions; None when there were none,
     else how many there were and what became of them.
 
@@ -128,7 +138,7 @@ def _process_batch(sessions: Callable[[], Session], size: int) -> tuple[int, Pro
     parsed = [pipeline.parse(row) for row in rows]
     with sessions() as session:
         try:
-            result = _save(session, parsed)
+            result = _save(session, parsed, settings)
             session.commit()
             return len(rows), result
         except OperationalError:
@@ -138,15 +148,17 @@ def _process_batch(sessions: Callable[[], Session], size: int) -> tuple[int, Pro
             log.exception("batch of %d submissions failed; processing them one by one", len(rows))
     result = ProcessResult()
     for one in parsed:
-        result.add(_process_alone(sessions, one))
+        result.add(_process_alone(sessions, one, settings))
     return len(rows), result
 
 
-def _process_alone(sessions: Callable[[], Session], one: Parsed) -> ProcessResult:
+def _process_alone(
+    sessions: Callable[[], Session], one: Parsed, settings: Settings
+) -> ProcessResult:
     """One submission in its own transaction; one that fails is marked for review with the error."""
     with sessions() as session:
         try:
-            result = _save(session, [one])
+            result = _save(session, [one], settings)
             session.commit()
             return result
         except OperationalError:
@@ -159,7 +171,7 @@ def _process_alone(sessions: Callable[[], Session], one: Parsed) -> ProcessResul
             return ProcessResult(failed=1)
 
 
-def _save(session: Session, parsed: list[Parsed]) -> ProcessResult:
+def _save(session: Session, parsed: list[Parsed], settings: Settings) -> ProcessResult:
     """Claim, run through the pipeline (in order) and set the status of parsed submissions; does
     not commit."""
     claimed = received.claim(session, [p.id for p in parsed])  # id -> current
@@ -184,7 +196,7 @@ def _save(session: Session, parsed: list[Parsed]) -> ProcessResult:
         submitter = users.get(p.submitter_id) if p.submitter_id is not None else None
         items.append(store.Item(p.id, p.record, submitter, p.received_at, claimed[p.id]))
     if items:
-        saved, _alerts = pipeline.run(session, items)
+        saved, _alerts = pipeline.run(session, items, settings=settings)
         for item in items:
             found = saved.issues[item.submission_id]
             statuses.append(received.status(item.submission_id, found))

@@ -10,7 +10,7 @@ finding, or the child's alert is raised or made more severe.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from sqlalchemy.orm import Session
 
@@ -33,13 +33,16 @@ def reclassify(
     progress: Callable[[int, int], None] | None = None,
     now: dt.datetime | None = None,
     max_examples: int = 20,
+    config: Mapping | None = None,
 ) -> ReclassifyReport:
     """Classify every child visit again with the current rules and profiles.
 
     ``progress(done, total)`` is called after each chunk. With ``dry_run`` nothing is written:
-    the report says what would change.
+    the report says what would change. ``config``: the configuration the cases' step is given
+    (the application's; None: the defaults).
     """
     now = now or utcnow()
+    policy = pipeline.Settings.from_config(config).case_policy
     report = ReclassifyReport()
     with sessions() as session:
         total = count_child_visits(session)
@@ -55,7 +58,7 @@ def reclassify(
                 session, rows, names, report, dry_run, now, max_examples
             )
             if visits:
-                pipeline.route(session, visits, classified, [], now, report.alerts)
+                pipeline.route(session, visits, classified, [], now, report.alerts, policy)
             if dry_run:
                 session.rollback()
             else:

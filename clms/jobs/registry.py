@@ -5,16 +5,19 @@ same function through :func:`run_job`, which runs a job with retries, records a
 :class:`~clms.models.JobRun` and never raises: a failing job must not stop the others.
 
 A job is a function of a :class:`JobContext` (the settings, a factory of new sessions, the time)
-that returns a small summary dict. It opens its own transactions (a short one per piece of work,
-never two at once: on SQLite writers queue on a single lock). Every job is safe to run again or
-at the same time as itself: what it does is recorded on the rows it changes.
+that returns a small summary dict. The job is the transaction boundary of its work: it opens its
+own transactions with the one helper, :func:`clms.db.session_scope` ``(ctx.sessions)`` (a short one
+per piece of work, never two at once: on SQLite writers queue on a single lock), and the features
+it calls flush, never commit. Its settings come from ``ctx.config``, passed down as arguments.
+Every job is safe to run again or at the same time as itself: what it does is recorded on the rows
+it changes.
 
 =================== ======================== ==================================================
 job                 when (UTC)               does
 =================== ======================== ==================================================
 process_submissions every 10 s               the intake pipeline (clms.intake.process)
 pull_sources        every PULL_MINUTES       pull ODK Central / KoboToolbox (clms.intake.pull)
-send_notifications  every minute             send the mail that is due (alerts.notify)
+send_notifications  every minute             send the mail that is due (clms.jobs.outbox)
 escalate            every 15 min             overdue alerts, case steps, referrals upward
 remind_followups    hourly                   remind officers of follow-ups due within 24 h
 daily_digest        daily at DIGEST_HOUR:00  digest of medium and low alerts per officer
@@ -33,8 +36,8 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +48,7 @@ from flask import Flask
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from clms.db import session_scope
 from clms.models import JobRun, utcnow
 
 log = logging.getLogger(__name__)
@@ -111,20 +115,6 @@ def daily(hour: int, minute: int = 0) -> Callable[[Mapping[str, Any]], BaseTrigg
     return lambda _config: CronTrigger(hour=hour, minute=minute, timezone=dt.UTC)
 
 
-@contextmanager
-def transaction(ctx: JobContext) -> Iterator[Session]:
-    """A new session whose transaction commits when the block ends (rolled back on error)."""
-    session = ctx.sessions()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
 # --- the jobs ------------------------------------------------------------------------------------
 
 
@@ -133,7 +123,7 @@ def process_submissions(ctx: JobContext) -> dict:
     """Parse received submissions into households, visits and children."""
     from clms.intake.process import process_received
 
-    result = process_received(ctx.sessions, full_batches_only=False)
+    result = process_received(ctx.sessions, full_batches_only=False, config=ctx.config)
     return {
         "processed": result.processed,
         "parsed": result.parsed,
@@ -160,7 +150,7 @@ def pull_sources(ctx: JobContext) -> dict:
 @register("send_notifications", every(minutes=1))
 def send_notifications(ctx: JobContext) -> dict:
     """Send the notification emails that are due (the outbox)."""
-    from alerts.notify import send_due
+    from clms.jobs.outbox import send_due
 
     return send_due(ctx.sessions, ctx.config, now=ctx.now)
 
@@ -170,11 +160,11 @@ def escalate(ctx: JobContext) -> dict:
     """Escalate overdue alerts, case steps and referrals to supervisors, once."""
     from alerts.escalate import escalate_case_steps, escalate_overdue_alerts, escalate_referrals
 
-    with transaction(ctx) as session:
+    with session_scope(ctx.sessions) as session:
         alerts = escalate_overdue_alerts(session, ctx.now)
-    with transaction(ctx) as session:
+    with session_scope(ctx.sessions) as session:
         cases = escalate_case_steps(session, ctx.now)
-    with transaction(ctx) as session:
+    with session_scope(ctx.sessions) as session:
         referrals = escalate_referrals(session, ctx.now)
     return {"alerts": alerts, "case_steps": cases, "referrals": referrals}
 
@@ -184,7 +174,7 @@ def remind_followups(ctx: JobContext) -> dict:
     """Remind case officers of follow-up visits due within 24 hours."""
     from alerts.escalate import remind_followups as remind
 
-    with transaction(ctx) as session:
+    with session_scope(ctx.sessions) as session:
         return remind(session, ctx.now)
 
 
@@ -196,7 +186,7 @@ def daily_digest(ctx: JobContext) -> dict:
     """Queue each officer's daily digest of new medium and low alerts."""
     from alerts.notify import queue_daily_digest
 
-    with transaction(ctx) as session:
+    with session_scope(ctx.sessions) as session:
         return {"digests": queue_daily_digest(session, ctx.now)}
 
 
@@ -204,9 +194,12 @@ def daily_digest(ctx: JobContext) -> dict:
 def kpi_snapshot(ctx: JobContext) -> dict:
     """Take the day's KPI snapshot per area and overall."""
     from alerts.kpis import take_kpi_snapshot
+    from clms.config import gps_far_km
 
-    with transaction(ctx) as session:
-        rows = take_kpi_snapshot(session, ctx.now.date(), now=ctx.now)
+    with session_scope(ctx.sessions) as session:
+        rows = take_kpi_snapshot(
+            session, ctx.now.date(), now=ctx.now, far_km=gps_far_km(ctx.config)
+        )
     return {"day": ctx.now.date().isoformat(), "rows": rows}
 
 
@@ -217,7 +210,7 @@ def hotspots_refresh(ctx: JobContext) -> dict:
     from geo.hotspots.releases import refresh
     from geo.periods import ReportingGrid
 
-    with transaction(ctx) as session:
+    with session_scope(ctx.sessions) as session:
         made = refresh(session, now=ctx.now, grid=ReportingGrid.from_config(ctx.config))
     return {"releases": made}
 
@@ -225,7 +218,7 @@ def hotspots_refresh(ctx: JobContext) -> dict:
 @register("prune_job_runs", daily(2, 15))
 def prune_job_runs(ctx: JobContext) -> dict:
     """Delete job runs older than 30 days (the latest run of each job is kept)."""
-    with transaction(ctx) as session:
+    with session_scope(ctx.sessions) as session:
         latest = select(func.max(JobRun.id)).group_by(JobRun.job).scalar_subquery()
         result = session.execute(
             delete(JobRun).where(
@@ -323,7 +316,7 @@ def last_runs(session: Session) -> dict[str, JobRun]:
 def _record_start(ctx: JobContext, name: str, started: dt.datetime) -> int | None:
     """Insert the run as started (``ok`` null: a run that dies midway stays visible)."""
     try:
-        with transaction(ctx) as session:
+        with session_scope(ctx.sessions) as session:
             run = JobRun(job=name, started_at=started, ok=None, summary={})
             session.add(run)
             session.flush()
@@ -341,7 +334,7 @@ def _record_end(ctx: JobContext, run: JobRun) -> None:
         "error": run.error,
     }
     try:
-        with transaction(ctx) as session:
+        with session_scope(ctx.sessions) as session:
             if run.id is not None:
                 session.execute(update(JobRun).where(JobRun.id == run.id).values(**values))
             else:

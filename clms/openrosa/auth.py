@@ -37,10 +37,11 @@ from flask import current_app, g, request
 from sqlalchemy import bindparam, delete, select, update
 
 from clms.auth import authenticate, user_for_token
-from clms.auth.limits import Limits, guard_sign_in
+from clms.auth.limits import Limits
 from clms.db import db
 from clms.errors import problem
 from clms.models import User
+from clms.security import guard_sign_in
 
 NONCE_SECONDS = 15 * 60
 

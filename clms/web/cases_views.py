@@ -10,7 +10,7 @@ applied to a state the person never saw.
 
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 
 from clms.auth import allow
 from clms.cases import workflow as wf
@@ -19,7 +19,6 @@ from clms.cases.closure import decide_closure, propose_closure
 from clms.cases.opening import open_case, record_verification
 from clms.cases.plan import add_planned_service, decide_plan, remove_planned_service, submit_plan
 from clms.cases.queries import STATE_FILTERS, CasePage, case_view, list_cases
-from clms.cases.records import policy
 from clms.cases.referrals import record_consent, refer, revoke_referral, withdraw_consent
 from clms.cases.services import record_service_outcome
 from clms.cases.transfer import (
@@ -41,6 +40,11 @@ CASE_ROLES = wf.CASE_ROLES
 # --- helpers --------------------------------------------------------------------------------------
 
 
+def _policy() -> wf.Policy:
+    """The workflow's settings (``CASE_*``, ``REFERRAL_*``), passed to every operation."""
+    return wf.Policy.from_config(current_app.config)
+
+
 def _version() -> int | None:
     raw = request.form.get("version", "")
     return int(raw) if raw.isdigit() else None
@@ -59,7 +63,7 @@ def _act(case_id: int, done: Msg, operation, *args, anchor: str = "", **kwargs):
     case either way (a missing case is 404)."""
     session = db()
     try:
-        operation(session, g.user, *args, **kwargs)
+        operation(session, g.user, *args, policy=_policy(), **kwargs)
     except Problem as p:
         if p.status == 404:
             raise
@@ -83,7 +87,7 @@ def _problem_text(p: Problem) -> str:
 
 
 def _view(case_id: int):
-    view = case_view(db(), g.user, case_id)
+    view = case_view(db(), g.user, case_id, policy=_policy())
     if view is None:
         abort(404)
     return view
@@ -98,7 +102,7 @@ def _form_page(case_id: int, template: str, done: Msg, operation, build, **extra
     if request.method == "POST":
         args, kwargs = build(request.form)
         try:
-            operation(session, g.user, case_id, *args, **kwargs)
+            operation(session, g.user, case_id, *args, policy=_policy(), **kwargs)
         except Problem as p:
             if p.status == 404:
                 raise
@@ -121,7 +125,7 @@ def _form_page(case_id: int, template: str, done: Msg, operation, build, **extra
             errors=errors,
             values=request.form,
             wf=wf,
-            policy=policy(),
+            policy=_policy(),
             **extra,
         ),
         status,
@@ -179,7 +183,9 @@ def case_open(alert_id: int):
     """Open a case from an alert (verification), then go to the case."""
     session = db()
     try:
-        case = open_case(session, g.user, alert_id, child_uid=request.form.get("child"))
+        case = open_case(
+            session, g.user, alert_id, child_uid=request.form.get("child"), policy=_policy()
+        )
     except Problem as p:
         if p.status == 404:
             raise
@@ -258,7 +264,8 @@ def case_plan(case_id: int):
     session = db()
     if request.method == "POST":
         try:
-            add_planned_service(session, g.user, case_id, **build(request.form)[1])
+            kwargs = build(request.form)[1]
+            add_planned_service(session, g.user, case_id, policy=_policy(), **kwargs)
         except Problem as p:
             if p.status == 404:
                 raise

@@ -14,7 +14,7 @@ from clms.locale import gettext, localize
 from clms.web import bp, flash_problem
 from forms import crypto
 from forms.encryption import FormKeyError, active_key, generate_form_key, waiting_count
-from forms.publish import form_summaries, form_with_versions, publish_form
+from forms.publish import form_summaries, form_with_versions, publish_form, validate_setting
 
 #: the state of a form, in words ("open": listed and accepting; "closing": accepting but not
 #: listed; "closed": neither)
@@ -44,7 +44,10 @@ def forms_publish():
         )
     session = db()
     try:
-        result = publish_form(session, upload.filename, upload.read(), published_by=g.user)
+        result = publish_form(
+            session, upload.filename, upload.read(), published_by=g.user,
+            validate=validate_setting(current_app.config),
+        )  # fmt: skip
     except Problem as p:
         return _publish_failed(p, session)
     version = result.form_version

@@ -8,7 +8,7 @@ submissions wait for.
 
 from __future__ import annotations
 
-from flask import Response, g, render_template, request, stream_with_context
+from flask import Response, current_app, g, render_template, request, stream_with_context
 
 from alerts.kpis import (
     CATEGORIES,
@@ -28,6 +28,7 @@ from alerts.kpis import (
 from clms.audit import record_read
 from clms.auth import allow
 from clms.charts import Bar, Series, StackedBar, bar_chart, stacked_bar_chart
+from clms.config import gps_far_km
 from clms.db import db, read_only
 from clms.errors import Problem
 from clms.exports import csv_chunks, xlsx_chunks
@@ -133,7 +134,7 @@ def kpis_index():
     status = 200
     try:
         filters = parse_filters(request.args, today)
-        report = kpi_report(session, g.user, filters)
+        report = kpi_report(session, g.user, filters, far_km=gps_far_km(current_app.config))
     except Problem as p:
         if p.status != 400:
             raise
@@ -172,7 +173,7 @@ def kpis_export(fmt: str):
     """The KPI table of the current filters as CSV or XLSX (the XLSX adds the monitors' quality)."""
     session = _reading(db())
     filters = parse_filters(request.args, utcnow().date())
-    report = kpi_report(session, g.user, filters)
+    report = kpi_report(session, g.user, filters, far_km=gps_far_km(current_app.config))
     _audit("kpis.export", fmt, filters)
     header, rows = kpi_table(report)
     if fmt == "csv":

@@ -6,7 +6,7 @@ covers (or, under an override, the minimum the service needs). Anything else is 
 
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 
 from clms.auth import allow
 from clms.cases import workflow as wf
@@ -77,7 +77,8 @@ def referral_detail(referral_id: int):
             abort(400)
         operation, kwargs, done = operations[action]
         try:
-            operation(session, g.user, referral_id, **kwargs)
+            policy = wf.Policy.from_config(current_app.config)  # the workflow's settings
+            operation(session, g.user, referral_id, policy=policy, **kwargs)
         except Problem as p:
             if p.status == 404:
                 raise

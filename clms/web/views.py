@@ -9,12 +9,13 @@ from flask import current_app, flash, g, redirect, render_template, request, ses
 
 from clms.audit import record
 from clms.auth import PUBLIC, allow, authenticate, end_sessions
-from clms.auth.limits import Limits, guard_sign_in
+from clms.auth.limits import Limits
 from clms.db import db
 from clms.errors import Problem
 from clms.i18n import LOCALES
 from clms.locale import gettext
 from clms.models import User, utcnow
+from clms.security import guard_sign_in
 from clms.web import bp, flash_problem
 
 HOME_BY_ROLE = {
