@@ -52,11 +52,14 @@ from clms.models import (
     Visit,
     utcnow,
 )
+from clms.paging import Page, Paging
 from clms.scope import SCOPED_ROLES, scope_parts, village_in_scope, village_scope_condition
 
 PER_PAGE = 50
 SEVERITY_RANKS = dict(zip(SEVERITIES, range(len(SEVERITIES), 0, -1), strict=True))  # critical: 4
 MAX_PER_PAGE = 200
+#: the queue's pages (web and API); a refusal's detail stays English on the web page, as it was
+ALERT_PAGING = Paging(PER_PAGE, MAX_PER_PAGE, plain=True)
 ASSIGNABLE_ROLES = ("officer", "supervisor")
 # ``status`` filter values: one status, every active one (the default) or all of them
 STATUS_FILTERS = ("active", "all", *ALERT_STATUSES)
@@ -68,15 +71,11 @@ _ACTIVE = text("alerts.status IN ('new', 'acknowledged')")
 
 
 @dataclass
-class AlertPage:
+class AlertPage(Page[Alert]):
     """One page of the queue. ``rows`` come with what a queue shows of their ``child`` (the
     pseudonymous id only), ``household``, ``village``, ``supplier`` and ``assigned_to``;
     ``overdue`` holds the ids of the overdue ones, judged at ``now``."""
 
-    rows: list[Alert]
-    total: int
-    page: int
-    pages: int
     per_page: int = PER_PAGE
     now: dt.datetime | None = None
     overdue: set[int] = field(default_factory=set)
@@ -154,10 +153,7 @@ def list_alerts(
     status = status or "active"
     if status not in STATUS_FILTERS:
         raise _invalid("status", f"must be one of {', '.join(STATUS_FILTERS)}")
-    if page < 1:
-        raise _invalid("page", "must be 1 or more")
-    if not 1 <= per_page <= MAX_PER_PAGE:
-        raise _invalid("per_page", f"must be between 1 and {MAX_PER_PAGE}")
+    window = ALERT_PAGING.check(page, per_page)
 
     scope = _scope_condition(session, user)
     if scope is None:
@@ -189,8 +185,8 @@ def list_alerts(
 
     groups = _queue_groups(session, where, late, ranks)
     total = sum(size for _late, _rank, size in groups)
-    pages = max(1, -(-total // per_page))
-    ids = _page_ids(session, where, late, groups, (page - 1) * per_page, per_page)
+    pages = window.pages(total)
+    ids = _page_ids(session, where, late, groups, window.offset, window.limit)
     rows = _queue_rows(session, ids)
     if rows:  # the queue names children and households: a read of child-level data
         record_read(session, user, "alerts.list", "alerts", page=page,

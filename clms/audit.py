@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clms.models import AuditEvent, AuditHead, User, utcnow
+from clms.paging import Keyset
 
 GENESIS = "0" * 64
 log = logging.getLogger("clms.audit")
@@ -267,6 +268,10 @@ def _in_order(session: Session, batch: int) -> Iterator:
         last = rows[-1].seq
 
 
+#: the audit log's web pages, newest first: 100 entries below a sequence number (``?before=``)
+SEARCH_PAGING = Keyset(per_page=100)
+
+
 def search(
     session: Session,
     *,
@@ -280,8 +285,8 @@ def search(
 ) -> list[AuditEvent]:
     """Entries, newest first, matching every filter given: ``actor`` (exact user name),
     ``action`` (exact, or a prefix ending in ``.``, e.g. ``case.``), ``target`` (exact, or a
-    prefix ending in ``:``), the days ``since``/``until`` (inclusive, UTC) and, for paging, those
-    before sequence number ``before_seq``."""
+    prefix ending in ``:``), the days ``since``/``until`` (inclusive, UTC) and, for paging by key
+    (:data:`SEARCH_PAGING`), those before sequence number ``before_seq``."""
     query = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
     if actor:
         query = query.where(AuditEvent.actor == actor)
@@ -305,4 +310,13 @@ def search(
     return list(session.scalars(query))
 
 
-__all__ = ["GENESIS", "Verification", "entry_hash", "record", "record_read", "search", "verify"]
+__all__ = [
+    "GENESIS",
+    "SEARCH_PAGING",
+    "Verification",
+    "entry_hash",
+    "record",
+    "record_read",
+    "search",
+    "verify",
+]

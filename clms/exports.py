@@ -1,5 +1,6 @@
 """Streamed CSV and XLSX: tables written row by row as chunks of bytes, so an export of a
-million rows needs no more memory than one of ten.
+million rows needs no more memory than one of ten. Every CSV the server produces is written here
+(:func:`csv_chunks`): the exports for spreadsheets, and with options the form media for phones.
 
 Pure: rows in, bytes out; no Flask, no database. A view hands the chunks to the response
 (``stream_with_context``). Values may be ``str``, ``int``, ``float``, ``bool``, ``date``,
@@ -47,18 +48,33 @@ def neutralise(value: str) -> str:
 
 
 def csv_chunks(
-    header: Sequence[str], rows: Iterable[Sequence], *, chunk_rows: int = CHUNK_ROWS
+    header: Sequence[str],
+    rows: Iterable[Sequence],
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    bom: bool = True,
+    line_end: str = "\r\n",
+    formulas_neutralised: bool = True,
 ) -> Iterator[bytes]:
     """The CSV (UTF-8 with a byte-order mark, so spreadsheets read the accents) in chunks.
 
-    Booleans are written ``true``/``false``, dates ISO 8601, None as an empty cell.
+    Booleans are written ``true``/``false``, dates ISO 8601, None as an empty cell. The options
+    are for a CSV that is no spreadsheet's (the form media a phone reads): without the
+    byte-order mark (``bom``), lines ending with ``line_end``, and text written as it is
+    (``formulas_neutralised`` False: a phone runs no formula, and a choice's value must reach it
+    unchanged).
+
+    >>> b"".join(csv_chunks(["name"], [["-V1"]], bom=False, line_end="\\n",
+    ...                     formulas_neutralised=False))
+    b'name\\n-V1\\n'
     """
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([_csv_value(v) for v in header])
-    yield "\ufeff".encode() + _take(buffer)
+    writer = csv.writer(buffer, lineterminator=line_end)
+    value = _csv_value if formulas_neutralised else _plain_csv_value
+    writer.writerow([value(v) for v in header])
+    yield ("\ufeff".encode() if bom else b"") + _take(buffer)
     for n, row in enumerate(rows, 1):
-        writer.writerow([_csv_value(v) for v in row])
+        writer.writerow([value(v) for v in row])
         if n % chunk_rows == 0:
             yield _take(buffer)
     rest = _take(buffer)
@@ -130,14 +146,18 @@ def _take(buffer: io.StringIO) -> bytes:
 
 
 def _csv_value(value):
+    if isinstance(value, str):
+        return neutralise(value)
+    return _plain_csv_value(value)
+
+
+def _plain_csv_value(value):
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dt.date):
         return value.isoformat()
-    if isinstance(value, str):
-        return neutralise(value)
     return value
 
 

@@ -8,18 +8,20 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from clms.models import Form, Report, Submission, User, UserScope, Visit
+from clms.paging import Page, Paging
 from clms.scope import village_ids_in_scope
 from forms.parse import OUR_FORMS
 
 PAGE_SIZE = 50
+#: the list's pages: a page out of range is brought back within the first and the last
+SUBMISSION_PAGING = Paging(PAGE_SIZE, clamp=True)
 
 
 @dataclass
-class SubmissionPage:
-    rows: list[Submission]
-    total: int
-    page: int
-    pages: int
+class SubmissionPage(Page[Submission]):
+    """One page of the submissions, newest first."""
+
+    per_page: int = PAGE_SIZE
 
 
 def _visible(session: Session, user: User) -> Select:
@@ -57,14 +59,13 @@ def list_submissions(
     if status:
         query = query.where(Submission.status == status)
     total = session.scalar(select(func.count()).select_from(query.subquery()))
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(max(1, page), pages)
+    window = SUBMISSION_PAGING.check(page, total=total)
     rows = session.scalars(
         query.order_by(Submission.received_at.desc(), Submission.id.desc())
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
+        .limit(window.limit)
+        .offset(window.offset)
     ).all()
-    return SubmissionPage(rows=list(rows), total=total, page=page, pages=pages)
+    return SubmissionPage(rows=list(rows), total=total, page=window.page, pages=window.pages(total))
 
 
 def get_submission(session: Session, user: User, submission_id: int) -> Submission | None:

@@ -17,8 +17,7 @@ from flask import g, jsonify, request
 from alerts.deadlines import due_at, is_overdue
 from alerts.lifecycle import acknowledge_alert, assign_alert, dismiss_alert
 from alerts.queue import (
-    MAX_PER_PAGE,
-    PER_PAGE,
+    ALERT_PAGING,
     alert_details,
     child_record,
     get_alert,
@@ -45,16 +44,18 @@ def alerts_list():
     Answer: ``{"alerts": [...], "page", "per_page", "total", "pages"}``.
     """
     args = request.args
+    overdue = _boolean(args, "overdue")  # refused before a page that is not a number, as ever
+    asked = ALERT_PAGING.read(args, strict=True)
     page = list_alerts(
         db(),
         g.user,
         severity=_text(args, "severity"),
         village=_text(args, "village"),
         supplier=_text(args, "supplier"),
-        overdue=_boolean(args, "overdue"),
+        overdue=overdue,
         status=_text(args, "status"),
-        page=_integer(args, "page", 1),
-        per_page=_integer(args, "per_page", PER_PAGE),
+        page=asked.page,
+        per_page=asked.per_page,
     )
     return jsonify(
         alerts=[alert_json(a, page.now) for a in page.rows],
@@ -191,21 +192,6 @@ def _jsonable(value):
 def _text(args, name: str) -> str | None:
     value = args.get(name, "").strip()
     return value or None
-
-
-def _integer(args, name: str, default: int) -> int:
-    raw = args.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        limits = f"between 1 and {MAX_PER_PAGE}" if name == "per_page" else "1 or more"
-        raise problem(
-            "request.invalid_parameter",
-            parameter=name,
-            detail=f"must be a whole number {limits}, not {raw!r}",
-        ) from None
 
 
 def _boolean(args, name: str) -> bool | None:

@@ -89,6 +89,11 @@ def services(session: Session, *, active_only: bool = False) -> list[ServiceType
     return list(session.scalars(query))
 
 
+def service_by_code(session: Session, code: str) -> ServiceType | None:
+    """The service of this code, or None."""
+    return session.scalar(select(ServiceType).where(ServiceType.code == code))
+
+
 def service_name(service: ServiceType | None, code: str, locale: str = "en") -> str:
     """The name of a service in ``locale``, or its code in words when it is not in the catalogue."""
     if service is None:
@@ -189,6 +194,16 @@ def providers(session: Session, *, active_only: bool = False) -> list[ServicePro
     if active_only:
         query = query.where(ServiceProvider.active.is_(True))
     return list(session.scalars(query))
+
+
+def provider_by_code(session: Session, code: str) -> ServiceProvider | None:
+    """The provider of this code, or None."""
+    return session.scalar(select(ServiceProvider).where(ServiceProvider.code == code))
+
+
+def areas(session: Session) -> list[Area]:
+    """Every area, by code: those a provider may serve."""
+    return list(session.scalars(select(Area).order_by(Area.code)))
 
 
 def save_provider(session: Session, data: ProviderInput, *, new: bool) -> ServiceProvider:

@@ -62,11 +62,14 @@ from clms.models import (
     Village,
     Visit,
 )
+from clms.paging import Page, Paging
 from clms.scope import village_in_scope, village_scope_condition
 from forms.parse import name_key
 
 PER_PAGE = 20
 MAX_PER_PAGE = 100
+#: the list's pages; the web page reads a page below 1 as the first (its forms post it back)
+DUPLICATE_PAGING = Paging(PER_PAGE, MAX_PER_PAGE, low_reads_first=True)
 MAX_TYPING_DIFFERENCE = 2  # letters, in the whole name
 
 
@@ -444,14 +447,15 @@ class DuplicatePair:
 
 
 @dataclass
-class DuplicatePage:
+class DuplicatePage(Page[DuplicatePair]):
     """One page of the possible duplicates, best match first."""
 
-    pairs: list[DuplicatePair]
-    total: int
-    page: int
-    pages: int
     per_page: int = PER_PAGE
+
+    @property
+    def pairs(self) -> list[DuplicatePair]:
+        """The page's rows: pairs."""
+        return self.rows
 
 
 def possible_duplicates(
@@ -475,13 +479,7 @@ def possible_duplicates(
     >>> [(p.a.uid, p.b.uid, p.score) for p in page.pairs]  # doctest: +SKIP
     [('CH-7QK2M9XW4B', 'CH-N3RT8PZK5A', 85)]
     """
-    if page < 1:
-        raise problem(
-            "request.invalid_parameter", parameter="page", detail=Msg("must be 1 or more")
-        )
-    if not 1 <= per_page <= MAX_PER_PAGE:
-        raise problem("request.invalid_parameter", parameter="per_page",
-                      detail=Msg("must be between 1 and {n}", n=MAX_PER_PAGE))  # fmt: skip
+    window = DUPLICATE_PAGING.check(page, per_page)
     scope = village_scope_condition(session, user, Household.village_id)
     if scope is None:
         if village is not None:
@@ -508,8 +506,7 @@ def possible_duplicates(
     found = [f for f in found if (f[1].id, f[2].id) not in dismissed]
     found.sort(key=lambda f: (-f[3].score, f[0], f[1].id, f[2].id))
     total = len(found)
-    pages = max(1, -(-total // per_page))
-    chosen = found[(page - 1) * per_page : page * per_page]
+    chosen = window.cut(found)
     summaries = _summaries(session, {c.id for _v, a, b, _s in chosen for c in (a, b)})
     pairs = [
         DuplicatePair(summaries[a.id], summaries[b.id], sim.score, sim.reasons)
@@ -518,7 +515,7 @@ def possible_duplicates(
     if pairs:
         record_read(session, user, "duplicates.read", f"children:{len(pairs)} pairs",
                     pairs=[f"{p.a.uid}+{p.b.uid}" for p in pairs])  # fmt: skip
-    return DuplicatePage(pairs, total, page, pages, per_page)
+    return DuplicatePage(pairs, total, page, window.pages(total), per_page)
 
 
 def duplicate_villages(session: Session, user: User) -> list[Village]:

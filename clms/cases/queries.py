@@ -40,10 +40,15 @@ from clms.models import (
     Village,
     utcnow,
 )
+from clms.paging import Page, Paging
 from clms.scope import village_scope_condition
 
 PER_PAGE = 50
 MAX_PER_PAGE = 200
+#: the case list's pages; a refusal's detail stays English on the web page, as it was
+CASE_PAGING = Paging(PER_PAGE, MAX_PER_PAGE, plain=True)
+#: a provider's referrals, 50 a page
+REFERRAL_PAGING = Paging(PER_PAGE, plain=True)
 #: ``state`` filter values: the open ones (default), all, or one state
 STATE_FILTERS = ("open", "all", *wf.STATES)
 
@@ -69,13 +74,9 @@ class CaseRow:
 
 
 @dataclass
-class CasePage:
+class CasePage(Page[CaseRow]):
     """One page of the case list."""
 
-    rows: list[CaseRow]
-    total: int
-    page: int
-    pages: int
     per_page: int = PER_PAGE
     now: dt.datetime | None = None
 
@@ -119,10 +120,7 @@ def list_cases(
     state = state or "open"
     if state not in STATE_FILTERS:
         raise _invalid("state", f"must be one of {', '.join(STATE_FILTERS)}")
-    if page < 1:
-        raise _invalid("page", "must be 1 or more")
-    if not 1 <= per_page <= MAX_PER_PAGE:
-        raise _invalid("per_page", f"must be between 1 and {MAX_PER_PAGE}")
+    window = CASE_PAGING.check(page, per_page)
     scope = village_scope_condition(session, user, Case.village_id)
     if scope is None:
         return CasePage(rows=[], total=0, page=page, pages=1, per_page=per_page, now=now)
@@ -152,7 +150,6 @@ def list_cases(
             )
         )
     total = session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
-    pages = max(1, -(-total // per_page))
     late_first = case((late, 0), else_=1)
     rows = session.execute(
         select(
@@ -166,8 +163,8 @@ def list_cases(
         .where(*where)
         .order_by(late_first, Case.step_due_at.is_(None), Case.step_due_at,
                   Case.opened_at.desc(), Case.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+        .limit(window.limit)
+        .offset(window.offset)
     ).all()  # fmt: skip
     if rows:  # children's first names: a read of child-level data
         record_read(session, user, "cases.list", "cases", page=page, cases=[r[1] for r in rows])
@@ -193,7 +190,7 @@ def list_cases(
         ],
         total=total,
         page=page,
-        pages=pages,
+        pages=window.pages(total),
         per_page=per_page,
         now=now,
     )
@@ -448,8 +445,7 @@ def provider_referrals(
     status = status or "open"
     if status not in REFERRAL_FILTERS:
         raise _invalid("status", f"must be one of {', '.join(REFERRAL_FILTERS)}")
-    if page < 1:
-        raise _invalid("page", "must be 1 or more")
+    window = REFERRAL_PAGING.check(page)
     if user.role != "provider" or user.provider_id is None:
         return [], 0, 1
     where = [Referral.provider_id == user.provider_id]
@@ -464,13 +460,13 @@ def provider_referrals(
             select(Referral)
             .where(*where)
             .order_by(order, Referral.respond_by, Referral.id)
-            .limit(PER_PAGE)
-            .offset((page - 1) * PER_PAGE)
+            .limit(window.limit)
+            .offset(window.offset)
         )
     )
     if referrals:
         record_read(session, user, "referrals.list", "referrals", ids=[r.id for r in referrals])
-    return [provider_view(session, r) for r in referrals], total, max(1, -(-total // PER_PAGE))
+    return [provider_view(session, r) for r in referrals], total, window.pages(total)
 
 
 def provider_referral(session: Session, user: User, referral_id: int) -> ProviderReferral | None:

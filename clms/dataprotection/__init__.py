@@ -51,7 +51,13 @@ from clms.dataprotection.retention import (
     retention_years,
     run_retention,
 )
-from clms.dataprotection.subject import DataProtectionError, find_subject, related
+from clms.dataprotection.subject import (
+    DataProtectionError,
+    find_subject,
+    open_case_numbers,
+    related,
+    visit_count,
+)
 
 __all__ = [
     "ABOUT",
@@ -66,9 +72,11 @@ __all__ = [
     "export_child",
     "export_json",
     "find_subject",
+    "open_case_numbers",
     "redacted_xml",
     "related",
     "retention_cut",
     "retention_years",
     "run_retention",
+    "visit_count",
 ]

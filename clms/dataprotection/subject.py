@@ -7,11 +7,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from clms.errors import DomainProblem
-from clms.models import Alert, Case, Child, ChildVisit, Report, Submission, Visit
+from clms.models import (
+    OPEN_CASE_STATES,
+    Alert,
+    Case,
+    Child,
+    ChildVisit,
+    Report,
+    Submission,
+    Visit,
+)
 
 
 class DataProtectionError(DomainProblem):
@@ -53,6 +62,24 @@ def find_subject(session: Session, child_uid: str) -> Subject:
         ids += frontier
     uids = list(session.scalars(select(Child.child_uid).where(Child.id.in_(ids))))
     return Subject(child, ids, sorted(uids, key=lambda u: u != child.child_uid))
+
+
+def open_case_numbers(session: Session, subject: Subject) -> list[str]:
+    """The numbers of the child's open cases (an erasure while one is open needs a reason)."""
+    return list(
+        session.scalars(
+            select(Case.case_number).where(
+                Case.child_id.in_(subject.ids), Case.state.in_(OPEN_CASE_STATES)
+            )
+        )
+    )
+
+
+def visit_count(session: Session, subject: Subject) -> int:
+    """How many visits saw the child (any of its records)."""
+    return session.scalar(
+        select(func.count(ChildVisit.id)).where(ChildVisit.child_id.in_(subject.ids))
+    )
 
 
 @dataclass

@@ -8,14 +8,13 @@ downloads the new file).
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from dataclasses import dataclass
 
 from sqlalchemy import Row, bindparam, or_, select
 from sqlalchemy.orm import Session
 
+from clms.exports import csv_chunks
 from clms.models import (
     OPEN_CASE_STATES,
     Area,
@@ -34,6 +33,9 @@ from clms.scope import area_ids_in_scope, village_ids_in_scope
 from forms.parse import OUR_FORMS
 
 DYNAMIC_MEDIA = ("villages.csv", "suppliers.csv", "cases.csv")
+#: the CSV a phone reads (select_one_from_file), by the one CSV writer: no byte-order mark, "\n"
+#: line ends, every value as it is (the ``name`` column is what the form submits)
+PHONE_CSV = {"bom": False, "line_end": "\n", "formulas_neutralised": False}
 
 
 @dataclass
@@ -126,46 +128,49 @@ def build_csv(session: Session, user: User, name: str) -> bytes:
     no monitor is assigned to yet: case number, the child's first name (no more) and village.
     """
     village_ids = village_ids_in_scope(session, user)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
     if name == "villages.csv":
-        writer.writerow(["name", "label", "area"])
+        header = ["name", "label", "area"]
         rows = session.execute(
             select(Village.code, Village.name, Area.code)
             .join(Area, Area.id == Village.area_id)
             .where(Village.id.in_(village_ids))
             .order_by(Village.name, Village.code)
         )
-        writer.writerows(rows)
     elif name == "suppliers.csv":
-        writer.writerow(["name", "label", "tier"])
-        rows = session.execute(
-            select(Supplier.code, Supplier.name, Supplier.tier)
-            .join(SupplierVillage, SupplierVillage.supplier_id == Supplier.id)
-            .where(SupplierVillage.village_id.in_(village_ids))
-            .distinct()
-            .order_by(Supplier.name, Supplier.code)
-        )
-        writer.writerows(rows)
-        writer.writerow(["none", "None of these / does not sell", ""])
+        header = ["name", "label", "tier"]
+        rows = [
+            *session.execute(
+                select(Supplier.code, Supplier.name, Supplier.tier)
+                .join(SupplierVillage, SupplierVillage.supplier_id == Supplier.id)
+                .where(SupplierVillage.village_id.in_(village_ids))
+                .distinct()
+                .order_by(Supplier.name, Supplier.code)
+            ),
+            ["none", "None of these / does not sell", ""],
+        ]
     elif name == "cases.csv":
-        writer.writerow(["name", "label", "first_name", "village"])
-        rows = session.execute(
-            select(Case.case_number, Child.name, Village.code)
-            .join(Child, Child.id == Case.child_id)
-            .join(Village, Village.id == Case.village_id)
-            .where(
-                Case.village_id.in_(village_ids),
-                Case.state.in_(OPEN_CASE_STATES),
-                # the monitor's own cases, and those of their villages nobody follows yet
-                or_(Case.monitor_id == user.id, Case.monitor_id.is_(None)),
+        header = ["name", "label", "first_name", "village"]
+        rows = [
+            _case_row(number, child_name, village_code)
+            for number, child_name, village_code in session.execute(
+                select(Case.case_number, Child.name, Village.code)
+                .join(Child, Child.id == Case.child_id)
+                .join(Village, Village.id == Case.village_id)
+                .where(
+                    Case.village_id.in_(village_ids),
+                    Case.state.in_(OPEN_CASE_STATES),
+                    # the monitor's own cases, and those of their villages nobody follows yet
+                    or_(Case.monitor_id == user.id, Case.monitor_id.is_(None)),
+                )
+                .order_by(Case.case_number)
             )
-            .order_by(Case.case_number)
-        )
-        for number, child_name, village_code in rows:
-            # the first name only: enough for the monitor to find the child, no more
-            first = (child_name or "").split()[0] if child_name else ""
-            writer.writerow([number, f"{number} {first}".strip(), first, village_code])
+        ]
     else:
         raise KeyError(name)
-    return out.getvalue().encode("utf-8")
+    return b"".join(csv_chunks(header, rows, **PHONE_CSV))
+
+
+def _case_row(number: str, child_name: str | None, village_code: str) -> list[str]:
+    """A line of cases.csv: the first name only, enough for the monitor to find the child."""
+    first = (child_name or "").split()[0] if child_name else ""
+    return [number, f"{number} {first}".strip(), first, village_code]

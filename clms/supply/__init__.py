@@ -9,7 +9,8 @@ Here too: the CSV import of a whole chain (:func:`clms.supply.imports.import_cha
 nothing, every problem named by file, line and column), the edits an administrator makes
 (:mod:`clms.supply.operations`: ``save_supplier``, ``link``, ``unlink``, ``attach_village``,
 ``detach_village``), the chain as a tree and its health (:mod:`clms.supply.tree`: ``chain_tree``,
-``check_chain``). Reading the files (:mod:`clms.supply.csvfiles`) and finding cycles and reach
-(:mod:`clms.supply.graph`) are pure functions; only the import and the edits write, and they only
-flush: the caller commits. ``clms supply`` is :mod:`clms.supply.cli`.
+``check_chain``), and what the pages read besides (:mod:`clms.supply.queries`). Reading the files
+(:mod:`clms.supply.csvfiles`) and finding cycles and reach (:mod:`clms.supply.graph`) are pure
+functions; only the import and the edits write, and they only flush: the caller commits.
+``clms supply`` is :mod:`clms.supply.cli`.
 """

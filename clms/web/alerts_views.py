@@ -7,6 +7,7 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from alerts.deadlines import deadline_msg
 from alerts.lifecycle import acknowledge_alert, assign_alert, dismiss_alert
 from alerts.queue import (
+    ALERT_PAGING,
     STATUS_FILTERS,
     AlertPage,
     alert_details,
@@ -131,7 +132,7 @@ def alerts_index():
     session = db()
     status_code = 200
     try:
-        page = list_alerts(session, g.user, page=args.get("page", 1, type=int), **filters)
+        page = list_alerts(session, g.user, page=ALERT_PAGING.read(args).page, **filters)
     except Problem as p:
         flash_problem(p)
         page, status_code = AlertPage(rows=[], total=0, page=1, pages=1), 400

@@ -11,14 +11,12 @@ import json
 
 from flask import g, render_template, request
 
-from clms.audit import record_read, search, verify
+from clms.audit import SEARCH_PAGING, record_read, search, verify
 from clms.auth import allow
 from clms.db import db
 from clms.errors import problem
 from clms.i18n import Msg
 from clms.web import bp
-
-PER_PAGE = 100
 
 
 @bp.route("/audit")
@@ -33,18 +31,17 @@ def audit_index():
         "since": _day(args, "since"),
         "until": _day(args, "until"),
     }
-    before = args.get("before", type=int)
+    before = SEARCH_PAGING.read(args)
     session = db()
-    entries = search(session, **filters, before_seq=before, limit=PER_PAGE + 1)
-    more = len(entries) > PER_PAGE
-    entries = entries[:PER_PAGE]
+    found = search(session, **filters, before_seq=before, limit=SEARCH_PAGING.fetch)
+    page = SEARCH_PAGING.page(found, key=lambda e: e.seq, cursor=before)
     shown = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in filters.items() if v}
     record_read(session, g.user, "audit.search", "audit", filters=shown, before=before)
     return render_template(
         "audit_index.html",
-        entries=[(e, _details(e.details)) for e in entries],
+        entries=[(e, _details(e.details)) for e in page.rows],
         filters={k: ("" if v is None else v) for k, v in filters.items()},
-        older=entries[-1].seq if more and entries else None,
+        older=page.next,
         shown=shown,
     )
 

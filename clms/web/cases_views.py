@@ -18,7 +18,7 @@ from clms.cases.assessment import AssessmentInput, record_assessment
 from clms.cases.closure import decide_closure, propose_closure
 from clms.cases.opening import open_case, record_verification
 from clms.cases.plan import add_planned_service, decide_plan, remove_planned_service, submit_plan
-from clms.cases.queries import STATE_FILTERS, CasePage, case_view, list_cases
+from clms.cases.queries import CASE_PAGING, STATE_FILTERS, CasePage, case_view, list_cases
 from clms.cases.referrals import record_consent, refer, revoke_referral, withdraw_consent
 from clms.cases.services import record_service_outcome
 from clms.cases.transfer import (
@@ -150,7 +150,7 @@ def cases_index():
     }
     status = 200
     try:
-        page = list_cases(db(), g.user, page=args.get("page", 1, type=int), **filters)
+        page = list_cases(db(), g.user, page=CASE_PAGING.read(args).page, **filters)
     except Problem as p:
         flash_problem(_problem_text(p))
         page, status = CasePage(rows=[], total=0, page=1, pages=1), 400

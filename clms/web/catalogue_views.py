@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from clms.auth import allow
 from clms.cases import catalogue
@@ -11,7 +10,6 @@ from clms.db import db
 from clms.errors import Problem
 from clms.i18n import Msg
 from clms.locale import localize
-from clms.models import Area, ServiceProvider, ServiceType
 from clms.web import bp, flash_problem
 
 
@@ -24,7 +22,7 @@ def services_index():
         "services_index.html",
         services=catalogue.services(session),
         providers=catalogue.providers(session),
-        areas={a.id: a for a in session.scalars(select(Area))},
+        areas={a.id: a for a in catalogue.areas(session)},
     )
 
 
@@ -72,7 +70,7 @@ def service_new():
 @allow("admin")
 def service_edit(code: str):
     """Change a service of the catalogue (its code stays)."""
-    service = db().scalar(select(ServiceType).where(ServiceType.code == code))
+    service = catalogue.service_by_code(db(), code)
     if service is None:
         abort(404)
     return _save("service_form.html", _service_input, catalogue.save_service, new=False,
@@ -98,7 +96,7 @@ def _provider_context(provider):
         "provider": provider,
         "kinds": catalogue.PROVIDER_KINDS,
         "services": catalogue.services(session),
-        "areas": list(session.scalars(select(Area).order_by(Area.code))),
+        "areas": catalogue.areas(session),
     }
 
 
@@ -114,7 +112,7 @@ def provider_new():
 @allow("admin")
 def provider_edit(code: str):
     """Change a service provider (its code stays)."""
-    provider = db().scalar(select(ServiceProvider).where(ServiceProvider.code == code))
+    provider = catalogue.provider_by_code(db(), code)
     if provider is None:
         abort(404)
     return _save("provider_form.html", _provider_input, catalogue.save_provider, new=False,

@@ -10,7 +10,6 @@ while a case is open. Both are recorded in the audit log before the answer leave
 from __future__ import annotations
 
 from flask import Response, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import func, select
 
 from clms.auth import allow
 from clms.dataprotection import (
@@ -19,11 +18,13 @@ from clms.dataprotection import (
     export_child,
     export_json,
     find_subject,
+    open_case_numbers,
+    visit_count,
 )
 from clms.db import db
 from clms.i18n import Msg
 from clms.locale import localize
-from clms.models import OPEN_CASE_STATES, Case, ChildVisit, utcnow
+from clms.models import utcnow
 from clms.web import bp
 
 
@@ -102,16 +103,8 @@ def _page(uid: str, export_errors: dict, erase_errors: dict, status: int = 200):
             not_found = localize(e.msg)
             status = status if status != 200 else 404
         else:
-            open_cases = list(
-                session.scalars(
-                    select(Case.case_number).where(
-                        Case.child_id.in_(subject.ids), Case.state.in_(OPEN_CASE_STATES)
-                    )
-                )
-            )
-            visits = session.scalar(
-                select(func.count(ChildVisit.id)).where(ChildVisit.child_id.in_(subject.ids))
-            )
+            open_cases = open_case_numbers(session, subject)
+            visits = visit_count(session, subject)
     return render_template(
         "data_protection.html",
         uid=uid,

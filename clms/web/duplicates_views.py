@@ -12,7 +12,12 @@ from __future__ import annotations
 from flask import flash, g, redirect, render_template, request, url_for
 
 from clms.auth import allow
-from clms.cases.duplicates import DuplicatePage, duplicate_villages, possible_duplicates
+from clms.cases.duplicates import (
+    DUPLICATE_PAGING,
+    DuplicatePage,
+    duplicate_villages,
+    possible_duplicates,
+)
 from clms.cases.merge import mark_different, merge_children
 from clms.db import db, read_only
 from clms.errors import Problem
@@ -81,10 +86,7 @@ def _list(args, *, failed: tuple[str, Problem] | None = None):
     session.commit()  # nothing written here (a refused form was rolled back)
     read_only(session)
     village = args.get("village") or None
-    try:
-        number = max(1, int(args.get("page") or 1))
-    except ValueError:
-        number = 1
+    number = DUPLICATE_PAGING.read(args).page
     status = 200
     try:
         page = possible_duplicates(session, g.user, village=village, page=number)

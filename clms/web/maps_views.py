@@ -23,7 +23,6 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import select
 
 from alerts.queue import queue_choices
 from clms.audit import record_read
@@ -32,8 +31,8 @@ from clms.db import db, read_only
 from clms.errors import Problem, problem
 from clms.i18n import N_, Msg
 from clms.locale import current_locale, gettext
-from clms.models import SEVERITIES, Area, utcnow
-from clms.scope import area_ids_in_scope, scope_parts
+from clms.models import SEVERITIES, utcnow
+from clms.scope import scope_parts
 from clms.web import bp, flash_problem
 from geo.maps.brand import (
     PAGE_LEVELS,
@@ -43,7 +42,7 @@ from geo.maps.brand import (
     map_suppliers,
 )
 from geo.maps.build import build_officer_map
-from geo.maps.officer import OfficerFilters, officer_map_data
+from geo.maps.officer import OfficerFilters, area_choices, officer_map_data
 
 MAP_ROLES = ("officer", "supervisor", "admin", "brand")
 STAFF_ROLES = ("officer", "supervisor", "admin")
@@ -76,10 +75,7 @@ def map_index():
         flash_problem(p)
         filters, status = OfficerFilters.default(today), 400
     villages, suppliers = queue_choices(session, user)
-    area_ids = sorted(area_ids_in_scope(session, user))
-    areas = session.execute(
-        select(Area.code, Area.name).where(Area.id.in_(area_ids)).order_by(Area.code)
-    ).all()
+    areas = area_choices(session, user)
     return render_template(
         "map_officer.html",
         in_scope=True,

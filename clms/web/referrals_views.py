@@ -10,7 +10,12 @@ from flask import abort, current_app, flash, g, redirect, render_template, reque
 
 from clms.auth import allow
 from clms.cases import workflow as wf
-from clms.cases.queries import REFERRAL_FILTERS, provider_referral, provider_referrals
+from clms.cases.queries import (
+    REFERRAL_FILTERS,
+    REFERRAL_PAGING,
+    provider_referral,
+    provider_referrals,
+)
 from clms.cases.referrals import accept_referral, complete_referral, reject_referral
 from clms.db import db
 from clms.errors import Problem
@@ -25,11 +30,10 @@ from clms.web import bp, flash_problem
 def referrals_index():
     """The referrals sent to the provider's organisation: waiting ones first."""
     status = request.args.get("status") or None
+    asked = REFERRAL_PAGING.read(request.args)
     code = 200
     try:
-        rows, total, pages = provider_referrals(
-            db(), g.user, status=status, page=request.args.get("page", 1, type=int)
-        )
+        rows, total, pages = provider_referrals(db(), g.user, status=status, page=asked.page)
     except Problem as p:
         flash_problem(p)
         rows, total, pages, code = [], 0, 1, 400
@@ -38,7 +42,7 @@ def referrals_index():
         rows=rows,
         total=total,
         pages=pages,
-        page=request.args.get("page", 1, type=int),
+        page=asked.page,
         status=status or "open",
         statuses=REFERRAL_FILTERS,
     ), code

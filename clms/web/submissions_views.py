@@ -10,7 +10,12 @@ from clms.db import db
 from clms.i18n import N_
 from clms.locale import gettext
 from clms.web import bp
-from forms.review import get_submission, list_submissions, may_read_content
+from forms.review import (
+    SUBMISSION_PAGING,
+    get_submission,
+    list_submissions,
+    may_read_content,
+)
 
 STATUSES = ("received", "parsed", "review", "raw")
 #: the status filters, as the list names them
@@ -41,7 +46,9 @@ def submissions_index():
     status = request.args.get("status")
     if status not in STATUSES:
         status = None
-    page = list_submissions(db(), g.user, status=status, page=request.args.get("page", 1, type=int))
+    page = list_submissions(
+        db(), g.user, status=status, page=SUBMISSION_PAGING.read(request.args).page
+    )
     return render_template(
         "submissions_index.html",
         page=page,

@@ -8,14 +8,13 @@ chain only through the aggregates of the maps and indicators).
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from clms.auth import allow
 from clms.db import db
 from clms.errors import Problem
 from clms.i18n import Msg
 from clms.locale import localize
-from clms.models import Brand, Supplier, SupplierVillage, Village
+from clms.models import Supplier
 from clms.supply.csvfiles import ChainImportError
 from clms.supply.imports import import_chain
 from clms.supply.operations import (
@@ -26,6 +25,7 @@ from clms.supply.operations import (
     save_supplier,
     unlink,
 )
+from clms.supply.queries import brands, supplier_by_code, supplier_villages, village_choices
 from clms.supply.tree import build_tree, read_chain, supplier_rows
 from clms.web import bp
 
@@ -40,7 +40,7 @@ def _index(status: int = 200, *, link_errors=None, import_issues=None, values=No
         "supply_index.html",
         tree=build_tree(data),
         suppliers=supplier_rows(data),
-        brands=list(session.scalars(select(Brand).order_by(Brand.code))),
+        brands=brands(session),
         link_errors=link_errors or {},
         import_issues=import_issues or [],
         values=values if values is not None else request.form,
@@ -128,17 +128,13 @@ def _supplier_page(supplier: Supplier | None, *, errors=None, status: int = 200,
     session = db()
     villages = []
     if supplier is not None:
-        villages = list(session.scalars(
-            select(Village).join(SupplierVillage, SupplierVillage.village_id == Village.id)
-            .where(SupplierVillage.supplier_id == supplier.id).order_by(Village.code)))  # fmt: skip
+        villages = supplier_villages(session, supplier)
     return render_template(
         "supply_supplier_form.html",
         supplier=supplier,
         new=supplier is None,
         villages=villages,
-        all_villages=list(
-            session.execute(select(Village.code, Village.name).order_by(Village.code))
-        ),  # fmt: skip
+        all_villages=village_choices(session),
         errors=errors or {},
         values=values if values is not None else request.form,
     ), status
@@ -174,7 +170,7 @@ def supply_supplier_new():
 
 
 def _supplier_or_404(code: str) -> Supplier:
-    supplier = db().scalar(select(Supplier).where(Supplier.code == code))
+    supplier = supplier_by_code(db(), code)
     if supplier is None:
         abort(404)
     return supplier

@@ -1,6 +1,7 @@
-"""The officer's map: its filters (:class:`OfficerFilters`), the households and open alerts of the
-officer's areas as plain rows (:func:`officer_map_data`) and the map of them (:func:`officer_map`,
-drawn by :func:`geo.maps.build.build_officer_map`).
+"""The officer's map: its filters (:class:`OfficerFilters`; the areas to choose from,
+:func:`area_choices`), the households and open alerts of the officer's areas as plain rows
+(:func:`officer_map_data`) and the map of them (:func:`officer_map`, drawn by
+:func:`geo.maps.build.build_officer_map`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import folium
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import Row, and_, exists, func, select
 from sqlalchemy.orm import Session
 
 from clms.errors import Problem, problem
@@ -25,7 +26,7 @@ from clms.models import (
     Village,
     Visit,
 )
-from clms.scope import descendant_area_ids, village_scope_condition
+from clms.scope import area_ids_in_scope, descendant_area_ids, village_scope_condition
 from geo.maps.build import OfficerMapData, build_officer_map
 
 
@@ -86,6 +87,16 @@ class OfficerFilters:
             if getattr(self, name):
                 out[name] = getattr(self, name)
         return out
+
+
+def area_choices(session: Session, user: User) -> list[Row]:
+    """``(code, name)`` of the areas of ``user``'s scope, by code: the map's area filter."""
+    area_ids = sorted(area_ids_in_scope(session, user))
+    return list(
+        session.execute(
+            select(Area.code, Area.name).where(Area.id.in_(area_ids)).order_by(Area.code)
+        ).all()
+    )
 
 
 def officer_map_data(session: Session, user: User, filters: OfficerFilters) -> OfficerMapData:
