@@ -556,6 +556,27 @@ def test_an_open_case_and_an_active_alert_the_alert_joins_the_case(app, people, 
         assert actions == ["opened", "child_merged", "alert_linked"]
 
 
+def test_the_alert_joins_the_open_case_not_a_closed_one_opened_later(app, people):
+    """A closed case on the record kept, opened after the open case on the other record, is not
+    where the active alert goes (the merge once linked the alert to the case it looked at last)."""
+    with session_scope(app) as s:
+        olga = user(s, "olga")
+        kept, merged = add_kid(s, "V1", "Aya Traore"), add_kid(s, "V1", "Traore Aya")
+        open_one = open_case(s, olga, add_alert(s, child=merged, category="hazardous").id)
+        first = add_alert(s, child=kept, category="hazardous")
+        closed = open_case(s, olga, first.id)
+        closed.opened_at = open_one.opened_at + dt.timedelta(days=1)
+        closed.state, closed.closed_at = "closed", dt.datetime.now(dt.UTC)
+        s.flush()
+        alert = add_alert(s, child=kept, category="worst_form")
+        open_id, closed_id, alert_id = open_one.id, closed.id, alert.id
+        merge_children(s, olga, kept.child_uid, merged.child_uid, "same child")
+    with session_scope(app) as s:
+        assert s.get(Alert, alert_id).status == "case_opened"
+        linked = s.scalars(select(CaseEvent.case_id).where(CaseEvent.action == "alert_linked"))
+        assert list(linked) == [open_id] and open_id != closed_id
+
+
 def test_merge_refusals(app, kids):
     uids = {k: uid for k, (_id, uid) in kids.items()}
     with session_scope(app) as s:

@@ -140,9 +140,9 @@ def merge_children(
     kept_cases = session.scalars(
         select(Case).where(Case.child_id == kept.id).order_by(Case.opened_at, Case.id)
     ).all()
-    for case in kept_cases:
-        record_event(session, case, user, "child_merged",
-                     {**detail, "case_moved": case.id in moved_case_ids, "facts_taken":
+    for each in kept_cases:  # not ``case``: that is the open case the alert may join below
+        record_event(session, each, user, "child_merged",
+                     {**detail, "case_moved": each.id in moved_case_ids, "facts_taken":
                       sorted(facts)}, now=now)  # fmt: skip
 
     if link:  # an open case on one record and an active alert on the other
