@@ -299,70 +299,58 @@ def case_view(
     holds, unmet = wf.closure_criteria(
         facts.observations, facts.services, facts.open_referrals, policy
     )
-    plans = list(
-        session.scalars(
-            select(ActionPlan)
-            .where(ActionPlan.case_id == case_row.id)
-            .order_by(ActionPlan.version.desc())
-        )
-    )
+    plans = _of_case(session, ActionPlan, case_row.id, ActionPlan.version.desc())
     plan = current_plan(session, case_row.id)
-    services = list(
-        session.scalars(
-            select(PlannedService)
-            .where(PlannedService.case_id == case_row.id)
-            .options(joinedload(PlannedService.provider))
-            .order_by(PlannedService.id)
-        )
-    )
-    referrals = list(
-        session.scalars(
-            select(Referral)
-            .where(Referral.case_id == case_row.id)
-            .options(joinedload(Referral.provider))
-            .order_by(Referral.created_at.desc(), Referral.id.desc())
-        )
-    )
-    consents = list(
-        session.scalars(
-            select(Consent)
-            .where(Consent.case_id == case_row.id)
-            .options(joinedload(Consent.provider))
-            .order_by(Consent.recorded_at.desc(), Consent.id.desc())
-        )
-    )
-    transfers = list(
-        session.scalars(
-            select(CaseTransfer)
-            .where(CaseTransfer.case_id == case_row.id)
-            .order_by(CaseTransfer.transferred_at)
-        )
-    )
-    events = list(
-        session.scalars(
-            select(CaseEvent)
-            .where(CaseEvent.case_id == case_row.id)
-            .order_by(CaseEvent.at, CaseEvent.id)
-        )
-    )
-    assessments = list(
-        session.scalars(
-            select(Assessment)
-            .where(Assessment.case_id == case_row.id)
-            .order_by(Assessment.assessed_at.desc(), Assessment.id.desc())
-        )
-    )
-    people_ids = {e.user_id for e in events if e.user_id} | {
-        a.assessed_by_id for a in assessments if a.assessed_by_id
-    }
-    people = (
-        dict(session.execute(select(User.id, User.username).where(User.id.in_(people_ids))).all())
-        if people_ids
-        else {}
+    services = _of_case(session, PlannedService, case_row.id, PlannedService.id,
+                        load=PlannedService.provider)  # fmt: skip
+    referrals = _of_case(session, Referral, case_row.id, Referral.created_at.desc(),
+                         Referral.id.desc(), load=Referral.provider)  # fmt: skip
+    consents = _of_case(session, Consent, case_row.id, Consent.recorded_at.desc(),
+                        Consent.id.desc(), load=Consent.provider)  # fmt: skip
+    transfers = _of_case(session, CaseTransfer, case_row.id, CaseTransfer.transferred_at)
+    events = _of_case(session, CaseEvent, case_row.id, CaseEvent.at, CaseEvent.id)
+    assessments = _of_case(session, Assessment, case_row.id, Assessment.assessed_at.desc(),
+                           Assessment.id.desc())  # fmt: skip
+    people = _usernames(
+        session,
+        {e.user_id for e in events if e.user_id}
+        | {a.assessed_by_id for a in assessments if a.assessed_by_id},
     )
     catalogue = {s.code: s for s in session.scalars(
         select(ServiceType).order_by(ServiceType.sort_order, ServiceType.code))}  # fmt: skip
-    providers = list(
+    providers = _providers_for(session, area)
+    officers, monitors = _people_of_village(session, village)
+    return CaseView(
+        case=case_row, child=child, household=household, village=village, area=area,
+        age=child_age(session, case_row, now),
+        alert=session.get(Alert, case_row.alert_id) if case_row.alert_id else None,
+        facts=facts, moves=moves, closure_holds=holds, closure_unmet=unmet,
+        assessments=assessments, plan=plan, plans=plans, services=services,
+        referrals=referrals, consents=consents, transfers=transfers, events=events,
+        catalogue=catalogue, providers=providers, officers=officers, monitors=monitors,
+        now=now, people=people,
+    )  # fmt: skip
+
+
+def _of_case(session: Session, model, case_id: int, *order, load=None) -> list:
+    """The rows of ``model`` that belong to case ``case_id``, in ``order`` (``load``: a
+    relationship read with them)."""
+    query = select(model).where(model.case_id == case_id).order_by(*order)
+    if load is not None:
+        query = query.options(joinedload(load))
+    return list(session.scalars(query))
+
+
+def _usernames(session: Session, user_ids: set[int]) -> dict[int, str]:
+    """The username of each of ``user_ids``."""
+    if not user_ids:
+        return {}
+    return dict(session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
+
+
+def _providers_for(session: Session, area: Area | None) -> list[ServiceProvider]:
+    """The active providers that serve ``area``: those of no area, of it or of an area above."""
+    return list(
         session.scalars(
             select(ServiceProvider)
             .where(
@@ -375,17 +363,6 @@ def case_view(
             .order_by(ServiceProvider.name)
         )
     )
-    officers, monitors = _people_of_village(session, village)
-    return CaseView(
-        case=case_row, child=child, household=household, village=village, area=area,
-        age=child_age(session, case_row, now),
-        alert=session.get(Alert, case_row.alert_id) if case_row.alert_id else None,
-        facts=facts, moves=moves, closure_holds=holds, closure_unmet=unmet,
-        assessments=assessments, plan=plan, plans=plans, services=services,
-        referrals=referrals, consents=consents, transfers=transfers, events=events,
-        catalogue=catalogue, providers=providers, officers=officers, monitors=monitors,
-        now=now, people=people,
-    )  # fmt: skip
 
 
 def _area_and_ancestors(session: Session, area: Area | None) -> list[int]:
