@@ -27,6 +27,29 @@ SHARED = Path(os.environ.get("CLMS_SHARED_DATA", ROOT.parent / "shared" / "data"
 PASSWORD = "correct horse battery"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def password_hashing_once_per_password():
+    """Each password is hashed once and each (hash, password) pair checked once for the whole run.
+
+    Werkzeug's scrypt costs about 0.2 s a call, on purpose (it is what makes a stolen table slow to
+    attack), and the suite creates thousands of users with the same few passwords and signs them
+    in thousands of times: over half of its time went there. The hashes stay real scrypt hashes
+    of the password, checked by the real function; only the repetition is saved. (Users made with
+    one password share one salt here, which production never does: no test compares two users'
+    hashes.)
+    """
+    import functools
+
+    import clms.auth
+
+    hashed = functools.lru_cache(maxsize=None)(clms.auth.generate_password_hash)
+    checked = functools.lru_cache(maxsize=None)(clms.auth.check_password_hash)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(clms.auth, "generate_password_hash", hashed)
+        patch.setattr(clms.auth, "check_password_hash", checked)
+        yield
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--db",
