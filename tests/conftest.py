@@ -12,10 +12,12 @@ import secrets
 import tempfile
 from pathlib import Path
 
+import jinja2
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import Engine, create_engine, select, text
 
+import clms.db
 from clms.app import create_app
 from clms.auth.users import add_user
 from clms.db import Base, session_scope
@@ -95,23 +97,73 @@ def database_url(request, tmp_path_factory):
     return url
 
 
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """Templates compiled once for the whole run, not once per test's application (every test
+    application has the same environment: the key is the template and the checksum of its source,
+    so an edited template is compiled again)."""
+
+    def __init__(self):
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket) -> None:
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = _CompiledTemplates()
+
+
 @pytest.fixture
 def app(database_url, tmp_path):
     """The application on a database whose tables are emptied after each test."""
-    app = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": "test-secret",
-            "TESTING": True,
-            "SHARED_DATA": str(SHARED),
-            "ODK_VALIDATE": "0",
-        }
-    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(clms.db, "make_engine", _engine_of_the_run)
+        app = create_app(
+            {
+                "DATABASE_URL": database_url,
+                "SECRET_KEY": "test-secret",
+                "TESTING": True,
+                "SHARED_DATA": str(SHARED),
+                "ODK_VALIDATE": "0",
+            }
+        )
     app.instance_path = str(tmp_path / "instance")
     app.test_client_class = BrowserClient  # sends the form's CSRF token, as a page does
+    app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
+    engine = app.extensions["clms_engine"]
+    listening = _listeners(engine)
     yield app
     _empty_tables(app)
-    app.extensions["clms_engine"].dispose()
+    engine.dispose()
+    assert _listeners(engine) == listening, (
+        "the test left an event listener on the run's engine: remove it (sqlalchemy.event.remove) "
+        "before the test ends, or it would act in the tests after it"
+    )
+
+
+_ENGINES: dict[str, Engine] = {}
+_MAKE_ENGINE = clms.db.make_engine
+
+
+def _engine_of_the_run(url: str) -> Engine:
+    """One engine per test database for the whole run (``clms.db.make_engine``'s), so that the
+    SQL each statement compiles to is compiled once, not once per test's application. Its pool is
+    emptied after each test (``dispose``)."""
+    if url not in _ENGINES:
+        _ENGINES[url] = _MAKE_ENGINE(url)
+    return _ENGINES[url]
+
+
+def _listeners(engine: Engine) -> tuple:
+    """How many listeners each event of ``engine`` and its pool has."""
+    return tuple(
+        (name, len(getattr(target.dispatch, name)))
+        for target in (engine, engine.pool)
+        for name in target.dispatch._event_names
+    )
 
 
 AUDIT_NO_DELETE = (
