@@ -2,7 +2,7 @@
 
 :data:`POLICY` maps each endpoint to what each identity of :data:`IDENTITIES` gets from it. The
 views enforce it (``clms.auth.allow`` and the scope checks of each operation);
-``tests/test_policy.py`` walks every registered route with every identity, against a world in
+``tests/people/test_policy.py`` walks every registered route with every identity, against a world in
 which the objects a route names (an alert, a case, a child, a referral, a submission...) lie in
 CI-D1 and belong to brand A and to the provider SCH-GN, and checks each answer against this
 table. A route missing from the table fails that test: a new page is declared here first.

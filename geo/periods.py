@@ -20,8 +20,8 @@ P are sums over (child, P) and each period's figures are protected on their own 
 cell each child is in during each period; a suppressed cell or a small group of one period is
 recoverable only if a combination of that period's own figures already recovers it, because no
 figure of another period says anything of the children it does *not* count ("not visited in P"
-is never published). ``tests/test_period_privacy.py`` checks this over every offered period, with
-the published figures of every level and layer.
+is never published). ``tests/hotspots/test_period_privacy.py`` checks this over every offered
+period, with the published figures of every level and layer.
 
 What the grid does not cover: figures of a closed period still change when a late submission,
 an edit or a withdrawal reaches it (the grace period makes that rare); the setting must be chosen

@@ -1,4 +1,4 @@
-"""Real processes to break, for tests/test_failures.py: gunicorn and ``clms scheduler`` as
+"""Real processes to break, for tests/intake/test_failures.py: gunicorn and ``clms scheduler`` as
 subprocesses killed with SIGKILL, a PostgreSQL server stopped and started again, a small tmpfs
 that fills up.
 

@@ -12,8 +12,8 @@ from alerts.escalate import escalate_case_steps, escalate_overdue_alerts, remind
 from clms.db import session_scope
 from clms.jobs.registry import JobContext, run_job
 from clms.models import Alert, AlertEvent, Case, Notification
+from tests.alerts.test_notify import notifications, staff
 from tests.factories import NOW, add_alert, add_child, village_id
-from tests.test_notify import notifications, staff
 
 __all__ = ["staff"]  # the fixture, shared with test_notify
 

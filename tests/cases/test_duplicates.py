@@ -50,7 +50,7 @@ from tests.conftest import PASSWORD
 from tests.factories import add_alert
 from tests.submissions import child, household_xml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORKING = {"work_activities": "own_farm", "work_hours_7d": 6}
 
 

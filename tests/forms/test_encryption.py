@@ -409,7 +409,7 @@ def test_every_version_of_an_encrypted_form_carries_its_key(app, phone, runner, 
 
 
 def test_the_admin_page_generates_the_key_and_decrypts_what_waits(app, phone, make_user):
-    from tests.test_alert_queue import login
+    from tests.alerts.test_alert_queue import login
 
     make_user("root", "admin")
     web = app.test_client()
@@ -456,7 +456,7 @@ def test_an_encrypted_submission_pulled_from_central_waits_for_the_key_too(app, 
                                                                            tmp_path):  # fmt: skip
     """Central hands out the manifest and the .enc files when it does not hold the key."""
     from tests.central_double import CentralDouble
-    from tests.test_pull import add_central, pull
+    from tests.intake.test_pull import add_central, pull
 
     assert keygen(runner, tmp_path).exit_code == 0
     instance_id, xml, manifest, files = encrypted_household(app)

@@ -11,7 +11,7 @@ from clms.db import session_scope
 from clms.models import Form, FormVersion
 from forms.publish import XLSFORM_DIR
 from tests.conftest import PASSWORD, SHARED
-from tests.test_forms_publish import BAD_SPREADSHEETS, without_public_key
+from tests.forms.test_forms_publish import BAD_SPREADSHEETS, without_public_key
 
 
 def login(client, username):

@@ -14,7 +14,7 @@ from lxml import etree
 
 from tests.odk_engine_client import OdkEngineError, engine_available, fill_form
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("CLMS_SHARED_DATA", ROOT.parent / "shared" / "data"))
 FORMS = SHARED / "odk_submissions"
 

@@ -6,8 +6,8 @@ them, and a brand that kept Monday's answer could subtract Friday's. Now the fir
 period makes its release, and every answer after it, on every route, is made from that release
 through the privacy gate.
 
-The world is the hotspot tests' (tests/test_hotspots.py): bea is brand A's user, bob brand B's,
-olga an officer of CI-D1; brands see July-June years.
+The world is the hotspot tests' (tests/hotspots/test_hotspots.py): bea is brand A's user, bob
+brand B's, olga an officer of CI-D1; brands see July-June years.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from clms.jobs.registry import JobContext, run_job
 from clms.models import Classification, HotspotRelease, User
 from geo.hotspots.tables import hotspot_tables
 from geo.maps.brand import PAGE_LEVELS
-from tests import test_hotspots
 from tests.conftest import PASSWORD
-from tests.test_hotspots import END, Builder, at
+from tests.hotspots import test_hotspots
+from tests.hotspots.test_hotspots import END, Builder, at
 
 # the hotspot tests' fixtures
 password_hash = test_hotspots.password_hash

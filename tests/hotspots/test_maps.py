@@ -2,9 +2,9 @@
 brand map (the published hotspot figures as a choropleth, nothing child-level), their pages, the
 standalone export and ``clms hotspots map``.
 
-The world is the hotspot tests' (tests/test_hotspots.py: brand A's chain buys in V1, V2, V3, V5;
-V2 is suppressed for a brand, V5 by secondary suppression), with a cell of its own for each
-village, boundaries for the two departments and a few open alerts.
+The world is the hotspot tests' (tests/hotspots/test_hotspots.py: brand A's chain buys in V1, V2,
+V3, V5; V2 is suppressed for a brand, V5 by secondary suppression), with a cell of its own for
+each village, boundaries for the two departments and a few open alerts.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from geo.maps.build import (
 )
 from geo.maps.officer import OfficerFilters, officer_map_data
 from tests.conftest import PASSWORD
-from tests.test_hotspots import END, password_hash, world  # noqa: F401  (fixtures)
+from tests.hotspots.test_hotspots import END, password_hash, world  # noqa: F401  (fixtures)
 
 #: what must never reach a brand: child and head names, household codes, the visits' GPS point
 #: and free text (all distinctive in the world), and the CDNs nothing may load from

@@ -190,7 +190,7 @@ def test_nothing_small_can_be_worked_out_across_every_period_level_and_layer(cha
     every layer (each tier's and each supplier's, at every place and level), audited together:
     no cell the gate hid and no group of fewer than 10 children or 5 households is fixed by
     any sum or difference of the published figures."""
-    from tests.test_hotspots import Builder
+    from tests.hotspots.test_hotspots import Builder
 
     app = chain
     with app.app_context():

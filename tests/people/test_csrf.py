@@ -20,11 +20,11 @@ from sqlalchemy import func, select
 from clms.db import session_scope
 from clms.models import Alert, AlertEvent, User
 from clms.security import SESSION_KEY
-from tests import test_alert_queue
+from tests.alerts import test_alert_queue
 from tests.conftest import PASSWORD
 
-# people of every role and open alerts (tests/test_alert_queue.py): olga, officer of CI-D1; ada,
-# admin; pat, provider
+# people of every role and open alerts (tests/alerts/test_alert_queue.py): olga, officer of
+# CI-D1; ada, admin; pat, provider
 world = test_alert_queue.world
 
 REFUSAL = "The form expired or did not come from this site; reload and try again."
@@ -256,7 +256,7 @@ def test_the_api_with_a_bearer_token_needs_no_csrf_token(app, client, world):
 
 def test_every_post_form_in_the_templates_renders_the_token():
     """The pages above are a sample; every form of every template that posts carries it."""
-    templates = sorted((Path(__file__).resolve().parents[1] / "clms" / "templates").glob("*.html"))
+    templates = sorted((Path(__file__).resolve().parents[2] / "clms" / "templates").glob("*.html"))
     posting = 0
     for path in templates:
         text = path.read_text("utf-8")

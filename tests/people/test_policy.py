@@ -20,10 +20,10 @@ from clms.cases.referrals import record_consent, refer
 from clms.db import session_scope
 from clms.models import Brand, BrandSupplier, Case, Supplier, SupplierLink, User
 from clms.policy import FORBIDDEN, HIDDEN, IDENTITIES, LOGIN, OK, POLICY, outcome
+from tests.cases.test_cases import T0, implementing, who
+from tests.cases.test_cases import world as cases_world
 from tests.conftest import PASSWORD
 from tests.openrosa_client import Phone
-from tests.test_cases import T0, implementing, who
-from tests.test_cases import world as cases_world
 
 world = cases_world
 
@@ -156,7 +156,7 @@ def test_every_route_is_declared(app):
 
 def test_every_route_answers_every_identity_as_declared(app, everything, monkeypatch):
     values, tokens = everything
-    # one address signs in a few dozen times here (tests/test_authn.py tests the rate limit)
+    # one address signs in a few dozen times here (tests/people/test_authn.py tests the rate limit)
     app.config["LOGIN_RATE_PER_MINUTE"] = 10_000
     monkeypatch.setattr(
         "forms.pull.clients.BACKOFF", 0.0

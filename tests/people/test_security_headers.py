@@ -18,12 +18,13 @@ from sqlalchemy import select
 
 from clms.db import session_scope
 from clms.models import Alert, Child, Supplier, Village
-from tests import test_hotspots, test_maps
 from tests.browser import BROWSER_MARKS, DESKTOP, LiveServer, sign_in
 from tests.conftest import PASSWORD
+from tests.hotspots import test_hotspots, test_maps
 
-# the world of tests/test_hotspots.py with the cells and alerts of tests/test_maps.py: bea
-# (brand A), olga (officer CI-D1), sam (supervisor CI-R1), ada (admin), pat (provider)
+# the world of tests/hotspots/test_hotspots.py with the cells and alerts of
+# tests/hotspots/test_maps.py: bea (brand A), olga (officer CI-D1), sam (supervisor CI-R1), ada
+# (admin), pat (provider)
 password_hash = test_hotspots.password_hash
 world = test_hotspots.world
 maps = test_maps.maps
@@ -149,7 +150,7 @@ def test_a_configured_tile_server_is_the_one_other_image_source(maps):
 
 # --- nothing typed is rendered unescaped ---------------------------------------------------------
 
-TEMPLATES = sorted((Path(__file__).resolve().parents[1] / "clms" / "templates").rglob("*.*"))
+TEMPLATES = sorted((Path(__file__).resolve().parents[2] / "clms" / "templates").rglob("*.*"))
 
 
 def test_every_template_autoescapes_and_marks_only_literals_safe(app):

@@ -29,7 +29,6 @@ from sqlalchemy import select
 from clms.db import session_scope
 from clms.i18n import catalogue
 from clms.models import Alert, Case, Referral
-from tests import test_cases
 from tests.browser import (
     BROWSER_MARKS,
     DESKTOP,
@@ -40,11 +39,12 @@ from tests.browser import (
     screenshot,
     sign_in,
 )
+from tests.cases import test_cases
 from tests.submissions import child, followup_xml, household_xml, live_version
 
 pytestmark = BROWSER_MARKS
 
-# services, providers and people of every role (see tests/test_cases.py): olga, officer of
+# services, providers and people of every role (see tests/cases/test_cases.py): olga, officer of
 # CI-D1; sam, supervisor of CI-R1; pat, provider at the school SCH-GN
 world = test_cases.world
 

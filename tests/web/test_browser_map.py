@@ -14,7 +14,6 @@ from sqlalchemy import select
 
 from clms.db import session_scope
 from clms.models import Child
-from tests import test_hotspots, test_maps
 from tests.browser import (
     BROWSER_MARKS,
     DESKTOP,
@@ -22,9 +21,11 @@ from tests.browser import (
     screenshot,
     sign_in,
 )
-from tests.test_maps import SECRETS
+from tests.hotspots import test_hotspots, test_maps
+from tests.hotspots.test_maps import SECRETS
 
-# the world of tests/test_hotspots.py with the cells and alerts of tests/test_maps.py
+# the world of tests/hotspots/test_hotspots.py with the cells and alerts of
+# tests/hotspots/test_maps.py
 password_hash = test_hotspots.password_hash
 world = test_hotspots.world
 maps = test_maps.maps

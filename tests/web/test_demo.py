@@ -333,7 +333,7 @@ def test_demo_on_a_database_with_users_of_its_own_changes_nothing(app, runner, m
 
 # --- the answers a real ODK engine would accept --------------------------------------------------
 
-BUILD = Path(__file__).resolve().parents[1] / "forms" / "build"
+BUILD = Path(__file__).resolve().parents[2] / "forms" / "build"
 PRELOADS = {"start", "end", "deviceid", "username", "instanceName"}
 INTEGERS = {"age", "work_hours_7d", "chore_hours_7d", "child_age_estimate"}
 MEDIA = {

@@ -39,9 +39,9 @@ from clms.models import (
 )
 from forms.ingest import Attachment, IncomingSubmission, ingest_submission
 from tests.conftest import PASSWORD
+from tests.hotspots.test_hotspots import END, password_hash, world  # noqa: F401  (fixtures)
+from tests.hotspots.test_maps import maps  # noqa: F401  (fixture)
 from tests.submissions import child, household_xml
-from tests.test_hotspots import END, password_hash, world  # noqa: F401  (fixtures)
-from tests.test_maps import maps  # noqa: F401  (fixture)
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'

@@ -17,7 +17,7 @@ from clms.i18n import DEFAULT_LOCALE, LOCALES, TRANSLATIONS, catalogue
 from clms.models import User
 from tests.conftest import PASSWORD
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CODE = ("clms", "alerts", "forms", "geo")
 MARKERS = ("N_", "Msg", "gettext", "_")
 PLACEHOLDER = re.compile(r"%\(\w+\)s|\{\w+(?:!r)?\}")
