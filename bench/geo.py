@@ -714,30 +714,31 @@ def bench(args) -> dict:
         # layer, what a page would cost if it were aggregated live), then every view reads it
         from geo.hotspots.aggregate import release_inputs
         from geo.hotspots.releases import refresh
+        from geo.hotspots.settings import HotspotSettings
         from geo.hotspots.tables import hotspot_table, hotspot_tables, offered_periods
         from geo.maps.brand import PAGE_LEVELS, brand_map_data
         from geo.maps.build import build_brand_map
-        from geo.periods import ReportingGrid
 
         with app.app_context(), session_scope(app) as s:
             brand = s.get(User, world["brand_user"])
-            latest = offered_periods(dt.datetime.now(dt.UTC).date())[0]
+            settings = HotspotSettings.from_config(app.config)
+            latest = offered_periods(dt.datetime.now(dt.UTC).date(), settings=settings)[0]
             with timer.phase("brand_live"):
                 release_inputs(s, brand.brand_id, latest)
             with timer.phase("brand_release"):
-                refresh(s, grid=ReportingGrid.from_config(app.config))
+                refresh(s, settings=settings)
             with timer.phase("hotspots_village"):
-                by_village = hotspot_table(s, brand, "village")
+                by_village = hotspot_table(s, brand, "village", settings=settings)
             with timer.phase("hotspots_supplier"):
-                hotspot_table(s, brand, "supplier")
+                hotspot_table(s, brand, "supplier", settings=settings)
             # what a brand's map page costs, as the web pages do it: the page (its table of
             # every level) and the map in its frame (lazy: the same tables, and the HTML); the
             # tier and supplier layers come when chosen
             with timer.phase("brand_page_table"):
-                hotspot_tables(s, brand, PAGE_LEVELS)
+                hotspot_tables(s, brand, PAGE_LEVELS, settings=settings)
             with timer.phase("brand_page_frame"):
                 frame = build_brand_map(
-                    brand_map_data(s, brand, lazy=True),
+                    brand_map_data(s, brand, lazy=True, settings=settings),
                     layer_url="/map/layer.json?months=12",
                     assets="/static/vendor/node_modules",
                 )
@@ -745,7 +746,7 @@ def bench(args) -> dict:
             # what geo.maps.brand.brand_map_html does (the standalone export, every layer), in its
             # two steps: the figures, then the HTML
             with timer.phase("brand_map_data"):
-                data = brand_map_data(s, brand)
+                data = brand_map_data(s, brand, settings=settings)
             with timer.phase("brand_map_html"):
                 html = build_brand_map(data).get_root().render()
             for name, parts in (

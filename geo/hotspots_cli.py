@@ -56,11 +56,13 @@ def export_command(brand_code, username, level, fmt, output, end, months, area_l
     the person (--user) would download them: a brand's pass the privacy gate, an officer's are
     limited to their areas."""
     from geo.hotspots.request import parse_request, table_csv, table_geojson
+    from geo.hotspots.settings import HotspotSettings
 
     if bool(brand_code) == bool(username):
         raise click.UsageError("give exactly one of --brand CODE and --user NAME")
     args = {"level": level, "format": fmt, "end": end, "months": months,
             "area_level": area_level, "tier": tier, "supplier": supplier}  # fmt: skip
+    settings = HotspotSettings.from_config(current_app.config)
     with session_scope(current_app) as session:
         if brand_code:
             brand = session.scalar(select(Brand).where(Brand.code == brand_code))
@@ -81,7 +83,11 @@ def export_command(brand_code, username, level, fmt, output, end, months, area_l
                 )
         try:
             asked = parse_request(
-                session, viewer, {k: v for k, v in args.items() if v}, utcnow().date()
+                session,
+                viewer,
+                {k: v for k, v in args.items() if v},
+                utcnow().date(),
+                settings=settings,
             )
         except Problem as e:
             hint = e.details.get("parameter", "supplier").replace("_", "-")
@@ -91,7 +97,7 @@ def export_command(brand_code, username, level, fmt, output, end, months, area_l
             ) from None
         click.echo(f"Computing the {level} figures ({asked.months} months to {asked.end})...",
                    err=True)  # fmt: skip
-        table = asked.table(session, viewer)
+        table = asked.table(session, viewer, settings=settings)
         if fmt == "csv":
             body = table_csv(table)
         else:

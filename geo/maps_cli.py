@@ -41,6 +41,7 @@ def hotspots_map(brand_code: str, output: str, end, months: int | None) -> None:
     The file holds Leaflet itself and works offline; it shows exactly what the brand's /map page
     shows, suppressed cells included.
     """
+    from geo.hotspots.settings import HotspotSettings
     from geo.maps.brand import brand_map_data
     from geo.maps.build import build_brand_map
 
@@ -66,6 +67,7 @@ def hotspots_map(brand_code: str, output: str, end, months: int | None) -> None:
                     end=end.date() if isinstance(end, dt.datetime) else end,
                     months=months,
                     progress=progress,
+                    settings=HotspotSettings.from_config(current_app.config),
                 )
             except Problem as e:  # a period that is not one of the brand's reporting periods
                 raise click.BadParameter(e.message, param_hint="--end/--months") from None

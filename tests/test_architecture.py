@@ -96,3 +96,26 @@ def test_modules_and_functions_stay_small(name):
                 f"{path}:{node.lineno} {node.name} has {length} lines of code: split it, or say "
                 f"in its docstring why it must be one piece"
             )
+
+
+#: the modules below the roof that may read the application: the request's session
+#: (``clms.db.db()``/``engine()``) is found through it
+READS_THE_APPLICATION = frozenset({"clms.db"})
+
+
+def test_nothing_below_the_roof_reads_the_application():
+    """Configuration is read from the application by the views, jobs and commands (the roof) and
+    passed down as arguments: no module of another part mentions ``current_app``."""
+    table = parts()
+    found = []
+    for name, path in modules().items():
+        part = part_of(name, table)
+        if part is None or part.name == "roof" or name in READS_THE_APPLICATION:
+            continue
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
+            if "current_app" in line:
+                found.append(f"{path.relative_to(ROOT)}:{number} ({part.name}): {line.strip()}")
+    assert not found, (
+        "below the roof, settings come as arguments (the view, job or command reads "
+        "current_app.config and passes them down):\n" + "\n".join(found)
+    )

@@ -18,13 +18,14 @@ A brand's suppressed cell is ``{"level", "code", "name", ..., "suppressed": true
 
 from __future__ import annotations
 
-from flask import Response, g, jsonify, request
+from flask import Response, current_app, g, jsonify, request
 
 from clms.api import bp
 from clms.auth import allow
 from clms.db import db, read_only
 from clms.models import utcnow
 from geo.hotspots.request import parse_request, table_csv, table_geojson, table_json
+from geo.hotspots.settings import HotspotSettings
 
 HOTSPOT_ROLES = ("brand", "officer", "supervisor")
 
@@ -36,8 +37,9 @@ def hotspots_get():
     session = db()
     session.commit()  # the token was only read: go on in a read-only transaction
     read_only(session)
-    asked = parse_request(session, g.user, request.args, utcnow().date())
-    table = asked.table(session, g.user)
+    settings = HotspotSettings.from_config(current_app.config)
+    asked = parse_request(session, g.user, request.args, utcnow().date(), settings=settings)
+    table = asked.table(session, g.user, settings=settings)
     if asked.format == "csv":
         response = Response(table_csv(table), mimetype="text/csv")
         response.headers["Content-Disposition"] = f'attachment; filename="{asked.filename}.csv"'

@@ -208,10 +208,11 @@ def hotspots_refresh(ctx: JobContext) -> dict:
     """Release each brand's latest published period (geo.hotspots.releases) as soon as it is
     published, so that no page view waits for the aggregation; releases already made stay."""
     from geo.hotspots.releases import refresh
-    from geo.periods import ReportingGrid
+    from geo.hotspots.settings import HotspotSettings
 
+    settings = HotspotSettings.from_config(ctx.config)
     with session_scope(ctx.sessions) as session:
-        made = refresh(session, now=ctx.now, grid=ReportingGrid.from_config(ctx.config))
+        made = refresh(session, now=ctx.now, settings=settings)
     return {"releases": made}
 
 

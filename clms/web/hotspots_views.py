@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Response, g, request
+from flask import Response, current_app, g, request
 
 from clms.audit import record_read
 from clms.auth import allow
@@ -16,6 +16,7 @@ from clms.db import db, read_only
 from clms.models import utcnow
 from clms.web import bp
 from geo.hotspots.request import parse_request, table_csv, table_geojson
+from geo.hotspots.settings import HotspotSettings
 
 HOTSPOT_ROLES = ("brand", "officer", "supervisor")
 MIMETYPES = {"csv": "text/csv", "geojson": "application/geo+json"}
@@ -30,8 +31,9 @@ def hotspots_export(fmt: str):
     read_only(session)
     args = request.args.to_dict()
     args["format"] = fmt
-    asked = parse_request(session, g.user, args, utcnow().date())
-    table = asked.table(session, g.user)
+    settings = HotspotSettings.from_config(current_app.config)
+    asked = parse_request(session, g.user, args, utcnow().date(), settings=settings)
+    table = asked.table(session, g.user, settings=settings)
     if fmt == "csv":
         body = table_csv(table)
     else:

@@ -34,6 +34,7 @@ from clms.locale import current_locale, gettext
 from clms.models import SEVERITIES, utcnow
 from clms.scope import scope_parts
 from clms.web import bp, flash_problem
+from geo.hotspots.settings import HotspotSettings
 from geo.maps.brand import (
     PAGE_LEVELS,
     brand_map,
@@ -111,6 +112,7 @@ def map_frame():
             end=end,
             months=months,
             lazy=True,
+            settings=_hotspot_settings(),
             layer_url=url_for("web.map_layer", **query),
             assets=assets,
             tiles=tiles,
@@ -148,6 +150,7 @@ def map_layer():
     if user.role != "brand" and scope_parts(session, user) is None:
         raise problem("auth.forbidden")
     end, months = _period(request.args)
+    settings = _hotspot_settings()
     args = request.args
     kind = args.get("kind", "village")
     options: dict = {}
@@ -175,7 +178,7 @@ def map_layer():
     if tier is not None and supplier_id is not None:  # not a layer the map offers
         rows = hotspot_table(
             session, user, kind, end=end, months=months, tier=tier, supplier_id=supplier_id,
-            **options,
+            settings=settings, **options,
         ).rows  # fmt: skip
     else:
         tables = hotspot_tables(
@@ -187,6 +190,7 @@ def map_layer():
             layer_levels=(kind,),
             tiers=tier is not None,
             supplier_ids=() if supplier_id is None else (supplier_id,),
+            settings=settings,
         )
         rows = tables.table(kind, tier=tier, supplier_id=supplier_id, **options).rows
         if kind == "village" and user.role == "brand" and (tier, supplier_id) != (None, None):
@@ -212,6 +216,7 @@ def map_export():
             user,
             end=end,
             months=months,
+            settings=_hotspot_settings(),
             assets="inline",
             tiles=tiles,
             tiles_attribution=attribution,
@@ -236,16 +241,19 @@ def _hotspot_page(session, user):
     from geo.hotspots.tables import hotspot_tables, offered_periods
 
     status = 200
+    settings = _hotspot_settings()
     # one aggregation and one privacy gate for every table, the same as the map's frame reads
     # (geo.maps.brand.PAGE_LEVELS): the page and its map publish the very same cells (a brand's come
     # from the release of its period: geo.hotspots.releases; the page says when it was made)
     try:
         end, months = _period(request.args)
-        figures = hotspot_tables(session, user, PAGE_LEVELS, end=end, months=months)
+        figures = hotspot_tables(
+            session, user, PAGE_LEVELS, end=end, months=months, settings=settings
+        )
     except Problem as p:  # a period that cannot be read, or not one a brand may see
         flash_problem(p)
         status = 400
-        figures = hotspot_tables(session, user, PAGE_LEVELS)
+        figures = hotspot_tables(session, user, PAGE_LEVELS, settings=settings)
     tables = [(label, figures.table(level)) for level, label in TABLE_LEVELS]
     period = figures.period
     # the frame, its layers and the downloads ask for this very period, not "the latest" again
@@ -256,7 +264,9 @@ def _hotspot_page(session, user):
         "map_brand.html",
         tables=tables,
         period=period,
-        offered=offered_periods(utcnow().date()) if user.role == "brand" else None,
+        offered=offered_periods(utcnow().date(), settings=settings)
+        if user.role == "brand"
+        else None,
         grace_days=current_app.config["BRAND_PERIOD_GRACE_DAYS"],
         released_at=figures.computed_at,
         months=period.months,
@@ -266,6 +276,12 @@ def _hotspot_page(session, user):
         export_url=url_for("web.map_export", **query),
         figure=figure,
     ), status
+
+
+def _hotspot_settings() -> HotspotSettings:
+    """The application's reporting grid and privacy thresholds, passed down to geo.hotspots and
+    geo.maps (which never read the application)."""
+    return HotspotSettings.from_config(current_app.config)
 
 
 def _reading():

@@ -110,17 +110,18 @@ def sources_pull(name: str | None, from_start: bool) -> None:
 
     sessions = current_app.extensions["clms_sessionmaker"]
     config = current_app.config
+    key = config["CREDENTIALS_KEY"]
     with session_scope() as session:
         if name is not None:
             source_id = source_id_by_name(session, name)
             if source_id is None:
                 raise click.ClickException(f"There is no source called {name!r} (see `list`).")
             if from_start:
-                update_source(session, source_id, reset_cursor=True)
+                update_source(session, source_id, reset_cursor=True, key=key)
         elif from_start:
             for s in list_sources(session):
                 if s.enabled:
-                    update_source(session, s.id, reset_cursor=True)
+                    update_source(session, s.id, reset_cursor=True, key=key)
     progress = _Progress()
     try:
         if name is not None:

@@ -70,17 +70,18 @@ def add_source(
     project_id: str | None = None,
     *,
     enabled: bool = True,
-    key: str | None = None,
+    key: str,
 ) -> PullSource:
     """Add a pull source; its credentials are encrypted before they reach the database.
 
     ``credentials`` is ``{"email", "password"}`` for ODK Central and ``{"token"}`` for Kobo.
-    ``key`` defaults to the current application's ``CREDENTIALS_KEY``. Flushes, never commits.
-    Raises :class:`SourceInvalid` naming each field that is wrong.
+    ``key`` is the application's ``CREDENTIALS_KEY`` (the caller reads it; a missing one raises
+    ValueError). Flushes, never commits. Raises :class:`SourceInvalid` naming each field that is
+    wrong.
 
     >>> add_source(s, "nawa", "central", "https://central.example.org",
     ...            "clms_household_visit", {"email": "pull@example.org", "password": "..."},
-    ...            project_id="3")  # doctest: +SKIP
+    ...            project_id="3", key=app.config["CREDENTIALS_KEY"])  # doctest: +SKIP
     """
     errors: dict[str, str] = {}
     kind = (kind or "").strip()
@@ -114,12 +115,14 @@ def update_source(
     credentials: dict | None = None,
     enabled: bool | None = None,
     reset_cursor: bool = False,
-    key: str | None = None,
+    key: str | None,
 ) -> PullSource:
     """Change a source; None keeps a value, and a blank credential keeps the stored one.
 
     Pointing it at another server, project or form starts its cursor again (ingest recognises
-    what is already stored). The kind cannot change: add another source. Flushes, never commits.
+    what is already stored). The kind cannot change: add another source. ``key`` is the
+    application's ``CREDENTIALS_KEY`` (the caller reads it), which new credentials need (a missing
+    one then raises ValueError). Flushes, never commits.
     """
     source = session.get(PullSource, source_id)
     if source is None:
@@ -278,8 +281,10 @@ def _clean_credentials(
 
 
 def _key(key: str | None) -> str:
-    if key:
-        return key
-    from flask import current_app  # the operations are also called outside a request
-
-    return str(current_app.config["CREDENTIALS_KEY"])
+    """The credentials key the caller gave (the application's ``CREDENTIALS_KEY``)."""
+    if not key:
+        raise ValueError(
+            "no credentials key: pass key=, the application's CREDENTIALS_KEY "
+            "(CLMS_CREDENTIALS_KEY), to encrypt or decrypt a pull source's credentials"
+        )
+    return str(key)

@@ -62,6 +62,9 @@ Modules
     The figures of a cell and the tables that hold them (pure: plain data in and out).
 :mod:`geo.hotspots.gate`
     A brand's privacy gate over its released cells (pure).
+:mod:`geo.hotspots.settings`
+    The privacy thresholds and the reporting grid, read from the application by the roof and
+    passed down as ``settings=`` (pure).
 :mod:`geo.hotspots.aggregate`
     The SQL: every cell's counts in one statement, and what a brand's release is made of.
 :mod:`geo.hotspots.tables`

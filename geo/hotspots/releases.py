@@ -34,7 +34,8 @@ from clms.models import Brand, HotspotRelease, User, utcnow
 from geo.hotspots.aggregate import release_inputs
 from geo.hotspots.figures import HotspotTables
 from geo.hotspots.gate import Chain, gate_release
-from geo.periods import Period, ReportingGrid, months_before
+from geo.hotspots.settings import HotspotSettings
+from geo.periods import Period, months_before
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +111,14 @@ def gated(now: Release, before: Release | None, thresholds) -> HotspotTables:
     return tables
 
 
-def refresh(session: Session, *, now: dt.datetime | None = None, grid: ReportingGrid,
-            progress=None) -> int:  # fmt: skip
+def refresh(session: Session, *, now: dt.datetime | None = None,
+            settings: HotspotSettings | None = None, progress=None) -> int:  # fmt: skip
     """Release the latest published period (and the one before it, for its previous figures) of
     every brand with an active user, where not yet released, so that the first page view does
-    not wait for the aggregation. Returns how many releases were made."""
+    not wait for the aggregation. The periods are those of the reporting grid of ``settings``
+    (the defaults when not given). Returns how many releases were made."""
     now = now or utcnow()
-    offered = grid.offered(now.date())
+    offered = (settings or HotspotSettings()).grid.offered(now.date())
     latest = offered[0]
     previous = Period.ending(latest.previous_end, latest.months)
     brands = sorted(

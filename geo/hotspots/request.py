@@ -18,6 +18,7 @@ from clms.i18n import Msg
 from clms.models import Area, Supplier, User, Village
 from clms.supply.operations import brand_supplier_ids_query
 from geo.hotspots.figures import FIGURES, LEVELS, HotspotTable
+from geo.hotspots.settings import HotspotSettings
 from geo.hotspots.tables import _invalid, brand_period, hotspot_table
 from geo.periods import MAX_MONTHS
 
@@ -52,8 +53,11 @@ class HotspotRequest:
     supplier_id: int | None = None
     format: str = "json"
 
-    def table(self, session: Session, user: User) -> HotspotTable:
-        """The hotspot table this request asks ``user`` for."""
+    def table(
+        self, session: Session, user: User, *, settings: HotspotSettings | None = None
+    ) -> HotspotTable:
+        """The hotspot table this request asks ``user`` for (``settings``: the application's, see
+        :func:`geo.hotspots.tables.hotspot_table`)."""
         return hotspot_table(
             session,
             user,
@@ -63,6 +67,7 @@ class HotspotRequest:
             area_level=self.area_level,
             tier=self.tier,
             supplier_id=self.supplier_id,
+            settings=settings,
         )
 
     @property
@@ -71,13 +76,20 @@ class HotspotRequest:
         return f"clms-hotspots-{self.level}-{self.end.isoformat()}-{self.months}m"
 
 
-def parse_request(session: Session, user: User, args, today: dt.date) -> HotspotRequest:
+def parse_request(
+    session: Session,
+    user: User,
+    args,
+    today: dt.date,
+    *,
+    settings: HotspotSettings | None = None,
+) -> HotspotRequest:
     """The request of query parameters ``level`` (required: village, area, supplier, tier),
     ``end`` (YYYY-MM-DD, default today), ``months`` (1-120, default 12), ``area_level`` (a level
     of the stored areas), ``tier`` (1, 2, ...), ``supplier`` (a code) and ``format`` (json, csv,
     geojson; geojson for villages and areas only). For a brand, ``end`` and ``months`` must name
-    one of the reporting grid's published periods (default: the latest), see
-    :func:`brand_period`.
+    one of the reporting grid's published periods (default: the latest; the grid of
+    ``settings``, the application's), see :func:`brand_period`.
 
     A parameter that cannot be read raises ``request.invalid_parameter`` naming it; a supplier
     code that names no supplier the caller may see raises ``not_found``, the same answer whether
@@ -141,7 +153,8 @@ def parse_request(session: Session, user: User, args, today: dt.date) -> Hotspot
         if supplier_id is None:
             raise problem("not_found")
     if user.role == "brand":
-        period = brand_period(end, months, today)  # one of the grid's periods, or a 400
+        # one of the grid's periods, or a 400
+        period = brand_period(end, months, today, settings=settings)
         end, months = period.end, period.months
     return HotspotRequest(level, end or today, months or 12, area_level, tier, supplier_id, fmt)
 

@@ -27,7 +27,8 @@ from geo.hotspots.figures import (
 )
 from geo.hotspots.gate import Chain, gate_release
 from geo.hotspots.releases import gated, release
-from geo.periods import MAX_MONTHS, Period, ReportingGrid
+from geo.hotspots.settings import HotspotSettings
+from geo.periods import MAX_MONTHS, Period
 
 
 def hotspot_table(
@@ -43,6 +44,7 @@ def hotspot_table(
     min_children: int | None = None,
     min_households: int | None = None,
     today: dt.date | None = None,
+    settings: HotspotSettings | None = None,
 ) -> HotspotTable:
     """The hotspot figures of ``level`` (one of :data:`LEVELS`) that ``user`` may see.
 
@@ -50,8 +52,10 @@ def hotspot_table(
     the reporting grid's, :func:`brand_period`); ``area_level`` keeps only the
     areas of that level (``level="area"``); ``tier`` and ``supplier_id`` keep the children whose
     latest visit is of that tier's suppliers or in that supplier's sub-chain (a map's layer).
-    ``min_children``/``min_households`` (brands only) default to the application's
-    ``PRIVACY_MIN_CHILDREN``/``_HOUSEHOLDS`` and can only be raised.
+    ``min_children``/``min_households`` (brands only) default to the thresholds of ``settings``
+    (the application's ``PRIVACY_MIN_CHILDREN``/``_HOUSEHOLDS`` and ``BRAND_PERIOD_*``, read by
+    the caller: :meth:`HotspotSettings.from_config`; the defaults when not given) and can only be
+    raised.
 
     One table of :func:`hotspot_tables` (which computes several from one aggregation): a
     filtered table is protected with the unfiltered one (and, for a tier, every tier's).
@@ -63,7 +67,7 @@ def hotspot_table(
     """
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
-    options = {"end": end, "months": months, "today": today}
+    options = {"end": end, "months": months, "today": today, "settings": settings}
     options.update(min_children=min_children, min_households=min_households)
     if tier is not None and supplier_id is not None:
         # both filters: one filtered part ("@x"), the supplier's sub-chain within the tier
@@ -98,6 +102,7 @@ def hotspot_tables(
     min_children: int | None = None,
     min_households: int | None = None,
     today: dt.date | None = None,
+    settings: HotspotSettings | None = None,
     _filtered=None,
 ) -> HotspotTables:
     """Several hotspot tables from ONE aggregation (one ranking of the children, one SQL
@@ -115,7 +120,8 @@ def hotspot_tables(
     The period: for a brand, one of the reporting grid's published periods
     (:func:`brand_period`; the latest by default, anything else refused), whose previous
     figures are those the brand sees for the previous period of the grid; for anyone else the
-    ``months`` (default 12) months ending on ``end`` (default ``today``, UTC).
+    ``months`` (default 12) months ending on ``end`` (default ``today``, UTC). ``settings``: the
+    grid and the thresholds (:class:`HotspotSettings`, the defaults when not given).
     """
     levels = tuple(levels)
     layer_levels = tuple(layer_levels)
@@ -127,8 +133,10 @@ def hotspot_tables(
     if user.role == "brand":
         if _filtered is not None:
             raise _invalid("supplier", Msg(BRAND_ONE_FILTER))
-        period = brand_period(end, months, today)
-        return released_tables(session, user.brand_id, period, min_children, min_households)
+        period = brand_period(end, months, today, settings=settings)
+        return released_tables(
+            session, user.brand_id, period, min_children, min_households, settings=settings
+        )
     months = 12 if months is None else months
     if not 1 <= months <= MAX_MONTHS:
         raise ValueError(f"months must be 1 to {MAX_MONTHS}, not {months!r}")
@@ -177,13 +185,14 @@ def released_tables(
     period: Period,
     min_children: int | None = None,
     min_households: int | None = None,
+    *,
+    settings: HotspotSettings | None = None,
 ) -> HotspotTables:
     """A brand's tables of ``period``, from its release (:mod:`geo.hotspots.releases`: made the
     first time the period is asked for, never changed after) and the release of the period
-    before (for the previous figures), through the privacy gate with the thresholds in force."""
-    from geo import privacy
-
-    thresholds = privacy.thresholds(*_configured_thresholds(), min_children, min_households)
+    before (for the previous figures), through the privacy gate with the thresholds in force
+    (those of ``settings``, raised by ``min_children``/``min_households``)."""
+    thresholds = (settings or HotspotSettings()).thresholds(min_children, min_households)
     if brand_id is None:  # a brand user without a brand: nothing at all
         tables = gate_release(Chain(), {("total", None): {**_identity("total", None),
                               **_empty_counts()}}, {}, None, period, thresholds)  # fmt: skip
@@ -194,38 +203,26 @@ def released_tables(
     return gated(now, before, thresholds)
 
 
-def brand_period(end: dt.date | None, months: int | None, today: dt.date) -> Period:
+def brand_period(
+    end: dt.date | None,
+    months: int | None,
+    today: dt.date,
+    *,
+    settings: HotspotSettings | None = None,
+) -> Period:
     """The period a brand asked for, one of the reporting grid's published periods
-    (:class:`geo.periods.ReportingGrid`, from the application's ``BRAND_PERIOD_*`` settings):
-    the latest by default. Any other period is refused (400 ``hotspots.period_not_offered``,
-    saying which periods are offered), never replaced by another: the figures of periods that
-    overlap could be subtracted from each other."""
-    return _configured_grid().resolve(end, months, today)
+    (:class:`geo.periods.ReportingGrid`, the grid of ``settings``: the application's
+    ``BRAND_PERIOD_*`` settings, the defaults when not given): the latest by default. Any other
+    period is refused (400 ``hotspots.period_not_offered``, saying which periods are offered),
+    never replaced by another: the figures of periods that overlap could be subtracted from each
+    other."""
+    return (settings or HotspotSettings()).grid.resolve(end, months, today)
 
 
-def offered_periods(today: dt.date) -> list[Period]:
+def offered_periods(today: dt.date, *, settings: HotspotSettings | None = None) -> list[Period]:
     """The periods a brand may ask for on ``today``, latest first (:func:`brand_period`)."""
-    return _configured_grid().offered(today)
+    return (settings or HotspotSettings()).grid.offered(today)
 
 
 def _invalid(parameter: str, detail: Msg):
     return problem("request.invalid_parameter", parameter=parameter, detail=detail)
-
-
-def _configured_thresholds() -> tuple[int | None, int | None]:
-    """The application's ``PRIVACY_MIN_CHILDREN`` and ``PRIVACY_MIN_HOUSEHOLDS`` (None outside
-    an application, where the defaults of :mod:`geo.privacy` hold)."""
-    from flask import current_app, has_app_context
-
-    if not has_app_context():
-        return None, None
-    config = current_app.config
-    return config.get("PRIVACY_MIN_CHILDREN"), config.get("PRIVACY_MIN_HOUSEHOLDS")
-
-
-def _configured_grid() -> ReportingGrid:
-    """The reporting grid of the application's ``BRAND_PERIOD_*`` settings (the defaults of
-    :class:`geo.periods.ReportingGrid` outside an application)."""
-    from flask import current_app, has_app_context
-
-    return ReportingGrid.from_config(current_app.config if has_app_context() else {})

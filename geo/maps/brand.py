@@ -17,6 +17,7 @@ from clms.i18n import Msg
 from clms.models import Area, Supplier, SupplierVillage, User, Village
 from clms.scope import village_scope_condition
 from clms.supply.operations import brand_supplier_ids_query
+from geo.hotspots.settings import HotspotSettings
 from geo.maps.build import (
     LAYER_ALL,
     LAYER_AREAS,
@@ -43,6 +44,7 @@ def brand_map_data(
     lazy: bool = False,
     max_supplier_layers: int = 60,
     progress=None,
+    settings: HotspotSettings | None = None,
 ) -> BrandMapData:
     """The published figures for ``user`` (a brand, or an officer for the brand-style view of
     their areas) and the geometries of the cells and areas they name.
@@ -55,7 +57,8 @@ def brand_map_data(
     ``lazy``: only the tables of :data:`PAGE_LEVELS` (what the page beside the map shows too);
     the other layers carry the ``query`` the page fetches them with when chosen
     (``/map/layer.json``). ``progress(step, steps)``, if given, is called after each table (the
-    command line's progress bar).
+    command line's progress bar). ``settings``: the application's reporting grid and privacy
+    thresholds (:class:`geo.hotspots.settings.HotspotSettings`; the defaults when not given).
     """
     suppliers = map_suppliers(session, user)[:max_supplier_layers]
     tiers = sorted({s.tier for s in suppliers})
@@ -69,6 +72,7 @@ def brand_map_data(
         months=months,
         tiers=bool(tiers) and not lazy,
         supplier_ids=() if lazy else [s.id for s in suppliers],
+        settings=settings,
     )
     villages = tables.table("village")
     steps = 1 if lazy else 2 + len(tiers) + len(suppliers)
@@ -173,11 +177,18 @@ def layer_figures(rows: list[dict]) -> dict[str, list]:
 
 
 def brand_map(
-    session: Session, user: User, *, end=None, months=None, lazy=False, **options
+    session: Session,
+    user: User,
+    *,
+    end=None,
+    months=None,
+    lazy=False,
+    settings: HotspotSettings | None = None,
+    **options,
 ) -> folium.Map:
     """:func:`brand_map_data` then :func:`build_brand_map` (``options`` go to the latter; a
     ``lazy`` map needs their ``layer_url``)."""
-    data = brand_map_data(session, user, end=end, months=months, lazy=lazy)
+    data = brand_map_data(session, user, end=end, months=months, lazy=lazy, settings=settings)
     return build_brand_map(data, **options)
 
 

@@ -21,6 +21,7 @@ import geo.hotspots.releases
 from clms.db import session_scope
 from clms.jobs.registry import JobContext, run_job
 from clms.models import Classification, HotspotRelease, User
+from geo.hotspots.settings import HotspotSettings
 from geo.hotspots.tables import hotspot_tables
 from geo.maps.brand import PAGE_LEVELS
 from tests.conftest import PASSWORD
@@ -55,7 +56,8 @@ def _everything(world, username: str) -> list:
     out = []
     with world.app_context(), session_scope(world) as s:
         user = _user(s, username)
-        tables = hotspot_tables(s, user, PAGE_LEVELS, end=END)
+        settings = HotspotSettings.from_config(world.config)
+        tables = hotspot_tables(s, user, PAGE_LEVELS, end=END, settings=settings)
         for level in PAGE_LEVELS:
             out.append((level, tables.table(level).rows, tables.table(level).total))
             for tier in (1, 2, 3):
@@ -123,7 +125,8 @@ def test_each_brand_and_each_period_has_its_own_release(world, aggregations):
     b = _everything(world, "bob")
     assert a != b
     with world.app_context(), session_scope(world) as s:
-        hotspot_tables(s, _user(s, "bea"), PAGE_LEVELS, end=dt.date(2024, 6, 30))
+        settings = HotspotSettings.from_config(world.config)
+        hotspot_tables(s, _user(s, "bea"), PAGE_LEVELS, end=dt.date(2024, 6, 30), settings=settings)
         assert s.scalar(select(func.count(HotspotRelease.id))) == 5  # 2 + 2 + the year before
     assert len(aggregations) == 5
 

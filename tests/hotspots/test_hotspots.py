@@ -57,6 +57,7 @@ from clms.models import (
     Visit,
 )
 from geo.hotspots.figures import wilson_interval
+from geo.hotspots.settings import HotspotSettings
 from geo.hotspots.tables import hotspot_table
 from geo.periods import Period
 from geo.privacy import PrivacyError, assert_brand_safe
@@ -254,7 +255,8 @@ def world(app, places, make_user, password_hash, monkeypatch):
 def table_of(app, username, level, **kwargs):
     with app.app_context(), session_scope(app) as s:
         user = s.scalar(select(User).where(User.username == username))
-        return hotspot_table(s, user, level, end=END, **kwargs)
+        settings = HotspotSettings.from_config(app.config)
+        return hotspot_table(s, user, level, end=END, settings=settings, **kwargs)
 
 
 def by_code(table) -> dict:
@@ -616,9 +618,10 @@ def test_a_brands_previous_figures_are_those_it_sees_of_the_previous_period(worl
         b.population("V1-PREV", "V1", "T2-COOP", ["none"] * 12, 6, at(2024, 2))
         s.flush()
         compared = shown = 0
+        settings = HotspotSettings.from_config(world.config)
         for level in ("village", "area", "supplier", "tier"):
-            now = hotspot_table(s, bea, level, end=END)
-            then = hotspot_table(s, bea, level, end=before)
+            now = hotspot_table(s, bea, level, end=END, settings=settings)
+            then = hotspot_table(s, bea, level, end=before, settings=settings)
             earlier = {row["code"]: row for row in [*then.rows, then.total]}
             for row in [*now.rows, now.total]:
                 if row.get("suppressed"):

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from clms.db import session_scope
 from clms.errors import Problem
 from clms.models import Alert, Area, Child, Household, Supplier, User, Village
+from geo.hotspots.settings import HotspotSettings
 from geo.maps.brand import brand_map_data, brand_map_html
 from geo.maps.build import (
     GRID,
@@ -79,6 +80,11 @@ def _alert(s, household_code: str, severity: str, status: str) -> Alert:
 
 def _user(s, username: str) -> User:
     return s.scalar(select(User).where(User.username == username))
+
+
+def _settings(app) -> HotspotSettings:
+    """The application's reporting grid and thresholds, as the views pass them down."""
+    return HotspotSettings.from_config(app.config)
 
 
 def _filters(**kwargs) -> OfficerFilters:
@@ -247,7 +253,7 @@ def test_officer_map_html_has_no_child_and_links_alerts(maps):
 
 def test_brand_map_data_layers_and_suppression(maps):
     with maps.app_context(), session_scope(maps) as s:
-        data = brand_map_data(s, _user(s, "bea"), end=END)
+        data = brand_map_data(s, _user(s, "bea"), end=END, settings=_settings(maps))
     labels = [str(layer.label) for layer in data.layers]
     assert labels[0] == "Villages: all suppliers" and labels[-1] == "Areas"
     assert "Villages: tier 2 suppliers" in labels and "Villages: Coop Soubré Espoir" in labels
@@ -274,7 +280,7 @@ def test_a_lazy_brand_map_reads_one_table_and_fetches_the_others(maps, monkeypat
         geo.maps.brand, "_hotspot_tables", lambda *a, **k: calls.append((a[2], k)) or real(*a, **k)
     )
     with maps.app_context(), session_scope(maps) as s:
-        data = brand_map_data(s, _user(s, "bea"), end=END, lazy=True)
+        data = brand_map_data(s, _user(s, "bea"), end=END, lazy=True, settings=_settings(maps))
     # one aggregation: the tables of the page beside the map, no layer
     [(levels, options)] = calls
     assert levels == geo.maps.brand.PAGE_LEVELS
@@ -290,7 +296,7 @@ def test_a_lazy_brand_map_reads_one_table_and_fetches_the_others(maps, monkeypat
 
 def test_brand_map_html_holds_no_child_level_data(maps):
     with maps.app_context(), session_scope(maps) as s:
-        html = brand_map_html(s, _user(s, "bea"), end=END)
+        html = brand_map_html(s, _user(s, "bea"), end=END, settings=_settings(maps))
     _assert_no_child_data(maps, html)
     assert "Gnamagui" in html and "Not enough data" in html and "Children in child labour" in html
     assert "geoBoundaries" in html
@@ -303,7 +309,7 @@ def test_brand_map_html_holds_no_child_level_data(maps):
 
 def test_brand_map_in_french(maps):
     with maps.app_context(), session_scope(maps) as s:
-        data = brand_map_data(s, _user(s, "bea"), end=END)
+        data = brand_map_data(s, _user(s, "bea"), end=END, settings=_settings(maps))
     from clms.i18n import translator
 
     html = build_brand_map(data, translate=translator("fr"), locale="fr").get_root().render()

@@ -38,6 +38,7 @@ from clms.models import (
     Village,
 )
 from geo.hotspots.figures import LEVELS
+from geo.hotspots.settings import HotspotSettings
 from geo.hotspots.tables import hotspot_tables
 from geo.periods import GRID_MONTHS, Period, PeriodNotOffered, ReportingGrid
 from tests.conftest import PASSWORD
@@ -206,6 +207,7 @@ def test_nothing_small_can_be_worked_out_across_every_period_level_and_layer(cha
                 tables = hotspot_tables(
                     s, bea, LEVELS, end=period.end, months=period.months, today=TODAY,
                     layer_levels=LEVELS, tiers=True, supplier_ids=supplier_ids,
+                    settings=HotspotSettings.from_config(app.config),
                 )  # fmt: skip
                 assert tables.period == period
                 if period.start < QUARTERS[0]:
@@ -406,13 +408,14 @@ def test_releases_and_the_command_line_refuse_it_too(chain):
     from clms.models import HotspotRelease
     from geo.maps.brand import PAGE_LEVELS
 
+    settings = HotspotSettings.from_config(chain.config)
     with chain.app_context(), session_scope(chain) as s:
         bea = s.scalar(select(User).where(User.username == "bea"))
         with pytest.raises(Problem) as raised:
-            hotspot_tables(s, bea, PAGE_LEVELS, months=6)
+            hotspot_tables(s, bea, PAGE_LEVELS, months=6, settings=settings)
         assert raised.value.key == "hotspots.period_not_offered"
         assert s.scalar(select(HotspotRelease.id)) is None  # nothing released for it
-        assert hotspot_tables(s, bea, PAGE_LEVELS).period == LATEST
+        assert hotspot_tables(s, bea, PAGE_LEVELS, settings=settings).period == LATEST
     runner = chain.test_cli_runner()
     for args in (
         ["export", "--level", "village", "-o", "/dev/null", "--months", "12"],

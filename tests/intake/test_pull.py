@@ -273,7 +273,7 @@ def test_a_source_disabled_is_left_out_and_a_failing_key_stops_only_its_source(
     assert results["nawa-kobo"].stored == 1
 
     with session_scope(app) as s:
-        update_source(s, central_id, enabled=False)
+        update_source(s, central_id, enabled=False, key=app.config["CREDENTIALS_KEY"])
     results = pull_all(app.extensions["clms_sessionmaker"], app.config)
     assert set(results) == {"nawa-kobo"}
 
@@ -501,6 +501,23 @@ def test_credentials_are_encrypted_at_rest(app, central):
         decrypt_credentials(raw, "another key")
 
 
+def test_the_credentials_key_is_given_by_the_caller_and_a_missing_one_is_refused(app, central):
+    """The operations never read the application: the view, command or test passes its
+    CREDENTIALS_KEY, and without one nothing is encrypted or decrypted."""
+    source_id = add_central(app, central)
+    with session_scope(app) as s:
+        with pytest.raises(ValueError, match="no credentials key"):
+            add_source(
+                s, "keyless", "kobo", "https://kf.example.org", "aXyZ", {"token": "t"}, key=None
+            )
+        with pytest.raises(ValueError, match="no credentials key"):
+            update_source(s, source_id, credentials={"password": "new"}, key="")
+        # nothing to encrypt: no key needed
+        assert update_source(s, source_id, name="renamed", key=None).name == "renamed"
+    with pytest.raises(TypeError):
+        add_source(None, "x", "kobo", "https://kf.example.org", "aXyZ", {"token": "t"})
+
+
 def test_secrets_never_reach_logs_errors_cli_or_pages(
     app, version, central, kobo, caplog, client, make_user
 ):
@@ -587,11 +604,11 @@ def test_updating_keeps_blank_credentials_and_restarts_the_cursor_when_moved(app
     assert source_row(app, source_id).cursor is not None
     assert pull(app, source_id)[0].ok
     with session_scope(app) as s:  # the API root pasted: the same server, the cursor stays
-        update_source(s, source_id, base_url=central.url + "/v1/")
+        update_source(s, source_id, base_url=central.url + "/v1/", key=key)
     assert source_row(app, source_id).cursor is not None
     other = central.url.replace("127.0.0.1", "localhost")
     with session_scope(app) as s:  # another server: its cursor means nothing there
-        update_source(s, source_id, base_url=other + "/")
+        update_source(s, source_id, base_url=other + "/", key=key)
     row = source_row(app, source_id)
     assert row.cursor is None and row.base_url == other and row.name == "renamed"
     assert pull(app, source_id)[0].duplicates == 1

@@ -101,6 +101,7 @@ def everything(app, world, phone, version, make_user):
         source = add_source(
             s, "Central (unreachable)", "central", "http://127.0.0.1:9", "clms_household_visit",
             {"email": "x@example.org", "password": "not used here"}, project_id="1",
+            key=app.config["CREDENTIALS_KEY"],
         )  # fmt: skip
         values["source_id"] = source.id
         tokens = {}
