@@ -112,13 +112,13 @@ def gated(now: Release, before: Release | None, thresholds) -> HotspotTables:
 
 
 def refresh(session: Session, *, now: dt.datetime | None = None,
-            settings: HotspotSettings | None = None, progress=None) -> int:  # fmt: skip
+            settings: HotspotSettings, progress=None) -> int:  # fmt: skip
     """Release the latest published period (and the one before it, for its previous figures) of
     every brand with an active user, where not yet released, so that the first page view does
     not wait for the aggregation. The periods are those of the reporting grid of ``settings``
     (the defaults when not given). Returns how many releases were made."""
     now = now or utcnow()
-    offered = (settings or HotspotSettings()).grid.offered(now.date())
+    offered = settings.grid.offered(now.date())
     latest = offered[0]
     previous = Period.ending(latest.previous_end, latest.months)
     brands = sorted(

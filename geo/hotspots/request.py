@@ -53,9 +53,7 @@ class HotspotRequest:
     supplier_id: int | None = None
     format: str = "json"
 
-    def table(
-        self, session: Session, user: User, *, settings: HotspotSettings | None = None
-    ) -> HotspotTable:
+    def table(self, session: Session, user: User, *, settings: HotspotSettings) -> HotspotTable:
         """The hotspot table this request asks ``user`` for (``settings``: the application's, see
         :func:`geo.hotspots.tables.hotspot_table`)."""
         return hotspot_table(
@@ -82,7 +80,7 @@ def parse_request(
     args,
     today: dt.date,
     *,
-    settings: HotspotSettings | None = None,
+    settings: HotspotSettings,
 ) -> HotspotRequest:
     """The request of query parameters ``level`` (required: village, area, supplier, tier),
     ``end`` (YYYY-MM-DD, default today), ``months`` (1-120, default 12), ``area_level`` (a level

@@ -44,7 +44,7 @@ def hotspot_table(
     min_children: int | None = None,
     min_households: int | None = None,
     today: dt.date | None = None,
-    settings: HotspotSettings | None = None,
+    settings: HotspotSettings,
 ) -> HotspotTable:
     """The hotspot figures of ``level`` (one of :data:`LEVELS`) that ``user`` may see.
 
@@ -102,7 +102,7 @@ def hotspot_tables(
     min_children: int | None = None,
     min_households: int | None = None,
     today: dt.date | None = None,
-    settings: HotspotSettings | None = None,
+    settings: HotspotSettings,
     _filtered=None,
 ) -> HotspotTables:
     """Several hotspot tables from ONE aggregation (one ranking of the children, one SQL
@@ -186,13 +186,13 @@ def released_tables(
     min_children: int | None = None,
     min_households: int | None = None,
     *,
-    settings: HotspotSettings | None = None,
+    settings: HotspotSettings,
 ) -> HotspotTables:
     """A brand's tables of ``period``, from its release (:mod:`geo.hotspots.releases`: made the
     first time the period is asked for, never changed after) and the release of the period
     before (for the previous figures), through the privacy gate with the thresholds in force
     (those of ``settings``, raised by ``min_children``/``min_households``)."""
-    thresholds = (settings or HotspotSettings()).thresholds(min_children, min_households)
+    thresholds = settings.thresholds(min_children, min_households)
     if brand_id is None:  # a brand user without a brand: nothing at all
         tables = gate_release(Chain(), {("total", None): {**_identity("total", None),
                               **_empty_counts()}}, {}, None, period, thresholds)  # fmt: skip
@@ -208,7 +208,7 @@ def brand_period(
     months: int | None,
     today: dt.date,
     *,
-    settings: HotspotSettings | None = None,
+    settings: HotspotSettings,
 ) -> Period:
     """The period a brand asked for, one of the reporting grid's published periods
     (:class:`geo.periods.ReportingGrid`, the grid of ``settings``: the application's
@@ -216,12 +216,12 @@ def brand_period(
     period is refused (400 ``hotspots.period_not_offered``, saying which periods are offered),
     never replaced by another: the figures of periods that overlap could be subtracted from each
     other."""
-    return (settings or HotspotSettings()).grid.resolve(end, months, today)
+    return settings.grid.resolve(end, months, today)
 
 
-def offered_periods(today: dt.date, *, settings: HotspotSettings | None = None) -> list[Period]:
+def offered_periods(today: dt.date, *, settings: HotspotSettings) -> list[Period]:
     """The periods a brand may ask for on ``today``, latest first (:func:`brand_period`)."""
-    return (settings or HotspotSettings()).grid.offered(today)
+    return settings.grid.offered(today)
 
 
 def _invalid(parameter: str, detail: Msg):

@@ -44,7 +44,7 @@ def brand_map_data(
     lazy: bool = False,
     max_supplier_layers: int = 60,
     progress=None,
-    settings: HotspotSettings | None = None,
+    settings: HotspotSettings,
 ) -> BrandMapData:
     """The published figures for ``user`` (a brand, or an officer for the brand-style view of
     their areas) and the geometries of the cells and areas they name.
@@ -183,7 +183,7 @@ def brand_map(
     end=None,
     months=None,
     lazy=False,
-    settings: HotspotSettings | None = None,
+    settings: HotspotSettings,
     **options,
 ) -> folium.Map:
     """:func:`brand_map_data` then :func:`build_brand_map` (``options`` go to the latter; a

@@ -90,7 +90,9 @@ def test_nothing_that_happens_after_the_release_changes_a_brands_figures(world):
     assert client.post("/login", data={"username": "bea", "password": PASSWORD}).status_code == 302
     csv_before = client.get("/hotspots/export.csv?level=village&end=2025-06-30").data
     with world.app_context(), session_scope(world) as s:
-        olga_before = hotspot_tables(s, _user(s, "olga"), ("village",), end=END).table("village")
+        settings = HotspotSettings.from_config(world.config)
+        olga = hotspot_tables(s, _user(s, "olga"), ("village",), end=END, settings=settings)
+        olga_before = olga.table("village")
         b = Builder(s)
         # a household of V1 visited in March 2025 whose submission arrives only now
         b.population("LATE", "V1", "T2-COOP", ["hazardous", "none"], 1, at(2025, 3))
@@ -108,7 +110,8 @@ def test_nothing_that_happens_after_the_release_changes_a_brands_figures(world):
     assert after == before
     assert client.get("/hotspots/export.csv?level=village&end=2025-06-30").data == csv_before
     with world.app_context(), session_scope(world) as s:
-        olga_after = hotspot_tables(s, _user(s, "olga"), ("village",), end=END).table("village")
+        olga = hotspot_tables(s, _user(s, "olga"), ("village",), end=END, settings=settings)
+        olga_after = olga.table("village")
     assert olga_after.total["children"] == olga_before.total["children"] + 3
 
 
@@ -133,8 +136,9 @@ def test_each_brand_and_each_period_has_its_own_release(world, aggregations):
 
 def test_officers_figures_are_never_released(world, aggregations):
     with world.app_context(), session_scope(world) as s:
+        settings = HotspotSettings.from_config(world.config)
         for _ in range(2):
-            tables = hotspot_tables(s, _user(s, "olga"), PAGE_LEVELS, end=END)
+            tables = hotspot_tables(s, _user(s, "olga"), PAGE_LEVELS, end=END, settings=settings)
             assert tables.computed_at is None
         assert s.scalar(select(func.count(HotspotRelease.id))) == 0
     assert aggregations == []

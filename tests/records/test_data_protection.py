@@ -113,12 +113,14 @@ def case_for(s, name: str, at: dt.datetime, *, close: bool) -> str:
 
 def figures(app) -> dict:
     """Every KPI over every village, and the hotspot table of the supervisor, as plain data."""
+    from geo.hotspots.settings import HotspotSettings
     from geo.hotspots.tables import hotspot_tables
 
     with session_scope(app) as s:
         since = KpiFilters(date_from=OLD.date(), date_to=NOW.date(), group="village")
         report = compute_everything(s, since, now=NOW)
-        tables = hotspot_tables(s, who(s, "sam"), ("village",), end=NOW.date(), months=120)
+        tables = hotspot_tables(s, who(s, "sam"), ("village",), end=NOW.date(), months=120,
+                                settings=HotspotSettings.from_config(app.config))  # fmt: skip
         maps = {level: tables.table(level).as_dict() for level in ("village",)}
         return {"overall": report.overall, "rows": report.rows, "monitors": report.monitors,
                 "maps": maps}  # fmt: skip
