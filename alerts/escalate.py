@@ -168,7 +168,7 @@ def escalate_case_steps(session: Session, now: dt.datetime) -> dict:
     queued = 0
     for case, child_uid, village_name, village_code in rows:
         case.step_escalated_at = now
-        village = f"{village_name} ({village_code})" if village_name else "unknown village"
+        village = _village(village_name, village_code)
         to = supervisors.get(case.village_id, []) if case.village_id is not None else []
         session.add(
             CaseEvent(
@@ -183,21 +183,13 @@ def escalate_case_steps(session: Session, now: dt.datetime) -> dict:
             f"[CLMS] Overdue case step: case {case.case_number} ({case.state}), "
             f"child {child_uid} in {village}"
         )
-        body = "\n".join(
+        body = _case_body(
             [
                 "A remediation case in your area is past the deadline of its current step and",
                 "is escalated to you.",
-                "",
-                f"Case: {case.case_number}",
-                f"Child: {child_uid} (pseudonymous id)",
-                f"Village: {village}",
-                f"Step: {case.state}",
-                f"Step due: {_when(case.step_due_at)}",
-                f"Open the case: {BASE_URL_MARK}/cases/{case.id}",
-                "",
-                "This message holds no names: open CLMS to see the child's record.",
-            ]
-        )
+            ],
+            case, child_uid, village, f"Step due: {_when(case.step_due_at)}",
+        )  # fmt: skip
         queued += _notify(
             session,
             to,
@@ -340,26 +332,19 @@ def remind_followups(session: Session, now: dt.datetime) -> dict:
             to = fallback.get(case.village_id, []) if case.village_id is not None else []
         if not to:
             log.warning("case %s has a follow-up due and no officer", case.case_number)
-        village = f"{village_name} ({village_code})" if village_name else "unknown village"
+        village = _village(village_name, village_code)
         overdue = case.next_followup_due_at < now
         subject = (
             f"[CLMS] Follow-up {'overdue' if overdue else 'due'}: case {case.case_number}, "
             f"child {child_uid} in {village}"
         )
-        body = "\n".join(
+        body = _case_body(
             [
                 f"A follow-up visit {'was' if overdue else 'is'} due "
-                f"{_when(case.next_followup_due_at)}.",
-                "",
-                f"Case: {case.case_number}",
-                f"Child: {child_uid} (pseudonymous id)",
-                f"Village: {village}",
-                f"Step: {case.state}",
-                f"Open the case: {BASE_URL_MARK}/cases/{case.id}",
-                "",
-                "This message holds no names: open CLMS to see the child's record.",
-            ]
-        )
+                f"{_when(case.next_followup_due_at)}."
+            ],
+            case, child_uid, village,
+        )  # fmt: skip
         queued += _notify(
             session,
             to,
@@ -394,6 +379,29 @@ def _notify(
         ):
             queued += 1
     return queued
+
+
+def _case_body(opening: list[str], case: Case, child_uid: str, village: str, *more: str) -> str:
+    """The email about ``case``: ``opening``, then the case, the child's pseudonymous id, the
+    village, the step, ``more`` lines, and the link to the case (never a name)."""
+    return "\n".join(
+        [
+            *opening,
+            "",
+            f"Case: {case.case_number}",
+            f"Child: {child_uid} (pseudonymous id)",
+            f"Village: {village}",
+            f"Step: {case.state}",
+            *more,
+            f"Open the case: {BASE_URL_MARK}/cases/{case.id}",
+            "",
+            "This message holds no names: open CLMS to see the child's record.",
+        ]
+    )
+
+
+def _village(name: str | None, code: str | None) -> str:
+    return f"{name} ({code})" if name else "unknown village"
 
 
 def _referral_body(
