@@ -40,20 +40,18 @@ def gate_release(
     privacy gate (:func:`_protect_brand`, every level and every layer at once), with the previous
     figures of ``previous`` (the release of the period before, ``(chain, cells, parts)``, gated
     the same way) where that period shows the cell. Pure: plain data in and out."""
-    import copy
-
     brand_ids = tuple(chain.brand_ids)
     result = HotspotTables(period, True, *thresholds, {}, LEVELS, LEVELS, True, brand_ids)
     tiers = sorted(set(chain.tiers.values()))
     layers = [f"@s{i}" for i in brand_ids] + [f"@{t}" for t in tiers]
     scoped = bool(brand_ids)
-    cells = copy.deepcopy(cells)
+    cells = _copied(cells)
     area_levels = {key: cell.get("area_level") for key, cell in cells.items()}
     before = {}
     if scoped and previous is not None:
         p_chain, p_cells, p_parts = previous
         before = _protect_brand(
-            p_chain, copy.deepcopy(p_cells), p_parts, result, bool(p_chain.brand_ids), layers
+            p_chain, _copied(p_cells), p_parts, result, bool(p_chain.brand_ids), layers
         )
     _carry_previous(cells, before)
     out = _protect_brand(chain, cells, parts, result, scoped, layers)
@@ -61,6 +59,13 @@ def gate_release(
         cell["_area_level"] = area_levels.get(key, area_levels.get((_base(key[0]), key[1])))
     result.cells = out
     return result
+
+
+def _copied(cells: dict) -> dict:
+    """A copy of ``cells`` the gate may change: each cell's figures are plain numbers and strings,
+    so copying each cell's dictionary is enough (``copy.deepcopy`` took three quarters of the
+    gate's time)."""
+    return {key: dict(cell) for key, cell in cells.items()}
 
 
 def _protect_brand(
