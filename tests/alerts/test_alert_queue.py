@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import threading
 
 import pytest
@@ -18,24 +17,16 @@ from clms.errors import Problem
 from clms.models import (
     Alert,
     AlertEvent,
-    Child,
-    ChildVisit,
-    Classification,
-    CountryProfile,
-    Form,
-    FormVersion,
     Household,
-    Submission,
-    Supplier,
     User,
     UserScope,
     Village,
-    Visit,
     utcnow,
 )
+from tests import builders
+from tests.builders import RANK, child, child_visit, classification, household, visit
 from tests.conftest import PASSWORD
 
-RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 CATEGORY = {"critical": "worst_form", "high": "hazardous", "medium": "child_labour",
             "low": "at_risk"}  # fmt: skip
 ALERT_FIELDS = {"id", "child_id", "household_code", "category", "severity", "reasons", "village",
@@ -54,40 +45,21 @@ def add_alert(s, village: str, severity: str, *, overdue: bool = False, status: 
     ``ack_in_hours`` ahead.
     """
     now = utcnow()
-    v = s.scalar(select(Village).where(Village.code == village))
-    sup = s.scalar(select(Supplier).where(Supplier.code == supplier)) if supplier else None
     n = (s.scalar(select(Household.id).order_by(Household.id.desc()).limit(1)) or 0) + 1
-    child = household = None
+    kid = None
     if not reported:
-        household = Household(code=f"HH-{village}-{n:03d}", village_id=v.id,
-                              supplier_id=sup.id if sup else None)  # fmt: skip
-        s.add(household)
-        s.flush()
-        child = Child(household_id=household.id, name=f"Child {n}", name_key=f"child {n}",
-                      sex="female", birth_year=2014)  # fmt: skip
-        s.add(child)
-        s.flush()
+        home = household(s, village, code=f"HH-{village}-{n:03d}", supplier=supplier)
+        kid = child(s, home, f"Child {n}", sex="female", birth_year=2014)
     ack_due = now + (dt.timedelta(hours=-1) if overdue else dt.timedelta(hours=ack_in_hours))
-    alert = Alert(
-        source="reported" if reported else "visit",
-        status=status,
-        child_id=child.id if child else None,
-        household_id=household.id if household else None,
-        village_id=v.id,
-        supplier_id=sup.id if sup else None,
-        category=CATEGORY[severity],
-        severity=severity,
-        severity_rank=RANK[severity],
+    alert = builders.alert(
+        s, kid, village=village, supplier=supplier, category=CATEGORY[severity],
+        severity=severity, status=status,
         reasons=[{"rule": "HAZ_TASK", "facts": {"hazards": ["agrochemicals"], "age": 11}}],
-        needs_verification=True,
-        created_at=now - dt.timedelta(hours=2),
-        last_seen_at=now - dt.timedelta(hours=3),
-        ack_due_at=ack_due,
+        created_at=now - dt.timedelta(hours=2), updated_at=now,
+        last_seen_at=now - dt.timedelta(hours=3), ack_due_at=ack_due,
         visit_due_at=ack_due + dt.timedelta(days=4),
         acknowledged_at=now - dt.timedelta(minutes=5) if acknowledged else None,
-    )
-    s.add(alert)
-    s.flush()
+    )  # fmt: skip
     s.add(AlertEvent(alert_id=alert.id, action="raised", detail={"severity": severity}))
     s.flush()
     return alert.id
@@ -585,59 +557,28 @@ def add_visits(app, alert_id: int) -> str:
     """Two visits of the alert's child, the first classified twice; returns the child's uid."""
     with session_scope(app) as s:
         alert = s.get(Alert, alert_id)
-        child = alert.child
-        form = Form(xml_form_id="clms_household_visit", title="Household visit")
-        s.add(form)
-        s.flush()
-        version = FormVersion(form_id=form.id, version="1", xml=b"<h/>", md5="0" * 32)
-        s.add(version)
-        profile = CountryProfile(code="ILO", version=1, name="ILO default", min_age=15,
-                                 light_work_age=12, light_work_max_hours=14, chores_hours=21,
-                                 min_age_hazardous=18, hazardous_hours=43)  # fmt: skip
-        s.add(profile)
-        s.flush()
+        kid = alert.child
         child_visits = []
-        for n, (day, kind, hours) in enumerate([(1, "household", 6), (20, "followup", 0)]):
-            xml = f"<data n='{n}'/>".encode()
-            sub = Submission(instance_id=f"uuid:{n}", logical_id=f"uuid:{n}", form_id=form.id,
-                             form_version_id=version.id, xml=xml,
-                             xml_sha256=hashlib.sha256(xml).hexdigest(), source="openrosa",
-                             status="parsed")  # fmt: skip
-            s.add(sub)
-            s.flush()
-            visit = Visit(submission_id=sub.id, kind=kind, household_id=alert.household_id,
-                          village_id=alert.village_id,
-                          visited_at=dt.datetime(2026, 11, day, 9, tzinfo=dt.UTC))  # fmt: skip
-            s.add(visit)
-            s.flush()
-            cv = ChildVisit(visit_id=visit.id, child_id=child.id, position=1, age=11,
-                            attends_school=True, work_activities=["own_farm"] if hours else [],
-                            work_hours_7d=hours, chore_hours_7d=4,
-                            hazards=["agrochemicals"] if hours else [], night_work=False,
-                            worst_form_signs=[])  # fmt: skip
-            s.add(cv)
-            s.flush()
-            child_visits.append(cv)
+        for day, kind, hours in [(1, "household", 6), (20, "followup", 0)]:
+            v = visit(s, alert.household, dt.datetime(2026, 11, day, 9, tzinfo=dt.UTC), kind=kind)
+            child_visits.append(child_visit(
+                s, v, kid, age=11, attends_school=True,
+                work_activities=["own_farm"] if hours else [], work_hours_7d=hours,
+                chore_hours_7d=4, hazards=["agrochemicals"] if hours else [], night_work=False,
+                worst_form_signs=[],
+            ))  # fmt: skip
         first, followup = child_visits
-        old = Classification(child_visit_id=first.id, child_id=child.id, current=False,
-                             rule_set_version="2026.1", profile_id=profile.id,
-                             category="child_labour", sdg_871=True,
+        old = classification(s, first, "child_labour", current=False, rule_set_version="2026.1",
+                             sdg_871=True,
                              reasons=[{"rule": "CL_UNDER_LIGHT_AGE", "facts": {"age": 11}}],
                              classified_at=dt.datetime(2026, 11, 1, 10, tzinfo=dt.UTC))  # fmt: skip
-        s.add(old)
-        s.flush()
-        s.add_all([
-            Classification(child_visit_id=first.id, child_id=child.id, current=True,
-                           rule_set_version="2026.2", profile_id=profile.id, category="hazardous",
-                           sdg_871=True, previous_id=old.id, change_reason="hazard list changed",
-                           reasons=[{"rule": "HAZ_TASK", "facts": {"hazards": ["agrochemicals"]}}],
-                           classified_at=dt.datetime(2026, 11, 2, 10, tzinfo=dt.UTC)),
-            Classification(child_visit_id=followup.id, child_id=child.id, current=True,
-                           rule_set_version="2026.2", profile_id=profile.id, category="none",
-                           sdg_871=False, reasons=[],
-                           classified_at=dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)),
-        ])  # fmt: skip
-        return child.child_uid
+        classification(s, first, "hazardous", rule_set_version="2026.2", sdg_871=True,
+                       previous_id=old.id, change_reason="hazard list changed",
+                       reasons=[{"rule": "HAZ_TASK", "facts": {"hazards": ["agrochemicals"]}}],
+                       classified_at=dt.datetime(2026, 11, 2, 10, tzinfo=dt.UTC))  # fmt: skip
+        classification(s, followup, "none", rule_set_version="2026.2", sdg_871=False, reasons=[],
+                       classified_at=dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC))  # fmt: skip
+        return kid.child_uid
 
 
 def test_api_child_record(client, app, world):

@@ -39,7 +39,6 @@ import csv
 import dataclasses
 import datetime as dt
 import io
-import itertools
 import json
 import logging
 import re
@@ -67,27 +66,18 @@ from clms.exports import csv_chunks, neutralise, xlsx_chunks
 from clms.jobs.registry import JobContext, run_job
 from clms.models import (
     CASE_STATES,
-    Alert,
     Area,
     Case,
-    Child,
-    ChildVisit,
-    Classification,
-    CountryProfile,
-    Form,
-    FormVersion,
-    Household,
     KpiSnapshot,
     PlannedService,
     Referral,
     ServiceProvider,
     ServiceType,
-    Submission,
     Supplier,
     User,
     Village,
-    Visit,
 )
+from tests import builders
 from tests.conftest import PASSWORD, ROOT
 
 NOW = dt.datetime(2025, 3, 3, 9, 0, tzinfo=dt.UTC)
@@ -95,7 +85,6 @@ PERIOD = {"from": "2025-01-01", "to": "2025-03-03"}
 NAMES = ("Aya Traoré", "Bema Traoré", "Christelle Kouassi", "Drissa Koné", "Esther Koné",
          "Fanta Bamba", "Hamed Bamba", "Gaoussou Traoré", "Issa Traoré")  # fmt: skip
 FORMULA_HAZARD = '=HYPERLINK("http://evil.example")'
-_submissions = itertools.count(1)
 
 
 def at(month: int, day: int, hour: int = 9, year: int = 2025) -> dt.datetime:
@@ -114,88 +103,42 @@ class World:
 
     def __init__(self, s):
         self.s = s
-        form = s.scalar(select(Form).where(Form.xml_form_id == "kpi_world"))
-        if form is None:
-            form = Form(xml_form_id="kpi_world", title="KPI world")
-            s.add(form)
-            s.flush()
-            s.add(FormVersion(form_id=form.id, version="1", xml=b"<x/>", md5="0" * 32))
-            s.add(CountryProfile(
-                code="ILO", version=1, name="ILO", min_age=15, light_work_age=12,
-                light_work_max_hours=14, min_age_hazardous=18, hazardous_hours=43,
-                chores_hours=21,
-            ))  # fmt: skip
-            s.flush()
-        self.form_id = form.id
-        self.version_id = s.scalar(select(FormVersion.id).where(FormVersion.form_id == form.id))
-        self.profile_id = s.scalar(select(CountryProfile.id).where(CountryProfile.code == "ILO"))
 
     def id_of(self, model, code):
-        column = User.username if model is User else model.code
-        return self.s.scalar(select(model.id).where(column == code)) if code else None
+        return builders.id_of(self.s, model, code)
 
     def household(self, code, village, supplier):
-        h = Household(
-            code=code,
-            village_id=self.id_of(Village, village),
-            supplier_id=self.id_of(Supplier, supplier),
-            head_name="Issa Traoré",
-        )
-        self.s.add(h)
-        self.s.flush()
-        return h
+        return builders.household(self.s, village, code=code, supplier=supplier,
+                                  head_name="Issa Traoré")  # fmt: skip
 
     def child(self, household, name, sex):
-        c = Child(household_id=household.id, name=name, name_key=name.lower(), sex=sex,
-                  birth_year=2013)  # fmt: skip
-        self.s.add(c)
-        self.s.flush()
-        return c
+        return builders.child(self.s, household, name, sex=sex)
 
     def visit(self, when, monitor, village, household, children, *, kind="household", case=None,
               current=True, supplier=None, minutes=None, gps=None, services=None):  # fmt: skip
-        n = next(_submissions)
-        sub = Submission(
-            instance_id=f"uuid:kpi-{n}", logical_id=f"uuid:kpi-{n}", form_id=self.form_id,
-            form_version_id=self.version_id, xml=b"<x/>", xml_sha256="0" * 64,
-            source="openrosa", status="parsed", current=current,
-        )  # fmt: skip
-        self.s.add(sub)
-        self.s.flush()
-        v = Visit(
-            submission_id=sub.id, kind=kind, current=current, household_id=household.id,
-            case_id=case.id if case else None, village_id=self.id_of(Village, village),
-            supplier_id=self.id_of(Supplier, supplier), monitor_id=self.id_of(User, monitor),
-            visited_at=when, started_at=when if minutes is not None else None,
+        v = builders.visit(
+            self.s, household, when, village=village, supplier=supplier, monitor=monitor,
+            kind=kind, case=case, current=current, started_at=when if minutes is not None else None,
             ended_at=when + dt.timedelta(minutes=minutes) if minutes is not None else None,
             lat=gps[0] if gps else None, lon=gps[1] if gps else None,
             services_received=services or [], notes="Free text that must never be exported",
         )  # fmt: skip
-        self.s.add(v)
-        self.s.flush()
         classifications = {}
         for position, (child, category, sdg, *replaced) in enumerate(children, 1):
-            cv = ChildVisit(
-                visit_id=v.id, child_id=child.id, position=position, age=11, sex=child.sex,
+            cv = builders.child_visit(
+                self.s, v, child, position=position, age=11, sex=child.sex,
                 attends_school=category in ("none", "at_risk"), work_hours_7d=20,
                 chore_hours_7d=5, hazards=[FORMULA_HAZARD] if child.name == "Fanta Bamba"
                 else ["agrochemicals", "sharp_tools"],
             )  # fmt: skip
-            self.s.add(cv)
-            self.s.flush()
             if replaced:  # an earlier classification of the same visit, replaced
-                old = Classification(child_visit_id=cv.id, child_id=child.id, current=False,
-                                     rule_set_version="old", profile_id=self.profile_id,
-                                     category=replaced[0], sdg_871=False)  # fmt: skip
-                self.s.add(old)
-            c = Classification(
-                child_visit_id=cv.id, child_id=child.id, rule_set_version="test",
-                profile_id=self.profile_id, category=category, sdg_871=sdg,
+                builders.classification(self.s, cv, replaced[0], sdg_871=False, current=False,
+                                        rule_set_version="old")  # fmt: skip
+            c = builders.classification(
+                self.s, cv, category, sdg_871=sdg,
                 reasons=[{"rule": f"RULE_{category.upper()}", "facts": {"age": 11}},
                          {"rule": "RISK_INJURY", "facts": {}}],
             )  # fmt: skip
-            self.s.add(c)
-            self.s.flush()
             classifications[child.id] = c.id
         return classifications
 
@@ -213,23 +156,11 @@ class World:
 
     def alert(self, child, village, supplier, category, created, *, classification=None,
               **fields):  # fmt: skip
-        ack = {"worst_form": 1, "hazardous": 3, "child_labour": 7, "at_risk": 30}[category]
-        visit = {"worst_form": 3, "hazardous": 7, "child_labour": 14}.get(category)
-        values = dict(
-            source="visit" if child else "reported", status="new",
-            child_id=child.id if child else None,
-            household_id=child.household_id if child else None,
-            village_id=self.id_of(Village, village), supplier_id=self.id_of(Supplier, supplier),
-            category=category, severity="high", severity_rank=3, reasons=[],
-            classification_id=classification, created_at=created, updated_at=created,
-            last_seen_at=created, ack_due_at=created + dt.timedelta(days=ack),
-            visit_due_at=created + dt.timedelta(days=visit) if visit else None,
+        return builders.alert(
+            self.s, child, village=village, supplier=supplier, category=category,
+            severity="high", created_at=created, reasons=[], classification_id=classification,
+            **fields,
         )  # fmt: skip
-        values.update(fields)
-        a = Alert(**values)
-        self.s.add(a)
-        self.s.flush()
-        return a
 
 
 @pytest.fixture

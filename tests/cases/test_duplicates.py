@@ -46,6 +46,7 @@ from clms.models import (
     UserScope,
     Village,
 )
+from tests import builders
 from tests.conftest import PASSWORD
 from tests.factories import add_alert
 from tests.submissions import child, household_xml
@@ -240,15 +241,8 @@ def add_kid(s, village: str, name: str, *, birth_year: int | None = 2013,
             dob: dt.date | None = None) -> Child:  # fmt: skip
     """A child record (in a new household of ``village`` unless one is given)."""
     if household is None:
-        vid = s.scalar(select(Village.id).where(Village.code == village))
-        household = Household(code=f"HH-{village}-{next(_codes):03d}", village_id=vid)
-        s.add(household)
-        s.flush()
-    record = Child(household_id=household.id, name=name, name_key=name.lower(), sex=sex,
-                   birth_year=birth_year, dob=dob)  # fmt: skip
-    s.add(record)
-    s.flush()
-    return record
+        household = builders.household(s, village, code=f"HH-{village}-{next(_codes):03d}")
+    return builders.child(s, household, name, sex=sex, birth_year=birth_year, dob=dob)
 
 
 def user(s, username: str) -> User:

@@ -40,27 +40,19 @@ from clms.models import (
     Brand,
     BrandSupplier,
     Case,
-    Child,
-    ChildVisit,
-    Classification,
-    CountryProfile,
-    Form,
-    FormVersion,
-    Household,
     PlannedService,
     ServiceProvider,
-    Submission,
     Supplier,
     SupplierLink,
     User,
     Village,
-    Visit,
 )
 from geo.hotspots.figures import wilson_interval
 from geo.hotspots.settings import HotspotSettings
 from geo.hotspots.tables import hotspot_table
 from geo.periods import Period
 from geo.privacy import PrivacyError, assert_brand_safe
+from tests import builders
 from tests.conftest import PASSWORD
 
 END = dt.date(2025, 6, 30)
@@ -77,82 +69,31 @@ class Builder:
 
     def __init__(self, s):
         self.s = s
-        self.version_id = s.scalar(select(FormVersion.id).limit(1))
-        if self.version_id is None:
-            form = Form(xml_form_id="hotspot_world", title="Hotspot world")
-            s.add(form)
-            s.flush()
-            version = FormVersion(form_id=form.id, version="1", xml=b"<x/>", md5="0" * 32)
-            profile = CountryProfile(
-                code="ILO", version=1, name="ILO", min_age=15, light_work_age=12,
-                light_work_max_hours=14, min_age_hazardous=18, hazardous_hours=43,
-                chores_hours=21,
-            )  # fmt: skip
-            s.add_all([version, profile])
-            s.flush()
-            self.version_id = version.id
-        self.form_id = s.scalar(select(FormVersion.form_id).limit(1))
-        self.profile_id = s.scalar(select(CountryProfile.id).limit(1))
-
-    def id_of(self, model, code):
-        return self.s.scalar(select(model.id).where(model.code == code))
 
     def households(self, prefix, village, supplier, n):
-        out = []
-        for i in range(n):
-            h = Household(
-                code=f"{prefix}-{i}",
-                village_id=self.id_of(Village, village),
-                supplier_id=self.id_of(Supplier, supplier),
-                head_name=f"Head Zanzibar {prefix} {i}",
-            )
-            self.s.add(h)
-            out.append(h)
-        self.s.flush()
-        return out
+        return [
+            builders.household(self.s, village, code=f"{prefix}-{i}", supplier=supplier,
+                               head_name=f"Head Zanzibar {prefix} {i}")
+            for i in range(n)
+        ]  # fmt: skip
 
     def visit(self, when, village, supplier, household, children):
-        """One household visit classifying ``children`` [(child, category), ...] (added to the
-        session, not flushed)."""
-        n = next(_numbers)
-        sub = Submission(
-            instance_id=f"uuid:hs-{n}", logical_id=f"uuid:hs-{n}", form_id=self.form_id,
-            form_version_id=self.version_id, xml=b"<x/>", xml_sha256="0" * 64,
-            source="openrosa", status="parsed",
+        """One household visit classifying ``children`` [(child, category), ...]."""
+        return builders.visit(
+            self.s, household, when, children, village=village, supplier=supplier, age=12,
+            rule_set_version="t", lat=5.123456, lon=-6.654321, notes="Secret note Quokka",
         )  # fmt: skip
-        v = Visit(
-            submission=sub, kind="household", household_id=household.id,
-            village_id=self.id_of(Village, village), supplier_id=self.id_of(Supplier, supplier),
-            visited_at=when, lat=5.123456, lon=-6.654321, notes="Secret note Quokka",
-        )  # fmt: skip
-        self.s.add_all([sub, v])
-        for position, (child, category) in enumerate(children, 1):
-            cv = ChildVisit(visit=v, child_id=child.id, position=position, age=12)
-            self.s.add(cv)
-            self.s.add(
-                Classification(
-                    child_visit=cv,
-                    child_id=child.id,
-                    rule_set_version="t",
-                    profile_id=self.profile_id,
-                    category=category,
-                    sdg_871=category != "none",
-                )  # fmt: skip
-            )
 
     def population(self, prefix, village, supplier, categories, n_households, when):
         """Children named ``Kwabena{prefix}{i}`` with ``categories``, spread over households."""
         homes = self.households(f"HH-{prefix}", village, supplier, n_households)
         children = [
-            Child(household_id=homes[i % n_households].id, name=f"Kwabena{prefix}{i} Zorro",
-                  name_key=f"kwabena{prefix}{i}", birth_year=2013)
+            builders.child(self.s, homes[i % n_households], f"Kwabena{prefix}{i} Zorro",
+                           name_key=f"kwabena{prefix}{i}")
             for i in range(len(categories))
         ]  # fmt: skip
-        self.s.add_all(children)
-        self.s.flush()
         for i, (child, category) in enumerate(zip(children, categories, strict=True)):
             self.visit(when, village, supplier, homes[i % n_households], [(child, category)])
-        self.s.flush()
         return children
 
     def remediated(self, child, when):

@@ -34,6 +34,7 @@ from geo.maps.build import (
     encode_geometries,
 )
 from geo.maps.officer import OfficerFilters, officer_map_data
+from tests import builders
 from tests.conftest import PASSWORD
 from tests.hotspots.test_hotspots import END, password_hash, world  # noqa: F401  (fixtures)
 
@@ -64,18 +65,11 @@ def maps(world):  # noqa: F811
 def _alert(s, household_code: str, severity: str, status: str) -> Alert:
     household = s.scalar(select(Household).where(Household.code == household_code))
     child = s.scalar(select(Child).where(Child.household_id == household.id).limit(1))
-    when = dt.datetime(2025, 3, 20, 9, tzinfo=dt.UTC)
-    rank = {"critical": 4, "high": 3, "medium": 2, "low": 1}[severity]
-    alert = Alert(
-        source="visit", status=status, child_id=child.id, household_id=household.id,
-        village_id=household.village_id, supplier_id=household.supplier_id,
-        category="hazardous", severity=severity, severity_rank=rank, reasons=[],
-        created_at=when, updated_at=when, last_seen_at=when,
-        ack_due_at=when + dt.timedelta(days=3),
+    return builders.alert(
+        s, child, supplier=household.supplier_id, category="hazardous", severity=severity,
+        status=status, reasons=[], created_at=dt.datetime(2025, 3, 20, 9, tzinfo=dt.UTC),
+        visit_due_at=None,
     )  # fmt: skip
-    s.add(alert)
-    s.flush()
-    return alert
 
 
 def _user(s, username: str) -> User:

@@ -30,8 +30,6 @@ from clms.models import (
     Area,
     Brand,
     BrandSupplier,
-    Child,
-    Household,
     Supplier,
     SupplierLink,
     User,
@@ -41,6 +39,7 @@ from geo.hotspots.figures import LEVELS
 from geo.hotspots.settings import HotspotSettings
 from geo.hotspots.tables import hotspot_tables
 from geo.periods import GRID_MONTHS, Period, PeriodNotOffered, ReportingGrid
+from tests.builders import child, household
 from tests.conftest import PASSWORD
 from tests.privacy_audit import Release, Unit, audit
 
@@ -226,18 +225,10 @@ def test_nothing_small_can_be_worked_out_across_every_period_level_and_layer(cha
 
 def _write(s, builder, homes) -> list[Unit]:
     """The households in the database (flushed, not committed) and their signatures."""
-    supplier_of = {c: s.scalar(select(Supplier.id).where(Supplier.code == c)) for c in SUPPLIERS}
-    village_of = {c: s.scalar(select(Village.id).where(Village.code == c)) for c in VILLAGES}
     units = []
     for n, (village, kids, visits) in enumerate(homes):
-        home = Household(code=f"P-{n}", village_id=village_of[village],
-                         supplier_id=supplier_of[visits[0][1]] if visits else None)  # fmt: skip
-        s.add(home)
-        s.flush()
-        children = [Child(household_id=home.id, name=f"Child {n} {i}", name_key=f"child{n}{i}",
-                          birth_year=2013) for i in range(kids)]  # fmt: skip
-        s.add_all(children)
-        s.flush()
+        home = household(s, village, code=f"P-{n}", supplier=visits[0][1] if visits else None)
+        children = [child(s, home, f"Child {n} {i}", name_key=f"child{n}{i}") for i in range(kids)]
         signature = [None] * PUBLISHED
         for when, supplier, categories in visits:
             builder.visit(when, village, supplier, home, list(zip(children, categories,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import itertools
 import os
 import pickle
 import signal
@@ -25,20 +24,13 @@ from clms.jobs.scheduler import SchedulerLock, build_scheduler, run_in_backgroun
 from clms.models import (
     CASE_STATES,
     Alert,
-    ChildVisit,
-    Classification,
-    CountryProfile,
-    Form,
-    FormVersion,
-    Household,
     JobRun,
     KpiSnapshot,
-    Submission,
     Village,
-    Visit,
     utcnow,
 )
-from tests.factories import NOW, add_alert, add_child, village_id
+from tests import builders
+from tests.factories import NOW, add_alert, village_id
 
 REGISTRY = [
     "process_submissions", "pull_sources", "send_notifications", "escalate", "remind_followups",
@@ -438,78 +430,32 @@ def test_clms_jobs_run_exits_1_when_the_job_fails(app, test_jobs, monkeypatch):
 
 # --- KPI snapshot --------------------------------------------------------------------------------
 
-_n = itertools.count(1)
-
 
 @pytest.fixture
-def visits(app):
-    """``visit(s, household, village, days_ago, [(child, category, sdg), ...], current=True)``."""
-    with session_scope(app) as s:
-        form = Form(xml_form_id="kpi_test", title="KPI test")
-        s.add(form)
-        s.flush()
-        version = FormVersion(form_id=form.id, version="1", xml=b"<x/>", md5="0" * 32)
-        profile = CountryProfile(
-            code="ILO", version=1, name="ILO", min_age=15, light_work_age=12,
-            light_work_max_hours=14, min_age_hazardous=18, hazardous_hours=43, chores_hours=21,
-        )  # fmt: skip
-        s.add_all([version, profile])
-        s.flush()
-        ids = form.id, version.id, profile.id
+def visits():
+    """``visit(s, household, village, days_ago, [(child, category, sdg), ...], current=True)``;
+    a child given as ``(child, category, sdg, reclassified)`` was reclassified since."""
 
     def visit(s, household, village, days_ago, children, current=True):
-        n = next(_n)
-        sub = Submission(
-            instance_id=f"uuid:{n}", logical_id=f"uuid:{n}", form_id=ids[0],
-            form_version_id=ids[1], xml=b"<x/>", xml_sha256="0" * 64, source="openrosa",
-            status="parsed", current=current,
-        )  # fmt: skip
-        s.add(sub)
-        s.flush()
-        v = Visit(
-            submission_id=sub.id, kind="household", current=current, household_id=household.id,
-            village_id=village_id(s, village), visited_at=NOW - days_ago * DAY,
-        )  # fmt: skip
-        s.add(v)
-        s.flush()
+        v = builders.visit(s, household, NOW - days_ago * DAY, village=village, current=current)
         for position, (child, category, sdg, *rest) in enumerate(children, 1):
-            cv = ChildVisit(visit_id=v.id, child_id=child.id, position=position, age=10)
-            s.add(cv)
-            s.flush()
-            s.add(Classification(
-                child_visit_id=cv.id, child_id=child.id, rule_set_version="test",
-                profile_id=ids[2], category=category, sdg_871=sdg, current=not rest,
-            ))  # fmt: skip
+            cv = builders.child_visit(s, v, child, position=position, age=10)
+            builders.classification(s, cv, category, sdg_871=sdg, current=not rest)
             if rest:  # a reclassification replaced this one
-                s.flush()
-                s.add(Classification(
-                    child_visit_id=cv.id, child_id=child.id, rule_set_version="test2",
-                    profile_id=ids[2], category=rest[0], sdg_871=False, current=True,
-                ))  # fmt: skip
-        s.flush()
+                builders.classification(s, cv, rest[0], sdg_871=False, rule_set_version="test2")
         return v
 
     return visit
 
 
-def _household(s, child):
-    return s.get(Household, child.household_id)
-
-
 def test_kpi_snapshot_figures(app, places, visits):
     ack = dict(status="acknowledged")
     with session_scope(app) as s:
-        c1 = add_child(s, "V1")
-        c2 = add_child(s, "V1")
-        c2.household_id = c1.household_id  # two children of one household in V1
-        c3 = add_child(s, "V2")
-        c4 = add_child(s, "V3")
-        c6 = add_child(s, "V3")
-        c6.household_id = c4.household_id
-        c5 = add_child(s, "V4")
-        c7 = add_child(s, "V1")
-        s.flush()
-        h1, h2, h3, h4, h5 = (_household(s, c) for c in (c1, c3, c4, c5, c7))
+        h1, h2, h3, h4, h5 = (builders.household(s, v) for v in ("V1", "V2", "V3", "V4", "V1"))
+        c1, c2 = builders.child(s, h1), builders.child(s, h1)  # two children of one household
+        c3 = builders.child(s, h2)
+        c4, c6 = builders.child(s, h3), builders.child(s, h3)
+        c5, c7 = builders.child(s, h4), builders.child(s, h5)
         visits(s, h1, "V1", 100, [(c1, "hazardous", True)])
         visits(s, h1, "V1", 10, [(c1, "none", False), (c2, "worst_form", False)])
         visits(s, h2, "V2", 20, [(c3, "child_labour", True)])
