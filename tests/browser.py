@@ -36,6 +36,7 @@ DESKTOP = {"width": 1280, "height": 800}
 #: the marks of a browser test module: ``pytestmark = BROWSER_MARKS``
 BROWSER_MARKS = [
     pytest.mark.browser,
+    pytest.mark.committing,  # the live server answers in threads of its own
     pytest.mark.skipif(
         not CHROMIUM.exists(),
         reason=f"{CHROMIUM} is missing: install Debian's chromium package (./dev test does)",

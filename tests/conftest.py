@@ -2,13 +2,21 @@
 
 Every test that uses ``app`` runs twice: on SQLite and on a real PostgreSQL server that this test
 setup starts (see ``tests/pgserver.py``). The schema is created once per database through the real
-Alembic migrations; each test then starts from empty tables.
+Alembic migrations, and the tables are emptied once.
+
+Each test then runs in a transaction rolled back at its end (``tests/transactions.py``): the
+application's every connection is the test's one connection, every transaction of the code
+under test a savepoint in it, so that code commits and rolls back as it does in production and
+nothing it commits outlives the test. A test that needs real, separate connections (threads,
+processes, a live server, a second application on the same database) is marked
+``@pytest.mark.committing``: its ``app`` commits for real and the tables are emptied after it.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import sys
 import tempfile
 from pathlib import Path
 
@@ -23,6 +31,7 @@ from clms.auth.users import add_user
 from clms.db import Base, session_scope
 from clms.migrate import upgrade
 from clms.models import Area, Brand, ServiceProvider, Supplier, SupplierVillage, Village
+from tests.transactions import REFUSED, SecondConnection, rolled_back
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CLMS_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -93,6 +102,7 @@ def database_url(request, tmp_path_factory):
         url = server.create_database("clms_test")
     engine = create_engine(url)
     upgrade(engine)
+    empty_tables(engine)  # the rows the migrations write (the audit log's head): as after a test
     engine.dispose()
     return url
 
@@ -117,8 +127,10 @@ COMPILED_TEMPLATES = _CompiledTemplates()
 
 
 @pytest.fixture
-def app(database_url, tmp_path):
-    """The application on a database whose tables are emptied after each test."""
+def app(request, database_url, tmp_path):
+    """The application, in a transaction rolled back at the end of the test
+    (``tests/transactions.py``); for a test marked ``committing``, on the database itself, whose
+    tables are emptied after the test."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(clms.db, "make_engine", _engine_of_the_run)
         app = create_app(
@@ -135,9 +147,22 @@ def app(database_url, tmp_path):
     app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
     engine = app.extensions["clms_engine"]
     listening = _listeners(engine)
-    yield app
-    _empty_tables(app)
-    engine.dispose()
+    try:
+        if request.node.get_closest_marker("committing"):
+            try:
+                yield app
+            finally:
+                empty_tables(engine)
+        else:
+            with rolled_back(app) as shared, pytest.MonkeyPatch.context() as patch:
+                refusing = _refusing(database_url)
+                for module in list(sys.modules.values()):  # and where it was imported
+                    if getattr(module, "make_engine", None) is _MAKE_ENGINE:
+                        patch.setattr(module, "make_engine", refusing)
+                yield app
+            assert not shared.problems, shared.problems[0]
+    finally:
+        engine.dispose()
     assert _listeners(engine) == listening, (
         "the test left an event listener on the run's engine: remove it (sqlalchemy.event.remove) "
         "before the test ends, or it would act in the tests after it"
@@ -157,6 +182,19 @@ def _engine_of_the_run(url: str) -> Engine:
     return _ENGINES[url]
 
 
+def _refusing(database_url: str):
+    """``clms.db.make_engine`` during a rolled-back test: a second application on the test's
+    database is refused at once (on SQLite it would wait for the write lock the test holds until
+    the test times out)."""
+
+    def make_engine(url: str) -> Engine:
+        if url == database_url:
+            raise SecondConnection(REFUSED)
+        return _MAKE_ENGINE(url)
+
+    return make_engine
+
+
 def _listeners(engine: Engine) -> tuple:
     """How many listeners each event of ``engine`` and its pool has."""
     return tuple(
@@ -172,8 +210,9 @@ AUDIT_NO_DELETE = (
 )
 
 
-def _empty_tables(app) -> None:
-    engine = app.extensions["clms_engine"]
+def empty_tables(engine: Engine) -> None:
+    """Empty every table of the schema (once after the migrations, and after a test that
+    committed for real)."""
     tables = list(reversed(Base.metadata.sorted_tables))
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":

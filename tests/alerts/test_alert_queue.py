@@ -521,6 +521,7 @@ def test_acting_on_a_stale_copy_is_refused(app, world):
         second.close()
 
 
+@pytest.mark.committing  # two threads, each with a connection of its own
 def test_concurrent_acknowledgements_let_exactly_one_win(app, world):
     maker = app.extensions["clms_sessionmaker"]
     barrier = threading.Barrier(2)

@@ -631,6 +631,7 @@ def test_a_record_merged_into_one_merged_later_leads_to_the_last(app, people, cl
     assert response.status_code == 303 and response.location.endswith(f"/children/{uids[0]}")
 
 
+@pytest.mark.committing  # two threads, each with a connection of its own
 def test_concurrent_merges_of_a_pair_let_exactly_one_win(app, people):
     with session_scope(app) as s:
         uids = (add_kid(s, "V1", "Aya Traore").child_uid, add_kid(s, "V1", "Traore Aya").child_uid)

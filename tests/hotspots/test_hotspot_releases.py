@@ -160,6 +160,7 @@ def test_the_job_releases_every_brands_latest_period_and_the_page_reads_it(world
     assert len(aggregations) == 4  # the page and its frame aggregated nothing
 
 
+@pytest.mark.committing  # two requests at once, in threads
 def test_two_first_views_at_once_make_one_release(world):
     """Two requests asking for a period nobody asked for before: one release is kept, and both
     answer with the same figures."""

@@ -149,6 +149,7 @@ class Phones:
 
 
 @pytest.mark.slow
+@pytest.mark.committing  # a server process, killed
 def test_sigkill_of_the_server_mid_load_loses_and_doubles_nothing(app, version, tmp_path):
     """2,000 submissions with photos from 8 phones; gunicorn (master and both workers) and the
     submission processor (``clms process --follow``) are killed with SIGKILL after 700 of them
@@ -605,6 +606,7 @@ def no_jobstore(app):
 
 
 @pytest.mark.slow
+@pytest.mark.committing  # a scheduler process, killed
 def test_scheduler_killed_mid_pull_resumes_from_its_cursors(
     app, version, slow_doubles, no_jobstore, tmp_path
 ):

@@ -247,6 +247,7 @@ def test_parse_is_pure_and_names_issues():
     assert record.children[0].sex is None
 
 
+@pytest.mark.committing  # sends in threads, each with a connection of its own
 def test_twenty_concurrent_sends_store_exactly_one(app, phone, version, process):
     """Twenty phones-worth of retries of one submission, at once, over real HTTP."""
     server = make_server("127.0.0.1", 0, app, threaded=True)

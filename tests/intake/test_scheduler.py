@@ -206,6 +206,7 @@ def test_prune_job_runs_keeps_a_month_and_the_latest_of_each_job(app):
 # --- the scheduler -------------------------------------------------------------------------------
 
 
+@pytest.mark.committing  # the scheduler's engine of its own and job store
 def test_built_scheduler_coalesces_and_keeps_its_jobs_in_the_database(app, jobstore):
     sched = build_scheduler(app)
     assert sched._job_defaults == {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
@@ -231,6 +232,7 @@ def test_built_scheduler_coalesces_and_keeps_its_jobs_in_the_database(app, jobst
     assert pending == pytest.approx(stored)
 
 
+@pytest.mark.committing  # the scheduler's engine of its own and job store
 def test_jobs_stored_before_the_scheduler_moved_keep_their_next_run_times(app, jobstore):
     """A database whose stored jobs name ``alerts.scheduler:_run`` (the scheduler lived there):
     the same jobs, so their next run times stand; they are written anew under the current text."""
@@ -258,6 +260,7 @@ def test_jobs_stored_before_the_scheduler_moved_keep_their_next_run_times(app, j
     assert pending == pytest.approx(stored)
 
 
+@pytest.mark.committing  # the scheduler's engine of its own; jobs in its threads
 def test_runs_missed_while_stopped_are_coalesced_into_one(app, jobstore, monkeypatch):
     calls = []
     hourly = Job("hourly", lambda ctx: calls.append(ctx.now) or {}, every(hours=1), "Hourly.")
@@ -294,6 +297,7 @@ def test_runs_missed_while_stopped_are_coalesced_into_one(app, jobstore, monkeyp
         thread.join(10)
 
 
+@pytest.mark.committing  # the scheduler's engine of its own; jobs in its threads
 def test_a_failing_job_does_not_stop_the_others(app, jobstore, test_jobs, monkeypatch):
     monkeypatch.setattr(jobs, "ATTEMPTS", 1)
     sched = build_scheduler(app)
@@ -346,6 +350,7 @@ def test_only_one_scheduler_holds_the_lock(app):
     second.release()
 
 
+@pytest.mark.committing  # the scheduler's engine of its own and job store
 def test_clms_scheduler_refuses_to_start_while_another_runs(app, jobstore):
     with SchedulerLock(app.config["DATABASE_URL"]):
         result = app.test_cli_runner().invoke(scheduler_command, [])
@@ -354,6 +359,7 @@ def test_clms_scheduler_refuses_to_start_while_another_runs(app, jobstore):
     assert stored_jobs(app) == {}
 
 
+@pytest.mark.committing  # the scheduler's engine of its own; jobs in its threads
 def test_clms_scheduler_stands_by_then_runs_until_sigterm(app, jobstore):
     lock = SchedulerLock(app.config["DATABASE_URL"])
     assert lock.acquire()

@@ -123,6 +123,7 @@ def test_a_rolled_back_change_leaves_no_entry_and_no_gap(app):
     assert [(e.seq, e.target) for e in _entries(app)] == [(1, "thing:0")]
 
 
+@pytest.mark.committing  # writers in threads, each with a connection of its own
 def test_concurrent_writers_never_fork_the_chain(app):
     engine = app.extensions["clms_engine"]
     errors = []

@@ -210,6 +210,7 @@ def test_a_successful_sign_in_resets_the_count(app, client, make_user, places):
     assert events(app, "auth.locked") == []
 
 
+@pytest.mark.committing  # sign-ins in threads, each with a connection of its own
 def test_concurrent_failures_all_count_and_lock_once(app, make_user, places):
     """Workers failing at the same moment: no count is lost, one entry says the name locked."""
     app.config["LOGIN_RATE_PER_MINUTE"] = 1000

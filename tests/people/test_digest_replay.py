@@ -141,6 +141,7 @@ def test_used_nonces_are_forgotten_when_they_expire(app, client, phone, monkeypa
 
 
 @pytest.mark.slow
+@pytest.mark.committing  # gunicorn's worker processes
 def test_replays_are_refused_across_two_gunicorn_workers(app, phone, version, tmp_path):
     """Real gunicorn with two worker processes: a captured header replayed from many
     connections at once is accepted once in all; an honest client (requests' HTTPDigestAuth)

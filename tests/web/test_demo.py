@@ -197,6 +197,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.committing  # the demo's server and submission processor answer in threads
 def test_demo_builds_everything_and_sends_through_openrosa(app, runner):
     """The whole command; needs the forms (forms.publish) and the OpenRosa server to be in place."""
     port = _free_port()
@@ -317,6 +318,7 @@ def test_demo_refuses_a_busy_port_before_building_anything(app, runner):
         assert s.scalar(select(func.count(Village.id))) == 0
 
 
+@pytest.mark.committing  # the demo's submission processor thread
 def test_demo_on_a_database_with_users_of_its_own_changes_nothing(app, runner, make_user):
     make_user("admin", "admin")
     result = runner.invoke(
