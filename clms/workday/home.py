@@ -83,6 +83,8 @@ class Line:
     due: dt.datetime | dt.date | None = None
     overdue: bool = False
     more: str = ""
+    #: a case's version, for a decision taken from the home page (a plan to approve)
+    version: int | None = None
 
 
 @dataclass
@@ -331,7 +333,14 @@ def _plans_to_approve(session: Session, user: User, now: dt.datetime) -> Section
     joined = select(ActionPlan.id).join(Case, Case.id == ActionPlan.case_id).where(*where)
     count = session.scalar(select(func.count()).select_from(joined.subquery())) or 0
     rows = session.execute(
-        select(Case.id, Case.case_number, Case.risk_level, ActionPlan.submitted_at, Village.name)
+        select(
+            Case.id,
+            Case.case_number,
+            Case.risk_level,
+            ActionPlan.submitted_at,
+            Village.name,
+            Case.version,
+        )  # fmt: skip
         .join(Case, Case.id == ActionPlan.case_id)
         .outerjoin(Village, Village.id == Case.village_id)
         .where(*where)
@@ -339,7 +348,7 @@ def _plans_to_approve(session: Session, user: User, now: dt.datetime) -> Section
         .limit(SHOWN)
     ).all()
     lines = [Line("case", r.id, r.case_number, r.risk_level or "", r.submitted_at, False,
-                  r.name or "") for r in rows]  # fmt: skip
+                  r.name or "", r.version) for r in rows]  # fmt: skip
     return Section("plans_to_approve", count, lines, urgent=True)
 
 

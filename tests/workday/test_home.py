@@ -319,3 +319,42 @@ def test_every_see_all_link_opens_a_list_of_as_many_items_as_its_section_counts(
         )
         checked += 1
     assert checked >= 1
+
+
+def test_a_supervisor_approves_or_returns_a_plan_from_the_queue(people):
+    now = dt.datetime.now(dt.UTC)
+    with session_scope(people) as s:
+        plans = []
+        for village in ("V1", "V2"):
+            c = b.case(s, _kid(s, village), officer="olga", state="action_plan",
+                       risk_level="high", step_due_at=now + DAY)  # fmt: skip
+            plan = ActionPlan(case_id=c.id, status="submitted", needs_approval=True,
+                              submitted_at=now - DAY,
+                              submitted_by_id=_user(s, "olga").id)  # fmt: skip
+            s.add(plan)
+            s.flush()
+            plans.append((c.id, c.version, plan.id))
+    client = _sign_in(people, "sam")
+    page = client.get("/").get_data(as_text=True)
+    assert page.count('name="back" value="home"') == 2 and "Approve the plan" in page
+    (first, v1, plan1), (second, v2, plan2) = plans
+    # returning needs a note: refused, said on the home page, nothing changes
+    home = {"note": "", "back": "home"}
+    r = client.post(f"/cases/{second}/plan/decide",
+                    data={**home, "decision": "return", "version": v2})  # fmt: skip
+    assert r.status_code == 303 and r.headers["Location"].endswith("/")
+    assert 'class="flash error"' in client.get("/").get_data(as_text=True)
+    r = client.post(f"/cases/{first}/plan/decide",
+                    data={**home, "decision": "approve", "version": v1})  # fmt: skip
+    assert r.status_code == 303 and r.headers["Location"].endswith("/")
+    with session_scope(people) as s:
+        assert s.get(ActionPlan, plan1).status == "approved"
+        assert s.get(ActionPlan, plan2).status == "submitted"
+        (waiting,) = [x for x in home_of(s, _user(s, "sam")).sections
+                      if x.key == "plans_to_approve"]  # fmt: skip
+        assert waiting.count == 1 and waiting.lines[0].id == second
+    # anything but "home" goes back to the case, as before
+    r = client.post(f"/cases/{second}/plan/decide",
+                    data={"decision": "return", "note": "Add a school visit.", "version": v2,
+                          "back": "https://evil.example/"})  # fmt: skip
+    assert r.headers["Location"].endswith(f"/cases/{second}")
