@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from clms.models import (
     Alert,
+    Case,
     Child,
     ChildVisit,
     Classification,
@@ -26,6 +27,8 @@ from clms.models import (
     Form,
     FormVersion,
     Household,
+    Referral,
+    ServiceProvider,
     Submission,
     Supplier,
     User,
@@ -213,3 +216,33 @@ def alert(s, kid: Child | None = None, *, village: str | int | None = None,
     )  # fmt: skip
     values.update(fields)
     return _add(s, Alert(**values))
+
+
+# --- cases and referrals -------------------------------------------------------------------------
+
+
+def case(s, kid: Child, *, state: str = "verification", officer: str | int | None = None,
+         opened_at: dt.datetime = NOW, **fields) -> Case:  # fmt: skip
+    """An open case of ``kid`` in its household's village, numbered ``CASE-<n>``, with
+    ``officer`` (a username or an id) unless None; ``fields`` set any other column (deadlines)."""
+    home = s.get(Household, kid.household_id)
+    values = dict(
+        case_number=f"CASE-{next(_numbers)}", child_id=kid.id, village_id=home.village_id,
+        state=state, officer_id=id_of(s, User, officer), opened_at=opened_at,
+        state_changed_at=opened_at, updated_at=opened_at,
+    )  # fmt: skip
+    values.update(fields)
+    return _add(s, Case(**values))
+
+
+def referral(s, of: Case, provider: str | int, *, status: str = "pending",
+             service: str = "school_enrolment", created_at: dt.datetime = NOW,
+             respond_by: dt.datetime | None = None, **fields) -> Referral:  # fmt: skip
+    """A referral of case ``of`` to ``provider`` (a code or an id), sent at ``created_at`` under
+    an authorised override (no consent row needed), to be answered within three days unless
+    ``respond_by`` says otherwise."""
+    return _add(s, Referral(
+        case_id=of.id, provider_id=id_of(s, ServiceProvider, provider), service_code=service,
+        status=status, override_reason="test", created_at=created_at,
+        respond_by=respond_by or created_at + dt.timedelta(days=3), **fields,
+    ))  # fmt: skip

@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from alerts.kpis.dimensions import _SCOPE_VILLAGE, _Context, _resolve
@@ -67,8 +67,9 @@ def kpi_report(
     now: dt.datetime | None = None,
     far_km: float | None = None,
 ) -> KpiReport:
-    """The KPIs ``user`` may see for ``filters``: only the villages in their scope; empty
-    figures for a user with no scope (a brand, a provider, an administrator without one).
+    """The KPIs ``user`` may see for ``filters``: only the villages in their scope; the whole
+    country's for an administrator without one (:func:`national`); empty figures for anyone else
+    with no scope (a brand, a provider).
     ``far_km``: the ``GPS_FAR_METRES`` setting in km, beyond which a visit's GPS point counts
     as far from its village (None: the default, :func:`clms.config.gps_far_km`).
 
@@ -82,10 +83,19 @@ def kpi_report(
     now = now or utcnow()
     resolved = _resolve(session, filters)
     scope = village_scope_condition(session, user, _SCOPE_VILLAGE.id)
+    if scope is None and national(user):
+        return _compute(session, filters, resolved, None, now, far_km)
     if scope is None:
         overall = _label(empty_figures(), None, "")
         return KpiReport(filters, now, overall, [], [], in_scope=False)
     return _compute(session, filters, resolved, scope, now, far_km)
+
+
+def national(user: User) -> bool:
+    """Whether ``user`` sees the whole country's indicators when no scope is given to them: an
+    administrator does (figures only; the child-visit export keeps to a scope, so an
+    administrator without one gets no child-level rows)."""
+    return user.role == "admin"
 
 
 def compute_everything(
@@ -108,6 +118,10 @@ def filter_choices(session: Session, user: User) -> dict[str, list]:
     Lists of ``(code, name)`` (tiers: ints; monitors: usernames).
     """
     scope = village_scope_condition(session, user, _SCOPE_VILLAGE.id)
+    if scope is None and national(user):
+        scope, areas_seen = true(), select(Area.id)
+    else:
+        areas_seen = sorted(area_ids_in_scope(session, user))
     if scope is None:
         return {"areas": [], "villages": [], "suppliers": [], "tiers": [], "monitors": []}
     villages = session.execute(
@@ -116,9 +130,7 @@ def filter_choices(session: Session, user: User) -> dict[str, list]:
         .order_by(_SCOPE_VILLAGE.code)
     ).all()
     areas = session.execute(
-        select(Area.code, Area.name)
-        .where(Area.id.in_(sorted(area_ids_in_scope(session, user))))
-        .order_by(Area.code)
+        select(Area.code, Area.name).where(Area.id.in_(areas_seen)).order_by(Area.code)
     ).all()
     suppliers = session.execute(
         select(Supplier.code, Supplier.name, Supplier.tier).order_by(Supplier.tier, Supplier.code)

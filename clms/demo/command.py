@@ -26,6 +26,7 @@ from clms.demo.sending import (
     REPORT_FORM,
     Job,
     followup_jobs,
+    held_jobs,
     household_jobs,
     live_xform,
     report_jobs,
@@ -238,6 +239,8 @@ def _build(app, seed, households, base_url, server, shared, realm) -> tuple[list
 
     # g. submissions, through the real endpoint
     jobs = household_jobs(generator, plan, primary_instance(hh_xform), households)
+    if households:  # and a few a person must look at (the administrator's home lists them)
+        jobs += held_jobs(generator, plan, primary_instance(hh_xform))
     if report_xform is not None and households:
         jobs += report_jobs(
             generator, plan, primary_instance(report_xform), min(50, max(3, households // 60))

@@ -131,6 +131,33 @@ def household_jobs(
     return jobs
 
 
+def held_jobs(generator: Generator, plan: DemoPlan, template: etree._Element) -> list[Job]:
+    """Three household visits the processing holds for a person's review, as real phones send
+    them now and then: a village code typed by hand that no village has, a GPS point far from the
+    chosen village, and a hazard the form's choices do not list (an old form's answer)."""
+    if not plan.monitors or not plan.monitors[0].village_codes:
+        return []
+    monitor = plan.monitors[0]
+    village = plan.villages[monitor.village_codes[0]]
+    jobs = []
+    for n, change in enumerate(("village", "gps", "hazard"), start=1):
+        answers = generator.household(monitor, village, 9000 + n)
+        values, children = household_values(answers)
+        if change == "village":
+            values["village"] = f"{village.code}-X"
+        elif change == "gps":
+            values["gps"] = "9.45 -5.6 220 5"  # near Korhogo, hundreds of km away
+        elif children:
+            child = children[0]
+            if not child["work_hours_7d"]:  # make the child one who works, so hazards are asked
+                child.update(work_activities="own_farm", work_hours_7d="6", night_work="no",
+                             injured_12m="no")  # fmt: skip
+            child["hazards"] = "chainsaw"
+        xml = build_submission(template, values, {"child": children}, _instance_id(generator.rng))
+        jobs.append(Job(HOUSEHOLD_FORM, monitor.username, xml, answers.household_code))
+    return jobs
+
+
 def report_jobs(
     generator: Generator, plan: DemoPlan, template: etree._Element, count: int
 ) -> list[Job]:

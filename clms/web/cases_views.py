@@ -55,6 +55,10 @@ def _field_errors(p: Problem) -> dict[str, str]:
 
 
 def _back(case_id: int, anchor: str = ""):
+    """Back to the case page, or to the home page when the form came from there (a supervisor's
+    decision taken from the work queue: ``back=home``; no other place is accepted)."""
+    if request.form.get("back") == "home":
+        return redirect(url_for("web.home"), code=303)
     return redirect(url_for("web.case_detail", case_id=case_id) + anchor, code=303)
 
 

@@ -17,6 +17,8 @@ from clms.locale import gettext
 from clms.models import User, utcnow
 from clms.security import guard_sign_in
 from clms.web import bp, flash_problem
+from clms.web.home_sections import LINE_TARGETS, SECTIONS
+from clms.workday.home import home_of
 
 HOME_BY_ROLE = {
     "admin": "web.forms_index",
@@ -73,12 +75,16 @@ def _end_session() -> None:
 @bp.route("/")
 @allow(PUBLIC)
 def home():
-    """Send a signed-in person to their work, anyone else to sign in."""
+    """A signed-in person's work, most urgent first (:mod:`clms.workday.home`); a brand's is its
+    map; anyone else is sent to sign in."""
     if g.user is None:
         return redirect(url_for("web.login"))
     if g.user.role == "brand":  # a brand's work is its hotspot map
         return redirect(url_for("web.map_index"))
-    return render_template("home.html")
+    work = home_of(db(), g.user)
+    # a monitor's cases are on their phone, not on the web: their lines link nowhere
+    targets = {} if g.user.role == "monitor" else LINE_TARGETS
+    return render_template("home.html", work=work, sections=SECTIONS, targets=targets)
 
 
 @bp.route("/login", methods=["GET", "POST"])

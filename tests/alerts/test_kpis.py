@@ -402,9 +402,10 @@ def test_scope_other_areas_and_no_scope_see_none_of_it(app, world):
     otto = report_of(app, "otto", filters(group="village"))
     assert [r["key"] for r in otto.rows] == ["V3", "V4"]
     assert otto.overall["children_monitored"] == 4 and otto.overall["alerts_open"] == 1
-    no_scope = report_of(app, "ada")
-    assert not no_scope.in_scope and no_scope.overall["children_monitored"] == 0
-    assert no_scope.overall["alerts_open"] == 0
+    # an administrator without a scope sees the whole country's figures (issue 16)
+    national = report_of(app, "ada")
+    assert national.in_scope and national.overall == report_of(app, "sam").overall
+    assert national.overall["children_monitored"] > otto.overall["children_monitored"]
     for role in ("bea", "mo", "pat"):  # whatever calls the operation, they get nothing
         assert report_of(app, role).overall["households_covered"] == 0
 
@@ -877,11 +878,17 @@ def test_the_page_with_bad_filters_says_why(client, world):
     assert r.status_code == 400 and "tier" in r.text
 
 
-def test_the_page_of_an_admin_without_scope_says_so(client, world):
+def test_an_admin_without_scope_sees_the_whole_countrys_figures_and_no_child_rows(
+    app, client, world
+):
+    monitored = report_of(app, "sam").overall["children_monitored"]
     login(client, "ada")
-    r = client.get("/kpis")
-    assert r.status_code == 200 and "No area or village is assigned to you" in r.text
-    assert 'data-figure="children_monitored" data-value="0"' in r.text
+    r = client.get("/kpis", query_string=PERIOD)
+    assert r.status_code == 200 and "No area or village is assigned to you" not in r.text
+    assert f'data-figure="children_monitored" data-value="{monitored}"' in r.text and monitored
+    # the child-level export keeps to a scope: the header and nothing else
+    rows = read_csv(client.get("/exports/child-visits.csv", query_string=PERIOD).data)
+    assert len(rows) == 1
 
 
 # --- exports -------------------------------------------------------------------------------------
