@@ -277,6 +277,13 @@ def form_with_versions(session: Session, xml_form_id: str) -> tuple[Form, list[F
     return form, list(versions)
 
 
+def form_version(session: Session, form: Form, version: str) -> FormVersion | None:
+    """The version ``version`` of ``form`` (versions may be empty strings), or None."""
+    return session.scalar(
+        select(FormVersion).where(FormVersion.form_id == form.id, FormVersion.version == version)
+    )
+
+
 def validate_setting(config: Mapping | None = None) -> bool:
     """Whether to run ODK Validate: the setting ODK_VALIDATE of ``config`` (auto, 1, 0; auto
     without a configuration or the setting); auto = java is on PATH."""

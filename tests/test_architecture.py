@@ -119,3 +119,31 @@ def test_nothing_below_the_roof_reads_the_application():
         "below the roof, settings come as arguments (the view, job or command reads "
         "current_app.config and passes them down):\n" + "\n".join(found)
     )
+
+
+#: what a view may take from SQLAlchemy: names of types, never a way to build a query
+VIEW_MAY_IMPORT_FROM_SQLALCHEMY = frozenset({"Row"})
+
+
+def _is_view(name: str) -> bool:
+    return name.startswith(("clms.web.", "clms.api.")) or name == "clms.openrosa.views"
+
+
+def test_views_hold_no_sql():
+    """SQL lives in the operations and queries of the features: a view (web pages, the API,
+    OpenRosa's endpoints) imports nothing from SQLAlchemy that builds a query."""
+    found = []
+    for name, path in modules().items():
+        if not _is_view(name):
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
+                names = {alias.name for alias in node.names} - VIEW_MAY_IMPORT_FROM_SQLALCHEMY
+                if names:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {sorted(names)}")
+            elif isinstance(node, ast.Import) and any(
+                alias.name.startswith("sqlalchemy") for alias in node.names
+            ):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: import sqlalchemy")
+    assert not found, "move the query to the feature's queries or operations:\n" + "\n".join(found)
+    assert any(_is_view(name) for name in modules())  # the test reads something

@@ -13,17 +13,18 @@ from __future__ import annotations
 from xml.sax.saxutils import escape
 
 from flask import current_app, g, request, url_for
-from sqlalchemy import Row, select
+from sqlalchemy import Row
 
 from clms.audit import record_read
 from clms.auth import allow
 from clms.db import commit_retrying, db
 from clms.errors import openrosa_message, problem
-from clms.models import Form, FormVersion
+from clms.models import Form
 from clms.openrosa import bp
 from clms.openrosa.media import form_usable, media_for, usable_forms
 from clms.openrosa.responses import openrosa_response
 from forms.ingest import Attachment, IncomingSubmission, ingest_submission
+from forms.publish import form_version
 
 PHONE_ROLES = ("monitor", "officer", "supervisor")
 
@@ -78,9 +79,7 @@ def form_xml(xml_form_id: str):
     """
     form = _usable_form(xml_form_id)
     version = request.args.get("version", form.live_version.version)
-    row = db().scalar(
-        select(FormVersion).where(FormVersion.form_id == form.id, FormVersion.version == version)
-    )
+    row = form_version(db(), form, version)
     if row is None:
         raise problem(
             "submission.form_version_unknown",
