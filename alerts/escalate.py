@@ -28,8 +28,8 @@ from alerts.notify import (
     queue_notification,
     users_for_villages,
 )
+from alerts.queue import overdue_condition
 from clms.models import (
-    ACTIVE_ALERT_STATUSES,
     Alert,
     AlertEvent,
     Case,
@@ -51,18 +51,9 @@ REMINDER_WINDOW = dt.timedelta(hours=24)
 
 def overdue_alert_condition(now: dt.datetime):
     """SQL condition: an active alert not acknowledged by ``ack_due_at``, or not visited by an
-    officer by ``visit_due_at`` (when the category has a visit deadline)."""
-    return and_(
-        Alert.status.in_(ACTIVE_ALERT_STATUSES),
-        or_(
-            and_(Alert.acknowledged_at.is_(None), Alert.ack_due_at < now),
-            and_(
-                Alert.visit_due_at.is_not(None),
-                Alert.first_visit_at.is_(None),
-                Alert.visit_due_at < now,
-            ),
-        ),
-    )
+    officer by ``visit_due_at`` (when the category has a visit deadline): the queue's rule,
+    :func:`alerts.queue.overdue_condition`."""
+    return overdue_condition(now)
 
 
 def escalate_overdue_alerts(session: Session, now: dt.datetime) -> dict:

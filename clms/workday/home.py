@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from alerts.queue import overdue_condition
 from clms.cases import workflow as wf
 from clms.cases.queries import overdue_case_condition
 from clms.models import (
@@ -146,7 +147,7 @@ def home_of(session: Session, user: User, *, now: dt.datetime | None = None) -> 
 def _officer(session: Session, user: User, now: dt.datetime, home: Home) -> list[Section]:
     mine = Case.officer_id == user.id
     return [
-        _alerts(session, user, now, "alerts_overdue", _alert_late(now)),
+        _alerts(session, user, now, "alerts_overdue", overdue_condition(now)),
         _alerts(session, user, now, "alerts_new", Alert.status == "new"),
         _cases(session, user, now, "cases_overdue", mine, overdue_case_condition(now)),
         _cases(
@@ -178,23 +179,8 @@ def _supervisor(session: Session, user: User, now: dt.datetime, home: Home) -> l
         _plans_to_approve(session, user, now),
         _cases(session, user, now, "closures_to_approve", Case.state == "closure_review"),
         _escalations(session, user, now),
-        _alerts(session, user, now, "alerts_overdue", _alert_late(now)),
+        _alerts(session, user, now, "alerts_overdue", overdue_condition(now)),
     ]
-
-
-def _alert_late(now: dt.datetime):
-    """SQL: an active alert past its acknowledgement or visit deadline."""
-    return and_(
-        Alert.status.in_(_ACTIVE),
-        or_(
-            and_(Alert.acknowledged_at.is_(None), Alert.ack_due_at < now),
-            and_(
-                Alert.visit_due_at.is_not(None),
-                Alert.first_visit_at.is_(None),
-                Alert.visit_due_at < now,
-            ),  # fmt: skip
-        ),
-    )
 
 
 def _alerts(session: Session, user: User, now: dt.datetime, key: str, *where) -> Section:
