@@ -323,18 +323,20 @@ def _plans_to_approve(session: Session, user: User, now: dt.datetime) -> Section
             Case.id,
             Case.case_number,
             Case.risk_level,
-            ActionPlan.submitted_at,
+            Case.step_due_at,
             Village.name,
             Case.version,
         )  # fmt: skip
+        .select_from(ActionPlan)
         .join(Case, Case.id == ActionPlan.case_id)
         .outerjoin(Village, Village.id == Case.village_id)
         .where(*where)
         .order_by(ActionPlan.submitted_at, ActionPlan.id)
         .limit(SHOWN)
     ).all()
-    lines = [Line("case", r.id, r.case_number, r.risk_level or "", r.submitted_at, False,
-                  r.name or "", r.version) for r in rows]  # fmt: skip
+    lines = [Line("case", r.id, r.case_number, r.risk_level or "", r.step_due_at,
+                  r.step_due_at is not None and r.step_due_at < now, r.name or "", r.version)
+             for r in rows]  # fmt: skip
     return Section("plans_to_approve", count, lines, urgent=True)
 
 
