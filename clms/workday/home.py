@@ -36,6 +36,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from alerts.queue import overdue_condition
+from clms.audit import record_read
 from clms.cases import workflow as wf
 from clms.cases.queries import overdue_case_condition
 from clms.models import (
@@ -138,7 +139,21 @@ def home_of(session: Session, user: User, *, now: dt.datetime | None = None) -> 
     if build is not None:
         sections = build(session, user, now, home)
         home.sections = [s for s in sections if s.count]
+        _record_read(session, user, home)
     return home
+
+
+def _record_read(session: Session, user: User, home: Home) -> None:
+    """Audit what the page shows of children's records (alerts and cases by their pseudonymous
+    ids and numbers, referrals), as the lists it links to do."""
+    shown: dict[str, list] = {"alert": [], "case": [], "referral": []}
+    for section in home.sections:
+        for line in section.lines:
+            if line.kind in shown and line.id not in shown[line.kind]:
+                shown[line.kind].append(line.id)
+    if any(shown.values()):
+        record_read(session, user, "home.read", "home", alerts=shown["alert"],
+                    cases=shown["case"], referrals=shown["referral"])  # fmt: skip
 
 
 # --- officers and supervisors --------------------------------------------------------------------

@@ -4,6 +4,7 @@ their scope, most urgent first, with counts and links to the items themselves.""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from sqlalchemy import select
@@ -268,6 +269,14 @@ def test_the_home_page_lists_the_work_with_links_in_english_and_french(people):
     assert "Your cases past a deadline" in page and f'href="/cases/{case_id}"' in page
     assert number in page and 'href="/alerts?overdue=true"' in page
     assert "Your pages will appear here" not in page
+    # what the page showed of children's records is in the audit log, as for the lists
+    with session_scope(people) as s:
+        from clms.models import AuditEvent
+
+        (entry,) = s.scalars(select(AuditEvent).where(AuditEvent.action == "home.read"))
+        assert entry.actor == "olga"
+        details = json.loads(entry.details)
+        assert details["alerts"] == [alert_id] and details["cases"] == [case_id]
     client.post("/language", data={"locale": "fr", "next": "/"})
     page = client.get("/").get_data(as_text=True)
     assert "Alertes en retard" in page and "Vos dossiers en retard" in page
