@@ -1,4 +1,4 @@
-"""The KPIs in the JSON API (officers, supervisors, administrators with a scope).
+"""The KPIs in the JSON API (officers, supervisors, administrators).
 
 ``GET /api/v1/kpis`` answers the figures the page ``/kpis`` shows, for the same query parameters:
 ``from`` and ``to`` (dates, YYYY-MM-DD; default the 12 months up to today), ``area``,
@@ -12,8 +12,8 @@ Answer::
      "groups": [{"key": "V1", "label": "Gnamagui", figures}, ...],
      "monitors": [{"key": "awa", "label": "awa", quality figures}, ...]}
 
-Every figure is defined once, in :mod:`alerts.kpis`. Only the caller's villages count; a caller
-with no scope gets zeros.
+Every figure is defined once, in :mod:`alerts.kpis`. Only the caller's villages count; an
+administrator with no scope gets the whole country's figures, anyone else with none gets zeros.
 """
 
 from __future__ import annotations

@@ -149,8 +149,9 @@ def _record_read(session: Session, user: User, home: Home) -> None:
     shown: dict[str, list] = {"alert": [], "case": [], "referral": []}
     for section in home.sections:
         for line in section.lines:
-            if line.kind in shown and line.id not in shown[line.kind]:
-                shown[line.kind].append(line.id)
+            value = line.title if line.kind == "case" else line.id  # a case by its number
+            if line.kind in shown and value not in shown[line.kind]:
+                shown[line.kind].append(value)
     if any(shown.values()):
         record_read(session, user, "home.read", "home", alerts=shown["alert"],
                     cases=shown["case"], referrals=shown["referral"])  # fmt: skip
@@ -161,6 +162,7 @@ def _record_read(session: Session, user: User, home: Home) -> None:
 
 def _officer(session: Session, user: User, now: dt.datetime, home: Home) -> list[Section]:
     mine = Case.officer_id == user.id
+    villages = village_scope_condition(session, user, Case.village_id)
     return [
         _alerts(session, user, now, "alerts_overdue", overdue_condition(now)),
         _alerts(session, user, now, "alerts_new", Alert.status == "new"),
@@ -175,10 +177,11 @@ def _officer(session: Session, user: User, now: dt.datetime, home: Home) -> list
             Case.step_due_at.is_not(None),
             Case.step_due_at <= now + DUE_SOON,
         ),  # fmt: skip
-        _followups(session, village_scope_condition(session, user, Case.village_id), now, mine),
-        _referrals_of_cases(session, now, "referrals_overdue", mine, _referral_late(now)),
+        _followups(session, villages, now, mine),
+        _referrals_of_cases(session, villages, now, "referrals_overdue", mine, _referral_late(now)),
         _referrals_of_cases(
             session,
+            villages,
             now,
             "referrals_answered",
             mine,
@@ -296,9 +299,12 @@ def _referral_late(now: dt.datetime):
     )
 
 
-def _referrals_of_cases(session: Session, now: dt.datetime, key: str, *where) -> Section:
-    """Referrals of the cases ``where`` picks (by their cases' columns and their own)."""
-    where = (Case.state.in_(wf.OPEN_STATES), *where)
+def _referrals_of_cases(session: Session, scope, now: dt.datetime, key: str, *where) -> Section:
+    """Referrals of the open cases within ``scope`` (SQL on the case's village; None: nothing)
+    that ``where`` picks (by their cases' columns and their own)."""
+    if scope is None:
+        return Section(key, 0, [])
+    where = (scope, Case.state.in_(wf.OPEN_STATES), *where)
     base = select(Referral).join(Case, Case.id == Referral.case_id).where(*where)
     count = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     rows = session.execute(
@@ -531,14 +537,19 @@ def _failed_mail(session: Session) -> Section:
 
 
 def _locked_accounts(session: Session, now: dt.datetime) -> Section:
-    """Usernames locked after failed sign-ins, until when."""
+    """Accounts locked after failed sign-ins, until when."""
+    where = (LoginThrottle.scope == "user", LoginThrottle.locked_until > now)
+    # the key is the username as typed: only those of real accounts are shown (never what
+    # someone typed into the name field)
+    joined = select(LoginThrottle.key, LoginThrottle.locked_until).join(
+        User, User.username == LoginThrottle.key
+    )
+    count = session.scalar(select(func.count()).select_from(joined.where(*where).subquery()))
     rows = session.execute(
-        select(LoginThrottle.key, LoginThrottle.locked_until)
-        .where(LoginThrottle.scope == "user", LoginThrottle.locked_until > now)
-        .order_by(LoginThrottle.locked_until)
+        joined.where(*where).order_by(LoginThrottle.locked_until).limit(SHOWN)
     ).all()
     lines = [Line("account", r.key, r.key, "", r.locked_until) for r in rows]
-    return Section("accounts_locked", len(lines), lines[:SHOWN])
+    return Section("accounts_locked", count or 0, lines)
 
 
 def _missing_keys(session: Session) -> Section:

@@ -64,6 +64,9 @@ def test_an_officer_sees_the_alerts_cases_follow_ups_and_referrals_waiting_in_sc
         b.case(s, _kid(s, "V1"), officer="omar", step_due_at=NOW - DAY)  # a colleague's
         b.case(s, _kid(s, "V1"), officer="olga", state="closed", step_due_at=NOW - DAY)
         b.referral(s, visit, "TEST-PROVIDER", created_at=NOW - 5 * DAY)  # not answered in time
+        # still hers, but in a village outside her scope now: not on her page (as on the lists)
+        away = b.case(s, _kid(s, "V3"), officer="olga", step_due_at=NOW + 9 * DAY)
+        b.referral(s, away, "TEST-PROVIDER", created_at=NOW - 5 * DAY)
         b.referral(s, soon, "TEST-PROVIDER", status="rejected", created_at=NOW - 3 * DAY,
                    responded_at=NOW - 2 * DAY, rejection_reason="full")  # fmt: skip
         b.referral(s, soon, "TEST-PROVIDER", status="accepted", created_at=NOW - 30 * DAY,
@@ -228,6 +231,9 @@ def test_an_administrator_sees_what_needs_fixing(people):
                 updated_at=NOW,
             )
         )
+        # a name nobody has (or a password typed into the name field) is never shown
+        s.add(LoginThrottle(scope="user", key="correct horse", count=5, window_start=NOW,
+                            locked_until=NOW + DAY, updated_at=NOW))  # fmt: skip
         form = b.form_version(s).form
         encrypted = b.submission(s, status="received", instance_id="uuid:sealed")
         s.add(EncryptedSubmission(submission_id=encrypted.id, form_id=form.id, manifest=b"m",
@@ -246,6 +252,12 @@ def test_an_administrator_sees_what_needs_fixing(people):
             "village: unknown village code"
         )
         assert held.id
+        xml_form_id = form.xml_form_id
+    # and the page draws it all, each line linking to its item
+    page = _sign_in(people, "ada").get("/")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert f'href="/forms/{xml_form_id}"' in text and "correct horse" not in text
 
 
 def _sign_in(app, username: str):
@@ -276,7 +288,7 @@ def test_the_home_page_lists_the_work_with_links_in_english_and_french(people):
         (entry,) = s.scalars(select(AuditEvent).where(AuditEvent.action == "home.read"))
         assert entry.actor == "olga"
         details = json.loads(entry.details)
-        assert details["alerts"] == [alert_id] and details["cases"] == [case_id]
+        assert details["alerts"] == [alert_id] and details["cases"] == [number]
     client.post("/language", data={"locale": "fr", "next": "/"})
     page = client.get("/").get_data(as_text=True)
     assert "Alertes en retard" in page and "Vos dossiers en retard" in page
