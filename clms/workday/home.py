@@ -120,7 +120,7 @@ class Home:
 
     @property
     def waiting(self) -> int:
-        """How many items wait in all."""
+        """How many items the sections count in all (an item in two sections counts twice)."""
         return sum(s.count for s in self.sections)
 
 

@@ -275,8 +275,7 @@ def test_the_home_page_lists_the_work_with_links_in_english_and_french(people):
         alert_id, case_id, number = alert.id, overdue.id, overdue.case_number
     client = _sign_in(people, "olga")
     page = client.get("/").get_data(as_text=True)
-    # the alert is overdue and new (two sections), the case past its deadline
-    assert "3 items wait for you, the most urgent first." in page
+    assert "Your work, the most urgent first." in page
     assert "Overdue alerts" in page and f'href="/alerts/{alert_id}"' in page
     assert "Your cases past a deadline" in page and f'href="/cases/{case_id}"' in page
     assert number in page and 'href="/alerts?overdue=true"' in page
@@ -292,7 +291,7 @@ def test_the_home_page_lists_the_work_with_links_in_english_and_french(people):
     client.post("/language", data={"locale": "fr", "next": "/"})
     page = client.get("/").get_data(as_text=True)
     assert "Alertes en retard" in page and "Vos dossiers en retard" in page
-    assert "3 éléments vous attendent" in page
+    assert "Votre travail, le plus urgent en premier." in page
     # nothing waits for the supervisor's colleague in the other department
     other = _sign_in(people, "otto").get("/").get_data(as_text=True)
     assert "Nothing waits for you now." in other and number not in other
