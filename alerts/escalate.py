@@ -195,6 +195,19 @@ def escalate_case_steps(session: Session, now: dt.datetime) -> dict:
     return {"escalated": len(rows), "notifications": queued}
 
 
+def overdue_referral_condition(now: dt.datetime):
+    """SQL condition: a referral not answered by ``respond_by``, or accepted and not done by
+    ``complete_by`` (a date)."""
+    return or_(
+        and_(Referral.status == "pending", Referral.respond_by < now),
+        and_(
+            Referral.status == "accepted",
+            Referral.complete_by.is_not(None),
+            Referral.complete_by < now.date(),
+        ),
+    )
+
+
 def escalate_referrals(session: Session, now: dt.datetime) -> dict:
     """Escalate, once per phase, each referral a provider has not answered by ``respond_by``, or
     accepted but not completed by ``complete_by``: to the supervisors of the case's village and
@@ -207,14 +220,7 @@ def escalate_referrals(session: Session, now: dt.datetime) -> dict:
         .join(ServiceProvider, ServiceProvider.id == Referral.provider_id)
         .where(
             Referral.escalated_at.is_(None),
-            or_(
-                and_(Referral.status == "pending", Referral.respond_by < now),
-                and_(
-                    Referral.status == "accepted",
-                    Referral.complete_by.is_not(None),
-                    Referral.complete_by < now.date(),
-                ),
-            ),
+            overdue_referral_condition(now),
         )
         .order_by(Referral.respond_by, Referral.id)
         .with_for_update(of=Referral, skip_locked=True)

@@ -32,9 +32,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
+from alerts.escalate import overdue_referral_condition
 from alerts.queue import overdue_condition
 from clms.audit import record_read
 from clms.cases import workflow as wf
@@ -178,7 +179,9 @@ def _officer(session: Session, user: User, now: dt.datetime, home: Home) -> list
             Case.step_due_at <= now + DUE_SOON,
         ),  # fmt: skip
         _followups(session, villages, now, mine),
-        _referrals_of_cases(session, villages, now, "referrals_overdue", mine, _referral_late(now)),
+        _referrals_of_cases(
+            session, villages, now, "referrals_overdue", mine, overdue_referral_condition(now)
+        ),
         _referrals_of_cases(
             session,
             villages,
@@ -286,19 +289,6 @@ def _followups(session: Session, scope, now: dt.datetime, *where) -> Section:
     return Section("followups_due", count, lines)
 
 
-def _referral_late(now: dt.datetime):
-    """SQL: a referral not answered by its deadline, or accepted and not done by its date."""
-    return or_(
-        and_(Referral.status == "pending", Referral.respond_by < now),
-        and_(
-            Referral.status == "accepted",
-            Referral.done_at.is_(None),
-            Referral.complete_by.is_not(None),
-            Referral.complete_by < now.date(),
-        ),  # fmt: skip
-    )
-
-
 def _referrals_of_cases(session: Session, scope, now: dt.datetime, key: str, *where) -> Section:
     """Referrals of the open cases within ``scope`` (SQL on the case's village; None: nothing)
     that ``where`` picks (by their cases' columns and their own)."""
@@ -395,7 +385,7 @@ def _provider(session: Session, user: User, now: dt.datetime, home: Home) -> lis
         return []
     ours = Referral.provider_id == user.provider_id
     return [
-        _referrals(session, now, "referrals_overdue", ours, _referral_late(now)),
+        _referrals(session, now, "referrals_overdue", ours, overdue_referral_condition(now)),
         _referrals(session, now, "referrals_to_answer", ours, Referral.status == "pending"),
         _referrals(session, now, "services_to_record", ours, Referral.status == "accepted"),
     ]
@@ -437,7 +427,8 @@ def _monitor(session: Session, user: User, now: dt.datetime, home: Home) -> list
 
 
 def _is_late(row, now: dt.datetime) -> bool:
-    """Whether a referral is past its deadline (:func:`_referral_late`, for one row)."""
+    """Whether a referral is past its deadline, for one row (the rule of
+    :func:`alerts.escalate.overdue_referral_condition`)."""
     if row.status == "pending":
         return row.respond_by < now
     return row.status == "accepted" and row.complete_by is not None and row.complete_by < now.date()
