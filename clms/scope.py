@@ -107,7 +107,14 @@ def village_scope_condition(
     A subquery of the villages in the scoped areas, not a list of ids: a supervisor of a country
     covers thousands of villages, and the database joins them faster than it parses them.
     """
-    parts = scope_parts(session, user)
+    return parts_condition(scope_parts(session, user), village_column)
+
+
+def parts_condition(
+    parts: tuple[set[int], set[int]] | None, village_column
+) -> ColumnElement[bool] | None:
+    """SQL: ``village_column`` is in the scope of :func:`scope_parts`' ``parts`` (None: None), for
+    a caller that builds several conditions of one person's scope."""
     if parts is None:
         return None
     area_ids, village_ids = parts

@@ -58,7 +58,7 @@ from clms.models import (
     Village,
     utcnow,
 )
-from clms.scope import village_ids_in_scope, village_scope_condition
+from clms.scope import parts_condition, scope_parts, village_ids_in_scope
 
 #: how many lines a section shows (its count says how many there are)
 SHOWN = 5
@@ -163,14 +163,15 @@ def _record_read(session: Session, user: User, home: Home) -> None:
 
 def _officer(session: Session, user: User, now: dt.datetime, home: Home) -> list[Section]:
     mine = Case.officer_id == user.id
-    villages = village_scope_condition(session, user, Case.village_id)
+    parts = scope_parts(session, user)  # the scope's areas read once for every section
+    villages = parts_condition(parts, Case.village_id)
     return [
-        _alerts(session, user, now, "alerts_overdue", overdue_condition(now)),
-        _alerts(session, user, now, "alerts_new", Alert.status == "new"),
-        _cases(session, user, now, "cases_overdue", mine, overdue_case_condition(now)),
+        _alerts(session, parts, now, "alerts_overdue", overdue_condition(now)),
+        _alerts(session, parts, now, "alerts_new", Alert.status == "new"),
+        _cases(session, parts, now, "cases_overdue", mine, overdue_case_condition(now)),
         _cases(
             session,
-            user,
+            parts,
             now,
             "cases_due",
             mine,
@@ -195,18 +196,19 @@ def _officer(session: Session, user: User, now: dt.datetime, home: Home) -> list
 
 
 def _supervisor(session: Session, user: User, now: dt.datetime, home: Home) -> list[Section]:
-    home.team = _team(session, user, now)
+    parts = scope_parts(session, user)  # the scope's areas read once for every section
+    home.team = _team(session, parts, now)
     return [
-        _plans_to_approve(session, user, now),
-        _cases(session, user, now, "closures_to_approve", Case.state == "closure_review"),
-        _escalations(session, user, now),
-        _alerts(session, user, now, "alerts_overdue", overdue_condition(now)),
+        _plans_to_approve(session, parts, now),
+        _cases(session, parts, now, "closures_to_approve", Case.state == "closure_review"),
+        _escalations(session, parts, now),
+        _alerts(session, parts, now, "alerts_overdue", overdue_condition(now)),
     ]
 
 
-def _alerts(session: Session, user: User, now: dt.datetime, key: str, *where) -> Section:
+def _alerts(session: Session, parts, now: dt.datetime, key: str, *where) -> Section:
     """Alerts of ``user``'s villages: the most severe first, then the oldest."""
-    scope = village_scope_condition(session, user, Alert.village_id)
+    scope = parts_condition(parts, Alert.village_id)
     if scope is None:
         return Section(key, 0, [])
     where = (scope, Alert.status.in_(_ACTIVE), *where)
@@ -228,9 +230,9 @@ def _alerts(session: Session, user: User, now: dt.datetime, key: str, *where) ->
     return Section(key, count, lines, urgent=key == "alerts_overdue")
 
 
-def _cases(session: Session, user: User, now: dt.datetime, key: str, *where) -> Section:
+def _cases(session: Session, parts, now: dt.datetime, key: str, *where) -> Section:
     """Open cases of ``user``'s villages: the soonest deadline first."""
-    scope = village_scope_condition(session, user, Case.village_id)
+    scope = parts_condition(parts, Case.village_id)
     if scope is None:
         return Section(key, 0, [])
     where = (scope, Case.state.in_(wf.OPEN_STATES), *where)
@@ -321,9 +323,9 @@ def _referrals_of_cases(session: Session, scope, now: dt.datetime, key: str, *wh
     return Section(key, count, lines, urgent=key == "referrals_overdue")
 
 
-def _plans_to_approve(session: Session, user: User, now: dt.datetime) -> Section:
+def _plans_to_approve(session: Session, parts, now: dt.datetime) -> Section:
     """Plans submitted for a supervisor's approval, in ``user``'s villages, the oldest first."""
-    scope = village_scope_condition(session, user, Case.village_id)
+    scope = parts_condition(parts, Case.village_id)
     if scope is None:
         return Section("plans_to_approve", 0, [])
     where = (scope, ActionPlan.status == "submitted", Case.state.in_(wf.OPEN_STATES))
@@ -351,18 +353,18 @@ def _plans_to_approve(session: Session, user: User, now: dt.datetime) -> Section
     return Section("plans_to_approve", count, lines, urgent=True)
 
 
-def _escalations(session: Session, user: User, now: dt.datetime) -> Section:
+def _escalations(session: Session, parts, now: dt.datetime) -> Section:
     """Escalated alerts still active and escalated case steps still open, in ``user``'s
     villages: one section, alerts first."""
-    alerts = _alerts(session, user, now, "escalations", Alert.escalated_at.is_not(None))
-    cases = _cases(session, user, now, "escalations", Case.step_escalated_at.is_not(None))
+    alerts = _alerts(session, parts, now, "escalations", Alert.escalated_at.is_not(None))
+    cases = _cases(session, parts, now, "escalations", Case.step_escalated_at.is_not(None))
     lines = (alerts.lines + cases.lines)[:SHOWN]
     return Section("escalations", alerts.count + cases.count, lines, urgent=True)
 
 
-def _team(session: Session, user: User, now: dt.datetime) -> list[Workload]:
+def _team(session: Session, parts, now: dt.datetime) -> list[Workload]:
     """Open and overdue cases of each officer in ``user``'s villages (unassigned ones too)."""
-    scope = village_scope_condition(session, user, Case.village_id)
+    scope = parts_condition(parts, Case.village_id)
     if scope is None:
         return []
     late = overdue_case_condition(now)
