@@ -18,7 +18,8 @@ What a section holds (``now``: the time of the request):
   accepted and not done by their completion date), ``referrals_answered`` (accepted or rejected
   within :data:`ANSWERED_RECENTLY`);
 * supervisor: ``plans_to_approve``, ``closures_to_approve``, ``escalations`` (escalated alerts
-  still active, escalated case steps still open), ``alerts_overdue``, and the team's workload
+  still active, escalated case steps still open, escalated referrals still unanswered or not
+  done), ``alerts_overdue``, and the team's workload
   (:attr:`Home.team`: open and overdue cases per officer);
 * provider: ``referrals_overdue``, ``referrals_to_answer`` (with the answer's deadline),
   ``services_to_record`` (accepted, the service not yet recorded);
@@ -70,6 +71,14 @@ FOLLOWUP_SOON = dt.timedelta(days=7)
 ANSWERED_RECENTLY = dt.timedelta(days=7)
 
 _ACTIVE = ("new", "acknowledged")
+#: referrals by their next deadline: those waiting for an answer by its deadline, then the
+#: accepted ones by their completion date (a CASE of one type, so both databases sort alike)
+_NEXT_DEADLINE = (
+    Referral.status != "pending",
+    case((Referral.status == "pending", Referral.respond_by)),
+    Referral.complete_by,
+    Referral.id,
+)
 
 
 @dataclass
@@ -299,25 +308,21 @@ def _referrals_of_cases(session: Session, scope, now: dt.datetime, key: str, *wh
     where = (scope, Case.state.in_(wf.OPEN_STATES), *where)
     base = select(Referral).join(Case, Case.id == Referral.case_id).where(*where)
     count = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    if key == "referrals_answered":  # news: the latest answer first
+        order = (Referral.responded_at.desc(), Referral.id)
+    else:  # work: the soonest deadline first, each by its next deadline
+        order = _NEXT_DEADLINE
     rows = session.execute(
         select(Referral.id, Referral.case_id, Case.case_number, Referral.status,
                Referral.respond_by, Referral.complete_by, ServiceProvider.name)
         .join(Case, Case.id == Referral.case_id)
         .join(ServiceProvider, ServiceProvider.id == Referral.provider_id)
         .where(*where)
-        .order_by(Referral.respond_by, Referral.id)
+        .order_by(*order)
         .limit(SHOWN)
     ).all()  # fmt: skip
     lines = [
-        Line(
-            "case",
-            r.case_id,
-            r.case_number,
-            r.status,
-            _referral_due(r),
-            key == "referrals_overdue",
-            r.name,
-        )  # fmt: skip
+        Line("case", r.case_id, r.case_number, r.status, _referral_due(r), _is_late(r, now), r.name)
         for r in rows
     ]
     return Section(key, count, lines, urgent=key == "referrals_overdue")
@@ -358,8 +363,14 @@ def _escalations(session: Session, parts, now: dt.datetime) -> Section:
     villages: one section, alerts first."""
     alerts = _alerts(session, parts, now, "escalations", Alert.escalated_at.is_not(None))
     cases = _cases(session, parts, now, "escalations", Case.step_escalated_at.is_not(None))
-    lines = (alerts.lines + cases.lines)[:SHOWN]
-    return Section("escalations", alerts.count + cases.count, lines, urgent=True)
+    # a referral escalated by the job stays escalated until the provider answers or records it
+    referrals = _referrals_of_cases(
+        session, parts_condition(parts, Case.village_id), now, "escalations",
+        Referral.escalated_at.is_not(None), Referral.status.in_(("pending", "accepted")),
+    )  # fmt: skip
+    lines = (alerts.lines + cases.lines + referrals.lines)[:SHOWN]
+    count = alerts.count + cases.count + referrals.count
+    return Section("escalations", count, lines, urgent=True)
 
 
 def _team(session: Session, parts, now: dt.datetime) -> list[Workload]:
@@ -400,7 +411,7 @@ def _referrals(session: Session, now: dt.datetime, key: str, *where) -> Section:
         select(Referral.id, Referral.service_code, Referral.status, Referral.respond_by,
                Referral.complete_by, Referral.urgent)
         .where(*where)
-        .order_by(Referral.urgent.desc(), Referral.respond_by, Referral.id)
+        .order_by(Referral.urgent.desc(), *_NEXT_DEADLINE)
         .limit(SHOWN)
     ).all()  # fmt: skip
     lines = [

@@ -142,16 +142,26 @@ def test_a_supervisor_sees_approvals_escalations_and_the_teams_workload(people):
                 escalated_at=NOW - DAY)  # fmt: skip
         b.case(s, _kid(s, "V3"), officer="otto", state="closure_review")  # another department
         b.case(s, _kid(s, "V1"), state="verification", step_due_at=NOW + DAY)  # nobody's yet
+        # a referral the job escalated to him, still unanswered; and one answered since
+        referred = b.case(s, _kid(s, "V1"), officer="olga", state="implementation")
+        b.referral(s, referred, "TEST-PROVIDER", created_at=NOW - 5 * DAY,
+                   escalated_at=NOW - DAY)  # fmt: skip
+        b.referral(s, referred, "TEST-PROVIDER", status="done", done_at=NOW - DAY,
+                   escalated_at=NOW - 2 * DAY)  # fmt: skip
         home = home_of(s, _user(s, "sam"), now=NOW)
         found = _sections(home)
         assert list(found) == ["plans_to_approve", "closures_to_approve", "escalations",
                                "alerts_overdue"]  # fmt: skip
         assert found["plans_to_approve"] == (1, [("case", plan_case.case_number)])
         assert found["closures_to_approve"] == (1, [("case", closing.case_number)])
-        assert found["escalations"][0] == 2
-        assert [kind for kind, _title in found["escalations"][1]] == ["alert", "case"]
+        assert found["escalations"][0] == 3
+        assert found["escalations"][1] == [
+            ("alert", found["escalations"][1][0][1]),
+            ("case", closing.case_number),
+            ("case", referred.case_number),  # the escalated referral, not the one done
+        ]
         team = {(w.officer, w.open, w.overdue) for w in home.team}
-        assert team == {("olga", 1, 0), ("omar", 1, 1), (None, 1, 0)}
+        assert team == {("olga", 2, 0), ("omar", 1, 1), (None, 1, 0)}
 
 
 def test_a_provider_sees_its_organisations_referrals_to_answer_and_to_complete(people):
@@ -378,3 +388,54 @@ def test_a_supervisor_approves_or_returns_a_plan_from_the_queue(people):
                     data={"decision": "return", "note": "Add a school visit.", "version": v2,
                           "back": "https://evil.example/"})  # fmt: skip
     assert r.headers["Location"].endswith(f"/cases/{second}")
+
+
+def test_an_officers_referrals_are_ordered_by_their_next_deadline_and_answers_by_recency(people):
+    with session_scope(people) as s:
+        first = b.case(s, _kid(s, "V1"), officer="olga", state="implementation")
+        second = b.case(s, _kid(s, "V1"), officer="olga", state="implementation")
+        third = b.case(s, _kid(s, "V2"), officer="olga", state="implementation")
+        # accepted long ago (its answer's deadline the oldest) but its service due only yesterday
+        b.referral(s, first, "TEST-PROVIDER", status="accepted", created_at=NOW - 40 * DAY,
+                   responded_at=NOW - 39 * DAY, complete_by=(NOW - DAY).date())  # fmt: skip
+        # waiting for an answer since 4 days: its deadline passed a day ago
+        b.referral(s, second, "TEST-PROVIDER", created_at=NOW - 4 * DAY)
+        # accepted, service due 10 days ago: the most overdue of the accepted ones
+        b.referral(s, third, "TEST-PROVIDER", status="accepted", created_at=NOW - 30 * DAY,
+                   responded_at=NOW - 29 * DAY, complete_by=(NOW - 10 * DAY).date())  # fmt: skip
+        section = {x.key: x for x in home_of(s, _user(s, "olga"), now=NOW).sections}
+        late = section["referrals_overdue"]
+        assert [(line.title, line.what) for line in late.lines] == [
+            (second.case_number, "pending"),
+            (third.case_number, "accepted"),
+            (first.case_number, "accepted"),
+        ]
+        assert all(line.overdue for line in late.lines)
+        assert [line.due for line in late.lines] == [
+            NOW - DAY,
+            (NOW - 10 * DAY).date(),
+            (NOW - DAY).date(),
+        ]
+
+
+def test_referrals_answered_this_week_show_the_latest_answer_first(people):
+    with session_scope(people) as s:
+        cases = [b.case(s, _kid(s, "V1"), officer="olga", state="implementation")
+                 for _ in range(3)]  # fmt: skip
+        for n, (of, days) in enumerate(zip(cases, (5, 1, 3), strict=True)):
+            b.referral(
+                s,
+                of,
+                "TEST-PROVIDER",
+                status="rejected" if n else "accepted",
+                created_at=NOW - 6 * DAY,
+                respond_by=NOW + 30 * DAY,
+                responded_at=NOW - days * DAY,
+                rejection_reason="full" if n else None,
+            )
+        section = {x.key: x for x in home_of(s, _user(s, "olga"), now=NOW).sections}
+        assert [line.title for line in section["referrals_answered"].lines] == [
+            cases[1].case_number,
+            cases[2].case_number,
+            cases[0].case_number,
+        ]
