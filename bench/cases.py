@@ -45,6 +45,9 @@ requests, latencies as p50/p95:
   the case list ``/cases`` (first page of the open cases), a filtered page
   (``state=implementation&overdue=true``), and case pages ``/cases/<id>`` of random cases of
   the region (``--requests`` each);
+- the home pages ``/`` (each role's work queue, :mod:`clms.workday.home`) of that officer, of
+  the provider with the most referrals, of an administrator (system health) and of the
+  supervisor below (``--requests`` each);
 - as a supervisor of the whole country (every child visit in scope): the KPI page ``/kpis`` and
   ``GET /api/v1/kpis`` (bearer token), default filters (``--kpi-requests`` each);
 - the supervisor's full export of child visits, ``/exports/child-visits.csv`` (every current child
@@ -68,6 +71,7 @@ import json
 import os
 import platform
 import random
+import re
 import signal
 import sys
 import tempfile
@@ -360,6 +364,8 @@ def make_world(url: str, rng: random.Random) -> World:
                     user(f"officer-r{r + 1}", "officer", region.code, f"Officer {r + 1}").id
                 )
             supervisor = user("supervisor", "supervisor", "BX", "Bench Supervisor")
+            add_user(s, username="admin", role="admin", password=PASSWORD, realm=realm,
+                     full_name="Bench Administrator")  # fmt: skip
             s.flush()
             seed_providers(s)
             form, version, profile = bench_form_and_profile(s, HAZARDS)
@@ -1137,7 +1143,9 @@ def prepare_database(url: str, n_cases: int, n_visits: int, seed: int, analyze: 
             )
     finally:
         engine.dispose()
+    provider = add_provider_user(url)
     return {
+        "provider": provider,
         "rows": dict(load.counts),
         "child_visits": gen.child_visits,
         "followup_child_visits": n_followups,
@@ -1150,6 +1158,41 @@ def prepare_database(url: str, n_cases: int, n_visits: int, seed: int, analyze: 
         "load_seconds": round(t_load, 1),
         "seconds": round(time.perf_counter() - t0, 1),
     }
+
+
+def add_provider_user(url: str) -> dict:
+    """A user ``provider`` for the organisation with the most referrals (its home page reads the
+    most); returns the organisation's code and its referrals by status."""
+    from sqlalchemy import func, select
+
+    from clms.app import create_app
+    from clms.auth.users import add_user
+    from clms.db import session_scope
+    from clms.models import Referral, ServiceProvider
+
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "ODK_VALIDATE": "0"})
+    try:
+        with session_scope(app) as s:
+            busiest = s.execute(
+                select(ServiceProvider.id, ServiceProvider.code)
+                .join(Referral, Referral.provider_id == ServiceProvider.id)
+                .group_by(ServiceProvider.id, ServiceProvider.code)
+                .order_by(func.count().desc(), ServiceProvider.id)
+                .limit(1)
+            ).one()
+            add_user(s, username="provider", role="provider", password=PASSWORD,
+                     realm=app.config["DIGEST_REALM"], provider_code=busiest.code,
+                     full_name="Bench Provider")  # fmt: skip
+            statuses = dict(
+                s.execute(
+                    select(Referral.status, func.count())
+                    .where(Referral.provider_id == busiest.id)
+                    .group_by(Referral.status)
+                ).all()
+            )
+    finally:
+        app.extensions["clms_engine"].dispose()
+    return {"code": busiest.code, "referrals": dict(sorted(statuses.items()))}
 
 
 # --- measuring -----------------------------------------------------------------------------------
@@ -1335,14 +1378,8 @@ def bench_size(kind: str, label: str, n_cases: int, n_visits: int, args, stop) -
 
         web = requests.Session()
         record("floor: GET /login", latencies(web, base, "/login", args.requests, args.warmup))
-        r = web.post(
-            base + "/login",
-            data={"username": "officer", "password": PASSWORD},
-            allow_redirects=False,
-            timeout=60,
-        )
-        if r.status_code != 302:
-            raise RuntimeError(f"officer sign-in: {r.status_code} {r.text[:300]}")
+        sign_in(web, base, "officer")
+        record("officer: home", latencies(web, base, "/", args.requests, args.warmup))
         record("officer: case list", latencies(web, base, "/cases", args.requests, args.warmup))
         record(
             "officer: case list filtered",
@@ -1359,15 +1396,16 @@ def bench_size(kind: str, label: str, n_cases: int, n_visits: int, args, stop) -
         )
         web.close()
 
+        # the other roles' home pages: their work queues over the whole of their scope
+        for role in ("provider", "admin"):
+            other = requests.Session()
+            sign_in(other, base, role)
+            record(f"{role}: home", latencies(other, base, "/", args.requests, args.warmup))
+            other.close()
+
         sup = requests.Session()
-        r = sup.post(
-            base + "/login",
-            data={"username": "supervisor", "password": PASSWORD},
-            allow_redirects=False,
-            timeout=60,
-        )
-        if r.status_code != 302:
-            raise RuntimeError(f"supervisor sign-in: {r.status_code} {r.text[:300]}")
+        sign_in(sup, base, "supervisor")
+        record("supervisor: home", latencies(sup, base, "/", args.requests, args.warmup))
         r = requests.post(
             base + "/api/v1/sessions",
             json={"username": "supervisor", "password": PASSWORD},
@@ -1409,6 +1447,22 @@ def bench_size(kind: str, label: str, n_cases: int, n_visits: int, args, stop) -
         database.close()
 
 
+def sign_in(web: requests.Session, base: str, username: str) -> None:
+    """Sign ``web`` in as ``username`` through the sign-in form (with its CSRF token)."""
+    page = web.get(base + "/login", timeout=60)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    if token is None:
+        raise RuntimeError(f"the sign-in form has no CSRF token: {page.status_code}")
+    r = web.post(
+        base + "/login",
+        data={"username": username, "password": PASSWORD, "csrf_token": token.group(1)},
+        allow_redirects=False,
+        timeout=60,
+    )
+    if r.status_code != 302:
+        raise RuntimeError(f"{username} sign-in: {r.status_code} {r.text[:300]}")
+
+
 # --- report --------------------------------------------------------------------------------------
 
 
@@ -1428,7 +1482,8 @@ def table(results: list[dict]) -> str:
             b, f = base["pages"][name], full["pages"][name]
             unit = 1000.0 if "KPI" in name or "kpis" in name else 1.0
             fmt = (lambda v: f"{v / 1000:.2f} s") if unit > 1 else (lambda v: f"{v:.1f} ms")
-            slow = " **slow**" if f["p95_ms"] > SLOW_P95_MS and "case" in name else ""
+            paged = "case" in name or "home" in name
+            slow = " **slow**" if f["p95_ms"] > SLOW_P95_MS and paged else ""
             lines.append(
                 f"| {kind} | {name} | {fmt(b['p50_ms'])} | {fmt(b['p95_ms'])} "
                 f"| {fmt(f['p50_ms'])} | {fmt(f['p95_ms'])}{slow} "
@@ -1461,7 +1516,7 @@ def charts(results: list[dict]) -> dict[str, str]:
     def visits_label(r):
         return f"{r['setup']['child_visits']:,} visits"
 
-    pages, kpis, memory = [], [], []
+    pages, homes, kpis, memory = [], [], [], []
     for kind in dict.fromkeys(r["database"] for r in results):
         runs = [r for r in results if r["database"] == kind]
         for name in (
@@ -1471,6 +1526,11 @@ def charts(results: list[dict]) -> dict[str, str]:
             "officer: case page",
         ):
             pages.append(
+                (f"{kind}: {name}", [(cases_label(r), r["pages"][name]["p95_ms"]) for r in runs])
+            )
+        for role in ("officer", "supervisor", "provider", "admin"):
+            name = f"{role}: home"
+            homes.append(
                 (f"{kind}: {name}", [(cases_label(r), r["pages"][name]["p95_ms"]) for r in runs])
             )
         for name in ("supervisor: KPI page", "supervisor: GET /api/v1/kpis"):
@@ -1504,6 +1564,7 @@ def charts(results: list[dict]) -> dict[str, str]:
                 )
     return {
         "pages.svg": bar_chart_svg("Case pages, p95 latency (one client)", pages, "ms"),
+        "homes.svg": bar_chart_svg("Home pages (work queues), p95 latency", homes, "ms"),
         "kpis.svg": bar_chart_svg("KPIs (p95) and the child-visit export", kpis, "s"),
         "export-memory.svg": bar_chart_svg(
             "Child-visit export: memory of gunicorn before and during it", memory, "MiB"

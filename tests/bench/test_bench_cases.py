@@ -1,0 +1,34 @@
+"""The case benchmark runs end to end at a tiny scale (the full run is not for CI): every page,
+home pages included, answers 200 and the export has a row per child visit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import cases
+
+pytestmark = pytest.mark.committing  # its own database and gunicorn
+
+
+def test_cases_bench_runs_at_a_tiny_scale(tmp_path, capsys):
+    argv = ["--db", "sqlite", "--base-cases", "20", "--base-visits", "300", "--cases", "40",
+            "--visits", "600", "--requests", "3", "--warmup", "1", "--kpi-requests", "1",
+            "--kpi-warmup", "0", "--workers", "1", "--threads", "2", "--no-xlsx"]  # fmt: skip
+    assert cases.main([*argv, "--out", str(tmp_path / "cases.json")]) == 0
+    printed = capsys.readouterr().out
+    for role in ("officer", "supervisor", "provider", "admin"):
+        assert f"| sqlite | {role}: home |" in printed
+
+    results = json.loads((tmp_path / "cases.json").read_text())["results"]
+    assert [(r["size"], r["setup"]["cases"]) for r in results] == [("baseline", 20), ("full", 40)]
+    for r in results:
+        assert {name: p["errors"] for name, p in r["pages"].items()} == dict.fromkeys(
+            r["pages"], 0
+        )
+        assert r["setup"]["provider"]["referrals"], "the provider chosen has referrals"
+        export = r["exports"]["csv"]
+        assert export["rows"] == export["expected_rows"] > 0
+    for name in ("pages", "homes", "kpis", "export-memory"):
+        assert (tmp_path / f"cases-{name}.svg").read_text().startswith("<svg")
