@@ -116,7 +116,7 @@ def user_new():
     values = {name: form.get(name, "").strip() for name in _NEW_FIELDS}
     values["password_mode"] = form.get("password_mode", "generate")
     generated = values["password_mode"] != TYPED
-    password = generate_password() if generated else form.get("password", "")
+    password = generate_password(values["username"]) if generated else form.get("password", "")
     session = db()
     if not generated and password != form.get("password_again", ""):
         return _new_form(values, {"password_again": localize(Msg("The two passwords differ."))})
@@ -240,7 +240,7 @@ def user_password(user_id: int):
         p = UserError(Msg("Choose: a generated password, or one you type."), field="mode")
         return _refused(user_id, "password", p, form)
     generated = mode == GENERATE
-    password = generate_password() if generated else form.get("password_password", "")
+    password = generate_password(user.username) if generated else form.get("password_password", "")
     if not generated and password != form.get("password_again", ""):
         p = UserError(Msg("The two passwords differ."), field="again")
         return _refused(user_id, "password", p, form)

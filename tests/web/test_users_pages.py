@@ -537,3 +537,13 @@ def test_the_profile_links_notification_settings_only_when_the_page_exists(
     login(client, "kone")
     html = client.get("/profile").get_data(as_text=True)
     assert 'id="h-notifications"' in html and "/notifications/settings" not in html
+
+
+def test_the_changes_are_in_the_audit_log_page(app, admin):
+    awa = user_id(app, "awa")
+    admin.post(f"/users/{awa}/scope", data={"scope_areas": "V3", "scope_reason": "moved"})
+    admin.post(f"/users/{awa}/tokens", data={"token_label": "Itel"})
+    page = admin.get(f"/users/{awa}").get_data(as_text=True)
+    assert "/audit?target=user%3Aawa" in page or "/audit?target=user:awa" in page
+    log = admin.get("/audit?target=user:awa").get_data(as_text=True)
+    assert "user.areas" in log and "user.token_issued" in log and "moved" in log
