@@ -150,3 +150,11 @@ def test_the_svg_is_inline_and_carries_no_size_or_script():
     assert svg.startswith("<svg") and "<?xml" not in svg
     assert "<script" not in svg and "style=" not in svg  # the pages' CSP forbids inline styles
     assert 'class="segno"' in svg and "width=" not in svg.split(">", 1)[0]
+
+
+def test_nothing_of_the_payload_is_written_as_text_in_the_svg():
+    """The SVG is written into the page as it is: it must hold no text from the settings (a
+    full name is typed by a person), only the drawn modules."""
+    settings = settings_for(name='CLMS · <script>alert("x")</script>')
+    svg = str(qr_svg(collect_payload(settings)))
+    assert "<script" not in svg and "alert" not in svg and "CLMS" not in svg
