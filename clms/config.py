@@ -15,7 +15,7 @@ overridden by an environment variable of the same name prefixed with ``CLMS_``. 
 | CLMS_DEVICE_TOKEN_DAYS | 180 | lifetime of a phone's device token (`clms users renew-token`) |
 | CLMS_ODK_VALIDATE | auto | run ODK Validate when publishing: auto (if java is present), 1, 0 |
 | CLMS_SHARED_DATA | ../shared/data next to the checkout | where `clms demo` reads public data |
-| CLMS_BASE_URL | (from the request) | external URL used in formList links when behind a proxy |
+| CLMS_BASE_URL | (from the request) | public URL: formList links behind a proxy, Collect QR codes |
 | CLMS_CREDENTIALS_KEY | random, in <instance>/credentials_key | encrypts pull-source credentials |
 | CLMS_SMTP_HOST | (empty: mail is kept, not sent) | SMTP server for notifications |
 | CLMS_SMTP_PORT | 25 | its port |

@@ -5,7 +5,15 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify, request
 
 from clms.audit import record
-from clms.auth import PUBLIC, allow, authenticate, issue_token, revoke_token, user_for_token
+from clms.auth import (
+    PUBLIC,
+    allow,
+    authenticate,
+    issue_token,
+    note_sign_in,
+    revoke_token,
+    user_for_token,
+)
 from clms.auth.limits import Limits
 from clms.db import db
 from clms.errors import problem
@@ -55,6 +63,7 @@ def create_session():
         surface="api",
     )
     token, row = issue_token(session, user, "api", hours=int(current_app.config["TOKEN_HOURS"]))
+    note_sign_in(user)
     record(session, user, "auth.login", f"user:{user.username}", surface="api", token_id=row.id)
     session.commit()
     return jsonify(

@@ -162,6 +162,13 @@ def revoke_token(session: Session, plaintext: str) -> ApiToken | None:
     return row
 
 
+def note_sign_in(user: User) -> None:
+    """Remember when ``user`` last signed in (the web page or the API's token endpoint; phones
+    authenticate with every request and are not counted). Audited by the caller's
+    ``auth.login``."""
+    user.last_sign_in_at = utcnow()
+
+
 def end_sessions(session: Session, user: User) -> None:
     """End every web session ``user`` has, on every device, at its next request: raise the
     session epoch that each session must match (one atomic update, so concurrent sign-outs

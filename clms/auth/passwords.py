@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from clms.i18n import Msg
+
 DEFAULT_MIN_LENGTH = 10
 
 # The passwords (and keyboard walks) that guessing tools try first, written out here in lower
@@ -64,26 +66,66 @@ def password_problems(password: str, username: str = "", min_length: int = DEFAU
     >>> password_problems("short")
     ['it is 5 characters long; it needs at least 10 characters']
     """
+    return [str(problem) for problem in password_problem_messages(password, username, min_length)]
+
+
+def password_problem_messages(
+    password: str, username: str = "", min_length: int = DEFAULT_MIN_LENGTH
+) -> list[Msg]:
+    """:func:`password_problems`, each a :class:`~clms.i18n.Msg` (shown in the reader's
+    language on the web)."""
     problems = []
     if len(password) < min_length:
         problems.append(
-            f"it is {len(password)} characters long; it needs at least {min_length} characters"
+            Msg(
+                "it is {length} characters long; it needs at least {min_length} characters",
+                length=len(password),
+                min_length=min_length,
+            )
         )
     lowered = password.lower()
     name = username.strip().lower()
     if name and lowered == name:
-        problems.append("it is the username")
+        problems.append(Msg("it is the username"))
     elif name and len(name) >= 3 and name in lowered:
-        problems.append("it contains the username")
+        problems.append(Msg("it contains the username"))
     if password and len(set(password)) == 1:
-        problems.append("every character is the same")
+        problems.append(Msg("every character is the same"))
     elif _is_repeated_pattern(lowered):
-        problems.append("it is a short pattern repeated")
+        problems.append(Msg("it is a short pattern repeated"))
     elif _is_sequence(lowered):
-        problems.append("it is a run of consecutive characters")
+        problems.append(Msg("it is a run of consecutive characters"))
     elif _is_common(lowered):
-        problems.append("it is one of the most common passwords (or a keyboard pattern)")
+        problems.append(Msg("it is one of the most common passwords (or a keyboard pattern)"))
     return problems
+
+
+def password_refusal(
+    password: str, username: str = "", min_length: int = DEFAULT_MIN_LENGTH
+) -> Msg | None:
+    """Why ``password`` is refused, every problem in one message; None: it is fine.
+
+    >>> str(password_refusal("awa", "awa", 10))
+    'This password is refused: it is 3 characters long; it needs at least 10 characters; it is \
+the username.'
+    >>> password_refusal("a long passphrase", "awa") is None
+    True
+    """
+    problems = password_problem_messages(password, username, min_length)
+    if not problems:
+        return None
+    return Msg("This password is refused: {problems}.", problems=_Joined(problems))
+
+
+class _Joined(Msg):
+    """Messages shown one after the other, each in the reader's language, joined by ``; ``."""
+
+    def __init__(self, parts: list[Msg]):
+        super().__init__("; ".join(str(part) for part in parts))
+        self.params = {"parts": parts}
+
+    def render(self, translate=None) -> str:
+        return "; ".join(part.render(translate) for part in self.params["parts"])
 
 
 def check_password_policy(
@@ -97,9 +139,9 @@ def check_password_policy(
     ValueError: This password is refused: it is 8 characters long; it needs at least 10 \
 characters; it is one of the most common passwords (or a keyboard pattern).
     """
-    problems = password_problems(password, username, min_length)
-    if problems:
-        raise ValueError(f"This password is refused: {'; '.join(problems)}.")
+    refusal = password_refusal(password, username, min_length)
+    if refusal is not None:
+        raise ValueError(str(refusal))
 
 
 def _is_common(lowered: str) -> bool:

@@ -16,9 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clms.audit import record
-from clms.auth import end_sessions, issue_token, revoke_tokens, set_password
+from clms.auth import end_sessions, issue_token, password_min_length, revoke_tokens, set_password
 from clms.auth.limits import unlock
+from clms.auth.passwords import password_refusal
 from clms.errors import DomainProblem
+from clms.i18n import LOCALES, Msg
 from clms.models import (
     ROLES,
     ApiToken,
@@ -36,9 +38,20 @@ TOKEN_KINDS = ("api", "device")
 
 
 class UserError(DomainProblem, ValueError):
-    """A user cannot be added or changed as asked; the message says why (``users.refused``)."""
+    """A user cannot be added or changed as asked; the message says why (``users.refused``) and
+    ``details["field"]`` names what is wrong (``username``, ``role``, ``areas``, ``brand``,
+    ``provider``, ``password``, ``reason``, ``state``, ``token``, ...), so that a form shows the
+    message next to it."""
 
     KEY = "users.refused"
+
+    @property
+    def field(self) -> str:
+        return self.details.get("field", "")
+
+
+def _refuse(field: str, message: Msg) -> UserError:
+    return UserError(message, field=field)
 
 
 def add_user(
@@ -55,6 +68,7 @@ def add_user(
     provider_code: str | None = None,
     actor: User | str | None = None,
     min_length: int | None = None,
+    locale: str | None = None,
 ) -> User:
     """Add a user; monitors, officers and supervisors need at least one area or village code.
 
@@ -65,18 +79,25 @@ def add_user(
     scope_codes = scope_codes or []
     username = username.strip()
     if not username or any(c in username for c in ":/ \t"):
-        raise UserError(f"Username {username!r} must be non-empty, without spaces, ':' or '/'.")
+        raise _refuse(
+            "username",
+            Msg(
+                "The username {username!r} must not be empty, nor hold spaces, ':' or '/'.",
+                username=username,
+            ),
+        )
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise UserError(f"There is already a user called {username!r}.")
+        raise _refuse(
+            "username", Msg("There is already a user called {username!r}.", username=username)
+        )
     brand, provider, scopes = _permissions(session, role, scope_codes, brand_code, provider_code)
+    if locale is not None and locale not in LOCALES:
+        raise _refuse("locale", Msg("Unknown language {locale!r}.", locale=locale))
     user = User(
-        username=username, role=role, full_name=full_name, email=email, brand=brand,
-        provider=provider,
+        username=username, role=role, full_name=full_name.strip(), email=(email or "").strip()
+        or None, brand=brand, provider=provider, locale=locale,
     )  # fmt: skip
-    try:
-        set_password(user, password, realm, min_length=min_length)
-    except ValueError as e:
-        raise UserError(str(e)) from e
+    _set_password(user, password, realm, min_length)
     user.scopes.extend(scopes)
     session.add(user)
     session.flush()
@@ -121,9 +142,18 @@ def change_areas(
     user = _user(session, username)
     _require_reason(reason)
     if user.role not in SCOPED_ROLES:
-        raise UserError(f"{username} is a {user.role}, which has no area scope.")
+        raise _refuse(
+            "areas",
+            Msg(
+                "{username} is a {role}, which has no area scope.",
+                username=username,
+                role=Msg(user.role),
+            ),
+        )
     if not scope_codes:
-        raise UserError(f"A {user.role} needs at least one --area (see `clms areas`).")
+        raise _refuse(
+            "areas", Msg("A {role} needs at least one area or village.", role=Msg(user.role))
+        )
     scopes = [_scope_for(session, code) for code in scope_codes]
     before = describe(session, user)
     user.scopes.clear()
@@ -150,10 +180,7 @@ def change_password(
     what one does when a password leaked). Device tokens stay: they belong to phones, not to the
     password. Returns how many API tokens were revoked; audited as ``user.password``."""
     user = _user(session, username)
-    try:
-        set_password(user, password, realm, min_length=min_length)
-    except ValueError as e:
-        raise UserError(str(e)) from e
+    _set_password(user, password, realm, min_length)
     end_sessions(session, user)
     revoked = revoke_tokens(session, user, "api")
     record(
@@ -173,7 +200,7 @@ def deactivate_user(session: Session, username: str, *, reason: str, actor) -> i
     user = _user(session, username)
     _require_reason(reason)
     if not user.active:
-        raise UserError(f"{username} is already inactive.")
+        raise _refuse("state", Msg("{username} is already inactive.", username=username))
     user.active = False
     end_sessions(session, user)
     revoked = revoke_tokens(session, user)
@@ -186,7 +213,7 @@ def activate_user(session: Session, username: str, *, reason: str, actor) -> Use
     user = _user(session, username)
     _require_reason(reason)
     if user.active:
-        raise UserError(f"{username} is already active.")
+        raise _refuse("state", Msg("{username} is already active.", username=username))
     user.active = True
     record(session, actor, "user.activate", f"user:{username}", reason)
     return user
@@ -197,7 +224,13 @@ def unlock_user(session: Session, username: str, *, actor, reason: str = "") -> 
     state = unlock(session, username)
     if state is None:
         if session.scalar(select(User.id).where(User.username == username)) is None:
-            raise UserError(f"There is no user called {username!r} and no lock on that name.")
+            raise _refuse(
+                "username",
+                Msg(
+                    "There is no user called {username!r} and no lock on that name.",
+                    username=username,
+                ),
+            )
         state = {"failures": 0, "locked": False}
     record(session, actor, "user.unlock", f"user:{username}", reason or None, **state)
     return state
@@ -210,7 +243,14 @@ def revoke_user_tokens(
     ``user.tokens_revoked``. Returns how many."""
     user = _user(session, username)
     if kind is not None and kind not in TOKEN_KINDS:
-        raise UserError(f"Token kind {kind!r} is not one of {', '.join(TOKEN_KINDS)}.")
+        raise _refuse(
+            "kind",
+            Msg(
+                "Token kind {kind!r} is not one of {kinds}.",
+                kind=kind,
+                kinds=", ".join(TOKEN_KINDS),
+            ),
+        )
     count = revoke_tokens(session, user, kind)
     record(
         session, actor, "user.tokens_revoked", f"user:{username}", reason or None,
@@ -241,13 +281,17 @@ def issue_device_token(
     ``user.token_issued``."""
     user = _user(session, username)
     if not user.active:
-        raise UserError(f"{username} is inactive.")
+        raise _refuse("state", Msg("{username} is inactive.", username=username))
     if user.role not in SCOPED_ROLES:  # the roles that use phones (clms.openrosa.views)
-        raise UserError(f"Device tokens are for phones; a {user.role} does not use one.")
+        raise _refuse(
+            "role",
+            Msg("Device tokens are for phones; a {role} does not use one.", role=Msg(user.role)),
+        )
     if hours is not None and not 0 < hours <= 24 * MAX_TOKEN_DAYS:
-        raise UserError(f"--hours must be a number of hours from 1 to {24 * MAX_TOKEN_DAYS}.")
-    if not 0 < days <= MAX_TOKEN_DAYS:
-        raise UserError(f"--days must be a number of days from 1 to {MAX_TOKEN_DAYS}.")
+        raise _refuse(
+            "hours", Msg("The hours must be a number from 1 to {most}.", most=24 * MAX_TOKEN_DAYS)
+        )
+    _check_days(days)
     token, row = issue_token(
         session, user, "device", hours=hours if hours is not None else 24 * days,
         label=label[:200],
@@ -269,13 +313,18 @@ def renew_device_token(
     user = _user(session, username)
     row = session.get(ApiToken, token_id)
     if row is None or row.user_id != user.id or row.kind != "device":
-        raise UserError(f"{username} has no device token {token_id}; see `clms users tokens`.")
+        raise _refuse(
+            "token",
+            Msg("{username} has no device token {token_id}.", username=username, token_id=token_id),
+        )
     if row.revoked_at is not None:
-        raise UserError(f"Device token {token_id} was revoked; issue a new one instead.")
+        raise _refuse(
+            "token",
+            Msg("Device token {token_id} was revoked; issue a new one instead.", token_id=token_id),
+        )
     if not user.active:
-        raise UserError(f"{username} is inactive.")
-    if not 0 < days <= MAX_TOKEN_DAYS:
-        raise UserError(f"--days must be a number of days from 1 to {MAX_TOKEN_DAYS}.")
+        raise _refuse("state", Msg("{username} is inactive.", username=username))
+    _check_days(days)
     before = row.expires_at
     row.expires_at = utcnow() + dt.timedelta(days=days)
     record(
@@ -327,13 +376,31 @@ def describe(session: Session, user: User) -> dict:
 def _user(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
-        raise UserError(f"There is no user called {username!r} (see `clms users list`).")
+        raise _refuse("username", Msg("There is no user called {username!r}.", username=username))
     return user
+
+
+def _set_password(user: User, password: str, realm: str, min_length: int | None) -> None:
+    refusal = password_refusal(
+        password, user.username or "", password_min_length({"PASSWORD_MIN_LENGTH": min_length})
+    )
+    if refusal is not None:
+        raise UserError(refusal, field="password")
+    set_password(user, password, realm, min_length=min_length)
+
+
+def _check_days(days: int) -> None:
+    if not 0 < days <= MAX_TOKEN_DAYS:
+        raise _refuse(
+            "days", Msg("The days must be a number from 1 to {most}.", most=MAX_TOKEN_DAYS)
+        )
 
 
 def _require_reason(reason: str) -> None:
     if not (reason or "").strip():
-        raise UserError("Say why with --reason: permission changes are audited with a reason.")
+        raise _refuse(
+            "reason", Msg("Say why (the reason): changes of permissions are audited with it.")
+        )
 
 
 def _permissions(
@@ -346,31 +413,33 @@ def _permissions(
     """Check that ``role`` comes with what it needs (areas, a brand, a provider) and nothing
     else; returns the brand, the provider and the scopes to give."""
     if role not in ROLES:
-        raise UserError(f"Unknown role {role!r}; one of {', '.join(ROLES)}.")
+        raise _refuse(
+            "role", Msg("Unknown role {role!r}; one of {roles}.", role=role, roles=", ".join(ROLES))
+        )
     if role in SCOPED_ROLES and not scope_codes:
-        raise UserError(f"A {role} needs at least one --area (see `clms areas`).")
+        raise _refuse("areas", Msg("A {role} needs at least one area or village.", role=Msg(role)))
     if role not in SCOPED_ROLES and scope_codes:
-        raise UserError(f"A {role} has no area scope; leave out --area.")
+        raise _refuse("areas", Msg("A {role} has no area scope; give no areas.", role=Msg(role)))
     brand = None
     if role == "brand":
         if not brand_code:
-            raise UserError("A brand user needs --brand CODE.")
+            raise _refuse("brand", Msg("A brand user needs a brand."))
         brand = session.scalar(select(Brand).where(Brand.code == brand_code))
         if brand is None:
-            raise UserError(f"Unknown brand code {brand_code!r}.")
+            raise _refuse("brand", Msg("Unknown brand code {code!r}.", code=brand_code))
     elif brand_code:
-        raise UserError("Only brand users belong to a brand.")
+        raise _refuse("brand", Msg("Only brand users belong to a brand."))
     provider = None
     if role == "provider":
         if not provider_code:
-            raise UserError("A provider user needs --provider CODE (see the Services page).")
+            raise _refuse("provider", Msg("A provider user needs a service provider."))
         provider = session.scalar(
             select(ServiceProvider).where(ServiceProvider.code == provider_code)
         )
         if provider is None:
-            raise UserError(f"Unknown provider code {provider_code!r}.")
+            raise _refuse("provider", Msg("Unknown provider code {code!r}.", code=provider_code))
     elif provider_code:
-        raise UserError("Only provider users belong to a provider.")
+        raise _refuse("provider", Msg("Only provider users belong to a provider."))
     scopes = [_scope_for(session, code) for code in scope_codes]
     return brand, provider, scopes
 
@@ -382,4 +451,4 @@ def _scope_for(session: Session, code: str) -> UserScope:
     village = session.scalar(select(Village).where(Village.code == code))
     if village is not None:
         return UserScope(village_id=village.id)
-    raise UserError(f"Unknown area or village code {code!r} (see `clms areas`).")
+    raise _refuse("areas", Msg("Unknown area or village code {code!r}.", code=code))

@@ -48,6 +48,9 @@ class User(Base):
     # web sessions carry the epoch they began in; signing out, a new password and deactivation
     # raise it, which ends every session begun before (clms.auth.sessions)
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # the last sign-in on the web or the API (clms.auth.note_sign_in); phones are not counted:
+    # they authenticate with every request, their last submission says when they were last used
+    last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # loaded when used: the submission path checks scope with one query (clms.scope)
     scopes: Mapped[list[UserScope]] = relationship(cascade="all, delete-orphan")
     brand: Mapped[Brand | None] = relationship()

@@ -31,6 +31,7 @@ def flash_problem(told: Problem | Msg | str, session=None) -> int:
 
 # routes register on import, so these come after bp exists
 from clms.web import (  # noqa: E402,F401
+    account_views,
     alerts_views,
     audit_views,
     cases_views,
@@ -47,5 +48,6 @@ from clms.web import (  # noqa: E402,F401
     sources_views,
     submissions_views,
     supply_views,
+    users_views,
     views,
 )

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 
 from clms.audit import record
-from clms.auth import PUBLIC, allow, authenticate, end_sessions
+from clms.auth import PUBLIC, allow, authenticate, end_sessions, note_sign_in
 from clms.auth.limits import Limits
 from clms.db import db
 from clms.errors import Problem
@@ -106,6 +106,7 @@ def login():
         except Problem as p:
             status = flash_problem(p)
             return render_template("login.html"), status, p.headers
+        note_sign_in(user)
         record(db(), user, "auth.login", f"user:{user.username}", surface="web")
         db().commit()
         # a new session, not the one the browser came with: nothing set before sign-in survives

@@ -375,7 +375,7 @@ def test_role_and_area_changes_need_a_reason_and_keep_before_and_after(
     make_user("kone", "officer", areas=["CI-D1"])
     assert cli(runner, "set-role", "kone", "supervisor", "--area", "CI-D2").exit_code != 0
     bad = cli(runner, "set-role", "kone", "brand", "--reason", "r")
-    assert bad.exit_code != 0 and "A brand user needs --brand CODE" in bad.output
+    assert bad.exit_code != 0 and "A brand user needs a brand." in bad.output
     unknown = cli(runner, "set-areas", "kone", "--area", "CI-D1", "--area", "NOPE", "--reason", "r")
     assert unknown.exit_code != 0 and "Unknown area or village code 'NOPE'" in unknown.output
     assert events(app, "user.role") == [] and events(app, "user.areas") == []

@@ -31,7 +31,7 @@ def test_users_add_refuses_unknown_area_and_missing_scope(app, runner, places):
     none = runner.invoke(
         args=["users", "add", "y", "--role", "monitor"], input="a strong passphrase\n"
     )
-    assert none.exit_code != 0 and "needs at least one --area" in none.output
+    assert none.exit_code != 0 and "needs at least one area or village" in none.output
     short = runner.invoke(args=["users", "add", "z", "--role", "admin"], input="short\n")
     assert short.exit_code != 0 and "at least 10 characters" in short.output
     with session_scope(app) as s:

@@ -110,7 +110,7 @@ def test_locales():
 # pages, as people see them
 
 STAFF_PAGES = ["/", "/alerts", "/cases", "/submissions", "/profiles", "/duplicates", "/kpis"]
-ADMIN_PAGES = ["/forms", "/sources", "/services"]
+ADMIN_PAGES = ["/forms", "/sources", "/services", "/users", "/users/new", "/profile"]
 
 
 @pytest.mark.parametrize("path", STAFF_PAGES + ADMIN_PAGES)

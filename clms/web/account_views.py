@@ -1,0 +1,76 @@
+"""A person's own account: their password and the language of the pages (``/profile``)."""
+
+from __future__ import annotations
+
+from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+
+from clms.auth import allow, password_min_length
+from clms.auth.accounts import change_own_password, set_language
+from clms.auth.users import UserError
+from clms.db import db
+from clms.i18n import LOCALE_NAMES, LOCALES, Msg
+from clms.locale import localize
+from clms.models import ROLES
+from clms.web import bp
+
+#: the settings page of e-mail notifications, when the application has it
+NOTIFICATION_SETTINGS = "notifications.settings"
+
+
+def _profile(errors: dict | None = None, status: int = 200):
+    return render_template(
+        "profile.html", errors=errors or {}, locales=[(c, LOCALE_NAMES[c]) for c in LOCALES],
+        min_length=password_min_length(current_app.config),
+        notifications=NOTIFICATION_SETTINGS if NOTIFICATION_SETTINGS in
+        current_app.view_functions else None,
+    ), status  # fmt: skip
+
+
+@bp.route("/profile")
+@allow(*ROLES)
+def own_profile():
+    """Who I am, my password, my language (and, when the application has it, which events also
+    come to me by e-mail)."""
+    return _profile()
+
+
+@bp.route("/profile/password", methods=["POST"])
+@allow(*ROLES)
+def own_password():
+    """Change my password (the current one first). My other sessions end, on every device; this
+    one goes on."""
+    form = request.form
+    new = form.get("password", "")
+    if new != form.get("password_again", ""):
+        return _profile({"password_again": localize(Msg("The two passwords differ."))}, 400)
+    try:
+        change_own_password(
+            db(), g.user, form.get("current", ""), new, realm=current_app.config["DIGEST_REALM"],
+            min_length=password_min_length(current_app.config),
+        )  # fmt: skip
+    except UserError as p:
+        db().rollback()
+        return _profile({p.field or "password": localize(p)}, p.status)
+    epoch = g.user.session_epoch
+    db().commit()
+    session["epoch"] = epoch  # this session carries on; every other one ended
+    flash(localize(Msg("Your password is changed. You are signed out everywhere else.")),
+          "success")  # fmt: skip
+    return redirect(url_for("web.own_profile"))
+
+
+@bp.route("/profile/language", methods=["POST"])
+@allow(*ROLES)
+def own_language():
+    """The language I read the pages in."""
+    locale = request.form.get("locale", "")
+    try:
+        set_language(db(), g.user, locale, actor=g.user)
+    except UserError as p:
+        db().rollback()
+        return _profile({"locale": localize(p)}, p.status)
+    db().commit()
+    session["locale"] = locale
+    g.pop("locale", None)  # the message below, in the language just chosen
+    flash(localize(Msg("Your language is saved.")), "success")
+    return redirect(url_for("web.own_profile"))
