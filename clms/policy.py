@@ -199,6 +199,7 @@ POLICY: dict[str, dict[str, str]] = {
     "web.own_profile": rule(SIGNED_IN),
     "web.own_password": rule(SIGNED_IN),
     "web.own_language": rule(SIGNED_IN),
+    "web.own_phone": rule(("monitor",)),
     # the JSON API
     "api.create_session": rule(PUBLIC),
     "api.end_session": rule(SIGNED_IN),

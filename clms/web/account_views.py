@@ -6,12 +6,13 @@ from flask import current_app, flash, g, redirect, render_template, request, ses
 
 from clms.auth import allow, password_min_length
 from clms.auth.accounts import change_own_password, set_language
-from clms.auth.users import UserError
+from clms.auth.users import DEVICE_TOKEN_DAYS, UserError, issue_device_token
 from clms.db import db
 from clms.i18n import LOCALE_NAMES, LOCALES, Msg
 from clms.locale import localize
 from clms.models import ROLES
 from clms.web import bp
+from clms.web.users_views import phone_page
 
 #: the settings page of e-mail notifications, when the application has it
 NOTIFICATION_SETTINGS = "notifications.settings"
@@ -74,3 +75,20 @@ def own_language():
     g.pop("locale", None)  # the message below, in the language just chosen
     flash(localize(Msg("Your language is saved.")), "success")
     return redirect(url_for("web.own_profile"))
+
+
+@bp.route("/profile/phone", methods=["POST"])
+@allow("monitor")
+def own_phone():
+    """A monitor sets up a phone of their own: a device token for it, shown once with the QR code
+    that configures ODK Collect (as an administrator would issue it from the person's page)."""
+    try:
+        token, row = issue_device_token(
+            db(), g.user.username, actor=g.user, label=localize(Msg("set up by its monitor")),
+            days=int(current_app.config.get("DEVICE_TOKEN_DAYS") or DEVICE_TOKEN_DAYS),
+        )  # fmt: skip
+    except UserError as p:
+        db().rollback()
+        flash(localize(p), "error")
+        return redirect(url_for("web.home"))
+    return phone_page(g.user, token, row, back=url_for("web.home"))

@@ -312,6 +312,12 @@ def user_token(user_id: int):
         )
     except UserError as p:
         return _refused(user_id, "token", p, form)
+    return phone_page(user, token, row, back=url_for("web.user_detail", user_id=user_id))
+
+
+def phone_page(user, token: str, row, *, back: str):
+    """Commit the token just issued to ``user`` and show it once, with the QR code that sets up
+    ODK Collect with it; ``back``: where the page's last link goes."""
     base = current_app.config.get("BASE_URL") or request.url_root
     url = server_url(base, token)
     name = f"CLMS · {user.full_name or user.username}"[:60]
@@ -319,8 +325,8 @@ def user_token(user_id: int):
     username, expires_at, label = user.username, row.expires_at, row.label
     db().commit()
     html = render_template(
-        "user_token.html", user_id=user_id, username=username, url=url, qr=qr_svg(payload),
-        expires_at=expires_at, label=label,
+        "user_token.html", back=back, username=username, url=url, qr=qr_svg(payload),
+        expires_at=expires_at, label=label, own=user.id == g.user.id,
     )  # fmt: skip
     return _shown_once(html)
 

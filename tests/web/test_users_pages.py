@@ -547,3 +547,38 @@ def test_the_changes_are_in_the_audit_log_page(app, admin):
     assert "/audit?target=user%3Aawa" in page or "/audit?target=user:awa" in page
     log = admin.get("/audit?target=user:awa").get_data(as_text=True)
     assert "user.areas" in log and "user.token_issued" in log and "moved" in log
+
+
+def test_a_monitor_sets_up_their_own_phone_from_home_with_a_qr_code(app, client, places, make_user):
+    make_user("awa", "monitor", areas=["CI-D1"])
+    login(client, "awa")
+    home = client.get("/").get_data(as_text=True)
+    assert 'action="/profile/phone"' in home and "Scan QR code" in home
+    answer = client.post("/profile/phone")
+    assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
+    html = answer.get_data(as_text=True)
+    token = re.search(r"<code>(http[^<]+)</code>", html)[1].rsplit("/key/", 1)[1]
+    assert 'class="segno"' in html and 'href="/"' in html and "back to my work" in html
+    [entry] = audit(app, "user.token_issued", "user:awa")
+    assert entry.actor_name == "awa" and token not in str(entry.details)
+    listed = app.test_client().get(f"/key/{token}/formList", headers={"X-OpenRosa-Version": "1.0"})
+    assert listed.status_code == 200
+    # shown once: going home again does not show it
+    assert token not in client.get("/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("role", [r for r in ROLES if r != "monitor"])
+def test_only_a_monitor_issues_a_token_for_themselves(app, client, places, make_user, role):
+    make_user(
+        "someone",
+        role,
+        areas=["CI-D1"] if role in ("officer", "supervisor") else (),
+        brand="BRAND-A" if role == "brand" else None,
+    )
+    login(client, "someone")
+    assert client.post("/profile/phone").status_code == 403
+    assert 'action="/profile/phone"' not in client.get("/", follow_redirects=True).get_data(
+        as_text=True
+    )
+    with session_scope(app) as s:
+        assert s.scalar(select(func.count()).select_from(ApiToken)) == 0
