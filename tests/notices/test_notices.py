@@ -388,3 +388,49 @@ def test_the_settings_page(app, world, client, make_user):
     client.post("/logout")
     login(client, "nomail")
     assert b"no email address" in client.get("/notifications/settings").data
+
+
+def test_whoever_is_told_can_open_what_they_are_told_of(app, world):
+    """A day of events; then each recipient opens each of their notices, and lands on a page
+    they may see (200), never on a refusal: recipients are chosen within their scope. (A case
+    that later moves out of a person's area is then out of their reach, as any page of it.)"""
+    case_id = plan_waiting(app)
+    moved = new_case(app)
+    to_plan(app, moved)
+    with session_scope(app) as s:
+        olga, sam = who(s, "olga"), who(s, "sam")
+        decide_plan(s, sam, case_id, approve=False, note="Add psychosocial support.")
+        add_note(s, olga, case_id, "Please call the school.", for_user="sue")
+        alert = add_alert(s, "V2", category="hazardous", created_at=T0)
+        assign_alert(s, sam, alert.id, "olga", now=T0)
+        assign_case(s, sam, case_id, officer="olga")
+        transfer_case(s, olga, moved,
+                      TransferInput(kind="internal", to_village="V3", reason="The family moved.",
+                                    shared=["case_summary"], consent_basis="consent"))  # fmt: skip
+        due = s.get(Case, case_id).step_due_at
+    case2, planned = implementing(app)
+    with session_scope(app) as s:
+        olga = who(s, "olga")
+        record_consent(s, olga, case2, provider_code="SCH-GN", given_by="guardian",
+                       method="verbal", shares=["age"], now=T0)  # fmt: skip
+        referral = refer(s, olga, case2, planned_service_id=planned, now=T0)
+        accept_referral(s, who(s, "pat"), referral.id, now=T0 + DAY)
+        escalate_case_steps(s, due + DAY)
+        told = {(u, n.id, n.kind) for u, ns in notices(s).items() for n in ns}
+    kinds = {k for _u, _n, k in told}
+    assert kinds >= {
+        "approval_requested",
+        "approval_decided",
+        "note",
+        "alert_assigned",
+        "case_assigned",
+        "referral_received",
+        "referral_answered",
+        "escalated",
+    }
+    for username in sorted({u for u, _n, _k in told}):
+        client = app.test_client()
+        login(client, username)
+        for _u, notice_id, kind in sorted(t for t in told if t[0] == username):
+            landed = client.get(f"/notifications/{notice_id}", follow_redirects=True)
+            assert landed.status_code == 200, (username, kind)
