@@ -40,6 +40,7 @@ from clms.models import (
     User,
     Village,
 )
+from clms.notices.tell import About, Mail, tell
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +124,11 @@ def escalate_overdue_alerts(session: Session, now: dt.datetime) -> dict:
                 "This message holds no names: open CLMS to see the child's record.",
             ]
         )
+        about = About("alert", alert.id, a.child_uid or f"#{alert.id}", {"about": "alert"})
         queued += _notify(
-            session, to, kind="escalation", subject=subject, body=body, alert_id=alert.id, now=now
-        )
+            session, to, kind="escalation", subject=subject, body=body, alert_id=alert.id,
+            now=now, about=about,
+        )  # fmt: skip
     session.flush()
     log.info("escalated %d overdue alerts (%d emails)", len(alerts), queued)
     return {"escalated": len(alerts), "notifications": queued}
@@ -189,6 +192,7 @@ def escalate_case_steps(session: Session, now: dt.datetime) -> dict:
             body=body,
             alert_id=case.alert_id,
             now=now,
+            about=About("case", case.id, case.case_number, {"about": "case", "step": case.state}),
         )
     session.flush()
     log.info("escalated %d overdue case steps (%d emails)", len(rows), queued)
@@ -258,15 +262,14 @@ def escalate_referrals(session: Session, now: dt.datetime) -> dict:
         body = partial(
             _referral_body, referral=referral, case=case, provider_name=provider_name, why=why
         )
-        queued += _notify(
-            session,
-            {u.id: u for u in [*to, *staff]}.values(),
-            kind="escalation",
-            subject=subject,
-            body=body,
-            alert_id=case.alert_id,
-            now=now,
-        )
+        mail = {"kind": "escalation", "subject": subject, "body": body,
+                "alert_id": case.alert_id, "now": now}  # fmt: skip
+        detail = {"about": "referral", "referral": referral.id}
+        queued += _notify(session, {u.id: u for u in to}.values(), **mail,
+                          about=About("case", case.id, case.case_number, detail))  # fmt: skip
+        queued += _notify(session, [u for u in staff if u.id not in {t.id for t in to}], **mail,
+                          about=About("referral", referral.id, f"#{referral.id}",
+                                      {"about": "provider_referral"}))  # fmt: skip
     session.flush()
     log.info("escalated %d overdue referrals (%d emails)", len(rows), queued)
     return {"escalated": len(rows), "notifications": queued}
@@ -365,9 +368,15 @@ def _notify(
     body: str | Callable[[User], str],
     alert_id: int | None,
     now: dt.datetime,
+    about: About | None = None,
 ) -> int:
     """Queue the email to each of ``users`` (``body``: the text, or a function of the user when
-    it differs between them); returns how many were queued (a user with no email gets none)."""
+    it differs between them); returns how many were queued (a user with no email gets none).
+    With ``about`` (an escalation), each is told in the application too (an ``escalated``
+    notice) and the email goes to those who want escalations by email (the default)."""
+    if about is not None:
+        mail = Mail(subject, body, outbox_kind=kind, alert_id=alert_id)
+        return tell(session, users, "escalated", about, actor=None, now=now, mail=mail).mailed
     queued = 0
     for user in users:
         text = body(user) if callable(body) else body

@@ -21,6 +21,7 @@ from alerts.queue import ASSIGNABLE_ROLES, get_alert
 from clms.audit import record
 from clms.errors import Problem, problem
 from clms.models import ACTIVE_ALERT_STATUSES, Alert, AlertEvent, User, utcnow
+from clms.notices.tell import About, tell
 from clms.scope import village_in_scope
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,9 @@ def assign_alert(
     if done != 1:
         raise _refused(_closed_message(alert, "assigned"))
     _record(session, alert, user, "assigned", {"assignee": username, "previous": previous}, now)
+    code = alert.child.child_uid if alert.child is not None else f"#{alert.id}"
+    tell(session, [assignee], "alert_assigned", About("alert", alert.id, code), actor=user,
+         now=now)  # fmt: skip
     return alert
 
 

@@ -55,16 +55,13 @@ from clms.models import (
     User,
     UserScope,
     Village,
-    utcnow,
 )
+from clms.notices.outbox import BASE_URL_MARK, queue_mail
 
 log = logging.getLogger(__name__)
 
 URGENT_SEVERITIES = ("critical", "high")
 DIGEST_SEVERITIES = ("medium", "low")
-
-#: replaced by the ``BASE_URL`` setting when a message is sent
-BASE_URL_MARK = "{BASE_URL}"
 
 #: delay before the next attempt after the n-th failure (the last one repeats)
 RETRY_DELAYS = (
@@ -330,35 +327,8 @@ def _safe_fact(fact) -> str | None:
 # --- queueing ------------------------------------------------------------------------------------
 
 
-def queue_notification(
-    session: Session,
-    user: User,
-    *,
-    kind: str,
-    subject: str,
-    body: str,
-    alert_id: int | None = None,
-    now: dt.datetime | None = None,
-) -> Notification | None:
-    """Add a pending notification for ``user`` (None, and logged, when the user has no email)."""
-    if not user.email:
-        log.info("%s %s: %s has no email address; no mail", kind, subject, user.username)
-        return None
-    now = now or utcnow()
-    note = Notification(
-        kind=kind,
-        user_id=user.id,
-        email=user.email,
-        subject=subject[:300],
-        body=body,
-        alert_id=alert_id,
-        status="pending",
-        attempts=0,
-        created_at=now,
-        next_attempt_at=now,
-    )
-    session.add(note)
-    return note
+#: the outbox's queue (:func:`clms.notices.outbox.queue_mail`): one pending email for a user
+queue_notification = queue_mail
 
 
 def alert_subject(a: AlertFacts) -> str:

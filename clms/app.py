@@ -65,6 +65,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from clms.web import bp as web_bp
 
     app.register_blueprint(web_bp)
+    from clms.web.notifications_views import bp as notifications_bp
+
+    app.register_blueprint(notifications_bp)
     app.register_blueprint(api_bp)
     register_openrosa(app)
     # the navigation links only to the pages this application has

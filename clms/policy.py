@@ -56,6 +56,7 @@ PHONES = ("monitor", "officer", "supervisor")
 SIGNED_IN = ("monitor", "officer", "supervisor", "provider", "brand", "admin")
 MAP_ROLES = ("brand", "officer", "supervisor", "admin")
 HOTSPOT_ROLES = ("brand", "officer", "supervisor")
+NOTICE_ROLES = ("officer", "supervisor", "provider")
 
 
 def rule(roles: tuple, *, hidden: tuple = ()) -> dict[str, str]:
@@ -93,6 +94,13 @@ def everyone(outcome: str) -> dict[str, str]:
 POLICY: dict[str, dict[str, str]] = {
     # signing in, languages, home: the home page sends the anonymous to sign in
     "web.home": {**rule(PUBLIC), "anonymous": LOGIN},
+    # notifications: each person their own (the world's notice is the provider's referral)
+    "notifications.index": rule(NOTICE_ROLES),
+    "notifications.read_all": rule(NOTICE_ROLES),
+    "notifications.settings": rule(NOTICE_ROLES),
+    "notifications.open": rule(
+        NOTICE_ROLES, hidden=("officer", "officer_other_area", "supervisor", "provider_other")
+    ),
     "web.login": rule(PUBLIC),
     "web.logout": everyone(LOGIN),  # ends at the sign-in page
     "web.set_language": rule(PUBLIC),

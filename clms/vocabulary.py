@@ -240,6 +240,7 @@ DETAIL_LABELS: dict[str, str] = {
     "reason": N_("reason"),
     "note": N_("note"),
     "text": N_("note"),
+    "for": N_("for"),
     "findings": N_("what was found"),
     "visited_on": N_("visit date"),
     "visited_at": N_("visit"),

@@ -108,7 +108,8 @@ def record_assessment(
                 subject=f"[CLMS] Case {case.case_number}: risk now high, plan not approved",
                 lines=["A re-assessment found a high risk for a child whose plan was not",
                        "approved by a supervisor. Please review the plan."],
-                case=case, now=now,
+                case=case, now=now, notice="approval_requested", detail={"step": "risk"},
+                actor=user,
             )  # fmt: skip
         change_case(session, case, user, now=now, policy=policy, expected_version=expected_version,
                     action="reassessed", detail=detail, risk_level=risk)  # fmt: skip

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from clms.cases import workflow as wf
 from clms.cases.inputs import _choice, _text
-from clms.cases.notices import notify, supervisors_of
+from clms.cases.notices import notify, supervisors_of, tell_officers
 from clms.cases.records import case_in_scope, change_case, check_move, facts_of
 from clms.errors import field_errors
 from clms.i18n import Msg
@@ -61,7 +61,7 @@ def _propose(session, case, user, now, expected_version, policy: wf.Policy | Non
         session, supervisors_of(session, case), kind="case",
         subject=f"[CLMS] Closure to approve: case {case.case_number}",
         lines=["A remediation case meets the closure criteria and waits for your approval."],
-        case=case, now=now,
+        case=case, now=now, notice="approval_requested", detail={"step": "closure"}, actor=user,
     )  # fmt: skip
 
 
@@ -110,6 +110,7 @@ def decide_closure(
             closed_at=now, closed_by_id=user.id, outcome=outcome, lessons_learned=lessons,
             root_causes=causes, step_due_at=None, next_followup_due_at=None,
         )  # fmt: skip
+        decision = "approved"
     else:
         interval = dt.timedelta(days=(policy or wf.Policy()).followup_interval_days)
         change_case(
@@ -118,4 +119,7 @@ def decide_closure(
             closure_proposed_at=None, step_due_at=None, next_followup_due_at=now + interval,
             followup_reminded_at=None,
         )  # fmt: skip
+        decision = "returned"
+    tell_officers(session, case, "approval_decided", {"step": "closure", "decision": decision},
+                  actor=user, now=now)  # fmt: skip
     return case

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from clms.cases import workflow as wf
 from clms.cases.inputs import _date, _provider, _text
-from clms.cases.notices import notify, officers_of, supervisors_of
+from clms.cases.notices import notify, officers_of, supervisors_of, tell_officers
 from clms.cases.records import case_in_scope, change_case, check_move, current_plan
 from clms.errors import field_errors, problem
 from clms.i18n import Msg
@@ -187,7 +187,7 @@ def submit_plan(
             subject=f"[CLMS] Plan to approve: case {case.case_number}",
             lines=["A remediation plan needs your approval (high risk or a worst form of",
                    "child labour)."],
-            case=case, now=now,
+            case=case, now=now, notice="approval_requested", detail={"step": "plan"}, actor=user,
         )  # fmt: skip
     else:
         plan.status = "auto"
@@ -235,6 +235,8 @@ def decide_plan(
         plan.status = "approved"
         _start_implementation(session, case, user, now, expected_version, "plan_approved",
                               {"plan_version": plan.version, "note": note}, policy)  # fmt: skip
+        tell_officers(session, case, "approval_decided",
+                      {"step": "plan", "decision": "approved"}, actor=user, now=now)  # fmt: skip
     else:
         plan.status = "returned"
         change_case(
@@ -246,6 +248,7 @@ def decide_plan(
             session, officers_of(session, case), kind="case",
             subject=f"[CLMS] Plan returned: case {case.case_number}",
             lines=["A supervisor returned the remediation plan with a note; please revise it."],
-            case=case, now=now,
+            case=case, now=now, notice="approval_decided", actor=user,
+            detail={"step": "plan", "decision": "returned"},
         )  # fmt: skip
     return case

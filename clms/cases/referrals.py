@@ -14,7 +14,7 @@ from clms.audit import record
 from clms.cases import workflow as wf
 from clms.cases.closure import propose_closure_if_met
 from clms.cases.inputs import _at, _choice, _date, _provider, _text
-from clms.cases.notices import notify, officers_of
+from clms.cases.notices import notify, officers_of, tell_officers
 from clms.cases.records import case_in_scope, change_case, check_move
 from clms.errors import field_errors, problem
 from clms.i18n import Msg
@@ -28,6 +28,7 @@ from clms.models import (
     User,
     utcnow,
 )
+from clms.notices.tell import About
 
 
 def record_consent(
@@ -216,7 +217,8 @@ def refer(
         lines=[f"A child is referred to {provider.name} for: {service.name_en}.",
                f"Please answer by {referral.respond_by:%Y-%m-%d %H:%M} UTC.",
                f"Open the referral: {BASE_URL_MARK}/referrals/{referral.id}"],
-        case=case, now=now,
+        case=case, now=now, notice="referral_received", actor=user,
+        about=About("referral", referral.id, f"#{referral.id}", {"urgent": urgent}),
     )  # fmt: skip
     return referral
 
@@ -339,6 +341,8 @@ def accept_referral(
     case = session.get(Case, referral.case_id)
     change_case(session, case, user, now=now, policy=policy, action="referral_accepted",
                 detail={"referral_id": referral.id, "service": referral.service_code})  # fmt: skip
+    answer = {"referral": referral.id, "answer": "accepted"}
+    tell_officers(session, case, "referral_answered", answer, actor=user, now=now)
     return referral
 
 
@@ -381,7 +385,8 @@ def reject_referral(
         session, officers_of(session, case), kind="referral",
         subject=f"[CLMS] Referral {referral.id} rejected: case {case.case_number}",
         lines=["A provider rejected a referral; refer the service elsewhere or close it."],
-        case=case, now=now,
+        case=case, now=now, notice="referral_answered", actor=user,
+        detail={"referral": referral.id, "answer": "rejected"},
     )  # fmt: skip
     return referral
 
@@ -428,5 +433,7 @@ def complete_referral(
         detail={"referral_id": referral.id, "service": referral.service_code,
                 "outcome": outcome, "service_date": day.isoformat() if day else None},
     )  # fmt: skip
+    answer = {"referral": referral.id, "answer": "completed"}
+    tell_officers(session, case, "referral_answered", answer, actor=user, now=now)
     propose_closure_if_met(session, case, now, policy)
     return referral

@@ -11,11 +11,12 @@ from sqlalchemy.orm import Session
 
 from clms.cases import workflow as wf
 from clms.cases.inputs import MAX_SHORT, _choice, _text
-from clms.cases.notices import notify, officers_of
+from clms.cases.notices import case_staff, notify, officers_of
 from clms.cases.records import case_in_scope, change_case, check_move, record_event
 from clms.errors import field_errors
 from clms.i18n import Msg
 from clms.models import Case, CaseTransfer, Referral, User, Village, utcnow
+from clms.notices.tell import About, tell
 from clms.scope import village_in_scope
 
 
@@ -116,7 +117,7 @@ def transfer_case(
             subject=f"[CLMS] Case {case.case_number} moved to your area",
             lines=[f"A remediation case moved to {to_village.name} ({to_village.code}): the",
                    "child now lives there. Please take it on."],
-            case=case, now=now,
+            case=case, now=now, notice="case_assigned", detail={"how": "moved"}, actor=user,
         )  # fmt: skip
     else:
         for referral in session.scalars(
@@ -151,6 +152,7 @@ def assign_case(
     check_move(session, case, "assign", user, policy=policy)
     errors: dict = {}
     values: dict = {}
+    people: dict = {}
     for name, username, roles in (
         ("officer", officer, ("officer", "supervisor")),
         ("monitor", monitor, ("monitor",)),
@@ -165,6 +167,7 @@ def assign_case(
                                who=person.username, village=case.village.code)  # fmt: skip
         else:
             values[f"{name}_id"] = person.id
+            people[name] = person
     if not values and not errors:
         errors["officer"] = Msg("choose an officer or a monitor")
     if errors:
@@ -172,6 +175,10 @@ def assign_case(
     change_case(session, case, user, now=now, policy=policy, action="assigned",
                 detail={"officer": officer or None, "monitor": monitor or None},
                 **values)  # fmt: skip
+    if "officer" in people:  # a monitor sees the case on the phone, not in the application
+        tell(session, [people["officer"]], "case_assigned",
+             About("case", case.id, case.case_number, {"how": "assigned"}), actor=user,
+             now=now)  # fmt: skip
     return case
 
 
@@ -181,17 +188,36 @@ def add_note(
     case_id: int,
     text: str | None,
     *,
+    for_user: str | None = None,
     now: dt.datetime | None = None,
     policy: wf.Policy | None = None,
 ) -> Case:
-    """Add a note to the case's timeline (personal data: seen only by staff of the case)."""
+    """Add a note to the case's timeline (personal data: seen only by staff of the case),
+    addressed to a person if ``for_user`` names one (a username among :func:`case_staff`: the
+    case's officers and the supervisors of its village), who is told of it."""
     now = now or utcnow()
     case = case_in_scope(session, user, case_id)
     check_move(session, case, "note", user, policy=policy)
     errors: dict = {}
     text = _text(errors, "text", text, required=True)
+    addressee = None
+    if for_user and for_user.strip():
+        staff = {u.username: u for u in case_staff(session, case)}
+        addressee = staff.get(for_user.strip())
+        if addressee is None:
+            errors["for_user"] = Msg("must name an officer or supervisor of this case "
+                                     "({who} is not one)", who=for_user.strip()[:60])  # fmt: skip
+        elif addressee.id == user.id:
+            errors["for_user"] = Msg("is you: address the note to someone else, or to nobody")
     if errors:
         raise field_errors(errors)
-    record_event(session, case, user, "note", {"text": text}, now=now)
+    detail = {"text": text}
+    if addressee is not None:
+        detail["for"] = addressee.username
+    event = record_event(session, case, user, "note", detail, now=now)
     session.flush()
+    if addressee is not None:
+        tell(session, [addressee], "note",
+             About("case", case.id, case.case_number, {"event": event.id}),
+             actor=user, now=now)  # fmt: skip
     return case

@@ -41,6 +41,7 @@ from clms.cases.referrals import (
     refer,
     reject_referral,
 )
+from clms.cases.transfer import add_note
 from clms.errors import Problem
 from clms.models import Alert, Area, Case, ServiceProvider, User, Village, utcnow
 
@@ -61,6 +62,11 @@ FAMILY = [
     "Mother is a widow farming two hectares alone; the older children help on the farm.",
     "Famille de huit personnes ; le père est malade depuis la dernière récolte.",
 ]
+#: the note an officer addresses to a supervisor when a worst form's plan goes for approval
+URGENT_NOTE = (
+    "Protection plan submitted today: the child must leave the farm this week. Please decide on "
+    "the plan first."
+)
 FINDINGS = [
     "Seen at the farm during school hours, carrying pods with a machete.",
     "L'enfant était au champ avec le pulvérisateur ; confirmé avec le chef de ménage.",
@@ -291,6 +297,10 @@ def _one_case(
             due_on=(when + dt.timedelta(days=rng.randint(20, 40))).date(), policy=policy,
             now=when))  # fmt: skip
     submit_plan(session, officer, case.id, policy=policy, now=when)
+    if in_danger and supervisor_ids:  # a worst form: the officer asks a supervisor to look
+        first = session.get(User, supervisor_ids[0])
+        add_note(session, officer, case.id, URGENT_NOTE, for_user=first.username, policy=policy,
+                 now=when)  # fmt: skip
     if case.state == "action_plan":  # waiting for a supervisor
         when = step(rng.uniform(0.5, 3))
         if when is None or not supervisor_ids:

@@ -32,7 +32,9 @@ from sqlalchemy.orm import Session
 
 from clms.db import read_only
 from clms.intake import pipeline
+from clms.intake.held import tell_reviewers
 from clms.intake.pipeline import Parsed, Settings
+from clms.models import utcnow
 from forms import received, store
 
 log = logging.getLogger(__name__)
@@ -167,6 +169,7 @@ def _process_alone(
             session.rollback()
             log.exception("submission %d could not be processed", one.id)
             received.set_statuses(session, [received.failed_status(one.id, pipeline.failure(exc))])
+            tell_reviewers(session, [one.id], utcnow())
             session.commit()
             return ProcessResult(failed=1)
 
@@ -205,4 +208,7 @@ def _save(session: Session, parsed: list[Parsed], settings: Settings) -> Process
             else:
                 result.parsed += 1
     received.set_statuses(session, statuses)
+    held = [s["row_id"] for s in statuses if s["status"] == "review"]
+    if held:
+        tell_reviewers(session, held, utcnow())
     return result

@@ -5,9 +5,9 @@ Personal data (names, dates of birth, coordinates, free text) lives only in the 
 submissions; everything that leaves officer scope uses the pseudonymous ``Child.child_uid``.
 
 One module a feature (``base``: the column types and helpers; ``places``, ``supply``, ``people``,
-``forms``, ``visits``, ``cases``, ``alerts``, ``jobs``, ``hotspots``, ``audit``); this package
-imports them all, so every table is on ``Base.metadata`` (Alembic, ``clms init``) and every model
-and helper can be imported from ``clms.models``.
+``forms``, ``visits``, ``cases``, ``alerts``, ``jobs``, ``notices``, ``hotspots``, ``audit``); this
+package imports them all, so every table is on ``Base.metadata`` (Alembic, ``clms init``) and
+every model and helper can be imported from ``clms.models``.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from clms.models.forms import (
 )
 from clms.models.hotspots import HotspotRelease
 from clms.models.jobs import JobRun, KpiSnapshot, Notification
+from clms.models.notices import Notice, NoticePreference
 from clms.models.people import ROLES, ApiToken, DigestNonce, LoginThrottle, User, UserScope
 from clms.models.places import AREA_LEVELS, Area, Village
 from clms.models.supply import Brand, BrandSupplier, Supplier, SupplierLink, SupplierVillage
@@ -78,6 +79,8 @@ __all__ = [
     "ApiToken",
     "DigestNonce",
     "LoginThrottle",
+    "Notice",
+    "NoticePreference",
     "Form",
     "FormArea",
     "FormVersion",

@@ -12,18 +12,15 @@ from clms.i18n import LOCALE_NAMES, LOCALES, Msg
 from clms.locale import localize
 from clms.models import ROLES
 from clms.web import bp
+from clms.web.notifications_views import NOTICE_ROLES
 from clms.web.users_views import phone_page
-
-#: the settings page of e-mail notifications, when the application has it
-NOTIFICATION_SETTINGS = "notifications.settings"
 
 
 def _profile(errors: dict | None = None, status: int = 200):
     return render_template(
         "profile.html", errors=errors or {}, locales=[(c, LOCALE_NAMES[c]) for c in LOCALES],
         min_length=password_min_length(current_app.config),
-        notifications=NOTIFICATION_SETTINGS if NOTIFICATION_SETTINGS in
-        current_app.view_functions else None,
+        notifications="notifications.settings" if g.user.role in NOTICE_ROLES else None,
     ), status  # fmt: skip
 
 

@@ -449,6 +449,7 @@ def case_assign(case_id: int):
 @bp.route("/cases/<int:case_id>/notes", methods=["POST"])
 @allow(*CASE_ROLES)
 def case_note(case_id: int):
-    """Add a note to the timeline."""
+    """Add a note to the timeline, addressed to a person of the case if the form says so (they
+    are notified)."""
     return _act(case_id, Msg("Note added."), add_note, case_id, request.form.get("text"),
-                anchor="#timeline")  # fmt: skip
+                for_user=request.form.get("for_user") or None, anchor="#timeline")  # fmt: skip

@@ -20,6 +20,7 @@ SECTIONS: dict[str, tuple[str, str | None, dict]] = {
     "closures_to_approve": (N_("Closures waiting for your approval"), "web.cases_index",
                             {"state": "closure_review"}),
     "escalations": (N_("Escalated to you"), None, {}),
+    "notes_for_you": (N_("Notes addressed to you"), None, {}),
     "referrals_to_answer": (N_("Referrals waiting for your answer"), "web.referrals_index",
                             {"status": "pending"}),
     "services_to_record": (N_("Accepted referrals: record the service"), "web.referrals_index",
@@ -40,4 +41,5 @@ LINE_TARGETS = {
     "referral": ("web.referral_detail", "referral_id"),
     "submission": ("web.submission_detail", "submission_id"),
     "source": ("web.source_edit", "source_id"),
+    "note": ("notifications.open", "notice_id"),
 }

@@ -16,10 +16,11 @@ What a section holds (``now``: the time of the request):
   :data:`DUE_SOON`), ``followups_due`` (follow-up visit due within :data:`FOLLOWUP_SOON`),
   ``referrals_overdue`` (referrals of the officer's cases not answered by their deadline, or
   accepted and not done by their completion date), ``referrals_answered`` (accepted or rejected
-  within :data:`ANSWERED_RECENTLY`);
+  within :data:`ANSWERED_RECENTLY`), ``notes_for_you`` (case notes addressed to the person that
+  they have not opened, newest first: :func:`clms.notices.reading.unread_notes`);
 * supervisor: ``plans_to_approve``, ``closures_to_approve``, ``escalations`` (escalated alerts
   still active, escalated case steps still open, escalated referrals still unanswered or not
-  done), ``alerts_overdue``, and the team's workload
+  done), ``notes_for_you``, ``alerts_overdue``, and the team's workload
   (:attr:`Home.team`: open and overdue cases per officer);
 * provider: ``referrals_overdue``, ``referrals_to_answer`` (with the answer's deadline),
   ``services_to_record`` (accepted, the service not yet recorded);
@@ -59,6 +60,7 @@ from clms.models import (
     Village,
     utcnow,
 )
+from clms.notices.reading import unread_notes
 from clms.scope import parts_condition, scope_parts, village_ids_in_scope
 
 #: how many lines a section shows (its count says how many there are)
@@ -159,9 +161,11 @@ def _record_read(session: Session, user: User, home: Home) -> None:
     shown: dict[str, list] = {"alert": [], "case": [], "referral": []}
     for section in home.sections:
         for line in section.lines:
-            value = line.title if line.kind == "case" else line.id  # a case by its number
-            if line.kind in shown and value not in shown[line.kind]:
-                shown[line.kind].append(value)
+            # a case by its number (a note's line is its case's)
+            value = line.title if line.kind in ("case", "note") else line.id
+            kind = "case" if line.kind == "note" else line.kind
+            if kind in shown and value not in shown[kind]:
+                shown[kind].append(value)
     if any(shown.values()):
         record_read(session, user, "home.read", "home", alerts=shown["alert"],
                     cases=shown["case"], referrals=shown["referral"])  # fmt: skip
@@ -201,6 +205,7 @@ def _officer(session: Session, user: User, now: dt.datetime, home: Home) -> list
             Referral.status.in_(("accepted", "rejected")),
             Referral.responded_at >= now - ANSWERED_RECENTLY,
         ),  # fmt: skip
+        _notes(session, user),
     ]
 
 
@@ -211,6 +216,7 @@ def _supervisor(session: Session, user: User, now: dt.datetime, home: Home) -> l
         _plans_to_approve(session, parts, now),
         _cases(session, parts, now, "closures_to_approve", Case.state == "closure_review"),
         _escalations(session, parts, now),
+        _notes(session, user),
         _alerts(session, parts, now, "alerts_overdue", overdue_condition(now)),
     ]
 
@@ -371,6 +377,23 @@ def _escalations(session: Session, parts, now: dt.datetime) -> Section:
     lines = (alerts.lines + cases.lines + referrals.lines)[:SHOWN]
     count = alerts.count + cases.count + referrals.count
     return Section("escalations", count, lines, urgent=True)
+
+
+def _notes(session: Session, user: User) -> Section:
+    """Case notes addressed to ``user`` that they have not opened, newest first: a line is the
+    case's number, who wrote the note and when; it opens the notice (marked read) and the case's
+    timeline. Only the person's own notices, so only cases they may open."""
+    count, notices = unread_notes(session, user, limit=SHOWN)
+    authors = dict(
+        session.execute(
+            select(User.id, User.username).where(
+                User.id.in_({n.actor_id for n in notices if n.actor_id is not None})
+            )
+        ).all()
+    )
+    lines = [Line("note", n.id, n.code, "", n.created_at, False, authors.get(n.actor_id, ""))
+             for n in notices]  # fmt: skip
+    return Section("notes_for_you", count, lines)
 
 
 def _team(session: Session, parts, now: dt.datetime) -> list[Workload]:

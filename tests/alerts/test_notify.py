@@ -166,7 +166,8 @@ def test_only_critical_and_high_are_mailed_and_an_assignee_replaces_the_village_
 def test_users_without_email_get_no_mail_and_nothing_fails(app, places, make_user, caplog):
     make_user("kofi", "officer", areas=["CI-D1"], email=None)
     make_user("yao", "officer", areas=["V1"], email="yao@example.org")
-    caplog.set_level(logging.INFO, logger="alerts.notify")
+    # the outbox's queue is shared with the notices' mail: it logs as clms.notices.outbox
+    caplog.set_level(logging.INFO, logger="clms.notices.outbox")
     with session_scope(app) as s:
         alert = add_alert(s, "V1")
         assert notify_new_urgent_alerts(s, [alert.id], now=NOW) == 1

@@ -96,6 +96,12 @@ def everything(app, world, phone, version, make_user):
             "fmt": "csv",
         }
         values["child_id"] = values["child_uid"]
+        from clms.models import Notice
+
+        # the referral told the provider's people: pat's notice, nobody else's
+        values["notice_id"] = s.scalar(
+            select(Notice.id).where(Notice.user_id == who(s, "pat").id).limit(1)
+        )
         from forms.pull.sources import add_source
 
         source = add_source(

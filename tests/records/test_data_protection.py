@@ -551,6 +551,7 @@ def fill_every_table(s) -> None:
                 credentials=b"\x00\x01secret",
                 cursor="2026-01-01T00:00:00Z",
             ),  # fmt: skip
+            m.NoticePreference(user_id=olga.id, kind="note", by_email=True, updated_at=NOW),
             m.HotspotRelease(
                 brand_id=brand.id,
                 start=dt.date(2025, 1, 1),

@@ -243,6 +243,11 @@ def test_demo_builds_everything_and_sends_through_openrosa(app, runner):
         assert followups >= 1, result.output
         assert case_states["closed"] + case_states["closure_review"] >= 1, result.output
         assert s.scalar(select(func.count(Report.id))) == 3
+        # the work told people as it went: the header's count and the list hold real entries
+        from clms.models import Notice
+
+        kinds = Counter(s.scalars(select(Notice.kind)))
+        assert kinds["submission_held"] >= 3 and kinds["referral_answered"] >= 1, kinds
         # every visit was sent by a monitor of that village, near the village, but the one held
         # for its far GPS point
         far = 0

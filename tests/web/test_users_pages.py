@@ -530,13 +530,24 @@ def test_the_language_chosen_on_the_profile_switches_the_pages(app, client, plac
     assert '<html lang="fr">' in other.get("/profile").get_data(as_text=True)
 
 
-def test_the_profile_links_notification_settings_only_when_the_page_exists(
-    app, client, places, make_user
+@pytest.mark.parametrize("role", ROLES)
+def test_the_profile_links_notification_settings_for_those_who_get_notices(
+    app, client, places, make_user, role
 ):
-    make_user("kone", "officer", areas=["CI-D1"])
+    make_user(
+        "kone",
+        role,
+        areas=["CI-D1"] if role in ("monitor", "officer", "supervisor") else (),
+        brand="BRAND-A" if role == "brand" else None,
+    )
     login(client, "kone")
     html = client.get("/profile").get_data(as_text=True)
-    assert 'id="h-notifications"' in html and "/notifications/settings" not in html
+    linked = 'href="/notifications/settings"' in html
+    assert 'id="h-notifications"' in html
+    assert linked == (role in ("officer", "supervisor", "provider"))
+    # the link leads to a page the person may open
+    if linked:
+        assert client.get("/notifications/settings").status_code == 200
 
 
 def test_the_changes_are_in_the_audit_log_page(app, admin):
