@@ -43,6 +43,7 @@ from clms.models.forms import (
     PullSource,
     Submission,
     SubmissionAttachment,
+    SubmissionReview,
 )
 from clms.models.hotspots import HotspotRelease
 from clms.models.jobs import JobRun, KpiSnapshot, Notification
@@ -84,6 +85,7 @@ __all__ = [
     "FormAttachment",
     "Submission",
     "SubmissionAttachment",
+    "SubmissionReview",
     "PullSource",
     "FormKey",
     "EncryptedSubmission",
