@@ -40,6 +40,7 @@ from alerts.queue import overdue_condition
 from clms.audit import record_read
 from clms.cases import workflow as wf
 from clms.cases.queries import overdue_case_condition
+from clms.i18n import Msg
 from clms.models import (
     ActionPlan,
     Alert,
@@ -59,6 +60,7 @@ from clms.models import (
     utcnow,
 )
 from clms.scope import parts_condition, scope_parts, village_ids_in_scope
+from forms.reasons import summary
 
 #: how many lines a section shows (its count says how many there are)
 SHOWN = 5
@@ -85,7 +87,7 @@ class Line:
     what: str = ""
     due: dt.datetime | dt.date | None = None
     overdue: bool = False
-    more: str = ""
+    more: str | Msg = ""  # a Msg is shown in the reader's language
     #: a case's version, for a decision taken from the home page (a plan to approve)
     version: int | None = None
 
@@ -463,7 +465,7 @@ def _admin(session: Session, user: User, now: dt.datetime, home: Home) -> list[S
 def _held_submissions(session: Session) -> Section:
     """Submissions held for a person's review (as the submissions list counts them), the oldest
     first."""
-    where = (Submission.status == "review",)
+    where = (Submission.status == "review", Submission.current.is_(True))
     count = session.scalar(select(func.count()).select_from(Submission).where(*where)) or 0
     rows = session.execute(
         select(Submission.id, Submission.instance_id, Submission.review_reasons,
@@ -479,14 +481,9 @@ def _held_submissions(session: Session) -> Section:
     return Section("submissions_held", count, lines, urgent=True)
 
 
-def _first_reason(row) -> str:
-    """A held submission's first reason, as the processing wrote it (where: what is wrong)."""
-    reasons = row.review_reasons or []
-    if not reasons or not isinstance(reasons[0], dict):
-        return ""
-    first = reasons[0]
-    where = first.get("path") or ""
-    return f"{where}: {first.get('problem', '')}" if where else str(first.get("problem", ""))
+def _first_reason(row) -> Msg | str:
+    """Why a held submission waits, in plain words (:func:`forms.reasons.summary`)."""
+    return summary(row.review_reasons or [])
 
 
 def _failing_sources(session: Session) -> Section:
