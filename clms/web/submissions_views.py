@@ -255,20 +255,25 @@ def submission_accept(submission_id: int):
 @allow("officer", "supervisor", "admin")
 def submission_reject(submission_id: int):
     """Reject with a reason, once confirmed: final, never processed."""
-    if request.form.get("confirm") != "yes":
+    return _decide(submission_id, decisions.reject, request.form.get("reason", ""),
+                   done=Msg("Rejected: it will never be processed."),
+                   confirm=request.form.get("confirm") == "yes")  # fmt: skip
+
+
+def _decide(submission_id: int, operation, *args, done: Msg, confirm: bool = True):
+    """Run one decision: commit and say so, or say why not; to the submission's (new) page.
+    ``confirm``: False for an irreversible decision the person did not confirm (refused)."""
+    session = db()
+    submission = get_submission(session, g.user, submission_id)
+    if submission is None:
+        abort(404)
+    if not may_decide(session, g.user, submission):
+        abort(403)  # an administrator sees it exists, but decides only with an officer's scope
+    target = submission_id
+    if not confirm:
         flash(localize(Msg("Tick the box to confirm the rejection: it cannot be undone.")),
               "error")  # fmt: skip
-        return redirect(url_for("web.submission_detail", submission_id=submission_id), 303)
-    return _decide(submission_id, decisions.reject, request.form.get("reason", ""),
-                   done=Msg("Rejected: it will never be processed."))  # fmt: skip
-
-
-def _decide(submission_id: int, operation, *args, done: Msg):
-    """Run one decision: commit and say so, or say why not; to the submission's (new) page."""
-    session = db()
-    if get_submission(session, g.user, submission_id) is None:
-        abort(404)
-    target = submission_id
+        return redirect(url_for("web.submission_detail", submission_id=target), 303)
     try:
         result = operation(session, g.user, submission_id, *args)
     except Problem as p:
