@@ -312,7 +312,7 @@ def test_every_role(app, client, phone, version, process, people):
     assert "Accept as it is" not in page
     assert client.get(raw).status_code == 200  # behind a link, recorded as a read
     assert "submission.read_raw" in audit_actions(app, f"submission:{sub.instance_id}")
-    client.post(f"{detail}/accept", data={})
+    assert client.post(f"{detail}/accept", data={}).status_code == 403
     assert one(app, Submission, Submission.id == sub.id).status == "review"
 
     login(client, "adam")  # an administrator given an officer's scope reads the answers
@@ -377,3 +377,29 @@ def test_the_queue_is_oldest_first_and_filters_by_reason(
     far = client.get("/review?reason=far_gps").get_data(as_text=True)
     assert f"/submissions/{second}" in far and f"/submissions/{first}\"" not in far
     assert "V1" in far  # the village the visit was saved in
+
+
+def test_erasing_a_child_removes_the_answers_kept_by_a_correction(
+    app, client, phone, version, process, people
+):
+    import datetime as dt
+
+    from clms.dataprotection.erasure import erase_child
+    from clms.models import Child
+
+    phone.submit(household_xml(version, children=[child(child_name="Adjoua Kouasi",
+                                                        **WORKING, hazards="lava")]))  # fmt: skip
+    process()
+    sub = held(app)
+    login(client, "olga")
+    client.post(f"/submissions/{sub.id}/correct",
+                data={"field": "child[1]/child_name", "value": "Adjoua Kouassi",
+                      "reason": "Name misspelt by Adjoua Kouassi's teacher"})  # fmt: skip
+    with session_scope(app) as s:
+        assert s.scalar(select(SubmissionReview.new_value)) == "Adjoua Kouassi"
+        uid = s.scalar(select(Child.child_uid))
+        ada = s.scalar(select(User).where(User.username == "ada"))
+        erase_child(s, ada, uid, reason="Guardian's request", now=dt.datetime.now(dt.UTC))
+    with session_scope(app) as s:
+        review = s.scalar(select(SubmissionReview))
+        assert (review.old_value, review.new_value, review.reason) == (None, None, "[removed]")
