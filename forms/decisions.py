@@ -75,7 +75,7 @@ class Event:
     """One line of a submission's history."""
 
     at: dt.datetime
-    kind: str  # received, held, correct, accept, reject
+    kind: str  # received, held, correct, version (made by a correction), accept, reject
     actor: str | None = None
     reason: str = ""
     field: str | None = None
@@ -125,7 +125,7 @@ def _keep(session: Session, submission: Submission, user: User, action: str, rea
         action=action,
         reason=reason,
         actor_id=user.id,
-        at=utcnow(),
+        at=fields.pop("at", None) or utcnow(),
         accepted=fields.pop("accepted", []),
         **fields,
     )
@@ -153,7 +153,7 @@ def correct(
     value = _checked_value(session, question, path, value)
     if (old or "") == value:
         raise ReviewError(key="review.same_value")
-    new_instance = f"uuid:{uuid.uuid4()}"
+    new_instance, decided_at = f"uuid:{uuid.uuid4()}", utcnow()
     try:
         xml = questions.corrected(submission.xml, path, value, new_instance, submission.instance_id)
     except questions.PathNotFound as exc:
@@ -172,7 +172,7 @@ def correct(
         update(Submission).where(Submission.id == submission.id).values(status="corrected")
     )
     _keep(session, submission, user, "correct", why, field=path, old_value=old, new_value=value,
-          new_submission_id=result.submission_id)  # fmt: skip
+          new_submission_id=result.submission_id, at=decided_at)  # fmt: skip
     record(session, user, "submission.correct", target=f"submission:{submission.logical_id}",
            reason=why, field=path, version=submission.instance_id,
            new_version=new_instance)  # fmt: skip
@@ -318,7 +318,8 @@ def history(session: Session, submission: Submission) -> list[Event]:
     events: list[Event] = []
     for version in versions(session, submission):
         who = version.submitter.username if version.submitter else version.source
-        events.append(Event(version.received_at, "received", who,
+        kind = "version" if version.source == "review" else "received"
+        events.append(Event(version.received_at, kind, who,
                             submission_id=version.id, instance_id=version.instance_id))  # fmt: skip
         if version.review_reasons:
             events.append(Event(version.received_at, "held", None, submission_id=version.id,
@@ -337,6 +338,6 @@ def history(session: Session, submission: Submission) -> list[Event]:
             Event(d.at, d.action, d.actor.username if d.actor else None, d.reason, d.field,
                   d.old_value, d.new_value, d.submission_id, accepted=list(d.accepted or []))
         )  # fmt: skip
-    order = {"received": 0, "held": 1, "correct": 2, "accept": 2, "reject": 2}
+    order = {"received": 0, "held": 1, "correct": 2, "accept": 2, "reject": 2, "version": 3}
     events.sort(key=lambda e: (e.at, order.get(e.kind, 3)))
     return events

@@ -56,6 +56,7 @@ QUEUE_WORDS = {
 #: a line of a submission's history
 EVENT_WORDS = {
     "received": N_("Received from %(who)s"),
+    "version": N_("New version made by the correction"),
     "held": N_("Held for review"),
     "correct": N_("Corrected by %(who)s"),
     "accept": N_("Accepted as it is by %(who)s"),
