@@ -38,6 +38,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clms.audit import record
@@ -129,8 +130,11 @@ def _keep(session: Session, submission: Submission, user: User, action: str, rea
         accepted=fields.pop("accepted", []),
         **fields,
     )
-    session.add(row)
-    session.flush()  # the unique version: a second decision on it fails here
+    try:
+        with session.begin_nested():  # the unique version: a second decision on it fails here
+            session.add(row)
+    except IntegrityError as exc:  # another reviewer decided first (SQLite takes no row lock)
+        raise ReviewError() from exc
     return row
 
 

@@ -403,3 +403,46 @@ def test_erasing_a_child_removes_the_answers_kept_by_a_correction(
     with session_scope(app) as s:
         review = s.scalar(select(SubmissionReview))
         assert (review.old_value, review.new_value, review.reason) == (None, None, "[removed]")
+
+
+@pytest.mark.committing  # two reviewers in threads, each with a connection of its own
+def test_two_reviewers_at_once_exactly_one_decides(app, phone, version, process, people):
+    import threading
+
+    from clms.errors import Problem
+
+    phone.submit(household_xml(version, village="V1", gps=VILLAGE_GPS["V3"]))
+    process()
+    sub = held(app)
+    maker = app.extensions["clms_sessionmaker"]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def decide(username: str, operation, *args) -> None:
+        session = maker()
+        try:
+            me = session.scalar(select(User).where(User.username == username))
+            session.commit()
+            barrier.wait()
+            operation(session, me, sub.id, *args)
+            session.commit()
+            outcomes.append("ok")
+        except Problem as p:
+            session.rollback()
+            outcomes.append(p.key)
+        finally:
+            session.close()
+
+    threads = [
+        threading.Thread(target=decide, args=("olga", decisions.accept)),
+        threading.Thread(target=decide, args=("sue", decisions.reject, "duplicate")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["ok", "review.not_held"], outcomes
+    assert count(app, SubmissionReview) == 1
+    status = one(app, Submission, Submission.id == sub.id).status
+    action = one(app, SubmissionReview, SubmissionReview.submission_id == sub.id).action
+    assert (status, action) in (("parsed", "accept"), ("rejected", "reject"))
