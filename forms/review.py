@@ -221,3 +221,15 @@ def villages_of(session: Session, submission_ids: list[int]) -> dict[int, str]:
         for submission_id, code in rows:
             found.setdefault(submission_id, set()).add(code)
     return {k: ", ".join(sorted(v)) for k, v in found.items()}
+
+
+def village_choices(session: Session, user: User) -> list[tuple[str, str]]:
+    """The villages a reviewer may choose when correcting a village code: theirs (code, name),
+    by name."""
+    ids = village_ids_in_scope(session, user)
+    if not ids:
+        return []
+    rows = session.execute(
+        select(Village.code, Village.name).where(Village.id.in_(ids)).order_by(Village.name)
+    )
+    return [(code, name) for code, name in rows]

@@ -23,6 +23,7 @@ from forms.review import (
     may_decide,
     may_read_content,
     may_read_raw,
+    village_choices,
     villages_of,
 )
 from forms.review import review_queue as held_page
@@ -168,6 +169,7 @@ def submission_detail(submission_id: int):
         blocking=[localize(Msg(CODE_NAMES.get(code_of(r) or "", "?"))) for r in blocking],
         field=field,
         field_row=labels.get(field),
+        villages=village_choices(session, g.user) if decide and field else [],
         editable=[r for r in rows if r.kind == "answer" and r.question is not None],
         history=decisions.history(session, submission),
         event_words=EVENT_WORDS,

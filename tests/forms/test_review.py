@@ -446,3 +446,21 @@ def test_two_reviewers_at_once_exactly_one_decides(app, phone, version, process,
     status = one(app, Submission, Submission.id == sub.id).status
     action = one(app, SubmissionReview, SubmissionReview.submission_id == sub.id).action
     assert (status, action) in (("parsed", "accept"), ("rejected", "reject"))
+
+
+def test_an_unknown_village_corrected_from_the_reviewers_villages(
+    app, client, phone, version, process, people
+):
+    phone.submit(household_xml(version, village="V9", gps=VILLAGE_GPS["V2"]))
+    process()
+    sub = held(app)
+    assert [r["code"] for r in sub.review_reasons] == ["unknown_village"]
+    login(client, "olga")
+    page = client.get(f"/submissions/{sub.id}?field=village").get_data(as_text=True)
+    assert '<option value="V2"' in page and '<option value="V3"' not in page  # her villages
+    client.post(f"/submissions/{sub.id}/correct",
+                data={"field": "village", "value": "V2", "reason": "V9 is not a code"})
+    assert process().parsed == 1
+    with session_scope(app) as s:
+        visit = s.scalar(select(Visit).where(Visit.current.is_(True)))
+        assert visit.village.code == "V2" and visit.submission_id != sub.id
