@@ -61,6 +61,7 @@ from clms.models import (
 )
 from clms.scope import parts_condition, scope_parts, village_ids_in_scope
 from forms.reasons import summary
+from forms.review import review_queue
 
 #: how many lines a section shows (its count says how many there are)
 SHOWN = 5
@@ -194,6 +195,7 @@ def _officer(session: Session, user: User, now: dt.datetime, home: Home) -> list
             Referral.status.in_(("accepted", "rejected")),
             Referral.responded_at >= now - ANSWERED_RECENTLY,
         ),  # fmt: skip
+        _held_for_review(session, user),
     ]
 
 
@@ -205,7 +207,19 @@ def _supervisor(session: Session, user: User, now: dt.datetime, home: Home) -> l
         _cases(session, parts, now, "closures_to_approve", Case.state == "closure_review"),
         _escalations(session, parts, now),
         _alerts(session, parts, now, "alerts_overdue", overdue_condition(now)),
+        _held_for_review(session, user),
     ]
+
+
+def _held_for_review(session: Session, user: User) -> Section:
+    """The submissions of the reviewer's villages held for review, the oldest first (exactly
+    the review queue's first page, :func:`forms.review.review_queue`)."""
+    page = review_queue(session, user, state="held", page=1)
+    lines = [
+        Line("submission", s.id, s.instance_id, "", s.received_at, more=summary(s.review_reasons))
+        for s in page.rows[:SHOWN]
+    ]
+    return Section("submissions_held", page.total, lines)
 
 
 def _alerts(session: Session, parts, now: dt.datetime, key: str, *where) -> Section:

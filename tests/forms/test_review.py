@@ -464,3 +464,18 @@ def test_an_unknown_village_corrected_from_the_reviewers_villages(
     with session_scope(app) as s:
         visit = s.scalar(select(Visit).where(Visit.current.is_(True)))
         assert visit.village.code == "V2" and visit.submission_id != sub.id
+
+
+def test_the_reviewers_find_held_submissions_on_their_home_page(
+    app, client, phone, version, process, people
+):
+    phone.submit(household_xml(version, children=[child(**WORKING, hazards="lava")]))
+    process()
+    sub = held(app)
+    for username in ("olga", "sue"):
+        login(client, username)
+        home = client.get("/").get_data(as_text=True)
+        assert "Submissions held for review" in home and f"/submissions/{sub.id}" in home
+        assert "Unknown choice (child 1)" in home and 'href="/review"' in home
+    login(client, "omar")  # not his villages
+    assert f"/submissions/{sub.id}" not in client.get("/").get_data(as_text=True)
