@@ -146,7 +146,7 @@ def correct(
     why = _reason(why, Msg("a correction"), required=True)
     submission = _check(session, user, submission_id)
     path = (path or "").strip()
-    value = " ".join((value or "").split()) if "\n" not in (value or "") else value.strip()
+    value = (value or "").strip()
     layout = questions.read_form(submission.form_version.xml)
     root = parse_xml(submission.xml)
     question = questions.question_at(layout, local(root.tag), path)
@@ -167,7 +167,9 @@ def correct(
         IncomingSubmission(
             xml=xml,
             source="review",
-            attachments=[Attachment(a.name, a.content_type, a.data) for a in submission.attachments],
+            attachments=[
+                Attachment(a.name, a.content_type, a.data) for a in submission.attachments
+            ],
             submitter=submission.submitter,
             device_id=submission.device_id,
         ),
@@ -243,7 +245,7 @@ def _joined(names: list[str]) -> Msg | str:
     return joined
 
 
-# --- checking a corrected answer -------------------------------------------------------------------
+# --- checking a corrected answer ------------------------------------------------------------------
 
 
 def _checked_value(
@@ -308,12 +310,14 @@ def _check_listed(session: Session, listed: str, value: str, refuse) -> None:
             select(Supplier.id).where(Supplier.code == value)
         ) is None:  # fmt: skip
             refuse(Msg("not the code of a known supplier"))
-    elif listed == "cases":
-        if session.scalar(select(Case.id).where(Case.case_number == value)) is None:
-            refuse(Msg("not a known case number"))
+    elif (
+        listed == "cases"
+        and session.scalar(select(Case.id).where(Case.case_number == value)) is None
+    ):
+        refuse(Msg("not a known case number"))
 
 
-# --- history ---------------------------------------------------------------------------------------
+# --- history --------------------------------------------------------------------------------------
 
 
 def history(session: Session, submission: Submission) -> list[Event]:

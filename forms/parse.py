@@ -414,7 +414,9 @@ def _followup(root: etree._Element) -> FollowupRecord:
         issues=issues,
     )
     if record.case_number is None:
-        issues.append(Issue("case", None, "missing: the follow-up belongs to no case", "missing_field"))
+        issues.append(
+            Issue("case", None, "missing: the follow-up belongs to no case", "missing_field")
+        )
     return record
 
 

@@ -98,7 +98,7 @@ class Row:
     question: Question | None = None
 
 
-# --- reading the form ----------------------------------------------------------------------------
+# --- reading the form -----------------------------------------------------------------------------
 
 
 _LAYOUTS: dict[str, FormLayout] = {}
@@ -131,7 +131,9 @@ def _read_form(root: etree._Element) -> FormLayout:
     if model is None or body is None:
         return FormLayout({}, set(), set())
     itext = _read_itext(model)
-    instances = {inst.get("id"): inst for inst in model.findall(f"{{{XF}}}instance") if inst.get("id")}
+    instances = {
+        inst.get("id"): inst for inst in model.findall(f"{{{XF}}}instance") if inst.get("id")
+    }
     types, preloaded = {}, set()
     for bind in model.findall(f"{{{XF}}}bind"):
         nodeset = bind.get("nodeset") or ""
@@ -146,7 +148,8 @@ def _read_form(root: etree._Element) -> FormLayout:
         ref = elem.get("ref") or ""
         match = _ITEXT_REF.match(ref.strip())
         if match:
-            return {lang: texts[match["id"]] for lang, texts in itext.items() if match["id"] in texts}
+            found = match["id"]
+            return {lang: texts[found] for lang, texts in itext.items() if found in texts}
         inline = "".join(elem.itertext()).strip()
         return {"": inline} if inline else {}
 
@@ -241,7 +244,7 @@ def _choices(elem, instances, itext, text_of) -> tuple[dict | None, str | None]:
     return choices, None
 
 
-# --- a submission along its form -----------------------------------------------------------------
+# --- a submission along its form ------------------------------------------------------------------
 
 
 def answers(layout: FormLayout, xml: bytes | etree._Element, lang: str) -> list[Row]:
@@ -262,8 +265,9 @@ def answers(layout: FormLayout, xml: bytes | etree._Element, lang: str) -> list[
             if path in layout.repeats:
                 counts[name] = counts.get(name, 0) + 1
                 number = counts[name]
-                rows.append(Row("group", question.label(lang) if question else name,
-                                f"{name}[{number}]", depth, number=number, question=question))  # fmt: skip
+                label = question.label(lang) if question else name
+                rows.append(Row("group", label, f"{name}[{number}]", depth, number=number,
+                                question=question))  # fmt: skip
                 walk(c, path, f"{name}[{number}]/", depth + 1)
             elif len(c):
                 rows.append(Row("group", question.label(lang) if question else name,
@@ -288,14 +292,11 @@ def shown(question: Question | None, value: str, lang: str) -> str:
     not list stays as it came), else the value."""
     if question is None or not value or question.choices is None:
         return value
-    if question.kind == "select":
-        parts = value.split()
-    else:
-        parts = [value]
+    parts = value.split() if question.kind == "select" else [value]
     return "; ".join(question.choice_label(p, lang) or p for p in parts)
 
 
-# --- correcting one answer -----------------------------------------------------------------------
+# --- correcting one answer ------------------------------------------------------------------------
 
 
 class PathNotFound(LookupError):

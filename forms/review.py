@@ -170,9 +170,7 @@ def may_read_raw(session: Session, user: User, submission: Submission) -> bool:
 def may_decide(session: Session, user: User, submission: Submission) -> bool:
     """Whether ``user`` may correct, accept or reject ``submission``: who may read its answers
     (an administrator with an officer's scope too), for our forms only."""
-    return submission.form.xml_form_id in OUR_FORMS and may_read_content(
-        session, user, submission
-    )
+    return submission.form.xml_form_id in OUR_FORMS and may_read_content(session, user, submission)
 
 
 def reviewers_for(session: Session, submission: Submission) -> list[User]:
@@ -199,9 +197,7 @@ def reviewers_for(session: Session, submission: Submission) -> list[User]:
     if not villages:
         return []
     people = session.scalars(
-        select(User)
-        .where(User.role.in_(REVIEWERS), User.active.is_(True))
-        .order_by(User.username)
+        select(User).where(User.role.in_(REVIEWERS), User.active.is_(True)).order_by(User.username)
     )
     return [p for p in people if village_ids_in_scope(session, p) & villages]
 

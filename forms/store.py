@@ -477,7 +477,9 @@ class Batch:
         if record.case_number is not None:
             case = self.cases.get(record.case_number)
             if case is None:
-                issues.append(Issue("case", record.case_number, "unknown case number", "unknown_case"))
+                issues.append(
+                    Issue("case", record.case_number, "unknown case number", "unknown_case")
+                )
         submitter = item.submitter
         scoped = submitter is not None and submitter.role in SCOPED_SUBMITTERS
         if (

@@ -144,8 +144,12 @@ def submission_detail(submission_id: int):
         if not isinstance(reason, dict):
             continue
         shown = reason if readable else {**reason, "value": "…"}
-        held.append((reason.get("path") or "", describe(shown, _where(layout, root_name,
-                                                                       reason, labels, lang))))
+        held.append(
+            (
+                reason.get("path") or "",
+                describe(shown, _where(layout, root_name, reason, labels, lang)),
+            )
+        )
     by_path: dict[str, list] = {}
     for path, words in held:
         by_path.setdefault(path, []).append(words)

@@ -75,12 +75,14 @@ def audit_actions(app, target: str) -> list[str]:
     with session_scope(app) as s:
         return list(
             s.scalars(
-                select(AuditEvent.action).where(AuditEvent.target == target).order_by(AuditEvent.seq)
+                select(AuditEvent.action)
+                .where(AuditEvent.target == target)
+                .order_by(AuditEvent.seq)
             )
         )
 
 
-# --- correct ---------------------------------------------------------------------------------------
+# --- correct --------------------------------------------------------------------------------------
 
 
 def test_an_unknown_choice_corrected_is_a_new_version_processed_again(
@@ -140,8 +142,9 @@ def test_a_far_gps_point_corrected_by_choosing_the_village(
     app, client, phone, version, process, people
 ):
     # the household is in V3's place but the monitor chose V1 (40 km away): held for the distance
-    phone.submit(household_xml(version, village="V1", gps=VILLAGE_GPS["V2"].replace("5.701",
-                                                                                    "5.95")))
+    phone.submit(
+        household_xml(version, village="V1", gps=VILLAGE_GPS["V2"].replace("5.701", "5.95"))
+    )
     process()
     sub = held(app)
     assert [r["code"] for r in sub.review_reasons] == ["far_gps"]
@@ -154,8 +157,10 @@ def test_a_far_gps_point_corrected_by_choosing_the_village(
                           follow_redirects=True)  # fmt: skip
     assert "not the code of a known village" in refused.get_data(as_text=True)
     assert count(app, Submission) == 1
-    client.post(f"/submissions/{sub.id}/correct",
-                data={"field": "gps", "value": VILLAGE_GPS["V1"], "reason": "GPS taken again"})
+    client.post(
+        f"/submissions/{sub.id}/correct",
+        data={"field": "gps", "value": VILLAGE_GPS["V1"], "reason": "GPS taken again"},
+    )
     assert process().parsed == 1
     with session_scope(app) as s:
         visit = s.scalar(select(Visit).where(Visit.current.is_(True)))
@@ -188,7 +193,7 @@ def test_a_correction_is_refused_without_a_reason_or_with_the_same_value(
     assert count(app, Submission) == 1 and count(app, SubmissionReview) == 0
 
 
-# --- accept ----------------------------------------------------------------------------------------
+# --- accept ---------------------------------------------------------------------------------------
 
 
 def test_a_far_gps_point_accepted_goes_on_and_is_not_held_again(
@@ -244,7 +249,7 @@ def test_what_would_keep_a_wrong_answer_cannot_be_accepted(
     assert one(app, Submission, Submission.id == sub.id).status == "review"
 
 
-# --- reject ----------------------------------------------------------------------------------------
+# --- reject ---------------------------------------------------------------------------------------
 
 
 def test_a_rejected_submission_is_final_and_never_processed(
@@ -286,7 +291,7 @@ def test_two_decisions_on_one_version_exactly_one_wins(app, phone, version, proc
         assert refused.value.key == "review.not_held"
 
 
-# --- who sees and does what --------------------------------------------------------------------------
+# --- who sees and does what -----------------------------------------------------------------------
 
 
 def test_every_role(app, client, phone, version, process, people):
@@ -375,7 +380,7 @@ def test_the_queue_is_oldest_first_and_filters_by_reason(
     page = client.get("/review").get_data(as_text=True)
     assert page.index(f"/submissions/{first}") < page.index(f"/submissions/{second}")
     far = client.get("/review?reason=far_gps").get_data(as_text=True)
-    assert f"/submissions/{second}" in far and f"/submissions/{first}\"" not in far
+    assert f"/submissions/{second}" in far and f'/submissions/{first}"' not in far
     assert "V1" in far  # the village the visit was saved in
 
 
@@ -458,8 +463,10 @@ def test_an_unknown_village_corrected_from_the_reviewers_villages(
     login(client, "olga")
     page = client.get(f"/submissions/{sub.id}?field=village").get_data(as_text=True)
     assert '<option value="V2"' in page and '<option value="V3"' not in page  # her villages
-    client.post(f"/submissions/{sub.id}/correct",
-                data={"field": "village", "value": "V2", "reason": "V9 is not a code"})
+    client.post(
+        f"/submissions/{sub.id}/correct",
+        data={"field": "village", "value": "V2", "reason": "V9 is not a code"},
+    )
     assert process().parsed == 1
     with session_scope(app) as s:
         visit = s.scalar(select(Visit).where(Visit.current.is_(True)))

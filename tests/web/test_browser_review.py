@@ -42,10 +42,20 @@ def test_an_officer_reviews_and_corrects_a_held_submission(
     browser, held, process, tmp_path, viewport, locale
 ):
     words = {
-        "en": ("Submissions held for review", "Unknown choice (child 1)", "Child 1",
-               "Correct an answer", "Corrected: the new version"),
-        "fr": ("Soumissions retenues pour vérification", "Choix inconnu (enfant 1)", "Enfant 1",
-               "Corriger une réponse", "Corrigée : la nouvelle version"),
+        "en": (
+            "Submissions held for review",
+            "Unknown choice (child 1)",
+            "Child 1",
+            "Correct an answer",
+            "Corrected: the new version",
+        ),
+        "fr": (
+            "Soumissions retenues pour vérification",
+            "Choix inconnu (enfant 1)",
+            "Enfant 1",
+            "Corriger une réponse",
+            "Corrigée : la nouvelle version",
+        ),
     }[locale]
     context = browser.new_context(viewport=viewport, locale="en-GB")
     context.set_default_timeout(10_000)
