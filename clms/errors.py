@@ -252,6 +252,37 @@ CATALOGUE: dict[str, tuple[str, int, str]] = {
     "pull.credentials_refused": ("502.2", 502, "{detail}"),
     "pull.remote_not_found": ("502.3", 502, "{detail}"),
     "pull.credentials_unreadable": ("500.1", 500, "{detail}"),
+    # the review of submissions held for review (forms.decisions: ReviewError)
+    "review.not_held": (
+        "409.60",
+        409,
+        N_("This submission no longer waits for a decision: someone decided on it or corrected "
+           "it meanwhile. Nothing was changed; here is where it stands now."),
+    ),
+    "review.not_allowed": (
+        "403.60",
+        403,
+        N_("Only an officer or a supervisor of the submission's villages decides on it."),
+    ),
+    "review.reason_required": ("400.60", 400, N_("Say why: a reason is required for {action}.")),
+    "review.not_acceptable": (
+        "400.61",
+        400,
+        N_("This submission cannot be accepted as it is: accepting would keep a wrong or missing "
+           "answer ({reasons}). Correct the answer or reject the submission."),
+    ),
+    "review.unknown_answer": (
+        "400.62",
+        400,
+        N_("The submission has no answer “{path}” that can be corrected."),
+    ),
+    "review.invalid_value": ("400.63", 400, N_("“{value}” cannot be the answer to “{question}”: "
+                                               "{detail}.")),
+    "review.same_value": (
+        "400.64",
+        400,
+        N_("The new answer is the same as the one received; nothing was changed."),
+    ),
 }
 
 

@@ -153,6 +153,13 @@ POLICY: dict[str, dict[str, str]] = {
     # submissions
     "web.submissions_index": STAFF_PAGE,
     "web.submission_detail": rule(STAFF, hidden=("officer_other_area",)),
+    "web.review_queue": STAFF_PAGE,
+    # the XML as received: administrators too (each opening recorded as a read)
+    "web.submission_xml": rule(STAFF, hidden=("officer_other_area",)),
+    # decisions on a held submission: who reads its answers (an administrator sees it, may not)
+    "web.submission_correct": rule(SCOPED_STAFF, hidden=("officer_other_area",)),
+    "web.submission_accept": rule(SCOPED_STAFF, hidden=("officer_other_area",)),
+    "web.submission_reject": rule(SCOPED_STAFF, hidden=("officer_other_area",)),
     # country profiles
     "web.profiles_index": STAFF_PAGE,
     "web.profile_detail": STAFF_PAGE,

@@ -51,10 +51,20 @@ class Issue:
 
     path: str
     value: str | None
-    problem: str
+    problem: str  # in English, for the logs and for old readers
+    #: a stable code of the kind of problem (forms.reasons says it in plain words, and whether a
+    #: reviewer may accept it as it is); None only in rows written before codes existed
+    code: str | None = None
+    #: what the plain words need besides path and value (a distance, a limit, ...)
+    data: dict | None = None
 
     def as_dict(self) -> dict:
-        return {"path": self.path, "value": self.value, "problem": self.problem}
+        out = {"path": self.path, "value": self.value, "problem": self.problem}
+        if self.code is not None:
+            out["code"] = self.code
+        if self.data:
+            out["data"] = self.data
+        return out
 
 
 @dataclass
@@ -182,13 +192,16 @@ class _Fields:
             elif name not in self.values:
                 self.values[name] = (c.text or "").strip()
 
-    def _issue(self, name: str, value: str | None, message: str) -> None:
-        self.issues.append(Issue(f"{self.prefix}{name}", value, message))
+    def _issue(
+        self, name: str, value: str | None, message: str, code: str, data: dict | None = None
+    ) -> None:
+        self.issues.append(Issue(f"{self.prefix}{name}", value, message, code, data))
 
     def text(self, name: str, max_len: int = 2000) -> str | None:
         value = self.values.get(name) or None
         if value is not None and len(value) > max_len:
-            self._issue(name, value[:40] + "...", f"longer than {max_len} characters")
+            self._issue(name, value[:40] + "...", f"longer than {max_len} characters",
+                        "too_long", {"limit": max_len})
             return None
         return value
 
@@ -198,7 +211,8 @@ class _Fields:
             return None
         if value not in allowed:
             self._issue(
-                name, value, f"not one of the form's choices ({', '.join(sorted(allowed))})"
+                name, value, f"not one of the form's choices ({', '.join(sorted(allowed))})",
+                "unknown_choice", {"unknown": [value]},
             )
             return None
         return value
@@ -210,10 +224,13 @@ class _Fields:
         chosen = value.split()
         unknown = [c for c in chosen if c not in allowed]
         if unknown:
-            self._issue(name, value, f"unknown choice(s) {', '.join(unknown)}")
+            self._issue(name, value, f"unknown choice(s) {', '.join(unknown)}", "unknown_choice",
+                        {"unknown": unknown})
             return [c for c in chosen if c in allowed]
         if "none" in chosen and len(chosen) > 1:
-            self._issue(name, value, "'none' chosen together with other answers")
+            self._issue(
+                name, value, "'none' chosen together with other answers", "none_with_others"
+            )
         return chosen
 
     def yes_no(self, name: str) -> bool | None:
@@ -222,7 +239,7 @@ class _Fields:
             return None
         if value in ("yes", "no"):
             return value == "yes"
-        self._issue(name, value, "expected yes or no")
+        self._issue(name, value, "expected yes or no", "not_yes_no")
         return None
 
     def integer(self, name: str, low: int, high: int) -> int | None:
@@ -232,10 +249,11 @@ class _Fields:
         try:
             number = int(value)
         except ValueError:
-            self._issue(name, value, "not a whole number")
+            self._issue(name, value, "not a whole number", "not_a_number")
             return None
         if not low <= number <= high:
-            self._issue(name, value, f"outside the possible range {low}-{high}")
+            self._issue(name, value, f"outside the possible range {low}-{high}", "out_of_range",
+                        {"low": low, "high": high})
             return None
         return number
 
@@ -246,7 +264,7 @@ class _Fields:
         try:
             return dt.date.fromisoformat(value[:10])
         except ValueError:
-            self._issue(name, value, "not a date (YYYY-MM-DD)")
+            self._issue(name, value, "not a date (YYYY-MM-DD)", "not_a_date")
             return None
 
     def timestamp(self, name: str) -> dt.datetime | None:
@@ -256,7 +274,7 @@ class _Fields:
         try:
             stamp = dt.datetime.fromisoformat(value)
         except ValueError:
-            self._issue(name, value, "not a date and time")
+            self._issue(name, value, "not a date and time", "not_a_date")
             return None
         # ODK sends local time with an offset; a stamp without one is taken as UTC
         return stamp.replace(tzinfo=dt.UTC) if stamp.tzinfo is None else stamp.astimezone(dt.UTC)
@@ -270,7 +288,9 @@ class _Fields:
         except ValueError:
             parts = []
         if len(parts) < 2 or not (-90 <= parts[0] <= 90 and -180 <= parts[1] <= 180):
-            self._issue(name, value, "not a GPS point (latitude longitude [altitude accuracy])")
+            self._issue(
+                name, value, "not a GPS point (latitude longitude [altitude accuracy])", "not_gps"
+            )
             return None
         parts += [None] * (4 - len(parts))
         return parts[0], parts[1], parts[2], parts[3]
@@ -292,7 +312,8 @@ def _household(root: etree._Element) -> HouseholdVisitRecord:
     consent = f.yes_no("consent")
     household_code = f.text("household_code", 100)
     if household_code is None:
-        issues.append(Issue("household_code", None, "missing: the household cannot be identified"))
+        issues.append(Issue("household_code", None, "missing: the household cannot be identified",
+                            "missing_field"))
     record = HouseholdVisitRecord(
         meta=meta,
         village=f.text("village", 64),
@@ -305,11 +326,12 @@ def _household(root: etree._Element) -> HouseholdVisitRecord:
         issues=issues,
     )
     if record.village is None:
-        issues.append(Issue("village", None, "missing"))
+        issues.append(Issue("village", None, "missing", "missing_field"))
     reference = meta.end or meta.start or None
     repeats = [c for c in root if local(c.tag) == "child"]
     if consent is False and repeats:
-        issues.append(Issue("child", None, "children recorded although consent was refused"))
+        issues.append(Issue("child", None, "children recorded although consent was refused",
+                            "children_without_consent"))
     for position, elem in enumerate(repeats, start=1):
         record.children.append(_child(elem, position, reference, issues))
     return record
@@ -324,11 +346,12 @@ def _child(
     if dob is not None and reference is not None:
         years = _completed_years(dob, reference.date())
         if age is not None and abs(years - age) > 1:
-            f._issue("age", str(age), f"does not match the date of birth {dob} ({years} years)")
+            f._issue("age", str(age), f"does not match the date of birth {dob} ({years} years)",
+                     "age_mismatch", {"dob": dob.isoformat(), "years": years})
         elif age is None and MIN_CHILD_AGE <= years <= MAX_CHILD_AGE and "age" not in f.values:
             age = years
     if age is None and "age" not in f.values:
-        f._issue("age", None, "missing: the child cannot be classified")
+        f._issue("age", None, "missing: the child cannot be classified", "missing_field")
     work_activities = f.codes("work_activities", WORK_ACTIVITIES)
     work_hours = f.integer("work_hours_7d", 0, MAX_WEEK_HOURS)
     chore_hours = f.integer("chore_hours_7d", 0, MAX_WEEK_HOURS)
@@ -341,10 +364,13 @@ def _child(
             "work_hours_7d",
             f"{work_hours}+{chore_hours}",
             f"work and chores add up to more than the {MAX_WEEK_HOURS} hours of a week",
+            "too_many_hours",
+            {"limit": MAX_WEEK_HOURS},
         )
     name = f.text("child_name", 200)
     if name is None:
-        f._issue("child_name", None, "missing: the child cannot be recognised on later visits")
+        f._issue("child_name", None, "missing: the child cannot be recognised on later visits",
+                 "missing_field")
     return ChildRecord(
         position=position,
         name=name,
@@ -388,7 +414,9 @@ def _followup(root: etree._Element) -> FollowupRecord:
         issues=issues,
     )
     if record.case_number is None:
-        issues.append(Issue("case", None, "missing: the follow-up belongs to no case"))
+        issues.append(
+            Issue("case", None, "missing: the follow-up belongs to no case", "missing_field")
+        )
     return record
 
 

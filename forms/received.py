@@ -21,7 +21,8 @@ SUBMISSIONS = Submission.__table__
 # the oldest received submissions, read without a lock (parsed outside any transaction) ...
 _PEEK = (
     select(
-        SUBMISSIONS.c.id, SUBMISSIONS.c.xml, SUBMISSIONS.c.received_at, SUBMISSIONS.c.submitter_id
+        SUBMISSIONS.c.id, SUBMISSIONS.c.xml, SUBMISSIONS.c.received_at, SUBMISSIONS.c.submitter_id,
+        SUBMISSIONS.c.accepted_reasons,
     )  # fmt: skip
     .where(SUBMISSIONS.c.status == "received")
     .order_by(SUBMISSIONS.c.id)
@@ -42,7 +43,7 @@ _SET_STATUS = update(SUBMISSIONS).where(SUBMISSIONS.c.id == bindparam("row_id"))
 
 def oldest(session: Session, size: int) -> list[Row]:
     """Up to ``size`` of the oldest received submissions (``id``, ``xml``, ``received_at``,
-    ``submitter_id``), read without a lock."""
+    ``submitter_id``, ``accepted_reasons``), read without a lock."""
     return session.execute(_PEEK, {"batch": size}).all()
 
 
@@ -69,7 +70,7 @@ def status(submission_id: int, issues: list[Issue]) -> dict:
 
 def failed_status(submission_id: int, problem: str) -> dict:
     """The status of a submission that could not be processed: ``review``, saying why."""
-    reasons = [Issue("submission", None, problem).as_dict()]
+    reasons = [Issue("submission", None, problem, "parse_error").as_dict()]
     return {"row_id": submission_id, "status": "review", "review_reasons": reasons}
 
 

@@ -121,6 +121,9 @@ class Item:
     submitter: User | None
     received_at: dt.datetime
     current: bool = True  # False: replaced by an edit before it was processed
+    # the codes of the reasons a reviewer accepted (forms.reasons): the submission is not held
+    # for them again (and an accepted "too many children" lifts the limit for it)
+    accepted: frozenset[str] = frozenset()
 
 
 class Placement(Protocol):
@@ -292,6 +295,8 @@ class Batch:
             self._plan_report(item, record, when, issues)
         else:  # pragma: no cover - parse_submission returns only these
             raise TypeError(f"not a record: {record!r}")
+        if item.accepted:
+            issues = [i for i in issues if i.code not in item.accepted]
         self.issues[item.submission_id] = issues
         return issues
 
@@ -309,12 +314,13 @@ class Batch:
         if code is None:
             return None
         if code not in self.villages:
-            issues.append(Issue("village", code, "unknown village code"))
+            issues.append(Issue("village", code, "unknown village code", "unknown_village"))
             return None
         village_id, area_id = self.villages[code]
         if not self._scoped(submitter, village_id, area_id):
             issues.append(
-                Issue("village", code, f"not one of the villages assigned to {submitter.username}")
+                Issue("village", code, f"not one of the villages assigned to {submitter.username}",
+                      "village_out_of_scope", {"monitor": submitter.username})
             )
         return village_id
 
@@ -338,7 +344,8 @@ class Batch:
         text = f"{lat:g} {lon:g}"
         if gps.problem is not None:
             issues.append(
-                Issue("gps", text, f"{gps.problem}; the village chosen in the form is kept")
+                Issue("gps", text, f"{gps.problem}; the village chosen in the form is kept",
+                      "gps_unusable", {"problem": gps.problem})
             )
             return chosen, "form" if chosen is not None else None, None
         village_id, source = chosen, "form" if chosen is not None else None
@@ -354,6 +361,8 @@ class Batch:
                     text,
                     f"{gps.distance_km:.1f} km from village {record.village}, the village chosen "
                     f"in the form (more than {far_km:g} km)",
+                    "far_gps",
+                    {"km": round(gps.distance_km, 1), "limit": far_km, "village": record.village},
                 )
             )
         return village_id, source, gps.distance_km
@@ -362,7 +371,7 @@ class Batch:
         self, item: Item, record: HouseholdVisitRecord, when: dt.datetime, issues: list[Issue]
     ) -> None:
         limit = self.max_children
-        if len(record.children) > limit:
+        if len(record.children) > limit and "too_many_children" not in item.accepted:
             # no household has that many children: an error or an attack. Nothing of the visit
             # is saved (matching thousands of children is the slow part, and a person must look);
             # the submission stays stored as received, held for review with the reason.
@@ -373,6 +382,8 @@ class Batch:
                     f"{len(record.children)} children in one household visit, more than the "
                     f"limit of {limit} (CLMS_MAX_CHILDREN_PER_SUBMISSION): nothing of this visit "
                     "was saved; the submission is kept as received",
+                    "too_many_children",
+                    {"count": len(record.children), "limit": limit},
                 )
             )
             return
@@ -384,7 +395,9 @@ class Batch:
         if record.supplier not in (None, "none"):
             supplier_id = self.suppliers.get(record.supplier)
             if supplier_id is None:
-                issues.append(Issue("supplier", record.supplier, "unknown supplier code"))
+                issues.append(
+                    Issue("supplier", record.supplier, "unknown supplier code", "unknown_supplier")
+                )
         lat, lon, alt, acc = record.gps or (None, None, None, None)
         visit = _Visit(
             item,
@@ -411,7 +424,8 @@ class Batch:
         self.visits.append(visit)
         if record.household_code is None:
             if record.children:
-                issues.append(Issue("child", None, "children not linked: the household is unknown"))
+                issues.append(Issue("child", None, "children not linked: the household is unknown",
+                                    "household_unknown"))
             return
 
         household = self.households.get(record.household_code)
@@ -430,6 +444,8 @@ class Batch:
                     "village",
                     record.village,
                     f"household {record.household_code} was recorded before in another village",
+                    "household_moved",
+                    {"household": record.household_code},
                 )
             )
         visit.household = household
@@ -461,7 +477,9 @@ class Batch:
         if record.case_number is not None:
             case = self.cases.get(record.case_number)
             if case is None:
-                issues.append(Issue("case", record.case_number, "unknown case number"))
+                issues.append(
+                    Issue("case", record.case_number, "unknown case number", "unknown_case")
+                )
         submitter = item.submitter
         scoped = submitter is not None and submitter.role in SCOPED_SUBMITTERS
         if (
@@ -471,7 +489,8 @@ class Batch:
                                                              case.area_id))
         ):  # fmt: skip
             issues.append(
-                Issue("case", record.case_number, f"not a case in {submitter.username}'s villages")
+                Issue("case", record.case_number, f"not a case in {submitter.username}'s villages",
+                      "case_out_of_scope", {"monitor": submitter.username})
             )
         visit = _Visit(
             item,

@@ -50,6 +50,7 @@ from clms.models import (
     Report,
     Submission,
     SubmissionAttachment,
+    SubmissionReview,
     Visit,
 )
 
@@ -364,5 +365,16 @@ def _redact_submissions(session: Session, submission_ids: Sequence[int]) -> int:
             update(SubmissionAttachment)
             .where(SubmissionAttachment.submission_id.in_(chunk), SubmissionAttachment.size > 0)
             .values(data=b"", size=0)
+        )
+        # a reviewer's correction of them kept the answer before and after, and said why
+        session.execute(
+            update(SubmissionReview)
+            .where(
+                or_(
+                    SubmissionReview.submission_id.in_(chunk),
+                    SubmissionReview.new_submission_id.in_(chunk),
+                )
+            )
+            .values(old_value=None, new_value=None, reason=REMOVED)
         )
     return changed

@@ -86,17 +86,20 @@ class Parsed:
     submitter_id: int | None
     record: Record | None  # None for a form that is not ours, or an error
     error: str | None = None  # the XML could not be parsed
+    # the codes of the reasons a reviewer accepted (forms.decisions): not held for them again
+    accepted: frozenset[str] = frozenset()
 
 
 def parse(row) -> Parsed:
     """Step 1: the record of a received submission (a row with ``id``, ``xml``, ``received_at``
     and ``submitter_id``). Pure; a failure is kept as the error, never raised."""
+    accepted = frozenset(getattr(row, "accepted_reasons", None) or ())
     try:
         record = parse_submission(parse_xml(row.xml))
     except Exception as exc:  # stored XML passed the same parser on arrival: a bug, not input
         log.exception("submission %d could not be parsed", row.id)
-        return Parsed(row.id, row.received_at, row.submitter_id, None, failure(exc))
-    return Parsed(row.id, row.received_at, row.submitter_id, record)
+        return Parsed(row.id, row.received_at, row.submitter_id, None, failure(exc), accepted)
+    return Parsed(row.id, row.received_at, row.submitter_id, record, None, accepted)
 
 
 def failure(exc: Exception) -> str:

@@ -197,7 +197,9 @@ def _save(session: Session, parsed: list[Parsed], settings: Settings) -> Process
             statuses.append(received.raw_status(p.id))
             continue
         submitter = users.get(p.submitter_id) if p.submitter_id is not None else None
-        items.append(store.Item(p.id, p.record, submitter, p.received_at, claimed[p.id]))
+        items.append(
+            store.Item(p.id, p.record, submitter, p.received_at, claimed[p.id], p.accepted)
+        )
     if items:
         saved, _alerts = pipeline.run(session, items, settings=settings)
         for item in items:

@@ -43,6 +43,7 @@ from clms.models.forms import (
     PullSource,
     Submission,
     SubmissionAttachment,
+    SubmissionReview,
 )
 from clms.models.hotspots import HotspotRelease
 from clms.models.jobs import JobRun, KpiSnapshot, Notification
@@ -87,6 +88,7 @@ __all__ = [
     "FormAttachment",
     "Submission",
     "SubmissionAttachment",
+    "SubmissionReview",
     "PullSource",
     "FormKey",
     "EncryptedSubmission",

@@ -115,9 +115,14 @@ class Submission(Base):
     submitter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     device_id: Mapped[str | None] = mapped_column(String(200))
     # parsed: our form, understood; review: stored, needs a person (reasons in review_reasons);
-    # raw: a form that is not ours, kept and listed
+    # raw: a form that is not ours, kept and listed; encrypted: waiting for its form's key;
+    # rejected: a reviewer rejected it (final, never processed); corrected: a reviewer made a new
+    # version of it (forms.decisions), which replaced it
     status: Mapped[str] = mapped_column(String(10))
     review_reasons: Mapped[list] = mapped_column(JSONType, default=list)
+    # the codes of the reasons a reviewer accepted (forms.reasons): processing holds it no more
+    # for them
+    accepted_reasons: Mapped[list] = mapped_column(JSONType, default=list)
     form: Mapped[Form] = relationship()
     form_version: Mapped[FormVersion] = relationship()
     submitter: Mapped[User | None] = relationship()
@@ -129,6 +134,37 @@ class Submission(Base):
         UniqueConstraint("form_id", "instance_id", name="uq_submissions_instance"),
         UniqueConstraint("form_id", "deprecated_id", name="uq_submissions_deprecated"),
         Index("ix_submissions_status_current", "status", "current"),
+    )
+
+
+class SubmissionReview(Base):
+    """A reviewer's decision on a submission held for review (:mod:`forms.decisions`): a
+    correction (``field`` changed from ``old_value`` to ``new_value``, making the version
+    ``new_submission_id``), an acceptance as it is (``accepted`` codes), or a rejection. Kept for
+    ever, by the submission's logical id so the history follows every version."""
+
+    __tablename__ = "submission_reviews"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    logical_id: Mapped[str] = mapped_column(String(255))
+    form_id: Mapped[int] = mapped_column(ForeignKey("forms.id"))
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
+    action: Mapped[str] = mapped_column(String(10))  # correct, accept, reject
+    reason: Mapped[str] = mapped_column(Text, default="")
+    field: Mapped[str | None] = mapped_column(String(255))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    new_submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
+    accepted: Mapped[list] = mapped_column(JSONType, default=list)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[User | None] = relationship()
+    __table_args__ = (
+        CheckConstraint(
+            "action IN ('correct','accept','reject')", name="ck_submission_reviews_action"
+        ),
+        # one decision per version: a second reviewer's (or a double post's) is refused
+        UniqueConstraint("submission_id", name="uq_submission_reviews_submission"),
+        Index("ix_submission_reviews_logical", "form_id", "logical_id"),
     )
 
 

@@ -42,6 +42,7 @@ from alerts.queue import overdue_condition
 from clms.audit import record_read
 from clms.cases import workflow as wf
 from clms.cases.queries import overdue_case_condition
+from clms.i18n import Msg
 from clms.models import (
     ActionPlan,
     Alert,
@@ -62,6 +63,8 @@ from clms.models import (
 )
 from clms.notices.reading import unread_notes
 from clms.scope import parts_condition, scope_parts, village_ids_in_scope
+from forms.reasons import summary
+from forms.review import review_queue
 
 #: how many lines a section shows (its count says how many there are)
 SHOWN = 5
@@ -96,7 +99,7 @@ class Line:
     what: str = ""
     due: dt.datetime | dt.date | None = None
     overdue: bool = False
-    more: str = ""
+    more: str | Msg = ""  # a Msg is shown in the reader's language
     #: a case's version, for a decision taken from the home page (a plan to approve)
     version: int | None = None
 
@@ -206,6 +209,7 @@ def _officer(session: Session, user: User, now: dt.datetime, home: Home) -> list
             Referral.responded_at >= now - ANSWERED_RECENTLY,
         ),  # fmt: skip
         _notes(session, user),
+        _held_for_review(session, user),
     ]
 
 
@@ -218,7 +222,19 @@ def _supervisor(session: Session, user: User, now: dt.datetime, home: Home) -> l
         _escalations(session, parts, now),
         _notes(session, user),
         _alerts(session, parts, now, "alerts_overdue", overdue_condition(now)),
+        _held_for_review(session, user),
     ]
+
+
+def _held_for_review(session: Session, user: User) -> Section:
+    """The submissions of the reviewer's villages held for review, the oldest first (exactly
+    the review queue's first page, :func:`forms.review.review_queue`)."""
+    page = review_queue(session, user, state="held", page=1)
+    lines = [
+        Line("submission", s.id, s.instance_id, "", s.received_at, more=summary(s.review_reasons))
+        for s in page.rows[:SHOWN]
+    ]
+    return Section("submissions_held", page.total, lines)
 
 
 def _alerts(session: Session, parts, now: dt.datetime, key: str, *where) -> Section:
@@ -497,7 +513,7 @@ def _admin(session: Session, user: User, now: dt.datetime, home: Home) -> list[S
 def _held_submissions(session: Session) -> Section:
     """Submissions held for a person's review (as the submissions list counts them), the oldest
     first."""
-    where = (Submission.status == "review",)
+    where = (Submission.status == "review", Submission.current.is_(True))
     count = session.scalar(select(func.count()).select_from(Submission).where(*where)) or 0
     rows = session.execute(
         select(Submission.id, Submission.instance_id, Submission.review_reasons,
@@ -513,14 +529,9 @@ def _held_submissions(session: Session) -> Section:
     return Section("submissions_held", count, lines, urgent=True)
 
 
-def _first_reason(row) -> str:
-    """A held submission's first reason, as the processing wrote it (where: what is wrong)."""
-    reasons = row.review_reasons or []
-    if not reasons or not isinstance(reasons[0], dict):
-        return ""
-    first = reasons[0]
-    where = first.get("path") or ""
-    return f"{where}: {first.get('problem', '')}" if where else str(first.get("problem", ""))
+def _first_reason(row) -> Msg | str:
+    """Why a held submission waits, in plain words (:func:`forms.reasons.summary`)."""
+    return summary(row.review_reasons or [])
 
 
 def _failing_sources(session: Session) -> Section:

@@ -286,18 +286,21 @@ def test_submissions_pages_show_review_reasons_to_officers_in_scope(
     process()
 
     client.post("/login", data={"username": "olga", "password": PASSWORD})
-    page = client.get("/submissions?status=review")
+    # the list's "needs review" is the review queue, which says why in plain words
+    assert client.get("/submissions?status=review").headers["Location"].endswith("/review")
+    page = client.get("/review")
     assert page.status_code == 200
-    assert b"unknown village code" in page.data and b"NOPE" in page.data
+    assert b"<td data-label=\"Why\">Unknown village</td>" in page.data
     with session_scope(app) as s:
         review_id = s.scalar(select(Submission.id).where(Submission.status == "review"))
     detail = client.get(f"/submissions/{review_id}")
-    assert detail.status_code == 200 and b"Kouassi Yao" in detail.data  # the raw XML, escaped
+    assert detail.status_code == 200 and b"Kouassi Yao" in detail.data  # the answers
+    assert "“NOPE” is not the code of a known village".encode() in detail.data
     client.post("/logout")
 
     # an officer of another department sees neither the list entries nor the submission
     client.post("/login", data={"username": "omar", "password": PASSWORD})
-    assert b"unknown village code" not in client.get("/submissions").data
+    assert b"Nothing waits for a decision." in client.get("/review").data
     assert client.get(f"/submissions/{review_id}").status_code == 404
     client.post("/logout")
 

@@ -480,7 +480,8 @@ def _free_port() -> int:
 
 def fill_every_table(s) -> None:
     """A row in each table the case fixture leaves empty: configuration, supply chain, keys,
-    pulled sources, caches, tokens, a report, an encrypted submission, an attachment, a merge."""
+    pulled sources, caches, tokens, a report, an encrypted submission, an attachment, a merge,
+    a reviewer's decision."""
     from clms import models as m
 
     sub = s.scalars(select(m.Submission).order_by(m.Submission.id)).first()
@@ -528,6 +529,11 @@ def fill_every_table(s) -> None:
                 description="Une fille porte des charges lourdes.",
                 contact="+225 01 02",
                 reported_at=NOW,
+            ),  # fmt: skip
+            m.SubmissionReview(
+                logical_id="uuid:held", form_id=sub.form_id,
+                submission_id=submission("uuid:held", "rejected").id, action="reject",
+                reason="Sent twice", accepted=[], actor_id=olga.id, at=NOW,
             ),  # fmt: skip
             m.EncryptedSubmission(
                 submission_id=submission("uuid:enc", "encrypted").id,
