@@ -96,6 +96,14 @@ class Alert(Base):
             "visit_due_at",
             "first_visit_at",
         ),
+        # a supervisor's "Escalated to you": the few escalated alerts, not every active one
+        Index(
+            "ix_alerts_escalated",
+            "status",
+            "village_id",
+            sqlite_where=Column("escalated_at").is_not(None),
+            postgresql_where=Column("escalated_at").is_not(None),
+        ),
     )
 
 

@@ -117,6 +117,14 @@ class Case(Base):
         ),
         # the case list: scope (village) within state, newest first
         Index("ix_cases_list", "village_id", "state", "opened_at"),
+        # a supervisor's "Escalated to you": the few escalated steps, not every open case
+        Index(
+            "ix_cases_step_escalated",
+            "village_id",
+            "state",
+            sqlite_where=Column("step_escalated_at").is_not(None),
+            postgresql_where=Column("step_escalated_at").is_not(None),
+        ),
     )
 
 
@@ -334,6 +342,13 @@ class Referral(Base):
             "consent_id IS NOT NULL OR override_reason IS NOT NULL", name="ck_referrals_consent"
         ),
         Index("ix_referrals_provider_status", "provider_id", "status"),
+        # a supervisor's "Escalated to you": the referrals the job escalated
+        Index(
+            "ix_referrals_escalated",
+            "case_id",
+            sqlite_where=Column("escalated_at").is_not(None),
+            postgresql_where=Column("escalated_at").is_not(None),
+        ),
     )
 
 
