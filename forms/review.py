@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, Select, String, cast, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from clms.models import Form, Report, Submission, User, UserScope, Village, Visit
+from clms.models import Form, Report, Submission, User, Village, Visit
 from clms.paging import Page, Paging
-from clms.scope import village_ids_in_scope
+from clms.scope import users_covering, village_ids_in_scope
 from forms.parse import OUR_FORMS
 
 PAGE_SIZE = 50
@@ -45,14 +45,7 @@ def _in_villages(session: Session, user: User, villages: set[int] | None = None)
     villages = village_ids_in_scope(session, user) if villages is None else villages
     if not villages:
         return false()
-    monitors = (
-        select(User.id).where(User.role == "monitor").join(UserScope, UserScope.user_id == User.id)
-    )
-    monitor_ids = [
-        m.id
-        for m in session.scalars(select(User).where(User.id.in_(monitors)))
-        if village_ids_in_scope(session, m) & villages
-    ]
+    monitor_ids = sorted(users_covering(session, villages, ("monitor",)))
     return or_(
         Submission.id.in_(select(Visit.submission_id).where(Visit.village_id.in_(villages))),
         Submission.id.in_(select(Report.submission_id).where(Report.village_id.in_(villages))),
@@ -94,6 +87,14 @@ def review_queue(
             cast(Submission.review_reasons, String).like(f'%"code": "{_safe_code(code)}"%')
         )
     return _page(session, query, page, newest_first=False)
+
+
+def any_held(session: Session) -> bool:
+    """Whether any current submission is held for review, whoever may see it (one index read)."""
+    held = select(Submission.id).where(
+        Submission.status == QUEUE_STATES["held"], Submission.current.is_(True)
+    )
+    return session.scalar(held.limit(1)) is not None
 
 
 def _safe_code(code: str) -> str:
@@ -196,10 +197,14 @@ def reviewers_for(session: Session, submission: Submission) -> list[User]:
         villages |= village_ids_in_scope(session, submission.submitter)
     if not villages:
         return []
-    people = session.scalars(
-        select(User).where(User.role.in_(REVIEWERS), User.active.is_(True)).order_by(User.username)
+    covering = users_covering(session, villages, REVIEWERS)
+    return list(
+        session.scalars(
+            select(User)
+            .where(User.id.in_(sorted(covering)), User.active.is_(True))
+            .order_by(User.username)
+        )
     )
-    return [p for p in people if village_ids_in_scope(session, p) & villages]
 
 
 def villages_of(session: Session, submission_ids: list[int]) -> dict[int, str]:

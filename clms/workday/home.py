@@ -64,7 +64,7 @@ from clms.models import (
 from clms.notices.reading import unread_notes
 from clms.scope import parts_condition, scope_parts, village_ids_in_scope
 from forms.reasons import summary
-from forms.review import review_queue
+from forms.review import any_held, review_queue
 
 #: how many lines a section shows (its count says how many there are)
 SHOWN = 5
@@ -229,6 +229,8 @@ def _supervisor(session: Session, user: User, now: dt.datetime, home: Home) -> l
 def _held_for_review(session: Session, user: User) -> Section:
     """The submissions of the reviewer's villages held for review, the oldest first (exactly
     the review queue's first page, :func:`forms.review.review_queue`)."""
+    if not any_held(session):  # most of the time none is: the scope is not worth reading then
+        return Section("submissions_held", 0, [])
     page = review_queue(session, user, state="held", page=1)
     lines = [
         Line("submission", s.id, s.instance_id, "", s.received_at, more=summary(s.review_reasons))
