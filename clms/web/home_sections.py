@@ -42,4 +42,5 @@ LINE_TARGETS = {
     "submission": ("web.submission_detail", "submission_id"),
     "source": ("web.source_edit", "source_id"),
     "note": ("notifications.open", "notice_id"),
+    "account": ("web.user_detail", "user_id"),
 }

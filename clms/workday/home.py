@@ -581,14 +581,14 @@ def _locked_accounts(session: Session, now: dt.datetime) -> Section:
     where = (LoginThrottle.scope == "user", LoginThrottle.locked_until > now)
     # the key is the username as typed: only those of real accounts are shown (never what
     # someone typed into the name field)
-    joined = select(LoginThrottle.key, LoginThrottle.locked_until).join(
+    joined = select(User.id, LoginThrottle.key, LoginThrottle.locked_until).join(
         User, User.username == LoginThrottle.key
     )
     count = session.scalar(select(func.count()).select_from(joined.where(*where).subquery()))
     rows = session.execute(
         joined.where(*where).order_by(LoginThrottle.locked_until).limit(SHOWN)
     ).all()
-    lines = [Line("account", r.key, r.key, "", r.locked_until) for r in rows]
+    lines = [Line("account", r.id, r.key, "", r.locked_until) for r in rows]  # opens the person
     return Section("accounts_locked", count or 0, lines)
 
 
