@@ -24,9 +24,7 @@ def test_cases_bench_runs_at_a_tiny_scale(tmp_path, capsys):
     results = json.loads((tmp_path / "cases.json").read_text())["results"]
     assert [(r["size"], r["setup"]["cases"]) for r in results] == [("baseline", 20), ("full", 40)]
     for r in results:
-        assert {name: p["errors"] for name, p in r["pages"].items()} == dict.fromkeys(
-            r["pages"], 0
-        )
+        assert {name: p["errors"] for name, p in r["pages"].items()} == dict.fromkeys(r["pages"], 0)
         assert r["setup"]["provider"]["referrals"], "the provider chosen has referrals"
         export = r["exports"]["csv"]
         assert export["rows"] == export["expected_rows"] > 0

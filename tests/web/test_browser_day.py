@@ -129,8 +129,9 @@ def monitor_and_admin(app, places, make_user):
         due = b.case(s, b.child(s, b.household(s, "V1"), "Aya Traoré"), officer="olga",
                      state="implementation", step_due_at=now + 30 * DAY,
                      next_followup_due_at=now + 2 * DAY)  # fmt: skip
+        locked_until = now + dt.timedelta(minutes=15)
         s.add(LoginThrottle(scope="user", key="olga", count=5, window_start=now,
-                            locked_until=now + dt.timedelta(minutes=15), updated_at=now))  # fmt: skip
+                            locked_until=locked_until, updated_at=now))  # fmt: skip
         held = b.submission(s, status="review", review_reasons=[
             {"path": "gps", "value": "5.9 -6.1", "problem": "", "code": "far_gps"}])  # fmt: skip
         ids = {"case": due.case_number, "held": held.id, "olga": "olga"}
