@@ -137,7 +137,7 @@ def _user_change():
 @users_group.command("list")
 @with_appcontext
 def users_list() -> None:
-    """List users with role, scope and state (inactive, locked)."""
+    """List users with role, scope, state (inactive, locked) and last sign-in on the web or API."""
     from clms.auth.limits import lock_state
 
     with session_scope() as session:
@@ -154,7 +154,11 @@ def users_list() -> None:
             state = "" if user.active else " (inactive)"
             if user.username in locked:
                 state += f" (locked until {locked[user.username]:%Y-%m-%d %H:%M} UTC)"
-            click.echo(f"{user.username:20} {user.role:10} {brand:10} {' '.join(codes)}{state}")
+            seen = user.last_sign_in_at
+            seen = f" (last sign-in {seen:%Y-%m-%d %H:%M} UTC)" if seen else " (never signed in)"
+            click.echo(
+                f"{user.username:20} {user.role:10} {brand:10} {' '.join(codes)}{state}{seen}"
+            )
 
 
 @users_group.command("password")

@@ -373,6 +373,7 @@ def test_role_and_area_changes_need_a_reason_and_keep_before_and_after(
     app, client, runner, make_user, places
 ):
     make_user("kone", "officer", areas=["CI-D1"])
+    make_user("yao", "officer", areas=["CI-D2"])  # never signs in
     assert cli(runner, "set-role", "kone", "supervisor", "--area", "CI-D2").exit_code != 0
     bad = cli(runner, "set-role", "kone", "brand", "--reason", "r")
     assert bad.exit_code != 0 and "A brand user needs a brand." in bad.output
@@ -403,7 +404,8 @@ def test_role_and_area_changes_need_a_reason_and_keep_before_and_after(
     assert login(client, "kone").status_code == 302
     assert client.get("/").headers["Location"].endswith("/map")
     listed = runner.invoke(args=["users", "list"]).output
-    assert re.search(r"kone\s+brand\s+BRAND-A", listed)
+    assert re.search(r"kone\s+brand\s+BRAND-A .*\(last sign-in 20\d\d-\d\d-\d\d ", listed)
+    assert re.search(r"yao\s+officer\s+CI-D2 \(never signed in\)", listed)
 
 
 # --- web sessions --------------------------------------------------------------------------------
