@@ -3,9 +3,11 @@
 Who sees what (domain.md, privacy defaults: an administrator reads child data only when also given
 an officer's scope):
 
-- officers and supervisors list our forms' submissions of their villages, and those of monitors
-  who share a village with them (so an unknown village code still reaches an officer); they read
-  the answers and decide on those held for review;
+- officers and supervisors list our forms' submissions of their villages, and those placed in no
+  village (no visit or report saved in a known village: an unknown village code, a parse error)
+  of monitors who share a village with them, so such a submission still reaches an officer;
+  never a submission placed in a village of another scope, whoever sent it; they read the answers
+  and decide on those held for review;
 - administrators list every submission and see why each is held (the health of the intake), and
   may open the raw XML behind a link (recorded as a read); they read the answers and decide only
   on those in villages of a scope they were given, like an officer;
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, String, cast, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, and_, cast, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from clms.models import Form, Report, Submission, User, Village, Visit
@@ -41,15 +43,20 @@ class SubmissionPage(Page[Submission]):
 
 
 def _in_villages(session: Session, user: User, villages: set[int] | None = None) -> ColumnElement:
-    """Submissions of ``user``'s villages: a visit or report there, or a monitor sharing one."""
+    """Submissions of ``user``'s villages: a visit or report there; or, placed in no village, one
+    of a monitor sharing a village with ``user``."""
     villages = village_ids_in_scope(session, user) if villages is None else villages
     if not villages:
         return false()
     monitor_ids = sorted(users_covering(session, villages, ("monitor",)))
+    placed = or_(
+        exists().where(Visit.submission_id == Submission.id, Visit.village_id.is_not(None)),
+        exists().where(Report.submission_id == Submission.id, Report.village_id.is_not(None)),
+    )
     return or_(
         Submission.id.in_(select(Visit.submission_id).where(Visit.village_id.in_(villages))),
         Submission.id.in_(select(Report.submission_id).where(Report.village_id.in_(villages))),
-        Submission.submitter_id.in_(monitor_ids),
+        and_(Submission.submitter_id.in_(monitor_ids), ~placed),
     )
 
 
@@ -176,8 +183,9 @@ def may_decide(session: Session, user: User, submission: Submission) -> bool:
 
 def reviewers_for(session: Session, submission: Submission) -> list[User]:
     """Who should review a held ``submission``: the active officers and supervisors of its
-    village (its visit's or report's) or of its monitor's villages, by username. For the
-    notifications: call it when a submission is held."""
+    village (its visit's or report's), or, placed in no village, of its monitor's villages (who
+    may open it, :func:`_in_villages`), by username. For the notifications: call it when a
+    submission is held."""
     villages: set[int] = set()
     villages |= set(
         session.scalars(
@@ -193,8 +201,8 @@ def reviewers_for(session: Session, submission: Submission) -> list[User]:
             )
         )
     )
-    if submission.submitter is not None and submission.submitter.role == "monitor":
-        villages |= village_ids_in_scope(session, submission.submitter)
+    if not villages and submission.submitter is not None and submission.submitter.role == "monitor":
+        villages = village_ids_in_scope(session, submission.submitter)
     if not villages:
         return []
     covering = users_covering(session, villages, REVIEWERS)

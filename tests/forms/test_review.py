@@ -17,6 +17,7 @@ from clms.models import (
     SubmissionReview,
     User,
     UserScope,
+    Village,
     Visit,
 )
 from forms import decisions
@@ -486,3 +487,44 @@ def test_the_reviewers_find_held_submissions_on_their_home_page(
         assert "Unknown choice (child 1)" in home and 'href="/review"' in home
     login(client, "omar")  # not his villages
     assert f"/submissions/{sub.id}" not in client.get("/").get_data(as_text=True)
+
+
+def test_a_monitor_of_two_departments_does_not_open_one_to_the_others_officers(
+    app, client, phone, version, process, people
+):
+    """Awa also covers V3 (CI-D2, Omar's): her visit placed in V1 is Olga's alone; only what
+    is placed in no village (an unknown code) reaches every officer sharing one of her
+    villages."""
+    from forms.review import get_submission, may_read_content
+
+    with session_scope(app) as s:
+        awa = s.scalar(select(User).where(User.username == "awa"))
+        s.add(UserScope(user_id=awa.id, village_id=s.scalar(select(Village.id).where(
+            Village.code == "V3"))))  # fmt: skip
+    phone.submit(household_xml(version, village="V1", gps=VILLAGE_GPS["V3"]))  # far: held
+    process()
+    placed = held(app)
+    phone.submit(household_xml(version, village="V9", gps=VILLAGE_GPS["V2"]))  # unknown code
+    process()
+    with session_scope(app) as s:
+        unplaced = s.scalar(
+            select(Submission).where(Submission.status == "review", Submission.id != placed.id)
+        )
+        omar = s.scalar(select(User).where(User.username == "omar"))
+        olga = s.scalar(select(User).where(User.username == "olga"))
+        placed_row = s.get(Submission, placed.id)
+        assert get_submission(s, omar, placed.id) is None
+        assert not may_read_content(s, omar, placed_row)
+        assert [u.username for u in reviewers_for(s, placed_row)] == ["olga", "sue"]
+        assert get_submission(s, olga, placed.id) is not None
+        # placed nowhere: it reaches the officers of every village of its monitor
+        assert get_submission(s, omar, unplaced.id) is not None
+        assert {u.username for u in reviewers_for(s, unplaced)} == {"olga", "omar", "sue"}
+        unplaced_id = unplaced.id
+    login(client, "omar")
+    assert client.get(f"/submissions/{placed.id}").status_code == 404
+    assert client.get(f"/submissions/{placed.id}/xml").status_code == 404
+    answer = client.post(f"/submissions/{placed.id}/accept", data={"reason": "not mine"})
+    assert answer.status_code == 404
+    assert count(app, SubmissionReview) == 0
+    assert client.get(f"/submissions/{unplaced_id}").status_code == 200
