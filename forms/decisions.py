@@ -57,7 +57,7 @@ from clms.models import (
 )
 from forms import questions, reasons
 from forms.ingest import Attachment, IncomingSubmission, ingest_submission
-from forms.review import may_decide, versions
+from forms.review import may_decide, versions, village_choices
 from forms.xmlsafe import local, parse_xml
 
 MAX_REASON = 2000
@@ -151,10 +151,15 @@ def correct(
     root = parse_xml(submission.xml)
     question = questions.question_at(layout, local(root.tag), path)
     element = questions.find_answer(root, path)
-    if not _correctable(path) or (question is None and element is None):
+    if not _correctable(path) or question is None or question.kind in ("group", "repeat"):
         raise ReviewError(key="review.unknown_answer", path=path[:100])
     old = None if element is None else (element.text or "").strip()
     value = _checked_value(session, question, path, value)
+    if question.choice_file == "villages" and value not in dict(village_choices(session, user)):
+        # a reviewer places a visit only in a village of their own scope
+        raise ReviewError(key="review.invalid_value", value=value[:100],
+                          question=question.label("")[:200],
+                          detail=Msg("not one of your villages"))  # fmt: skip
     if (old or "") == value:
         raise ReviewError(key="review.same_value")
     new_instance, decided_at = f"uuid:{uuid.uuid4()}", utcnow()
@@ -186,12 +191,20 @@ def correct(
     return session.get(Submission, result.submission_id)
 
 
+#: what a phone records by itself (ODK's metadata): never an answer a reviewer corrects
+METADATA = frozenset({
+    "meta", "instanceID", "deprecatedID", "instanceName", "start", "end", "today", "deviceid",
+    "subscriberid", "simserial", "phonenumber", "username", "email", "audit",
+})  # fmt: skip
+#: characters XML 1.0 cannot hold (controls other than tab and line ends, non-characters)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _correctable(path: str) -> bool:
     """A path of an answer (not ODK's metadata)."""
     if not re.match(r"^([\w.-]+\[\d+\]/)?[\w.-]+$", path or ""):
         return False
-    name = path.rsplit("/", 1)[-1]
-    return name not in ("meta", "instanceID", "deprecatedID", "instanceName")
+    return path.rsplit("/", 1)[-1] not in METADATA
 
 
 def accept(session: Session, user: User, submission_id: int, why: str = "") -> Submission:
@@ -260,6 +273,8 @@ def _checked_value(
 
     if len(value) > MAX_VALUE:
         refuse(Msg("longer than {n} characters", n=MAX_VALUE))
+    if _NOT_XML.search(value):
+        refuse(Msg("holds a control character, which a form's answer cannot"))
     if value == "" or question is None:
         return value
     if question.choices is not None:

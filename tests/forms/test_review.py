@@ -528,3 +528,66 @@ def test_a_monitor_of_two_departments_does_not_open_one_to_the_others_officers(
     assert answer.status_code == 404
     assert count(app, SubmissionReview) == 0
     assert client.get(f"/submissions/{unplaced_id}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("end", "not-a-date-at-all"),  # ODK's metadata, recorded by the phone
+        ("username", "monitor05"),
+        ("deviceid", "collect:FORGED"),
+        ("start", "2099-01-01T00:00:00Z"),
+        ("secretfield", "x"),  # not a question of the form
+        ("child", "bogus"),  # a repeat, not an answer
+    ],
+)
+def test_only_a_question_of_the_form_is_corrected(
+    app, client, phone, version, process, people, field, value
+):
+    phone.submit(household_xml(version, village="V9", gps=VILLAGE_GPS["V2"]))
+    process()
+    sub = held(app)
+    login(client, "olga")
+    answer = client.post(
+        f"/submissions/{sub.id}/correct",
+        data={"field": field, "value": value, "reason": "r"},
+        follow_redirects=True,
+    )
+    assert "Corrected" not in answer.get_data(as_text=True)
+    assert count(app, Submission) == 1 and count(app, SubmissionReview) == 0
+
+
+@pytest.mark.parametrize("value", ["a\x0bb", "a\x1fb", "a\x00b"])
+def test_a_control_character_in_a_correction_is_refused_not_a_server_error(
+    app, client, phone, version, process, people, value
+):
+    phone.submit(household_xml(version, village="V9", gps=VILLAGE_GPS["V2"]))
+    process()
+    sub = held(app)
+    login(client, "olga")
+    answer = client.post(
+        f"/submissions/{sub.id}/correct",
+        data={"field": "household_head", "value": value, "reason": "typo"},
+        follow_redirects=True,
+    )
+    # the page, saying why (a NUL is refused before, by the check of every form's input)
+    said = "NUL character" if "\x00" in value else "control character"
+    assert answer.status_code == (400 if "\x00" in value else 200)
+    assert said in answer.get_data(as_text=True)
+    assert count(app, Submission) == 1
+
+
+def test_a_reviewer_places_a_visit_only_in_one_of_their_villages(
+    app, client, phone, version, process, people
+):
+    phone.submit(household_xml(version, village="V9", gps=VILLAGE_GPS["V2"]))
+    process()
+    sub = held(app)
+    login(client, "olga")  # CI-D1: V1 and V2
+    answer = client.post(
+        f"/submissions/{sub.id}/correct",
+        data={"field": "village", "value": "V3", "reason": "moved to Omar's village"},
+        follow_redirects=True,
+    )
+    assert "not one of your villages" in answer.get_data(as_text=True)
+    assert count(app, Submission) == 1 and count(app, SubmissionReview) == 0
