@@ -18,10 +18,20 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from clms import db as database
 from clms.config import load_config
 from clms.errors import Problem, problem
+
+
+class DatabaseId(IntegerConverter):
+    """``<int:...>`` in every route: a whole number a database integer column holds (PostgreSQL's
+    ``integer``, at most 2**31 - 1); a longer one matches no route, so the answer is 404."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -36,6 +46,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     logs.install()  # no device token in any log line this process writes (access, errors, ...)
     app = Flask(__name__, instance_relative_config=True)
+    # an id in a URL is a database integer: a larger number is no page (404), not an overflow
+    app.url_map.converters["int"] = DatabaseId
     cfg = load_config(app.instance_path, test_config)
     app.config.update(cfg)
     app.config["MAX_CONTENT_LENGTH"] = cfg["MAX_SUBMISSION_BYTES"]

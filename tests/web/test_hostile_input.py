@@ -716,3 +716,26 @@ def test_names_from_imports_are_escaped_on_maps_and_admin_pages(maps, client):  
     assert_kept(app, before)
     with session_scope(app) as s:
         assert s.scalar(select(func.count(Village.id))) == len(before["villages"])
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/users/99999999999999999999",
+        "/notifications/99999999999999999999",
+        "/submissions/99999999999999999999",
+        "/submissions/99999999999999999999/xml",
+        "/cases/2147483648",
+        "/alerts/99999999999999999999",
+    ],
+)
+def test_an_id_too_large_for_the_database_is_no_page_not_a_server_error(
+    app, client, places, make_user, path
+):
+    make_user("ada", "admin")
+    make_user("olga", "officer", areas=["CI-D1"])
+    for username in ("ada", "olga"):
+        client.post("/logout")
+        client.post("/login", data={"username": username, "password": PASSWORD})
+        assert client.get(path).status_code == 404, (username, path)
+    assert client.post("/submissions/99999999999999999999/correct", data={}).status_code == 404
