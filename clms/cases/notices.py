@@ -79,11 +79,11 @@ def supervisors_of(session: Session, case: Case) -> list[User]:
 
 
 def officers_of(session: Session, case: Case) -> list[User]:
-    """The case officer, else the active officers covering the case's village."""
-    if case.officer_id is not None:
-        officer = session.get(User, case.officer_id)
-        if officer is not None and officer.active:
-            return [officer]
+    """The case officer while their scope still covers the case's village (who may open it),
+    else the active officers covering it."""
     if case.village_id is None:
-        return []
-    return users_for_villages(session, [case.village_id], "officer").get(case.village_id, [])
+        officer = session.get(User, case.officer_id) if case.officer_id is not None else None
+        return [officer] if officer is not None and officer.active else []
+    covering = users_for_villages(session, [case.village_id], "officer").get(case.village_id, [])
+    mine = [u for u in covering if u.id == case.officer_id]
+    return mine or covering

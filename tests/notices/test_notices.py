@@ -434,3 +434,21 @@ def test_whoever_is_told_can_open_what_they_are_told_of(app, world):
         for _u, notice_id, kind in sorted(t for t in told if t[0] == username):
             landed = client.get(f"/notifications/{notice_id}", follow_redirects=True)
             assert landed.status_code == 200, (username, kind)
+
+
+def test_a_case_officer_moved_out_of_the_village_is_no_longer_told_nor_addressed(app, world):
+    """Otto (CI-D2) is still the recorded officer of a case in V1 (CI-D1): he can no longer
+    open it, so notes cannot be addressed to him and its news goes to the officers of V1."""
+    from clms.cases.notices import case_staff, officers_of
+
+    case_id = new_case(app)
+    with session_scope(app) as s:
+        case = s.get(Case, case_id)
+        case.officer_id = who(s, "otto").id
+        s.flush()
+        assert [u.username for u in officers_of(s, case)] == ["olga"]
+        assert "otto" not in {u.username for u in case_staff(s, case)}
+        with pytest.raises(Problem) as e:
+            add_note(s, who(s, "sam"), case_id, "For the old officer.", for_user="otto")
+        assert "for_user" in e.value.fields
+        assert notices(s, "note") == {}
