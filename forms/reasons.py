@@ -199,6 +199,14 @@ def describe(reason: dict, where: Where) -> Msg:
     return Msg(template, **params)
 
 
+def named(reason: dict, where: Where) -> Msg:
+    """Where a reason is and its name only, without the answers or facts its full words quote
+    (a date of birth, a GPS point, a value): for a reader who may not read the answers."""
+    code = code_of(reason)
+    name = Msg(CODE_NAMES[code]) if code in CODE_NAMES else Msg("needs a person's review")
+    return Msg("{where}: {problem}", where=where_words(where), problem=name)
+
+
 def _data(reason: dict) -> dict:
     data = reason.get("data") if isinstance(reason.get("data"), dict) else {}
     out = {}

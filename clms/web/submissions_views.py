@@ -14,7 +14,16 @@ from clms.locale import current_locale, gettext, localize
 from clms.web import bp, flash_problem
 from forms import decisions
 from forms.questions import answers, read_form
-from forms.reasons import CODE_NAMES, Where, acceptable, code_of, describe, split_path, summary
+from forms.reasons import (
+    CODE_NAMES,
+    Where,
+    acceptable,
+    code_of,
+    describe,
+    named,
+    split_path,
+    summary,
+)
 from forms.review import (
     QUEUE_STATES,
     SUBMISSION_PAGING,
@@ -143,13 +152,10 @@ def submission_detail(submission_id: int):
     for reason in submission.review_reasons or []:
         if not isinstance(reason, dict):
             continue
-        shown = reason if readable else {**reason, "value": "…"}
-        held.append(
-            (
-                reason.get("path") or "",
-                describe(shown, _where(layout, root_name, reason, labels, lang)),
-            )
-        )
+        where = _where(layout, root_name, reason, labels, lang)
+        # who may not read the answers reads the reason's name, never the facts it quotes
+        words = describe(reason, where) if readable else named(reason, where)
+        held.append((reason.get("path") or "", words))
     by_path: dict[str, list] = {}
     for path, words in held:
         by_path.setdefault(path, []).append(words)
@@ -212,16 +218,25 @@ def _label(layout, root_name: str, path: str, labels: dict, lang: str) -> str:
     return question.label(lang) if question is not None else path
 
 
-@bp.route("/submissions/<int:submission_id>/xml")
+@bp.route("/submissions/<int:submission_id>/xml", methods=["GET", "POST"])
 @allow("officer", "supervisor", "admin")
 def submission_xml(submission_id: int):
-    """The submission's XML exactly as received, for who may read it (administrators too: each
-    opening is recorded as a read)."""
+    """The submission's XML exactly as received, for who may read it. An administrator who may
+    not read the answers (no officer's scope) first says why they need them (a form to fix, a
+    parse error to understand): the reason is kept with the read, as a break-glass access."""
     session = db()
     submission = get_submission(session, g.user, submission_id)
     if submission is None or not may_read_raw(session, g.user, submission):
         abort(404)
-    record_read(session, g.user, "submission.read_raw", f"submission:{submission.instance_id}")
+    reason = None
+    if not may_read_content(session, g.user, submission):
+        reason = " ".join((request.form.get("reason") or "").split())[:500]
+        if request.method != "POST" or not reason:
+            status = 400 if request.method == "POST" else 200
+            return render_template("submission_xml_reason.html", s=submission,
+                                   missing=request.method == "POST"), status  # fmt: skip
+    record_read(session, g.user, "submission.read_raw", f"submission:{submission.instance_id}",
+                reason=reason)  # fmt: skip
     response = Response(submission.xml, mimetype="text/plain")
     response.headers["Content-Disposition"] = f'inline; filename="submission-{submission.id}.xml"'
     response.headers["X-Content-Type-Options"] = "nosniff"

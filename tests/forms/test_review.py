@@ -314,10 +314,23 @@ def test_every_role(app, client, phone, version, process, people):
     login(client, "ada")  # an administrator: the queue and the reasons, never the answers
     assert f"/submissions/{sub.id}" in client.get("/review").get_data(as_text=True)
     page = client.get(detail).get_data(as_text=True)
-    assert "km from village V1" in page and "Kouassi Yao" not in page
+    assert "GPS point far from the village" in page and "Kouassi Yao" not in page
+    assert "km from village" not in page  # the facts a reason quotes are the answers
     assert "Accept as it is" not in page
-    assert client.get(raw).status_code == 200  # behind a link, recorded as a read
-    assert "submission.read_raw" in audit_actions(app, f"submission:{sub.instance_id}")
+    # behind a link and a reason (break-glass), recorded as a read with the reason
+    asked = client.get(raw)
+    assert asked.status_code == 200 and b"Kouassi Yao" not in asked.data
+    assert b"Why do you need to read it?" in asked.data
+    assert "submission.read_raw" not in audit_actions(app, f"submission:{sub.instance_id}")
+    refused = client.post(raw, data={"reason": "   "})
+    assert refused.status_code == 400 and b"Kouassi Yao" not in refused.data
+    opened = client.post(raw, data={"reason": "The form's XML fails to parse"})
+    assert opened.status_code == 200 and b"Kouassi Yao" in opened.data
+    with session_scope(app) as s:
+        [entry] = s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "submission.read_raw")
+        ).all()
+        assert (entry.actor, entry.reason) == ("ada", "The form's XML fails to parse")
     assert client.post(f"{detail}/accept", data={}).status_code == 403
     assert one(app, Submission, Submission.id == sub.id).status == "review"
 
