@@ -14,6 +14,7 @@ from clms.cases.records import case_in_scope, change_case, check_move, facts_of
 from clms.errors import field_errors
 from clms.i18n import Msg
 from clms.models import Case, User, utcnow
+from clms.notices.tell import settle
 
 
 def propose_closure_if_met(
@@ -85,6 +86,7 @@ def decide_closure(
     case = case_in_scope(session, user, case_id)
     move = "approve_closure" if approve else "return_closure"
     check_move(session, case, move, user, policy=policy)
+    settle(session, "approval_requested", "case", case.id, now=now)  # it waits no more
     errors: dict = {}
     if approve:
         outcome = _choice(errors, "outcome", outcome,

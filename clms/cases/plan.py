@@ -25,6 +25,7 @@ from clms.models import (
     Visit,
     utcnow,
 )
+from clms.notices.tell import settle
 
 
 def _draft_plan(session: Session, case: Case, user: User, now: dt.datetime) -> ActionPlan:
@@ -231,6 +232,7 @@ def decide_plan(
         raise field_errors(errors)
     plan = current_plan(session, case.id)
     plan.decided_at, plan.decided_by_id, plan.decision_note = now, user.id, note
+    settle(session, "approval_requested", "case", case.id, now=now)  # it waits no more
     if approve:
         plan.status = "approved"
         _start_implementation(session, case, user, now, expected_version, "plan_approved",

@@ -28,7 +28,7 @@ from clms.models import (
     User,
     utcnow,
 )
-from clms.notices.tell import About
+from clms.notices.tell import About, settle
 
 
 def record_consent(
@@ -337,6 +337,7 @@ def accept_referral(
     referral = _provider_referral(session, user, referral_id)
     _move_referral(referral, "accept")
     referral.responded_at, referral.responded_by_id = now, user.id
+    settle(session, "referral_received", "referral", referral.id, now=now)  # answered
     session.flush()
     case = session.get(Case, referral.case_id)
     change_case(session, case, user, now=now, policy=policy, action="referral_accepted",
@@ -370,6 +371,7 @@ def reject_referral(
         raise field_errors(errors)
     _move_referral(referral, "reject")
     referral.responded_at, referral.responded_by_id = now, user.id
+    settle(session, "referral_received", "referral", referral.id, now=now)  # answered
     referral.rejection_reason = reason
     if outcome:
         referral.outcome = outcome

@@ -17,7 +17,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from clms.models import Notice, NoticePreference, User, utcnow
@@ -141,3 +141,22 @@ def _mail(session, user: User, kind: str, about: About, mail: Mail | None, now) 
         alert_id=mail.alert_id,
         now=now,
     )
+
+
+def settle(
+    session: Session, kind: str, subject: str, subject_id: int, *, now: dt.datetime | None = None
+) -> int:
+    """Mark read, for everyone, the unread notices of ``kind`` about one item once what they ask
+    for is done (a plan decided, a referral answered, a held submission decided), by whoever did
+    it: a notice must not say a thing waits when it no longer does. Returns how many."""
+    result = session.execute(
+        update(Notice)
+        .where(
+            Notice.kind == kind,
+            Notice.subject == subject,
+            Notice.subject_id == subject_id,
+            Notice.read_at.is_(None),
+        )
+        .values(read_at=now or utcnow())
+    )
+    return result.rowcount or 0

@@ -11,6 +11,7 @@ from clms.db import db
 from clms.errors import Problem
 from clms.i18n import N_, Msg
 from clms.locale import current_locale, gettext, localize
+from clms.notices.tell import settle
 from clms.web import bp, flash_problem
 from forms import decisions
 from forms.questions import answers, read_form
@@ -304,6 +305,7 @@ def _decide(submission_id: int, operation, *args, done: Msg, confirm: bool = Tru
         args_ = {"field": field} if field and operation is decisions.correct else {}
         return redirect(url_for("web.submission_detail", submission_id=target, **args_), 303)
     target = result.id
+    settle(session, "submission_held", "submission", submission_id)  # decided: it waits no more
     session.commit()
     flash(localize(done), "success")
     return redirect(url_for("web.submission_detail", submission_id=target), 303)

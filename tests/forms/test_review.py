@@ -604,3 +604,21 @@ def test_a_reviewer_places_a_visit_only_in_one_of_their_villages(
     )
     assert "not one of your villages" in answer.get_data(as_text=True)
     assert count(app, Submission) == 1 and count(app, SubmissionReview) == 0
+
+
+def test_a_decision_settles_the_notices_that_the_submission_waits(
+    app, client, phone, version, process, people
+):
+    from clms.models import Notice
+
+    phone.submit(household_xml(version, village="V1", gps=VILLAGE_GPS["V3"]))
+    process()
+    sub = held(app)
+    with session_scope(app) as s:
+        told = s.scalars(select(Notice).where(Notice.kind == "submission_held")).all()
+        assert {n.subject_id for n in told} == {sub.id} and all(n.read_at is None for n in told)
+    login(client, "olga")
+    client.post(f"/submissions/{sub.id}/accept", data={"reason": "Farm across the river"})
+    with session_scope(app) as s:
+        told = s.scalars(select(Notice).where(Notice.kind == "submission_held")).all()
+        assert told and all(n.read_at is not None for n in told)

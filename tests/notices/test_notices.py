@@ -452,3 +452,31 @@ def test_a_case_officer_moved_out_of_the_village_is_no_longer_told_nor_addressed
             add_note(s, who(s, "sam"), case_id, "For the old officer.", for_user="otto")
         assert "for_user" in e.value.fields
         assert notices(s, "note") == {}
+
+
+def test_a_notice_that_something_waits_is_read_for_everyone_once_it_is_done(app, world):
+    """Sam and Sue are both asked to approve a plan; Sue approves it: Sam's notice no longer
+    says it waits (the header's count and the home page agree); the news it makes stays."""
+    case_id = plan_waiting(app)
+    with session_scope(app) as s:
+        assert sorted(notices(s, "approval_requested")) == ["sam", "sue"]
+        before = unread_count(s, who(s, "sam"))
+        decide_plan(s, who(s, "sue"), case_id, approve=True, now=T0 + DAY)
+    with session_scope(app) as s:
+        asked = notices(s, "approval_requested")
+        assert all(n.read_at is not None for ns in asked.values() for n in ns)
+        assert unread_count(s, who(s, "sam")) == before - 1
+        # what is news stays unread: the officer's "approved" is not settled by it
+        assert all(n.read_at is None for n in notices(s, "approval_decided")["olga"])
+
+
+def test_a_referral_answered_no_longer_waits_for_its_providers(app, world):
+    case_id, planned_id = implementing(app)
+    with session_scope(app) as s:
+        olga = who(s, "olga")
+        record_consent(s, olga, case_id, provider_code="SCH-GN", given_by="guardian",
+                       method="verbal", shares=["first_name", "age"], now=T0)  # fmt: skip
+        referral = refer(s, olga, case_id, planned_service_id=planned_id, now=T0)
+        assert notices(s, "referral_received")["pat"][0].read_at is None
+        reject_referral(s, who(s, "pat"), referral.id, reason="No places left", now=T0 + DAY)
+        assert notices(s, "referral_received")["pat"][0].read_at is not None
