@@ -13,6 +13,7 @@ SECTIONS: dict[str, tuple[str, str | None, dict]] = {
     "cases_overdue": (N_("Your cases past a deadline"), "web.cases_index",
                       {"mine": "1", "overdue": "true"}),
     "cases_due": (N_("Your cases with a step due soon"), None, {}),
+    "plans_returned": (N_("Your plans returned for changes"), None, {}),
     "followups_due": (N_("Follow-up visits due"), None, {}),
     "referrals_overdue": (N_("Overdue referrals"), None, {}),
     "referrals_answered": (N_("Referrals answered this week"), None, {}),

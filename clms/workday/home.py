@@ -13,7 +13,8 @@ What a section holds (``now``: the time of the request):
   ``alerts_new`` (every new one, overdue or not, as the alert list counts them),
   ``cases_overdue`` (the officer's open cases past
   their step's deadline or their follow-up date), ``cases_due`` (step due within
-  :data:`DUE_SOON`), ``followups_due`` (follow-up visit due within :data:`FOLLOWUP_SOON`),
+  :data:`DUE_SOON`), ``plans_returned`` (their cases whose plan a supervisor returned, to
+  revise), ``followups_due`` (follow-up visit due within :data:`FOLLOWUP_SOON`),
   ``referrals_overdue`` (referrals of the officer's cases not answered by their deadline, or
   accepted and not done by their completion date), ``referrals_answered`` (accepted or rejected
   within :data:`ANSWERED_RECENTLY`), ``notes_for_you`` (case notes addressed to the person that
@@ -195,6 +196,9 @@ def _officer(session: Session, user: User, now: dt.datetime, home: Home) -> list
             Case.step_due_at.is_not(None),
             Case.step_due_at <= now + DUE_SOON,
         ),  # fmt: skip
+        # a plan the supervisor returned with a note: the officer revises and submits it again
+        _cases(session, parts, now, "plans_returned", mine, Case.state == "action_plan",
+               Case.id.in_(select(ActionPlan.case_id).where(ActionPlan.status == "returned"))),
         _followups(session, villages, now, mine),
         _referrals_of_cases(
             session, villages, now, "referrals_overdue", mine, overdue_referral_condition(now)

@@ -440,3 +440,25 @@ def test_referrals_answered_this_week_show_the_latest_answer_first(people):
             cases[2].case_number,
             cases[0].case_number,
         ]
+
+
+def test_an_officer_finds_the_plans_a_supervisor_returned_to_revise(people):
+    with session_scope(people) as s:
+        returned = b.case(s, _kid(s, "V1"), officer="olga", state="action_plan",
+                          step_due_at=NOW + 9 * DAY)  # fmt: skip
+        s.add(ActionPlan(case_id=returned.id, status="returned", needs_approval=True,
+                         submitted_at=NOW - 2 * DAY, decided_at=NOW - DAY,
+                         decision_note="Add a school kit"))  # fmt: skip
+        waiting = b.case(s, _kid(s, "V2"), officer="olga", state="action_plan",
+                         step_due_at=NOW + 9 * DAY)  # fmt: skip
+        s.add(ActionPlan(case_id=waiting.id, status="submitted", needs_approval=True,
+                         submitted_at=NOW - DAY))  # fmt: skip
+        colleague = b.case(s, _kid(s, "V1"), officer="omar", state="action_plan")
+        s.add(ActionPlan(case_id=colleague.id, status="returned", needs_approval=True))
+        s.flush()
+        found = _sections(home_of(s, _user(s, "olga"), now=NOW))
+        assert found["plans_returned"] == (1, [("case", returned.case_number)])
+        assert _sections(home_of(s, _user(s, "omar"), now=NOW))["plans_returned"] == (
+            1,
+            [("case", colleague.case_number)],
+        )
