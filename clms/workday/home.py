@@ -237,7 +237,7 @@ def _held_for_review(session: Session, user: User) -> Section:
         return Section("submissions_held", 0, [])
     page = review_queue(session, user, state="held", page=1)
     lines = [
-        Line("submission", s.id, s.instance_id, "", s.received_at, more=summary(s.review_reasons))
+        Line("submission", s.id, f"#{s.id}", "", s.received_at, more=summary(s.review_reasons))
         for s in page.rows[:SHOWN]
     ]
     return Section("submissions_held", page.total, lines)
@@ -529,7 +529,7 @@ def _held_submissions(session: Session) -> Section:
         .limit(SHOWN)
     ).all()  # fmt: skip
     lines = [
-        Line("submission", r.id, r.instance_id, "", r.received_at, more=_first_reason(r))
+        Line("submission", r.id, f"#{r.id}", "", r.received_at, more=_first_reason(r))
         for r in rows
     ]
     return Section("submissions_held", count, lines, urgent=True)

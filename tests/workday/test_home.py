@@ -251,7 +251,7 @@ def test_an_administrator_sees_what_needs_fixing(people):
         s.flush()
         found = _sections(home_of(s, _user(s, "ada"), now=NOW))
         assert found == {
-            "submissions_held": (1, [("submission", "uuid:held")]),
+            "submissions_held": (1, [("submission", f"#{held.id}")]),
             "sources_failing": (1, [("source", "Central Nawa")]),
             "jobs_failed": (1, [("job", "escalate")]),
             "mail_failed": (1, [("mail", "olga")]),
