@@ -19,15 +19,17 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
 from clms.audit import record
-from clms.auth.limits import lock_state
+from clms.auth.limits import Limits, attempt_sign_in, lock_state
 from clms.auth.passwords import password_problems
 from clms.auth.users import (
+    MAX_OWN_DEVICE_TOKENS,
     SCOPED_ROLES,
     UserError,
     change_areas,
     change_password,
     change_role,
     describe,
+    issue_device_token,
     list_tokens,
 )
 from clms.i18n import LOCALES, Msg
@@ -201,6 +203,34 @@ def generate_password(username: str = "") -> str:
             return password
 
 
+class WrongPassword(UserError):
+    """The password a signed-in person typed to confirm a change is not theirs (or their username
+    is locked). The failure is counted and audited in the session, as a failed sign-in is: the
+    caller commits before answering (its other changes were not made)."""
+
+
+def confirm_password(
+    session: Session, user: User, password: str, *, address: str, limits: Limits, surface: str
+) -> None:
+    """Check that ``password`` is ``user``'s, in the same throttle as the sign-in page
+    (:mod:`clms.auth.limits`): a wrong one counts as a failed sign-in of the username (audited
+    as ``auth.login_failed`` with ``surface``) and locks it after as many; while it is locked,
+    even the right password is refused. Raises :class:`WrongPassword` naming the ``current``
+    field."""
+    attempt = attempt_sign_in(
+        session, user.username,
+        lambda: user if password and check_password_hash(user.password_hash, password) else None,
+        address=address, limits=limits, surface=surface, count_every_attempt=False,
+    )  # fmt: skip
+    refusal = attempt.refusal
+    if refusal is None:
+        return
+    if refusal.key == "auth.failed":
+        raise WrongPassword(Msg("The current password is not right."), field="current")
+    # locked, or too many attempts from this address: the sign-in's own message
+    raise WrongPassword(refusal.msg, field="current", headers=refusal.headers)
+
+
 def change_own_password(
     session: Session,
     user: User,
@@ -208,18 +238,41 @@ def change_own_password(
     new: str,
     *,
     realm: str,
+    address: str,
+    limits: Limits,
     min_length: int | None = None,
 ) -> None:
-    """``user`` changes their own password: the current one must be right. As a reset does, it
+    """``user`` changes their own password: the current one must be right
+    (:func:`confirm_password`: a wrong one counts towards the sign-in lock). As a reset does, it
     ends their web sessions everywhere (the caller keeps the one the change came from) and
     revokes their API tokens; audited as ``user.password`` by the person."""
-    if not current or not check_password_hash(user.password_hash, current):
-        raise UserError(Msg("The current password is not right."), field="current")
+    confirm_password(session, user, current, address=address, limits=limits, surface="profile")
     if new == current:
         raise UserError(Msg("The new password is the same as the current one."), field="password")
     change_password(
         session, user.username, new, realm=realm, actor=user, reason="changed on the profile page",
         min_length=min_length,
+    )  # fmt: skip
+
+
+def set_up_own_phone(
+    session: Session,
+    user: User,
+    password: str,
+    *,
+    address: str,
+    limits: Limits,
+    label: str,
+    days: int,
+):
+    """A monitor sets up a phone of their own: their password first (:func:`confirm_password`,
+    so that a stolen session alone does not become phone access), and at most
+    :data:`~clms.auth.users.MAX_OWN_DEVICE_TOKENS` live device tokens (past that an
+    administrator revokes one). Returns the token and its row (:func:`issue_device_token`)."""
+    confirm_password(session, user, password, address=address, limits=limits, surface="phone")
+    return issue_device_token(
+        session, user.username, actor=user, label=label, days=days,
+        most_live=MAX_OWN_DEVICE_TOKENS,
     )  # fmt: skip
 
 

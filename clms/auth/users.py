@@ -11,8 +11,10 @@ after in the entry's details. Every function checks everything first and raises
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clms.audit import record
@@ -35,6 +37,18 @@ from clms.models import (
 
 SCOPED_ROLES = {"monitor", "officer", "supervisor"}
 TOKEN_KINDS = ("api", "device")
+#: a username: 2 to 80 lowercase ASCII letters, digits, '.', '_' or '-', starting with a letter or
+#: a digit (no look-alike letters, invisible or control characters; unique whatever the case)
+USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,79}", re.ASCII)
+#: the longest full name and e-mail address (their columns' size)
+MAX_NAME, MAX_EMAIL = 200, 200
+#: the longest reason of a change (as the decisions on submissions)
+MAX_REASON = 2000
+#: an e-mail address: one '@' with something on each side, no spaces or control characters
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+#: the characters stripped from both ends of a reason: whitespace and the invisible ones
+_BLANK = "\u200b\u200c\u200d\ufeff"
+_EDGES = re.compile(rf"^[\s{_BLANK}]+|[\s{_BLANK}]+$")
 
 
 class UserError(DomainProblem, ValueError):
@@ -78,24 +92,28 @@ def add_user(
     """
     scope_codes = scope_codes or []
     username = username.strip()
-    if not username or any(c in username for c in ":/ \t"):
+    if not USERNAME.fullmatch(username):
         raise _refuse(
             "username",
             Msg(
-                "The username {username!r} must not be empty, nor hold spaces, ':' or '/'.",
-                username=username,
+                "The username {username!r} must be 2 to 80 characters: lowercase letters a-z, "
+                "digits, '.', '_' or '-', beginning with a letter or a digit.",
+                username=username[:100],
             ),
         )
-    if session.scalar(select(User.id).where(User.username == username)) is not None:
+    taken = session.scalar(select(User.username).where(func.lower(User.username) == username))
+    if taken is not None:
         raise _refuse(
-            "username", Msg("There is already a user called {username!r}.", username=username)
+            "username", Msg("There is already a user called {username!r}.", username=taken)
         )
+    full_name = _check_name(full_name)
+    email = _check_email(email)
     brand, provider, scopes = _permissions(session, role, scope_codes, brand_code, provider_code)
     if locale is not None and locale not in LOCALES:
         raise _refuse("locale", Msg("Unknown language {locale!r}.", locale=locale))
     user = User(
-        username=username, role=role, full_name=full_name.strip(), email=(email or "").strip()
-        or None, brand=brand, provider=provider, locale=locale,
+        username=username, role=role, full_name=full_name, email=email, brand=brand,
+        provider=provider, locale=locale,
     )  # fmt: skip
     _set_password(user, password, realm, min_length)
     user.scopes.extend(scopes)
@@ -117,9 +135,15 @@ def change_role(
     provider_code: str | None = None,
 ) -> User:
     """Give ``username`` ``role`` with its areas, brand or provider (the same rules as
-    :func:`add_user`); audited as ``user.role`` with the before and the after."""
+    :func:`add_user`); audited as ``user.role`` with the before and the after. Nobody changes
+    their own role (``actor`` is the user), and the last active administrator stays one."""
     user = _user(session, username)
-    _require_reason(reason)
+    reason = _require_reason(reason)
+    _not_self(
+        user, actor, "role", Msg("You cannot change your own role: ask another administrator.")
+    )
+    if user.role == "admin" and role != "admin":
+        _keep_an_admin(session, user, "role")
     brand, provider, scopes = _permissions(
         session, role, scope_codes or [], brand_code, provider_code
     )
@@ -140,7 +164,7 @@ def change_areas(
     """Replace the areas and villages of a monitor, officer or supervisor; audited as
     ``user.areas`` with the before and the after."""
     user = _user(session, username)
-    _require_reason(reason)
+    reason = _require_reason(reason)
     if user.role not in SCOPED_ROLES:
         raise _refuse(
             "areas",
@@ -154,7 +178,7 @@ def change_areas(
         raise _refuse(
             "areas", Msg("A {role} needs at least one area or village.", role=Msg(user.role))
         )
-    scopes = [_scope_for(session, code) for code in scope_codes]
+    scopes = [_scope_for(session, code) for code in dict.fromkeys(scope_codes)]
     before = describe(session, user)
     user.scopes.clear()
     session.flush()
@@ -174,33 +198,44 @@ def change_password(
     actor,
     reason: str = "",
     min_length: int | None = None,
+    revoke_devices: bool = False,
 ) -> int:
     """Set a new password (checked with ``min_length``, the ``PASSWORD_MIN_LENGTH`` setting;
     None: the least); ends the person's web sessions and revokes their API tokens (a reset is
-    what one does when a password leaked). Device tokens stay: they belong to phones, not to the
-    password. Returns how many API tokens were revoked; audited as ``user.password``."""
+    what one does when a password leaked). Device tokens stay unless ``revoke_devices``: they
+    belong to phones, not to the password. Returns how many API tokens were revoked; audited as
+    ``user.password`` (with how many API and device tokens were revoked)."""
     user = _user(session, username)
+    reason = _optional_reason(reason)
     _set_password(user, password, realm, min_length)
     end_sessions(session, user)
     revoked = revoke_tokens(session, user, "api")
+    devices = revoke_tokens(session, user, "device") if revoke_devices else 0
     record(
         session,
         actor,
         "user.password",
         f"user:{username}",
-        reason or None,
+        reason,
         api_tokens_revoked=revoked,
+        **({"device_tokens_revoked": devices} if revoke_devices else {}),
     )
     return revoked
 
 
 def deactivate_user(session: Session, username: str, *, reason: str, actor) -> int:
     """Deactivate ``username``: no sign-in any more, their web sessions end at their next
-    request and all their tokens are revoked. Returns how many tokens were revoked."""
+    request and all their tokens are revoked. Returns how many tokens were revoked. Nobody
+    deactivates themselves (``actor`` is the user), nor the last active administrator."""
     user = _user(session, username)
-    _require_reason(reason)
+    reason = _require_reason(reason)
+    _not_self(
+        user, actor, "state", Msg("You cannot deactivate yourself: ask another administrator.")
+    )
     if not user.active:
         raise _refuse("state", Msg("{username} is already inactive.", username=username))
+    if user.role == "admin":
+        _keep_an_admin(session, user, "state")
     user.active = False
     end_sessions(session, user)
     revoked = revoke_tokens(session, user)
@@ -211,7 +246,7 @@ def deactivate_user(session: Session, username: str, *, reason: str, actor) -> i
 def activate_user(session: Session, username: str, *, reason: str, actor) -> User:
     """Let a deactivated user sign in again (their old tokens stay revoked)."""
     user = _user(session, username)
-    _require_reason(reason)
+    reason = _require_reason(reason)
     if user.active:
         raise _refuse("state", Msg("{username} is already active.", username=username))
     user.active = True
@@ -221,6 +256,7 @@ def activate_user(session: Session, username: str, *, reason: str, actor) -> Use
 
 def unlock_user(session: Session, username: str, *, actor, reason: str = "") -> dict:
     """Clear the sign-in lock and failure count of ``username`` (audited as ``user.unlock``)."""
+    reason = _optional_reason(reason)
     state = unlock(session, username)
     if state is None:
         if session.scalar(select(User.id).where(User.username == username)) is None:
@@ -232,7 +268,7 @@ def unlock_user(session: Session, username: str, *, actor, reason: str = "") -> 
                 ),
             )
         state = {"failures": 0, "locked": False}
-    record(session, actor, "user.unlock", f"user:{username}", reason or None, **state)
+    record(session, actor, "user.unlock", f"user:{username}", reason, **state)
     return state
 
 
@@ -242,6 +278,7 @@ def revoke_user_tokens(
     """Revoke the live tokens of ``username`` (of ``kind``, or all); audited as
     ``user.tokens_revoked``. Returns how many."""
     user = _user(session, username)
+    reason = _optional_reason(reason)
     if kind is not None and kind not in TOKEN_KINDS:
         raise _refuse(
             "kind",
@@ -253,7 +290,7 @@ def revoke_user_tokens(
         )
     count = revoke_tokens(session, user, kind)
     record(
-        session, actor, "user.tokens_revoked", f"user:{username}", reason or None,
+        session, actor, "user.tokens_revoked", f"user:{username}", reason,
         kind=kind or "all", count=count,
     )  # fmt: skip
     return count
@@ -263,6 +300,10 @@ def revoke_user_tokens(
 DEVICE_TOKEN_DAYS = 180
 #: the longest a token may be given (ten years: longer is no expiry at all)
 MAX_TOKEN_DAYS = 3650
+#: the most live device tokens a monitor may set up for themselves (``/profile/phone``): one
+#: phone and a spare or two; past that an administrator revokes one (a stolen session must not
+#: mint phone access without end)
+MAX_OWN_DEVICE_TOKENS = 3
 
 
 def issue_device_token(
@@ -273,12 +314,13 @@ def issue_device_token(
     label: str = "",
     hours: int | None = None,
     days: int = DEVICE_TOKEN_DAYS,
+    most_live: int | None = None,
 ) -> tuple[str, ApiToken]:
     """A device token for a phone of ``username`` (OpenRosa URL ``/key/<token>/``); the token is
     returned once and never stored. It lasts ``hours``, else ``days`` (the setting
     ``DEVICE_TOKEN_DAYS``, 180 by default): a token written on a lost phone stops working by
-    itself; :func:`renew_device_token` extends one that is still in use. Audited as
-    ``user.token_issued``."""
+    itself; :func:`renew_device_token` extends one that is still in use. With ``most_live``, refused
+    when the person already has that many live device tokens. Audited as ``user.token_issued``."""
     user = _user(session, username)
     if not user.active:
         raise _refuse("state", Msg("{username} is inactive.", username=username))
@@ -292,6 +334,19 @@ def issue_device_token(
             "hours", Msg("The hours must be a number from 1 to {most}.", most=24 * MAX_TOKEN_DAYS)
         )
     _check_days(days)
+    if most_live is not None:
+        live = sum(
+            1
+            for t in list_tokens(session, username)
+            if t.kind == "device" and token_state(t) == "live"
+        )
+        if live >= most_live:
+            raise _refuse(
+                "token",
+                Msg("{username} already has {count} phones set up (at most {most}): ask an "
+                    "administrator to revoke the token of one you no longer use.",
+                    username=username, count=live, most=most_live),
+            )  # fmt: skip
     token, row = issue_token(
         session, user, "device", hours=hours if hours is not None else 24 * days,
         label=label[:200],
@@ -396,11 +451,78 @@ def _check_days(days: int) -> None:
         )
 
 
-def _require_reason(reason: str) -> None:
-    if not (reason or "").strip():
+def _require_reason(reason: str) -> str:
+    """The reason of a change of permissions, without blanks and invisible characters at its
+    ends; refused when nothing is left or when it is longer than :data:`MAX_REASON`."""
+    text = _optional_reason(reason)
+    if text is None:
         raise _refuse(
             "reason", Msg("Say why (the reason): changes of permissions are audited with it.")
         )
+    return text
+
+
+def _optional_reason(reason: str | None) -> str | None:
+    """A reason that may be left out (None when only blanks), at most :data:`MAX_REASON`."""
+    text = _EDGES.sub("", reason or "")
+    if len(text) > MAX_REASON:
+        raise _refuse(
+            "reason",
+            Msg("The reason is too long ({length} characters; at most {most}).",
+                length=len(text), most=MAX_REASON),
+        )  # fmt: skip
+    return text or None
+
+
+def _check_name(full_name: str | None) -> str:
+    text = (full_name or "").strip()
+    if len(text) > MAX_NAME:
+        raise _refuse(
+            "full_name",
+            Msg("The full name is too long ({length} characters; at most {most}).",
+                length=len(text), most=MAX_NAME),
+        )  # fmt: skip
+    if any(_control(c) for c in text):
+        raise _refuse("full_name", Msg("The full name must not hold control characters."))
+    return text
+
+
+def _check_email(email: str | None) -> str | None:
+    text = (email or "").strip()
+    if not text:
+        return None
+    if len(text) > MAX_EMAIL or any(_control(c) for c in text) or not _EMAIL.fullmatch(text):
+        raise _refuse(
+            "email",
+            Msg("{email!r} is not an e-mail address (name@example.org, at most {most} "
+                "characters, no spaces).", email=text[:100], most=MAX_EMAIL),
+        )  # fmt: skip
+    return text
+
+
+def _control(char: str) -> bool:
+    """A control, format (bidirectional, zero-width) or line-breaking character."""
+    return unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")
+
+
+def _not_self(user: User, actor, field: str, message: Msg) -> None:
+    if isinstance(actor, User) and actor.id == user.id:
+        raise _refuse(field, message)
+
+
+def _keep_an_admin(session: Session, user: User, field: str) -> None:
+    """Refuse a change that would leave no active administrator."""
+    others = session.scalar(
+        select(func.count(User.id)).where(
+            User.role == "admin", User.active.is_(True), User.id != user.id
+        )
+    )
+    if not others:
+        raise _refuse(
+            field,
+            Msg("{username} is the last active administrator: make someone else an "
+                "administrator first.", username=user.username),
+        )  # fmt: skip
 
 
 def _permissions(
@@ -440,7 +562,7 @@ def _permissions(
             raise _refuse("provider", Msg("Unknown provider code {code!r}.", code=provider_code))
     elif provider_code:
         raise _refuse("provider", Msg("Only provider users belong to a provider."))
-    scopes = [_scope_for(session, code) for code in scope_codes]
+    scopes = [_scope_for(session, code) for code in dict.fromkeys(scope_codes)]  # each code once
     return brand, provider, scopes
 
 

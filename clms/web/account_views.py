@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 
 from clms.auth import allow, password_min_length
-from clms.auth.accounts import change_own_password, set_language
-from clms.auth.users import DEVICE_TOKEN_DAYS, UserError, issue_device_token
+from clms.auth.accounts import WrongPassword, change_own_password, set_language, set_up_own_phone
+from clms.auth.limits import Limits
+from clms.auth.users import DEVICE_TOKEN_DAYS, UserError
 from clms.db import db
 from clms.i18n import LOCALE_NAMES, LOCALES, Msg
 from clms.locale import localize
@@ -44,10 +45,11 @@ def own_password():
     try:
         change_own_password(
             db(), g.user, form.get("current", ""), new, realm=current_app.config["DIGEST_REALM"],
+            address=request.remote_addr or "", limits=Limits.from_config(current_app.config),
             min_length=password_min_length(current_app.config),
         )  # fmt: skip
     except UserError as p:
-        db().rollback()
+        _answered(p)
         return _profile({p.field or "password": localize(p)}, p.status)
     epoch = g.user.session_epoch
     db().commit()
@@ -77,15 +79,27 @@ def own_language():
 @bp.route("/profile/phone", methods=["POST"])
 @allow("monitor")
 def own_phone():
-    """A monitor sets up a phone of their own: a device token for it, shown once with the QR code
-    that configures ODK Collect (as an administrator would issue it from the person's page)."""
+    """A monitor sets up a phone of their own, with their password: a device token for it, shown
+    once with the QR code that configures ODK Collect (as an administrator would issue it from
+    the person's page); at most a few live ones (then an administrator revokes one)."""
     try:
-        token, row = issue_device_token(
-            db(), g.user.username, actor=g.user, label=localize(Msg("set up by its monitor")),
+        token, row = set_up_own_phone(
+            db(), g.user, request.form.get("password", ""), address=request.remote_addr or "",
+            limits=Limits.from_config(current_app.config),
+            label=localize(Msg("set up by its monitor")),
             days=int(current_app.config.get("DEVICE_TOKEN_DAYS") or DEVICE_TOKEN_DAYS),
         )  # fmt: skip
     except UserError as p:
-        db().rollback()
+        _answered(p)
         flash(localize(p), "error")
         return redirect(url_for("web.home"))
     return phone_page(g.user, token, row, back=url_for("web.home"))
+
+
+def _answered(p: UserError) -> None:
+    """End the request's transaction after a refusal: a wrong password's count and audit entry
+    are kept (as the sign-in page keeps them), anything else is undone."""
+    if isinstance(p, WrongPassword):
+        db().commit()
+    else:
+        db().rollback()

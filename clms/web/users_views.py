@@ -248,6 +248,7 @@ def user_password(user_id: int):
         change_password(
             db(), user.username, password, realm=_realm(), actor=g.user,
             reason=form.get("password_reason", ""), min_length=_min_length(),
+            revoke_devices=form.get("password_revoke_devices") == "yes",
         )  # fmt: skip
     except UserError as p:
         return _refused(user_id, "password", p, form)
@@ -267,7 +268,10 @@ def user_password(user_id: int):
 def user_unlock(user_id: int):
     """End the sign-in lock of the person (after too many wrong passwords) before its time."""
     user = _user_or_404(user_id)
-    unlock_user(db(), user.username, actor=g.user, reason=request.form.get("reason", ""))
+    try:
+        unlock_user(db(), user.username, actor=g.user, reason=request.form.get("reason", ""))
+    except UserError as p:
+        return _refused(user_id, "unlock", p, {})
     return _done(user_id, Msg("Unlocked {username}.", username=user.username))
 
 

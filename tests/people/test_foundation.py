@@ -24,15 +24,15 @@ def test_users_add_reads_password_from_stdin_and_scopes_areas(app, runner, place
 
 def test_users_add_refuses_unknown_area_and_missing_scope(app, runner, places):
     bad = runner.invoke(
-        args=["users", "add", "x", "--role", "officer", "--area", "NOPE"],
+        args=["users", "add", "xena", "--role", "officer", "--area", "NOPE"],
         input="a strong passphrase\n",
     )
     assert bad.exit_code != 0 and "Unknown area or village code 'NOPE'" in bad.output
     none = runner.invoke(
-        args=["users", "add", "y", "--role", "monitor"], input="a strong passphrase\n"
+        args=["users", "add", "yao", "--role", "monitor"], input="a strong passphrase\n"
     )
     assert none.exit_code != 0 and "needs at least one area or village" in none.output
-    short = runner.invoke(args=["users", "add", "z", "--role", "admin"], input="short\n")
+    short = runner.invoke(args=["users", "add", "zoe", "--role", "admin"], input="short\n")
     assert short.exit_code != 0 and "at least 10 characters" in short.output
     with session_scope(app) as s:
         assert s.scalars(select(User)).all() == []

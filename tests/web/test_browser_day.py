@@ -21,6 +21,7 @@ from tests.browser import (
     screenshot,
     sign_in,
 )
+from tests.conftest import PASSWORD
 
 pytestmark = BROWSER_MARKS
 
@@ -148,6 +149,7 @@ def test_a_monitor_finds_the_visits_due_and_sets_up_a_phone_from_home(browser, m
     expect(page.get_by_role("heading", name="Votre téléphone")).to_be_visible()
     assert not overflows_horizontally(page)
     screenshot(page, "day-monitor-fr-phone")
+    page.get_by_label("Votre mot de passe").fill(PASSWORD)  # a session alone sets up no phone
     page.get_by_role("button", name="Afficher un code QR pour mon téléphone").click()
     expect(page.locator("svg.segno")).to_be_visible()
     url = page.locator("p.secret code").text_content()  # under "No camera?", folded

@@ -248,7 +248,7 @@ def test_adding_a_monitor_with_a_generated_password_shows_it_once(app, admin):
             "password_again",
             "The two passwords differ",
         ),
-        ({"username": "a b", "role": "admin"}, "username", "must not be empty, nor hold spaces"),
+        ({"username": "a b", "role": "admin"}, "username", "must be 2 to 80 characters"),
     ],
 )
 def test_a_refused_user_is_explained_on_the_form_with_what_was_typed(
@@ -565,7 +565,7 @@ def test_a_monitor_sets_up_their_own_phone_from_home_with_a_qr_code(app, client,
     login(client, "awa")
     home = client.get("/").get_data(as_text=True)
     assert 'action="/profile/phone"' in home and "Scan QR code" in home
-    answer = client.post("/profile/phone")
+    answer = client.post("/profile/phone", data={"password": PASSWORD})
     assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
     html = answer.get_data(as_text=True)
     token = re.search(r"<code>(http[^<]+)</code>", html)[1].rsplit("/key/", 1)[1]
@@ -587,9 +587,130 @@ def test_only_a_monitor_issues_a_token_for_themselves(app, client, places, make_
         brand="BRAND-A" if role == "brand" else None,
     )
     login(client, "someone")
-    assert client.post("/profile/phone").status_code == 403
+    assert client.post("/profile/phone", data={"password": PASSWORD}).status_code == 403
     assert 'action="/profile/phone"' not in client.get("/", follow_redirects=True).get_data(
         as_text=True
     )
     with session_scope(app) as s:
         assert s.scalar(select(func.count()).select_from(ApiToken)) == 0
+
+
+# --- what an attacker holding a session, or a careless administrator, cannot do ------------------
+
+
+def test_guessing_the_current_password_on_the_profile_locks_as_sign_in_does(
+    app, client, places, make_user
+):
+    make_user("kone", "officer", areas=["CI-D1"])
+    login(client, "kone")
+    guess = {"current": "a wrong guess", "password": NEW, "password_again": NEW}
+    for _ in range(4):
+        wrong = client.post("/profile/password", data=guess)
+        assert wrong.status_code == 400 and "current password is not right" in errors_of(wrong)
+    fifth = client.post("/profile/password", data=guess)
+    assert 'id="f-current-error"' in fifth.get_data(as_text=True)
+    assert "locked for 15 more minute(s)" in errors_of(fifth)
+    right = client.post(
+        "/profile/password", data={"current": PASSWORD, "password": NEW, "password_again": NEW}
+    )
+    assert right.status_code == 400 and "locked" in errors_of(right)
+    assert audit(app, "user.password") == []
+    failed = audit(app, "auth.login_failed", "user:kone")
+    assert len(failed) == 6 and {e.details["surface"] for e in failed} == {"profile"}
+    assert len(audit(app, "auth.locked", "user:kone")) == 1
+    # the same lock as the sign-in page's
+    assert app.test_client().post(
+        "/login", data={"username": "kone", "password": PASSWORD}
+    ).status_code == 429  # fmt: skip
+    with session_scope(app) as s:
+        row = s.scalar(select(LoginThrottle).where(LoginThrottle.key == "kone"))
+        assert row.count == 5 and row.locked_until > utcnow()
+
+
+def test_a_phone_needs_the_password_and_a_monitor_has_only_a_few(app, client, places, make_user):
+    make_user("awa", "monitor", areas=["CI-D1"])
+    login(client, "awa")
+    home = client.get("/").get_data(as_text=True)
+    assert 'name="password" type="password"' in home and 'autocomplete="current-password"' in home
+    for password in ("", "not my password"):
+        refused = client.post("/profile/phone", data={"password": password}, follow_redirects=True)
+        assert "current password is not right" in refused.get_data(as_text=True)
+    assert [e.details["surface"] for e in audit(app, "auth.login_failed")] == ["phone", "phone"]
+    for _ in range(3):
+        assert client.post("/profile/phone", data={"password": PASSWORD}).status_code == 200
+    fourth = client.post("/profile/phone", data={"password": PASSWORD}, follow_redirects=True)
+    html = unescape(fourth.get_data(as_text=True))
+    assert "already has 3 phones set up" in html and "ask an administrator to revoke" in html
+    with session_scope(app) as s:
+        assert s.scalar(select(func.count()).select_from(ApiToken)) == 3
+
+
+def test_a_password_reset_revokes_the_phones_only_when_asked(app, admin):
+    awa = user_id(app, "awa")
+    admin.post(f"/users/{awa}/tokens", data={"token_label": "Tecno"})
+    page = admin.get(f"/users/{awa}").get_data(as_text=True)
+    assert 'name="password_revoke_devices"' in page
+    assert not re.search(r'name="password_revoke_devices" value="yes"[^>]* checked', page)
+    reset = {"password_mode": "generate", "password_reason": "forgotten"}
+    assert admin.post(f"/users/{awa}/password", data=reset).status_code == 200
+    with session_scope(app) as s:
+        assert s.scalar(select(ApiToken.revoked_at)) is None
+    stolen = {**reset, "password_reason": "phone stolen", "password_revoke_devices": "yes"}
+    assert admin.post(f"/users/{awa}/password", data=stolen).status_code == 200
+    with session_scope(app) as s:
+        assert s.scalar(select(ApiToken.revoked_at)) is not None
+    first, second = audit(app, "user.password")
+    assert "device_tokens_revoked" not in first.details
+    assert second.details["device_tokens_revoked"] == 1 and second.reason == "phone stolen"
+
+
+def test_an_admin_neither_demotes_nor_deactivates_themselves(app, admin, make_user):
+    make_user("adam", "admin")
+    ada = user_id(app, "ada")
+    demote = admin.post(
+        f"/users/{ada}/role",
+        data={"role_role": "officer", "role_areas": "CI-D1", "role_reason": "oops"},
+    )
+    assert demote.status_code == 400 and "cannot change your own role" in errors_of(demote)
+    leave = admin.post(f"/users/{ada}/state", data={"state_reason": "r", "state_confirm": "yes"})
+    assert leave.status_code == 400 and "cannot deactivate yourself" in errors_of(leave)
+    assert audit(app, "user.role") == [] and audit(app, "user.deactivate") == []
+    with session_scope(app) as s:
+        assert s.scalar(select(User.role).where(User.id == ada)) == "admin"
+    # another administrator is changed as anyone else
+    adam = user_id(app, "adam")
+    done = admin.post(f"/users/{adam}/state", data={"state_reason": "left", "state_confirm": "yes"})
+    assert done.status_code == 302
+
+
+@pytest.mark.parametrize(
+    "fields, field, words",
+    [
+        ({"username": "Awa2"}, "username", "must be 2 to 80 characters"),
+        ({"username": "AWA"}, "username", "must be 2 to 80 characters"),
+        ({"email": "victim@example.org\r\nBcc: attacker@example.net"}, "email", "not an e-mail"),
+        ({"email": "not an email"}, "email", "not an e-mail"),
+        ({"full_name": "N" * 5000}, "full_name", "too long (5000 characters; at most 200)"),
+    ],
+)
+def test_a_new_user_with_a_bad_field_is_refused_next_to_it(app, admin, fields, field, words):
+    data = {"username": "newbie", "role": "admin", "locale": "en", **fields}
+    answer = admin.post("/users/new", data=data)
+    assert answer.status_code == 400
+    assert f'id="f-{field}-error"' in answer.get_data(as_text=True) and words in errors_of(answer)
+    with session_scope(app) as s:
+        assert s.scalar(select(func.count(User.id))) == 2
+
+
+def test_a_reason_of_blanks_or_of_a_megabyte_is_refused(app, admin):
+    awa = user_id(app, "awa")
+    for reason in (" \u200b ", "x" * 1_000_000):
+        answer = admin.post(
+            f"/users/{awa}/scope", data={"scope_areas": "V3", "scope_reason": reason}
+        )
+        assert answer.status_code == 400 and 'id="f-scope_reason-error"' in answer.get_data(
+            as_text=True
+        )
+    big = admin.post(f"/users/{awa}/unlock", data={"reason": "x" * 100_000})
+    assert big.status_code == 400 and "at most 2000" in errors_of(big)
+    assert audit(app, "user.areas") == [] and audit(app, "user.unlock") == []
