@@ -72,7 +72,40 @@ def init_app(app: Flask) -> None:
     response, and give templates ``csrf_field()``, ``csrf_token()`` and ``csp_nonce()``."""
     app.before_request(check_csrf)
     app.after_request(add_security_headers)
-    app.jinja_env.globals.update(csrf_field=csrf_field, csrf_token=csrf_token, csp_nonce=csp_nonce)
+    app.jinja_env.globals.update(csrf_field=csrf_field, csrf_token=csrf_token, csp_nonce=csp_nonce,
+                                 once_field=once_field)  # fmt: skip
+
+
+# --- forms sent once -----------------------------------------------------------------------------
+
+ONCE_KEY = "once"
+ONCE_FIELD = "once"
+#: how many unsent one-time keys a session keeps (one per form page opened, the oldest dropped)
+ONCE_KEPT = 10
+
+
+def once_field() -> Markup:
+    """A hidden one-time key for a form whose answer must not be made twice (a token shown once):
+    ``{{ once_field() }}``. Reloading the answer sends the same key again: :func:`use_once`
+    refuses it, so a reload does not issue a second token behind the person's back."""
+    key = secrets.token_urlsafe(16)
+    kept = [k for k in session.get(ONCE_KEY, []) if isinstance(k, str)][-(ONCE_KEPT - 1):]
+    session[ONCE_KEY] = [*kept, key]
+    return Markup('<input type="hidden" name="{}" value="{}">').format(ONCE_FIELD, key)
+
+
+def use_once(form) -> bool:
+    """Whether a form sent with :func:`once_field` may be acted on: its key not used before (then
+    spent). A request without the field (a script, an API client) is not concerned."""
+    key = form.get(ONCE_FIELD)
+    if key is None:
+        return True
+    kept = [k for k in session.get(ONCE_KEY, []) if isinstance(k, str)]
+    if key not in kept:
+        return False
+    kept.remove(key)
+    session[ONCE_KEY] = kept
+    return True
 
 
 # --- CSRF ----------------------------------------------------------------------------------------

@@ -12,9 +12,10 @@ from clms.db import db
 from clms.i18n import LOCALE_NAMES, LOCALES, Msg
 from clms.locale import localize
 from clms.models import ROLES
+from clms.security import use_once
 from clms.web import bp
 from clms.web.notifications_views import NOTICE_ROLES
-from clms.web.users_views import phone_page
+from clms.web.users_views import ALREADY_SHOWN, phone_page
 
 
 def _profile(errors: dict | None = None, status: int = 200):
@@ -82,6 +83,9 @@ def own_phone():
     """A monitor sets up a phone of their own, with their password: a device token for it, shown
     once with the QR code that configures ODK Collect (as an administrator would issue it from
     the person's page); at most a few live ones (then an administrator revokes one)."""
+    if not use_once(request.form):  # a reload of the page that showed the code
+        flash(localize(ALREADY_SHOWN), "error")
+        return redirect(url_for("web.home"), 303)
     try:
         token, row = set_up_own_phone(
             db(), g.user, request.form.get("password", ""), address=request.remote_addr or "",

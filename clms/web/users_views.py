@@ -55,6 +55,7 @@ from clms.errors import problem
 from clms.i18n import LOCALE_NAMES, LOCALES, Msg
 from clms.locale import localize
 from clms.models import ROLES
+from clms.security import use_once
 from clms.web import bp
 
 #: the forms of a user's page, each with the prefix of its fields' names (one page, one id each)
@@ -306,6 +307,9 @@ def user_token(user_id: int):
     configures ODK Collect with it."""
     user = _user_or_404(user_id)
     form = request.form.to_dict()
+    if not use_once(request.form):  # a reload of the page that showed the token
+        flash(localize(ALREADY_SHOWN), "error")
+        return redirect(url_for("web.user_detail", user_id=user_id), 303)
     try:
         days = int(form.get("token_days") or _token_days())
     except ValueError:
@@ -317,6 +321,13 @@ def user_token(user_id: int):
     except UserError as p:
         return _refused(user_id, "token", p, form)
     return phone_page(user, token, row, back=url_for("web.user_detail", user_id=user_id))
+
+
+#: said to a reload of the page that showed a token (the form is not sent twice)
+ALREADY_SHOWN = Msg(
+    "That token was already issued and shown once; nothing new was issued. If its code was not "
+    "scanned, revoke it and issue another."
+)
 
 
 def phone_page(user, token: str, row, *, back: str):

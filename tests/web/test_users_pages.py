@@ -714,3 +714,34 @@ def test_a_reason_of_blanks_or_of_a_megabyte_is_refused(app, admin):
     big = admin.post(f"/users/{awa}/unlock", data={"reason": "x" * 100_000})
     assert big.status_code == 400 and "at most 2000" in errors_of(big)
     assert audit(app, "user.areas") == [] and audit(app, "user.unlock") == []
+
+
+def test_reloading_the_page_that_showed_a_token_issues_no_second_one(app, admin):
+    awa = user_id(app, "awa")
+    page = admin.get(f"/users/{awa}").get_data(as_text=True)
+    once = re.search(r'name="once" value="([^"]+)"', page)[1]
+    form = {"token_label": "Tecno", "token_days": "30", "once": once}
+    assert admin.post(f"/users/{awa}/tokens", data=form).status_code == 200
+    again = admin.post(f"/users/{awa}/tokens", data=form, follow_redirects=True)
+    assert "already issued and shown once" in again.get_data(as_text=True)
+    assert 'class="segno"' not in again.get_data(as_text=True)
+    with session_scope(app) as s:
+        assert s.scalar(select(func.count()).select_from(ApiToken)) == 1
+    # a new page gives a new key: issuing another on purpose still works
+    page = admin.get(f"/users/{awa}").get_data(as_text=True)
+    form["once"] = re.search(r'name="once" value="([^"]+)"', page)[1]
+    assert admin.post(f"/users/{awa}/tokens", data=form).status_code == 200
+    with session_scope(app) as s:
+        assert s.scalar(select(func.count()).select_from(ApiToken)) == 2
+
+
+def test_reloading_a_monitors_qr_code_issues_no_second_token(app, client, places, make_user):
+    make_user("awa", "monitor", areas=["CI-D1"])
+    login(client, "awa")
+    once = re.search(r'name="once" value="([^"]+)"', client.get("/").get_data(as_text=True))[1]
+    form = {"password": PASSWORD, "once": once}
+    assert client.post("/profile/phone", data=form).status_code == 200
+    again = client.post("/profile/phone", data=form, follow_redirects=True)
+    assert "already issued and shown once" in again.get_data(as_text=True)
+    with session_scope(app) as s:
+        assert s.scalar(select(func.count()).select_from(ApiToken)) == 1
