@@ -43,7 +43,7 @@ from clms.cases.referrals import (
 )
 from clms.cases.transfer import add_note
 from clms.errors import Problem
-from clms.models import Alert, Area, Case, ServiceProvider, User, Village, utcnow
+from clms.models import Alert, Area, Case, Notice, ServiceProvider, User, Village, utcnow
 
 CHILD_LABOUR = ("worst_form", "hazardous", "child_labour")
 DAY = dt.timedelta(days=1)
@@ -427,3 +427,20 @@ def approve_closures(sessions, rng: random.Random, share: float = 0.6, *, policy
             )
             approved += 1  # fmt: skip
     return approved
+
+
+#: the demo's people read their notices as they came: those older than this are read
+NOTICES_READ_AFTER = dt.timedelta(days=14)
+
+
+def read_old_notices(session: Session, now: dt.datetime | None = None) -> int:
+    """Mark read, as it came, each notice older than :data:`NOTICES_READ_AFTER`: the
+    demo simulates months of work at once, and its people would have opened what came then; what
+    is left unread is the last fortnight's. Returns how many."""
+    now = now or utcnow()
+    result = session.execute(
+        update(Notice)
+        .where(Notice.read_at.is_(None), Notice.created_at < now - NOTICES_READ_AFTER)
+        .values(read_at=Notice.created_at)
+    )
+    return result.rowcount or 0

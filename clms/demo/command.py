@@ -287,7 +287,12 @@ def _remediation(app, generator: Generator, plan: DemoPlan, base_url, passwords)
     """A season of remediation work on the alerts (see :mod:`clms.demo.cases`)."""
     from clms.cases import workflow as wf
     from clms.db import session_scope
-    from clms.demo.cases import approve_closures, date_alerts_as_synced, work_cases
+    from clms.demo.cases import (
+        approve_closures,
+        date_alerts_as_synced,
+        read_old_notices,
+        work_cases,
+    )
 
     with session_scope() as session:
         date_alerts_as_synced(session)
@@ -311,6 +316,9 @@ def _remediation(app, generator: Generator, plan: DemoPlan, base_url, passwords)
         failed = _send(base_url, jobs, passwords, "Follow-up visits")
     closed = approve_closures(lambda: session_scope(app), generator.rng, policy=policy)
     say(f"Closures approved by the supervisors: {closed}.")
+    with session_scope() as session:
+        read = read_old_notices(session)
+    say(f"Notices read by their people as they came (older than two weeks): {read}.")
     _show_cases()
     return failed or bool(work.refused)
 

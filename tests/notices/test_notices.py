@@ -480,3 +480,18 @@ def test_a_referral_answered_no_longer_waits_for_its_providers(app, world):
         assert notices(s, "referral_received")["pat"][0].read_at is None
         reject_referral(s, who(s, "pat"), referral.id, reason="No places left", now=T0 + DAY)
         assert notices(s, "referral_received")["pat"][0].read_at is not None
+
+
+def test_the_demos_people_have_read_what_came_more_than_two_weeks_ago(app, world):
+    from clms.demo.cases import read_old_notices
+    from clms.models import Notice
+
+    with session_scope(app) as s:
+        sam = who(s, "sam")
+        for days in (30, 15, 13, 1):
+            s.add(Notice(user_id=sam.id, kind="note", subject="case", subject_id=1,
+                         code="CL-1", created_at=T0 - days * DAY))  # fmt: skip
+        s.flush()
+        assert read_old_notices(s, now=T0) == 2
+        left = s.scalars(select(Notice).where(Notice.read_at.is_(None))).all()
+        assert sorted((T0 - n.created_at).days for n in left) == [1, 13]
