@@ -45,6 +45,7 @@ from clms.models import (
     User,
     Visit,
 )
+from clms.notices.tell import settle
 from clms.scope import SCOPED_ROLES, village_in_scope
 
 log = logging.getLogger(__name__)
@@ -239,6 +240,10 @@ def _codes_only(detail: dict) -> dict:
     return kept
 
 
+#: the steps whose end a supervisor may have been asked to approve (a plan, a closure)
+_AWAITING_APPROVAL = ("action_plan", "closure_review")
+
+
 def change_case(
     session: Session,
     case: Case,
@@ -278,6 +283,10 @@ def change_case(
     session.refresh(case)
     if done != 1:
         raise problem("case.stale", detail=_stale_words(session, case))
+    if to_state is not None and to_state != from_state and from_state in _AWAITING_APPROVAL:
+        # however the case left the step (decided, a child found working again, a transfer),
+        # nobody is asked any more to approve it
+        settle(session, "approval_requested", "case", case.id, now=now)
     if action is not None or (to_state is not None and to_state != from_state):
         record_event(
             session,

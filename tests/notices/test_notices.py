@@ -495,3 +495,20 @@ def test_the_demos_people_have_read_what_came_more_than_two_weeks_ago(app, world
         assert read_old_notices(s, now=T0) == 2
         left = s.scalars(select(Notice).where(Notice.read_at.is_(None))).all()
         assert sorted((T0 - n.created_at).days for n in left) == [1, 13]
+
+
+def test_a_case_leaving_closure_review_any_way_asks_nobody_any_more(app, world, monkeypatch):
+    """A child found working again sends the case back to implementation, with no supervisor's
+    decision: the supervisors' requests to approve its closure are read (settled) all the same."""
+    from clms.cases.records import change_case
+
+    case_id, _planned = implementing(app)
+    monkeypatch.setattr("clms.cases.workflow.closure_criteria", lambda *a, **k: (True, []))
+    with session_scope(app) as s:
+        propose_closure(s, who(s, "olga"), case_id, now=T0 + 40 * DAY)
+        assert all(n.read_at is None for ns in notices(s, "approval_requested").values()
+                   for n in ns if n.detail == {"step": "closure"})  # fmt: skip
+        change_case(s, s.get(Case, case_id), None, now=T0 + 41 * DAY, policy=None,
+                    to_state="implementation", action="child_found_working")  # fmt: skip
+        asked = [n for ns in notices(s, "approval_requested").values() for n in ns]
+        assert asked and all(n.read_at is not None for n in asked)
