@@ -57,7 +57,6 @@ from clms.models import (
     PullSource,
     Referral,
     ServiceProvider,
-    Submission,
     User,
     Village,
     utcnow,
@@ -230,9 +229,10 @@ def _supervisor(session: Session, user: User, now: dt.datetime, home: Home) -> l
     ]
 
 
-def _held_for_review(session: Session, user: User) -> Section:
-    """The submissions of the reviewer's villages held for review, the oldest first (exactly
-    the review queue's first page, :func:`forms.review.review_queue`)."""
+def _held_for_review(session: Session, user: User, *, urgent: bool = False) -> Section:
+    """The submissions held for review that ``user`` sees (a reviewer: those of their villages;
+    an administrator: all), the oldest first: exactly the review queue's first page
+    (:func:`forms.review.review_queue`)."""
     if not any_held(session):  # most of the time none is: the scope is not worth reading then
         return Section("submissions_held", 0, [])
     page = review_queue(session, user, state="held", page=1)
@@ -240,7 +240,7 @@ def _held_for_review(session: Session, user: User) -> Section:
         Line("submission", s.id, f"#{s.id}", "", s.received_at, more=summary(s.review_reasons))
         for s in page.rows[:SHOWN]
     ]
-    return Section("submissions_held", page.total, lines)
+    return Section("submissions_held", page.total, lines, urgent=urgent)
 
 
 def _alerts(session: Session, parts, now: dt.datetime, key: str, *where) -> Section:
@@ -507,37 +507,13 @@ def _soonest(*moments: dt.datetime | None) -> dt.datetime | None:
 
 def _admin(session: Session, user: User, now: dt.datetime, home: Home) -> list[Section]:
     return [
-        _held_submissions(session),
+        _held_for_review(session, user, urgent=True),  # every one, for an administrator
         _failing_sources(session),
         _failed_jobs(session),
         _failed_mail(session),
         _locked_accounts(session, now),
         _missing_keys(session),
     ]
-
-
-def _held_submissions(session: Session) -> Section:
-    """Submissions held for a person's review (as the submissions list counts them), the oldest
-    first."""
-    where = (Submission.status == "review", Submission.current.is_(True))
-    count = session.scalar(select(func.count()).select_from(Submission).where(*where)) or 0
-    rows = session.execute(
-        select(Submission.id, Submission.instance_id, Submission.review_reasons,
-               Submission.received_at)
-        .where(*where)
-        .order_by(Submission.received_at, Submission.id)
-        .limit(SHOWN)
-    ).all()  # fmt: skip
-    lines = [
-        Line("submission", r.id, f"#{r.id}", "", r.received_at, more=_first_reason(r))
-        for r in rows
-    ]
-    return Section("submissions_held", count, lines, urgent=True)
-
-
-def _first_reason(row) -> Msg | str:
-    """Why a held submission waits, in plain words (:func:`forms.reasons.summary`)."""
-    return summary(row.review_reasons or [])
 
 
 def _failing_sources(session: Session) -> Section:
