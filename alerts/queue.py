@@ -131,14 +131,16 @@ def list_alerts(
     page: int = 1,
     per_page: int = PER_PAGE,
     now: dt.datetime | None = None,
+    keep_past_last: bool = False,
 ) -> AlertPage:
     """One page of the alerts ``user`` may see, most urgent first.
 
     Order: overdue first, then severity (critical first), then the acknowledgement deadline
     (soonest first), then id. ``status`` is one of :data:`STATUS_FILTERS` (default: the active
     ones, new and acknowledged); ``village`` and ``supplier`` are codes. A page past the last one
-    is empty. Raises the ``request.invalid_parameter`` problem, naming the parameter, for a value
-    that is not allowed (unknown severity, status or code, page < 1, per_page outside 1-200).
+    is the last (``keep_past_last``, for the API: empty, with the number asked). Raises the
+    ``request.invalid_parameter`` problem, naming the parameter, for a value that is not allowed
+    (unknown severity, status or code, page < 1, per_page outside 1-200).
 
     Three or four queries once the user's scope is known: the size of each (overdue, severity)
     group, which also gives the total; the ids of the page from the group or two it falls in (the
@@ -157,7 +159,7 @@ def list_alerts(
 
     scope = _scope_condition(session, user)
     if scope is None:
-        return AlertPage(rows=[], total=0, page=page, pages=1, per_page=per_page, now=now)
+        return AlertPage(rows=[], total=0, page=1, pages=1, per_page=per_page, now=now)
     where = [scope]
     if status == "active":
         where.append(_ACTIVE)
@@ -186,6 +188,9 @@ def list_alerts(
     groups = _queue_groups(session, where, late, ranks)
     total = sum(size for _late, _rank, size in groups)
     pages = window.pages(total)
+    if not keep_past_last:
+        window = window.within(total)
+    page = window.page
     ids = _page_ids(session, where, late, groups, window.offset, window.limit)
     rows = _queue_rows(session, ids)
     if rows:  # the queue names children and households: a read of child-level data

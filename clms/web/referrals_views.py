@@ -22,6 +22,7 @@ from clms.errors import Problem
 from clms.i18n import Msg
 from clms.locale import localize
 from clms.models import Referral
+from clms.paging import Page
 from clms.web import bp, flash_problem
 
 
@@ -33,16 +34,16 @@ def referrals_index():
     asked = REFERRAL_PAGING.read(request.args)
     code = 200
     try:
-        rows, total, pages = provider_referrals(db(), g.user, status=status, page=asked.page)
+        found = provider_referrals(db(), g.user, status=status, page=asked.page)
     except Problem as p:
         flash_problem(p)
-        rows, total, pages, code = [], 0, 1, 400
+        found, code = Page([], 0, 1, 1, asked.per_page), 400
     return render_template(
         "referrals_index.html",
-        rows=rows,
-        total=total,
-        pages=pages,
-        page=asked.page,
+        rows=found.rows,
+        total=found.total,
+        pages=found.pages,
+        page=found.page,
         status=status or "open",
         statuses=REFERRAL_FILTERS,
     ), code
