@@ -43,6 +43,7 @@ EVENT_WORDS = {
     "dismissed": N_("Dismissed"),
     "escalated": N_("Escalated to the supervisor"),
     "case_opened": N_("Case opened"),
+    "verified": N_("Verified at the case's visit"),
     "child_merged": N_("Duplicate record of the child merged"),
 }
 #: what a visit found, as the alert pages name it (``worst_form`` is "worst form")
@@ -71,6 +72,8 @@ ALERT_DETAIL_WORDS = {
     "kept_alert": N_("kept alert"),
     "kept_record": N_("kept record"),
     "merged_record": N_("merged record"),
+    "confirmed": N_("allegation confirmed"),
+    "visited_on": N_("visited on"),
 }
 
 
@@ -103,6 +106,8 @@ def alert_detail_value(key: str, value) -> str:
         return say(value)
     if key in ("category", "category_raised_from") and isinstance(value, str):
         return finding_word(value)
+    if isinstance(value, bool):
+        return gettext("yes") if value else gettext("no")
     return str(value)
 
 
