@@ -94,4 +94,12 @@ def child_age(
     return age_on(dob, seen, seen_at, on)
 
 
-__all__ = ["ChildAge", "age_on", "child_age"]
+def child_age_by_uid(session: Session, child_uid: str, on: dt.date) -> ChildAge:
+    """:func:`child_age` of the child whose pseudonymous id is ``child_uid`` (unknown if none)."""
+    child_id = session.scalar(select(Child.id).where(Child.child_uid == child_uid))
+    if child_id is None:
+        return ChildAge(None, None, None)
+    return child_age(session, child_id, on)
+
+
+__all__ = ["ChildAge", "age_on", "child_age", "child_age_by_uid"]

@@ -15,8 +15,8 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from clms.audit import record_read
+from clms.cases import ages
 from clms.cases import workflow as wf
-from clms.cases.plan import child_age
 from clms.cases.records import current_plan, facts_of, get_case
 from clms.cases.transfer import TRANSFER_SHAREABLE
 from clms.errors import problem
@@ -223,7 +223,7 @@ class CaseView:
     household: Household | None
     village: Village | None
     area: Area | None
-    age: int | None
+    age: ages.ChildAge  # at the latest visit that recorded it, and now
     alert: Alert | None
     facts: wf.CaseFacts
     moves: dict[str, object]  # move -> None (allowed) or why not (Msg)
@@ -351,7 +351,7 @@ def case_view(
     officers, monitors = _people_of_village(session, village)
     return CaseView(
         case=case_row, child=child, household=household, village=village, area=area,
-        age=child_age(session, case_row, now),
+        age=ages.child_age(session, case_row.child_id, now.date()),
         alert=session.get(Alert, case_row.alert_id) if case_row.alert_id else None,
         facts=facts, moves=moves, closure_holds=holds, closure_unmet=unmet,
         assessments=assessments, plan=plan, plans=plans, services=services,
@@ -503,7 +503,7 @@ def provider_view(
     elif "first_name" in shared:
         items["first_name"] = _first_name(child.name)
     if "age" in shared:
-        items["age"] = child_age(session, case_row, utcnow())
+        items["age"] = ages.child_age(session, case_row.child_id, (now or utcnow()).date())
     if "sex" in shared:
         items["sex"] = child.sex
     if "village" in shared and case_row.village_id:

@@ -17,11 +17,12 @@ from alerts.queue import (
 )
 from alerts.reasons import explain_reason as explain_reason_in
 from clms.auth import allow
+from clms.cases.ages import child_age, child_age_by_uid
 from clms.db import db
 from clms.errors import Problem
 from clms.i18n import N_, Msg
 from clms.locale import gettext, localize
-from clms.models import SEVERITIES
+from clms.models import SEVERITIES, utcnow
 from clms.vocabulary import say
 from clms.web import bp, flash_problem
 
@@ -164,7 +165,11 @@ def alert_detail(alert_id: int):
     detail = alert_details(db(), g.user, alert_id)
     if detail is None:
         abort(404)
-    return render_template("alert_detail.html", d=detail, a=detail.alert, **_HELPERS)
+    age = None
+    if detail.alert.child_id is not None:  # the age the raising visit recorded, and now
+        age = child_age(db(), detail.alert.child_id, detail.now.date(),
+                        at_visit=(detail.found_age, detail.found_at))  # fmt: skip
+    return render_template("alert_detail.html", d=detail, a=detail.alert, age=age, **_HELPERS)
 
 
 @bp.route("/alerts/<int:alert_id>/acknowledge", methods=["POST"])
@@ -203,7 +208,8 @@ def child_detail(child_uid: str):
     from clms.cases.queries import child_cases_by_uid
 
     cases = child_cases_by_uid(db(), record["child"]["child_id"])
-    return render_template("child_detail.html", r=record, cases=cases, **_HELPERS)
+    age = child_age_by_uid(db(), record["child"]["child_id"], utcnow().date())
+    return render_template("child_detail.html", r=record, cases=cases, age=age, **_HELPERS)
 
 
 def _act(alert_id: int, done: Msg, operation, *args):

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from alerts.escalate import escalate_case_steps, escalate_referrals
 from clms.cases import workflow as wf
+from clms.cases.ages import ChildAge
 from clms.cases.assessment import AssessmentInput, record_assessment
 from clms.cases.catalogue import ProviderInput, ensure_services, save_provider
 from clms.cases.closure import decide_closure
@@ -485,7 +486,7 @@ def test_the_provider_sees_only_what_the_consent_covers(app, world):
         assert "referral" in mail.subject.lower() and "Aya" not in mail.body
     with session_scope(app) as s:
         view = provider_referral(s, who(s, "pat"), referral_id)
-        assert view.child == {"first_name": "Aya", "age": None}  # no name, sex or village
+        assert view.child == {"first_name": "Aya", "age": ChildAge(None, None, None)}  # no more
         assert provider_referral(s, who(s, "paul"), referral_id) is None  # another provider
         assert provider_referral(s, who(s, "olga"), referral_id) is None
         found = provider_referrals(s, who(s, "pat"))
