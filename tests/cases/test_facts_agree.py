@@ -108,3 +108,33 @@ def test_the_demo_dates_an_alert_and_its_history_together(app, found):
         event = s.scalar(select(AlertEvent).where(AlertEvent.alert_id == alert.id))
         assert alert.created_at == event.at == VISIT + 6 * HOUR
         assert alert.last_seen_at <= alert.created_at
+
+
+def test_migration_0018_puts_the_records_of_before_right(app, found):
+    """A verified case's alert no longer needs verification, and a case waiting for its
+    verification is due from its opening, in a database written before the fixes."""
+    import importlib
+
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
+    from clms.models import Case
+
+    with session_scope(app) as s:
+        case = s.get(Case, found["case"])
+        case.category, case.opened_at, case.step_due_at = "hazardous", RAISED, RAISED - HOUR
+        waiting = case.id
+        home = b.household(s, "V1")
+        other = b.child(s, home, "Awa Koné")
+        verified_alert = b.alert(s, other, category="hazardous", needs_verification=True)
+        b.case(s, other, state="assessment", alert_id=verified_alert.id, verified_at=RAISED,
+               verification="confirmed", step_due_at=RAISED)  # fmt: skip
+        s.get(Alert, found["alert"]).needs_verification = True  # its case is not verified yet
+    migration = importlib.import_module("clms.migrations.versions.0018_facts_agree")
+    with session_scope(app) as s, Operations.context(MigrationContext.configure(s.connection())):
+        migration.upgrade()
+    with session_scope(app) as s:
+        assert not s.get(Alert, verified_alert.id).needs_verification
+        assert s.get(Alert, found["alert"]).needs_verification
+        due = s.get(Case, waiting).step_due_at
+        assert due == RAISED + dt.timedelta(days=7)

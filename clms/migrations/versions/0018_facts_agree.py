@@ -59,9 +59,7 @@ def upgrade() -> None:
             continue
         due = opened_at + _VISIT_WITHIN.get(category, _VERIFICATION_DAYS)
         if step_due_at is None or _naive(step_due_at) < _naive(due):
-            bind.execute(
-                sa.update(cases).where(cases.c.id == case_id).values(step_due_at=due)
-            )
+            bind.execute(sa.update(cases).where(cases.c.id == case_id).values(step_due_at=due))
 
 
 def _naive(moment: dt.datetime) -> dt.datetime:
