@@ -21,7 +21,7 @@ from clms.db import db
 from clms.errors import Problem
 from clms.i18n import Msg
 from clms.locale import localize
-from clms.models import Referral
+from clms.models import Referral, utcnow
 from clms.paging import Page
 from clms.web import bp, flash_problem
 
@@ -106,4 +106,5 @@ def referral_detail(referral_id: int):
         values=request.form,
         action=request.form.get("action"),
         outcomes=wf.REFERRAL_DONE_OUTCOMES,
+        today=utcnow().date().isoformat(),  # a service date cannot be later
     ), status
