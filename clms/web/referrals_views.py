@@ -7,6 +7,7 @@ covers (or, under an override, the minimum the service needs). Anything else is 
 from __future__ import annotations
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from markupsafe import Markup
 
 from clms.auth import allow
 from clms.cases import workflow as wf
@@ -106,5 +107,6 @@ def referral_detail(referral_id: int):
         values=request.form,
         action=request.form.get("action"),
         outcomes=wf.REFERRAL_DONE_OUTCOMES,
-        today=utcnow().date().isoformat(),  # a service date cannot be later
+        # a service date cannot be later than today (the attribute, escaped as any value)
+        date_limit=Markup('max="{}"').format(utcnow().date().isoformat()),
     ), status
