@@ -90,10 +90,27 @@ class AlertDetail:
     assignees: list[User]
     now: dt.datetime
     case: Case | None = None  # the case the alert became, if any
+    #: the visit that raised it: when it happened and the child's age it recorded (None: a
+    #: reported concern, or an alert from before classifications were kept)
+    found_at: dt.datetime | None = None
+    found_age: int | None = None
 
     @property
     def overdue(self) -> bool:
         return is_overdue(self.alert, self.now)
+
+    @property
+    def seen_again_at(self) -> dt.datetime | None:
+        """When a visit after the one that raised the alert last saw the child, else None.
+
+        The alert is raised when its visit reaches the server (``created_at``, the moment its
+        history's first line says), which may be hours after the visit itself: the page says
+        both, and shows "last seen" only for a later visit, so it never reads as if the child
+        were last seen before the alert was raised.
+        """
+        first = self.found_at or self.alert.created_at
+        seen = self.alert.last_seen_at
+        return seen if seen is not None and seen > first else None
 
 
 # --- deadlines in SQL ---------------------------------------------------------------------------
@@ -131,14 +148,16 @@ def list_alerts(
     page: int = 1,
     per_page: int = PER_PAGE,
     now: dt.datetime | None = None,
+    keep_past_last: bool = False,
 ) -> AlertPage:
     """One page of the alerts ``user`` may see, most urgent first.
 
     Order: overdue first, then severity (critical first), then the acknowledgement deadline
     (soonest first), then id. ``status`` is one of :data:`STATUS_FILTERS` (default: the active
     ones, new and acknowledged); ``village`` and ``supplier`` are codes. A page past the last one
-    is empty. Raises the ``request.invalid_parameter`` problem, naming the parameter, for a value
-    that is not allowed (unknown severity, status or code, page < 1, per_page outside 1-200).
+    is the last (``keep_past_last``, for the API: empty, with the number asked). Raises the
+    ``request.invalid_parameter`` problem, naming the parameter, for a value that is not allowed
+    (unknown severity, status or code, page < 1, per_page outside 1-200).
 
     Three or four queries once the user's scope is known: the size of each (overdue, severity)
     group, which also gives the total; the ids of the page from the group or two it falls in (the
@@ -157,7 +176,7 @@ def list_alerts(
 
     scope = _scope_condition(session, user)
     if scope is None:
-        return AlertPage(rows=[], total=0, page=page, pages=1, per_page=per_page, now=now)
+        return AlertPage(rows=[], total=0, page=1, pages=1, per_page=per_page, now=now)
     where = [scope]
     if status == "active":
         where.append(_ACTIVE)
@@ -186,6 +205,9 @@ def list_alerts(
     groups = _queue_groups(session, where, late, ranks)
     total = sum(size for _late, _rank, size in groups)
     pages = window.pages(total)
+    if not keep_past_last:
+        window = window.within(total)
+    page = window.page
     ids = _page_ids(session, where, late, groups, window.offset, window.limit)
     rows = _queue_rows(session, ids)
     if rows:  # the queue names children and households: a read of child-level data
@@ -362,9 +384,29 @@ def alert_details(
             )
             if isinstance(case_id, dict) and case_id.get("case_id"):
                 case_row = session.get(Case, case_id["case_id"])
+    found_at, found_age = _raising_visit(session, alert, events)
     return AlertDetail(
-        alert=alert, events=events, assignees=assignees, now=now or utcnow(), case=case_row
-    )
+        alert=alert, events=events, assignees=assignees, now=now or utcnow(), case=case_row,
+        found_at=found_at, found_age=found_age,
+    )  # fmt: skip
+
+
+def _raising_visit(
+    session: Session, alert: Alert, events: list[AlertEvent]
+) -> tuple[dt.datetime | None, int | None]:
+    """When the visit that raised ``alert`` happened, and the age it recorded: the visit of the
+    classification its ``raised`` event names."""
+    raised = next((e for e in events if e.action == "raised"), None)
+    classification_id = (raised.detail or {}).get("classification_id") if raised else None
+    if classification_id is None:
+        return None, None
+    row = session.execute(
+        select(Visit.visited_at, ChildVisit.age)
+        .join(ChildVisit, ChildVisit.visit_id == Visit.id)
+        .join(Classification, Classification.child_visit_id == ChildVisit.id)
+        .where(Classification.id == classification_id)
+    ).first()
+    return (row.visited_at, row.age) if row is not None else (None, None)
 
 
 def eligible_assignees(session: Session, alert: Alert) -> list[User]:

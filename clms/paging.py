@@ -6,7 +6,11 @@ Numbered pages (:class:`Paging`)
     what a page out of range does. :meth:`Paging.read` reads the request's arguments,
     :meth:`Paging.check` checks the numbers (raising the ``request.invalid_parameter`` problem,
     naming the parameter) and gives the :class:`Window` the list's query reads (``offset``,
-    ``limit``); the list answers a :class:`Page`.
+    ``limit``); the list answers a :class:`Page`. Once the list has counted its rows,
+    :meth:`Window.within` brings a page past the last back to the last (a person who follows an
+    old link, or types ``?page=999``, sees the last page and its true number, never "Page 999
+    of 25" over an empty table); only the API keeps an empty page past the last, as a client
+    reading pages until one is empty expects.
 Keyset pages (:class:`Keyset`)
     For a list that can be deep (the audit log), newest first: ``?before=KEY`` starts the page
     below a key (a sequence number), so the database never reads and skips the rows of the pages
@@ -70,6 +74,17 @@ class Window:
     def pages(self, total: int) -> int:
         """The pages ``total`` rows fill at this size."""
         return page_count(total, self.per_page)
+
+    def within(self, total: int) -> Window:
+        """This window, or the last page's when it starts past the last of ``total`` rows (and
+        the first when it is below 1).
+
+        >>> Window(999, 50).within(1230).page, Window(2, 50).within(1230).page
+        (25, 2)
+        >>> Window(3, 50).within(0).page
+        1
+        """
+        return Window(min(max(1, self.page), page_count(total, self.per_page)), self.per_page)
 
     def cut(self, rows: Sequence[T]) -> list[T]:
         """The page's rows of a list read whole (a list sorted in memory).
@@ -159,7 +174,7 @@ class Paging:
             page = max(1, page)
             if total is not None:
                 page = min(page, page_count(total, per_page))
-        elif page < 1:
+        if page < 1:
             raise self._refuse("page", Msg("must be 1 or more"))
         largest = self.max_per_page or self.per_page
         if not 1 <= per_page <= largest:

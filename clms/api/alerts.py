@@ -56,6 +56,7 @@ def alerts_list():
         status=_text(args, "status"),
         page=asked.page,
         per_page=asked.per_page,
+        keep_past_last=True,  # a client reads pages until one is empty
     )
     return jsonify(
         alerts=[alert_json(a, page.now) for a in page.rows],

@@ -484,7 +484,7 @@ def possible_duplicates(
     if scope is None:
         if village is not None:
             raise problem("not_found")
-        return DuplicatePage([], 0, page, 1, per_page)
+        return DuplicatePage([], 0, 1, 1, per_page)
     where = [scope]
     if village is not None:
         row = session.execute(
@@ -506,6 +506,8 @@ def possible_duplicates(
     found = [f for f in found if (f[1].id, f[2].id) not in dismissed]
     found.sort(key=lambda f: (-f[3].score, f[0], f[1].id, f[2].id))
     total = len(found)
+    window = window.within(total)
+    page = window.page
     chosen = window.cut(found)
     summaries = _summaries(session, {c.id for _v, a, b, _s in chosen for c in (a, b)})
     pairs = [

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from alerts import rules
 from clms.cases import workflow as wf
 from clms.cases.inputs import _at, _date, _text
 from clms.cases.records import case_in_scope, change_case, check_move, record_event
@@ -86,7 +87,14 @@ def open_case(
         updated_at=now,
         alert_id=alert.id,
         officer_id=officer_id,
-        step_due_at=wf.step_due("verification", now, policy, alert_visit_due=alert.visit_due_at),
+        # the category's time for a first visit, counted from the case's opening (not the
+        # alert's deadline, which may have passed: the step starts now)
+        step_due_at=wf.step_due(
+            "verification",
+            now,
+            policy,
+            visit_within=rules.RESPONSE_TIMES.get(alert.category, (None, None))[1],
+        ),  # fmt: skip
         root_causes=[],
         reopen_count=0,
     )
@@ -255,5 +263,34 @@ def record_verification(
             .values(first_visit_at=visited_at)
             .execution_options(synchronize_session=False)
         )
+    _verified_alerts(session, case, user, confirmed=bool(confirmed), day=day, now=now)
     session.flush()
     return case
+
+
+def _verified_alerts(
+    session: Session, case: Case, user: User, *, confirmed: bool, day: dt.date, now: dt.datetime
+) -> None:
+    """The alerts the case took no longer need verification: the officer's visit verified them
+    (confirmed or not); each one's history says so, with the case and the visit's date."""
+    since = case.reopened_at or case.opened_at
+    taken = or_(
+        Alert.id == case.alert_id,
+        and_(Alert.child_id == case.child_id, Alert.status == "case_opened",
+             Alert.closed_at >= since),
+    )  # fmt: skip
+    ids = list(session.scalars(select(Alert.id).where(taken, Alert.needs_verification.is_(True))))
+    if not ids:
+        return
+    session.execute(
+        update(Alert)
+        .where(Alert.id.in_(ids))
+        .values(needs_verification=False, updated_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+    detail = {"case_number": case.case_number, "confirmed": confirmed,
+              "visited_on": day.isoformat()}  # fmt: skip
+    session.add_all(
+        AlertEvent(alert_id=i, at=now, user_id=user.id, action="verified", detail=detail)
+        for i in ids
+    )

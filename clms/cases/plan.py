@@ -8,6 +8,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clms.cases import ages
 from clms.cases import workflow as wf
 from clms.cases.inputs import _date, _provider, _text
 from clms.cases.notices import notify, officers_of, supervisors_of, tell_officers
@@ -17,12 +18,9 @@ from clms.i18n import Msg
 from clms.models import (
     ActionPlan,
     Case,
-    Child,
-    ChildVisit,
     PlannedService,
     ServiceType,
     User,
-    Visit,
     utcnow,
 )
 from clms.notices.tell import settle
@@ -49,22 +47,9 @@ def _draft_plan(session: Session, case: Case, user: User, now: dt.datetime) -> A
 
 
 def child_age(session: Session, case: Case, on: dt.datetime) -> int | None:
-    """The child's age on ``on``: from the date of birth, else the latest recorded age."""
-    child = case.child or session.get(Child, case.child_id)
-    if child.dob is not None:
-        d = on.date()
-        return d.year - child.dob.year - ((d.month, d.day) < (child.dob.month, child.dob.day))
-    last = session.execute(
-        select(ChildVisit.age, Visit.visited_at)
-        .join(Visit, Visit.id == ChildVisit.visit_id)
-        .where(ChildVisit.child_id == case.child_id, ChildVisit.age.is_not(None))
-        .order_by(Visit.visited_at.desc())
-        .limit(1)
-    ).first()
-    if last is None:
-        return None
-    age, seen = last
-    return age + max(0, int((on - seen).days // 365.25))
+    """The child's age on ``on``: from the date of birth, else the latest recorded age moved on
+    by the years since (:func:`clms.cases.ages.child_age`)."""
+    return ages.child_age(session, case.child_id, on.date()).now
 
 
 def add_planned_service(

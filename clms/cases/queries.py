@@ -15,8 +15,8 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from clms.audit import record_read
+from clms.cases import ages
 from clms.cases import workflow as wf
-from clms.cases.plan import child_age
 from clms.cases.records import current_plan, facts_of, get_case
 from clms.cases.transfer import TRANSFER_SHAREABLE
 from clms.errors import problem
@@ -123,7 +123,7 @@ def list_cases(
     window = CASE_PAGING.check(page, per_page)
     scope = village_scope_condition(session, user, Case.village_id)
     if scope is None:
-        return CasePage(rows=[], total=0, page=page, pages=1, per_page=per_page, now=now)
+        return CasePage(rows=[], total=0, page=1, pages=1, per_page=per_page, now=now)
     where = [scope]
     if state == "open":
         where.append(Case.state.in_(wf.OPEN_STATES))
@@ -150,6 +150,8 @@ def list_cases(
             )
         )
     total = session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
+    window = window.within(total)
+    page = window.page
     late_first = case((late, 0), else_=1)
     rows = session.execute(
         select(
@@ -200,6 +202,18 @@ def _first_name(name: str | None) -> str:
     return (name or "").split()[0] if (name or "").split() else ""
 
 
+@dataclass(frozen=True)
+class CaseVisit:
+    """One visit of a case as its page lists it: a monitor's (``household`` or ``followup``,
+    with the category it was classified) or the officer's ``verification`` (``confirmed``)."""
+
+    visited_at: dt.datetime
+    kind: str
+    category: str | None
+    child_present: bool | None
+    confirmed: bool | None = None
+
+
 @dataclass
 class CaseView:
     """Everything the case page shows, and what the person may do on it."""
@@ -209,7 +223,7 @@ class CaseView:
     household: Household | None
     village: Village | None
     area: Area | None
-    age: int | None
+    age: ages.ChildAge  # at the latest visit that recorded it, and now
     alert: Alert | None
     facts: wf.CaseFacts
     moves: dict[str, object]  # move -> None (allowed) or why not (Msg)
@@ -241,6 +255,21 @@ class CaseView:
             return False
         late = c.step_due_at is not None and c.step_due_at < self.now
         return late or (c.next_followup_due_at is not None and c.next_followup_due_at < self.now)
+
+    @property
+    def visits(self) -> list[CaseVisit]:
+        """The visits of the case, oldest first: the officer's verification visit (once
+        recorded) and the monitors' visits that saw the child since the case opened."""
+        found = [
+            CaseVisit(o.visited_at, "followup" if o.followup else "household", o.category,
+                      o.child_present if o.followup else True)
+            for o in self.facts.observations
+        ]  # fmt: skip
+        c = self.case
+        if c.verified_at is not None:
+            found.append(CaseVisit(c.verified_at, "verification", None, True,
+                                   confirmed=c.verification == "confirmed"))  # fmt: skip
+        return sorted(found, key=lambda v: v.visited_at)
 
     @property
     def latest_assessment(self) -> Assessment | None:
@@ -322,7 +351,7 @@ def case_view(
     officers, monitors = _people_of_village(session, village)
     return CaseView(
         case=case_row, child=child, household=household, village=village, area=area,
-        age=child_age(session, case_row, now),
+        age=ages.child_age(session, case_row.child_id, now.date()),
         alert=session.get(Alert, case_row.alert_id) if case_row.alert_id else None,
         facts=facts, moves=moves, closure_holds=holds, closure_unmet=unmet,
         assessments=assessments, plan=plan, plans=plans, services=services,
@@ -409,6 +438,7 @@ class ProviderReferral:
     service: ServiceType | None
     child: dict[str, object]
     assessment_summary: dict | None = None
+    overdue: bool = False  # past the answer's deadline, or accepted and past the service's
 
 
 REFERRAL_FILTERS = ("open", "all", "pending", "accepted", "rejected", "done", "revoked")
@@ -416,21 +446,22 @@ REFERRAL_FILTERS = ("open", "all", "pending", "accepted", "rejected", "done", "r
 
 def provider_referrals(
     session: Session, user: User, *, status: str | None = None, page: int = 1
-) -> tuple[list[ProviderReferral], int, int]:
-    """``(rows, total, pages)``: the referrals sent to ``user``'s organisation, waiting ones
-    first (the soonest answer due first)."""
+) -> Page[ProviderReferral]:
+    """One page of the referrals sent to ``user``'s organisation, waiting ones first (the
+    soonest answer due first); a page past the last is the last."""
     status = status or "open"
     if status not in REFERRAL_FILTERS:
         raise _invalid("status", f"must be one of {', '.join(REFERRAL_FILTERS)}")
     window = REFERRAL_PAGING.check(page)
     if user.role != "provider" or user.provider_id is None:
-        return [], 0, 1
+        return Page([], 0, 1, 1, window.per_page)
     where = [Referral.provider_id == user.provider_id]
     if status == "open":
         where.append(Referral.status.in_(("pending", "accepted")))
     elif status != "all":
         where.append(Referral.status == status)
     total = session.scalar(select(func.count()).select_from(Referral).where(*where)) or 0
+    window = window.within(total)
     order = case((Referral.status == "pending", 0), (Referral.status == "accepted", 1), else_=2)
     referrals = list(
         session.scalars(
@@ -443,7 +474,8 @@ def provider_referrals(
     )
     if referrals:
         record_read(session, user, "referrals.list", "referrals", ids=[r.id for r in referrals])
-    return [provider_view(session, r) for r in referrals], total, window.pages(total)
+    return Page([provider_view(session, r) for r in referrals], total, window.page,
+                window.pages(total), window.per_page)
 
 
 def provider_referral(session: Session, user: User, referral_id: int) -> ProviderReferral | None:
@@ -457,8 +489,11 @@ def provider_referral(session: Session, user: User, referral_id: int) -> Provide
     return provider_view(session, referral)
 
 
-def provider_view(session: Session, referral: Referral) -> ProviderReferral:
-    """What the provider may see of the referral's child: the items in ``referral.shared``."""
+def provider_view(
+    session: Session, referral: Referral, now: dt.datetime | None = None
+) -> ProviderReferral:
+    """What the provider may see of the referral's child (the items in ``referral.shared``),
+    and whether the referral is overdue at ``now``."""
     case_row = session.get(Case, referral.case_id)
     child = session.get(Child, case_row.child_id)
     shared = set(referral.shared or [])
@@ -468,7 +503,7 @@ def provider_view(session: Session, referral: Referral) -> ProviderReferral:
     elif "first_name" in shared:
         items["first_name"] = _first_name(child.name)
     if "age" in shared:
-        items["age"] = child_age(session, case_row, utcnow())
+        items["age"] = ages.child_age(session, case_row.child_id, (now or utcnow()).date())
     if "sex" in shared:
         items["sex"] = child.sex
     if "village" in shared and case_row.village_id:
@@ -500,6 +535,8 @@ def provider_view(session: Session, referral: Referral) -> ProviderReferral:
         service=service,
         child=items,
         assessment_summary=summary,
+        overdue=wf.referral_overdue(referral.status, referral.respond_by, referral.complete_by,
+                                    now or utcnow()),
     )
 
 

@@ -415,6 +415,14 @@ def complete_referral(
                 required=outcome in wf.DELIVERED_OUTCOMES)  # fmt: skip
     if day is not None and day > now.date():
         errors["service_date"] = Msg("cannot be in the future")
+    accepted = referral.responded_at if referral.status == "accepted" else None
+    if (day is not None and outcome == "service_provided" and accepted is not None
+            and day < accepted.date()):  # fmt: skip
+        # a service received before (elsewhere) is the other outcome, with its own date
+        errors["service_date"] = Msg(
+            "cannot be before the referral was accepted ({accepted})",
+            accepted=accepted.date().isoformat(),
+        )
     note = _text(errors, "note", note, required=False)
     if errors:
         raise field_errors(errors)

@@ -610,21 +610,47 @@ def step_due(
     now: dt.datetime,
     policy: Policy | None = None,
     *,
-    alert_visit_due: dt.datetime | None = None,
+    visit_within: dt.timedelta | None = None,
     plan_submitted: bool = False,
 ) -> dt.datetime | None:
-    """The deadline of the step a case enters at ``now`` (None: the step has no deadline).
+    """The deadline of the step a case enters at ``now`` (None: the step has no deadline),
+    always counted from ``now``: a step's time starts when the step starts, so a case opened
+    from an alert whose own deadline has passed is not overdue the moment it opens (the alert
+    keeps its own lateness, and was escalated for it).
 
-    Verification takes the alert's first-visit deadline when it has one (72 hours for a worst
-    form, domain.md section 4). A plan waiting for approval gives the supervisor
-    ``plan_approval`` days. Implementation has none of its own: its follow-ups and referrals do.
+    Verification takes the alert category's time for the first officer visit when it has one
+    (``visit_within``: 72 hours for a worst form, domain.md section 4), else ``verification``
+    days. A plan waiting for approval gives the supervisor ``plan_approval`` days.
+    Implementation has none of its own: its follow-ups and referrals do.
     """
     policy = policy or Policy()
-    if state == "verification" and alert_visit_due is not None:
-        return alert_visit_due
+    if state == "verification" and visit_within is not None:
+        return now + visit_within
     key = "plan_approval" if state == "action_plan" and plan_submitted else state
     days = policy.step_days.get(key)
     return now + dt.timedelta(days=days) if days is not None else None
+
+
+def referral_overdue(
+    status: str, respond_by: dt.datetime, complete_by: dt.date | None, now: dt.datetime
+) -> bool:
+    """Whether a referral is past its deadline at ``now``: waiting for an answer after
+    ``respond_by``, or accepted and not done after the day ``complete_by`` (the rule the
+    escalation job's query writes in SQL, :func:`alerts.escalate.overdue_referral_condition`).
+
+    >>> t = dt.datetime(2026, 7, 19, 9, tzinfo=dt.UTC)
+    >>> referral_overdue("accepted", t, dt.date(2026, 7, 18), t)
+    True
+    >>> referral_overdue("accepted", t, dt.date(2026, 7, 19), t)
+    False
+    >>> referral_overdue("done", t, None, t)
+    False
+    >>> referral_overdue("pending", t - dt.timedelta(hours=1), None, t)
+    True
+    """
+    if status == "pending":
+        return respond_by < now
+    return status == "accepted" and complete_by is not None and complete_by < now.date()
 
 
 def referral_respond_by(

@@ -43,7 +43,17 @@ from clms.cases.referrals import (
 )
 from clms.cases.transfer import add_note
 from clms.errors import Problem
-from clms.models import Alert, Area, Case, Notice, ServiceProvider, User, Village, utcnow
+from clms.models import (
+    Alert,
+    AlertEvent,
+    Area,
+    Case,
+    Notice,
+    ServiceProvider,
+    User,
+    Village,
+    utcnow,
+)
 
 CHILD_LABOUR = ("worst_form", "hazardous", "child_labour")
 DAY = dt.timedelta(days=1)
@@ -163,7 +173,9 @@ def provider_usernames(session: Session) -> list[tuple[str, str]]:
 
 def date_alerts_as_synced(session: Session) -> int:
     """Date each alert as if its visit had reached the server the same day (six hours later),
-    with its deadlines counted from then; alerts never move into the future."""
+    with its deadlines counted from then, and the ``raised`` line of its history with it (the
+    alert page's "raised" and its history say the same moment, as the intake writes them);
+    alerts never move into the future."""
     now = utcnow()
     rows = session.execute(select(Alert.id, Alert.category, Alert.last_seen_at)).all()
     values = []
@@ -178,6 +190,13 @@ def date_alerts_as_synced(session: Session) -> int:
         session.execute(
             update(Alert.__table__).where(Alert.__table__.c.id == bindparam("row_id")),
             values,
+        )
+        events = AlertEvent.__table__
+        session.execute(
+            update(events)
+            .where(events.c.alert_id == bindparam("row_id"), events.c.action == "raised")
+            .values(at=bindparam("created_at")),
+            [{"row_id": v["row_id"], "created_at": v["created_at"]} for v in values],
         )
     return len(values)
 

@@ -17,11 +17,12 @@ from alerts.queue import (
 )
 from alerts.reasons import explain_reason as explain_reason_in
 from clms.auth import allow
+from clms.cases.ages import child_age, child_age_by_uid
 from clms.db import db
 from clms.errors import Problem
 from clms.i18n import N_, Msg
 from clms.locale import gettext, localize
-from clms.models import SEVERITIES
+from clms.models import SEVERITIES, utcnow
 from clms.vocabulary import say
 from clms.web import bp, flash_problem
 
@@ -43,6 +44,7 @@ EVENT_WORDS = {
     "dismissed": N_("Dismissed"),
     "escalated": N_("Escalated to the supervisor"),
     "case_opened": N_("Case opened"),
+    "verified": N_("Verified at the case's visit"),
     "child_merged": N_("Duplicate record of the child merged"),
 }
 #: what a visit found, as the alert pages name it (``worst_form`` is "worst form")
@@ -71,6 +73,8 @@ ALERT_DETAIL_WORDS = {
     "kept_alert": N_("kept alert"),
     "kept_record": N_("kept record"),
     "merged_record": N_("merged record"),
+    "confirmed": N_("allegation confirmed"),
+    "visited_on": N_("visited on"),
 }
 
 
@@ -103,6 +107,8 @@ def alert_detail_value(key: str, value) -> str:
         return say(value)
     if key in ("category", "category_raised_from") and isinstance(value, str):
         return finding_word(value)
+    if isinstance(value, bool):
+        return gettext("yes") if value else gettext("no")
     return str(value)
 
 
@@ -159,7 +165,11 @@ def alert_detail(alert_id: int):
     detail = alert_details(db(), g.user, alert_id)
     if detail is None:
         abort(404)
-    return render_template("alert_detail.html", d=detail, a=detail.alert, **_HELPERS)
+    age = None
+    if detail.alert.child_id is not None:  # the age the raising visit recorded, and now
+        age = child_age(db(), detail.alert.child_id, detail.now.date(),
+                        at_visit=(detail.found_age, detail.found_at))  # fmt: skip
+    return render_template("alert_detail.html", d=detail, a=detail.alert, age=age, **_HELPERS)
 
 
 @bp.route("/alerts/<int:alert_id>/acknowledge", methods=["POST"])
@@ -198,7 +208,8 @@ def child_detail(child_uid: str):
     from clms.cases.queries import child_cases_by_uid
 
     cases = child_cases_by_uid(db(), record["child"]["child_id"])
-    return render_template("child_detail.html", r=record, cases=cases, **_HELPERS)
+    age = child_age_by_uid(db(), record["child"]["child_id"], utcnow().date())
+    return render_template("child_detail.html", r=record, cases=cases, age=age, **_HELPERS)
 
 
 def _act(alert_id: int, done: Msg, operation, *args):

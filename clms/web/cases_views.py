@@ -14,6 +14,7 @@ from flask import abort, current_app, flash, g, redirect, render_template, reque
 
 from clms.auth import allow
 from clms.cases import workflow as wf
+from clms.cases.ages import ChildAge
 from clms.cases.assessment import AssessmentInput, record_assessment
 from clms.cases.closure import decide_closure, propose_closure
 from clms.cases.opening import open_case, record_verification
@@ -38,6 +39,23 @@ CASE_ROLES = wf.CASE_ROLES
 
 
 # --- helpers --------------------------------------------------------------------------------------
+
+
+@bp.app_template_global()
+def age_words(age: ChildAge | None) -> str:
+    """A child's age in words, with the date it is taken at: the one way the alert, case, child
+    and referral pages say it ("10 at the visit of 2026-06-08; about 11 now")."""
+    if age is None or not age.known:
+        return gettext("unknown")
+    if age.seen is None:  # a date of birth, no visit that recorded an age
+        return localize(Msg("{age} years", age=age.now))
+    if not age.moved_on:
+        return localize(Msg("{age} years (at the visit of {day})", age=age.seen,
+                            day=age.seen_on.isoformat()))  # fmt: skip
+    facts = {"age": age.seen, "day": age.seen_on.isoformat(), "now": age.now}
+    if age.exact:  # from a date of birth
+        return localize(Msg("{age} years at the visit of {day}; {now} now", **facts))
+    return localize(Msg("{age} years at the visit of {day}; about {now} now", **facts))
 
 
 def _policy() -> wf.Policy:

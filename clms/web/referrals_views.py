@@ -7,6 +7,7 @@ covers (or, under an override, the minimum the service needs). Anything else is 
 from __future__ import annotations
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from markupsafe import Markup
 
 from clms.auth import allow
 from clms.cases import workflow as wf
@@ -21,7 +22,8 @@ from clms.db import db
 from clms.errors import Problem
 from clms.i18n import Msg
 from clms.locale import localize
-from clms.models import Referral
+from clms.models import Referral, utcnow
+from clms.paging import Page
 from clms.web import bp, flash_problem
 
 
@@ -33,16 +35,16 @@ def referrals_index():
     asked = REFERRAL_PAGING.read(request.args)
     code = 200
     try:
-        rows, total, pages = provider_referrals(db(), g.user, status=status, page=asked.page)
+        found = provider_referrals(db(), g.user, status=status, page=asked.page)
     except Problem as p:
         flash_problem(p)
-        rows, total, pages, code = [], 0, 1, 400
+        found, code = Page([], 0, 1, 1, asked.per_page), 400
     return render_template(
         "referrals_index.html",
-        rows=rows,
-        total=total,
-        pages=pages,
-        page=asked.page,
+        rows=found.rows,
+        total=found.total,
+        pages=found.pages,
+        page=found.page,
         status=status or "open",
         statuses=REFERRAL_FILTERS,
     ), code
@@ -105,4 +107,6 @@ def referral_detail(referral_id: int):
         values=request.form,
         action=request.form.get("action"),
         outcomes=wf.REFERRAL_DONE_OUTCOMES,
+        # a service date cannot be later than today (the attribute, escaped as any value)
+        date_limit=Markup('max="{}"').format(utcnow().date().isoformat()),
     ), status

@@ -487,9 +487,7 @@ def _monitor(session: Session, user: User, now: dt.datetime, home: Home) -> list
 def _is_late(row, now: dt.datetime) -> bool:
     """Whether a referral is past its deadline, for one row (the rule of
     :func:`alerts.escalate.overdue_referral_condition`)."""
-    if row.status == "pending":
-        return row.respond_by < now
-    return row.status == "accepted" and row.complete_by is not None and row.complete_by < now.date()
+    return wf.referral_overdue(row.status, row.respond_by, row.complete_by, now)
 
 
 def _referral_due(row) -> dt.datetime | dt.date | None:

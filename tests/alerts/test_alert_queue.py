@@ -230,14 +230,17 @@ def test_a_village_outside_scope_filters_to_nothing(app, world):
 def test_pagination(app, world):
     with session_scope(app) as s:
         sam = user(s, "sam")
-        pages = [list_alerts(s, sam, page=n, per_page=4) for n in (1, 2, 3)]
+        pages = [list_alerts(s, sam, page=n, per_page=4) for n in (1, 2, 999)]
         everything = [a.id for a in list_alerts(s, sam).rows]
+        # the API's client reads pages until one is empty
+        api = list_alerts(s, sam, page=3, per_page=4, keep_past_last=True)
     assert [(p.total, p.pages, p.page, len(p.rows)) for p in pages] == [
         (6, 2, 1, 4),
         (6, 2, 2, 2),
-        (6, 2, 3, 0),  # past the end: empty, not the last page again
+        (6, 2, 2, 2),  # past the end: the last page, numbered as it is (issue 17)
     ]
-    assert [a.id for p in pages for a in p.rows] == everything
+    assert [a.id for p in pages[:2] for a in p.rows] == everything
+    assert (api.page, api.pages, api.rows) == (3, 2, [])
 
 
 def test_pages_follow_the_queue_order_across_groups(app, world):

@@ -192,8 +192,8 @@ def test_reopening_within_the_window(state, days_after, category, reopens):
 
 
 def test_step_deadlines():
-    alert_visit_due = T0 + 3 * DAY
-    assert wf.step_due("verification", T0, alert_visit_due=alert_visit_due) == alert_visit_due
+    # a worst form's first visit within 72 hours, counted from when the step starts
+    assert wf.step_due("verification", T0, visit_within=3 * DAY) == T0 + 3 * DAY
     assert wf.step_due("verification", T0) == T0 + 7 * DAY
     assert wf.step_due("action_plan", T0, plan_submitted=True) == T0 + 3 * DAY
     assert wf.step_due("implementation", T0) is None

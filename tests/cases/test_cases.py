@@ -7,12 +7,14 @@ import csv
 import datetime as dt
 import io
 import logging
+from html import unescape
 
 import pytest
 from sqlalchemy import func, select
 
 from alerts.escalate import escalate_case_steps, escalate_referrals
 from clms.cases import workflow as wf
+from clms.cases.ages import ChildAge
 from clms.cases.assessment import AssessmentInput, record_assessment
 from clms.cases.catalogue import ProviderInput, ensure_services, save_provider
 from clms.cases.closure import decide_closure
@@ -158,8 +160,9 @@ def test_an_officer_opens_a_case_from_an_alert(app, world):
         assert case.case_number == f"CL-{case.id:06d}"
         assert (case.state, case.category, case.version) == ("verification", "worst_form", 1)
         assert case.officer_id == who(s, "olga").id and case.child_id == alert.child_id
-        # verification is due by the alert's first-visit deadline (72 h for a worst form)
-        assert case.step_due_at == alert.visit_due_at
+        # verification is due within a worst form's time for a first visit (72 h), counted
+        # from the case's opening
+        assert case.step_due_at == T0 + 3 * DAY
         s.refresh(alert)
         assert alert.status == "case_opened" and alert.acknowledged_at == T0
         actions = s.scalars(select(AlertEvent.action).where(AlertEvent.alert_id == alert.id))
@@ -170,6 +173,19 @@ def test_an_officer_opens_a_case_from_an_alert(app, world):
             "verification",
             alert.id,
         )
+
+
+def test_a_case_opened_after_its_alert_deadline_is_not_overdue_at_once(app, world):
+    """Issue 17: a brand-new case was overdue the moment it opened, as it took the alert's
+    first-visit deadline; a step's time starts when the step starts."""
+    with session_scope(app) as s:
+        alert = add_alert(s, "V1", category="hazardous", created_at=T0 - 30 * DAY)
+        assert alert.visit_due_at < T0  # the alert is late (and stays so in its history)
+        case = open_case(s, who(s, "olga"), alert.id, now=T0)
+        assert case.step_due_at == T0 + 7 * DAY  # a first visit within 7 days, from now
+        page = list_cases(s, who(s, "olga"), now=T0 + DAY)
+        assert [(r.case_number, r.overdue) for r in page.rows] == [(case.case_number, False)]
+        assert list_cases(s, who(s, "olga"), now=T0 + 8 * DAY).rows[0].overdue
 
 
 def test_a_second_alert_of_the_same_child_joins_the_open_case(app, world):
@@ -244,6 +260,11 @@ def test_verification_not_confirmed_closes_the_case_with_its_reason(app, world):
         assert case.closure_reason == "The child is 19 and works for wages."
         alert = s.get(Alert, case.alert_id)
         assert alert.first_visit_at == T0  # the verification visit is the alert's first visit
+        assert not alert.needs_verification  # verified, though not confirmed
+        event = s.scalars(select(AlertEvent).where(AlertEvent.alert_id == alert.id,
+                                                   AlertEvent.action == "verified")).one()
+        assert event.detail == {"case_number": case.case_number, "confirmed": False,
+                                "visited_on": T0.date().isoformat()}
 
 
 # --- assessment, plan, approval --------------------------------------------------------------
@@ -465,12 +486,12 @@ def test_the_provider_sees_only_what_the_consent_covers(app, world):
         assert "referral" in mail.subject.lower() and "Aya" not in mail.body
     with session_scope(app) as s:
         view = provider_referral(s, who(s, "pat"), referral_id)
-        assert view.child == {"first_name": "Aya", "age": None}  # no name, sex or village
+        assert view.child == {"first_name": "Aya", "age": ChildAge(None, None, None)}  # no more
         assert provider_referral(s, who(s, "paul"), referral_id) is None  # another provider
         assert provider_referral(s, who(s, "olga"), referral_id) is None
-        rows, total, _ = provider_referrals(s, who(s, "pat"))
-        assert total == 1 and rows[0].child_uid.startswith("CH-")
-        assert provider_referrals(s, who(s, "paul"))[1] == 0
+        found = provider_referrals(s, who(s, "pat"))
+        assert found.total == 1 and found.rows[0].child_uid.startswith("CH-")
+        assert provider_referrals(s, who(s, "paul")).total == 0
 
 
 def test_the_provider_accepts_rejects_and_records_the_service(app, world):
@@ -512,6 +533,15 @@ def test_the_provider_accepts_rejects_and_records_the_service(app, world):
         with pytest.raises(Problem) as e:
             accept_referral(s, pat, second)
         assert "accepted; it can no longer be accepted" in e.value.message
+        # issue 17: a service the provider gave before it accepted the referral is a slip
+        for day, error in (
+            (T0 + DAY, "cannot be before the referral was accepted (2026-06-03)"),
+            (T0 + 4 * DAY, "cannot be in the future"),
+        ):
+            with pytest.raises(Problem) as e:
+                complete_referral(s, pat, second, outcome="service_provided",
+                                  service_date=day.date(), now=T0 + 3 * DAY)  # fmt: skip
+            assert problem_fields(e) == {"service_date": error}
         complete_referral(
             s,
             pat,
@@ -533,6 +563,32 @@ def test_the_provider_accepts_rejects_and_records_the_service(app, world):
             "referral_accepted",
             "referral_done",
         ]
+
+
+def test_the_provider_sees_which_referrals_are_overdue(app, world, client):
+    """Issue 17: an accepted referral past its service date, or a waiting one past its answer's
+    deadline, is flagged on the provider's list, its page and home page."""
+    case_id, planned_id = implementing(app)  # the school service is due on T0 + 20 days
+    with session_scope(app) as s:
+        olga = who(s, "olga")
+        record_consent(s, olga, case_id, provider_code="SCH-GN", given_by="child",
+                       method="verbal", shares=["first_name"], now=T0)  # fmt: skip
+        referral_id = refer(s, olga, case_id, planned_service_id=planned_id, now=T0).id
+        accept_referral(s, who(s, "pat"), referral_id, now=T0 + DAY)
+        s.get(Referral, referral_id).complete_by = (T0 - DAY).date()  # its service date passed
+    login(client, "pat")
+    listed = client.get("/referrals").get_data(as_text=True)
+    row = listed.split(f">{referral_id}</a>")[1].split("</tr>")[0]
+    assert '<span class="badge overdue">overdue</span>' in row
+    detail = client.get(f"/referrals/{referral_id}").get_data(as_text=True)
+    assert '<span class="badge overdue">overdue</span>' in detail.split("</h1>")[0]
+    # the service date's field says which dates it takes, and the browser keeps to today
+    assert "from the day you accepted the referral (2026-06-02) to today" in detail
+    assert f'max="{dt.datetime.now(dt.UTC).date().isoformat()}"' in detail
+    with session_scope(app) as s:
+        s.get(Referral, referral_id).complete_by = (T0 + 10 * 365 * DAY).date()  # not yet
+    assert "badge overdue" not in client.get(f"/referrals/{referral_id}").get_data(as_text=True)
+    assert "badge overdue" not in client.get("/referrals").get_data(as_text=True)
 
 
 def test_urgent_protection_never_waits_for_the_assessment(app, world):
@@ -988,6 +1044,10 @@ def test_the_case_page_walks_through_verification_and_shows_errors_by_fields(app
     login(client, "olga")
     page = client.get(f"/cases/{case_id}").get_data(as_text=True)
     assert "Record the verification visit" in page and "Aya Traoré" in page
+    assert "No visit yet." in page
+    with session_scope(app) as s:
+        alert_id = s.get(Case, case_id).alert_id
+    assert "needs verification" in client.get(f"/alerts/{alert_id}").get_data(as_text=True)
     r = client.post(f"/cases/{case_id}/verify", data={"confirmed": "yes", "visited_on": ""})
     assert r.status_code == 400
     html = r.get_data(as_text=True)
@@ -1005,6 +1065,13 @@ def test_the_case_page_walks_through_verification_and_shows_errors_by_fields(app
     assert r.status_code == 303
     page = client.get(f"/cases/{case_id}").get_data(as_text=True)
     assert "Verification recorded." in page and "Complete the best-interest assessment" in page
+    # issue 17: the verification visit is a visit of the case, and the alert is verified
+    visits = unescape(page.split('id="visits-h"')[1].split("</section>")[0])
+    assert "No visit yet." not in visits
+    assert "the officer's verification visit — allegation confirmed" in visits
+    alert_page = unescape(client.get(f"/alerts/{alert_id}").get_data(as_text=True))
+    assert "needs verification" not in alert_page
+    assert "Verified at the case's visit" in alert_page
     # the same form again, from the page as it was: the case has moved on
     r = client.post(
         f"/cases/{case_id}/verify",

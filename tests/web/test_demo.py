@@ -285,6 +285,15 @@ def test_demo_builds_everything_and_sends_through_openrosa(app, runner):
         assert s.scalar(select(func.count(Area.id)).where(Area.geom.is_not(None))) >= 1
         sources = Counter(s.scalars(select(Visit.village_source).where(Visit.kind == "household")))
         assert sources["gps"] >= 0.8 * sum(sources.values())
+        # issue 17: an alert's history says it was raised when the alert says it was
+        from clms.models import Alert, AlertEvent
+
+        raised = s.execute(
+            select(Alert.created_at, AlertEvent.at)
+            .join(AlertEvent, AlertEvent.alert_id == Alert.id)
+            .where(AlertEvent.action == "raised")
+        ).all()
+        assert raised and all(created == at for created, at in raised)
     assert "Supply chain: 3 brands," in result.output and "links; suppliers each brand" in (
         result.output
     )
