@@ -1,7 +1,7 @@
 // Progressive help for lists and forms; every page works without it.
 // - a "choose every row" checkbox (data-select-all="NAME") ticks the checkboxes NAME of its form;
-// - a provider list (select[data-filter-by]) shows only the providers offering the service chosen
-//   in the select it names (each option lists its services in data-services; "*": every one).
+// - a form whose choice shapes the next one (form[data-autosubmit]: a service, then the providers
+//   that deliver it) is sent as soon as a choice is made, and its button (data-js-hide) hides.
 (function () {
   "use strict";
   document.querySelectorAll("input[data-select-all]").forEach(function (all) {
@@ -24,21 +24,12 @@
       }
     });
   });
-  document.querySelectorAll("select[data-filter-by]").forEach(function (providers) {
-    var service = document.getElementById(providers.getAttribute("data-filter-by"));
-    if (!service) { return; }
-    var apply = function () {
-      var chosen = service.value;
-      Array.prototype.forEach.call(providers.options, function (option) {
-        var offers = (option.getAttribute("data-services") || "").split(" ");
-        var fits = !option.value || !chosen || offers.indexOf("*") >= 0 || offers.indexOf(chosen) >= 0;
-        option.hidden = !fits;
-        option.disabled = !fits;
-        if (!fits && option.selected) { providers.value = ""; }
-      });
-    };
-    service.addEventListener("change", apply);
-    apply();
+  document.querySelectorAll("form[data-autosubmit] select").forEach(function (choice) {
+    choice.addEventListener("change", function () {
+      if (choice.value) { choice.form.submit(); }
+    });
   });
-  document.querySelectorAll("[data-js-hide]").forEach(function (e) { e.hidden = true; });
+  document.querySelectorAll("form[data-autosubmit] [data-js-hide]").forEach(function (e) {
+    e.hidden = true;
+  });
 })();
