@@ -13,7 +13,7 @@
         return e.type === "checkbox" && e.name === name;
       });
     };
-    all.hidden = false;
+    (all.closest("label") || all).hidden = false;
     all.addEventListener("change", function () {
       boxes().forEach(function (b) { b.checked = all.checked; });
     });
