@@ -19,6 +19,7 @@ from tests.alerts.test_alert_queue import login, user
 
 # the queue's world (users of every role, alerts of V1-V4): a fixture, registered by its own name
 from tests.alerts.test_alert_queue import world as world  # noqa: F401
+from tests.conftest import PASSWORD
 
 
 def row_ids(html: str) -> list[int]:
@@ -277,3 +278,14 @@ def test_web_bulk_for_every_role(client, app, world, username, status, done):
     assert r.status_code == status
     with session_scope(app) as s:
         assert (s.get(Alert, world["v1_low"]).status == "acknowledged") is done
+
+
+def test_api_reads_the_same_orders(client, world, sortable):
+    r = client.post("/api/v1/sessions", json={"username": "olga", "password": PASSWORD})
+    auth = {"Authorization": f"Bearer {r.json['token']}"}
+    answer = client.get("/api/v1/alerts?sort=-age&village=V1", headers=auth)
+    assert answer.status_code == 200
+    ids = [a["id"] for a in answer.json["alerts"]]
+    assert ids[:2] == [sortable["new_v1_16"], sortable["mid_v1_13"]]
+    bad = client.get("/api/v1/alerts?sort=name", headers=auth)
+    assert bad.status_code == 400 and bad.json["details"]["parameter"] == "sort"
