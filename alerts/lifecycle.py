@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from alerts.queue import ASSIGNABLE_ROLES, get_alert
+from alerts.queue import ASSIGNABLE_ROLES, MAX_PER_PAGE, get_alert
 from clms.audit import record
 from clms.errors import Problem, problem
+from clms.i18n import Msg
 from clms.models import ACTIVE_ALERT_STATUSES, Alert, AlertEvent, User, utcnow
 from clms.notices.tell import About, tell
 from clms.scope import village_in_scope
@@ -151,6 +153,102 @@ def dismiss_alert(
         raise _refused(_closed_message(alert, "dismissed"))
     _record(session, alert, user, "dismissed", {"reason": reason}, now)
     return alert
+
+
+# --- acting on several alerts at once ------------------------------------------------------------
+
+#: what can be done to the alerts chosen in the queue (dismissing needs a reason each: one by one)
+BULK_ACTIONS = ("acknowledge", "assign")
+#: at most a page of the queue at its largest
+MAX_BULK = MAX_PER_PAGE
+
+
+@dataclass
+class BulkResult:
+    """What one bulk action did: the alerts it changed, and each one it refused with why."""
+
+    action: str
+    done: list[int] = field(default_factory=list)
+    refused: list[tuple[int, Msg]] = field(default_factory=list)
+    assignee: str | None = None
+
+
+def act_on_alerts(
+    session: Session,
+    user: User,
+    alert_ids: list[int],
+    action: str,
+    *,
+    assignee: str | None = None,
+    now: dt.datetime | None = None,
+) -> BulkResult:
+    """Acknowledge, or assign to ``assignee``, each of ``alert_ids``, exactly as the action on
+    one alert does (the same scope, state and assignee checks; an event and an audit record for
+    each alert changed).
+
+    Each alert is tried in a savepoint of its own: one refused (out of scope, already
+    acknowledged, closed, or in a village the assignee does not work in) leaves the others done,
+    and is listed with why. An alert out of ``user``'s scope is refused as not found, whether or
+    not it exists. Raises ``request.invalid_field`` for a request that cannot be tried at all: an
+    unknown action, no alert chosen, more than :data:`MAX_BULK`, or (assign) no assignee or one
+    who is not an active officer or supervisor.
+    """
+    now = now or utcnow()
+    if action not in BULK_ACTIONS:
+        raise problem("request.invalid_field", field="action",
+                      detail=f"must be one of {', '.join(BULK_ACTIONS)}")  # fmt: skip
+    ids = list(dict.fromkeys(alert_ids))
+    if not ids:
+        raise problem("request.invalid_field", field="alert", detail="needs at least one alert")
+    if len(ids) > MAX_BULK:
+        raise problem("request.invalid_field", field="alert",
+                      detail=f"must name at most {MAX_BULK} alerts")  # fmt: skip
+    result = BulkResult(action=action)
+    if action == "assign":
+        username = (assignee or "").strip()
+        if not username:
+            raise problem("request.invalid_field", field="assignee", detail="is required")
+        person = session.scalar(select(User).where(User.username == username))
+        if person is None or not person.active or person.role not in ASSIGNABLE_ROLES:
+            raise problem(
+                "request.invalid_field",
+                field="assignee",
+                detail=f"must name an active officer or supervisor; {username!r} is not one",
+            )
+        result.assignee = username
+    for alert_id in ids:
+        try:
+            with session.begin_nested():
+                if action == "acknowledge":
+                    acknowledge_alert(session, user, alert_id, now=now)
+                else:
+                    assign_alert(session, user, alert_id, result.assignee, now=now)
+        except Problem as refused:
+            result.refused.append((alert_id, _why_refused(session, user, alert_id, refused)))
+        else:
+            result.done.append(alert_id)
+    return result
+
+
+def _why_refused(session: Session, user: User, alert_id: int, refused: Problem) -> Msg:
+    """Why one alert of a bulk action was refused, in words a reader's language can carry."""
+    if refused.status == 404:
+        return Msg("not found in your areas")
+    alert = get_alert(session, user, alert_id)
+    if alert is None:  # cannot happen: it was found a moment ago
+        return Msg("not found in your areas")
+    if alert.status not in ACTIVE_ALERT_STATUSES:
+        return Msg("it is closed ({status}): only a new or acknowledged alert can change",
+                   status=Msg(alert.status.replace("_", " ")))  # fmt: skip
+    if refused.key == "request.invalid_field":
+        return Msg("the assignee does not work in its village ({village})",
+                   village=alert.village.name if alert.village else "?")  # fmt: skip
+    if "already assigned" in refused.message:
+        return Msg("already assigned to {assignee}",
+                   assignee=alert.assigned_to.username if alert.assigned_to else "?")  # fmt: skip
+    if "already acknowledged" in refused.message:
+        return Msg("already acknowledged")
+    return Msg("changed by someone else meanwhile: reload the list and try again")
 
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -63,6 +63,11 @@ ALERT_PAGING = Paging(PER_PAGE, MAX_PER_PAGE, plain=True)
 ASSIGNABLE_ROLES = ("officer", "supervisor")
 # ``status`` filter values: one status, every active one (the default) or all of them
 STATUS_FILTERS = ("active", "all", *ALERT_STATUSES)
+#: the orders the queue can be read in: "urgency" (the default: overdue first, then severity,
+#: then deadline) or one column, each in its natural order (most severe, soonest deadline,
+#: village A-Z, youngest child, newest raised first); a leading "-" reverses it
+SORT_KEYS = ("urgency", "severity", "deadline", "village", "age", "raised")
+SORTS = (*SORT_KEYS, *(f"-{k}" for k in SORT_KEYS[1:]))
 
 
 # literal, not bound: the planners see the values whatever the plan caching (and a partial index on
@@ -79,6 +84,8 @@ class AlertPage(Page[Alert]):
     per_page: int = PER_PAGE
     now: dt.datetime | None = None
     overdue: set[int] = field(default_factory=set)
+    sort: str = "urgency"
+    ages: dict[int, int] = field(default_factory=dict)  # alert id -> the child's age at the visit
 
 
 @dataclass
@@ -145,6 +152,7 @@ def list_alerts(
     supplier: str | None = None,
     overdue: bool | None = None,
     status: str | None = None,
+    sort: str | None = None,
     page: int = 1,
     per_page: int = PER_PAGE,
     now: dt.datetime | None = None,
@@ -164,9 +172,16 @@ def list_alerts(
     database sorts and skips within that group only, reading only the columns of the order); and
     the alerts of the page.
 
+    ``sort`` (one of :data:`SORTS`) reads the queue by one column instead (ties: the
+    acknowledgement deadline, then id), for the same filters and pages: one count, one query
+    for the ids of the page, and the alerts of the page.
+
     >>> page = list_alerts(session, officer, severity="critical", overdue=True)  # doctest: +SKIP
     """
     now = now or utcnow()
+    sort = sort or "urgency"
+    if sort not in SORTS:
+        raise _invalid("sort", f"must be one of {', '.join(SORTS)}")
     if severity is not None and severity not in SEVERITIES:
         raise _invalid("severity", f"must be one of {', '.join(SEVERITIES)}")
     status = status or "active"
@@ -176,7 +191,7 @@ def list_alerts(
 
     scope = _scope_condition(session, user)
     if scope is None:
-        return AlertPage(rows=[], total=0, page=1, pages=1, per_page=per_page, now=now)
+        return AlertPage(rows=[], total=0, page=1, pages=1, per_page=per_page, now=now, sort=sort)
     where = [scope]
     if status == "active":
         where.append(_ACTIVE)
@@ -202,13 +217,21 @@ def list_alerts(
     elif overdue is False:
         where.append(~late)
 
-    groups = _queue_groups(session, where, late, ranks)
-    total = sum(size for _late, _rank, size in groups)
+    if sort == "urgency":
+        groups = _queue_groups(session, where, late, ranks)
+        total = sum(size for _late, _rank, size in groups)
+    else:
+        if severity is not None:
+            where.append(Alert.severity_rank == SEVERITY_RANKS[severity])
+        total = session.scalar(select(func.count()).select_from(Alert).where(*where)) or 0
     pages = window.pages(total)
     if not keep_past_last:
         window = window.within(total)
     page = window.page
-    ids = _page_ids(session, where, late, groups, window.offset, window.limit)
+    if sort == "urgency":
+        ids = _page_ids(session, where, late, groups, window.offset, window.limit)
+    else:
+        ids = _sorted_ids(session, where, sort, window.offset, window.limit)
     rows = _queue_rows(session, ids)
     if rows:  # the queue names children and households: a read of child-level data
         record_read(session, user, "alerts.list", "alerts", page=page,
@@ -221,7 +244,78 @@ def list_alerts(
         per_page=per_page,
         now=now,
         overdue={a.id for a in rows if is_overdue(a, now)},
+        sort=sort,
+        ages=_ages_at_visit(session, ids),
     )
+
+
+def _next_deadline() -> ColumnElement:
+    """SQL for :func:`alerts.deadlines.due_at` of an active alert: the acknowledgement deadline
+    until it is acknowledged, then the first visit's (NULL once met)."""
+    return case(
+        (Alert.acknowledged_at.is_(None), Alert.ack_due_at),
+        (Alert.first_visit_at.is_(None), Alert.visit_due_at),
+        else_=None,
+    )
+
+
+def _age_at_visit() -> ColumnElement:
+    """SQL: the child's age at the visit the alert was raised (or last updated) from."""
+    return (
+        select(ChildVisit.age)
+        .join(Classification, Classification.child_visit_id == ChildVisit.id)
+        .where(Classification.id == Alert.classification_id)
+        .scalar_subquery()
+    )
+
+
+def _sorted_ids(session: Session, where: list, sort: str, offset: int, limit: int) -> list[int]:
+    """The ids of one page of the queue read in the order ``sort`` (a column's natural order, a
+    leading "-" reversing it; values missing come last either way; ties by the
+    acknowledgement deadline, then id)."""
+    key = sort.lstrip("-")
+    reverse = sort.startswith("-")
+    statement = select(Alert.id).where(*where)
+    if key == "village":
+        statement = statement.outerjoin(Village, Village.id == Alert.village_id)
+        column, natural_desc = Village.name, False
+    elif key == "severity":
+        column, natural_desc = Alert.severity_rank, True
+    elif key == "deadline":
+        column, natural_desc = _next_deadline(), False
+    elif key == "age":
+        column, natural_desc = _age_at_visit(), False
+    else:  # raised
+        column, natural_desc = Alert.created_at, True
+    descending = natural_desc != reverse
+    return list(
+        session.scalars(
+            statement.order_by(
+                case((column.is_(None), 1), else_=0),
+                column.desc() if descending else column.asc(),
+                Alert.ack_due_at,
+                Alert.id,
+            )
+            .offset(offset)
+            .limit(limit)
+        )
+    )
+
+
+def _ages_at_visit(session: Session, ids: list[int]) -> dict[int, int]:
+    """The child's age at the visit, by alert id, for the alerts ``ids`` (one query)."""
+    if not ids:
+        return {}
+    return {
+        alert_id: age
+        for alert_id, age in session.execute(
+            select(Alert.id, ChildVisit.age)
+            .join(Classification, Classification.id == Alert.classification_id)
+            .join(ChildVisit, ChildVisit.id == Classification.child_visit_id)
+            .where(Alert.id.in_(ids))
+        )
+        if age is not None
+    }
 
 
 def _queue_rows(session: Session, ids: list[int]) -> list[Alert]:
@@ -235,7 +329,7 @@ def _queue_rows(session: Session, ids: list[int]) -> list[Alert]:
                 .where(Alert.id.in_(ids))
                 .options(
                     # what a queue shows of them: the child's pseudonymous id, never the name
-                    joinedload(Alert.child).load_only(Child.child_uid),
+                    joinedload(Alert.child).load_only(Child.child_uid, Child.sex),
                     joinedload(Alert.household).load_only(Household.code),
                     joinedload(Alert.village).load_only(Village.code, Village.name),
                     joinedload(Alert.supplier).load_only(Supplier.code, Supplier.name),
@@ -425,6 +519,42 @@ def eligible_assignees(session: Session, alert: Alert) -> list[User]:
                 User.active.is_(True),
                 User.role.in_(ASSIGNABLE_ROLES),
                 User.id.in_(covering),
+            )
+            .order_by(User.username)
+        )
+    )
+
+
+def bulk_assignees(session: Session, user: User) -> list[User]:
+    """Who the alerts of ``user``'s queue may be assigned to, for the bulk form: the active
+    officers and supervisors whose scope meets ``user``'s (an area of it, an area above one, or
+    a village in it), by username. Each alert is still checked against its village on assigning.
+    """
+    parts = scope_parts(session, user)
+    if parts is None:
+        return []
+    area_ids, village_ids = parts
+    above: set[int] = set()
+    own_areas = {s.area_id for s in user.scopes if s.area_id is not None}
+    if village_ids:
+        own_areas.update(
+            session.scalars(select(Village.area_id).where(Village.id.in_(village_ids)))
+        )
+    for area_id in own_areas:
+        above.update(_ancestor_area_ids(session, area_id))
+    villages_of_areas = select(Village.id).where(Village.area_id.in_(sorted(area_ids)))
+    meets = or_(
+        UserScope.area_id.in_(sorted(area_ids | above)),
+        UserScope.village_id.in_(sorted(village_ids)),
+        UserScope.village_id.in_(villages_of_areas),
+    )
+    return list(
+        session.scalars(
+            select(User)
+            .where(
+                User.active.is_(True),
+                User.role.in_(ASSIGNABLE_ROLES),
+                User.id.in_(select(UserScope.user_id).where(meets)),
             )
             .order_by(User.username)
         )

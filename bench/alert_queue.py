@@ -402,6 +402,9 @@ def scenarios(user: dict) -> list[tuple[str, str, int | None]]:
         ("overdue=true", "/api/v1/alerts?overdue=true", None),
         (f"deep page {deep}", f"/api/v1/alerts?page={deep}", user["total"]),
         ("per_page=200", "/api/v1/alerts?per_page=200", user["total"]),
+        ("sort=village", "/api/v1/alerts?sort=village", user["total"]),
+        (f"sort=age deep {deep}", f"/api/v1/alerts?sort=age&page={deep}", user["total"]),
+        (f"sort=-raised deep {deep}", f"/api/v1/alerts?sort=-raised&page={deep}", user["total"]),
     ]
 
 

@@ -107,6 +107,7 @@ POLICY: dict[str, dict[str, str]] = {
     "static": rule(PUBLIC),
     # alerts
     "web.alerts_index": STAFF_PAGE,
+    "web.alerts_bulk": STAFF_PAGE,  # each alert is checked for the person's scope
     "web.alert_detail": AREA_OBJECT,
     "web.alert_acknowledge": AREA_OBJECT,
     "web.alert_assign": AREA_OBJECT,

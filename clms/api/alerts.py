@@ -40,7 +40,9 @@ def alerts_list():
 
     Query parameters (all optional): ``severity`` (critical, high, medium, low), ``village`` and
     ``supplier`` (codes), ``overdue`` (true/false), ``status`` (active: the default, all, new,
-    acknowledged, dismissed, case_opened), ``page`` (from 1), ``per_page`` (1-200, default 50).
+    acknowledged, dismissed, case_opened), ``sort`` (urgency: the default; severity, deadline,
+    village, age or raised, "-" first to reverse), ``page`` (from 1), ``per_page`` (1-200,
+    default 50).
     Answer: ``{"alerts": [...], "page", "per_page", "total", "pages"}``.
     """
     args = request.args
@@ -54,6 +56,7 @@ def alerts_list():
         supplier=_text(args, "supplier"),
         overdue=overdue,
         status=_text(args, "status"),
+        sort=_text(args, "sort"),
         page=asked.page,
         per_page=asked.per_page,
         keep_past_last=True,  # a client reads pages until one is empty

@@ -67,7 +67,33 @@ def _provider(errors: dict, session: Session, provider_code, service: ServiceTyp
     if provider is None or not provider.active:
         errors["provider"] = Msg("is not an active provider")
         return None
-    if service is not None and provider.services and service.code not in provider.services:
+    if service is not None and not offers(provider, service.code):
         errors["provider"] = Msg("{provider} does not offer this service", provider=provider.name)
         return None
     return provider
+
+
+def offers(provider: ServiceProvider, service_code: str) -> bool:
+    """Whether ``provider`` delivers the service ``service_code`` (a provider that lists no
+    service delivers any)."""
+    return not provider.services or service_code in provider.services
+
+
+def fits_age(service: ServiceType, age: int | None) -> bool:
+    """Whether ``service`` is for a child of ``age`` (its age range, where it has one; a child
+    of unknown age fits every service)."""
+    return age is None or (
+        (service.min_age is None or age >= service.min_age)
+        and (service.max_age is None or age <= service.max_age)
+    )
+
+
+def check_fits_child(errors: dict, service: ServiceType | None, age: int | None) -> None:
+    """Say in ``errors["service"]`` when ``service`` is not for a child of ``age``."""
+    if service is not None and not fits_age(service, age):
+        errors["service"] = Msg(
+            "is for children aged {low} to {high}; this child is {age}",
+            low=service.min_age if service.min_age is not None else 0,
+            high=service.max_age if service.max_age is not None else 17,
+            age=age,
+        )

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from clms.cases import ages
 from clms.cases import workflow as wf
-from clms.cases.inputs import _date, _provider, _text
+from clms.cases.inputs import _date, _provider, _text, check_fits_child
 from clms.cases.notices import notify, officers_of, supervisors_of, tell_officers
 from clms.cases.records import case_in_scope, change_case, check_move, current_plan
 from clms.errors import field_errors, problem
@@ -83,18 +83,8 @@ def add_planned_service(
     if day is not None and day < now.date():
         errors["due_on"] = Msg("cannot be in the past")
     notes = _text(errors, "notes", notes, required=False)
-    if service is not None and (service.min_age is not None or service.max_age is not None):
-        age = child_age(session, case, now)
-        if age is not None and not (
-            (service.min_age is None or age >= service.min_age)
-            and (service.max_age is None or age <= service.max_age)
-        ):
-            errors["service"] = Msg(
-                "is for children aged {low} to {high}; this child is {age}",
-                low=service.min_age if service.min_age is not None else 0,
-                high=service.max_age if service.max_age is not None else 17,
-                age=age,
-            )
+    if service is not None and "service" not in errors:
+        check_fits_child(errors, service, child_age(session, case, now))
     if errors:
         raise field_errors(errors)
     plan = _draft_plan(session, case, user, now)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, joinedload
 from clms.audit import record_read
 from clms.cases import ages
 from clms.cases import workflow as wf
+from clms.cases.inputs import fits_age, offers
 from clms.cases.records import current_plan, facts_of, get_case
 from clms.cases.transfer import TRANSFER_SHAREABLE
 from clms.errors import problem
@@ -286,7 +287,24 @@ class CaseView:
 
     @property
     def urgent_services(self) -> list[ServiceType]:
-        return [s for s in self.catalogue.values() if s.urgent and s.active]
+        """The urgent services for this child (its age), in the catalogue's order."""
+        return [s for s in self.services_for_child if s.urgent]
+
+    @property
+    def services_for_child(self) -> list[ServiceType]:
+        """The active services of the catalogue whose age range takes this child."""
+        return [s for s in self.catalogue.values() if s.active and fits_age(s, self.age.now)]
+
+    @property
+    def services_not_for_child(self) -> list[ServiceType]:
+        """The active services this child is too young or too old for (said on the forms)."""
+        return [s for s in self.catalogue.values() if s.active and not fits_age(s, self.age.now)]
+
+    def providers_for(self, service_code: str | None) -> list[ServiceProvider]:
+        """The providers serving the case's area that deliver ``service_code``."""
+        if not service_code:
+            return []
+        return [p for p in self.providers if offers(p, service_code)]
 
     def may(self, move: str) -> bool:
         return move in self.moves and self.moves[move] is None

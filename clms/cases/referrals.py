@@ -13,8 +13,9 @@ from alerts.notify import BASE_URL_MARK
 from clms.audit import record
 from clms.cases import workflow as wf
 from clms.cases.closure import propose_closure_if_met
-from clms.cases.inputs import _at, _choice, _date, _provider, _text
+from clms.cases.inputs import _at, _choice, _date, _provider, _text, check_fits_child
 from clms.cases.notices import notify, officers_of, tell_officers
+from clms.cases.plan import child_age
 from clms.cases.records import case_in_scope, change_case, check_move
 from clms.errors import field_errors, problem
 from clms.i18n import Msg
@@ -152,6 +153,10 @@ def refer(
     urgent = bool(service and service.urgent)
     if planned is None and service is not None and not urgent:
         errors["service"] = Msg("is not urgent: refer it from the plan (add it to the plan first)")
+    elif planned is None and service is not None and not service.active:
+        errors["service"] = Msg("is not a service of the catalogue")
+    elif planned is None and service is not None:
+        check_fits_child(errors, service, child_age(session, case, now))
     message = _text(errors, "message", message, required=False)
     override_reason = _text(errors, "override_reason", override_reason, required=False)
     if errors:

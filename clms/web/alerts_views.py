@@ -5,12 +5,20 @@ from __future__ import annotations
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from alerts.deadlines import deadline_msg
-from alerts.lifecycle import acknowledge_alert, assign_alert, dismiss_alert
+from alerts.lifecycle import (
+    BulkResult,
+    acknowledge_alert,
+    act_on_alerts,
+    assign_alert,
+    dismiss_alert,
+)
 from alerts.queue import (
     ALERT_PAGING,
+    SORTS,
     STATUS_FILTERS,
     AlertPage,
     alert_details,
+    bulk_assignees,
     child_record,
     list_alerts,
     queue_choices,
@@ -134,6 +142,7 @@ def alerts_index():
         "supplier": args.get("supplier") or None,
         "overdue": {"true": True, "false": False}.get(args.get("overdue", "")),
         "status": args.get("status") or None,
+        "sort": args.get("sort") or None,
     }
     session = db()
     status_code = 200
@@ -143,19 +152,78 @@ def alerts_index():
         flash_problem(p)
         page, status_code = AlertPage(rows=[], total=0, page=1, pages=1), 400
     villages, suppliers = queue_choices(session, g.user)
-    # the filters as given, for the pagination links
+    # the filters as given, for the pagination links (and, without the order, the sort links)
     query = {k: v for k, v in args.items() if k in filters and v}
     return render_template(
         "alerts_index.html",
         page=page,
         filters=filters,
         query=query,
+        unsorted={k: v for k, v in query.items() if k != "sort"},
         villages=villages,
         suppliers=suppliers,
         severities=SEVERITIES,
         statuses=STATUS_FILTERS,
+        sorts=SORTS,
+        assignees=bulk_assignees(session, g.user),
+        main_reason=main_reason,
         **_HELPERS,
     ), status_code
+
+
+@bp.route("/alerts/bulk", methods=["POST"])
+@allow(*QUEUE_ROLES)
+def alerts_bulk():
+    """Acknowledge, or assign, the alerts ticked in the queue; back to the queue as it was, with
+    what was done and what was refused and why."""
+    form = request.form
+    ids = [int(i) for i in form.getlist("alert") if i.strip().isdigit()]
+    action = form.get("action", "")
+    session = db()
+    try:
+        result = act_on_alerts(session, g.user, ids, action, assignee=form.get("assignee"))
+    except Problem as p:
+        flash_problem(p, session)
+    else:
+        session.commit()
+        _flash_bulk(result)
+    back = {k: v for k, v in form.items() if k in _BACK_KEYS and v}
+    return redirect(url_for("web.alerts_index", **back), code=303)
+
+
+_BACK_KEYS = ("severity", "village", "supplier", "overdue", "status", "sort", "page")
+
+
+def _flash_bulk(result: BulkResult) -> None:
+    """The summary of a bulk action: how many were done (which), and each refusal with why."""
+    n, ids = len(result.done), ", ".join(f"#{i}" for i in result.done)
+    if result.done and result.action == "acknowledge":
+        done = (Msg("{n} alert acknowledged: {ids}.", n=n, ids=ids) if n == 1
+                else Msg("{n} alerts acknowledged: {ids}.", n=n, ids=ids))  # fmt: skip
+        flash(localize(done), "success")
+    elif result.done:
+        who = result.assignee
+        if n == 1:
+            done = Msg("{n} alert assigned to {who}: {ids}.", n=n, who=who, ids=ids)
+        else:
+            done = Msg("{n} alerts assigned to {who}: {ids}.", n=n, who=who, ids=ids)
+        flash(localize(done), "success")
+    if result.refused:
+        n = len(result.refused)
+        why = "; ".join(f"#{i}: {localize(msg)}" for i, msg in result.refused)
+        refused = (Msg("{n} alert refused: {why}.", n=n, why=why) if n == 1
+                   else Msg("{n} alerts refused: {why}.", n=n, why=why))  # fmt: skip
+        flash(localize(refused), "error")
+
+
+def main_reason(alert) -> str:
+    """What was found, in a few words: the first reason of the alert, without its facts."""
+    reasons = alert.reasons or []
+    if not reasons:
+        return ""
+    first = reasons[0]
+    rule = {"rule": first.get("rule")} if isinstance(first, dict) else first
+    return explain_reason(rule)
 
 
 @bp.route("/alerts/<int:alert_id>")

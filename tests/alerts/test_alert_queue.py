@@ -628,7 +628,7 @@ def test_web_queue_lists_filters_and_pages(client, app, world):
     page = client.get("/alerts")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert html.count('<th scope="row">') == 4
+    assert html.count('<th scope="row"') == 4
     assert f'href="/alerts/{world["v2_high_overdue"]}"' in html
     assert f'href="/alerts/{world["v3_critical"]}"' not in html  # V3 is not olga's
     assert 'class="badge overdue"' in html and "acknowledgement overdue by" in html
@@ -640,7 +640,7 @@ def test_web_queue_lists_filters_and_pages(client, app, world):
     assert uid in html and "Child 2" not in html  # the pseudonymous id, never the name
 
     filtered = client.get("/alerts?severity=critical&overdue=false").get_data(as_text=True)
-    assert filtered.count('<th scope="row">') == 1
+    assert filtered.count('<th scope="row"') == 1
     assert '<option value="critical" selected' in filtered
 
     bad = client.get("/alerts?severity=urgent")
