@@ -11,7 +11,9 @@ and approving the closure of a case with signs needs an explicit acknowledgement
 Where signs come from
     - every visit of the child: a worst-form sign answered (``worst_form_signs``: cannot leave,
       debt, recruited by a third party, separated from family, sexual exploitation, illicit
-      activities), not living with a parent, an undocumented migrant;
+      activities), living away from parents with people not related or after migrating (not
+      a child fostered by an uncle: that alone would flag a third of the children), an
+      undocumented migrant;
     - every classification of those visits in ``worst_form``;
     - the case's gravest category (``worst_form``);
     - every assessment of the child's cases: the child in danger, a protection-level response,
@@ -55,6 +57,8 @@ PHRASES: dict[str, tuple[str, tuple[str, ...]]] = {
         "venu avec un homme", "venue avec un homme", "venu avec une femme",
         "venue avec une femme", "venu avec un inconnu", "venue avec un inconnu", "amene par",
         "amenee par", "m a amene", "m a amenee", "un homme m a", "un intermediaire",
+        "venu avec un monsieur", "venue avec un monsieur", "venu avec une dame",
+        "venue avec une dame", "came with a gentleman", "came with a lady",
     )),
     "separated_from_family": (N_("separated from family, wishes to go home"), (
         "go home to my mother", "go home to my father", "go back to my mother",
@@ -85,7 +89,9 @@ PHRASES: dict[str, tuple[str, tuple[str, ...]]] = {
     )),
     "deceived_or_sold": (N_("deceptive promises, sold or given away"), (
         "promised me", "they promised", "sold me", "was sold", "given to", "recruiter",
+        "said i would go to school", "told me i would go to school", "said i would be paid",
         "m a promis", "on m a promis", "vendu", "vendue", "confie a", "confiee a", "recruteur",
+        "a dit que j irais a l ecole", "m a dit que j irais", "dit que je serais paye",
     )),
 }
 
@@ -174,6 +180,7 @@ class VisitFacts:
     worst_form_signs: list = field(default_factory=list)
     lives_with_parent: bool | None = None
     migrant_status: str | None = None
+    relationship_to_head: str | None = None
     categories: list = field(default_factory=list)
 
 
@@ -216,8 +223,14 @@ def signs_in(record: RecordFacts) -> list[Sign]:
             if code in WORST_FORM_SIGNS:
                 signs.append(Sign(code, Msg("worst-form sign: {sign}",
                                               sign=Msg(WORST_FORM_SIGNS[code])), where))
-        if v.lives_with_parent is False:
-            signs.append(Sign("not_with_parent", Msg("does not live with a parent"), where))
+        # living apart from parents is common (a child fostered by an uncle) and alone would
+        # flag every such child; with a migration or with people not related it is the pattern
+        # of child trafficking the ILO and IOM indicators describe
+        if v.lives_with_parent is False and (
+            (v.migrant_status or "").startswith("migrant") or v.relationship_to_head == "not_related"
+        ):
+            signs.append(Sign("not_with_parent", Msg("lives away from parents, with people not "
+                                                     "related or after migrating"), where))
         if v.migrant_status == "migrant_undocumented":
             signs.append(Sign("undocumented_migrant", Msg("an undocumented migrant"), where))
     for a in record.assessments:
@@ -271,6 +284,7 @@ def record_of(session: Session, case) -> RecordFacts:
         VisitFacts(
             visited_on=_date_of(when), worst_form_signs=list(cv.worst_form_signs or []),
             lives_with_parent=cv.lives_with_parent, migrant_status=cv.migrant_status,
+            relationship_to_head=cv.relationship_to_head,
             categories=categories.get(cv.id, []),
         )  # fmt: skip
         for cv, when in rows

@@ -49,6 +49,14 @@ def test_the_childs_own_words_are_flagged_though_assessed_safe_and_low(words):
     assert str(brought.where) == "the assessment of 2025-03-01: the child's own views"
 
 
+def test_the_demo_childs_words():
+    """The words of the case that was proposed for closure in the demo (issue 17)."""
+    words = ("Je suis venu avec un monsieur qui a dit que j'irais à l'école. "
+             "Je veux rentrer chez ma mère.")
+    assert kinds(phrase_signs(words, Msg("x"))) == [
+        "brought_by_third_party", "separated_from_family", "deceived_or_sold"]
+
+
 def test_innocent_words_raise_nothing_and_the_limits_are_those_documented():
     assert phrase_signs("Je veux retourner à l'école et ne plus porter le pulvérisateur.",
                         Msg("x")) == []  # fmt: skip
@@ -80,6 +88,13 @@ def test_every_part_of_the_record_is_read():
     ]  # fmt: skip
     assert signs_in(RecordFacts(visits=[VisitFacts(visited_on=DAY, worst_form_signs=["none"],
                                                    lives_with_parent=True)])) == []  # fmt: skip
+    # a child fostered by an uncle, national: no sign (it would flag a third of the children);
+    # living with people not related is one
+    fostered = VisitFacts(visited_on=DAY, lives_with_parent=False, migrant_status="national",
+                          relationship_to_head="niece_nephew")  # fmt: skip
+    assert signs_in(RecordFacts(visits=[fostered])) == []
+    fostered.relationship_to_head = "not_related"
+    assert kinds(signs_in(RecordFacts(visits=[fostered]))) == ["not_with_parent"]
 
 
 @pytest.fixture
