@@ -16,7 +16,7 @@ from sqlalchemy.exc import (
     PendingRollbackError,
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
@@ -84,6 +84,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_openrosa(app)
     # the navigation links only to the pages this application has
     app.jinja_env.globals["has_endpoint"] = lambda name: name in app.view_functions
+    from clms.web.field_labels import field_label
+
+    app.jinja_env.globals["field_label"] = field_label
 
     _register_error_handlers(app)
 
@@ -116,6 +119,13 @@ def _refuse_nul_characters() -> None:
 def _surface() -> str:
     """Which kind of client the current request comes from: openrosa, api or web."""
     bp = request.blueprint or ""
+    if not bp and request.routing_exception is not None:
+        # an address matched with another method (405): the blueprint of the route it names
+        from flask import current_app
+
+        with contextlib.suppress(Exception):
+            endpoint, _args = current_app.create_url_adapter(request).match(method="POST")
+            bp = endpoint.rpartition(".")[0]
     if bp.startswith("openrosa"):
         return "openrosa"
     if bp == "api" or request.path.startswith("/api/"):
@@ -138,10 +148,44 @@ def render_problem(p: Problem) -> Response:
             from flask import redirect, url_for
 
             return redirect(url_for("web.login", next=request.full_path))
-        resp = Response(render_template("error.html", problem=p), status=p.status)
+        resp = Response(render_template("error.html", problem=p, ways_back=ways_back()),
+                        status=p.status)
     for key, value in p.headers.items():
         resp.headers[key] = value
     return resp
+
+
+def ways_back() -> list[tuple[str, str]]:
+    """Where a person refused a page (403, 404, 405...) can go from it, as (English label, address):
+    the page they came from (when it is one of ours), the list the address belongs to (``/cases``
+    for ``/cases/12/plan``, when their role may open it), and their home page (the sign-in page
+    when signed out). Asks the database nothing: the error may be the database failing."""
+    from flask import current_app, url_for
+    from werkzeug.exceptions import HTTPException as _Refused
+
+    from clms.i18n import N_
+
+    here = request.path
+    user = g.get("user")
+    ways: list[tuple[str, str]] = []
+    came_from = request.referrer or ""
+    if came_from.startswith(request.host_url) and came_from.split("?")[0] != request.base_url:
+        ways.append((N_("Back to the previous page"), came_from))
+    first = "/" + here.strip("/").split("/")[0]
+    if user is not None and first not in ("/", here.rstrip("/")):
+        try:
+            endpoint, _args = current_app.url_map.bind("").match(first, method="GET")
+        except (_Refused, LookupError):
+            endpoint = None
+        view = current_app.view_functions.get(endpoint) if endpoint else None
+        roles = getattr(view, "allowed_roles", frozenset())
+        if view is not None and user.role in roles:
+            ways.append((N_("Back to the list"), first))
+    if user is not None:
+        ways.append((N_("Home"), url_for("web.home")))
+    else:
+        ways.append((N_("Sign in"), url_for("web.login")))
+    return ways
 
 
 def _rollback_quietly(keep_user: bool = False) -> None:
@@ -225,6 +269,43 @@ def _register_error_handlers(app: Flask) -> None:
         _rollback_quietly()
         return render_problem(problem("service.unavailable", headers={"Retry-After": "60"}))
 
+    def _know_the_person() -> None:
+        # an address no route matches runs no blueprint's hooks, so the person is not known yet:
+        # the page names them and offers their home (a route refusal is no database failure)
+        if "user" not in g and _surface() == "web":
+            from clms.web.views import load_web_user
+
+            with contextlib.suppress(Exception):
+                load_web_user()
+
     @app.errorhandler(404)
     def _not_found(e: HTTPException):
+        _know_the_person()
         return render_problem(problem("not_found"))
+
+    @app.errorhandler(MethodNotAllowed)
+    def _wrong_method(e: MethodNotAllowed):
+        # a GET on an address only a form's button sends to: a page saying so, in the person's
+        # language, with the way back, not Werkzeug's bare "Method Not Allowed"
+        _know_the_person()
+        p = problem("request.method_not_allowed")
+        if e.valid_methods:
+            p.headers["Allow"] = ", ".join(sorted(e.valid_methods))
+        return render_problem(p)
+
+    @app.errorhandler(HTTPException)
+    def _refused(e: HTTPException):
+        # any other refusal of the router or of Werkzeug (400, 429, 500...) as our own page
+        if e.code is None or e.code < 400:
+            return e
+        if e.code == 400:
+            p = problem("request.bad")
+        elif e.code >= 500:
+            _rollback_quietly()
+            p = problem("server.error")
+        else:
+            p = problem("request.refused", status=e.code)
+        p.status = e.code
+        if e.code == 429 and getattr(e, "retry_after", None):
+            p.headers["Retry-After"] = str(e.retry_after)
+        return render_problem(p)

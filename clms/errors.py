@@ -138,6 +138,29 @@ CATALOGUE: dict[str, tuple[str, int, str]] = {
         "This edit replaces submission {deprecated_id}, which this server never received.",
     ),
     "not_found": ("404.3", 404, N_("Nothing here.")),
+    # what the router refuses before any view runs (clms.app's handlers): a page, not Werkzeug's
+    "request.method_not_allowed": (
+        "405.1",
+        405,
+        N_(
+            "This address is not a page to open: a form's button sends to it. "
+            "Go back to the page the form is on and use the button there."
+        ),
+    ),
+    "request.bad": (
+        "400.91",
+        400,
+        N_("The request could not be understood. Go back and try again."),
+    ),
+    "request.refused": ("400.92", 400, N_("This request was refused ({status}).")),
+    "server.error": (
+        "500.2",
+        500,
+        N_(
+            "Something went wrong on our side. What you were doing may not have been saved: "
+            "check, then try again. If it happens again, tell an administrator."
+        ),
+    ),
     "submission.conflict": (
         "409.1",
         409,

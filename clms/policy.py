@@ -254,3 +254,30 @@ def outcome(endpoint: str, method: str, identity: str) -> str | None:
     declared)."""
     declared = BY_METHOD.get((endpoint, method)) or POLICY.get(endpoint)
     return None if declared is None else declared[identity]
+
+
+#: The actions that cannot be undone, and which button of the form does it: ``None`` when the
+#: form's submit button does, or ``"field=value"`` when one form carries several decisions (the
+#: button's name and value, or a hidden field's). Every form posting to one of these is held by
+#: ``tests/web/test_destructive.py`` to the ``danger_button`` of ``_forms.html``: it says what it
+#: does, is styled as dangerous and asks a question naming the thing affected. The gravest
+#: (erasure, deactivation, revoking tokens, rejecting a submission) also carry a confirmation in
+#: the form that holds without JavaScript. Left out on purpose: what a later action restores
+#: (disabling a pull source, changing a role or a scope, publishing a new form version) and what
+#: creates (encrypting a form asks for its passphrase twice).
+DESTRUCTIVE: dict[str, str | None] = {
+    "web.alert_dismiss": None,  # final: a dismissed alert cannot be reopened
+    "web.case_consent_withdraw": None,  # the provider loses sight of the child
+    "web.case_referral_revoke": None,
+    "web.case_service_outcome": "outcome=closed",  # closed without delivery
+    "web.case_plan_remove": None,
+    "web.case_closure": "decision=approve",  # the case is closed
+    "web.referral_detail": "action=reject",
+    "web.submission_reject": None,
+    "web.supply_unlink": None,
+    "web.supply_village_detach": None,
+    "web.user_tokens_revoke": None,
+    "web.user_state": None,  # deactivation (reactivating, the same form, is not grave)
+    "web.data_protection_erase": None,
+    "web.duplicates_merge": None,
+}

@@ -11,6 +11,7 @@ from clms.cases import workflow as wf
 from clms.cases.inputs import _choice, _text
 from clms.cases.notices import notify, supervisors_of, tell_officers
 from clms.cases.records import case_in_scope, change_case, check_move, facts_of
+from clms.cases.signs import signs_of
 from clms.errors import field_errors
 from clms.i18n import Msg
 from clms.models import Case, User, utcnow
@@ -76,12 +77,19 @@ def decide_closure(
     lessons_learned: str | None = None,
     root_causes: list[str] | None = None,
     note: str | None = None,
+    signs_seen: bool = False,
+    signs_reason: str | None = None,
     expected_version: int | None = None,
     now: dt.datetime | None = None,
     policy: wf.Policy | None = None,
 ) -> Case:
     """A supervisor approves the closure, recording the outcome, the lessons learned and the
-    root causes; or returns the case to implementation with a note."""
+    root causes; or returns the case to implementation with a note.
+
+    When the child's record holds signs of a worst form or of trafficking
+    (:func:`clms.cases.signs.signs_of`), approving needs ``signs_seen`` (the supervisor read
+    them) and ``signs_reason`` (why the case may close all the same); the signs and the reason
+    go into the case's timeline, the kinds of sign acknowledged into the audit log."""
     now = now or utcnow()
     case = case_in_scope(session, user, case_id)
     move = "approve_closure" if approve else "return_closure"
@@ -99,6 +107,11 @@ def decide_closure(
             errors["root_causes"] = Msg("must be among: {choices}",
                                         choices=", ".join(wf.ROOT_CAUSES))  # fmt: skip
         note = _text(errors, "note", note, required=False)
+        signs = signs_of(session, case)
+        if signs:
+            if not signs_seen:
+                errors["signs_seen"] = Msg("tick the box to say you read the signs listed above")
+            signs_reason = _text(errors, "signs_reason", signs_reason, required=True)
     else:
         note = _text(errors, "note", note, required=True)
     if errors:
@@ -108,7 +121,12 @@ def decide_closure(
             session, case, user, now=now, policy=policy, expected_version=expected_version,
             to_state="closed", action="closed",
             detail={"outcome": outcome, "root_causes": causes, "lessons_learned": lessons,
-                    "note": note},
+                    "note": note,
+                    # the kinds (codes) reach the audit log; the signs with their words and
+                    # the reason stay in the case's timeline (records._codes_only)
+                    **({"signs_acknowledged": list(dict.fromkeys(x.kind for x in signs)),
+                        "signs": [x.to_json() for x in signs],
+                        "signs_reason": signs_reason} if signs else {})},
             closed_at=now, closed_by_id=user.id, outcome=outcome, lessons_learned=lessons,
             root_causes=causes, step_due_at=None, next_followup_due_at=None,
         )  # fmt: skip

@@ -19,6 +19,7 @@ from clms.cases import ages
 from clms.cases import workflow as wf
 from clms.cases.inputs import fits_age, offers
 from clms.cases.records import current_plan, facts_of, get_case
+from clms.cases.signs import signs_of
 from clms.cases.transfer import TRANSFER_SHAREABLE
 from clms.errors import problem
 from clms.models import (
@@ -244,6 +245,8 @@ class CaseView:
     monitors: list[User]
     now: dt.datetime
     people: dict[int, str] = field(default_factory=dict)  # user id -> username, for the timeline
+    # signs of a worst form or of trafficking anywhere in the child's record (clms.cases.signs)
+    signs: list = field(default_factory=list)
 
     @property
     def step(self) -> int:
@@ -375,7 +378,7 @@ def case_view(
         assessments=assessments, plan=plan, plans=plans, services=services,
         referrals=referrals, consents=consents, transfers=transfers, events=events,
         catalogue=catalogue, providers=providers, officers=officers, monitors=monitors,
-        now=now, people=people,
+        now=now, people=people, signs=signs_of(session, case_row),
     )  # fmt: skip
 
 

@@ -31,6 +31,7 @@ from clms.cases.transfer import (
 )
 from clms.db import db
 from clms.errors import Problem
+from clms.web.field_labels import field_label
 from clms.i18n import Msg
 from clms.locale import gettext, localize
 from clms.web import bp, flash_problem
@@ -102,7 +103,7 @@ def _problem_text(p: Problem) -> str:
             localize(Msg("Some answers need attention:"))
             + " "
             + "; ".join(
-                f"{gettext(name.replace('_', ' '))}: {localize(m)}" for name, m in p.fields.items()
+                f"{gettext(field_label(name))}: {localize(m)}" for name, m in p.fields.items()
             )
         )
     return localize(p)
@@ -422,6 +423,8 @@ def case_closure(case_id: int):
             "lessons_learned": form.get("lessons_learned"),
             "root_causes": form.getlist("root_causes"),
             "note": form.get("note"),
+            "signs_seen": form.get("signs_seen") == "yes",
+            "signs_reason": form.get("signs_reason"),
             "expected_version": _version(),
         }
 

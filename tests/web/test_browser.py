@@ -254,8 +254,12 @@ def test_the_remediation_journey_through_the_pages(
     )
     sam.get_by_role("checkbox", name="school costs").check()
     sam.get_by_role("checkbox", name="shortage of adult labour").check()
+    asked = []
+    sam.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     sam.get_by_role("button", name="Approve the closure").click()
     expect_flash(sam, "Case closed.")
+    # closing is asked first, naming the case
+    assert asked and number in asked[0]
     expect(sam).to_have_url(case_url)
     expect(sam.locator("h1 .badge").first).to_have_text("closed")
     closure = sam.locator("section.next").inner_text()

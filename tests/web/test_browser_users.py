@@ -107,6 +107,7 @@ def test_an_admin_sets_up_a_monitor_and_her_phone_by_qr_code(browser, live):
 
     # revoking the phone's tokens is confirmed first, and then the phone is refused
     page.get_by_text("Revoke tokens").click()
+    page.on("dialog", lambda dialog: dialog.accept())  # "Revoke these tokens of fatou for good?"
     page.locator("#f-revoke_reason").fill("phone lost")
     page.get_by_role("button", name="Revoke the tokens").click()
     expect(page.locator("#f-revoke_confirm")).to_contain_text("Tick the box")

@@ -1,0 +1,102 @@
+"""The label of every form field, by the name a refusal gives it, so the summary of errors at
+the top of a form says which answer is wrong ("Due date: cannot be in the past"), never the
+raw name (``due_on``). The field's own label on the page may be longer ("Provider who
+delivers it"); these are the short names a person recognises from it.
+``tests/web/test_field_labels.py`` fails when a field of a template, or a field an operation
+refuses, has no label here."""
+
+from __future__ import annotations
+
+from clms.i18n import N_
+
+FIELD_LABELS: dict[str, str] = {
+    "again": N_("The password again"),
+    "area": N_("Area"),
+    "areas": N_("Areas and villages"),
+    "buyer": N_("Buyer"),
+    "child_views": N_("The child's own views"),
+    "code": N_("Code"),
+    "confirm": N_("Confirmation"),
+    "confirmed": N_("Is the child in the situation the alert describes?"),
+    "consent_basis": N_("On what basis"),
+    "current": N_("Current password"),
+    "description": N_("Description"),
+    "due_on": N_("Due date"),
+    "email": N_("Email"),
+    "family_situation": N_("Family situation"),
+    "findings": N_("What you found"),
+    "for_user": N_("User"),
+    "force_reason": N_("Reason to erase despite the open case"),
+    "form": N_("Form"),
+    "full_name": N_("Full name"),
+    "given_by": N_("Consent given by"),
+    "immediate_safety": N_("Immediate safety"),
+    "keep": N_("Which record to keep?"),
+    "kind": N_("Kind"),
+    "lessons_learned": N_("Lessons learned"),
+    "locale": N_("Language"),
+    "max_age": N_("Maximum age"),
+    "message": N_("Message to the provider"),
+    "method": N_("How"),
+    "min_age": N_("Minimum age"),
+    "mode": N_("Password"),
+    "name": N_("Name"),
+    "name_en": N_("Name in English"),
+    "name_fr": N_("Name in French"),
+    "note": N_("Note"),
+    "notes": N_("Notes"),
+    "officer": N_("Officer"),
+    "on": N_("Delivered on"),
+    "outcome": N_("Outcome"),
+    "override_reason": N_("Reason for referring without consent"),
+    "password": N_("Password"),
+    "password_again": N_("The password again"),
+    "password_mode": N_("Password"),
+    "password_password": N_("Password"),
+    "password_reason": N_("Reason"),
+    "phone": N_("Phone"),
+    "provider": N_("Provider"),
+    "reason": N_("Reason"),
+    "request_ref": N_("Request reference"),
+    "response_level": N_("Level of response"),
+    "response_types": N_("Type of response"),
+    "revoke_confirm": N_("Confirmation"),
+    "revoke_kind": N_("Which"),
+    "revoke_reason": N_("Reason"),
+    "risk_level": N_("Risk level"),
+    "role": N_("Role"),
+    "role_reason": N_("Reason"),
+    "role_role": N_("New role"),
+    "root_causes": N_("Root causes"),
+    "safety_notes": N_("What puts the child at risk"),
+    "schooling": N_("Schooling"),
+    "schooling_notes": N_("About school"),
+    "scope_reason": N_("Reason"),
+    "seller": N_("Seller"),
+    "service": N_("Service"),
+    "service_date": N_("Date the service was provided"),
+    "services": N_("Services offered"),
+    "shared": N_("What is shared"),
+    "shares": N_("What the provider may see of the child"),
+    "signs_reason": N_("Why the case may close despite these signs"),
+    "signs_seen": N_("The signs of a worst form or of trafficking"),
+    "state_confirm": N_("Confirmation"),
+    "state_reason": N_("Reason"),
+    "supplier": N_("Supplier"),
+    "tier": N_("Tier"),
+    "to_agency": N_("Receiving agency"),
+    "to_contact": N_("Contact at the receiving agency"),
+    "to_country": N_("Country"),
+    "to_village": N_("Village code"),
+    "token_days": N_("Lasts (days)"),
+    "token_label": N_("Which phone"),
+    "username": N_("Username"),
+    "village": N_("Village code"),
+    "visited_on": N_("Date of your visit"),
+}
+
+
+def field_label(name: str) -> str:
+    """The English label of the field ``name`` (translate it when showing it); a field with no
+    label is shown with its words ("due on"), never with an underscore."""
+    return FIELD_LABELS.get(name, name.replace("_", " "))
