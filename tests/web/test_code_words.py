@@ -8,6 +8,7 @@ written here; a code without a word, or a word without French, fails."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -207,3 +208,16 @@ def test_free_text_in_a_family_is_shown_as_entered(app):
 def test_a_timelines_codes_read_in_french(app, key, value, french):
     with app.test_request_context(headers={"Accept-Language": "fr"}):
         assert vocabulary.detail_words(key, value) == french
+
+
+def test_no_template_makes_words_of_a_code_by_itself():
+    """A template shows a code through ``say`` (with its family), never by replacing its
+    underscores: that shows English codes to every reader."""
+    pattern = re.compile(r"""replace\(\s*['"]_['"]\s*,\s*['"] ['"]\s*\)""")
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sorted((ROOT / "clms" / "templates").glob("*.html"))
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert found == []

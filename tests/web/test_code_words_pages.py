@@ -55,7 +55,13 @@ def world(app, places, make_user):
         olga = s.query(User).filter_by(username="olga").one()
         case = builders.case(s, kid, officer=olga.id, state="action_plan")
         record_event(s, case, olga, "service_planned", {"service": "cash_transfer"}, now=NOW)
-        return {"alert": alert.id, "case": case.id}
+        seen = builders.visit(s, home, NOW - dt.timedelta(days=1))
+        found = builders.child_visit(
+            s, seen, kid, age=14, work_activities=["own_farm", "paid_work"],
+            hazards=["agrochemicals", "sharp_tools"], worst_form_signs=["debt"],
+        )  # fmt: skip
+        builders.classification(s, found, "worst_form")
+        return {"alert": alert.id, "case": case.id, "child": kid.child_uid}
 
 
 def test_an_alerts_hazards_and_signs_are_in_french(client, world):
@@ -67,6 +73,18 @@ def test_an_alerts_hazards_and_signs_are_in_french(client, world):
     assert "Utilisation d'une machette ou d'un coutelas" in french
     assert "servitude pour dettes" in french
     for code in ("agrochemicals", "sharp tools", "sharp_tools", "cannot leave", "debt,"):
+        assert code not in french, code
+
+
+def test_a_childs_visits_say_what_was_found_in_french(client, world):
+    login(client, "olga")
+    english = text(client.get(f"/children/{world['child']}"))
+    assert "Using a machete or cutlass to harvest or break pods" in english
+    french = text(client.get(f"/children/{world['child']}", headers=FRENCH))
+    assert "Utilisation d'une machette ou d'un coutelas" in french
+    assert "sur l'exploitation du ménage; travail rémunéré" in french
+    assert "servitude pour dettes" in french
+    for code in ("agrochemicals", "sharp tools", "own farm", "paid work"):
         assert code not in french, code
 
 
