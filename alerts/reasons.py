@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from alerts.rules import RULES
 from clms.i18n import N_, Msg
+from clms.lexicon import FAMILY_OF_FIELD, word
 
 # words for rule ids the rules module does not list (its RULES has the classifier's own)
 RULE_WORDS = {
@@ -59,7 +60,8 @@ def explain_reason(reason: dict, translate=None) -> str:
     facts = reason.get("facts") if isinstance(reason, dict) else None
     if isinstance(facts, dict) and facts:
         parts = [
-            f"{t(FACT_WORDS[k]) if k in FACT_WORDS else k.replace('_', ' ')} {_fact(v, t)}"
+            f"{t(FACT_WORDS[k]) if k in FACT_WORDS else k.replace('_', ' ')} "
+            f"{_fact(v, t, FAMILY_OF_FIELD.get(k))}"
             for k, v in facts.items()
         ]
         return f"{words}: {'; '.join(parts)}"
@@ -68,13 +70,19 @@ def explain_reason(reason: dict, translate=None) -> str:
     return words
 
 
-def _fact(value, t) -> str:
+def _fact(value, t, family: str | None = None) -> str:
+    """One fact's value in words: a code of the fact's family (a hazard, a sign, a concern...)
+    in the words of :mod:`clms.lexicon`; anything else as it was recorded."""
     if value is None:
         return t(N_("unknown"))
     if isinstance(value, bool):
         return t(N_("yes")) if value else t(N_("no"))
     if isinstance(value, list | tuple):
-        return ", ".join(_fact(v, t) for v in value) or t(N_("none"))
+        return ", ".join(_fact(v, t, family) for v in value) or t(N_("none"))
     if isinstance(value, dict):
         return ", ".join(f"{k} {_fact(v, t)}" for k, v in value.items())
+    if isinstance(value, str) and family is not None:
+        known = word(value, family)
+        if known is not None:
+            return t(known)
     return str(value).replace("_", " ") if isinstance(value, str) else str(value)

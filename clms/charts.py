@@ -8,7 +8,9 @@ no ``style`` attribute, so a strict Content-Security-Policy holds. The caller tr
 text and formats every number.
 
 Bars are horizontal, one row each, so long village names stay readable on a phone and the
-chart grows downwards with the number of groups.
+chart grows downwards with the number of groups. A label is never cut: one longer than its column
+is wrapped onto as many lines as it needs (at spaces, and inside a word only if the word alone is
+wider than the column), and its row grows to hold them; so are the legend's series names.
 
 >>> svg = bar_chart("rate", "Identification rate", "Share of children identified, by village.",
 ...                 [Bar("Gnamagui", 25.0, "25 %"), Bar("Oupoyo", 50.0, "50 %")], max_value=100)
@@ -31,7 +33,10 @@ VALUE_WIDTH = 60
 ROW_HEIGHT = 28
 BAR_HEIGHT = 18
 LEGEND_HEIGHT = 26
-MAX_LABEL = 26  # characters of a label shown in the chart (the full one is in the bar's title)
+LINE_HEIGHT = 15  # a line of a wrapped label
+CHAR_WIDTH = 7.2  # the width of a character of the 13 px font, generously (viewBox units)
+#: characters of a line of a label: the label column less its margin
+LABEL_CHARS = int((LABEL_WIDTH - 12) / CHAR_WIDTH)
 
 
 @dataclass(frozen=True)
@@ -73,35 +78,40 @@ def bar_chart(
 ) -> Chart:
     """A horizontal bar chart; the scale runs from 0 to ``max_value`` (default: the largest
     value or reference). ``reference_label`` names the reference marks in a legend."""
-    top = LEGEND_HEIGHT if reference_label else 0
+    legend = _lines(reference_label, int((WIDTH - 16) / CHAR_WIDTH)) if reference_label else []
+    top = _legend_height(len(legend))
     scale = _scale(max_value, [b.value for b in bars] + [b.reference for b in bars])
-    parts = [_open(chart_id, title, desc, top + ROW_HEIGHT * max(len(bars), 1))]
+    rows = [_lines(bar.label, LABEL_CHARS) for bar in bars]
+    parts = [_open(chart_id, title, desc, top + _rows_height(rows))]
     if reference_label:
         parts.append(
             '<g class="kpi-legend"><line class="kpi-ref" x1="4" x2="4" y1="4" y2="20"/>'
-            f'<text x="12" y="16">{escape(reference_label)}</text></g>'
+            f"{_text(legend, 12, 16, '')}</g>"
         )
-    for i, bar in enumerate(bars):
-        y = top + i * ROW_HEIGHT
+    y = top
+    for bar, lines in zip(bars, rows, strict=True):
+        height = _row_height(lines)
+        y, row_top = y + height, y + (height - ROW_HEIGHT) // 2
         width = _x(bar.value, scale)
         parts.append(f"<g><title>{escape(bar.label)}: {escape(bar.text)}</title>")
-        parts.append(_label(bar.label, y))
+        parts.append(_label(lines, row_top))
+        y_bar = row_top
         parts.append(
-            f'<rect class="kpi-track" x="{LABEL_WIDTH}" y="{y + 5}" width="{_plot():.1f}" '
+            f'<rect class="kpi-track" x="{LABEL_WIDTH}" y="{y_bar + 5}" width="{_plot():.1f}" '
             f'height="{BAR_HEIGHT}"/>'
         )
         if width > 0:
             parts.append(
-                f'<rect class="kpi-fill" x="{LABEL_WIDTH}" y="{y + 5}" width="{width:.1f}" '
+                f'<rect class="kpi-fill" x="{LABEL_WIDTH}" y="{y_bar + 5}" width="{width:.1f}" '
                 f'height="{BAR_HEIGHT}"/>'
             )
         if bar.reference is not None:
             x = LABEL_WIDTH + _x(bar.reference, scale)
             parts.append(
-                f'<line class="kpi-ref" x1="{x:.1f}" x2="{x:.1f}" y1="{y + 2}" '
-                f'y2="{y + 5 + BAR_HEIGHT + 3}"/>'
+                f'<line class="kpi-ref" x1="{x:.1f}" x2="{x:.1f}" y1="{y_bar + 2}" '
+                f'y2="{y_bar + 5 + BAR_HEIGHT + 3}"/>'
             )
-        parts.append(_value(bar.text, y))
+        parts.append(_value(bar.text, y_bar))
         parts.append("</g>")
     parts.append("</svg>")
     return _markup(parts, title)
@@ -117,22 +127,26 @@ def stacked_bar_chart(
     """A horizontal stacked bar chart with a legend of the series; the scale runs from 0 to the
     largest total."""
     scale = _scale(None, [sum(v or 0 for v in b.values) for b in bars])
-    top = LEGEND_HEIGHT
-    parts = [_open(chart_id, title, desc, top + ROW_HEIGHT * max(len(bars), 1))]
+    step = WIDTH / max(len(series), 1)
+    names = [_lines(s.label, int((step - 20) / CHAR_WIDTH)) for s in series]
+    top = _legend_height(max((len(n) for n in names), default=1))
+    rows = [_lines(bar.label, LABEL_CHARS) for bar in bars]
+    parts = [_open(chart_id, title, desc, top + _rows_height(rows))]
     parts.append('<g class="kpi-legend">')
     x = 0.0
-    step = WIDTH / max(len(series), 1)
-    for s in series:
+    for s, name in zip(series, names, strict=True):
         parts.append(
             f'<rect class="kpi-s-{escape(s.key)}" x="{x:.1f}" y="5" width="12" height="12"/>'
-            f'<text x="{x + 16:.1f}" y="16">{escape(_short(s.label, 16))}</text>'
+            f"{_text(name, x + 16, 16, '')}"
         )
         x += step
     parts.append("</g>")
-    for i, bar in enumerate(bars):
-        y = top + i * ROW_HEIGHT
+    y_next = top
+    for bar, lines in zip(bars, rows, strict=True):
+        height = _row_height(lines)
+        y, y_next = y_next + (height - ROW_HEIGHT) // 2, y_next + height
         parts.append(f"<g><title>{escape(bar.label)}: {escape(bar.text)}</title>")
-        parts.append(_label(bar.label, y))
+        parts.append(_label(lines, y))
         x = float(LABEL_WIDTH)
         for s, value in zip(series, bar.values, strict=True):
             width = _x(value, scale)
@@ -193,21 +207,72 @@ def _open(chart_id: str, title: str, desc: str, height: int) -> str:
     )
 
 
-def _label(label: str, y: int) -> str:
-    return (
-        f'<text class="kpi-label" x="{LABEL_WIDTH - 8}" y="{y + 19}">'
-        f"{escape(_short(label, MAX_LABEL))}</text>"
+def _label(lines: list[str], y: int) -> str:
+    """A row's label, its lines centred on the row's bar (whose row starts at ``y``)."""
+    first = y + 19 - (len(lines) - 1) * LINE_HEIGHT / 2
+    return _text(lines, LABEL_WIDTH - 8, first, ' class="kpi-label"')
+
+
+def _text(lines: list[str], x: float, y: float, attributes: str) -> str:
+    """A ``<text>`` of one or more lines (a ``<tspan>`` each after the first)."""
+    if not lines:
+        return ""
+    head = f'<text{attributes} x="{x:g}" y="{y:g}">{escape(lines[0])}'
+    rest = "".join(
+        f'<tspan x="{x:g}" dy="{LINE_HEIGHT}">{escape(line)}</tspan>' for line in lines[1:]
     )
+    return head + rest + "</text>"
+
+
+def _lines(text: str, width: int) -> list[str]:
+    """``text`` wrapped onto lines of at most ``width`` characters, at spaces; a word longer
+    than a line is split (nothing is ever cut off).
+
+    >>> _lines("Transfert monétaire ou protection sociale", 25)
+    ['Transfert monétaire ou', 'protection sociale']
+    >>> _lines("Gnamagui", 25), _lines("abcdefgh", 3)
+    (['Gnamagui'], ['abc', 'def', 'gh'])
+    """
+    width = max(width, 1)
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        while len(word) > width:
+            if line:
+                lines.append(line)
+                line = ""
+            lines.append(word[:width])
+            word = word[width:]
+        if not line:
+            line = word
+        elif len(line) + 1 + len(word) <= width:
+            line += " " + word
+        else:
+            lines.append(line)
+            line = word
+    if line or not lines:
+        lines.append(line)
+    return lines
+
+
+def _row_height(lines: list[str]) -> int:
+    """A row's height: the bar's, or more for a label of several lines."""
+    return max(ROW_HEIGHT, len(lines) * LINE_HEIGHT + 10)
+
+
+def _rows_height(rows: list[list[str]]) -> int:
+    return sum(_row_height(lines) for lines in rows) if rows else ROW_HEIGHT
+
+
+def _legend_height(lines: int) -> int:
+    """The legend's height: one line's, and a line more for each further line of a name."""
+    return LEGEND_HEIGHT + max(lines - 1, 0) * LINE_HEIGHT if lines else 0
 
 
 def _value(text: str, y: int) -> str:
     return (
         f'<text class="kpi-value" x="{WIDTH - VALUE_WIDTH + 6}" y="{y + 19}">{escape(text)}</text>'
     )
-
-
-def _short(text: str, length: int) -> str:
-    return text if len(text) <= length else text[: length - 1] + "…"
 
 
 def _number(value: float | None) -> str:

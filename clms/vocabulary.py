@@ -7,8 +7,10 @@ for it, in their language: templates call ``say(code)`` (a Jinja global), code c
 
 from __future__ import annotations
 
+from clms.cases.catalogue import SERVICES
 from clms.i18n import N_
-from clms.locale import gettext
+from clms.lexicon import FAMILIES, FAMILY_OF_FIELD
+from clms.locale import current_locale, gettext
 
 WORDS: dict[str, str] = {
     # roles
@@ -131,7 +133,9 @@ WORDS: dict[str, str] = {
     # sex
     "female": N_("female"),
     "male": N_("male"),
-    # alerts that can no longer become a case
+    # alerts
+    "new": N_("new"),
+    "acknowledged": N_("acknowledged"),
     "dismissed": N_("dismissed"),
     "case_opened": N_("case opened"),
     # visits
@@ -140,12 +144,45 @@ WORDS: dict[str, str] = {
 }
 
 
-def say(code: str | None) -> str:
-    """The word for ``code`` in the current language (a code we have no word for: itself, with
-    spaces for underscores)."""
+#: the seeded services of the catalogue, in each language (an administrator may rename a service
+#: or add one: the catalogue's pages show the stored name; a stored code reads as the seed's)
+SERVICE_WORDS: dict[str, dict[str, str]] = {
+    code: {"en": en, "fr": fr} for code, en, fr, *_rest in SERVICES
+}
+
+
+def say(code: str | None, family: str | None = None) -> str:
+    """The word for ``code`` in the current language, in ``family`` when given (a code of the
+    forms' lists, an audit action, a service: see :mod:`clms.lexicon`), else the general words
+    above. A code with no word (free text an administrator typed) is shown as it is, with spaces
+    for underscores."""
     if code is None:
         return "—"
-    return gettext(WORDS.get(code, code.replace("_", " ")))
+    if family == "service" and code in SERVICE_WORDS:
+        names = SERVICE_WORDS[code]
+        return names.get(current_locale()) or names["en"]
+    word = english_word(code, family)
+    if word is not None:
+        return gettext(word)
+    return code if family == "audit_action" else code.replace("_", " ")
+
+
+def english_word(code: str, family: str | None = None) -> str | None:
+    """The English word (marked for translation) for ``code`` in ``family`` (else in the general
+    words); None when there is none. An audit action of a case's event (``case.<event>``) reads
+    as the timeline's line; a family's code no family word has falls back to the general words
+    (a role, a category)."""
+    if family == "service":
+        names = SERVICE_WORDS.get(code)
+        return names["en"] if names else None
+    if family == "audit_action":
+        word = FAMILIES[family].get(code)
+        if word is None and code.startswith("case."):
+            word = EVENT_WORDS.get(code.removeprefix("case."))
+        return word
+    if family is not None and code in FAMILIES[family]:
+        return FAMILIES[family][code]
+    return WORDS.get(code)
 
 
 #: what each line of a case's timeline says happened
@@ -189,8 +226,17 @@ EVENT_WORDS: dict[str, str] = {
 #: detail keys of timeline events whose values are codes (shown with :func:`say`)
 CODE_KEYS = {
     "category", "risk_level", "immediate_safety", "response_level", "service", "outcome",
-    "given_by", "kind", "consent_basis", "visit", "from", "to", "by",
+    "given_by", "kind", "consent_basis", "visit", "from", "to", "by", "category_raised_from",
 }  # fmt: skip
+
+
+#: detail keys whose values are codes of a family (:func:`say` with it)
+CODE_FAMILIES = {
+    "service": "service",
+    "services_received": "service",
+    "services_delivered": "service",
+    **FAMILY_OF_FIELD,
+}
 
 
 def event_words(action: str) -> str:
@@ -202,10 +248,11 @@ def detail_words(key: str, value) -> str:
     """One value of a timeline event's detail, for people."""
     if isinstance(value, bool):
         return gettext("yes") if value else gettext("no")
+    family = CODE_FAMILIES.get(key)
     if isinstance(value, list):
-        return ", ".join(say(v) if isinstance(v, str) else str(v) for v in value) or "—"
-    if isinstance(value, str) and key in CODE_KEYS:
-        return say(value)
+        return ", ".join(say(v, family) if isinstance(v, str) else str(v) for v in value) or "—"
+    if isinstance(value, str) and (key in CODE_KEYS or family):
+        return say(value, family)
     if isinstance(value, str) and key.endswith("_at"):
         return _moment(value)
     return "—" if value is None else str(value)

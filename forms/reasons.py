@@ -37,8 +37,8 @@ WORDS: dict[str, str] = {
     "too_many_children": N_("{where}: {count} children in one household visit, more than the "
                             "limit of {limit}. Nothing of the visit was saved yet; accept it to "
                             "save every child, or reject it."),
-    "unknown_choice": N_("{where}: “{value}” holds an answer that is not one of the form's "
-                         "choices; it was left out. Correct the answer."),
+    "unknown_choice": N_("{where}: “{unknown}” is not one of the form's choices; it was left "
+                         "out. Correct the answer."),
     "none_with_others": N_("{where}: “None of these” was chosen together with other answers "
                            "(“{value}”)."),
     "not_yes_no": N_("{where}: “{value}” is neither yes nor no; it was left out."),
@@ -210,6 +210,9 @@ def named(reason: dict, where: Where) -> Msg:
 def _data(reason: dict) -> dict:
     data = reason.get("data") if isinstance(reason.get("data"), dict) else {}
     out = {}
+    if code_of(reason) == "unknown_choice" and "unknown" not in data:
+        # a row written before its data: the answer as received is all there is to quote
+        out["unknown"] = reason.get("value") or ""
     for key, value in data.items():
         if key in ("where", "value"):
             continue

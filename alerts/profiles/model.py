@@ -18,6 +18,7 @@ from alerts.rules import (
     ProfileError,
 )
 from clms.i18n import N_
+from clms.lexicon import HAZARD
 
 #: profile code -> name shown to people
 PROFILE_NAMES = {
@@ -55,27 +56,8 @@ def profile_for(profiles: Mapping[str, Profile], country_code: str | None) -> Pr
     )
 
 
-#: hazard code -> the form's English label (clms_household_visit choices)
-HAZARD_LABELS = {
-    "land_clearing": N_("Land clearing: felling trees, clearing with a machete"),
-    "bush_burning": N_("Bush burning"),
-    "agrochemicals": N_(
-        "Spraying or applying agrochemicals, carrying the sprayer, or present during spraying"
-    ),
-    "heavy_loads": N_("Carrying heavy loads, or loads carried far"),
-    "sharp_tools": N_("Using a machete or cutlass to harvest or break pods"),
-    "climbing_heights": N_("Climbing trees or structures higher than 3 m"),
-    "motorised_tools": N_("Using a chainsaw or other motorised equipment"),
-    "working_alone_remote": N_("Working alone in a remote place"),
-    "dust_fumes_gas": N_("Dust, fumes or gas"),
-    "extreme_temperature": N_("Extreme cold or heat"),
-    "loud_noise_vibration": N_("Loud noise or vibration"),
-    "chemicals_explosives": N_("Dangerous chemicals or explosives"),
-    "underwater_or_at_sea": N_("Working under water or at sea"),
-    "underground": N_("Working underground"),
-    "heavy_machinery": N_("Operating heavy machinery"),
-    "abuse_at_work": N_("Shouted at, beaten or otherwise abused at work"),
-}
+#: hazard code -> the form's English label (clms_household_visit choices): the vocabulary's
+HAZARD_LABELS = {code: label for code, label in HAZARD.items() if code != "none"}
 
 #: field -> what it means, for people reading or editing a profile
 FIELD_LABELS = {

@@ -32,7 +32,7 @@ CLUSTER_CSS = (
     "leaflet.markercluster/dist/MarkerCluster.Default.css",
 )
 #: the public data the places come from (shown in the map's attribution)
-DATA_CREDIT = (
+DATA_CREDIT = N_(
     "Boundaries: geoBoundaries (CC BY 4.0) · Places: Who's On First (CC BY), GeoNames (CC BY 4.0)"
 )
 
@@ -129,8 +129,8 @@ def build_officer_map(
     from (see the module documentation); ``tiles``: a basemap URL template, empty for none.
     Popups show the household code, village, last visit date and open alerts; never a child.
     """
-    fmap = _new_map(assets, tiles, tiles_attribution, cluster=True)
     translate = translate or _english
+    fmap = _new_map(assets, tiles, tiles_attribution, translate(DATA_CREDIT), cluster=True)
     words = {key: translate(text) for key, text in WORDS.items()}
     words.update({f"severity_{k}": translate(v) for k, v in SEVERITY_WORDS.items()})
     _HouseholdLayer(data.households, words, translate(LAYER_HOUSEHOLDS)).add_to(fmap)
@@ -186,10 +186,10 @@ def build_brand_map(
     (:func:`geo.maps.brand.layer_figures` is the answer). Vectorised: geometries are decoded,
     simplified and encoded with shapely over arrays (see the module documentation for the size).
     """
-    fmap = _new_map(assets, tiles, tiles_attribution, cluster=False)
+    translate = translate or _english
+    fmap = _new_map(assets, tiles, tiles_attribution, translate(DATA_CREDIT), cluster=False)
     cell_index = {code: i for i, (code, _name, _geom) in enumerate(data.cells)}
     area_index = {code: i for i, (code, _name, _geom) in enumerate(data.areas)}
-    translate = translate or _english
     words = {key: translate(text) for key, text in WORDS.items()}
     payload = {
         "cells": {
@@ -341,9 +341,11 @@ def _asset_text(name: str) -> str:
     return text
 
 
-def _new_map(assets: str, tiles: str, tiles_attribution: str, *, cluster: bool) -> folium.Map:
+def _new_map(
+    assets: str, tiles: str, tiles_attribution: str, credit: str, *, cluster: bool
+) -> folium.Map:
     """A map with no CDN: Leaflet (and the cluster plugin) from ``assets`` and an optional
-    basemap; the data sources credited."""
+    basemap; the data sources credited (``credit``, in the reader's language)."""
     # maxZoom: without a tile layer Leaflet has none, and the cluster plugin needs one
     fmap = folium.Map(
         location=[7.5, -5.5], zoom_start=7, tiles=None, control_scale=True, maxZoom=18
@@ -364,7 +366,7 @@ def _new_map(assets: str, tiles: str, tiles_attribution: str, *, cluster: bool) 
     fmap.get_root().header.add_child(Element(head), name="clms_assets")
     if tiles:
         folium.TileLayer(tiles=tiles, attr=tiles_attribution or tiles, control=False).add_to(fmap)
-    _Credit(DATA_CREDIT).add_to(fmap)
+    _Credit(credit).add_to(fmap)
     return fmap
 
 

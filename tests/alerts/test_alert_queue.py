@@ -134,10 +134,10 @@ def test_reasons_in_words():
     text = explain_reason({"rule": "HAZ_TASK", "facts": {"hazards": ["heavy_loads"], "age": 11}})
     assert text == (
         "A task or condition on the country's hazardous list: "
-        "hazardous tasks or conditions heavy loads; age 11"
+        "hazardous tasks or conditions Carrying heavy loads, or loads carried far; age 11"
     )
     reported = {"rule": "REPORTED_CONCERN", "facts": {"concern": ["child_working"]}}
-    assert explain_reason(reported).endswith("to be verified: concern reported child working")
+    assert explain_reason(reported).endswith("to be verified: concern reported a child is working")
     # a rule id nobody described still reads as a sentence
     assert explain_reason({"rule": "HAZ_NEW_THING", "facts": {}}).startswith("Hazardous work")
     assert explain_reason({"rule": "XYZ"}) == "Rule XYZ"

@@ -100,7 +100,7 @@ def test_an_unknown_choice_corrected_is_a_new_version_processed_again(
     page = client.get(f"/submissions/{sub.id}").get_data(as_text=True)
     assert "Child 1" in page and "While working, did the child do any of these tasks" in page
     # the reason, in plain words, next to the question it concerns
-    assert "“sharp_tools lava” holds an answer that is not one of the form" in page
+    assert "“lava” is not one of the form&#39;s choices" in page
     assert "Using a machete or cutlass" in page  # the choice's label, not its code
 
     answer = client.post(
@@ -358,7 +358,7 @@ def test_pages_in_french(app, client, phone, version, process, people):
     page = client.get(f"/submissions/{sub.id}").get_data(as_text=True)
     assert "Enfant 1" in page and "Pendant son travail, l&#39;enfant a-t-il" in page
     assert "Questions et réponses" in page and "Corriger une réponse" in page
-    assert "contient une réponse qui n&#39;est pas un des choix du formulaire" in page
+    assert "« lava » n&#39;est pas un des choix du formulaire" in page
     queue = client.get("/review").get_data(as_text=True)
     assert "Choix inconnu (enfant 1)" in queue
 

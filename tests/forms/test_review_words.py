@@ -23,11 +23,20 @@ def test_every_code_has_words_a_name_and_french():
 
 
 def test_a_reason_names_the_question_and_the_child_in_the_readers_language():
-    reason = {"path": "child[2]/hazards", "value": "lava", "problem": "unknown choice(s) lava",
-              "code": "unknown_choice", "data": {"unknown": ["lava"]}}  # fmt: skip
+    reason = {"path": "child[2]/hazards", "value": "sharp_tools lava",
+              "problem": "unknown choice(s) lava", "code": "unknown_choice",
+              "data": {"unknown": ["lava"]}}  # fmt: skip
     words = reasons.describe(reason, reasons.Where("Hazards", 2))
-    assert str(words).startswith("Child 2, Hazards: “lava” holds an answer")
-    assert words.render(translator("fr")).startswith("Enfant 2, Hazards : « lava » contient")
+    # only the answer that is not a choice is quoted: the codes of the others are not words
+    assert str(words).startswith("Child 2, Hazards: “lava” is not one of the form's choices")
+    french = words.render(translator("fr"))
+    assert french.startswith("Enfant 2, Hazards : « lava » n'est pas un des choix")
+    assert "sharp_tools" not in french and "unknown" not in french
+    # a row written before the reasons kept their data quotes the answer as received
+    old = {"path": "child[2]/hazards", "value": "lava", "problem": "unknown choice(s) lava"}
+    assert str(reasons.describe(old, reasons.Where("Hazards", 2))).startswith(
+        "Child 2, Hazards: “lava” is not one of"
+    )
 
 
 def test_a_reason_missing_what_its_words_need_is_shown_as_written():
