@@ -84,6 +84,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_openrosa(app)
     # the navigation links only to the pages this application has
     app.jinja_env.globals["has_endpoint"] = lambda name: name in app.view_functions
+    app.jinja_env.globals["endpoints"] = app.view_functions
 
     _register_error_handlers(app)
 
