@@ -18,6 +18,7 @@ import numpy as np
 import shapely
 from branca.element import Element, MacroElement, Template
 from folium.map import Layer
+from folium.utilities import JsCode
 
 from clms.i18n import N_, Msg
 from geo.maps.places import Places as _Places
@@ -159,7 +160,7 @@ def build_officer_map(
         _Places(places, translate(LAYER_PLACES), grid=GRID).add_to(fmap)
     _HouseholdLayer(data.households, words, translate(LAYER_HOUSEHOLDS)).add_to(fmap)
     _AlertLayer(data.alerts, words, translate(LAYER_ALERTS), alert_url).add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    _layer_list(fmap, open_on_room=True)
     return fmap
 
 
@@ -263,10 +264,20 @@ def build_brand_map(
             url = None
         _BrandChoice(cells, label, layer.kind, rows, url, show=first).add_to(fmap)
         first = False
-    # open while the list is short; a long list of suppliers opens on hover
-    folium.LayerControl(collapsed=len(data.layers) > 10).add_to(fmap)
+    # open while the list is short and the map roomy; a long list of suppliers opens on hover
+    _layer_list(fmap, open_on_room=len(data.layers) <= 10)
     _Legend(words, period).add_to(fmap)
     return fmap
+
+
+def _layer_list(fmap: folium.Map, *, open_on_room: bool) -> None:
+    """The layer list, top right: open from the start only on a map with room for it beside the
+    legend (at least 600 x 420 px); elsewhere (a phone) a button that opens it."""
+    collapsed = True
+    if open_on_room:
+        size = f"{fmap.get_name()}.getSize()"
+        collapsed = JsCode(f"!({size}.x >= 600 && {size}.y >= 420)")
+    folium.LayerControl(collapsed=collapsed).add_to(fmap)
 
 
 def encode_geometries(wkbs: list[bytes | None]) -> list[list[list[list[int]]]]:
@@ -398,9 +409,10 @@ _CSS = (
     ".clms-legend summary{cursor:pointer;font-weight:600}"
     ".leaflet-control-layers-expanded{max-width:calc(100vw - 70px);overflow:auto}"
     ".leaflet-control-layers-expanded .leaflet-control-layers-list{max-height:calc(100vh - 80px)}"
-    ".clms-label{background:transparent;border:0;box-shadow:none;padding:0;color:#1d2733;"
-    "font:600 11px/1.2 sans-serif;text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 3px #fff}"
-    ".clms-label:before{display:none}"
+    ".clms-label{position:absolute;width:0;height:0}"
+    ".clms-label span{position:absolute;transform:translate(-50%,-50%);white-space:nowrap;"
+    "color:#1d2733;font:600 11px/1.2 sans-serif;"
+    "text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 3px #fff}"
     ".clms-alert-cluster div{color:#fff;font-weight:700}"
     ".clms-sev-critical,.clms-sev-critical div{background-color:rgba(103,0,13,.85)}"
     ".clms-sev-high,.clms-sev-high div{background-color:rgba(215,48,31,.85)}"

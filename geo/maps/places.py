@@ -55,6 +55,27 @@ class Places(Layer):
           map.createPane('clmsPlaces');
           map.getPane('clmsPlaces').style.zIndex = 350;
           map.getPane('clmsPlaces').style.pointerEvents = 'none';
+          map.createPane('clmsLabels');
+          map.getPane('clmsLabels').style.zIndex = 450;
+          map.getPane('clmsLabels').style.pointerEvents = 'none';
+          // a name written on the map: text at a point, not a marker (nothing to click)
+          var Label = L.Layer.extend({
+            initialize: function(at, text){ this._at = L.latLng(at); this._text = text; },
+            onAdd: function(m){
+              this._el = L.DomUtil.create('div', 'clms-label leaflet-zoom-hide',
+                                          m.getPane('clmsLabels'));
+              L.DomUtil.create('span', '', this._el).textContent = this._text;
+              this._move();
+              m.on('zoomend viewreset', this._move, this);
+            },
+            onRemove: function(m){
+              L.DomUtil.remove(this._el);
+              m.off('zoomend viewreset', this._move, this);
+            },
+            _move: function(){
+              L.DomUtil.setPosition(this._el, this._map.latLngToLayerPoint(this._at));
+            }
+          });
           var group = L.layerGroup();
           D.areas.forEach(function(g){
             var latlngs = g.map(function(poly){ return poly.map(function(ring){
@@ -67,11 +88,7 @@ class Places(Layer):
               dashArray: '5 4', interactive: false, className: 'clms-boundary'}).addTo(group);
           });
           var names = L.layerGroup();
-          D.villages.forEach(function(v){
-            L.tooltip({permanent: true, direction: 'center', className: 'clms-label',
-                       interactive: false, pane: 'tooltipPane'})
-              .setLatLng([v[0], v[1]]).setContent(String(v[2])).addTo(names);
-          });
+          D.villages.forEach(function(v){ new Label([v[0], v[1]], String(v[2])).addTo(names); });
           function labels(){
             if (!map.hasLayer(group)) return;
             if (map.getZoom() >= min) { if (!group.hasLayer(names)) group.addLayer(names); }
