@@ -407,6 +407,9 @@ _CSS = (
     "box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px/1.4 sans-serif;max-width:16em;"
     "max-height:calc(100vh - 140px);overflow:auto}"
     ".clms-legend summary{cursor:pointer;font-weight:600}"
+    # a small map (a phone): the credits in small type, no scale under the legend
+    "@media (max-width:600px){.leaflet-control-attribution{font-size:9px;line-height:1.2}"
+    ".leaflet-control-scale{display:none}}"
     ".leaflet-control-layers-expanded{max-width:calc(100vw - 70px);overflow:auto}"
     ".leaflet-control-layers-expanded .leaflet-control-layers-list{max-height:calc(100vh - 80px)}"
     ".clms-label{position:absolute;width:0;height:0}"
