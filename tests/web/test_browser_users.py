@@ -60,6 +60,7 @@ def _page(browser, base_url, username, viewport, password=None):
 
 def test_an_admin_sets_up_a_monitor_and_her_phone_by_qr_code(browser, live):
     context, page = _page(browser, live.url, "ada", DESKTOP)
+    page.locator("header summary", has_text="Administration").click()  # its drop-down
     page.get_by_role("link", name="Users").click()
     page.get_by_role("link", name="Add a user").click()
     page.get_by_label("Username").fill("fatou")
