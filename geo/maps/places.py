@@ -58,7 +58,7 @@ class Places(Layer):
           map.createPane('clmsLabels');
           map.getPane('clmsLabels').style.zIndex = 450;
           map.getPane('clmsLabels').style.pointerEvents = 'none';
-          // a name written on the map: text at a point, not a marker (nothing to click)
+          // a name written on the map: text at a point, nothing to click
           var Label = L.Layer.extend({
             initialize: function(at, text){ this._at = L.latLng(at); this._text = text; },
             onAdd: function(m){
