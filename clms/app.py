@@ -87,6 +87,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from clms.web.field_labels import field_label
 
     app.jinja_env.globals["field_label"] = field_label
+    app.jinja_env.globals["endpoints"] = app.view_functions
 
     _register_error_handlers(app)
 

@@ -34,6 +34,7 @@ from clms.locale import current_locale, gettext
 from clms.models import SEVERITIES, utcnow
 from clms.scope import scope_parts
 from clms.web import bp, flash_problem
+from geo.hotspots.request import GEO_LEVELS
 from geo.hotspots.settings import HotspotSettings
 from geo.maps.brand import (
     PAGE_LEVELS,
@@ -254,10 +255,13 @@ def _hotspot_page(session, user):
         flash_problem(p)
         status = 400
         figures = hotspot_tables(session, user, PAGE_LEVELS, settings=settings)
-    tables = [(label, figures.table(level)) for level, label in TABLE_LEVELS]
     period = figures.period
     # the frame, its layers and the downloads ask for this very period, not "the latest" again
     query = {"months": period.months, "end": period.end.isoformat()}
+    tables = [
+        (label, figures.table(level), _downloads(user, level, query))
+        for level, label in TABLE_LEVELS
+    ]
     if user.role != "brand":
         query["view"] = "hotspots"
     return render_template(
@@ -276,6 +280,18 @@ def _hotspot_page(session, user):
         export_url=url_for("web.map_export", **query),
         figure=figure,
     ), status
+
+
+def _downloads(user, level: str, query: dict) -> list[tuple[str, str]]:
+    """The files of one table of the page (``(format, address)``): the downloads of
+    ``/hotspots/export.*`` for this level and period, which keep their own gate (the role, the
+    brand's chain, the privacy thresholds); none for a role those downloads are not for."""
+    from clms.web.hotspots_views import HOTSPOT_ROLES
+
+    if user.role not in HOTSPOT_ROLES:
+        return []
+    formats = ("csv", "geojson") if level in GEO_LEVELS else ("csv",)
+    return [(f, url_for("web.hotspots_export", fmt=f, level=level, **query)) for f in formats]
 
 
 def _hotspot_settings() -> HotspotSettings:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +18,12 @@ import numpy as np
 import shapely
 from branca.element import Element, MacroElement, Template
 from folium.map import Layer
+from folium.utilities import JsCode
 
 from clms.i18n import N_, Msg
+from geo.maps.places import Places as _Places
+from geo.maps.places import js as _js
+from geo.maps.places import label_points as _label_points
 
 #: where ``./dev`` installs Leaflet and its plugin (npm), inside the static folder
 VENDOR = Path(__file__).resolve().parents[2] / "clms" / "static" / "vendor" / "node_modules"
@@ -33,7 +36,8 @@ CLUSTER_CSS = (
 )
 #: the public data the places come from (shown in the map's attribution)
 DATA_CREDIT = N_(
-    "Boundaries: geoBoundaries (CC BY 4.0) · Places: Who's On First (CC BY), GeoNames (CC BY 4.0)"
+    "Boundaries: geoBoundaries v2.0.1 (Runfola et al. 2020) · Places: Who's On First (CC0), "
+    "GeoNames (CC BY 4.0)"
 )
 
 #: the colour of an open alert by severity
@@ -94,6 +98,7 @@ LAYER_ALL = N_("Villages: all suppliers")
 LAYER_TIER = N_("Villages: tier {tier} suppliers")
 LAYER_SUPPLIER = N_("Villages: {supplier}")
 LAYER_AREAS = N_("Areas")
+LAYER_PLACES = N_("Boundaries and village names")
 LAYER_HOUSEHOLDS = N_("Households")
 LAYER_ALERTS = N_("Open alerts")
 
@@ -112,6 +117,10 @@ class OfficerMapData:
     alerts: list[list] = field(default_factory=list)
     without_point: int = 0
     in_scope: bool = True
+    #: where the reader is, with no basemap: ``[lat, lon, name]`` of the villages in scope and
+    #: ``(name, WKB)`` of the boundaries of the areas in scope
+    villages: list[list] = field(default_factory=list)
+    areas: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 def build_officer_map(
@@ -133,16 +142,25 @@ def build_officer_map(
     fmap = _new_map(assets, tiles, tiles_attribution, translate(DATA_CREDIT), cluster=True)
     words = {key: translate(text) for key, text in WORDS.items()}
     words.update({f"severity_{k}": translate(v) for k, v in SEVERITY_WORDS.items()})
-    _HouseholdLayer(data.households, words, translate(LAYER_HOUSEHOLDS)).add_to(fmap)
-    _AlertLayer(data.alerts, words, translate(LAYER_ALERTS), alert_url).add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    # the view first, then the layers: the markers are clustered once, at the zoom they are
+    # shown at (not drawn at the default view and clustered again when the map moves)
     points = [row[:2] for row in data.households] + [row[:2] for row in data.alerts]
+    points = points or [row[:2] for row in data.villages]
     if points:
         lats = [p[0] for p in points]
         lons = [p[1] for p in points]
         fmap.fit_bounds(
             [[min(lats), min(lons)], [max(lats), max(lons)]], max_zoom=15, padding=(30, 30)
         )
+    if data.villages or data.areas:
+        places = {
+            "areas": encode_geometries([geom for _name, geom in data.areas]),
+            "villages": data.villages,
+        }
+        _Places(places, translate(LAYER_PLACES), grid=GRID).add_to(fmap)
+    _HouseholdLayer(data.households, words, translate(LAYER_HOUSEHOLDS)).add_to(fmap)
+    _AlertLayer(data.alerts, words, translate(LAYER_ALERTS), alert_url).add_to(fmap)
+    _layer_list(fmap, open_on_room=True)
     return fmap
 
 
@@ -210,11 +228,27 @@ def build_brand_map(
         # the fetched layers name their cells by code
         payload["cells"]["codes"] = [code for code, _name, _geom in data.cells]
         payload["areas"]["codes"] = [code for code, _name, _geom in data.areas]
+    # where the reader is: the boundaries of the areas and the names of the map's own villages
+    # (those of its published figures, nothing more), under the figures
+    labels = _label_points([geom for _c, _n, geom in data.cells])
+    places = {
+        "areas": payload["areas"]["geoms"],
+        "villages": [
+            [*point, name]
+            for point, (_c, name, _g) in zip(labels, data.cells, strict=True)
+            if point is not None
+        ],
+    }
+    _Places(places, translate(LAYER_PLACES), grid=GRID).add_to(fmap)
     cells = _BrandCells(payload).add_to(fmap)
     period = ""
     if data.period is not None:
         period = f"{data.period.start.isoformat()} – {data.period.end.isoformat()}"
     fmap.get_root().title = f"{translate(MAP_TITLE)} · {period}" if period else translate(MAP_TITLE)
+    bounds = _bounds([g for *_x, g in data.cells] or [g for *_x, g in data.areas])
+    if bounds is not None:
+        # the view before the layers; room at the bottom left for the legend
+        fmap.fit_bounds(bounds, padding_top_left=(30, 30), padding_bottom_right=(30, 30))
     first = True
     for layer in data.layers:
         index = cell_index if layer.kind == "village" else area_index
@@ -230,14 +264,20 @@ def build_brand_map(
             url = None
         _BrandChoice(cells, label, layer.kind, rows, url, show=first).add_to(fmap)
         first = False
-    # open while the list is short; a long list of suppliers opens on hover
-    folium.LayerControl(collapsed=len(data.layers) > 10).add_to(fmap)
+    # open while the list is short and the map roomy; a long list of suppliers opens on hover
+    _layer_list(fmap, open_on_room=len(data.layers) <= 10)
     _Legend(words, period).add_to(fmap)
-    bounds = _bounds([g for *_x, g in data.cells] or [g for *_x, g in data.areas])
-    if bounds is not None:
-        # room on the right for the layer list and the legend
-        fmap.fit_bounds(bounds, padding_top_left=(30, 30), padding_bottom_right=(260, 30))
     return fmap
+
+
+def _layer_list(fmap: folium.Map, *, open_on_room: bool) -> None:
+    """The layer list, top right: open from the start only on a map with room for it beside the
+    legend (at least 600 x 420 px); elsewhere (a phone) a button that opens it."""
+    collapsed = True
+    if open_on_room:
+        size = f"{fmap.get_name()}.getSize()"
+        collapsed = JsCode(f"!({size}.x >= 600 && {size}.y >= 420)")
+    folium.LayerControl(collapsed=collapsed).add_to(fmap)
 
 
 def encode_geometries(wkbs: list[bytes | None]) -> list[list[list[list[int]]]]:
@@ -315,12 +355,6 @@ def _bounds(wkbs: list[bytes]):
     return [[float(ymin), float(xmin)], [float(ymax), float(xmax)]]
 
 
-def _js(value) -> str:
-    """JSON that is safe inside a ``<script>`` element (no ``</script>``, no HTML comment)."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
 def _asset_text(name: str) -> str:
     path = VENDOR / name
     if not path.exists():
@@ -372,7 +406,24 @@ def _new_map(
 
 _CSS = (
     ".clms-legend{background:#fff;padding:6px 8px;border-radius:4px;"
-    "box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px/1.4 sans-serif;max-width:16em}"
+    "box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px/1.4 sans-serif;max-width:16em;"
+    "max-height:calc(100vh - 140px);overflow:auto}"
+    ".clms-legend summary{cursor:pointer;font-weight:600}"
+    # a small map (a phone): the credits in small type, no scale under the legend
+    "@media (max-width:600px){.leaflet-control-attribution{font-size:9px;line-height:1.2}"
+    ".leaflet-control-scale{display:none}}"
+    ".leaflet-control-layers-expanded{max-width:calc(100vw - 70px);overflow:auto}"
+    ".leaflet-control-layers-expanded .leaflet-control-layers-list{max-height:calc(100vh - 80px)}"
+    ".clms-label{position:absolute;width:0;height:0}"
+    ".clms-label span{position:absolute;transform:translate(-50%,-50%);white-space:nowrap;"
+    "color:#1d2733;font:600 11px/1.2 sans-serif;"
+    "text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 3px #fff}"
+    ".clms-alert-cluster div{color:#fff;font-weight:700}"
+    ".clms-sev-critical,.clms-sev-critical div{background-color:rgba(103,0,13,.85)}"
+    ".clms-sev-high,.clms-sev-high div{background-color:rgba(215,48,31,.85)}"
+    ".clms-sev-medium,.clms-sev-medium div{background-color:rgba(252,141,89,.9)}"
+    ".clms-sev-low,.clms-sev-low div{background-color:rgba(253,204,138,.9)}"
+    ".clms-sev-medium div,.clms-sev-low div{color:#1d2733}"
     ".clms-legend i{display:inline-block;width:14px;height:12px;margin-right:6px;"
     "vertical-align:middle;border:1px solid #999}"
     ".clms-legend .hatch{background:repeating-linear-gradient(45deg,#bbb 0 2px,#eee 2px 5px)}"
@@ -405,8 +456,8 @@ class _HouseholdLayer(Layer):
           var rows = {{ this.rows }}, W = {{ this.words }};
           function esc(s){ return String(s == null ? '' : s).replace(/[&<>"']/g,
             function(c){ return '&#' + c.charCodeAt(0) + ';'; }); }
-          var group = L.markerClusterGroup({showCoverageOnHover: false, chunkedLoading: true,
-                                            maxClusterRadius: 50});
+          // not chunked: every marker is clustered before the map is first drawn
+          var group = L.markerClusterGroup({showCoverageOnHover: false, maxClusterRadius: 50});
           var markers = rows.map(function(r){
             var m = L.circleMarker([r[0], r[1]], {radius: 6, weight: 1, color: '#08306b',
               fillColor: r[5] > 0 ? '#d7301f' : '#4292c6', fillOpacity: 0.9});
@@ -442,10 +493,22 @@ class _AlertLayer(Layer):
           var url = {{ this.url }};
           function esc(s){ return String(s == null ? '' : s).replace(/[&<>"']/g,
             function(c){ return '&#' + c.charCodeAt(0) + ';'; }); }
-          var group = L.featureGroup();
+          var rank = {critical: 4, high: 3, medium: 2, low: 1};
+          // clustered as the households are, each cluster the colour of its gravest alert
+          var group = L.markerClusterGroup({showCoverageOnHover: false, maxClusterRadius: 40,
+            iconCreateFunction: function(cluster){
+              var worst = 'low';
+              cluster.getAllChildMarkers().forEach(function(m){
+                if ((rank[m.options.severity] || 0) > rank[worst]) worst = m.options.severity;
+              });
+              return L.divIcon({html: '<div><span>' + cluster.getChildCount() + '</span></div>',
+                className: 'marker-cluster clms-alert-cluster clms-sev-' + worst,
+                iconSize: L.point(40, 40)});
+            }});
           rows.forEach(function(r){
             var m = L.circleMarker([r[0], r[1]], {radius: 9, weight: 2, color: '#222',
-              fillColor: C[r[3]] || '#888', fillOpacity: 0.95, className: 'clms-alert'});
+              fillColor: C[r[3]] || '#888', fillOpacity: 0.95, className: 'clms-alert',
+              severity: r[3]});
             m.bindPopup(function(){
               return '<div class="clms-tip"><dl><dt>' + esc(W.alert) + '</dt><dd>#' +
                 esc(r[2]) + '</dd><dt>' + esc(W.severity) + '</dt><dd>' +
@@ -454,7 +517,7 @@ class _AlertLayer(Layer):
                 esc(r[6]) + '</dd></dl><p><a target="_top" href="' +
                 esc(url.replace('{id}', r[2])) + '">' + esc(W.open_alert_page) + '</a></p></div>';
             });
-            m.addTo(group);
+            group.addLayer(m);
           });
           {% if this.show %}group.addTo({{ this._parent.get_name() }});{% endif %}
           return group;
@@ -650,12 +713,17 @@ class _Legend(MacroElement):
         """{% macro script(this, kwargs) %}
         (function(map){
           var W = {{ this.words }}, bins = {{ this.bins }}, colours = {{ this.colours }};
-          var legend = L.control({position: 'bottomright'});
+          // bottom left, away from the layer list (top right); a <details>, folded on a small map
+          var legend = L.control({position: 'bottomleft'});
           legend.onAdd = function(){
-            var div = L.DomUtil.create('div', 'clms-legend');
-            var title = L.DomUtil.create('div', 'clms-legend-layer', div);
-            var h = L.DomUtil.create('strong', '', div);
+            var box = L.DomUtil.create('details', 'clms-legend');
+            box.open = map.getSize().x >= 600 && map.getSize().y >= 420;
+            L.DomEvent.disableClickPropagation(box);
+            L.DomEvent.disableScrollPropagation(box);
+            var h = L.DomUtil.create('summary', '', box);
             h.textContent = W.legend;
+            var div = L.DomUtil.create('div', 'clms-legend-body', box);
+            var title = L.DomUtil.create('div', 'clms-legend-layer', div);
             if ({{ this.period }}) {
               L.DomUtil.create('div', '', div).textContent = {{ this.period }};
             }
@@ -675,7 +743,7 @@ class _Legend(MacroElement):
             sw.style.background = '#fff';
             a.appendChild(document.createTextNode(W.absent));
             {{ this.cells }}.setLegendTitle(title);
-            return div;
+            return box;
           };
           legend.addTo(map);
         })({{ this._parent.get_name() }});

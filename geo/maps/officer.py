@@ -116,7 +116,30 @@ def officer_map_data(session: Session, user: User, filters: OfficerFilters) -> O
     gps = _latest_gps(where)
     data, points = _households(session, user, where, supplier_id, gps, start, end)
     _add_alerts(session, data, points, where, supplier_id, filters, gps, start, end)
+    _add_places(session, user, data, where)
     return data
+
+
+def _add_places(session: Session, user: User, data: OfficerMapData, where: list) -> None:
+    """Where the officer is, with no basemap: the names and points of the villages the filters
+    keep (of their scope) and the boundaries of the areas of their scope."""
+    data.villages = [
+        [round(lat, 6), round(lon, 6), name]
+        for name, lat, lon in session.execute(
+            select(Village.name, Village.lat, Village.lon)
+            .where(*where, Village.lat.is_not(None), Village.lon.is_not(None))
+            .order_by(Village.code)
+        )
+    ]
+    area_ids = sorted(area_ids_in_scope(session, user))
+    data.areas = [
+        (name, geom)
+        for name, geom in session.execute(
+            select(Area.name, Area.geom)
+            .where(Area.id.in_(area_ids), Area.geom.is_not(None))
+            .order_by(Area.code)
+        )
+    ]
 
 
 def _filtered(session: Session, scope, filters: OfficerFilters) -> tuple[list, int | None]:

@@ -322,8 +322,7 @@ def test_brand_pages(maps, client):
     assert r.status_code == 200
     assert 'src="/map/frame?' in page and "/map/export.html?" in page
     assert "Gnamagui" in page and "Not enough data" in page  # the table below the map
-    if "web.hotspots_export_csv" in maps.view_functions:
-        assert "/hotspots/export.csv?" in page and "/hotspots/export.geojson?" in page
+    assert "/hotspots/export.csv?" in page and "/hotspots/export.geojson?" in page
     _assert_no_child_data(maps, page)
     r = client.get("/map/frame?end=2025-06-30")
     frame = r.get_data(as_text=True)
@@ -340,6 +339,53 @@ def test_brand_pages(maps, client):
     r.close()
     r = client.get("/map?months=0")
     assert r.status_code == 400 and "months" in r.get_data(as_text=True)
+
+
+def _downloads(page: str) -> list[str]:
+    return [
+        href.replace("&amp;", "&")
+        for href in re.findall(r'href="(/hotspots/export\.[a-z]+\?[^"]+)"', page)
+    ]
+
+
+def test_the_brand_page_links_the_downloads_of_each_table_for_its_period(maps, client):
+    _login(client, "bea")
+    page = client.get("/map?end=2025-06-30&months=12").get_data(as_text=True)
+    links = _downloads(page)
+    # a CSV for each table, a GeoJSON for the tables with geometries, for the period shown
+    assert sorted(re.search(r"level=(\w+)", u).group(1) + u[17:20] for u in links) == [
+        "areacsv", "areageo", "suppliercsv", "tiercsv", "villagecsv", "villagegeo"
+    ]  # fmt: skip
+    assert all("end=2025-06-30" in u and "months=12" in u for u in links)
+    village_csv = next(u for u in links if "level=village" in u and ".csv" in u)
+    r = client.get(village_csv)
+    assert r.status_code == 200 and "attachment" in r.headers["Content-Disposition"]
+    beas = r.get_data(as_text=True)
+    gnamagui = next(line for line in beas.splitlines() if "Gnamagui" in line)
+    assert ",false," in gnamagui  # published to bea: the figures the table shows
+    village_geojson = next(u for u in links if "level=village" in u and ".geojson" in u)
+    features = client.get(village_geojson).get_json()["features"]
+    assert any(f["properties"].get("name") == "Gnamagui" for f in features)
+    _assert_no_child_data(maps, r.get_data(as_text=True))
+    # another brand following the same links gets its own figures (the route's gate), not these
+    client.post("/logout")
+    _login(client, "bob")
+    r = client.get(village_csv)
+    bobs = r.get_data(as_text=True)
+    assert r.status_code == 200 and bobs != beas
+    assert all(",false," not in line for line in bobs.splitlines() if "Gnamagui" in line)
+    # and a monitor or a provider nothing
+    for username in ("mo", "pat"):
+        client.post("/logout")
+        _login(client, username)
+        assert client.get(village_csv).status_code == 403
+
+
+def test_the_staff_hotspot_view_links_downloads_the_officer_may_make(maps, client):
+    _login(client, "olga")
+    links = _downloads(client.get("/map?view=hotspots&end=2025-06-30").get_data(as_text=True))
+    assert links and all("view=" not in u for u in links)
+    assert all(client.get(u).status_code == 200 for u in links)
 
 
 def test_layer_figures_as_the_page_fetches_them(maps, client):

@@ -60,6 +60,7 @@ def _page(browser, base_url, username, viewport, password=None):
 
 def test_an_admin_sets_up_a_monitor_and_her_phone_by_qr_code(browser, live):
     context, page = _page(browser, live.url, "ada", DESKTOP)
+    page.locator("header summary", has_text="Administration").click()  # its drop-down
     page.get_by_role("link", name="Users").click()
     page.get_by_role("link", name="Add a user").click()
     page.get_by_label("Username").fill("fatou")
@@ -120,7 +121,10 @@ def test_an_admin_sets_up_a_monitor_and_her_phone_by_qr_code(browser, live):
 
     # the monitor signs in with the password she was given and switches to French
     context, page = _page(browser, live.url, "fatou", PHONE, password)
-    page.get_by_role("link", name="Fatou Koné").click()
+    # on a phone: the menu, then her own (her name: her profile, signing out)
+    page.locator("header details.menu > summary").click()
+    page.locator("header summary", has_text="Fatou Koné").click()
+    page.get_by_role("link", name="My profile").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("My profile")
     page.get_by_label("The pages are in").select_option("fr")
     page.get_by_role("button", name="Save the language").click()
