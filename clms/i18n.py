@@ -50,6 +50,7 @@ Pure: nothing here knows of Flask or of a request; code translates a :class:`Msg
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import io
 from functools import cache
 from pathlib import Path
@@ -202,9 +203,7 @@ class Msg:
         """The message in the language of ``translate`` (a function of English text, or a
         :class:`Translator`), with each parameter that is itself a :class:`Msg` translated the
         same way."""
-        params = {
-            k: (v.render(translate) if isinstance(v, Msg) else v) for k, v in self.params.items()
-        }
+        params = {k: _shown(v, translate) for k, v in self.params.items()}
         return self.text(translate).format(**params)
 
     def __str__(self) -> str:
@@ -220,6 +219,21 @@ class Msg:
 
     def __hash__(self) -> int:
         return hash(str(self))
+
+
+def _shown(value, translate):
+    """A parameter of a :class:`Msg` as the reader sees it: a message translated, a date or a
+    date-time (UTC) written by the ``day``/``when`` of ``translate`` when it has them (the web's
+    reader writes "8 juin 2026"), else in ISO form ("2026-06-08", "2026-06-08 14:05 UTC")."""
+    if isinstance(value, Msg):
+        return value.render(translate)
+    if isinstance(value, dt.datetime):
+        when = getattr(translate, "when", None)
+        return when(value) if when else f"{value:%Y-%m-%d %H:%M} UTC"
+    if isinstance(value, dt.date):
+        day = getattr(translate, "day", None)
+        return day(value) if day else value.isoformat()
+    return value
 
 
 def NMsg(singular: str, plural: str, n: int, **params) -> Msg:  # noqa: N802 (a marker, like Msg)

@@ -13,7 +13,7 @@ dates and numbers in the reader's language:
   stored are UTC and are shown in UTC, so a reader in any country compares them with the
   deadlines the server counts;
 - ``{{ n|number }}``: a number with the language's grouping ("12 345" in French, with CLDR's
-  narrow no-break space; "12,345" in English).
+  narrow no-break space; "12,345" in English); ``ngettext``'s ``%(num)s`` is written so.
 
 The same formats serve a :class:`~clms.i18n.Msg` whose parameter is a date or a date-time: it is
 shown in the reader's language (:func:`localize`).
@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from babel import Locale
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, format_percent
+from jinja2 import pass_context
+from markupsafe import Markup
 
 from clms.errors import Problem
 from clms.i18n import DEFAULT_LOCALE, Msg, choose_locale, locale_name, offered_locales, translator
@@ -88,6 +91,12 @@ class _Reader:
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         return self._translator.ngettext(singular, plural, n)
 
+    def day(self, value) -> str:
+        return day(value, self.locale)
+
+    def when(self, value) -> str:
+        return when(value, self.locale)
+
 
 def localize(message) -> str:
     """A :class:`Msg`, a catalogue :class:`~clms.errors.Problem` (its message), or plain English
@@ -97,24 +106,8 @@ def localize(message) -> str:
         message = message.msg if message.msg is not None else message.message
     if isinstance(message, Msg):
         locale = current_locale()
-        return _with_dates(message, locale).render(_Reader(locale))
+        return message.render(_Reader(locale))
     return gettext(str(message))
-
-
-def _with_dates(message: Msg, locale: str) -> Msg:
-    """``message`` with its date and date-time parameters written in ``locale``."""
-    params = message.params
-    if not any(isinstance(v, (dt.date, Msg)) for v in params.values()):
-        return message
-    shown = Msg.__new__(Msg)
-    shown.template, shown.plural, shown.count = message.template, message.plural, message.count
-    shown.params = {
-        k: (_with_dates(v, locale) if isinstance(v, Msg) else
-            when(v, locale) if isinstance(v, dt.datetime) else
-            day(v, locale) if isinstance(v, dt.date) else v)
-        for k, v in params.items()
-    }  # fmt: skip
-    return shown
 
 
 def day(value, locale: str | None = None) -> str:
@@ -138,11 +131,37 @@ def when(value, locale: str | None = None, seconds: bool = False) -> str:
     return f"{format_date(value.date(), format='medium', locale=locale)}, {time} {ZONE}"
 
 
-def number(value, locale: str | None = None) -> str:
-    """A number with the reader's grouping and decimal sign: "12 345" in French."""
+def number(value, locale: str | None = None, decimals: int | None = None) -> str:
+    """A number with the reader's grouping and decimal sign: "12 345" in French; with
+    ``decimals``, exactly so many ("1 234,5")."""
     if value is None:
         return "—"
-    return format_decimal(value, locale=locale or current_locale())
+    pattern = None if decimals is None else "#,##0" + ("." + "0" * decimals if decimals else "")
+    return format_decimal(value, pattern, locale=locale or current_locale())
+
+
+def percent(value, locale: str | None = None, decimals: int = 1) -> str:
+    """A share (0-1) as a percentage in the reader's language, CLDR's pattern with ``decimals``
+    decimals: "57,1 %" in French, "57.1%" in English."""
+    if value is None:
+        return "—"
+    locale = locale or current_locale()
+    pattern = Locale.parse(locale).percent_formats[None].pattern
+    if decimals:
+        pattern = pattern.replace("0", "0." + "0" * decimals, 1)
+    return format_percent(value, pattern, locale=locale)
+
+
+@pass_context
+def _template_ngettext(context, singular: str, plural: str, n, **variables) -> str:
+    """The templates' ``ngettext``: Jinja's, but the count ``%(num)s`` is written in the
+    reader's language ("12 345 soumissions")."""
+    variables.setdefault("num", number(n))
+    text = ngettext(singular, plural, n)
+    if context.eval_ctx.autoescape:
+        # the catalogue's own text, trusted as Jinja's ngettext trusts it; % escapes the values
+        text = Markup(text)  # noqa: S704
+    return text % variables
 
 
 def init_app(app) -> None:
@@ -162,9 +181,10 @@ def init_app(app) -> None:
     babel.domain_instance = Catalogues()
     app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.install_gettext_callables(gettext, ngettext, newstyle=True)
+    app.jinja_env.globals["ngettext"] = _template_ngettext
     from clms.vocabulary import HIDDEN_DETAIL, detail_label, detail_words, event_words, say
 
-    app.jinja_env.filters.update(day=day, when=when, number=number)
+    app.jinja_env.filters.update(day=day, when=when, number=number, percent=percent)
     app.jinja_env.globals.update(
         event_words=event_words,
         detail_words=detail_words,

@@ -8,7 +8,7 @@ for it, in their language: templates call ``say(code)`` (a Jinja global), code c
 from __future__ import annotations
 
 from clms.i18n import N_
-from clms.locale import gettext
+from clms.locale import gettext, when
 
 WORDS: dict[str, str] = {
     # roles
@@ -212,10 +212,11 @@ def detail_words(key: str, value) -> str:
 
 
 def _moment(value: str) -> str:
-    """A moment kept as ISO 8601 text, as the pages show moments (to the minute, UTC).
+    """A moment kept as ISO 8601 text, as the pages show moments (to the minute, UTC, in the
+    reader's language: English outside a request).
 
     >>> _moment("2026-12-02T08:00:13+00:00"), _moment("soon")
-    ('2026-12-02 08:00 UTC', 'soon')
+    ('Dec 2, 2026, 08:00 UTC', 'soon')
     """
     import datetime as dt
 
@@ -225,7 +226,7 @@ def _moment(value: str) -> str:
         return value
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.UTC)
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
+    return when(moment)  # in the reader's language, UTC
 
 
 DETAIL_LABELS: dict[str, str] = {

@@ -547,7 +547,7 @@ def closure_criteria(
             unmet.append(
                 Msg(
                     "the child was found in child labour at a follow-up on {day}",
-                    day=f"{working[-1].visited_at:%Y-%m-%d}",
+                    day=working[-1].visited_at.date(),
                 )
             )
         gap = latest[-1].visited_at - latest[0].visited_at
@@ -570,7 +570,7 @@ def closure_criteria(
             unmet.append(
                 Msg(
                     "a visit on {day} found the child in child labour",
-                    day=f"{since[-1].visited_at:%Y-%m-%d}",
+                    day=since[-1].visited_at.date(),
                 )
             )
     open_services = [s for s in services if s.status not in ("delivered", "closed")]

@@ -355,7 +355,7 @@ def user_token_renew(user_id: int, token_id: int):
         row = renew_device_token(db(), user.username, token_id, actor=g.user, days=_token_days())
     except UserError as p:
         return _refused(user_id, "revoke", p, {})
-    ends = row.expires_at.strftime("%Y-%m-%d")
+    ends = row.expires_at.date()  # in the reader's language
     return _done(user_id, Msg("Device token {token_id} now lasts until {date}.",
                               token_id=token_id, date=ends))  # fmt: skip
 

@@ -70,7 +70,7 @@ def test_the_extraction_finds_the_messages(messages):
     assert "Next step" in messages  # a template's _()
     assert "closure review" in messages  # a state name, N_ in the vocabulary
     assert "Unknown language {locale!r}." in messages  # Msg in the code
-    assert ("%(num)d case", "%(num)d cases") in messages  # a template's ngettext
+    assert ("%(num)s case", "%(num)s cases") in messages  # a template's ngettext
     assert (  # NMsg in the code
         "{n} referral still waiting for an answer or under way",
         "{n} referrals still waiting for an answer or under way",
@@ -136,7 +136,7 @@ def test_each_catalogue_states_the_cldr_plural_rule():
 
 def test_french_plurals_follow_cldr_zero_and_one_are_singular():
     french = translator("fr")
-    forms = [french.ngettext("%(num)d case", "%(num)d cases", n) % {"num": n} for n in (0, 1, 2)]
+    forms = [french.ngettext("%(num)s case", "%(num)s cases", n) % {"num": n} for n in (0, 1, 2)]
     assert forms == ["0 cas", "1 cas", "2 cas"]
     alerts = [french.ngettext("%(num)s alert", "%(num)s alerts", n) for n in (0, 1, 2, 5)]
     assert alerts == ["%(num)s alerte", "%(num)s alerte", "%(num)s alertes", "%(num)s alertes"]
@@ -176,8 +176,8 @@ def test_the_thai_skeleton_loads_with_one_form_and_falls_back_to_english(message
     assert thai.plural(0) == thai.plural(1) == thai.plural(2) == thai.plural(1000000) == 0
     assert read_catalogue("th").num_plurals == 1
     assert translator("th")("Next step") == "Next step"
-    assert translator("th").ngettext("%(num)d case", "%(num)d cases", 2) == "%(num)d cases"
-    assert translator("th").ngettext("%(num)d case", "%(num)d cases", 1) == "%(num)d case"
+    assert translator("th").ngettext("%(num)s case", "%(num)s cases", 2) == "%(num)s cases"
+    assert translator("th").ngettext("%(num)s case", "%(num)s cases", 1) == "%(num)s case"
 
 
 def test_languages_are_offered_from_the_catalogues_and_the_setting():
@@ -236,6 +236,45 @@ def test_a_message_of_the_code_shows_its_date_in_the_readers_language(app):
         assert "8 juin 2026" in localize(message)
     with app.test_request_context(headers={"Accept-Language": "en"}):
         assert localize(message) == "a visit on Jun 8, 2026 found the child in child labour"
+
+
+def test_the_templates_write_dates_only_through_the_filters():
+    """A date a person reads goes through ``|day``/``|when``: no ``strftime`` in a template, and
+    ISO dates only in machine attributes (``<time datetime>``, ``<input type=date value>``)."""
+    wrong = []
+    for path in sorted((ROOT / "clms" / "templates").rglob("*.html")):
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+            if "strftime(" in line:
+                wrong.append(f"{path.name}:{number}: strftime")
+            # what is left once the machine attributes are taken out
+            shown = re.sub(r'(?:datetime|value)="[^"]*"', "", line)
+            if ".isoformat()" in shown:
+                wrong.append(f"{path.name}:{number}: isoformat shown")
+    assert wrong == []
+
+
+def test_a_count_in_a_template_is_written_in_the_readers_language(app):
+    template = app.jinja_env.from_string(
+        '{{ ngettext("%(num)s submission", "%(num)s submissions", n) }}'
+    )
+    with app.test_request_context(headers={"Accept-Language": "fr"}):
+        assert template.render(n=12345) == f"12{NNBSP}345 soumissions"
+        assert template.render(n=0) == "0 soumission"
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert template.render(n=12345) == "12,345 submissions"
+
+
+def test_a_french_page_shows_french_dates(make_user, client):
+    """The audit log, in French: each entry's time as "7 déc. 2026, 12:58:03 UTC"."""
+    from clms.locale import day
+    from clms.models.base import utcnow
+
+    make_user("ada", role="admin")
+    _login(client, "ada")
+    html = client.get("/audit", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    today = day(utcnow().date(), "fr")
+    assert re.search(re.escape(today) + r", \d\d:\d\d:\d\d UTC", html), today
+    assert utcnow().date().isoformat() not in re.sub(r'(?:datetime|value)="[^"]*"', "", html)
 
 
 # pages, as people see them
