@@ -72,8 +72,10 @@ def catalogue_path(locale: str) -> Path:
     return TRANSLATIONS / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
+@cache
 def available_locales() -> tuple[str, ...]:
-    """English and every language that has a catalogue, in alphabetical order after English."""
+    """English and every language that has a catalogue, in alphabetical order after English (read
+    once per process: a new catalogue comes with a new release)."""
     found = sorted(
         p.name for p in TRANSLATIONS.iterdir() if p.is_dir() and catalogue_path(p.name).is_file()
     )

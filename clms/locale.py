@@ -157,7 +157,8 @@ def _template_ngettext(context, singular: str, plural: str, n, **variables) -> s
     """The templates' ``ngettext``: Jinja's, but the count ``%(num)s`` is written in the
     reader's language ("12 345 soumissions")."""
     variables.setdefault("num", number(n))
-    text = ngettext(singular, plural, n)
+    # the count is text now; a message written with Jinja's usual %(num)d still works
+    text = ngettext(singular, plural, n).replace("%(num)d", "%(num)s")
     if context.eval_ctx.autoescape:
         # the catalogue's own text, trusted as Jinja's ngettext trusts it; % escapes the values
         text = Markup(text)  # noqa: S704

@@ -581,8 +581,11 @@ def closure_criteria(
         unmet.append(Msg("planned services not yet delivered or closed: {codes}", codes=codes))
     if open_referrals:
         unmet.append(
-            NMsg("{n} referral still waiting for an answer or under way",
-                 "{n} referrals still waiting for an answer or under way", n=open_referrals)
+            NMsg(
+                "{n} referral still waiting for an answer or under way",
+                "{n} referrals still waiting for an answer or under way",
+                n=open_referrals,
+            )
         )
     return (not unmet, unmet)
 

@@ -262,6 +262,9 @@ def test_a_count_in_a_template_is_written_in_the_readers_language(app):
         assert template.render(n=0) == "0 soumission"
     with app.test_request_context(headers={"Accept-Language": "en"}):
         assert template.render(n=12345) == "12,345 submissions"
+        # a message written with Jinja's usual %(num)d (a template merged later) still renders
+        usual = app.jinja_env.from_string('{{ ngettext("%(num)d goat", "%(num)d goats", n) }}')
+        assert usual.render(n=12345) == "12,345 goats"
 
 
 def test_a_french_page_shows_french_dates(make_user, client):
