@@ -37,6 +37,7 @@ overridden by an environment variable of the same name prefixed with ``CLMS_``. 
 | CLMS_BRAND_PERIOD_MONTHS | 3 | brands see periods of this many months (1, 2, 3, 4, 6, 12) |
 | CLMS_BRAND_PERIOD_FIRST_MONTH | 1 | the month a year's first period begins (10: cocoa year) |
 | CLMS_BRAND_PERIOD_GRACE_DAYS | 30 | a period is shown to brands this many days after it ends |
+| CLMS_LANGUAGES | en,fr | languages offered, among those with a catalogue (clms/translations) |
 | CLMS_MAP_TILES_URL | (empty: no basemap) | Leaflet tile URL template of your own tile server |
 | CLMS_MAP_TILES_ATTRIBUTION | (empty) | its attribution line |
 | CLMS_MAX_CHILDREN_PER_SUBMISSION | 100 | more children in one visit: held for review, unsaved |
@@ -109,6 +110,8 @@ DEFAULTS: dict[str, object] = {
     "BRAND_PERIOD_FIRST_MONTH": 1,
     "BRAND_PERIOD_GRACE_DAYS": 30,
     # basemap tiles (geo.maps): none by default, a tile server learns where people look
+    # the languages the pages are offered in: codes with a catalogue in clms/translations
+    "LANGUAGES": "en,fr",
     "MAP_TILES_URL": "",
     "MAP_TILES_ATTRIBUTION": "",
     # a household visit naming more children is no household: kept as received, held for review

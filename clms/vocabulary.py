@@ -10,7 +10,7 @@ from __future__ import annotations
 from clms.cases.catalogue import SERVICES
 from clms.i18n import N_
 from clms.lexicon import FAMILIES, FAMILY_OF_FIELD
-from clms.locale import current_locale, gettext
+from clms.locale import current_locale, gettext, when
 
 WORDS: dict[str, str] = {
     # roles
@@ -259,10 +259,11 @@ def detail_words(key: str, value) -> str:
 
 
 def _moment(value: str) -> str:
-    """A moment kept as ISO 8601 text, as the pages show moments (to the minute, UTC).
+    """A moment kept as ISO 8601 text, as the pages show moments (to the minute, UTC, in the
+    reader's language: English outside a request).
 
     >>> _moment("2026-12-02T08:00:13+00:00"), _moment("soon")
-    ('2026-12-02 08:00 UTC', 'soon')
+    ('Dec 2, 2026, 08:00 UTC', 'soon')
     """
     import datetime as dt
 
@@ -272,7 +273,7 @@ def _moment(value: str) -> str:
         return value
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.UTC)
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
+    return when(moment)  # in the reader's language, UTC
 
 
 DETAIL_LABELS: dict[str, str] = {

@@ -32,7 +32,7 @@ from clms.auth.users import (
     issue_device_token,
     list_tokens,
 )
-from clms.i18n import LOCALES, Msg
+from clms.i18n import Msg, available_locales
 from clms.models import (
     ROLES,
     ApiToken,
@@ -276,10 +276,12 @@ def set_up_own_phone(
     )  # fmt: skip
 
 
-def set_language(session: Session, user: User, locale: str, *, actor) -> None:
-    """The language ``user`` reads the pages in (``en`` or ``fr``); audited as
+def set_language(session: Session, user: User, locale: str, *, actor,
+                 languages: tuple[str, ...] | None = None) -> None:  # fmt: skip
+    """The language ``user`` reads the pages in (one of ``languages``, those offered; default:
+    any with a catalogue); audited as
     ``user.language``."""
-    if locale not in LOCALES:
+    if locale not in (languages or available_locales()):
         raise UserError(Msg("Unknown language {locale!r}.", locale=locale), field="locale")
     before, user.locale = user.locale, locale
     record(session, actor, "user.language", f"user:{user.username}", before=before, after=locale)

@@ -22,7 +22,7 @@ from clms.auth import end_sessions, issue_token, password_min_length, revoke_tok
 from clms.auth.limits import unlock
 from clms.auth.passwords import password_refusal
 from clms.errors import DomainProblem
-from clms.i18n import LOCALES, Msg
+from clms.i18n import Msg, available_locales
 from clms.models import (
     ROLES,
     ApiToken,
@@ -83,6 +83,7 @@ def add_user(
     actor: User | str | None = None,
     min_length: int | None = None,
     locale: str | None = None,
+    languages: tuple[str, ...] | None = None,
 ) -> User:
     """Add a user; monitors, officers and supervisors need at least one area or village code.
 
@@ -109,7 +110,7 @@ def add_user(
     full_name = _check_name(full_name)
     email = _check_email(email)
     brand, provider, scopes = _permissions(session, role, scope_codes, brand_code, provider_code)
-    if locale is not None and locale not in LOCALES:
+    if locale is not None and locale not in (languages or available_locales()):
         raise _refuse("locale", Msg("Unknown language {locale!r}.", locale=locale))
     user = User(
         username=username, role=role, full_name=full_name, email=email, brand=brand,

@@ -270,7 +270,7 @@ def compare(a: Candidate, b: Candidate) -> Similarity | None:
         score -= 10
     if a.dob is not None and b.dob is not None:
         if a.dob == b.dob:
-            reasons.append(Msg("same date of birth ({day})", day=a.dob.isoformat()))
+            reasons.append(Msg("same date of birth ({day})", day=a.dob))
         else:
             reasons.append(Msg("different dates of birth recorded"))
             score -= 10

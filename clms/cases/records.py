@@ -314,9 +314,9 @@ def _stale_words(session: Session, case: Case) -> Msg:
         return Msg("changed meanwhile")
     at, username = last
     return Msg(
-        "last changed by {who} at {when} UTC",
+        "last changed by {who} at {when}",
         who=username or Msg("the system"),
-        when=f"{at:%Y-%m-%d %H:%M}",
+        when=at,
     )
 
 

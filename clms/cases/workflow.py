@@ -59,7 +59,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from clms.i18n import N_, Msg
+from clms.i18n import N_, Msg, NMsg
 
 STATES = (
     "verification",
@@ -547,7 +547,7 @@ def closure_criteria(
             unmet.append(
                 Msg(
                     "the child was found in child labour at a follow-up on {day}",
-                    day=f"{working[-1].visited_at:%Y-%m-%d}",
+                    day=working[-1].visited_at.date(),
                 )
             )
         gap = latest[-1].visited_at - latest[0].visited_at
@@ -570,7 +570,7 @@ def closure_criteria(
             unmet.append(
                 Msg(
                     "a visit on {day} found the child in child labour",
-                    day=f"{since[-1].visited_at:%Y-%m-%d}",
+                    day=since[-1].visited_at.date(),
                 )
             )
     open_services = [s for s in services if s.status not in ("delivered", "closed")]
@@ -581,7 +581,11 @@ def closure_criteria(
         unmet.append(Msg("planned services not yet delivered or closed: {codes}", codes=codes))
     if open_referrals:
         unmet.append(
-            Msg("{n} referral(s) still waiting for an answer or under way", n=open_referrals)
+            NMsg(
+                "{n} referral still waiting for an answer or under way",
+                "{n} referrals still waiting for an answer or under way",
+                n=open_referrals,
+            )
         )
     return (not unmet, unmet)
 
@@ -683,6 +687,16 @@ REFERRAL_DONE_OUTCOMES = (
 DELIVERED_OUTCOMES = ("service_provided", "already_received_elsewhere")
 
 
+# what a referral's move refused once the referral has moved on says (a table, so that the
+# extraction of messages finds the sentences and not the moves' names)
+NO_LONGER = {
+    "accept": N_("This referral is {status}; it can no longer be accepted."),
+    "reject": N_("This referral is {status}; it can no longer be rejected."),
+    "complete": N_("This referral is {status}; it can no longer be marked done."),
+    "revoke": N_("This referral is {status}; it can no longer be revoked."),
+}
+
+
 def check_referral(status: str, move: str) -> str:
     """The status a referral in ``status`` takes after ``move``, else :class:`Refused`.
 
@@ -699,10 +713,7 @@ def check_referral(status: str, move: str) -> str:
             raise Refused(Msg("Accept the referral before recording the service."))
         raise Refused(
             Msg(
-                {"accept": N_("This referral is {status}; it can no longer be accepted."),
-                 "reject": N_("This referral is {status}; it can no longer be rejected."),
-                 "complete": N_("This referral is {status}; it can no longer be marked done."),
-                 "revoke": N_("This referral is {status}; it can no longer be revoked.")}[move],
+                NO_LONGER[move],
                 status=Msg(status),
             )
         )  # fmt: skip

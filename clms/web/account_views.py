@@ -9,8 +9,8 @@ from clms.auth.accounts import WrongPassword, change_own_password, set_language,
 from clms.auth.limits import Limits
 from clms.auth.users import DEVICE_TOKEN_DAYS, UserError
 from clms.db import db
-from clms.i18n import LOCALE_NAMES, LOCALES, Msg
-from clms.locale import localize
+from clms.i18n import Msg, locale_name
+from clms.locale import languages, localize
 from clms.models import ROLES
 from clms.security import use_once
 from clms.web import bp
@@ -20,7 +20,7 @@ from clms.web.users_views import ALREADY_SHOWN, phone_page
 
 def _profile(errors: dict | None = None, status: int = 200):
     return render_template(
-        "profile.html", errors=errors or {}, locales=[(c, LOCALE_NAMES[c]) for c in LOCALES],
+        "profile.html", errors=errors or {}, locales=[(c, locale_name(c)) for c in languages()],
         min_length=password_min_length(current_app.config),
         notifications="notifications.settings" if g.user.role in NOTICE_ROLES else None,
     ), status  # fmt: skip
@@ -66,7 +66,7 @@ def own_language():
     """The language I read the pages in."""
     locale = request.form.get("locale", "")
     try:
-        set_language(db(), g.user, locale, actor=g.user)
+        set_language(db(), g.user, locale, actor=g.user, languages=languages())
     except UserError as p:
         db().rollback()
         return _profile({"locale": localize(p)}, p.status)

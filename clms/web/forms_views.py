@@ -8,7 +8,7 @@ from clms.audit import _Actor
 from clms.auth import allow
 from clms.db import db
 from clms.errors import Problem
-from clms.i18n import N_, Msg
+from clms.i18n import N_, Msg, NMsg
 from clms.intake.decrypt import decrypt_pending
 from clms.locale import gettext, localize
 from clms.web import bp, flash_problem
@@ -132,16 +132,18 @@ def form_decrypt(xml_form_id: str):
         )
     except FormKeyError:
         return _encryption_failed(xml_form_id, Msg("This form has no key."))
-    done = Msg(
-        "Decrypted {decrypted} submission(s): {parsed} parsed, {review} for review.",
-        decrypted=result.decrypted,
+    done = NMsg(
+        "Decrypted {n} submission: {parsed} parsed, {review} for review.",
+        "Decrypted {n} submissions: {parsed} parsed, {review} for review.",
+        n=result.decrypted,
         parsed=result.parsed,
         review=result.review,
     )
     flash(localize(done), "success")
     if result.failed:
-        failed = Msg(
-            "{n} submission(s) could not be decrypted and still wait: {detail}",
+        failed = NMsg(
+            "{n} submission could not be decrypted and still waits: {detail}",
+            "{n} submissions could not be decrypted and still wait: {detail}",
             n=len(result.failed),
             detail="; ".join(f"{instance_id}: {why}" for instance_id, why in result.failed),
         )

@@ -33,7 +33,7 @@ from clms.db import db, read_only
 from clms.errors import Problem
 from clms.exports import csv_chunks, xlsx_chunks
 from clms.i18n import N_, Msg
-from clms.locale import current_locale, gettext, localize
+from clms.locale import current_locale, gettext, localize, number, percent
 from clms.models import CASE_STATES, utcnow
 from clms.vocabulary import say
 from clms.web import bp, flash_problem
@@ -259,20 +259,14 @@ def show(value, kind: str = "int") -> str:
     if value is None:
         return "—"
     if kind == "share":
-        text, unit = f"{100 * value:.1f}", "%"
-    elif kind == "pct":
-        text, unit = f"{value:.1f}", "%"
-    elif kind in ("days", "minutes"):
-        text, unit = f"{value:.1f}", ""
-    elif kind == "ratio":
-        text, unit = f"{value:.2f}", ""
-    else:
-        text, unit = f"{int(value):,}", ""
-    if current_locale() == "fr":
-        # 1 234,5 % : a narrow no-break space groups thousands and comes before the sign
-        text = text.replace(",", "\u202f").replace(".", ",")
-        unit = "\u202f" + unit if unit else ""
-    return text + unit
+        return percent(value)
+    if kind == "pct":
+        return percent(value / 100)
+    if kind in ("days", "minutes"):
+        return number(value, decimals=1)
+    if kind == "ratio":
+        return number(value, decimals=2)
+    return number(int(value))
 
 
 def row_label(row: dict, group: str) -> str:

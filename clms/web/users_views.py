@@ -52,8 +52,8 @@ from clms.auth.users import (
 )
 from clms.db import db
 from clms.errors import problem
-from clms.i18n import LOCALE_NAMES, LOCALES, Msg
-from clms.locale import localize
+from clms.i18n import Msg, NMsg, locale_name
+from clms.locale import languages, localize
 from clms.models import ROLES
 from clms.security import use_once
 from clms.web import bp
@@ -128,7 +128,7 @@ def user_new():
             else [], brand_code=values["brand"] if values["role"] == "brand" else None,
             provider_code=values["provider"] if values["role"] == "provider" else None,
             full_name=values["full_name"], email=values["email"] or None, actor=g.user,
-            min_length=_min_length(), locale=values["locale"] or None,
+            min_length=_min_length(), locale=values["locale"] or None, languages=languages(),
         )  # fmt: skip
     except UserError as p:
         session.rollback()
@@ -148,7 +148,7 @@ def _new_form(values: dict, errors: dict):
     status = 400 if errors else 200
     return render_template(
         "user_new.html", values=values, errors=errors, roles=ROLES,
-        locales=[(c, LOCALE_NAMES[c]) for c in LOCALES], offer=scope_choices(db()),
+        locales=[(c, locale_name(c)) for c in languages()], offer=scope_choices(db()),
         min_length=_min_length(),
     ), status  # fmt: skip
 
@@ -355,7 +355,7 @@ def user_token_renew(user_id: int, token_id: int):
         row = renew_device_token(db(), user.username, token_id, actor=g.user, days=_token_days())
     except UserError as p:
         return _refused(user_id, "revoke", p, {})
-    ends = row.expires_at.strftime("%Y-%m-%d")
+    ends = row.expires_at.date()  # in the reader's language
     return _done(user_id, Msg("Device token {token_id} now lasts until {date}.",
                               token_id=token_id, date=ends))  # fmt: skip
 
@@ -377,5 +377,6 @@ def user_tokens_revoke(user_id: int):
         )
     except UserError as p:
         return _refused(user_id, "revoke", p, form)
-    return _done(user_id, Msg("Revoked {count} token(s) of {username}.", count=count,
-                              username=user.username))  # fmt: skip
+    return _done(user_id, NMsg("Revoked {n} token of {username}.",
+                               "Revoked {n} tokens of {username}.", n=count,
+                               username=user.username))  # fmt: skip

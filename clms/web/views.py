@@ -12,8 +12,7 @@ from clms.auth import PUBLIC, allow, authenticate, end_sessions, note_sign_in
 from clms.auth.limits import Limits
 from clms.db import db
 from clms.errors import Problem
-from clms.i18n import LOCALES
-from clms.locale import gettext
+from clms.locale import gettext, languages
 from clms.models import User, utcnow
 from clms.security import guard_sign_in
 from clms.web import bp, flash_problem
@@ -136,9 +135,10 @@ def logout():
 @bp.route("/language", methods=["POST"])
 @allow(PUBLIC)
 def set_language():
-    """Switch the interface between English and French; a signed-in person keeps the choice."""
+    """Switch the interface to one of the languages offered; a signed-in person keeps the
+    choice."""
     locale = request.form.get("locale", "")
-    if locale in LOCALES:
+    if locale in languages():
         session["locale"] = locale
         if g.user is not None:
             g.user.locale = locale

@@ -155,7 +155,7 @@ def test_closure_criteria_need_every_service_delivered_or_closed_and_no_open_ref
     ]
     assert str(wf.closure_criteria(visits, [])[1][0]) == "the plan has no services"
     holds, unmet = wf.closure_criteria(visits, DELIVERED, open_referrals=1)
-    assert [str(m) for m in unmet] == ["1 referral(s) still waiting for an answer or under way"]
+    assert [str(m) for m in unmet] == ["1 referral still waiting for an answer or under way"]
 
 
 def test_propose_closure_is_refused_while_the_criteria_do_not_hold():

@@ -442,7 +442,7 @@ def test_the_admin_page_generates_the_key_and_decrypts_what_waits(app, phone, ma
     ok = web.post(f"/forms/{FORM}/decrypt", data={"passphrase": PASSPHRASE})
     assert ok.status_code == 302
     page = web.get(f"/forms/{FORM}")
-    assert b"Decrypted 1 submission(s): 1 parsed" in page.data
+    assert b"Decrypted 1 submission: 1 parsed" in page.data
     assert b'<dd id="encrypted-waiting">0</dd>' in page.data
     with session_scope(app) as s:
         status = s.scalar(select(Submission.status).where(Submission.instance_id == instance_id))

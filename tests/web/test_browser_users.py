@@ -114,7 +114,7 @@ def test_an_admin_sets_up_a_monitor_and_her_phone_by_qr_code(browser, live):
     expect(page.locator("#f-revoke_confirm")).to_contain_text("Tick the box")
     page.get_by_label(re.compile("I understand: a revoked token")).check()
     page.get_by_role("button", name="Revoke the tokens").click()
-    expect_flash(page, "Revoked 1 token(s) of fatou.")
+    expect_flash(page, "Revoked 1 token of fatou.")
     refused = requests.get(f"{url}/formList", headers={"X-OpenRosa-Version": "1.0"}, timeout=10)
     assert refused.status_code in (401, 403)
     context.close()

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from clms.db import session_scope
+from clms.locale import day
 from clms.models import ROLES, ApiToken, AuditEvent, LoginThrottle, User, utcnow
 from tests.builders import submission
 from tests.conftest import PASSWORD
@@ -150,9 +151,9 @@ def test_the_list_shows_role_scope_state_and_last_use(app, admin, make_user):
     assert "CI-D2, V1" in rows["kone"] and "locked" in rows["kone"]
     assert "BRAND-A" in rows["brandy"] and "no phone" in rows["brandy"]
     assert "inactive" in rows["gone"]
-    assert "2026-11-30 07:05" in rows["awa"] and ">active<" in rows["awa"]
+    assert "Nov 30, 2026, 07:05 UTC" in rows["awa"] and ">active<" in rows["awa"]
     # ada signed in just now: the list says when
-    assert utcnow().strftime("%Y-%m-%d") in rows["ada"]
+    assert day(utcnow(), "en") in rows["ada"]
 
     def names(query):
         page = admin.get("/users" + query).get_data(as_text=True)
