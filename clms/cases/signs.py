@@ -51,48 +51,156 @@ from clms.i18n import N_, Msg
 #: indicator -> (its label, phrases in English and French); matched on whole words, without
 #: accents or case ("venue avec un homme" matches "Je suis venue avec un homme")
 PHRASES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "brought_by_third_party": (N_("brought by someone outside the family"), (
-        "came with a man", "came with a woman", "came with a stranger", "came with someone",
-        "brought me", "brought here by", "brought by a man", "a man brought", "an agent",
-        "venu avec un homme", "venue avec un homme", "venu avec une femme",
-        "venue avec une femme", "venu avec un inconnu", "venue avec un inconnu", "amene par",
-        "amenee par", "m a amene", "m a amenee", "un homme m a", "un intermediaire",
-        "venu avec un monsieur", "venue avec un monsieur", "venu avec une dame",
-        "venue avec une dame", "came with a gentleman", "came with a lady",
-    )),
-    "separated_from_family": (N_("separated from family, wishes to go home"), (
-        "go home to my mother", "go home to my father", "go back to my mother",
-        "go back to my family", "want to go home", "want to see my mother", "miss my mother",
-        "my parents do not know", "my parents don t know", "far from my family",
-        "rentrer chez ma mere", "rentrer chez mon pere", "retourner chez ma mere",
-        "rentrer a la maison", "rentrer chez moi", "veux rentrer", "voir ma mere",
-        "ma mere me manque", "mes parents ne savent pas", "loin de ma famille",
-    )),
-    "debt": (N_("a debt to work off"), (
-        "owe money", "i owe", "pay back", "pay off the debt", "debt", "not paid", "never paid",
-        "dette", "je dois de l argent", "rembourser", "pas paye", "jamais paye",
-    )),
-    "not_free_to_leave": (N_("not free to leave"), (
-        "cannot leave", "can t leave", "not allowed to leave", "not allowed to go",
-        "locked", "cannot go home", "can t go home",
-        "ne peux pas partir", "pas le droit de partir", "pas le droit de sortir", "enferme",
-        "enfermee", "ne peux pas rentrer",
-    )),
-    "documents_kept": (N_("identity documents kept by someone else"), (
-        "took my papers", "keeps my papers", "has my papers", "took my passport",
-        "keeps my passport", "pris mes papiers", "garde mes papiers", "a mes papiers",
-        "pris mon passeport", "garde mon passeport",
-    )),
-    "threats_violence": (N_("threats or violence"), (
-        "beat me", "beats me", "hit me", "hits me", "threaten", "threatened", "punish me",
-        "me frappe", "m a frappe", "battu", "battue", "menace", "menacee", "me punit",
-    )),
-    "deceived_or_sold": (N_("deceptive promises, sold or given away"), (
-        "promised me", "they promised", "sold me", "was sold", "given to", "recruiter",
-        "said i would go to school", "told me i would go to school", "said i would be paid",
-        "m a promis", "on m a promis", "vendu", "vendue", "confie a", "confiee a", "recruteur",
-        "a dit que j irais a l ecole", "m a dit que j irais", "dit que je serais paye",
-    )),
+    "brought_by_third_party": (
+        N_("brought by someone outside the family"),
+        (
+            "came with a man",
+            "came with a woman",
+            "came with a stranger",
+            "came with someone",
+            "brought me",
+            "brought here by",
+            "brought by a man",
+            "a man brought",
+            "an agent",
+            "venu avec un homme",
+            "venue avec un homme",
+            "venu avec une femme",
+            "venue avec une femme",
+            "venu avec un inconnu",
+            "venue avec un inconnu",
+            "amene par",
+            "amenee par",
+            "m a amene",
+            "m a amenee",
+            "un homme m a",
+            "un intermediaire",
+            "venu avec un monsieur",
+            "venue avec un monsieur",
+            "venu avec une dame",
+            "venue avec une dame",
+            "came with a gentleman",
+            "came with a lady",
+        ),
+    ),
+    "separated_from_family": (
+        N_("separated from family, wishes to go home"),
+        (
+            "go home to my mother",
+            "go home to my father",
+            "go back to my mother",
+            "go back to my family",
+            "want to go home",
+            "want to see my mother",
+            "miss my mother",
+            "my parents do not know",
+            "my parents don t know",
+            "far from my family",
+            "rentrer chez ma mere",
+            "rentrer chez mon pere",
+            "retourner chez ma mere",
+            "rentrer a la maison",
+            "rentrer chez moi",
+            "veux rentrer",
+            "voir ma mere",
+            "ma mere me manque",
+            "mes parents ne savent pas",
+            "loin de ma famille",
+        ),
+    ),
+    "debt": (
+        N_("a debt to work off"),
+        (
+            "owe money",
+            "i owe",
+            "pay back",
+            "pay off the debt",
+            "debt",
+            "not paid",
+            "never paid",
+            "dette",
+            "je dois de l argent",
+            "rembourser",
+            "pas paye",
+            "jamais paye",
+        ),
+    ),
+    "not_free_to_leave": (
+        N_("not free to leave"),
+        (
+            "cannot leave",
+            "can t leave",
+            "not allowed to leave",
+            "not allowed to go",
+            "locked",
+            "cannot go home",
+            "can t go home",
+            "ne peux pas partir",
+            "pas le droit de partir",
+            "pas le droit de sortir",
+            "enferme",
+            "enfermee",
+            "ne peux pas rentrer",
+        ),
+    ),
+    "documents_kept": (
+        N_("identity documents kept by someone else"),
+        (
+            "took my papers",
+            "keeps my papers",
+            "has my papers",
+            "took my passport",
+            "keeps my passport",
+            "pris mes papiers",
+            "garde mes papiers",
+            "a mes papiers",
+            "pris mon passeport",
+            "garde mon passeport",
+        ),
+    ),
+    "threats_violence": (
+        N_("threats or violence"),
+        (
+            "beat me",
+            "beats me",
+            "hit me",
+            "hits me",
+            "threaten",
+            "threatened",
+            "punish me",
+            "me frappe",
+            "m a frappe",
+            "battu",
+            "battue",
+            "menace",
+            "menacee",
+            "me punit",
+        ),
+    ),
+    "deceived_or_sold": (
+        N_("deceptive promises, sold or given away"),
+        (
+            "promised me",
+            "they promised",
+            "sold me",
+            "was sold",
+            "given to",
+            "recruiter",
+            "said i would go to school",
+            "told me i would go to school",
+            "said i would be paid",
+            "m a promis",
+            "on m a promis",
+            "vendu",
+            "vendue",
+            "confie a",
+            "confiee a",
+            "recruteur",
+            "a dit que j irais a l ecole",
+            "m a dit que j irais",
+            "dit que je serais paye",
+        ),
+    ),
 }
 
 #: the services and referrals that say someone judged the child needed protection
@@ -221,16 +329,27 @@ def signs_in(record: RecordFacts) -> list[Sign]:
                               where))  # fmt: skip
         for code in v.worst_form_signs or []:
             if code in WORST_FORM_SIGNS:
-                signs.append(Sign(code, Msg("worst-form sign: {sign}",
-                                              sign=Msg(WORST_FORM_SIGNS[code])), where))
+                signs.append(
+                    Sign(
+                        code,
+                        Msg("worst-form sign: {sign}", sign=Msg(WORST_FORM_SIGNS[code])),
+                        where,
+                    )
+                )
         # living apart from parents is common (a child fostered by an uncle) and alone would
         # flag every such child; with a migration or with people not related it is the pattern
         # of child trafficking the ILO and IOM indicators describe
         if v.lives_with_parent is False and (
-            (v.migrant_status or "").startswith("migrant") or v.relationship_to_head == "not_related"
+            (v.migrant_status or "").startswith("migrant")
+            or v.relationship_to_head == "not_related"
         ):
-            signs.append(Sign("not_with_parent", Msg("lives away from parents, with people not "
-                                                     "related or after migrating"), where))
+            signs.append(
+                Sign(
+                    "not_with_parent",
+                    Msg("lives away from parents, with people not related or after migrating"),
+                    where,
+                )
+            )
         if v.migrant_status == "migrant_undocumented":
             signs.append(Sign("undocumented_migrant", Msg("an undocumented migrant"), where))
     for a in record.assessments:
@@ -282,8 +401,10 @@ def record_of(session: Session, case) -> RecordFacts:
         categories.setdefault(cv_id, []).append(category)
     visits = [
         VisitFacts(
-            visited_on=_date_of(when), worst_form_signs=list(cv.worst_form_signs or []),
-            lives_with_parent=cv.lives_with_parent, migrant_status=cv.migrant_status,
+            visited_on=_date_of(when),
+            worst_form_signs=list(cv.worst_form_signs or []),
+            lives_with_parent=cv.lives_with_parent,
+            migrant_status=cv.migrant_status,
             relationship_to_head=cv.relationship_to_head,
             categories=categories.get(cv.id, []),
         )  # fmt: skip
@@ -291,13 +412,16 @@ def record_of(session: Session, case) -> RecordFacts:
     ]
     assessments = [
         AssessmentFacts(
-            assessed_on=_date_of(a.assessed_at), immediate_safety=a.immediate_safety,
+            assessed_on=_date_of(a.assessed_at),
+            immediate_safety=a.immediate_safety,
             response_level=a.response_level,
             texts={name: getattr(a, name) for name, _words in FREE_TEXT},
         )  # fmt: skip
         for a in session.scalars(
-            select(Assessment).join(Case, Case.id == Assessment.case_id)
-            .where(Case.child_id == case.child_id).order_by(Assessment.assessed_at)
+            select(Assessment)
+            .join(Case, Case.id == Assessment.case_id)
+            .where(Case.child_id == case.child_id)
+            .order_by(Assessment.assessed_at)
         )  # fmt: skip
     ]
     services = [

@@ -31,10 +31,10 @@ from clms.cases.transfer import (
 )
 from clms.db import db
 from clms.errors import Problem
-from clms.web.field_labels import field_label
 from clms.i18n import Msg
 from clms.locale import gettext, localize
 from clms.web import bp, flash_problem
+from clms.web.field_labels import field_label
 
 CASE_ROLES = wf.CASE_ROLES
 

@@ -72,16 +72,22 @@ def test_every_destructive_form_uses_the_danger_button():
             hidden = re.search(rf'type="hidden" name="{field}" value="{value}"', source)
             if not hidden and f'name="{field}"' not in source and f"name='{field}'" not in source:
                 continue  # another decision of the same endpoint (accepting a referral)
-            if not hidden and not re.search(rf'name="{field}"[^>]*value="{value}"', source) and \
-                    not any(f'name="{field}", value="{value}"' in c for c in danger_calls(source)):
+            if (
+                not hidden
+                and not re.search(rf'name="{field}"[^>]*value="{value}"', source)
+                and not any(f'name="{field}", value="{value}"' in c for c in danger_calls(source))
+            ):
                 continue
         seen.add(endpoint)
         calls = danger_calls(source)
         if not calls:
             wrong.append((name, endpoint, "no danger_button"))
             continue
-        if selector and not hidden and not any(f'name="{field}", value="{value}"' in c
-                                               for c in calls):
+        if (
+            selector
+            and not hidden
+            and not any(f'name="{field}", value="{value}"' in c for c in calls)
+        ):
             wrong.append((name, endpoint, f"the {selector} button is not the danger button"))
         if selector:
             plain = re.search(rf'<button[^>]*name="{field}"[^>]*value="{value}"', source)
@@ -92,13 +98,18 @@ def test_every_destructive_form_uses_the_danger_button():
             if not re.match(r'\s*_\("[^"]+"\)\s*,\s*_\("[^"]*%\(\w+\)s[^"]*"', c):
                 wrong.append((name, endpoint, f"question without the thing named: {c[:90]}"))
     assert wrong == []
-    assert seen == set(DESTRUCTIVE), f"declared but not found in a template: {set(DESTRUCTIVE) - seen}"
+    assert seen == set(DESTRUCTIVE), (
+        f"declared but not found in a template: {set(DESTRUCTIVE) - seen}"
+    )
 
 
 def test_no_other_button_is_styled_dangerous_or_asks():
     """The danger style means "cannot be undone": a form posting elsewhere does not borrow it."""
-    wrong = [(name, endpoint) for name, endpoint, source in post_forms()
-             if endpoint not in DESTRUCTIVE and ("danger_button" in source or 'class="danger"' in source)]
+    wrong = [
+        (name, endpoint)
+        for name, endpoint, source in post_forms()
+        if endpoint not in DESTRUCTIVE and ("danger_button" in source or 'class="danger"' in source)
+    ]
     assert wrong == []
 
 
@@ -108,8 +119,9 @@ def test_buttons_say_what_they_do(label):
     bare = []
     for path in sorted(TEMPLATES.glob("*.html")):
         text = path.read_text(encoding="utf-8")
-        if re.search(rf"""<button[^>]*>\s*{{{{\s*_\(["']{label}["']\)\s*}}}}\s*</button>""", text) or \
-                re.search(rf"""danger_button\(_\(["']{label}["']\)""", text):
+        if re.search(
+            rf"""<button[^>]*>\s*{{{{\s*_\(["']{label}["']\)\s*}}}}\s*</button>""", text
+        ) or re.search(rf"""danger_button\(_\(["']{label}["']\)""", text):
             bare.append(path.name)
     assert bare == []
 
@@ -117,8 +129,14 @@ def test_buttons_say_what_they_do(label):
 def test_the_danger_button_renders_style_and_question(app):
     with app.test_request_context("/"):
         macro = app.jinja_env.get_template("_forms.html").module.danger_button
-        html = str(macro("Withdraw consent", 'Withdraw the consent of "Ama K." for <R-12>?',
-                         name="decision", value="approve"))
+        html = str(
+            macro(
+                "Withdraw consent",
+                'Withdraw the consent of "Ama K." for <R-12>?',
+                name="decision",
+                value="approve",
+            )
+        )
     assert 'class="danger"' in html
     assert 'data-confirm="Withdraw the consent of &#34;Ama K.&#34; for &lt;R-12&gt;?"' in html
     assert 'name="decision" value="approve"' in html

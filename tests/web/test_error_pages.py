@@ -25,8 +25,10 @@ def post_only_paths(app) -> list[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         if "POST" not in rule.methods or "GET" in rule.methods:
             continue
-        values = {name: 1 if isinstance(conv, type(app.url_map.converters["int"](app.url_map))) else "x"
-                  for name, conv in rule._converters.items()}
+        values = {
+            name: 1 if isinstance(conv, type(app.url_map.converters["int"](app.url_map))) else "x"
+            for name, conv in rule._converters.items()
+        }
         path = rule.build(values, append_unknown=False)[1]
         try:  # the same address may also be a page (/forms/publish is the form "publish")
             app.url_map.bind("localhost").match(path, "GET")
@@ -86,8 +88,10 @@ def test_a_404_offers_the_list_the_previous_page_and_home(app, client, places, m
     ]
     # a page elsewhere is not offered as the way back
     answer = client.get("/cases/999999", headers={"Referer": "https://evil.example/cases"})
-    assert [label for _, label in ways_back(answer.get_data(as_text=True))] == \
-        ["Back to the list", "Home"]
+    assert [label for _, label in ways_back(answer.get_data(as_text=True))] == [
+        "Back to the list",
+        "Home",
+    ]
 
 
 def test_a_403_does_not_offer_a_list_the_role_may_not_open(app, client, places, make_user):
@@ -105,14 +109,16 @@ def test_signed_out_the_way_back_is_the_sign_in_page(client):
     assert ways_back(answer.get_data(as_text=True)) == [("/login", "Sign in")]
 
 
-@pytest.mark.parametrize(("code", "words"), [(400, "could not be understood"),
-                                             (429, "was refused (429)"),
-                                             (500, "went wrong on our side")])
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [(400, "could not be understood"), (429, "was refused (429)"), (500, "went wrong on our side")],
+)
 def test_other_refusals_are_the_styled_page_too(app, code, words):
     from werkzeug.exceptions import BadRequest, InternalServerError
 
-    raised = {400: BadRequest(), 429: TooManyRequests(retry_after=30),
-              500: InternalServerError()}[code]
+    raised = {400: BadRequest(), 429: TooManyRequests(retry_after=30), 500: InternalServerError()}[
+        code
+    ]
 
     def boom():
         raise raised
