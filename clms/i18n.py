@@ -223,11 +223,38 @@ class Msg:
         return hash(str(self))
 
 
+class Coded:
+    """Stored codes of one family (services, hazards...) as a parameter of a :class:`Msg`: the
+    reader sees each code's word in their language, said by the ``say`` of the ``translate``
+    it is rendered with (the web's reader asks :func:`clms.vocabulary.say`); without one, the
+    codes with spaces for underscores (the API, the logs).
+
+    >>> str(Msg("open: {codes}", codes=Coded("service", ["cash_transfer", "school_kit"])))
+    'open: cash transfer, school kit'
+    """
+
+    __slots__ = ("family", "codes")
+
+    def __init__(self, family: str, codes):
+        self.family = family
+        self.codes = tuple(codes)
+
+    def render(self, translate=None) -> str:
+        say = getattr(translate, "say", None)
+        if say is None:
+            return ", ".join(code.replace("_", " ") for code in self.codes)
+        return ", ".join(say(code, self.family) for code in self.codes)
+
+    def __repr__(self) -> str:
+        return f"Coded({self.family!r}, {list(self.codes)!r})"
+
+
 def _shown(value, translate):
-    """A parameter of a :class:`Msg` as the reader sees it: a message translated, a date or a
-    date-time (UTC) written by the ``day``/``when`` of ``translate`` when it has them (the web's
-    reader writes "8 juin 2026"), else in ISO form ("2026-06-08", "2026-06-08 14:05 UTC")."""
-    if isinstance(value, Msg):
+    """A parameter of a :class:`Msg` as the reader sees it: a message translated, codes in words
+    (:class:`Coded`), a date or a date-time (UTC) written by the ``day``/``when`` of
+    ``translate`` when it has them (the web's reader writes "8 juin 2026"), else in ISO form
+    ("2026-06-08", "2026-06-08 14:05 UTC")."""
+    if isinstance(value, Msg | Coded):
         return value.render(translate)
     if isinstance(value, dt.datetime):
         when = getattr(translate, "when", None)

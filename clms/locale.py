@@ -97,6 +97,11 @@ class _Reader:
     def when(self, value) -> str:
         return when(value, self.locale)
 
+    def say(self, code: str, family: str | None = None) -> str:
+        from clms.vocabulary import say  # the vocabulary uses this module's gettext
+
+        return say(code, family)
+
 
 def localize(message) -> str:
     """A :class:`Msg`, a catalogue :class:`~clms.errors.Problem` (its message), or plain English
@@ -183,7 +188,14 @@ def init_app(app) -> None:
     app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.install_gettext_callables(gettext, ngettext, newstyle=True)
     app.jinja_env.globals["ngettext"] = _template_ngettext
-    from clms.vocabulary import HIDDEN_DETAIL, detail_label, detail_words, event_words, say
+    from clms.vocabulary import (
+        HIDDEN_DETAIL,
+        detail_label,
+        detail_words,
+        event_words,
+        said_or_typed,
+        say,
+    )
 
     app.jinja_env.filters.update(day=day, when=when, number=number, percent=percent)
     app.jinja_env.globals.update(
@@ -196,5 +208,6 @@ def init_app(app) -> None:
         locale_name=locale_name,
         current_locale=current_locale,
         say=say,
+        said_or_typed=said_or_typed,
         choices=lambda codes: [(code, say(code)) for code in codes],
     )

@@ -167,6 +167,16 @@ def say(code: str | None, family: str | None = None) -> str:
     return code if family == "audit_action" else code.replace("_", " ")
 
 
+def said_or_typed(text: str | None) -> str:
+    """A value that is either a stored code (a referral's outcome closing a planned service;
+    older rows kept it with spaces: "declined by child or family") or words a person typed (a
+    reason): the code's word in the reader's language, else the text as typed."""
+    if not text:
+        return ""
+    code = text.strip().replace(" ", "_")
+    return say(code) if english_word(code) is not None else text
+
+
 def english_word(code: str, family: str | None = None) -> str | None:
     """The English word (marked for translation) for ``code`` in ``family`` (else in the general
     words); None when there is none. An audit action of a case's event (``case.<event>``) reads

@@ -440,7 +440,7 @@ def complete_referral(
             planned.status, planned.delivered_at = "delivered", _at(day, now)
             planned.delivered_source = "referral"
         else:
-            planned.status, planned.closed_reason = "closed", outcome.replace("_", " ")
+            planned.status, planned.closed_reason = "closed", outcome  # a code: the page says it
     session.flush()
     case = session.get(Case, referral.case_id)
     change_case(

@@ -59,7 +59,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from clms.i18n import N_, Msg, NMsg
+from clms.i18n import N_, Coded, Msg, NMsg
 
 STATES = (
     "verification",
@@ -577,7 +577,7 @@ def closure_criteria(
     if not services:
         unmet.append(Msg("the plan has no services"))
     elif open_services:
-        codes = ", ".join(s.service_code.replace("_", " ") for s in open_services)
+        codes = Coded("service", [s.service_code for s in open_services])
         unmet.append(Msg("planned services not yet delivered or closed: {codes}", codes=codes))
     if open_referrals:
         unmet.append(

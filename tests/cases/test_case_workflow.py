@@ -158,6 +158,20 @@ def test_closure_criteria_need_every_service_delivered_or_closed_and_no_open_ref
     assert [str(m) for m in unmet] == ["1 referral still waiting for an answer or under way"]
 
 
+def test_the_closure_checklist_names_services_in_the_readers_words(app):
+    """Not the stored code ("school enrolment"): the service's name in the reader's language,
+    through the one vocabulary (issue 17: codes leaked into French pages)."""
+    from clms.locale import localize
+
+    visits = [_seen(0), _seen(31)]
+    _holds, unmet = wf.closure_criteria(visits, [ServiceState("school_enrolment", "referred")])
+    with app.test_request_context(headers={"Accept-Language": "fr"}):
+        french = localize(unmet[0])
+    assert "Inscription ou réinscription à l'école" in french and "school" not in french
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert localize(unmet[0]).endswith(": School enrolment or re-enrolment")
+
+
 def test_propose_closure_is_refused_while_the_criteria_do_not_hold():
     facts = CaseFacts(state="implementation", observations=[_seen(0)], services=DELIVERED)
     with pytest.raises(Refused, match="The closure criteria are not met: 2 follow-up visits"):
@@ -259,3 +273,14 @@ def test_allowed_moves_lists_each_move_with_the_reason_it_is_refused():
     assert "closure criteria are not met" in str(moves["propose_closure"])
     assert "approve_plan" not in moves  # an officer is never offered it
     assert "reopen" not in moves
+
+
+def test_a_service_closed_by_a_referral_says_why_in_the_readers_words(app):
+    """The referral's outcome that closed a planned service is a code: the page says it in the
+    reader's language (rows stored before kept it with spaces); a typed reason stays as typed."""
+    from clms.vocabulary import said_or_typed
+
+    with app.test_request_context(headers={"Accept-Language": "fr"}):
+        for stored in ("declined_by_child_or_family", "declined by child or family"):
+            assert said_or_typed(stored) == "refusé par l'enfant ou la famille"
+        assert said_or_typed("La famille a déménagé") == "La famille a déménagé"
