@@ -41,6 +41,7 @@ from clms.cases.referrals import (
     refer,
     reject_referral,
 )
+from clms.cases.signs import signs_of
 from clms.cases.transfer import add_note
 from clms.errors import Problem
 from clms.models import (
@@ -417,7 +418,9 @@ def followup_plan(session: Session, rng: random.Random) -> list[tuple[Case, dt.d
 
 def approve_closures(sessions, rng: random.Random, share: float = 0.6, *, policy: wf.Policy) -> int:
     """Supervisors approve some of the closures the system proposed (the rest wait in their
-    queue, for the demo to show), by the workflow's settings ``policy``."""
+    queue, for the demo to show), by the workflow's settings ``policy``. A case whose record holds
+    a sign of a worst form or of trafficking (:func:`clms.cases.signs.signs_of`) is never
+    approved here: it waits for a supervisor to read the signs, as a real one must."""
     from alerts.notify import users_for_villages
 
     approved = 0
@@ -431,6 +434,8 @@ def approve_closures(sessions, rng: random.Random, share: float = 0.6, *, policy
         if rng.random() > share or not by_village.get(village_id):
             continue
         with sessions() as session:
+            if signs_of(session, session.get(Case, case_id)):
+                continue
             supervisor = session.get(User, rng.choice(by_village[village_id]))
             decide_closure(
                 session,

@@ -45,15 +45,16 @@ CASE_ROLES = wf.CASE_ROLES
 @bp.app_template_global()
 def age_words(age: ChildAge | None) -> str:
     """A child's age in words, with the date it is taken at: the one way the alert, case, child
-    and referral pages say it ("10 at the visit of 2026-06-08; about 11 now")."""
+    and referral pages say it ("10 at the visit of 8 June 2026; about 11 now", the day in the
+    reader's language)."""
     if age is None or not age.known:
         return gettext("unknown")
     if age.seen is None:  # a date of birth, no visit that recorded an age
         return localize(Msg("{age} years", age=age.now))
     if not age.moved_on:
         return localize(Msg("{age} years (at the visit of {day})", age=age.seen,
-                            day=age.seen_on.isoformat()))  # fmt: skip
-    facts = {"age": age.seen, "day": age.seen_on.isoformat(), "now": age.now}
+                            day=age.seen_on))  # fmt: skip
+    facts = {"age": age.seen, "day": age.seen_on, "now": age.now}
     if age.exact:  # from a date of birth
         return localize(Msg("{age} years at the visit of {day}; {now} now", **facts))
     return localize(Msg("{age} years at the visit of {day}; about {now} now", **facts))

@@ -54,17 +54,17 @@ def test_an_alert_says_when_it_was_raised_and_from_which_visit(app, client, foun
     raised it is named with its own time; "last seen" is never before "raised"."""
     page = text(signed_in(client).get(f"/alerts/{found['alert']}"))
     assert (
-        "Raised 2025-03-03 14:31 UTC, when the visit of 2025-03-03 08:31 UTC reached the server"
+        "Raised Mar 3, 2025, 14:31 UTC, when the visit of Mar 3, 2025, 08:31 UTC reached the server"
         in page
     )
     assert "Last seen" not in page  # no visit since the one that raised it
     history = page.split("History")[-1]
-    assert "2025-03-03 14:31 the system Raised" in history
+    assert "Mar 3, 2025, 14:31 UTC the system Raised" in history
     # a later visit saw the child again: now it is "last seen", after the raising
     with session_scope(app) as s:
         s.get(Alert, found["alert"]).last_seen_at = RAISED + 48 * HOUR
     page = text(client.get(f"/alerts/{found['alert']}"))
-    assert "Last seen 2025-03-05 14:31 UTC, at a later visit" in page
+    assert "Last seen Mar 5, 2025, 14:31 UTC, at a later visit" in page
 
 
 def test_the_age_says_at_which_date_it_is_taken_on_every_page(app, client, found):
@@ -72,14 +72,14 @@ def test_the_age_says_at_which_date_it_is_taken_on_every_page(app, client, found
     both, the same way, never a bare "10" here and "11" there."""
     years = age_on(None, 10, VISIT, utcnow().date()).now
     assert years > 10  # the visit was long ago
-    said = f"10 years at the visit of 2025-03-03; about {years} now"
+    said = f"10 years at the visit of Mar 3, 2025; about {years} now"
     signed_in(client)
     assert said in text(client.get(f"/alerts/{found['alert']}"))
     assert said in text(client.get(f"/cases/{found['case']}"))
     assert said in text(client.get("/children/CH-AYA"))
     with client.session_transaction() as session:
         session["locale"] = "fr"
-    assert f"10 ans à la visite du 2025-03-03 ; environ {years} aujourd'hui" in text(
+    assert f"10 ans à la visite du 3 mars 2025 ; environ {years} aujourd'hui" in text(
         client.get(f"/cases/{found['case']}")
     )
 
