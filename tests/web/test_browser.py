@@ -125,7 +125,7 @@ def test_the_remediation_journey_through_the_pages(
     expect(olga.get_by_role("heading", name=re.compile(f"Alert #{alert_id}"))).to_be_visible()
     olga.get_by_role("button", name="Acknowledge").click()
     expect_flash(olga, "Alert acknowledged.")
-    olga.get_by_label("Assign to an officer of V1").select_option("olga")
+    olga.get_by_label("Assign to an officer of Gnamagui").select_option("olga")
     olga.get_by_role("button", name="Assign", exact=True).click()
     expect_flash(olga, "Alert assigned to olga.")
     history = olga.get_by_role("row").filter(has_text="olga")  # the alert's history: who, what
