@@ -854,8 +854,13 @@ def test_the_page_is_accessible_and_needs_no_script_or_inline_style(client, worl
     assert "<fieldset>" in html and "<legend>" in html
     for field in ("from", "to", "area", "village", "supplier", "tier", "monitor", "group"):
         assert f'<label for="k-{field}">' in html and f'id="k-{field}" name="{field}"' in html
-    charts = re.findall(r"<svg[^>]*>.*?</svg>", html, re.S)
+    charts = re.findall(r"<svg[^>]*role=\"img\"[^>]*>.*?</svg>", html, re.S)
     assert len(charts) == 4  # rate by month, categories, services, monitors
+    # the header's bell is an icon beside its words, hidden from screen readers
+    icons = re.findall(r"<svg[^>]*>", html)
+    assert [i for i in icons if 'role="img"' not in i] == [
+        i for i in icons if 'aria-hidden="true"' in i and "bell" in i
+    ]
     for svg in charts:
         assert 'role="img"' in svg and "<title id=" in svg and "<desc id=" in svg
     assert 'aria-labelledby="chart-rate-title chart-rate-desc"' in html

@@ -583,7 +583,7 @@ def test_the_provider_sees_which_referrals_are_overdue(app, world, client):
     detail = client.get(f"/referrals/{referral_id}").get_data(as_text=True)
     assert '<span class="badge overdue">overdue</span>' in detail.split("</h1>")[0]
     # the service date's field says which dates it takes, and the browser keeps to today
-    assert "from the day you accepted the referral (2026-06-02) to today" in detail
+    assert "from the day you accepted the referral (Jun 2, 2026) to today" in detail
     assert f'max="{dt.datetime.now(dt.UTC).date().isoformat()}"' in detail
     with session_scope(app) as s:
         s.get(Referral, referral_id).complete_by = (T0 + 10 * 365 * DAY).date()  # not yet

@@ -39,6 +39,12 @@ OVERLAPS = """() => {
 
 #: the folium map of the page, brought close enough for the village names
 ZOOM_IN = "() => Object.values(window).find(v => v instanceof L.Map).setZoom(12)"
+#: zoom in and wait until the map has settled there (the labels are drawn on "zoomend")
+ZOOM_IN_SETTLED = """() => new Promise(done => {
+  const map = Object.values(window).find(v => v instanceof L.Map);
+  map.once("zoomend", () => setTimeout(done, 300));
+  map.setZoom(12);
+})"""
 
 
 @pytest.fixture
@@ -96,7 +102,8 @@ def test_a_brand_map_names_only_the_villages_of_its_figures(browser, server):
     for username in ("bea", "bob"):
         context, page = _page(browser, server, username)
         page.goto(server.url + "/map/frame?end=2025-06-30")
-        page.evaluate(ZOOM_IN)
+        assert page.evaluate(ZOOM_IN.replace("setZoom(12)", "getZoom()")) < 12
+        page.evaluate(ZOOM_IN_SETTLED)
         seen[username] = set(page.locator(".clms-label").all_text_contents())
         context.close()
     assert {"Gnamagui", "Lobakuya", "Oupoyo"} <= seen["bea"]
