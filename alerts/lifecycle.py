@@ -65,6 +65,22 @@ def acknowledge_alert(
     return alert
 
 
+def _assignable(session: Session, username: str | None) -> User:
+    """The active officer or supervisor named ``username``; else ``request.invalid_field``
+    naming the field ``assignee`` and saying why."""
+    username = (username or "").strip()
+    if not username:
+        raise problem("request.invalid_field", field="assignee", detail="is required")
+    person = session.scalar(select(User).where(User.username == username))
+    if person is None or not person.active or person.role not in ASSIGNABLE_ROLES:
+        raise problem(
+            "request.invalid_field",
+            field="assignee",
+            detail=f"must name an active officer or supervisor; {username!r} is not one",
+        )
+    return person
+
+
 def assign_alert(
     session: Session,
     user: User,
@@ -80,16 +96,8 @@ def assign_alert(
     """
     now = now or utcnow()
     alert = _alert_in_scope(session, user, alert_id)
-    username = (assignee_username or "").strip()
-    if not username:
-        raise problem("request.invalid_field", field="assignee", detail="is required")
-    assignee = session.scalar(select(User).where(User.username == username))
-    if assignee is None or not assignee.active or assignee.role not in ASSIGNABLE_ROLES:
-        raise problem(
-            "request.invalid_field",
-            field="assignee",
-            detail=f"must name an active officer or supervisor; {username!r} is not one",
-        )
+    assignee = _assignable(session, assignee_username)
+    username = assignee.username
     if not village_in_scope(session, assignee, alert.village_id, alert.village.area_id):
         raise problem(
             "request.invalid_field",
@@ -205,17 +213,7 @@ def act_on_alerts(
                       detail=f"must name at most {MAX_BULK} alerts")  # fmt: skip
     result = BulkResult(action=action)
     if action == "assign":
-        username = (assignee or "").strip()
-        if not username:
-            raise problem("request.invalid_field", field="assignee", detail="is required")
-        person = session.scalar(select(User).where(User.username == username))
-        if person is None or not person.active or person.role not in ASSIGNABLE_ROLES:
-            raise problem(
-                "request.invalid_field",
-                field="assignee",
-                detail=f"must name an active officer or supervisor; {username!r} is not one",
-            )
-        result.assignee = username
+        result.assignee = _assignable(session, assignee).username
     for alert_id in ids:
         try:
             with session.begin_nested():

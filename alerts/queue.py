@@ -512,17 +512,7 @@ def eligible_assignees(session: Session, alert: Alert) -> list[User]:
     covering = select(UserScope.user_id).where(
         or_(UserScope.village_id == alert.village_id, UserScope.area_id.in_(areas))
     )
-    return list(
-        session.scalars(
-            select(User)
-            .where(
-                User.active.is_(True),
-                User.role.in_(ASSIGNABLE_ROLES),
-                User.id.in_(covering),
-            )
-            .order_by(User.username)
-        )
-    )
+    return _assignable_among(session, covering)
 
 
 def bulk_assignees(session: Session, user: User) -> list[User]:
@@ -548,13 +538,18 @@ def bulk_assignees(session: Session, user: User) -> list[User]:
         UserScope.village_id.in_(sorted(village_ids)),
         UserScope.village_id.in_(villages_of_areas),
     )
+    return _assignable_among(session, select(UserScope.user_id).where(meets))
+
+
+def _assignable_among(session: Session, user_ids) -> list[User]:
+    """The active officers and supervisors among ``user_ids`` (a select of ids), by username."""
     return list(
         session.scalars(
             select(User)
             .where(
                 User.active.is_(True),
                 User.role.in_(ASSIGNABLE_ROLES),
-                User.id.in_(select(UserScope.user_id).where(meets)),
+                User.id.in_(user_ids),
             )
             .order_by(User.username)
         )
