@@ -11,7 +11,7 @@ from clms.cases import workflow as wf
 from clms.cases.inputs import _choice, _text
 from clms.cases.notices import notify, supervisors_of, tell_officers
 from clms.cases.records import case_in_scope, change_case, check_move, facts_of
-from clms.cases.signs import signs_of
+from clms.cases.signs import acknowledge
 from clms.errors import field_errors
 from clms.i18n import Msg
 from clms.models import Case, User, utcnow
@@ -107,11 +107,7 @@ def decide_closure(
             errors["root_causes"] = Msg("must be among: {choices}",
                                         choices=", ".join(wf.ROOT_CAUSES))  # fmt: skip
         note = _text(errors, "note", note, required=False)
-        signs = signs_of(session, case)
-        if signs:
-            if not signs_seen:
-                errors["signs_seen"] = Msg("tick the box to say you read the signs listed above")
-            signs_reason = _text(errors, "signs_reason", signs_reason, required=True)
+        _signs, acknowledged = acknowledge(session, case, errors, signs_seen, signs_reason)
     else:
         note = _text(errors, "note", note, required=True)
     if errors:
@@ -124,9 +120,7 @@ def decide_closure(
                     "note": note,
                     # the kinds (codes) reach the audit log; the signs with their words and
                     # the reason stay in the case's timeline (records._codes_only)
-                    **({"signs_acknowledged": list(dict.fromkeys(x.kind for x in signs)),
-                        "signs": [x.to_json() for x in signs],
-                        "signs_reason": signs_reason} if signs else {})},
+                    **acknowledged},
             closed_at=now, closed_by_id=user.id, outcome=outcome, lessons_learned=lessons,
             root_causes=causes, step_due_at=None, next_followup_due_at=None,
         )  # fmt: skip

@@ -13,6 +13,7 @@ from alerts import rules
 from clms.cases import workflow as wf
 from clms.cases.inputs import _at, _date, _text
 from clms.cases.records import case_in_scope, change_case, check_move, record_event
+from clms.cases.signs import acknowledge
 from clms.errors import field_errors, problem
 from clms.i18n import Msg
 from clms.models import (
@@ -87,14 +88,11 @@ def open_case(
         updated_at=now,
         alert_id=alert.id,
         officer_id=officer_id,
-        # the category's time for a first visit, counted from the case's opening (not the
-        # alert's deadline, which may have passed: the step starts now)
-        step_due_at=wf.step_due(
-            "verification",
-            now,
-            policy,
-            visit_within=rules.RESPONSE_TIMES.get(alert.category, (None, None))[1],
-        ),  # fmt: skip
+        # the alert's first-visit deadline while it still runs (a worst form's 72 hours are
+        # the child's, not the case's); once passed, the category's time for a first visit
+        # from the case's opening: a new case is never overdue at once, nor given more time
+        # than its alert had left
+        step_due_at=_verification_due(alert, now, policy),
         root_causes=[],
         reopen_count=0,
     )
@@ -209,6 +207,19 @@ def close_alert_into_case(
     session.refresh(alert)
 
 
+def _verification_due(alert: Alert, now: dt.datetime, policy: wf.Policy | None) -> dt.datetime:
+    """When the verification visit of a case opened now from ``alert`` is due (see above)."""
+    if alert.visit_due_at is not None and _aware(alert.visit_due_at) > now:
+        return _aware(alert.visit_due_at)
+    within = rules.RESPONSE_TIMES.get(alert.category, (None, None))[1]
+    return wf.step_due("verification", now, policy, visit_within=within)
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    """SQLite gives naive UTC date-times, PostgreSQL aware ones."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
 def record_verification(
     session: Session,
     user: User,
@@ -218,12 +229,16 @@ def record_verification(
     visited_on,
     findings: str | None = None,
     reason: str | None = None,
+    signs_seen: bool = False,
+    signs_reason: str | None = None,
     expected_version: int | None = None,
     now: dt.datetime | None = None,
     policy: wf.Policy | None = None,
 ) -> Case:
     """Record the officer's verification visit: confirmed (to assessment) or not confirmed
-    (closed, with the reason)."""
+    (closed, with the reason). Closing as not confirmed a case whose record holds signs of a
+    worst form or of trafficking needs them acknowledged, as a supervisor's approval of a
+    closure does (:func:`clms.cases.signs.acknowledge`)."""
     now = now or utcnow()
     case = case_in_scope(session, user, case_id)
     errors: dict = {}
@@ -236,6 +251,9 @@ def record_verification(
     reason = _text(errors, "reason", reason, required=confirmed is False)
     move = "verify_confirmed" if confirmed is not False else "verify_not_confirmed"
     check_move(session, case, move, user, policy=policy)
+    acknowledged: dict = {}
+    if confirmed is False:
+        _signs, acknowledged = acknowledge(session, case, errors, signs_seen, signs_reason)
     if errors:
         raise field_errors(errors)
     visited_at = _at(day, now)
@@ -250,7 +268,8 @@ def record_verification(
         change_case(
             session, case, user, now=now, policy=policy, expected_version=expected_version,
             to_state="closed", action="verified",
-            detail={"confirmed": False, "visited_on": day.isoformat(), "reason": reason},
+            detail={"confirmed": False, "visited_on": day.isoformat(), "reason": reason,
+                    **acknowledged},
             verified_at=visited_at, verification="not_confirmed", closed_at=now,
             closed_by_id=user.id, outcome="not_confirmed", closure_reason=reason,
             step_due_at=None, next_followup_due_at=None,

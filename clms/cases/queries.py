@@ -524,7 +524,10 @@ def provider_view(
     elif "first_name" in shared:
         items["first_name"] = _first_name(child.name)
     if "age" in shared:
-        items["age"] = ages.child_age(session, case_row.child_id, (now or utcnow()).date())
+        # the age today only: not the date of a monitoring visit, nor whether a date of birth
+        # is on file (the consent shares an age, not the record's dates)
+        age = ages.child_age(session, case_row.child_id, (now or utcnow()).date())
+        items["age"] = ages.ChildAge(seen=None, seen_on=None, now=age.now)
     if "sex" in shared:
         items["sex"] = child.sex
     if "village" in shared and case_row.village_id:

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clms.cases.inputs import _text
 from clms.i18n import N_, Msg
 
 #: indicator -> (its label, phrases in English and French); matched on whole words, without
@@ -446,3 +447,24 @@ def _date_of(value) -> dt.date | None:
 def signs_of(session: Session, case) -> list[Sign]:
     """Every sign of a worst form or of trafficking in the record of ``case``'s child."""
     return signs_in(record_of(session, case))
+
+
+def acknowledge(
+    session: Session, case, errors: dict, seen: bool, reason: str | None
+) -> tuple[list[Sign], dict]:
+    """Before ``case`` closes (a supervisor's approval, an officer's "not confirmed"): the signs
+    of its record, which the person must say they read (``seen``) and why it may close all the
+    same (``reason``), else ``errors`` says so under ``signs_seen`` and ``signs_reason``. Returns
+    the signs and what the closing event's detail records of them (none: nothing): their kinds
+    reach the audit log, the signs with their words and the reason stay in the timeline."""
+    signs = signs_of(session, case)
+    if not signs:
+        return signs, {}
+    if not seen:
+        errors["signs_seen"] = Msg("tick the box to say you read the signs listed above")
+    reason = _text(errors, "signs_reason", reason, required=True)
+    return signs, {
+        "signs_acknowledged": list(dict.fromkeys(x.kind for x in signs)),
+        "signs": [x.to_json() for x in signs],
+        "signs_reason": reason,
+    }

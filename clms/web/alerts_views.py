@@ -171,13 +171,19 @@ def alerts_index():
     ), status_code
 
 
+#: the largest id a database integer holds
+MAX_ID = 2**31 - 1
+
+
 @bp.route("/alerts/bulk", methods=["POST"])
 @allow(*QUEUE_ROLES)
 def alerts_bulk():
     """Acknowledge, or assign, the alerts ticked in the queue; back to the queue as it was, with
     what was done and what was refused and why."""
     form = request.form
-    ids = [int(i) for i in form.getlist("alert") if i.strip().isdigit()]
+    # ids as the database holds them: ASCII digits, within its integer (else not an alert)
+    chosen = [i.strip() for i in form.getlist("alert")]
+    ids = [int(i) for i in chosen if i.isascii() and i.isdigit() and int(i) <= MAX_ID]
     action = form.get("action", "")
     session = db()
     try:

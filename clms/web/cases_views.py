@@ -236,6 +236,8 @@ def case_verify(case_id: int):
             "visited_on": form.get("visited_on"),
             "findings": form.get("findings"),
             "reason": form.get("reason"),
+            "signs_seen": form.get("signs_seen") == "yes",
+            "signs_reason": form.get("signs_reason"),
             "expected_version": _version(),
         }
 

@@ -259,6 +259,16 @@ def test_web_bulk_form_acknowledges_and_assigns_and_reports(client, app, world):
     assert "1 alerte refusée" in french and "déjà prise en compte" in french
 
 
+def test_web_bulk_refuses_ids_no_alert_can_have_without_failing(client, world):
+    """A superscript digit or an id past the database's integer is no alert: the request is
+    refused in words, not a server error (found by an attack on issue 17's change)."""
+    login(client, "olga")
+    for odd in ("\u00b2", "9" * 30, "-1"):
+        r = client.post("/alerts/bulk", data={"alert": [odd], "action": "acknowledge"})
+        assert r.status_code == 303, odd
+        assert "needs at least one alert" in client.get("/alerts").get_data(as_text=True)
+
+
 def test_web_bulk_needs_the_csrf_token(client, world):
     login(client, "olga")
     r = client.post("/alerts/bulk", data={"alert": [str(world["v1_low"])],

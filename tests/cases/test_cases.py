@@ -20,7 +20,13 @@ from clms.cases.catalogue import ProviderInput, ensure_services, save_provider
 from clms.cases.closure import decide_closure
 from clms.cases.opening import open_case, record_verification
 from clms.cases.plan import add_planned_service, decide_plan, submit_plan
-from clms.cases.queries import case_view, list_cases, provider_referral, provider_referrals
+from clms.cases.queries import (
+    case_view,
+    list_cases,
+    provider_referral,
+    provider_referrals,
+    provider_view,
+)
 from clms.cases.records import current_plan
 from clms.cases.referrals import (
     accept_referral,
@@ -160,9 +166,9 @@ def test_an_officer_opens_a_case_from_an_alert(app, world):
         assert case.case_number == f"CL-{case.id:06d}"
         assert (case.state, case.category, case.version) == ("verification", "worst_form", 1)
         assert case.officer_id == who(s, "olga").id and case.child_id == alert.child_id
-        # verification is due within a worst form's time for a first visit (72 h), counted
-        # from the case's opening
-        assert case.step_due_at == T0 + 3 * DAY
+        # verification is due when the alert's first visit is (a worst form's 72 h from the
+        # alert, still running): opening a case gives the child no more time
+        assert case.step_due_at == alert.visit_due_at == T0 + 2 * DAY
         s.refresh(alert)
         assert alert.status == "case_opened" and alert.acknowledged_at == T0
         actions = s.scalars(select(AlertEvent.action).where(AlertEvent.alert_id == alert.id))
@@ -1098,6 +1104,14 @@ def test_the_provider_answers_from_its_pages(app, world, client):
             shares=["first_name", "village"],
         )
         referral_id = refer(s, who(s, "olga"), case_id, planned_service_id=planned_id).id
+        # a consent that shares the age shares the age today: not the date of a monitoring
+        # visit, nor whether a date of birth is on file
+        referral = s.get(Referral, referral_id)
+        s.get(Child, s.get(Case, case_id).child_id).dob = dt.date(2015, 9, 1)  # on file
+        kept, referral.shared = referral.shared, [*referral.shared, "age"]
+        age = provider_view(s, referral).child["age"]
+        assert age.now is not None and (age.seen, age.seen_on, age.exact) == (None, None, False)
+        referral.shared = kept
     login(client, "paul")
     assert client.get(f"/referrals/{referral_id}").status_code == 404
     client.post("/logout")
@@ -1106,6 +1120,7 @@ def test_the_provider_answers_from_its_pages(app, world, client):
     assert f"/referrals/{referral_id}" in page and "Traoré" not in page
     detail = client.get(f"/referrals/{referral_id}").get_data(as_text=True)
     assert "Aya" in detail and "Gnamagui" in detail and "Traoré" not in detail
+    # the consent shares an age: not the date of a monitoring visit beside it
     assert client.post(f"/referrals/{referral_id}", data={"action": "accept"}).status_code == 303
     r = client.post(
         f"/referrals/{referral_id}", data={"action": "complete", "outcome": "service_provided"}

@@ -159,6 +159,45 @@ def test_a_case_without_signs_closes_as_before(app, closing):
         assert s.get(Case, closing).state == "closed"
 
 
+def test_closing_as_not_confirmed_needs_the_signs_acknowledged_too(app, closing):
+    """The officer's "not confirmed" closes the case as surely as an approval: with signs in
+    the record, it needs them read and a reason, and the page shows them (found by an attack on
+    issue 17's change: the verification was a way round the acknowledgement)."""
+    from clms.cases.opening import record_verification
+
+    with session_scope(app) as s:
+        s.get(Case, closing).state = "verification"
+        s.get(Case, closing).category = "worst_form"
+        olga = s.scalar(select(User).where(User.username == "olga"))
+
+        def verify(**more):
+            return record_verification(s, olga, closing, confirmed=False, visited_on=DAY,
+                                       reason="Nobody of that name lives here.", now=b.NOW,
+                                       **more)  # fmt: skip
+
+        with pytest.raises(Problem) as e:
+            verify()
+        assert set(e.value.details["fields"]) == {"signs_seen", "signs_reason"}
+        assert s.get(Case, closing).state == "verification"
+        verify(signs_seen=True, signs_reason="The family moved away; the chief confirmed it.")
+        assert s.get(Case, closing).state == "closed"
+        event = s.scalar(select(AuditEvent).where(AuditEvent.action == "case.verified"))
+        assert "worst_form" in json.loads(event.details)["signs_acknowledged"]
+
+
+def test_the_verification_page_shows_the_signs_and_asks_for_them(app, client, closing):
+    with session_scope(app) as s:
+        s.get(Case, closing).state = "verification"
+    login(client, "olga")
+    page = client.get(f"/cases/{closing}/verify").text
+    assert "Signs of a worst form or of trafficking" in page and 'name="signs_seen"' in page
+    refused = client.post(f"/cases/{closing}/verify", data={
+        "confirmed": "no", "visited_on": DAY.isoformat(), "reason": "Not found."})  # fmt: skip
+    assert refused.status_code == 400 and 'id="f-signs_seen"' in refused.text
+    with session_scope(app) as s:
+        assert s.get(Case, closing).state == "verification"
+
+
 def login(client, username):
     assert client.post("/login", data={"username": username,
                                        "password": PASSWORD}).status_code == 302

@@ -58,7 +58,9 @@ def upgrade() -> None:
         if opened_at is None:
             continue
         due = opened_at + _VISIT_WITHIN.get(category, _VERIFICATION_DAYS)
-        if step_due_at is None or _naive(step_due_at) < _naive(due):
+        # only a case that was overdue the moment it opened (its alert's deadline had passed):
+        # a deadline still running when the case opened is the child's and stays
+        if step_due_at is None or _naive(step_due_at) < _naive(opened_at):
             bind.execute(sa.update(cases).where(cases.c.id == case_id).values(step_due_at=due))
 
 
