@@ -79,6 +79,7 @@ def decide_closure(
     note: str | None = None,
     signs_seen: bool = False,
     signs_reason: str | None = None,
+    signs_shown: str | None = None,
     expected_version: int | None = None,
     now: dt.datetime | None = None,
     policy: wf.Policy | None = None,
@@ -107,7 +108,9 @@ def decide_closure(
             errors["root_causes"] = Msg("must be among: {choices}",
                                         choices=", ".join(wf.ROOT_CAUSES))  # fmt: skip
         note = _text(errors, "note", note, required=False)
-        _signs, acknowledged = acknowledge(session, case, errors, signs_seen, signs_reason)
+        _signs, acknowledged = acknowledge(
+            session, case, errors, signs_seen, signs_reason, signs_shown
+        )
     else:
         note = _text(errors, "note", note, required=True)
     if errors:

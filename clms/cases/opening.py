@@ -231,6 +231,7 @@ def record_verification(
     reason: str | None = None,
     signs_seen: bool = False,
     signs_reason: str | None = None,
+    signs_shown: str | None = None,
     expected_version: int | None = None,
     now: dt.datetime | None = None,
     policy: wf.Policy | None = None,
@@ -253,7 +254,9 @@ def record_verification(
     check_move(session, case, move, user, policy=policy)
     acknowledged: dict = {}
     if confirmed is False:
-        _signs, acknowledged = acknowledge(session, case, errors, signs_seen, signs_reason)
+        _signs, acknowledged = acknowledge(
+            session, case, errors, signs_seen, signs_reason, signs_shown
+        )
     if errors:
         raise field_errors(errors)
     visited_at = _at(day, now)

@@ -19,7 +19,7 @@ from clms.cases import ages
 from clms.cases import workflow as wf
 from clms.cases.inputs import fits_age, offers
 from clms.cases.records import current_plan, facts_of, get_case
-from clms.cases.signs import signs_of
+from clms.cases.signs import digest, signs_of
 from clms.cases.transfer import TRANSFER_SHAREABLE
 from clms.errors import problem
 from clms.models import (
@@ -247,6 +247,11 @@ class CaseView:
     people: dict[int, str] = field(default_factory=dict)  # user id -> username, for the timeline
     # signs of a worst form or of trafficking anywhere in the child's record (clms.cases.signs)
     signs: list = field(default_factory=list)
+
+    @property
+    def signs_digest(self) -> str:
+        """The fingerprint of the signs shown, sent back with their acknowledgement."""
+        return digest(self.signs)
 
     @property
     def step(self) -> int:

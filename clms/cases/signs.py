@@ -39,6 +39,8 @@ The indicator phrases (:data:`PHRASES`)
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -449,12 +451,26 @@ def signs_of(session: Session, case) -> list[Sign]:
     return signs_in(record_of(session, case))
 
 
+def digest(signs: list[Sign]) -> str:
+    """A short fingerprint of ``signs`` (kind, place, words), which the page that shows them
+    sends back with the acknowledgement: a sign recorded meanwhile changes it."""
+    rows = sorted(json.dumps(x.to_json(), sort_keys=True) for x in signs)
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
+
+
 def acknowledge(
-    session: Session, case, errors: dict, seen: bool, reason: str | None
+    session: Session,
+    case,
+    errors: dict,
+    seen: bool,
+    reason: str | None,
+    shown: str | None = None,
 ) -> tuple[list[Sign], dict]:
     """Before ``case`` closes (a supervisor's approval, an officer's "not confirmed"): the signs
     of its record, which the person must say they read (``seen``) and why it may close all the
-    same (``reason``), else ``errors`` says so under ``signs_seen`` and ``signs_reason``. Returns
+    same (``reason``), else ``errors`` says so under ``signs_seen`` and ``signs_reason``; a page
+    sends the :func:`digest` of the signs it ``shown``, and a sign recorded since is refused
+    as unread. Returns
     the signs and what the closing event's detail records of them (none: nothing): their kinds
     reach the audit log, the signs with their words and the reason stay in the timeline."""
     signs = signs_of(session, case)
@@ -462,6 +478,9 @@ def acknowledge(
         return signs, {}
     if not seen:
         errors["signs_seen"] = Msg("tick the box to say you read the signs listed above")
+    elif shown is not None and shown != digest(signs):
+        errors["signs_seen"] = Msg("the record changed since the page was shown: read the signs "
+                                   "listed above again")  # fmt: skip
     reason = _text(errors, "signs_reason", reason, required=True)
     return signs, {
         "signs_acknowledged": list(dict.fromkeys(x.kind for x in signs)),

@@ -238,6 +238,7 @@ def case_verify(case_id: int):
             "reason": form.get("reason"),
             "signs_seen": form.get("signs_seen") == "yes",
             "signs_reason": form.get("signs_reason"),
+            "signs_shown": form.get("signs_digest"),
             "expected_version": _version(),
         }
 
@@ -428,6 +429,7 @@ def case_closure(case_id: int):
             "note": form.get("note"),
             "signs_seen": form.get("signs_seen") == "yes",
             "signs_reason": form.get("signs_reason"),
+            "signs_shown": form.get("signs_digest"),
             "expected_version": _version(),
         }
 

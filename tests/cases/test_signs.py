@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +16,7 @@ from clms.cases.signs import (
     AssessmentFacts,
     RecordFacts,
     VisitFacts,
+    digest,
     phrase_signs,
     signs_in,
     signs_of,
@@ -229,3 +231,27 @@ def test_the_officer_and_the_supervisor_see_the_signs_on_the_case_and_at_closure
     client.post("/language", data={"locale": "fr", "next": "/"})
     page = client.get(f"/cases/{closing}/closure").get_data(as_text=True)
     assert "amené par une personne extérieure à la famille" in page
+
+
+def test_a_sign_recorded_after_the_page_was_shown_is_not_acknowledged_unseen(app, client, closing):
+    """The page sends back the fingerprint of the signs it showed: a sign recorded meanwhile
+    (here the case found a worst form) makes the acknowledgement refused until read."""
+    login(client, "sam")
+    page = client.get(f"/cases/{closing}/closure").get_data(as_text=True)
+    shown = re.search(r'name="signs_digest" value="([0-9a-f]+)"', page).group(1)
+    form = {"decision": "approve", "outcome": "remediated", "lessons_learned": "ok",
+            "root_causes": "school_costs", "signs_seen": "yes", "signs_digest": shown,
+            "signs_reason": "The man is her uncle."}  # fmt: skip
+    with session_scope(app) as s:
+        s.get(Case, closing).category = "worst_form"
+        form["version"] = s.get(Case, closing).version
+    answer = client.post(f"/cases/{closing}/closure", data=form)
+    assert answer.status_code == 400 and "the record changed since the page was shown" in (
+        answer.get_data(as_text=True)
+    )
+    with session_scope(app) as s:
+        assert s.get(Case, closing).state == "closure_review"
+        form["signs_digest"] = digest(signs_of(s, s.get(Case, closing)))
+    assert client.post(f"/cases/{closing}/closure", data=form).status_code == 303
+    with session_scope(app) as s:
+        assert s.get(Case, closing).state == "closed"
