@@ -29,6 +29,7 @@ from clms.cases.ages import child_age, child_age_by_uid
 from clms.db import db
 from clms.errors import Problem
 from clms.i18n import N_, Msg
+from clms.lexicon import FAMILY_OF_FIELD
 from clms.locale import gettext, localize
 from clms.models import SEVERITIES, utcnow
 from clms.vocabulary import say
@@ -222,12 +223,28 @@ def _flash_bulk(result: BulkResult) -> None:
         flash(localize(refused), "error")
 
 
+#: the facts of a reason that say what was found (codes of a family of the vocabulary)
+FOUND_FIELDS = ("worst_form_signs", "signs", "hazards", "work_activities")
+
+
 def main_reason(alert) -> str:
-    """What was found, in a few words: the first reason of the alert, without its facts."""
+    """What was found, in a few words: the tasks, hazards or signs the first reason names, in
+    the reader's words ("Carrying heavy loads..."); else the hours against their limit; else the
+    first reason's rule without its facts (the whole sentence is on the alert's page)."""
     reasons = alert.reasons or []
     if not reasons:
         return ""
     first = reasons[0]
+    facts = first.get("facts") if isinstance(first, dict) else None
+    if isinstance(facts, dict):
+        for field in FOUND_FIELDS:
+            codes = facts.get(field)
+            if isinstance(codes, list) and codes:
+                return "; ".join(say(str(c), FAMILY_OF_FIELD[field]) for c in codes)
+        hours, limit = facts.get("work_hours_7d"), facts.get("threshold")
+        if isinstance(hours, int | float) and isinstance(limit, int | float):
+            return localize(Msg("{hours} h of work in 7 days (limit {limit})",
+                                hours=hours, limit=limit))  # fmt: skip
     rule = {"rule": first.get("rule")} if isinstance(first, dict) else first
     return explain_reason(rule)
 
