@@ -209,15 +209,10 @@ def close_alert_into_case(
 
 def _verification_due(alert: Alert, now: dt.datetime, policy: wf.Policy | None) -> dt.datetime:
     """When the verification visit of a case opened now from ``alert`` is due (see above)."""
-    if alert.visit_due_at is not None and _aware(alert.visit_due_at) > now:
-        return _aware(alert.visit_due_at)
+    if alert.visit_due_at is not None and alert.visit_due_at > now:  # aware: clms.models.base
+        return alert.visit_due_at
     within = rules.RESPONSE_TIMES.get(alert.category, (None, None))[1]
     return wf.step_due("verification", now, policy, visit_within=within)
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    """SQLite gives naive UTC date-times, PostgreSQL aware ones."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def record_verification(
