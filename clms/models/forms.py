@@ -123,6 +123,22 @@ class Submission(Base):
     # the codes of the reasons a reviewer accepted (forms.reasons): processing holds it no more
     # for them
     accepted_reasons: Mapped[list] = mapped_column(JSONType, default=list)
+    # Withdrawn by the server it was pulled from (clms.intake.withdraw): deleted there, rejected by
+    # a Central reviewer, or "not approved" in Kobo. Never erased: the rows stay, its visits stop
+    # counting (their ``current`` is cleared), and a restore there brings them back.
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    withdrawn_reason: Mapped[str | None] = mapped_column(String(20))
+    # where a pulled submission lives on its server: the source, and its id there (Central: the
+    # rootId of its edit chain; Kobo: the integer _id, as text); the review state it has there
+    pull_source_id: Mapped[int | None] = mapped_column(
+        ForeignKey(
+            "pull_sources.id",
+            ondelete="SET NULL",
+            name="fk_submissions_pull_source",
+        )
+    )
+    remote_id: Mapped[str | None] = mapped_column(String(255))
+    remote_review_state: Mapped[str | None] = mapped_column(String(40))
     form: Mapped[Form] = relationship()
     form_version: Mapped[FormVersion] = relationship()
     submitter: Mapped[User | None] = relationship()
@@ -134,6 +150,11 @@ class Submission(Base):
         UniqueConstraint("form_id", "instance_id", name="uq_submissions_instance"),
         UniqueConstraint("form_id", "deprecated_id", name="uq_submissions_deprecated"),
         Index("ix_submissions_status_current", "status", "current"),
+        Index("ix_submissions_remote", "pull_source_id", "remote_id"),
+        CheckConstraint(
+            "withdrawn_reason IN ('deleted','rejected','not_approved')",
+            name="ck_submissions_withdrawn_reason",
+        ),
     )
 
 
@@ -204,12 +225,35 @@ class PullSource(Base):
     credentials: Mapped[bytes] = mapped_column(LargeBinary)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     cursor: Mapped[str | None] = mapped_column(String(64))
+    # Central: the newest updatedAt or deletedAt seen, for edits, review states and deletions
+    changes_cursor: Mapped[str | None] = mapped_column(String(64))
     last_pull_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_success_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     pulled_total: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     __table_args__ = (CheckConstraint("kind IN ('central','kobo')", name="ck_pull_sources_kind"),)
+
+
+class PullRetry(Base):
+    """A submission a pull could not take: it waits here with its reason, shown to admins, and
+    every pull of the source tries it again; the cursor moves on without losing it."""
+
+    __tablename__ = "pull_retries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("pull_sources.id", ondelete="CASCADE"), index=True
+    )
+    remote_id: Mapped[str] = mapped_column(String(255))  # what the server fetches it by
+    instance_id: Mapped[str | None] = mapped_column(String(255))
+    submitted_at: Mapped[str | None] = mapped_column(String(64))  # as the server wrote it
+    code: Mapped[str] = mapped_column(String(60))
+    message: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    first_failed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_tried_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    source: Mapped[PullSource] = relationship()
+    __table_args__ = (UniqueConstraint("source_id", "remote_id", name="uq_pull_retries_remote"),)
 
 
 # --- ODK form encryption -------------------------------------------------------------------------
