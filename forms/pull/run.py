@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 
 import requests
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from clms.errors import Problem
-from clms.models import PullSource, utcnow
+from clms.models import PullRetry, PullSource, utcnow
 from forms.credentials import decrypt_credentials
 from forms.ingest import IncomingSubmission, ingest_submission
 from forms.pull.clients import (
@@ -277,3 +277,58 @@ def last_error(result: PullResult) -> str | None:
             f"not stored: {listed}" + (f" (and {more} more)" if more > 0 else "")
         )
     return " | ".join(parts) or None
+
+
+# --- the retry list: submissions a pull could not take ------------------------------------------
+
+
+def remember_retry(
+    session: Session,
+    source_id: int,
+    entry: Entry,
+    code: str,
+    message: str,
+) -> PullRetry:
+    """Put ``entry`` on the source's retry list with why it could not be taken, or, when it is
+    there already, count one more attempt and keep the latest reason. Flushes, never commits."""
+    remote_id = str(entry.remote_id)
+    row = session.scalars(
+        select(PullRetry).where(PullRetry.source_id == source_id, PullRetry.remote_id == remote_id)
+    ).first()
+    now = utcnow()
+    if row is None:
+        row = PullRetry(
+            source_id=source_id, remote_id=remote_id, instance_id=entry.instance_id,
+            submitted_at=entry.submitted_at, code=str(code)[:60], message=message,
+            attempts=1, first_failed_at=now, last_tried_at=now,
+        )  # fmt: skip
+        session.add(row)
+    else:
+        row.attempts += 1
+        row.last_tried_at = now
+        row.code, row.message = str(code)[:60], message
+        row.instance_id = entry.instance_id or row.instance_id
+        row.submitted_at = entry.submitted_at or row.submitted_at
+    session.flush()
+    return row
+
+
+def forget_retry(session: Session, source_id: int, remote_id: str | int) -> bool:
+    """Take a submission off the source's retry list (it is stored now); True if it was on it."""
+    gone = session.execute(
+        delete(PullRetry).where(
+            PullRetry.source_id == source_id, PullRetry.remote_id == str(remote_id)
+        )
+    ).rowcount
+    return bool(gone)
+
+
+def retries_of(session: Session, source_id: int) -> list[PullRetry]:
+    """The source's retry list, the oldest failure first."""
+    return list(
+        session.scalars(
+            select(PullRetry)
+            .where(PullRetry.source_id == source_id)
+            .order_by(PullRetry.first_failed_at, PullRetry.id)
+        )
+    )
