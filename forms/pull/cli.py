@@ -188,6 +188,20 @@ class _Progress:
             self.bar = click.progressbar(length=result.expected, label=f"Pulling {result.source}")
             self.bar.__enter__()
         if self.bar is not None:
+            changes = [
+                f"{n} {what}"
+                for n, what in (
+                    (result.edits, "edited"),
+                    (result.withdrawn, "withdrawn"),
+                    (result.restored, "restored"),
+                    (result.retried, "taken from the retry list"),
+                    (result.problem_count, "not stored, to retry"),
+                )
+                if n
+            ]
+            self.bar.label = f"Pulling {result.source}" + (
+                f" ({', '.join(changes)})" if changes else ""
+            )
             self.bar.update(result.fetched - self.shown)
             self.shown = result.fetched
 
