@@ -89,6 +89,11 @@ def sources_list() -> None:
             f"{_when(s.last_success_at) if s.last_success_at else 'never'}; "
             f"{s.pulled_total} pulled in all"
         )
+        if s.waiting:
+            click.echo(
+                f"  {s.waiting} submission{'' if s.waiting == 1 else 's'} waiting to be pulled "
+                "again (see the Sources page)"
+            )
         if s.last_error:
             click.echo(f"  last error: {s.last_error}")
 

@@ -590,6 +590,8 @@ class KoboClient(_Client):
 
     def entry_of(self, remote_id: str) -> Entry:
         """The listing row of one submission (``_id``), to try it again from the retry list."""
+        if not str(remote_id).isdigit():
+            raise RemoteNotFound(f"{remote_id!r} is not a KoboToolbox submission id")
         params = {
             "format": "json",
             "query": json.dumps({"_id": int(remote_id)}),

@@ -107,12 +107,12 @@ def look_back(cursor: str | None, by: dt.timedelta) -> str | None:
     compares like with like. None stays None (from the start)."""
     if cursor is None or not by:
         return cursor
-    when = _instant(cursor) - by
+    parsed = _instant(cursor)
+    when = parsed - by
     if cursor.endswith("Z"):
         utc = when.astimezone(dt.UTC)
         return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-    naive = _instant(cursor).utcoffset() == dt.timedelta(0) and "+" not in cursor[10:]
-    if naive and "-" not in cursor[10:]:
+    if dt.datetime.fromisoformat(cursor).tzinfo is None:  # Kobo: UTC, written without a zone
         spec = "microseconds" if "." in cursor else "seconds"
         return when.replace(tzinfo=None).isoformat(timespec=spec)
     return when.isoformat(timespec="milliseconds")

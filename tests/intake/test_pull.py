@@ -827,10 +827,12 @@ def test_retry_after_accepts_seconds_and_http_dates():
 
 def test_a_result_says_what_happened_in_one_line():
     result = PullResult(source="s", fetched=3, stored=1, duplicates=1, pages=1, cursor="c")
-    result.problem_count = 1
+    result.problem_count, result.edits, result.withdrawn, result.retried = 1, 2, 1, 1
+    result.waiting = 1
     result.problems.append({"instance_id": "uuid:x", "code": "409.1", "message": "Conflict."})
     assert result.summary() == (
-        "source 's': 3 fetched, 1 new, 1 already stored, 1 not stored (1 page); cursor c. "
+        "source 's': 3 fetched, 1 new, 1 already stored, 2 edits, 1 withdrawn, 0 restored, "
+        "1 not stored, 1 taken from the retry list, 1 waiting there (1 page); cursor c. "
         "First problem: uuid:x: Conflict."
     )
     assert result.as_dict()["ok"] is True and json.dumps(result.as_dict())

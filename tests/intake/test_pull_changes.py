@@ -320,6 +320,8 @@ def test_cli_pull_says_what_was_edited_withdrawn_and_left_to_retry(app, version,
     assert "2 new" in result.output and "1 edit," in result.output
     assert "1 withdrawn, 0 restored, 1 not stored" in result.output
     assert "1 waiting there" in result.output
+    listing = runner.invoke(sources_group, ["list"]).output
+    assert "1 submission waiting to be pulled again" in listing
 
 
 # --- 3. the retry list on the sources page -------------------------------------------------------
