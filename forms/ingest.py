@@ -6,6 +6,14 @@ XML is a safe retry (201 again, new attachments added); the same instanceID with
 conflict (409); ``deprecatedID`` names the version an edit replaces (unknown: 404; already replaced:
 409). The raw XML and attachments are kept byte for byte; that is all a phone waits for.
 
+A pulled submission says where it lives on its server (``pull_source_id``, ``remote_id``) and the
+root of its edit chain (``root_id``: Central's rootId, the first instanceID of the chain), which
+is its logical identity here. An edit whose older version never reached us (a reviewer edited it
+on the server before our first pull) is accepted as the current version of that root: the server
+holds the history, and refusing it would lose the visit for good. A version older than the one
+we hold, arriving late, is kept as a past version (not current). A phone's push keeps Central's
+rules.
+
 Submissions of our forms are stored ``received`` and parsed afterwards into households, visits and
 children by the processing job (:mod:`clms.intake.process`); whatever cannot be understood marks
 the submission for review with the reasons, and nothing is lost. Other forms are stored ``raw``.
@@ -63,7 +71,7 @@ _FORM_CONTEXT = select(
 ).where(Form.xml_form_id == bindparam("xml_form_id"))
 _BY_INSTANCE_ID = select(
     SUBMISSIONS.c.id, SUBMISSIONS.c.logical_id, SUBMISSIONS.c.xml_sha256, SUBMISSIONS.c.status,
-    SUBMISSIONS.c.review_reasons,
+    SUBMISSIONS.c.review_reasons, SUBMISSIONS.c.pull_source_id,
 ).where(
     SUBMISSIONS.c.form_id == bindparam("form_id"),
     SUBMISSIONS.c.instance_id == bindparam("instance_id"),
@@ -90,6 +98,11 @@ class IncomingSubmission:
     attachments: list[Attachment] = field(default_factory=list)
     submitter: User | None = None
     device_id: str | None = None
+    # a pull: the source, the submission's id there, and the root of its edit chain (the logical
+    # id; None: the instanceID, or the chain of its deprecatedID)
+    pull_source_id: int | None = None
+    remote_id: str | None = None
+    root_id: str | None = None
 
 
 @dataclass
@@ -158,7 +171,15 @@ def ingest_submission(
 
     if form.existing_id is not None:
         existing = _by_instance_id(session, form.id, instance_id)
-        return _retry(session, existing, digest, instance_id, incoming.attachments)
+        result = _retry(session, existing, digest, instance_id, incoming.attachments)
+        if incoming.pull_source_id is not None and existing.pull_source_id is None:
+            # pushed by a phone, and found on a server too: the pull can now follow it there
+            session.execute(
+                update(SUBMISSIONS)
+                .where(SUBMISSIONS.c.id == existing.id)
+                .values(pull_source_id=incoming.pull_source_id, remote_id=incoming.remote_id)
+            )
+        return result
 
     if form.state == "closed":
         raise problem("form.closed", form_id=xml_form_id)
@@ -178,16 +199,20 @@ def ingest_submission(
     status = "received" if xml_form_id in OUR_FORMS else "raw"
     if manifest is not None:
         status = "encrypted"
-    logical_id = instance_id
+    logical_id, current = incoming.root_id or instance_id, True
     if deprecated_id is not None:
-        logical_id = _replace_version(session, form.id, deprecated_id)
+        logical_id = _replace_version(session, form.id, deprecated_id, incoming.root_id)
+    elif incoming.root_id is not None:
+        # a pulled version that replaces nothing: the first of its chain, or an older version
+        # arriving after a later one was stored (kept, not current)
+        current = _current_of(session, form.id, logical_id) is None
     submission_id = session.execute(
         _INSERT_SUBMISSION,
         {
             "instance_id": instance_id,
             "logical_id": logical_id,
             "deprecated_id": deprecated_id,
-            "current": True,
+            "current": current,
             "form_id": form.id,
             "form_version_id": form_version_id,
             "xml": incoming.xml,
@@ -198,6 +223,8 @@ def ingest_submission(
             "device_id": incoming.device_id,
             "status": status,
             "review_reasons": [],
+            "pull_source_id": incoming.pull_source_id,
+            "remote_id": incoming.remote_id,
         },
     ).scalar_one()
     if manifest is not None:
@@ -238,9 +265,30 @@ def _retry(
     )  # fmt: skip
 
 
-def _replace_version(session: Session, form_id: int, deprecated_id: str) -> str:
-    """Retire the version an edit replaces; returns the logical id the edit continues."""
+def _current_of(session: Session, form_id: int, logical_id: str) -> Row | None:
+    """The current version of the logical submission ``logical_id`` of the form, if stored."""
+    return session.execute(
+        select(SUBMISSIONS.c.id, SUBMISSIONS.c.instance_id, SUBMISSIONS.c.logical_id).where(
+            SUBMISSIONS.c.form_id == form_id,
+            SUBMISSIONS.c.logical_id == logical_id,
+            SUBMISSIONS.c.current.is_(True),
+        )
+    ).first()
+
+
+def _replace_version(
+    session: Session, form_id: int, deprecated_id: str, root_id: str | None = None
+) -> str:
+    """Retire the version an edit replaces; returns the logical id the edit continues.
+
+    ``root_id`` (a pull) accepts an edit whose older version never reached us: it replaces the
+    current version of that root if one is stored, else it starts the logical submission.
+    """
     old = _by_instance_id(session, form_id, deprecated_id)
+    if old is None and root_id is not None:
+        old = _current_of(session, form_id, root_id)
+        if old is None:
+            return root_id
     if old is None:
         raise problem("submission.deprecated_unknown", deprecated_id=deprecated_id)
     # conditional update: of two edits racing to replace the same version, exactly one wins

@@ -21,21 +21,76 @@ from sqlalchemy.orm import Session
 
 from clms.db import commit_retrying, read_only
 from clms.errors import Problem
-from clms.models import PullSource, utcnow
+from clms.intake.withdraw import restore_submission, withdraw_submission
+from clms.models import PullSource, Submission, utcnow
 from forms.credentials import CredentialsError
-from forms.pull.clients import PullError, Target
+from forms.pull.clients import PullError, Target, _instant
 from forms.pull.run import (
     Pulled,
     PullResult,
     PullRun,
     finish,
+    forget_retry,
+    move_changes_cursor,
     move_cursor,
     read_target,
     record_problem,
+    remember_retry,
+    retries_of,
     store_pulled,
 )
 
 log = logging.getLogger(__name__)
+
+# what a server says of a submission it holds, and what it does here (see apply_remote_state)
+WITHDRAWING = {"deleted": "deleted", "rejected": "rejected", "not_approved": "not_approved"}
+RESTORING = ("restored", "approved", "live")
+_UNSET = object()
+
+
+def apply_remote_state(
+    session: Session,
+    source_id: int,
+    remote_id: str | int,
+    state: str,
+    *,
+    review_state=_UNSET,
+    detail: str = "",
+) -> bool | None:
+    """Make the submission ``remote_id`` of source ``source_id`` follow what its server says.
+
+    ``state`` is one of ``deleted``, ``rejected``, ``not_approved`` (the logical submission is
+    withdrawn for that reason, :func:`clms.intake.withdraw.withdraw_submission`) or ``restored``,
+    ``approved``, ``live`` (it counts again, :func:`~clms.intake.withdraw.restore_submission`).
+    ``review_state``, when given, is kept as the submission's ``remote_review_state`` (Central's
+    ``reviewState``, Kobo's validation status; None: none). The submission is found by
+    ``(pull_source_id, remote_id)`` (Central: the rootId; Kobo: the ``_id``, as text).
+
+    Returns True when it was withdrawn or restored now, False when it already was so (a new
+    review state alone is recorded, and False returned), None when no submission of the source
+    has that id (not pulled yet: nothing to do). Flushes, never commits; audited by
+    the withdraw operations; the same state twice changes nothing.
+    """
+    if state not in WITHDRAWING and state not in RESTORING:
+        raise ValueError(f"unknown remote state {state!r}")
+    rows = session.scalars(
+        select(Submission)
+        .where(Submission.pull_source_id == source_id, Submission.remote_id == str(remote_id))
+        .order_by(Submission.id)
+    ).all()
+    if not rows:
+        return None
+    if review_state is not _UNSET:
+        for row in rows:
+            if row.remote_review_state != review_state:
+                row.remote_review_state = review_state
+    head = next((r for r in reversed(rows) if r.current), rows[-1])
+    if state in WITHDRAWING:
+        done = withdraw_submission(session, head.id, WITHDRAWING[state], detail=detail)
+    else:
+        done = restore_submission(session, head.id, detail=detail)
+    session.flush()
+    return done
 
 
 def pull_source(
@@ -49,7 +104,14 @@ def pull_source(
     page_size: int | None = None,
     attempts: int | None = None,
 ) -> PullResult:
-    """Pull what is new on one source, store it, and record how it went on the source.
+    """Pull what is new and what changed on one source, store it, and record how it went.
+
+    In order: the submissions received since the source's cursor (read again from
+    ``PULL_LOOKBACK_MINUTES`` before it), those of its retry list, then (ODK Central) the
+    submissions edited, reviewed, deleted or restored since its changes cursor: the versions we
+    lack are stored and the logical submission withdrawn or restored as the server says
+    (:func:`apply_remote_state`). One Central session serves the whole run and is deleted at its
+    end, failed or not.
 
     Parameters
     ----------
@@ -59,7 +121,8 @@ def pull_source(
     source_id:
         The :class:`~clms.models.PullSource` to pull (disabled or not: the caller chooses).
     config:
-        The application's settings: ``CREDENTIALS_KEY``, optionally ``PULL_PAGE_SIZE``.
+        The application's settings: ``CREDENTIALS_KEY``, optionally ``PULL_PAGE_SIZE``,
+        ``PULL_ATTEMPTS``, ``PULL_LOOKBACK_MINUTES``.
     http:
         The ``requests.Session`` to use (default: a new one, closed afterwards).
     sleep:
@@ -75,18 +138,30 @@ def pull_source(
     --------
     >>> result = pull_source(app.extensions["clms_sessionmaker"], 1, app.config)  # doctest: +SKIP
     >>> result.summary()  # doctest: +SKIP
-    "source 'nawa-central': 3 fetched, 3 new, 0 already stored, 0 not stored (1 page); ..."
+    "source 'nawa-central': 3 fetched, 3 new, 0 already stored, 0 edits, 0 withdrawn, ..."
     """
     started = utcnow()
     with sessions() as session:
         read_only(session)
         target, sealed = read_target(session, source_id)
+        waiting = [
+            (r.remote_id, r.instance_id, r.submitted_at) for r in retries_of(session, source_id)
+        ]
+        changes_cursor = session.scalar(
+            select(PullSource.changes_cursor).where(PullSource.id == source_id)
+        )
+        deleted_here = _withdrawn_as_deleted(session, source_id, started)
     result = PullResult(source=target.name, kind=target.kind, cursor=target.cursor)
     run = PullRun(
-        target, sealed, config, http=http, sleep=sleep, page_size=page_size, attempts=attempts
-    )
+        target, sealed, config, http=http, sleep=sleep, page_size=page_size, attempts=attempts,
+        known=lambda ids: _known(sessions, ids),
+    )  # fmt: skip
     try:
         for pulled in run.submissions(result, progress):
+            _store(sessions, target, pulled, result)
+        for pulled in run.retries(waiting, result, progress):
+            _store(sessions, target, pulled, result)
+        for pulled in run.changes(changes_cursor, deleted_here, result, progress):
             _store(sessions, target, pulled, result)
     except (PullError, CredentialsError) as exc:
         result.error = run.redact(str(exc))
@@ -128,37 +203,135 @@ def pull_all(sessions: Callable[[], Session], config: Mapping, **kw) -> dict[str
     return results
 
 
+# Central purges a deleted submission after 30 days (lib/model/query/submissions.js,
+# PURGE_DAY_RANGE): one withdrawn longer ago can no longer come back
+RESTORABLE_DAYS = 30
+
+
+def _withdrawn_as_deleted(session: Session, source_id: int, now: dt.datetime) -> list[str]:
+    """The remote ids of the source's submissions withdrawn here as deleted there, that the
+    server may still restore."""
+    return list(
+        session.scalars(
+            select(Submission.remote_id)
+            .where(
+                Submission.pull_source_id == source_id,
+                Submission.withdrawn_reason == "deleted",
+                Submission.withdrawn_at >= now - dt.timedelta(days=RESTORABLE_DAYS),
+                Submission.remote_id.is_not(None),
+            )
+            .distinct()
+        )
+    )
+
+
+def _known(sessions, instance_ids: list[str]) -> set[str]:
+    """Which of ``instance_ids`` are stored here (a version a pull need not fetch again)."""
+    if not instance_ids:
+        return set()
+    with sessions() as session:
+        read_only(session)
+        return set(
+            session.scalars(
+                select(Submission.instance_id).where(Submission.instance_id.in_(instance_ids))
+            )
+        )
+
+
 def _store(sessions, target: Target, pulled: Pulled, result: PullResult) -> None:
-    """Store one fetched submission with the cursor that covers it, in its own transaction; a
-    submission the ingest refuses, or the server deleted meanwhile, is reported and the cursor
-    moves past it all the same (``clms sources pull --from-start`` reads it again)."""
+    """Store one fetched submission with the cursor that covers it, in its own transaction, and
+    make it follow what its server says of it. One the ingest refuses, or the server no longer
+    has, waits on the retry list with its reason, and the cursor moves past it: every pull tries
+    it again until it is stored."""
     entry = pulled.entry
     if pulled.missing is not None:
-        record_problem(result, entry.instance_id, "404", pulled.missing)
-        _advance(sessions, target.id, entry.submitted_at)
-        result.cursor = entry.submitted_at
+        _cannot_take(sessions, target, pulled, result, "pull.remote_not_found", pulled.missing)
         return
     try:
         with sessions() as session:
-            created = commit_retrying(
-                session, lambda: store_pulled(session, target, pulled.incoming, entry.submitted_at)
-            )
+            done = commit_retrying(session, lambda: _take(session, target, pulled))
     except Problem as p:
-        record_problem(result, entry.instance_id, p.code, p.message)
-        _advance(sessions, target.id, entry.submitted_at)
-    else:
-        if created:
-            result.stored += 1
+        _cannot_take(sessions, target, pulled, result, p.code, p.message)
+        return
+    created, edits, changed, retried = done
+    if created:
+        result.stored += 1
+    elif pulled.incoming is not None and not edits:
+        result.duplicates += 1
+    result.edits += edits
+    result.retried += int(retried)
+    if changed:
+        if pulled.state in WITHDRAWING:
+            result.withdrawn += 1
         else:
-            result.duplicates += 1
-    result.cursor = entry.submitted_at
+            result.restored += 1
+    if pulled.cursor:
+        result.cursor = _later(result.cursor, entry.submitted_at)
 
 
-def _advance(sessions, source_id: int, submitted_at: str) -> None:
-    """Move the cursor past a submission that was not stored, in a transaction of its own."""
+def _take(session: Session, target: Target, pulled: Pulled) -> tuple[bool, int, bool, bool]:
+    """The transaction of one pulled submission: its versions, the cursors, the retry list, its
+    remote state. Returns (a new logical submission, versions of an edit stored, its state
+    changed here, taken off the retry list)."""
+    entry, created, edits = pulled.entry, False, 0
+    for incoming in [*pulled.earlier, pulled.incoming]:
+        if incoming is None:
+            continue
+        new = store_pulled(session, target, incoming, None)
+        if new and _is_edit(incoming):
+            edits += 1
+        elif new:
+            created = True
+    if pulled.cursor:
+        move_cursor(session, target.id, entry.submitted_at, False)
+    if pulled.changed_at:
+        move_changes_cursor(session, target.id, pulled.changed_at)
+    retried = forget_retry(session, target.id, entry.remote_id)
+    changed = False
+    if pulled.state is not None:
+        changed = bool(
+            apply_remote_state(
+                session, target.id, entry.remote_id, pulled.state,
+                review_state=pulled.review_state, detail=_detail(target, pulled),
+            )
+        )  # fmt: skip
+    return created, edits, changed, retried
+
+
+def _is_edit(incoming) -> bool:
+    """A version that replaces another (its meta names a deprecatedID)."""
+    return b"deprecatedID>" in incoming.xml
+
+
+def _detail(target: Target, pulled: Pulled) -> str:
+    what = {"deleted": "deleted", "rejected": "rejected by a reviewer"}.get(pulled.state or "")
+    if what:
+        return f"{what} on {target.kind} source '{target.name}'"
+    return f"live again on {target.kind} source '{target.name}'"
+
+
+def _later(a: str | None, b: str) -> str:
+    if a is None or not b:
+        return a or b
+    return b if _instant(b) > _instant(a) else a
+
+
+def _cannot_take(sessions, target: Target, pulled: Pulled, result: PullResult, code, message):
+    """A submission that could not be taken: on the retry list, and the cursors move past it."""
+    entry = pulled.entry
+    record_problem(result, entry.instance_id, str(code), message)
+
+    def remember():
+        remember_retry(session, target.id, entry, str(code), message)
+        if pulled.cursor:
+            move_cursor(session, target.id, entry.submitted_at, created=False)
+        if pulled.changed_at:
+            move_changes_cursor(session, target.id, pulled.changed_at)
+
     with sessions() as session:
-        move_cursor(session, source_id, submitted_at, created=False)
-        session.commit()
+        commit_retrying(session, remember)
+    if pulled.cursor:
+        result.cursor = _later(result.cursor, entry.submitted_at)
 
 
 def _finish(sessions, source_id: int, result: PullResult, started: dt.datetime) -> None:

@@ -24,6 +24,7 @@ from forms.pull.sources import (
     list_sources,
     set_source_enabled,
     update_source,
+    waiting_submissions,
 )
 
 _PLAIN_FIELDS = ("name", "kind", "base_url", "project_id", "remote_form_id")
@@ -33,8 +34,12 @@ _SECRET_FIELDS = ("email", "password", "token")
 @bp.route("/sources")
 @allow("admin")
 def sources_index():
-    """The sources with their cursor, last pull, last error and how much they brought."""
-    return render_template("sources_index.html", sources=list_sources(db()))
+    """The sources with their cursor, last pull, last error and how much they brought, and the
+    submissions waiting on their retry lists."""
+    session = db()
+    return render_template(
+        "sources_index.html", sources=list_sources(session), waiting=waiting_submissions(session)
+    )
 
 
 @bp.route("/sources/new", methods=["GET", "POST"])

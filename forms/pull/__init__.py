@@ -38,7 +38,24 @@ pushed one, waiting for the key (:mod:`forms.encryption`).
 
 Transient failures (connection errors, 429, 5xx) are retried a few times with exponential backoff,
 honouring ``Retry-After``; refused credentials (401/403) stop the source at once. A submission the
-ingest refuses (a conflicting edit, an unknown form or version) is counted and reported, and the
-pull goes on. Credentials are decrypted only to be sent to the server they belong to; they never
-appear in logs, errors or results (:mod:`forms.credentials`).
+pull cannot take (the ingest refuses it, or the server lost it between listing and fetching) waits
+on the source's retry list (``pull_retries``) with its reason, shown to admins; the cursor moves on,
+and every pull tries it again until it is stored.
+
+Every pull reads again ``PULL_LOOKBACK_MINUTES`` (15) behind its cursors: Central writes
+attachments after ``createdAt`` and Kobo back-dates ``_submission_time``, so a submission may
+become visible after a newer one. Cursors only move forward.
+
+ODK Central changes submissions after they arrive (central-backend lib/resources/submissions.js,
+lib/data/odata-filter.js): an edit adds a version (``.xml`` is the current one, ``/versions``
+lists all) and, like a review decision, sets ``updatedAt``; a deletion sets only ``deletedAt``
+and hides the submission from OData unless the filter names ``__system/deletedAt``; a restore
+clears it and sets no time. A second cursor (``changes_cursor``) follows ``updatedAt`` and
+``deletedAt``; the versions we lack are stored oldest first, the logical submission (its root,
+Central's rootId) is withdrawn when deleted or rejected there and counted again when restored
+(``clms.intake.pull.apply_remote_state``). One Central session serves a whole run and is ended
+(``DELETE /v1/sessions/current``) when it ends.
+
+Credentials are decrypted only to be sent to the server they belong to; they never appear in logs,
+errors or results (:mod:`forms.credentials`).
 """

@@ -89,6 +89,11 @@ def sources_list() -> None:
             f"{_when(s.last_success_at) if s.last_success_at else 'never'}; "
             f"{s.pulled_total} pulled in all"
         )
+        if s.waiting:
+            click.echo(
+                f"  {s.waiting} submission{'' if s.waiting == 1 else 's'} waiting to be pulled "
+                "again (see the Sources page)"
+            )
         if s.last_error:
             click.echo(f"  last error: {s.last_error}")
 
@@ -188,6 +193,20 @@ class _Progress:
             self.bar = click.progressbar(length=result.expected, label=f"Pulling {result.source}")
             self.bar.__enter__()
         if self.bar is not None:
+            changes = [
+                f"{n} {what}"
+                for n, what in (
+                    (result.edits, "edited"),
+                    (result.withdrawn, "withdrawn"),
+                    (result.restored, "restored"),
+                    (result.retried, "taken from the retry list"),
+                    (result.problem_count, "not stored, to retry"),
+                )
+                if n
+            ]
+            self.bar.label = f"Pulling {result.source}" + (
+                f" ({', '.join(changes)})" if changes else ""
+            )
             self.bar.update(result.fetched - self.shown)
             self.shown = result.fetched
 

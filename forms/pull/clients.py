@@ -38,6 +38,10 @@ MAX_RETRY_AFTER = 120.0  # a server asking for a longer pause is tried again at 
 TIMEOUT = (10, 120)  # seconds to connect, seconds between bytes
 USER_AGENT = "clms-pull/1"
 
+# the beginning of time for a changes cursor never set (Central's times are after it)
+EPOCH = "1970-01-01T00:00:00.000Z"
+# an instanceID that may go into an OData filter as a quoted literal
+_FILTERABLE_ID = re.compile(r"[A-Za-z0-9:._-]{1,255}")
 # submission times as the servers write them; checked before a cursor goes into a query
 _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,9})?)?(Z|[+-]\d\d:?\d\d)?$")
 
@@ -96,6 +100,28 @@ class Entry:
     remote_id: str | int  # Central: the instanceId in URLs; Kobo: the integer _id
     device_id: str | None = None
     attachments: list[dict] = field(default_factory=list)  # Kobo's _attachments
+    # Central's __system: the review state, how many edits (None: not listed, ask /versions),
+    # when it was last updated and when deleted (None: it is not)
+    review_state: str | None = None
+    edits: int | None = 0
+    updated_at: str | None = None
+    deleted_at: str | None = None
+
+    @property
+    def remote_state(self) -> str:
+        """What the server says of it, as :func:`clms.intake.pull.apply_remote_state` takes it."""
+        if self.deleted_at:
+            return "deleted"
+        return "rejected" if self.review_state == "rejected" else "live"
+
+
+@dataclass
+class Version:
+    """One version of a Central submission (``/submissions/:rootId/versions``)."""
+
+    instance_id: str
+    created_at: str
+    current: bool
 
 
 def redact(text: str, client: _Client | None) -> str:
@@ -253,6 +279,7 @@ class CentralClient(_Client):
         super().__init__(*args, **kw)
         self._token: str | None = None
         self._token_worked = False
+        self.sessions_opened = 0
 
     def secrets(self) -> list[str]:
         return super().secrets() + ([self._token] if self._token else [])
@@ -263,7 +290,10 @@ class CentralClient(_Client):
     def sign_in(self) -> None:
         """``POST /v1/sessions``: a bearer token for the following requests."""
         body = {"email": self._credentials["email"], "password": self._credentials["password"]}
-        response = self.send("POST", self.url("/v1/sessions"), authed=False, json=body)
+        try:
+            response = self.send("POST", self.url("/v1/sessions"), authed=False, json=body)
+        except RemoteNotFound:
+            raise PullError(self._no_password_sign_in()) from None
         try:
             token = response.json().get("token")
         except (ValueError, AttributeError):
@@ -274,12 +304,42 @@ class CentralClient(_Client):
                 f"{self.target.base_url} an ODK Central server?"
             )
         self._token = token
+        self.sessions_opened += 1
 
-    def get(self, url: str, **kw) -> requests.Response:
+    def _no_password_sign_in(self) -> str:
+        # central-backend lib/resources/sessions.js: with single sign-on (OIDC) configured, POST
+        # /v1/sessions is not routed (404.1), and HTTP Basic is refused (401.5): no account can
+        # sign a program in with a password there, and app users may only send submissions
+        return (
+            f"ODK Central at {self._origin.netloc} offers no sign-in with an email and password "
+            f"(POST /v1/sessions answered 404) for source '{self.target.name}': it signs its web "
+            "users in with single sign-on (OIDC), which a program cannot use, and its app users "
+            "may only send forms, not read submissions. Pull from a Central where a web user "
+            "with the Project Viewer role has a password, or have ODK Collect send to this "
+            "server directly (its OpenRosa address); and check that "
+            f"{self.target.base_url} is an ODK Central server"
+        )
+
+    def sign_out(self) -> None:
+        """``DELETE /v1/sessions/current``: end the run's session, so sessions do not pile up on
+        the server (each lasts 24 hours). A failure is logged, never raised: the pull is done."""
+        if self._token is None:
+            return
+        try:
+            self.attempts, attempts = 1, self.attempts
+            self.send("DELETE", self.url("/v1/sessions/current"))
+        except PullError as exc:
+            log.warning("source %r: could not end the Central session: %s", self.target.name, exc)
+        finally:
+            self.attempts = attempts
+            self._token, self._token_worked = None, False
+
+    def send_authed(self, method: str, url: str, **kw) -> requests.Response:
+        """A request with the run's session: signed in once, renewed when it expires."""
         if self._token is None:
             self.sign_in()
         try:
-            response = self.send("GET", url, **kw)
+            response = self.send(method, url, **kw)
         except CredentialsRefused as exc:
             # a session lasts 24 hours: a long pull may outlive it. A token that worked and now
             # gets 401 has expired: sign in again. A fresh token refused is a real refusal.
@@ -287,9 +347,12 @@ class CentralClient(_Client):
                 raise
             self._token, self._token_worked = None, False
             self.sign_in()
-            response = self.send("GET", url, **kw)
+            response = self.send(method, url, **kw)
         self._token_worked = True
         return response
+
+    def get(self, url: str, **kw) -> requests.Response:
+        return self.send_authed("GET", url, **kw)
 
     def refused(self, response: requests.Response) -> CredentialsRefused:
         name, detail = self.target.name, self.detail(response)
@@ -317,14 +380,44 @@ class CentralClient(_Client):
         return f"/v1/projects/{pid}/forms/{quote(self.target.remote_form_id, safe='')}"
 
     def list_since(self, cursor: str | None, page_size: int, result: PullResult) -> list[Entry]:
-        """Every submission at or after ``cursor``, oldest first, following ``@odata.nextLink``."""
-        params: dict | None = {
-            "$top": page_size,
-            "$count": "true",
-            "$select": "__id,__system",
-        }
-        if cursor:
-            params["$filter"] = f"__system/submissionDate ge {_checked_cursor(cursor)}"
+        """Every submission received at or after ``cursor``, oldest first."""
+        where = f"__system/submissionDate ge {_checked_cursor(cursor)}" if cursor else None
+        return self.list_where(where, page_size, result, "submissionDate")
+
+    def list_updated(self, since: str | None, page_size: int, result: PullResult) -> list[Entry]:
+        """Every submission edited or reviewed at or after ``since``, oldest update first.
+
+        An edit and a review decision set ``updatedAt``; a deletion does not (see
+        :meth:`list_deleted`)."""
+        where = f"__system/updatedAt ge {_checked_cursor(since or EPOCH)}"
+        return self.list_where(where, page_size, result, "updatedAt")
+
+    def list_deleted(self, since: str | None, page_size: int, result: PullResult) -> list[Entry]:
+        """Every submission deleted at or after ``since``. Central hides deleted submissions from
+        OData unless the filter names ``__system/deletedAt`` (lib/data/odata-filter.js)."""
+        where = f"__system/deletedAt ge {_checked_cursor(since or EPOCH)}"
+        return self.list_where(where, page_size, result, "deletedAt")
+
+    def list_ids(self, ids: list[str], result: PullResult) -> list[Entry]:
+        """Those of ``ids`` (rootIds) that are not deleted: how a restore is seen, since
+        ``POST .../restore`` clears ``deletedAt`` and sets no time."""
+        found: list[Entry] = []
+        # Central's ids are uuid: and hex; one that could not be written in a filter is left out
+        ids = [i for i in ids if _FILTERABLE_ID.fullmatch(i)]
+        for start in range(0, len(ids), 25):
+            batch = ids[start : start + 25]
+            where = " or ".join(f"__id eq '{i}'" for i in batch)
+            found += self.list_where(where, 250, result, "submissionDate")
+        return found
+
+    def list_where(
+        self, where: str | None, page_size: int, result: PullResult, key: str
+    ) -> list[Entry]:
+        """The OData feed under ``$filter=where``, following ``@odata.nextLink``, sorted oldest
+        first by ``__system/<key>``."""
+        params: dict | None = {"$top": page_size, "$count": "true", "$select": "__id,__system"}
+        if where:
+            params["$filter"] = where
         url: str | None = self.url(self._form_path() + ".svc/Submissions")
         seen: dict[str, tuple[int, Entry]] = {}
         while url:
@@ -334,23 +427,54 @@ class CentralClient(_Client):
             if not isinstance(rows, list):
                 raise PullError("ODK Central's OData answer has no 'value' list")
             for row in rows:
-                system = row.get("__system") or {}
-                instance_id, submitted = row.get("__id"), system.get("submissionDate")
-                if not instance_id or not submitted:
-                    raise PullError(
-                        "ODK Central listed a submission without __id or submissionDate"
-                    )
-                entry = Entry(instance_id, submitted, instance_id, device_id=system.get("deviceId"))
-                seen.setdefault(instance_id, (len(seen), entry))
+                entry = _central_entry(row)
+                seen.setdefault(entry.instance_id, (len(seen), entry))
             url, params = body.get("@odata.nextLink"), None  # the link carries the query
         # newest first on the server; oldest first here. Ties keep creation order (the later
         # listed was created first).
-        ordered = sorted(seen.values(), key=lambda pair: (_instant(pair[1].submitted_at), -pair[0]))
-        return [entry for _, entry in ordered]
+        stamp = {
+            "submissionDate": "submitted_at",
+            "updatedAt": "updated_at",
+            "deletedAt": "deleted_at",
+        }[key]
 
-    def fetch(self, entry: Entry) -> IncomingSubmission:
-        """The submission's XML exactly as received, and the files the server has."""
-        base = f"{self._form_path()}/submissions/{quote(str(entry.remote_id), safe='')}"
+        def order(pair):
+            return (_instant(getattr(pair[1], stamp) or pair[1].submitted_at), -pair[0])
+
+        return [entry for _, entry in sorted(seen.values(), key=order)]
+
+    def _submission_path(self, root_id: str) -> str:
+        return f"{self._form_path()}/submissions/{quote(str(root_id), safe='')}"
+
+    def versions(self, root_id: str) -> list[Version]:
+        """Every version of the submission, oldest first (``/versions`` lists newest first)."""
+        listing = self.get_json(self.url(self._submission_path(root_id) + "/versions"))
+        found = []
+        for n, item in enumerate(listing if isinstance(listing, list) else []):
+            if not isinstance(item, dict) or not item.get("instanceId"):
+                raise PullError("ODK Central listed a version without an instanceId")
+            found.append(
+                (
+                    n,
+                    Version(
+                        item["instanceId"], item.get("createdAt") or "", bool(item.get("current"))
+                    ),
+                )
+            )
+        found.sort(
+            key=lambda pair: (
+                _instant(pair[1].created_at) if pair[1].created_at else _instant(EPOCH),
+                -pair[0],
+            )
+        )
+        return [v for _, v in found]
+
+    def fetch(self, entry: Entry, version: str | None = None) -> IncomingSubmission:
+        """The submission's XML exactly as received, and the files the server has: its current
+        version, or the version ``version`` (an instanceID of its edit chain)."""
+        base = self._submission_path(entry.remote_id)
+        if version is not None:
+            base += f"/versions/{quote(version, safe='')}"
         xml = self.get(self.url(base + ".xml")).content
         listing = self.get_json(self.url(base + "/attachments"))
         files = []
@@ -360,8 +484,24 @@ class CentralClient(_Client):
                 continue  # expected, but the phone has not sent it (yet)
             response = self.get(self.url(f"{base}/attachments/{quote(name, safe='')}"))
             files.append(Attachment(name, _content_type(response), response.content))
-        return IncomingSubmission(xml=xml, source="central", attachments=files,
-                                  device_id=entry.device_id)  # fmt: skip
+        return IncomingSubmission(
+            xml=xml, source="central", attachments=files, device_id=entry.device_id,
+            pull_source_id=self.target.id, remote_id=str(entry.remote_id),
+            root_id=str(entry.remote_id),
+        )  # fmt: skip
+
+
+def _central_entry(row: dict) -> Entry:
+    system = row.get("__system") or {}
+    instance_id, submitted = row.get("__id"), system.get("submissionDate")
+    if not instance_id or not submitted:
+        raise PullError("ODK Central listed a submission without __id or submissionDate")
+    edits = system.get("edits")
+    return Entry(
+        instance_id, submitted, instance_id, device_id=system.get("deviceId"),
+        review_state=system.get("reviewState"), edits=edits if isinstance(edits, int) else None,
+        updated_at=system.get("updatedAt"), deleted_at=system.get("deletedAt"),
+    )  # fmt: skip
 
 
 class KoboClient(_Client):
@@ -443,7 +583,31 @@ class KoboClient(_Client):
             response = self.get(link)
             mimetype = item.get("mimetype") or _content_type(response)
             files.append(Attachment(name, mimetype, response.content))
-        return IncomingSubmission(xml=xml, source="kobo", attachments=files)
+        return IncomingSubmission(
+            xml=xml, source="kobo", attachments=files, pull_source_id=self.target.id,
+            remote_id=str(entry.remote_id),
+        )  # fmt: skip
+
+    def entry_of(self, remote_id: str) -> Entry:
+        """The listing row of one submission (``_id``), to try it again from the retry list."""
+        if not str(remote_id).isdigit():
+            raise RemoteNotFound(f"{remote_id!r} is not a KoboToolbox submission id")
+        params = {
+            "format": "json",
+            "query": json.dumps({"_id": int(remote_id)}),
+            "fields": json.dumps(
+                ["_id", "_uuid", "_submission_time", "meta/instanceID", "_attachments"]
+            ),
+        }
+        body = self.get_json(self.url(self._data_path()), params=params)
+        rows = body.get("results") if isinstance(body, dict) else None
+        if not rows:
+            raise RemoteNotFound(f"KoboToolbox no longer lists submission {remote_id}")
+        row = rows[0]
+        instance_id = row.get("meta/instanceID") or f"uuid:{row.get('_uuid', '')}"
+        attachments = [a for a in row.get("_attachments") or [] if isinstance(a, dict)]
+        return Entry(instance_id, row.get("_submission_time") or "", row["_id"],
+                     attachments=attachments)  # fmt: skip
 
 
 def _checked_cursor(cursor: str) -> str:

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clms.errors import DomainProblem
-from clms.models import PullSource
+from clms.models import PullRetry, PullSource
 from forms.credentials import Credentials, decrypt_credentials, encrypt_credentials
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,27 @@ class SourceSummary:
     last_error: str | None
     pulled_total: int
     created_at: dt.datetime | None
+    waiting: int = 0  # submissions on its retry list
 
     @property
     def service(self) -> str:
         return SERVICES.get(self.kind, self.kind)
+
+
+@dataclass
+class WaitingSubmission:
+    """A submission on a source's retry list, as admins see it."""
+
+    source_id: int
+    source_name: str
+    instance_id: str | None
+    remote_id: str
+    submitted_at: str | None
+    code: str
+    message: str
+    attempts: int
+    first_failed_at: dt.datetime
+    last_tried_at: dt.datetime
 
 
 class SourceInvalid(DomainProblem, ValueError):
@@ -157,7 +174,7 @@ def update_source(
     if enabled is not None:
         source.enabled = enabled
     if reset_cursor or moved:
-        source.cursor = None
+        source.cursor = source.changes_cursor = None
     session.flush()
     log.info("pull source %r changed", source.name)
     return source
@@ -183,8 +200,42 @@ def remove_source(session: Session, source_id: int) -> None:
 
 
 def list_sources(session: Session) -> list[SourceSummary]:
-    """Every source by name, without credentials."""
-    return [_summary(s) for s in session.scalars(select(PullSource).order_by(PullSource.name))]
+    """Every source by name, without credentials, with how many submissions wait on its retry
+    list."""
+    waiting = dict(
+        session.execute(
+            select(PullRetry.source_id, func.count()).group_by(PullRetry.source_id)
+        ).all()
+    )
+    return [
+        replace(_summary(s), waiting=waiting.get(s.id, 0))
+        for s in session.scalars(select(PullSource).order_by(PullSource.name))
+    ]
+
+
+def waiting_submissions(session: Session) -> list[WaitingSubmission]:
+    """Every source's retry list: the submissions a pull could not take, by source name and
+    oldest failure first. Each is tried again at every pull and leaves once stored."""
+    rows = session.execute(
+        select(PullRetry, PullSource.name)
+        .join(PullSource, PullSource.id == PullRetry.source_id)
+        .order_by(PullSource.name, PullRetry.first_failed_at, PullRetry.id)
+    ).all()
+    return [
+        WaitingSubmission(
+            r.source_id,
+            name,
+            r.instance_id,
+            r.remote_id,
+            r.submitted_at,
+            r.code,
+            r.message,
+            r.attempts,
+            r.first_failed_at,
+            r.last_tried_at,
+        )  # fmt: skip
+        for r, name in rows
+    ]
 
 
 def get_source(session: Session, source_id: int) -> SourceSummary | None:

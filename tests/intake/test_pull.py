@@ -63,8 +63,11 @@ def add_kobo(app, double, name="nawa-kobo", token=None) -> int:
         return source.id
 
 
-def pull(app, source_id, **kw):
-    """Pull with sleeps recorded, not slept."""
+def pull(app, source_id, lookback=None, **kw):
+    """Pull with sleeps recorded, not slept (``lookback``: PULL_LOOKBACK_MINUTES, 0 to see the
+    cursor's own boundary)."""
+    if lookback is not None:
+        app.config["PULL_LOOKBACK_MINUTES"] = lookback
     sleeps: list[float] = []
     result = pull_source(
         app.extensions["clms_sessionmaker"], source_id, app.config, sleep=sleeps.append, **kw
@@ -103,9 +106,11 @@ def test_central_full_pull_follows_every_page_and_stores_oldest_first(app, versi
 
     assert result.ok, result.error
     assert (result.fetched, result.stored, result.duplicates, result.problem_count) == (7, 7, 0, 0)
-    assert result.pages == 3 and result.expected == 7 and sleeps == []
+    # three pages of new submissions, then one each of edits and reviews, and of deletions
+    assert result.pages == 5 and result.expected == 7 and sleeps == []
     assert result.cursor == central.submissions[-1].submission_date
-    odata = [r for r in central.requests if ".svc/Submissions" in r]
+    odata = [r for r in central.requests if ".svc/Submissions" in r and "updatedAt" not in r
+             and "deletedAt" not in r]  # fmt: skip
     assert len(odata) == 3 and "skiptoken" not in odata[0]
     assert all("skiptoken" in r for r in odata[1:])  # followed @odata.nextLink
     assert not any("orderby" in r for r in odata)  # Central refuses $orderby with $skiptoken
@@ -133,7 +138,7 @@ def test_central_second_pull_asks_only_from_the_cursor(app, version, central):
         central.add(visit(version, i))
     central.requests.clear()
 
-    second, _ = pull(app, source_id)
+    second, _ = pull(app, source_id, lookback=0)
 
     assert second.ok and (second.stored, second.duplicates) == (2, 1)
     # the newest already stored is seen again (at the cursor), nothing older is fetched
@@ -143,7 +148,7 @@ def test_central_second_pull_asks_only_from_the_cursor(app, version, central):
     assert stored_ids(app) == [f"uuid:C-{i}" for i in range(5)]
     assert source_row(app, source_id).pulled_total == 5
 
-    third, _ = pull(app, source_id)
+    third, _ = pull(app, source_id, lookback=0)
     assert (third.fetched, third.stored, third.duplicates) == (1, 0, 1)
 
 
@@ -328,7 +333,8 @@ def test_an_expired_central_session_is_renewed_once(app, version, central):
 
     result, _ = pull(app, add_central(app, central), progress=expire_once)
     assert result.ok and result.stored == 3
-    assert sum("/v1/sessions" in r for r in central.requests) == 2
+    assert sum("POST /v1/sessions" in r for r in central.requests) == 2
+    assert central.requests[-1] == "DELETE /v1/sessions/current"  # the renewed one, ended
 
 
 def test_conflicts_and_unknown_forms_are_reported_and_the_pull_goes_on(
@@ -352,7 +358,9 @@ def test_conflicts_and_unknown_forms_are_reported_and_the_pull_goes_on(
     assert result.cursor == central.submissions[-1].submission_date
     assert stored_ids(app) == ["uuid:C-1", "uuid:C-0", "uuid:C-3"]
     row = source_row(app, source_id)
-    assert row.last_error.startswith("2 submissions not stored: uuid:C-1: 409.1 A different")
+    assert row.last_error.startswith(
+        "2 submissions not stored, waiting to be tried again: uuid:C-1: 409.1 A different"
+    )
     assert "uuid:C-2: 404.1 There is no form 'someone_elses'" in row.last_error
     assert row.last_success_at is not None and row.pulled_total == 2
     with session_scope(app) as s:
@@ -373,7 +381,7 @@ def test_a_pull_that_breaks_midway_resumes_from_its_cursor(app, version, central
     assert source_row(app, source_id).cursor == central.submissions[2].submission_date
     central.heal()
 
-    resumed, _ = pull(app, source_id)
+    resumed, _ = pull(app, source_id, lookback=0)
 
     assert resumed.ok and (resumed.stored, resumed.duplicates) == (3, 1)
     assert stored_ids(app) == [f"uuid:C-{i}" for i in range(6)]
@@ -431,7 +439,7 @@ def test_kobo_second_pull_asks_from_the_cursor_second(app, version, kobo):
     kobo.add(visit(version, 2, prefix="K"))
     kobo.requests.clear()
 
-    second, _ = pull(app, source_id)
+    second, _ = pull(app, source_id, lookback=0)
 
     assert (second.stored, second.duplicates) == (1, 1)
     listing = next(r for r in kobo.requests if "/data/?" in r)
@@ -477,7 +485,7 @@ def test_kobo_pull_broken_midway_resumes_within_the_same_second(app, version, ko
     assert broken.stored == 2 and "KoboToolbox answered 500" in broken.error
     kobo.heal()
 
-    resumed, _ = pull(app, source_id, page_size=2)
+    resumed, _ = pull(app, source_id, page_size=2, lookback=0)
 
     assert resumed.ok and (resumed.stored, resumed.duplicates) == (2, 1)
     assert stored_ids(app) == [f"uuid:K-{i}" for i in range(4)]
@@ -819,10 +827,12 @@ def test_retry_after_accepts_seconds_and_http_dates():
 
 def test_a_result_says_what_happened_in_one_line():
     result = PullResult(source="s", fetched=3, stored=1, duplicates=1, pages=1, cursor="c")
-    result.problem_count = 1
+    result.problem_count, result.edits, result.withdrawn, result.retried = 1, 2, 1, 1
+    result.waiting = 1
     result.problems.append({"instance_id": "uuid:x", "code": "409.1", "message": "Conflict."})
     assert result.summary() == (
-        "source 's': 3 fetched, 1 new, 1 already stored, 1 not stored (1 page); cursor c. "
+        "source 's': 3 fetched, 1 new, 1 already stored, 2 edits, 1 withdrawn, 0 restored, "
+        "1 not stored, 1 taken from the retry list, 1 waiting there (1 page); cursor c. "
         "First problem: uuid:x: Conflict."
     )
     assert result.as_dict()["ok"] is True and json.dumps(result.as_dict())
