@@ -142,10 +142,9 @@ def _recompute(alert: Alert, rows: list) -> dict:
 
 
 def _event(session, alert: Alert, action: str, detail: dict, who: Withdrawal, now) -> None:
-    actor = who.actor
-    session.add(AlertEvent(alert_id=alert.id, at=now, user_id=getattr(actor, "id", None),
+    """An event on ``alert`` (its audit record is the caller's, the action written there)."""
+    session.add(AlertEvent(alert_id=alert.id, at=now, user_id=getattr(who.actor, "id", None),
                            action=action, detail=detail))  # fmt: skip
-    record(session, actor, f"alert.{action}", f"alert:{alert.id}", **detail)
 
 
 def _alerts_of(session: Session, child_visit_ids: set[int], report_ids: set[int]) -> list[Alert]:
@@ -177,12 +176,15 @@ def withdraw_alerts(
             detail = who.detail(**_recompute(alert, rows))
             alert.updated_at = now
             _event(session, alert, "source_withdrawn", detail, who, now)
+            record(session, who.actor, "alert.source_withdrawn", f"alert:{alert.id}", **detail)
             out.recomputed.append(alert.id)
             continue
         previous = alert.status
         alert.status, alert.dismissed_reason = "withdrawn", who.why
         alert.closed_at = alert.updated_at = now
-        _event(session, alert, "withdrawn", who.detail(previous_status=previous), who, now)
+        detail = who.detail(previous_status=previous)
+        _event(session, alert, "withdrawn", detail, who, now)
+        record(session, who.actor, "alert.withdrawn", f"alert:{alert.id}", **detail)
         out.closed.append(alert.id)
     session.flush()
     return out
@@ -234,6 +236,7 @@ def restore_alerts(
             rows = [] if alert.report_id else _counting(session, backing[alert.id])
             more = _recompute(alert, rows) if rows else {}
             _event(session, alert, "restored", who.detail(**more), who, now)
+            record(session, who.actor, "alert.restored", f"alert:{alert.id}", **who.detail(**more))
             if alert.child_id:
                 active[alert.child_id] = alert
             out.reopened.append(alert.id)
@@ -254,4 +257,5 @@ def _recount(session, alert: Alert, cvs: set[int], who: Withdrawal, now, out) ->
         # a graver danger than the one acknowledged: acknowledged again (as alerts.classify does)
         alert.status, alert.acknowledged_at = "new", None
     _event(session, alert, "restored", who.detail(**detail), who, now)
+    record(session, who.actor, "alert.restored", f"alert:{alert.id}", **who.detail(**detail))
     out.recomputed.append(alert.id)

@@ -138,6 +138,10 @@ WORDS: dict[str, str] = {
     "acknowledged": N_("acknowledged"),
     "dismissed": N_("dismissed"),
     "case_opened": N_("case opened"),
+    "withdrawn": N_("withdrawn at the source"),
+    # why a server withdrew a submission (clms.intake.withdraw)
+    "deleted": N_("deleted"),
+    "not_approved": N_("not approved"),
     # visits
     "household": N_("household visit"),
     "followup": N_("follow-up visit"),
@@ -231,6 +235,9 @@ EVENT_WORDS: dict[str, str] = {
     "child_merged": N_("Duplicate record of the child merged"),
     "escalated": N_("Step overdue: escalated to the supervisors"),
     "state_changed": N_("Step changed"),
+    "source_withdrawn": N_("A submission behind the case was withdrawn by its server"),
+    "source_restored": N_("The withdrawn submission was restored by its server"),
+    "source_withdrawal_read": N_("The withdrawal was read and answered"),
 }
 
 #: detail keys of timeline events whose values are codes (shown with :func:`say`)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,7 +22,16 @@ from sqlalchemy.orm import Session
 from clms.cases.notices import officers_of
 from clms.cases.records import get_case, record_event
 from clms.errors import problem
-from clms.models import Case, CaseEvent, CaseWithdrawal, ChildVisit, User, Visit, utcnow
+from clms.models import (
+    Case,
+    CaseEvent,
+    CaseWithdrawal,
+    ChildVisit,
+    Submission,
+    User,
+    Visit,
+    utcnow,
+)
 from clms.notices.tell import About, tell
 
 MAX_NOTE_LENGTH = 2000
@@ -119,6 +129,29 @@ def clear_flags(
     return flags
 
 
+@dataclass
+class FlagView:
+    """A flag as the case page shows it: the flag, the withdrawn submission's instanceID."""
+
+    flag: CaseWithdrawal
+    instance_id: str
+
+    @property
+    def open(self) -> bool:
+        return self.flag.acknowledged_at is None and self.flag.restored_at is None
+
+
+def flags_of(session: Session, case_id: int) -> list[FlagView]:
+    """Every flag of a case, the newest first, with the submission each names."""
+    rows = session.execute(
+        select(CaseWithdrawal, Submission.instance_id)
+        .join(Submission, Submission.id == CaseWithdrawal.submission_id)
+        .where(CaseWithdrawal.case_id == case_id)
+        .order_by(CaseWithdrawal.flagged_at.desc(), CaseWithdrawal.id.desc())
+    ).all()  # fmt: skip
+    return [FlagView(flag, instance_id) for flag, instance_id in rows]
+
+
 def open_flags(session: Session, case_id: int) -> list[CaseWithdrawal]:
     """The flags of a case its officer has still to read: neither acknowledged nor restored."""
     return list(session.scalars(
@@ -131,9 +164,10 @@ def open_flags(session: Session, case_id: int) -> list[CaseWithdrawal]:
 
 def acknowledge_flag(
     session: Session, user: User, case_id: int, flag_id: int, note: str, *,
-    now: dt.datetime | None = None,
+    now: dt.datetime | None = None, policy=None,
 ) -> CaseWithdrawal:  # fmt: skip
-    """``user`` (who may see the case) has read the flag and says what they make of it."""
+    """``user`` (who may see the case) has read the flag and says what they make of it
+    (``policy``, the workflow's settings every case action is given, changes nothing here)."""
     now = now or utcnow()
     case = get_case(session, user, case_id)
     flag = session.get(CaseWithdrawal, flag_id) if case is not None else None
