@@ -244,6 +244,7 @@ EVENT_WORDS: dict[str, str] = {
 CODE_KEYS = {
     "category", "risk_level", "immediate_safety", "response_level", "service", "outcome",
     "given_by", "kind", "consent_basis", "visit", "from", "to", "by", "category_raised_from",
+    "withdrawn_reason",
 }  # fmt: skip
 
 
@@ -331,11 +332,14 @@ DETAIL_LABELS: dict[str, str] = {
     "service_date": N_("service date"),
     "needs_approval": N_("needs approval"),
     "category_raised_from": N_("previous finding"),
+    "withdrawn_reason": N_("reason"),
+    "server": N_("server"),
 }
 #: detail keys kept out of the timeline (ids for the machine)
 HIDDEN_DETAIL = {
     "classification_id", "alert_id", "assessment_id", "planned_service_id", "referral_id",
     "consent_id", "transfer_id", "plan_version", "severity", "source", "visit", "by", "monitor",
+    "flag", "submission_id",
 }  # fmt: skip
 
 

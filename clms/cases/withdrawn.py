@@ -85,7 +85,7 @@ def flag_cases(
         )  # fmt: skip
         session.add(flag)
         session.flush()
-        detail = {"flag": flag.id, "submission_id": submission_id, "reason": reason,
+        detail = {"flag": flag.id, "submission_id": submission_id, "withdrawn_reason": reason,
                   "server": server}  # fmt: skip
         record_event(session, case, actor, "source_withdrawn", detail, now=now)
         tell(session, officers_of(session, case), "source_withdrawn",

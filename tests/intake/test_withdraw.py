@@ -222,3 +222,35 @@ def test_a_submission_withdrawn_before_it_was_processed_never_counts(app, phone,
     with session_scope(app) as s:
         assert s.scalar(select(Visit.current)) is False
         assert s.scalars(select(Alert)).all() == []
+
+
+def test_the_child_record_and_the_map_forget_a_withdrawn_visit(
+    app, phone, version, process, make_user
+):
+    """Readers that do not count but show: the signs of a worst form on the case, the household's
+    last visit on the officer's map."""
+    import datetime as dt
+
+    from clms.cases.signs import signs_of
+    from geo.maps.officer import OfficerFilters, officer_map_data
+
+    make_user("olga", "officer", areas=["CI-D1"])
+    _visit(phone, version, "uuid:first", age=15, **WORKING)
+    _visit(phone, version, "uuid:signs", end=DAY2, age=15, worst_form_signs="cannot_leave",
+           **WORKING)  # fmt: skip
+    process()
+    with session_scope(app) as s:
+        olga = s.scalar(select(User).where(User.username == "olga"))
+        case = open_case(s, olga, _alert(s).id)
+        case_id = case.id
+        # the visit's signs, and the case's own category (which stays: the officer decides)
+        assert {str(sign.where) for sign in signs_of(s, case)} - {"the case"}
+        where = OfficerFilters(date_from=dt.date(2026, 11, 1), date_to=dt.date(2026, 11, 30))
+        (household,) = officer_map_data(s, olga, where).households
+        assert household[4] == "2026-11-21"
+        withdraw_submission(s, _sub(s, "uuid:signs").id, "rejected")
+    with session_scope(app) as s:
+        olga = s.scalar(select(User).where(User.username == "olga"))
+        assert {str(sign.where) for sign in signs_of(s, s.get(Case, case_id))} == {"the case"}
+        (household,) = officer_map_data(s, olga, where).households
+        assert household[4] == "2026-11-20"
