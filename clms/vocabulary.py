@@ -138,6 +138,10 @@ WORDS: dict[str, str] = {
     "acknowledged": N_("acknowledged"),
     "dismissed": N_("dismissed"),
     "case_opened": N_("case opened"),
+    "withdrawn": N_("withdrawn at the source"),
+    # why a server withdrew a submission (clms.intake.withdraw)
+    "deleted": N_("deleted"),
+    "not_approved": N_("not approved"),
     # visits
     "household": N_("household visit"),
     "followup": N_("follow-up visit"),
@@ -231,12 +235,16 @@ EVENT_WORDS: dict[str, str] = {
     "child_merged": N_("Duplicate record of the child merged"),
     "escalated": N_("Step overdue: escalated to the supervisors"),
     "state_changed": N_("Step changed"),
+    "source_withdrawn": N_("A submission behind the case was withdrawn by its server"),
+    "source_restored": N_("The withdrawn submission was restored by its server"),
+    "source_withdrawal_read": N_("The withdrawal was read and answered"),
 }
 
 #: detail keys of timeline events whose values are codes (shown with :func:`say`)
 CODE_KEYS = {
     "category", "risk_level", "immediate_safety", "response_level", "service", "outcome",
     "given_by", "kind", "consent_basis", "visit", "from", "to", "by", "category_raised_from",
+    "withdrawn_reason",
 }  # fmt: skip
 
 
@@ -324,11 +332,14 @@ DETAIL_LABELS: dict[str, str] = {
     "service_date": N_("service date"),
     "needs_approval": N_("needs approval"),
     "category_raised_from": N_("previous finding"),
+    "withdrawn_reason": N_("reason"),
+    "server": N_("server"),
 }
 #: detail keys kept out of the timeline (ids for the machine)
 HIDDEN_DETAIL = {
     "classification_id", "alert_id", "assessment_id", "planned_service_id", "referral_id",
     "consent_id", "transfer_id", "plan_version", "severity", "source", "visit", "by", "monitor",
+    "flag", "submission_id",
 }  # fmt: skip
 
 

@@ -31,6 +31,8 @@ PAGE_SIZE = 50
 SUBMISSION_PAGING = Paging(PAGE_SIZE, clamp=True)
 #: the roles that review (in their scope)
 REVIEWERS = ("officer", "supervisor")
+#: not a status: the list of the submissions their server withdrew (clms.intake.withdraw)
+WITHDRAWN = "withdrawn"
 #: the review queue's lists: held (waiting for a decision), rejected, waiting for a key
 QUEUE_STATES = {"held": "review", "rejected": "rejected", "encrypted": "encrypted"}
 
@@ -71,9 +73,12 @@ def _visible(session: Session, user: User) -> Select:
 def list_submissions(
     session: Session, user: User, *, status: str | None = None, page: int = 1
 ) -> SubmissionPage:
-    """One page of the submissions ``user`` may see, newest first."""
+    """One page of the submissions ``user`` may see, newest first; ``status`` keeps those of
+    that status, or (:data:`WITHDRAWN`) every version of those their server withdrew."""
     query = _visible(session, user)
-    if status:
+    if status == WITHDRAWN:
+        query = query.where(Submission.withdrawn_at.is_not(None))
+    elif status:
         query = query.where(Submission.status == status)
     return _page(session, query, page, newest_first=True)
 

@@ -97,7 +97,12 @@ _CASES = (
 _LAST_AGE = (
     select(ChildVisit.age, Visit.visited_at)
     .join(Visit, Visit.id == ChildVisit.visit_id)
-    .where(ChildVisit.child_id == bindparam("child_id"), ChildVisit.age.is_not(None))
+    # a visit replaced by an edit, or withdrawn by its server, says nothing any more
+    .where(
+        ChildVisit.child_id == bindparam("child_id"),
+        ChildVisit.age.is_not(None),
+        Visit.current.is_(True),
+    )
     .order_by(Visit.visited_at.desc())
     .limit(1)
 )

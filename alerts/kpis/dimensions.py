@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, extract, func, literal, null, select, union_all
+from sqlalchemy import ColumnElement, and_, exists, extract, func, literal, null, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from alerts.kpis.filters import TIME_GROUPS, KpiFilters, _invalid, time_windows
@@ -24,6 +24,7 @@ from clms.models import (
     ChildVisit,
     Classification,
     Household,
+    Submission,
     Supplier,
     User,
     UTCDateTime,
@@ -175,6 +176,17 @@ def _alert_dims() -> _Dims:
     return _Dims(
         Alert.village_id, Village.area_id, Alert.supplier_id, Supplier.tier, _ALERT_VISIT.monitor_id
     )
+
+
+def alert_counts() -> ColumnElement[bool]:
+    """Whether an alert counts in the figures (with :func:`_join_alert_dims`): not when its
+    source was withdrawn by its server (issue 18), whether the system closed it (``withdrawn``)
+    or it had been dismissed or made a case before, carrying a withdrawn visit's
+    classification. A withdrawn visit counts nowhere, as if never received."""
+    withdrawn = exists().where(
+        Submission.id == _ALERT_VISIT.submission_id, Submission.withdrawn_at.is_not(None)
+    )
+    return and_(Alert.status != "withdrawn", ~withdrawn)
 
 
 def _join_alert_dims(stmt):

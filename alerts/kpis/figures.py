@@ -17,6 +17,7 @@ from alerts.kpis.dimensions import (
     _join_case_dims,
     _join_visit_dims,
     _key,
+    alert_counts,
     classified_in_windows,
     visit_dims,
 )
@@ -362,7 +363,7 @@ def _alert_first_action(ctx: _Context, group: str, windows) -> dict:
         .select_from(Alert)
         .join(first, first.c.alert_id == Alert.id)
         .join(windows, _in_window(Alert.created_at, windows))
-    ).where(first.c.first_at <= ctx.now, *ctx.conditions(dims))
+    ).where(first.c.first_at <= ctx.now, alert_counts(), *ctx.conditions(dims))
     return _medians(ctx, values.subquery("alert_days"))
 
 

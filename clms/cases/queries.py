@@ -21,6 +21,7 @@ from clms.cases.inputs import fits_age, offers
 from clms.cases.records import current_plan, facts_of, get_case
 from clms.cases.signs import digest, signs_of
 from clms.cases.transfer import TRANSFER_SHAREABLE
+from clms.cases.withdrawn import flags_of
 from clms.errors import problem
 from clms.models import (
     ActionPlan,
@@ -247,6 +248,12 @@ class CaseView:
     people: dict[int, str] = field(default_factory=dict)  # user id -> username, for the timeline
     # signs of a worst form or of trafficking anywhere in the child's record (clms.cases.signs)
     signs: list = field(default_factory=list)
+    # submissions behind the case that their server withdrew (clms.cases.withdrawn.FlagView)
+    withdrawals: list = field(default_factory=list)
+
+    @property
+    def open_withdrawals(self) -> list:
+        return [w for w in self.withdrawals if w.open]
 
     @property
     def signs_digest(self) -> str:
@@ -384,6 +391,7 @@ def case_view(
         referrals=referrals, consents=consents, transfers=transfers, events=events,
         catalogue=catalogue, providers=providers, officers=officers, monitors=monitors,
         now=now, people=people, signs=signs_of(session, case_row),
+        withdrawals=flags_of(session, case_row.id),
     )  # fmt: skip
 
 

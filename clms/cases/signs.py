@@ -392,7 +392,8 @@ def record_of(session: Session, case) -> RecordFacts:
     rows = session.execute(
         select(ChildVisit, Visit.visited_at)
         .join(Visit, Visit.id == ChildVisit.visit_id)
-        .where(ChildVisit.child_id == case.child_id)
+        # a visit replaced by an edit, or withdrawn by its server, is no longer in the record
+        .where(ChildVisit.child_id == case.child_id, Visit.current.is_(True))
         .order_by(Visit.visited_at, ChildVisit.id)
     ).all()
     categories: dict[int, list[str]] = {}

@@ -31,7 +31,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from clms.db import read_only
-from clms.intake import pipeline
+from clms.intake import pipeline, withdraw
 from clms.intake.held import tell_reviewers
 from clms.intake.pipeline import Parsed, Settings
 from clms.models import utcnow
@@ -178,6 +178,10 @@ def _save(session: Session, parsed: list[Parsed], settings: Settings) -> Process
     """Claim, run through the pipeline (in order) and set the status of parsed submissions; does
     not commit."""
     claimed = received.claim(session, [p.id for p in parsed])  # id -> current
+    # an edit of a submission its server withdrew (or one withdrawn before it was processed)
+    # is kept, but its visits do not count
+    for withdrawn_id in withdraw.withdrawn_among(session, list(claimed)):
+        claimed[withdrawn_id] = False
     users = received.submitters(
         session,
         {p.submitter_id for p in parsed

@@ -7,15 +7,32 @@ submission is marked withdrawn with the reason, its visits and reports stop coun
 ``current`` is cleared), and the change is audited. :func:`restore_submission` undoes it when the
 server restores or approves it again. Both flush, never commit, and are idempotent: a pull that
 sees the same state again changes nothing and records nothing.
+
+Downstream, in the same transaction: the alerts it alone raised are closed by the system and
+those other visits support are recomputed (:mod:`alerts.withdrawn`); the cases behind it are
+flagged for their officer, never closed (:mod:`clms.cases.withdrawn`). A restore reopens and
+recomputes the alerts and clears the flags. An edit that arrives later for a withdrawn
+submission stays withdrawn (:func:`withdrawn_among`, asked by the processing job).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
+from alerts.withdrawn import Withdrawal, restore_alerts, support, withdraw_alerts
 from clms import audit
-from clms.models import Report, Submission, Visit, utcnow
+from clms.cases.withdrawn import cases_behind, clear_flags, flag_cases
+from clms.models import (
+    Alert,
+    ChildVisit,
+    Classification,
+    PullSource,
+    Report,
+    Submission,
+    Visit,
+    utcnow,
+)
 
 REASONS = ("deleted", "rejected", "not_approved")
 
@@ -41,6 +58,61 @@ def _set_counting(session: Session, submission_id: int, counting: bool) -> None:
         )
 
 
+SERVERS = {"central": "ODK Central", "kobo": "KoboToolbox", "openrosa": "this server"}
+
+
+def server_of(session: Session, sub: Submission) -> str:
+    """The server that withdrew ``sub``, in words: its pull source's kind and name."""
+    source = session.get(PullSource, sub.pull_source_id) if sub.pull_source_id else None
+    if source is not None:
+        return f"{SERVERS.get(source.kind, source.kind)} ({source.name})"
+    return SERVERS.get(sub.source, sub.source)
+
+
+def _downstream(session: Session, chain: list[Submission]) -> dict:
+    """What the versions of ``chain`` wrote that counts: visit, child-visit, classification and
+    report ids."""
+    ids = [s.id for s in chain]
+    visit_ids = set(session.scalars(select(Visit.id).where(Visit.submission_id.in_(ids))))
+    cvs = set(session.scalars(select(ChildVisit.id).where(ChildVisit.visit_id.in_(visit_ids))))
+    classes = set(session.scalars(
+        select(Classification.id).where(Classification.child_visit_id.in_(cvs))
+    )) if cvs else set()  # fmt: skip
+    reports = set(session.scalars(select(Report.id).where(Report.submission_id.in_(ids))))
+    return {"visits": visit_ids, "child_visits": cvs, "classifications": classes,
+            "reports": reports}  # fmt: skip
+
+
+def _who(session: Session, head: Submission, reason: str | None, actor) -> Withdrawal:
+    return Withdrawal(head.logical_id, head.form_id, head.instance_id, reason,
+                      server_of(session, head), actor)  # fmt: skip
+
+
+def withdrawn_among(session: Session, submission_ids: list[int]) -> set[int]:
+    """Which of ``submission_ids`` belong to a withdrawn logical submission (an edit that came
+    after the withdrawal, or one withdrawn before it was processed); those not yet marked are
+    marked with the withdrawal of their chain. Their visits must not count."""
+    if not submission_ids:
+        return set()
+    other = aliased(Submission)
+    found = session.execute(
+        select(Submission.id, other.withdrawn_at, other.withdrawn_reason)
+        .join(other, (other.form_id == Submission.form_id)
+              & (other.logical_id == Submission.logical_id))
+        .where(Submission.id.in_(submission_ids), other.withdrawn_at.is_not(None))
+        .order_by(Submission.id, other.id)
+    ).all()  # fmt: skip
+    marks = {row.id: (row.withdrawn_at, row.withdrawn_reason) for row in found}
+    for sub_id, (at, reason) in marks.items():
+        session.execute(
+            update(Submission.__table__)
+            .where(Submission.__table__.c.id == sub_id,
+                   Submission.__table__.c.withdrawn_at.is_(None))
+            .values(withdrawn_at=at, withdrawn_reason=reason)
+        )  # fmt: skip
+    return set(marks)
+
+
 def withdraw_submission(
     session: Session, submission_id: int, reason: str, *, actor=None, detail: str = ""
 ) -> bool:
@@ -52,6 +124,7 @@ def withdraw_submission(
     if all(s.withdrawn_reason == reason for s in chain):
         return False
     now = utcnow()
+    already = any(s.withdrawn_at for s in chain)
     for sub in chain:
         sub.withdrawn_at, sub.withdrawn_reason = sub.withdrawn_at or now, reason
         if sub.current:
@@ -62,7 +135,29 @@ def withdraw_submission(
         reason=detail or None, withdrawn_reason=reason, logical_id=head.logical_id,
     )  # fmt: skip
     session.flush()
+    found = _downstream(session, chain)
+    who = _who(session, head, reason, actor)
+    touched = []
+    if not already:  # a new reason for the same withdrawal changes nothing the alerts count
+        alerts = withdraw_alerts(session, found["child_visits"], found["reports"], who, now)
+        touched = alerts.touched
+    else:
+        cvs = found["child_visits"]
+        touched = [a for a, backing in support(session, _alert_ids(session, found)).items()
+                   if backing & cvs]  # fmt: skip
+    cases = cases_behind(
+        session, alert_ids=touched, child_visit_ids=found["child_visits"],
+        classification_ids=found["classifications"], visit_ids=found["visits"],
+    )  # fmt: skip
+    flag_cases(session, cases, submission_id=head.id, chain_ids=[s.id for s in chain],
+               reason=reason, server=who.server, withdrawn_at=head.withdrawn_at, actor=actor,
+               now=now)  # fmt: skip
     return True
+
+
+def _alert_ids(session: Session, found: dict) -> list[int]:
+    children = select(ChildVisit.child_id).where(ChildVisit.id.in_(sorted(found["child_visits"])))
+    return list(session.scalars(select(Alert.id).where(Alert.child_id.in_(children))))
 
 
 def restore_submission(
@@ -82,4 +177,9 @@ def restore_submission(
         reason=detail or None, logical_id=head.logical_id,
     )  # fmt: skip
     session.flush()
+    now = utcnow()
+    found = _downstream(session, chain)
+    restore_alerts(session, found["child_visits"], found["reports"],
+                   _who(session, head, None, actor), now)  # fmt: skip
+    clear_flags(session, [s.id for s in chain], actor=actor, now=now)
     return True

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 # --- alerts ------------------------------------------------------------------------------------
 
 SEVERITIES = ("critical", "high", "medium", "low")
-ALERT_STATUSES = ("new", "acknowledged", "dismissed", "case_opened")
+#: withdrawn: closed by the system because every visit behind it was withdrawn by its server
+ALERT_STATUSES = ("new", "acknowledged", "dismissed", "case_opened", "withdrawn")
 ACTIVE_ALERT_STATUSES = ("new", "acknowledged")
 
 
@@ -69,7 +70,8 @@ class Alert(Base):
     __table_args__ = (
         CheckConstraint("source IN ('visit','reported')", name="ck_alerts_source"),
         CheckConstraint(
-            "status IN ('new','acknowledged','dismissed','case_opened')", name="ck_alerts_status"
+            "status IN ('new','acknowledged','dismissed','case_opened','withdrawn')",
+            name="ck_alerts_status",
         ),
         CheckConstraint(
             "severity IN ('critical','high','medium','low')", name="ck_alerts_severity"

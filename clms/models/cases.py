@@ -143,6 +143,32 @@ class CaseEvent(Base):
     user: Mapped[User | None] = relationship()
 
 
+class CaseWithdrawal(Base):
+    """A flag on a case: a submission behind it (the visit that raised its alert, or one it took)
+    was withdrawn by its server (deleted, rejected, not approved). The case is never closed for
+    it: the officer reads the flag and acknowledges it with a note; a restore there clears it."""
+
+    __tablename__ = "case_withdrawals"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    # the current version of the withdrawn logical submission, when the flag was raised
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
+    reason: Mapped[str] = mapped_column(String(20))  # deleted, rejected, not_approved
+    server: Mapped[str] = mapped_column(String(200))  # the pull source's name, or its kind
+    withdrawn_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    flagged_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    restored_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[User | None] = relationship(foreign_keys=[acknowledged_by_id])
+    __table_args__ = (
+        CheckConstraint(
+            "reason IN ('deleted','rejected','not_approved')", name="ck_case_withdrawals_reason"
+        ),
+    )
+
+
 class Assessment(Base):
     """A best-interest assessment (step 2): the child's situation and the response it needs.
 

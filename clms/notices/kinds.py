@@ -22,12 +22,13 @@ KINDS: dict[str, str] = {
     "alert_assigned": N_("An alert assigned to you"),
     "note": N_("A case note addressed to you"),
     "submission_held": N_("A submission held for your review"),
+    "source_withdrawn": N_("A submission behind your case withdrawn or restored by its server"),
 }
 
 #: the kinds that come by email unless the person chose otherwise
 BY_EMAIL_BY_DEFAULT = frozenset(
     {"escalated", "approval_requested", "approval_decided", "referral_answered",
-     "referral_received", "case_assigned"}
+     "referral_received", "case_assigned", "source_withdrawn"}
 )  # fmt: skip
 
 #: the roles each kind may reach (the settings page shows a person only their role's kinds)
@@ -41,6 +42,7 @@ ROLES_OF: dict[str, tuple[str, ...]] = {
     "alert_assigned": ("officer", "supervisor"),
     "note": ("officer", "supervisor"),
     "submission_held": ("officer", "supervisor"),
+    "source_withdrawn": ("officer", "supervisor"),
 }
 
 #: what a notice is about: the item its link opens

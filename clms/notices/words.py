@@ -72,6 +72,11 @@ def sentence(kind: str, code: str, detail: dict | None) -> Msg:
         template = Msg("A note for you on case {code}")
     elif kind == "submission_held":
         template = Msg("Submission {code} is held for your review")
+    elif kind == "source_withdrawn":
+        template = (Msg("A submission behind case {code} was restored by its server")
+                    if d.get("restored") else
+                    Msg("A submission behind case {code} was withdrawn by its server: "
+                        "read the flag on the case"))  # fmt: skip
     else:
         template = Msg("Something happened about {code}")
     return Msg(template.template, **params)

@@ -43,6 +43,7 @@ STATUS_WORDS = {
     "acknowledged": N_("Acknowledged"),
     "dismissed": N_("Dismissed"),
     "case_opened": N_("Case opened"),
+    "withdrawn": N_("Withdrawn at the source"),
 }
 EVENT_WORDS = {
     "raised": N_("Raised"),
@@ -55,6 +56,9 @@ EVENT_WORDS = {
     "case_opened": N_("Case opened"),
     "verified": N_("Verified at the case's visit"),
     "child_merged": N_("Duplicate record of the child merged"),
+    "withdrawn": N_("Closed: every visit behind it was withdrawn by its server"),
+    "source_withdrawn": N_("Recomputed without a visit its server withdrew"),
+    "restored": N_("Reopened or recomputed: its server restored a visit"),
 }
 #: what a visit found, as the alert pages name it (``worst_form`` is "worst form")
 FINDING_WORDS = {
@@ -84,6 +88,14 @@ ALERT_DETAIL_WORDS = {
     "merged_record": N_("merged record"),
     "confirmed": N_("allegation confirmed"),
     "visited_on": N_("visited on"),
+    # a withdrawal or a restore by the submission's server (alerts.withdrawn)
+    "logical_id": N_("submission (its first version)"),
+    "form_id": N_("form id"),
+    "submission": N_("submission"),
+    "server": N_("server"),
+    "previous_status": N_("status before"),
+    "from": N_("before"),
+    "child_visits": N_("child visits still behind it"),
 }
 
 
@@ -118,6 +130,13 @@ def alert_detail_value(key: str, value) -> str:
         return finding_word(value)
     if isinstance(value, bool):
         return gettext("yes") if value else gettext("no")
+    if key in ("reason", "previous_status") and value in ("deleted", "rejected", "not_approved",
+                                                          "new", "acknowledged"):  # fmt: skip
+        return say(value)
+    if key == "from" and isinstance(value, dict):
+        return ", ".join(alert_detail_value(k, v) for k, v in value.items())
+    if key == "child_visits" and isinstance(value, list):
+        return str(len(value))
     return str(value)
 
 

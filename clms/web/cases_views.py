@@ -29,6 +29,7 @@ from clms.cases.transfer import (
     assign_case,
     transfer_case,
 )
+from clms.cases.withdrawn import acknowledge_flag
 from clms.db import db
 from clms.errors import Problem
 from clms.i18n import Msg
@@ -470,6 +471,15 @@ def case_assign(case_id: int):
     return _act(case_id, Msg("Case assigned."), assign_case, case_id,
                 officer=request.form.get("officer") or None,
                 monitor=request.form.get("monitor") or None)  # fmt: skip
+
+
+@bp.route("/cases/<int:case_id>/withdrawals/<int:flag_id>/acknowledge", methods=["POST"])
+@allow(*CASE_ROLES)
+def case_withdrawal_acknowledge(case_id: int, flag_id: int):
+    """The officer has read that a submission behind the case was withdrawn by its server, and
+    says with a note what it means for the case (the case itself stays as it is)."""
+    return _act(case_id, Msg("Withdrawal acknowledged with your note."), acknowledge_flag,
+                case_id, flag_id, request.form.get("note"), anchor="#withdrawn-h")  # fmt: skip
 
 
 @bp.route("/cases/<int:case_id>/notes", methods=["POST"])

@@ -39,7 +39,7 @@ from forms.review import (
 from forms.review import review_queue as held_page
 from forms.xmlsafe import local, parse_xml
 
-STATUSES = ("received", "parsed", "review", "raw", "rejected")
+STATUSES = ("received", "parsed", "review", "raw", "rejected", "withdrawn")
 #: the status filters, as the list names them
 FILTER_WORDS = {
     "received": N_("Waiting to be processed"),
@@ -47,6 +47,7 @@ FILTER_WORDS = {
     "review": N_("Needs review"),
     "raw": N_("Other forms"),
     "rejected": N_("Rejected"),
+    "withdrawn": N_("Withdrawn by their server"),
 }
 #: a submission's status, on its badge
 STATUS_WORDS = {

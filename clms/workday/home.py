@@ -12,7 +12,9 @@ What a section holds (``now``: the time of the request):
 * officer: ``alerts_overdue`` (active alerts of the officer's villages past a deadline),
   ``alerts_new`` (every new one, overdue or not, as the alert list counts them),
   ``cases_overdue`` (the officer's open cases past
-  their step's deadline or their follow-up date), ``cases_due`` (step due within
+  their step's deadline or their follow-up date), ``cases_withdrawn`` (their open cases flagged
+  because a submission behind them was withdrawn by its server, the flag not yet acknowledged:
+  :mod:`clms.cases.withdrawn`), ``cases_due`` (step due within
   :data:`DUE_SOON`), ``plans_returned`` (their cases whose plan a supervisor returned, to
   revise), ``followups_due`` (follow-up visit due within :data:`FOLLOWUP_SOON`),
   ``referrals_overdue`` (referrals of the officer's cases not answered by their deadline, or
@@ -48,6 +50,7 @@ from clms.models import (
     ActionPlan,
     Alert,
     Case,
+    CaseWithdrawal,
     Child,
     EncryptedSubmission,
     Form,
@@ -181,10 +184,16 @@ def _officer(session: Session, user: User, now: dt.datetime, home: Home) -> list
     mine = Case.officer_id == user.id
     parts = scope_parts(session, user)  # the scope's areas read once for every section
     villages = parts_condition(parts, Case.village_id)
+    # a submission behind the case was withdrawn by its server: the officer reads the flag
+    unread = select(CaseWithdrawal.case_id).where(
+        CaseWithdrawal.acknowledged_at.is_(None), CaseWithdrawal.restored_at.is_(None)
+    )
+    flagged = Case.id.in_(unread)
     return [
         _alerts(session, parts, now, "alerts_overdue", overdue_condition(now)),
         _alerts(session, parts, now, "alerts_new", Alert.status == "new"),
         _cases(session, parts, now, "cases_overdue", mine, overdue_case_condition(now)),
+        _cases(session, parts, now, "cases_withdrawn", mine, flagged),
         _cases(
             session,
             parts,

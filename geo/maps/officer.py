@@ -216,6 +216,12 @@ def _households(
             Visit.visited_at < end,
         )
     )
+    # the latest visit that counts (an edit replaced, or its server withdrew, the others)
+    last_visit = (
+        select(func.max(Visit.visited_at))
+        .where(Visit.household_id == Household.id, Visit.current)
+        .scalar_subquery()
+    )
     household_where = [*where, visited]
     if supplier_id is not None:
         household_where.append(Household.supplier_id == supplier_id)
@@ -223,7 +229,7 @@ def _households(
         select(
             Household.code,
             Village.name,
-            Household.last_visit_at,
+            last_visit,
             func.coalesce(open_alerts.c.n, 0),
             gps.c.lat,
             gps.c.lon,
