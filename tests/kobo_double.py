@@ -91,14 +91,16 @@ class KoboSubmission:
 class KoboDouble:
     """A KoboToolbox server with one deployed asset, holding submissions."""
 
-    def __init__(self, token: str = TOKEN, asset_uid: str = "aXyZ123abc"):
+    def __init__(
+        self, token: str = TOKEN, asset_uid: str = "aXyZ123abc", epoch: dt.datetime = EPOCH
+    ):
         self.token = token
         self.asset_uid = asset_uid
         self.submissions: list[KoboSubmission] = []
         self.requests: list[str] = []
         self._failures: list[_Failure] = []
         self._lock = threading.Lock()
-        self._clock = EPOCH
+        self._clock = epoch
         self._next_id = 100
         self.app = self._make_app()
         self._server = None

@@ -88,6 +88,12 @@ def pull_source(
     try:
         for pulled in run.submissions(result, progress):
             _store(sessions, target, pulled, result)
+        if target.kind == "kobo":
+            # kpi has no modified time: edits, validation statuses, deletions and late arrivals
+            # are found by re-listing a window (clms.intake.kobo_recheck)
+            from clms.intake.kobo_recheck import recheck_kobo
+
+            recheck_kobo(sessions, target, run.client, config, result)
     except (PullError, CredentialsError) as exc:
         result.error = run.redact(str(exc))
         log.warning("pull of source %r stopped: %s", target.name, result.error)
@@ -151,6 +157,12 @@ def _store(sessions, target: Target, pulled: Pulled, result: PullResult) -> None
             result.stored += 1
         else:
             result.duplicates += 1
+        if target.kind == "kobo":  # where it lives there (clms.intake.kobo_recheck)
+            from forms.pull.kobo_changes import link_by_instance
+
+            with sessions() as session:
+                link_by_instance(session, target.id, str(entry.remote_id), entry.instance_id)
+                session.commit()
     result.cursor = entry.submitted_at
 
 

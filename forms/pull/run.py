@@ -64,6 +64,9 @@ class PullResult:
     cursor: str | None = None
     expected: int | None = None
     error: str | None = None
+    # what staying in step changed (forms.pull.kobo_changes): edited, late, withdrawn, restored,
+    # each with how many
+    changes: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -82,6 +85,8 @@ class PullResult:
             f"({self.pages} page{'' if self.pages == 1 else 's'}); "
             f"cursor {self.cursor or 'not set'}"
         )
+        if self.changes:
+            text += "; in step: " + ", ".join(f"{n} {what}" for what, n in self.changes.items())
         if self.error:
             text += f". Stopped: {self.error}"
         elif self.problems:
