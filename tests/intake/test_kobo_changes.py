@@ -113,6 +113,30 @@ def test_an_edit_of_a_not_approved_submission_stays_withdrawn(app, version, kobo
     ] == [("uuid:K-1", False, "not_approved"), ("uuid:K-1-edit", True, "not_approved")]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs the central stream's ingest change (issue 18): an edit whose older version CLMS "
+    "never saw is accepted as the current version of a new logical submission; remove this mark "
+    "once it is merged",
+)
+def test_two_edits_between_pulls_leave_the_last_as_the_only_current_version(app, version, kobo):
+    sub = kobo.add(visit(version, 1, prefix="K"))
+    kobo.add(visit(version, 2, prefix="K"))
+    source_id = add_kobo(app, kobo)
+    pull(app, source_id)
+    kobo.add(edited(version, 1))
+    kobo.add(
+        edited(version, 1)
+        .replace(b"uuid:K-1-edit<", b"uuid:K-1-edit2<", 1)
+        .replace(b"<deprecatedID>uuid:K-1<", b"<deprecatedID>uuid:K-1-edit<", 1)
+    )
+    result, _ = pull(app, source_id)  # kpi's API gives the last version only
+    assert result.problem_count == 0, result.problems
+    assert [
+        (r["instance_id"], r["current"]) for r in rows(app, Submission.remote_id == str(sub.id))
+    ] == [("uuid:K-1", False), ("uuid:K-1-edit2", True)]
+
+
 # --- validation statuses -------------------------------------------------------------------------
 
 
