@@ -54,20 +54,22 @@ def recheck_kobo(
     with sessions() as session:
         read_only(session)
         held, recent = kc.held_rows(session, target.id, [r.remote_id for r in listed], since)
-        # what CLMS received in the window and the window does not list may be older there
-        # (back-dated) rather than deleted: ask for it by _id
-        listed_ids = {r.remote_id for r in listed}
-        recent = kc.in_reach(recent, listed_ids)
-        absent = sorted(recent - listed_ids, key=kc.as_number)
-        for start in range(0, len(absent), kc.CHUNK):
-            ids = [int(x) if x.isdigit() else x for x in absent[start : start + kc.CHUNK]]
-            more = client.rows({"_id": {"$in": ids}}, size)
-            listed.extend(kc.listed_row(r) for r in more)
+    # what CLMS received in the window and the window does not list may be older there
+    # (back-dated) rather than deleted: ask for it by _id (no transaction open meanwhile)
+    listed_ids = {r.remote_id for r in listed}
+    recent = kc.in_reach(recent, listed_ids)
+    absent = sorted(recent - listed_ids, key=kc.as_number)
+    for start in range(0, len(absent), kc.CHUNK):
+        ids = [int(x) if x.isdigit() else x for x in absent[start : start + kc.CHUNK]]
+        listed.extend(kc.listed_row(r) for r in client.rows({"_id": {"$in": ids}}, size))
+    with sessions() as session:
+        read_only(session)
         if len(listed) > len(listed_ids):  # the rows asked for again may be held too
             held, _all = kc.held_rows(session, target.id, [r.remote_id for r in listed], since)
         have = {v.instance_id for versions in held.values() for v in versions}
-        unlinked = [r.instance_id for r in listed if r.instance_id not in have]
-        known = kc.known_instances(session, unlinked)
+        known = kc.known_instances(
+            session, [r.instance_id for r in listed if r.instance_id not in have]
+        )
     plan = kc.compare(listed, held, known, recent)
     if not plan:
         return
