@@ -26,6 +26,7 @@ overridden by an environment variable of the same name prefixed with ``CLMS_``. 
 | CLMS_PULL_PAGE_SIZE | 250 | submissions asked for per page when pulling |
 | CLMS_PULL_ATTEMPTS | 5 | tries per request on 429, 5xx or a lost connection, with backoff |
 | CLMS_PULL_LOOKBACK_MINUTES | 15 | a pull reads again this far behind its cursors (late arrivals) |
+| CLMS_PULL_KOBO_RECHECK_DAYS | 30 | days of a Kobo source re-read at each pull for changes |
 | CLMS_DIGEST_HOUR | 6 | hour (UTC) of the daily digest of medium and low alerts |
 | CLMS_CASE_CLOSURE_FOLLOWUPS | 2 | follow-ups finding the child out of child labour, to close |
 | CLMS_CASE_CLOSURE_GAP_DAYS | 30 | days between the first and the last of them, at least |
@@ -64,6 +65,7 @@ _INT_SETTINGS = {
     "SMTP_PORT",
     "SMTP_STARTTLS", "PULL_MINUTES", "DIGEST_HOUR", "PULL_PAGE_SIZE", "PULL_ATTEMPTS",
     "PULL_LOOKBACK_MINUTES",
+    "PULL_KOBO_RECHECK_DAYS",
     "CASE_CLOSURE_FOLLOWUPS", "CASE_CLOSURE_GAP_DAYS", "CASE_FOLLOWUP_DAYS", "CASE_REOPEN_DAYS",
     "REFERRAL_RESPONSE_DAYS", "GPS_FAR_METRES", "PRIVACY_MIN_CHILDREN", "PRIVACY_MIN_HOUSEHOLDS",
     "MAX_CHILDREN_PER_SUBMISSION", "SESSION_MAX_HOURS",
@@ -98,6 +100,9 @@ DEFAULTS: dict[str, object] = {
     # a server may make a submission visible after a newer one (Central writes attachments after
     # createdAt, Kobo back-dates _submission_time): every pull reads this far behind its cursors
     "PULL_LOOKBACK_MINUTES": 15,
+    # kpi has no modified time: a Kobo source's last days are listed again at each pull
+    # (forms.pull.kobo_changes)
+    "PULL_KOBO_RECHECK_DAYS": 30,
     "DIGEST_HOUR": 6,
     # the case workflow's policy (clms.cases.workflow.Policy; domain.md section 5)
     "CASE_CLOSURE_FOLLOWUPS": 2,

@@ -130,6 +130,20 @@ CATALOGUE: dict[str, tuple[str, int, str]] = {
         429,
         N_("Too many sign-in attempts from your address; wait {seconds} seconds and try again."),
     ),
+    # a phone configured the KoboToolbox way, https://<server>/<username> (clms.openrosa.auth)
+    "auth.other_users_address": (
+        "403.4",
+        403,
+        "This server address ends with the username '{username}', but you signed in as '{you}'. "
+        "In the phone's server settings, end the address with your own username, or leave the "
+        "username off.",
+    ),
+    "openrosa.unknown_user_address": (
+        "404.5",
+        404,
+        "This server address ends with '{username}', which is no user's name here. In the "
+        "phone's server settings, end the address with your own username, or leave it off.",
+    ),
     "form.not_assigned": ("403.3", 403, "Form '{form_id}' is not one of the forms you may use."),
     "form.not_found": ("404.1", 404, "There is no form '{form_id}' on this server."),
     "submission.deprecated_unknown": (

@@ -240,6 +240,11 @@ POLICY: dict[str, dict[str, str]] = {
         f"openrosa_key.{name}": {**rule(PHONES), "anonymous": FORBIDDEN}
         for name in ("form_list", "form_xml", "manifest", "media", "submission_probe", "submission")
     },
+    # under the person's own username, KoboCollect's way (asked with each identity's own name)
+    **{
+        f"openrosa_user.{name}": rule(PHONES)
+        for name in ("form_list", "form_xml", "manifest", "media", "submission_probe", "submission")
+    },
 }
 
 #: where a method of a route answers otherwise than the route: (endpoint, method) -> outcomes

@@ -201,11 +201,11 @@ def ingest_submission(
         status = "encrypted"
     logical_id, current = incoming.root_id or instance_id, True
     if deprecated_id is not None:
-        logical_id = _replace_version(session, form.id, deprecated_id, incoming.root_id)
+        logical_id = _replace_version(session, form.id, deprecated_id, incoming, instance_id)
     elif incoming.root_id is not None:
         # a pulled version that replaces nothing: the first of its chain, or an older version
         # arriving after a later one was stored (kept, not current)
-        current = _current_of(session, form.id, logical_id) is None
+        current = _current_of(session, form.id, SUBMISSIONS.c.logical_id == logical_id) is None
     submission_id = session.execute(
         _INSERT_SUBMISSION,
         {
@@ -265,30 +265,41 @@ def _retry(
     )  # fmt: skip
 
 
-def _current_of(session: Session, form_id: int, logical_id: str) -> Row | None:
-    """The current version of the logical submission ``logical_id`` of the form, if stored."""
+def _current_of(session: Session, form_id: int, *where) -> Row | None:
+    """The current version of the form's submission that ``where`` names, if stored."""
     return session.execute(
         select(SUBMISSIONS.c.id, SUBMISSIONS.c.instance_id, SUBMISSIONS.c.logical_id).where(
-            SUBMISSIONS.c.form_id == form_id,
-            SUBMISSIONS.c.logical_id == logical_id,
-            SUBMISSIONS.c.current.is_(True),
+            SUBMISSIONS.c.form_id == form_id, SUBMISSIONS.c.current.is_(True), *where
         )
     ).first()
 
 
 def _replace_version(
-    session: Session, form_id: int, deprecated_id: str, root_id: str | None = None
+    session: Session,
+    form_id: int,
+    deprecated_id: str,
+    incoming: IncomingSubmission,
+    instance_id: str,
 ) -> str:
     """Retire the version an edit replaces; returns the logical id the edit continues.
 
-    ``root_id`` (a pull) accepts an edit whose older version never reached us: it replaces the
-    current version of that root if one is stored, else it starts the logical submission.
+    A pulled edit whose older version never reached us (``incoming.pull_source_id`` set) is
+    accepted: it replaces the current version of its root, or of the submission that lives at the
+    same place on the server (Kobo keeps an edit under the same ``_id``; kpi's API gives only the
+    last of two edits made between pulls), and otherwise starts a new logical submission.
     """
     old = _by_instance_id(session, form_id, deprecated_id)
-    if old is None and root_id is not None:
-        old = _current_of(session, form_id, root_id)
+    if old is None and incoming.pull_source_id is not None:
+        if incoming.root_id is not None:
+            old = _current_of(session, form_id, SUBMISSIONS.c.logical_id == incoming.root_id)
+        if old is None and incoming.remote_id is not None:
+            old = _current_of(
+                session, form_id,
+                SUBMISSIONS.c.pull_source_id == incoming.pull_source_id,
+                SUBMISSIONS.c.remote_id == incoming.remote_id,
+            )  # fmt: skip
         if old is None:
-            return root_id
+            return incoming.root_id or instance_id
     if old is None:
         raise problem("submission.deprecated_unknown", deprecated_id=deprecated_id)
     # conditional update: of two edits racing to replace the same version, exactly one wins

@@ -18,6 +18,24 @@ framework's TokenAuthentication and LimitOffsetPagination):
 * ``GET .../data/{id}/?format=xml`` (or ``.../data/{id}.xml``) is the stored XML with an XML
   declaration prepended when it has none (kpi's ``add_xml_declaration``).
 * ``GET .../data/{id}/attachments/{uid}/`` is the file.
+* ``DELETE .../data/{id}/`` is 204 (the row is gone: listed no more, its detail 404).
+* An edit (an XML whose ``meta/deprecatedID`` names the row's current instanceID) updates the same
+  row, as kpi's ``logger_tools._get_instance_from_deprecated_id`` and ``create_instance`` do: same
+  ``_id`` and ``_submission_time``, new ``_uuid`` and ``meta/instanceID``, ``meta/rootUuid`` kept;
+  the old XML goes to the row's history. A ``deprecatedID`` found only in a history is refused
+  ("deprecatedID refers to an old version"), one found nowhere too ("deprecatedID not found").
+* ``submissionDate`` on the XML root back-dates ``_submission_time``
+  (``xform_instance_parser.get_submission_date_from_xml``): a row can appear, late, before rows
+  already listed.
+* ``_validation_status`` is ``{}`` or what ``logger.utils.instance.get_validation_status`` writes:
+  ``{"timestamp": <int seconds>, "uid", "by_whom", "label"}``, with the uids and labels of
+  ``DEFAULT_VALIDATION_STATUSES`` (kobo/settings/base.py; kpi writes no colour). ``GET``,
+  ``PATCH`` (``{"validation_status.uid": ...}``: 200 and the status, an unknown uid 400
+  "Invalid validation status: `x`") and ``DELETE`` (204) of ``.../data/{id}/validation_status/``;
+  ``PATCH`` and ``DELETE`` of ``.../data/validation_statuses/`` with
+  ``{"payload": {"validation_status.uid", "submission_ids" | "confirm": true}}`` (all rows without
+  ``confirm``: 400) -> ``{"detail": "<n> submissions have been updated"}``.
+* ``query`` also takes ``$in`` and dotted fields (``_validation_status.uid``), as Mongo does.
 
 It serves on 127.0.0.1 on a free port in a thread; :meth:`KoboDouble.fail` makes chosen requests
 fail (429 with ``Retry-After``, 500, 503).
@@ -45,6 +63,19 @@ DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 TOKEN = "kobo-token-0123456789abcdef"
 
 
+#: kobo/settings/base.py DEFAULT_VALIDATION_STATUSES
+VALIDATION_STATUSES = {
+    "validation_status_not_approved": "Not Approved",
+    "validation_status_approved": "Approved",
+    "validation_status_on_hold": "On Hold",
+}
+USERNAME = "kobo_user"  # the token's account: by_whom of the statuses it sets
+
+
+class KoboRefused(ValueError):
+    """What kpi answers an edit it cannot take (logger_tools' DeprecatedId errors)."""
+
+
 @dataclass
 class KoboSubmission:
     id: int
@@ -52,19 +83,25 @@ class KoboSubmission:
     xml: bytes
     submission_time: str
     attachments: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # name -> (uid, data)
+    root_uuid: str = ""  # the first instanceID (kpi's Instance.root_uuid, meta/rootUuid)
+    history: list[tuple[str, bytes]] = field(default_factory=list)  # (instanceID, XML) replaced
+    validation_status: dict = field(default_factory=dict)
 
 
 class KoboDouble:
     """A KoboToolbox server with one deployed asset, holding submissions."""
 
-    def __init__(self, token: str = TOKEN, asset_uid: str = "aXyZ123abc"):
+    def __init__(
+        self, token: str = TOKEN, asset_uid: str = "aXyZ123abc", epoch: dt.datetime = EPOCH
+    ):
         self.token = token
         self.asset_uid = asset_uid
         self.submissions: list[KoboSubmission] = []
         self.requests: list[str] = []
         self._failures: list[_Failure] = []
         self._lock = threading.Lock()
-        self._clock = EPOCH
+        self._clock = epoch
+        self._next_id = 100
         self.app = self._make_app()
         self._server = None
         self._thread = None
@@ -77,23 +114,70 @@ class KoboDouble:
         attachments: dict[str, bytes] | None = None,
         at: dt.datetime | None = None,
     ) -> KoboSubmission:
-        """Receive a submission (at ``at``, default: one second after the previous one)."""
+        """Receive a submission (at ``at``, default: one second after the previous one; the XML
+        root's ``submissionDate`` wins, as in kpi). An XML with ``deprecatedID`` is an edit of the
+        row holding that instanceID (:meth:`edit`)."""
+        deprecated = _meta(xml, "deprecatedID")
+        if deprecated is not None:
+            return self.edit(xml, attachments)
         with self._lock:
             if at is None:
                 self._clock += dt.timedelta(seconds=1)
                 at = self._clock
+            declared = re.search(rb"<[^?!][^>]*?\ssubmissionDate=\"([^\"]+)\"", xml)
+            if declared:
+                at = dt.datetime.fromisoformat(declared.group(1).decode())
+                at = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+            self._next_id += 1
+            instance_id = instance_id_of(xml)
             sub = KoboSubmission(
-                id=len(self.submissions) + 101,
-                instance_id=instance_id_of(xml),
+                id=self._next_id,
+                instance_id=instance_id,
                 xml=xml,
                 submission_time=at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
                 attachments={
                     name: (uuid.uuid4().hex[:22], data)
                     for name, data in (attachments or {}).items()
                 },
+                root_uuid=_meta(xml, "rootUuid") or instance_id,
             )
             self.submissions.append(sub)
             return sub
+
+    def edit(self, xml: bytes, attachments: dict[str, bytes] | None = None) -> KoboSubmission:
+        """An edit, as Enketo sends it to kpi: ``xml`` names the version it replaces in
+        ``meta/deprecatedID``. The same row takes the new XML; the old goes to its history."""
+        deprecated = _meta(xml, "deprecatedID")
+        with self._lock:
+            sub = next((s for s in self.submissions if s.instance_id == deprecated), None)
+            if sub is None:
+                if any(deprecated == old for s in self.submissions for old, _x in s.history):
+                    raise KoboRefused("Invalid submission - deprecatedID refers to an old version")
+                raise KoboRefused("Invalid submission - deprecatedID not found")
+            sub.history.append((sub.instance_id, sub.xml))
+            sub.instance_id, sub.xml = instance_id_of(xml), xml
+            for name, data in (attachments or {}).items():
+                sub.attachments[name] = (uuid.uuid4().hex[:22], data)
+            return sub
+
+    def delete(self, sid: int) -> None:
+        """Delete a submission, as ``DELETE .../data/{id}/`` does."""
+        with self._lock:
+            self.submissions = [s for s in self.submissions if s.id != sid]
+
+    def set_validation(self, sid: int, uid: str | None, by_whom: str = USERNAME) -> dict:
+        """Set (None: remove) a submission's validation status, as kpi writes it."""
+        sub = self._find(sid)
+        if uid is None:
+            sub.validation_status = {}
+        else:
+            sub.validation_status = {
+                "timestamp": int(self._clock.timestamp()),
+                "uid": uid,
+                "by_whom": by_whom,
+                "label": VALIDATION_STATUSES[uid],
+            }
+        return sub.validation_status
 
     def fail(self, times, status=503, retry_after=None, after=0, match=None, body=None) -> None:
         """As :meth:`tests.central_double.CentralDouble.fail`."""
@@ -164,6 +248,47 @@ class KoboDouble:
         @app.get(base + "/<int:sid>.<fmt>")
         def data_detail_suffix(uid: str, sid: int, fmt: str):
             return self._detail(sid, fmt)
+
+        @app.delete(base + "/<int:sid>/")
+        def data_delete(uid: str, sid: int):
+            if self._find(sid) is None:
+                return _detail(404, "Not found.")
+            self.delete(sid)
+            return Response(status=204)
+
+        @app.route(base + "/<int:sid>/validation_status/", methods=["GET", "PATCH", "DELETE"])
+        def validation_status(uid: str, sid: int):
+            sub = self._find(sid)
+            if sub is None:
+                return _detail(404, "Not found.")
+            if request.method == "GET":
+                return _json(200, sub.validation_status)
+            if request.method == "DELETE":
+                self.set_validation(sid, None)
+                return Response(status=204)
+            data = request.get_json(silent=True) or request.form
+            wanted = data.get("validation_status.uid")
+            if wanted not in VALIDATION_STATUSES:
+                return _json(400, {"detail": f"Invalid validation status: `{wanted}`"})
+            return _json(200, self.set_validation(sid, wanted))
+
+        @app.route(base + "/validation_statuses/", methods=["PATCH", "DELETE"])
+        def validation_statuses(uid: str):
+            payload = (request.get_json(silent=True) or {}).get("payload")
+            if not isinstance(payload, dict):
+                return _json(400, {"payload": ["This field is required."]})
+            ids = payload.get("submission_ids")
+            if not ids and not payload.get("confirm"):
+                return _json(400, {"detail": "Confirmation is required"})
+            wanted = None if request.method == "DELETE" else payload.get("validation_status.uid")
+            if request.method == "PATCH" and wanted not in VALIDATION_STATUSES:
+                return _json(400, {"detail": f"Invalid validation status: `{wanted}`"})
+            chosen = [s for s in self.submissions if not ids or s.id in ids]
+            if ids and len(chosen) != len(set(ids)):
+                return _json(400, {"detail": "One or more submission ids are invalid"})
+            for sub in chosen:
+                self.set_validation(sub.id, wanted)
+            return _json(200, {"detail": f"{len(chosen)} submissions have been updated"})
 
         @app.get(base + "/<int:sid>/attachments/<att_uid>/")
         def attachment(uid: str, sid: int, att_uid: str):
@@ -248,7 +373,7 @@ class KoboDouble:
                     "is_deleted": False,
                 }
             )
-        return {
+        result = {
             "_id": sub.id,
             "formhub/uuid": "formuuid",
             "start": "2026-11-20T10:00:00.000+00:00",
@@ -256,21 +381,40 @@ class KoboDouble:
             "meta/instanceID": sub.instance_id,
             "_xform_id_string": self.asset_uid,
             "_uuid": sub.instance_id.removeprefix("uuid:"),
-            "meta/rootUuid": sub.instance_id,
+            "meta/rootUuid": sub.root_uuid,
             "_attachments": attachments,
             "_status": "submitted_via_web",
             "_geolocation": [None, None],
             "_submission_time": sub.submission_time,
             "_tags": [],
             "_notes": [],
-            "_validation_status": {},
-            "_submitted_by": "kobo_user",
+            "_validation_status": dict(sub.validation_status),
+            "_submitted_by": USERNAME,
         }
+        deprecated = _meta(sub.xml, "deprecatedID")
+        if deprecated is not None:
+            result["meta/deprecatedID"] = deprecated
+        return result
+
+
+def _meta(xml: bytes, name: str) -> str | None:
+    match = re.search(rb"<(?:\w+:)?%s>([^<]+)</(?:\w+:)?%s>" % (name.encode(), name.encode()), xml)
+    return match.group(1).decode() if match else None
+
+
+def _field(row: dict, key: str):
+    """A field of a result, dotted keys reaching into objects (``_validation_status.uid``)."""
+    if key in row:
+        return row[key]
+    value = row
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _mongo_match(row: dict, query: dict) -> bool:
     for key, condition in query.items():
-        value = row.get(key)
+        value = _field(row, key)
         if not isinstance(condition, dict):
             if value != condition:
                 return False
@@ -282,6 +426,8 @@ def _mongo_match(row: dict, query: dict) -> bool:
                 "$lt": lambda v, o: v is not None and v < o,
                 "$lte": lambda v, o: v is not None and v <= o,
                 "$eq": lambda v, o: v == o,
+                "$ne": lambda v, o: v != o,
+                "$in": lambda v, o: v in o,
             }[op](value, operand)
             if not ok:
                 return False

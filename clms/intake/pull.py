@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from clms.db import commit_retrying, read_only
 from clms.errors import Problem
+from clms.intake.kobo_recheck import recheck_kobo
 from clms.intake.withdraw import restore_submission, withdraw_submission
 from clms.models import PullSource, Submission, utcnow
 from forms.credentials import CredentialsError
@@ -163,6 +164,10 @@ def pull_source(
             _store(sessions, target, pulled, result)
         for pulled in run.changes(changes_cursor, deleted_here, result, progress):
             _store(sessions, target, pulled, result)
+        if target.kind == "kobo":
+            # kpi has no modified time: edits, validation statuses, deletions and late arrivals
+            # are found by re-listing a window (clms.intake.kobo_recheck)
+            recheck_kobo(sessions, target, run.client, config, result)
     except (PullError, CredentialsError) as exc:
         result.error = run.redact(str(exc))
         log.warning("pull of source %r stopped: %s", target.name, result.error)

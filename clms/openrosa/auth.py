@@ -17,6 +17,11 @@ header captured on the network cannot be sent again with another body, while an 
 refusal. Digest without ``qop`` (RFC 2069, which has no request count) is refused: Collect and
 every current client answer the ``qop="auth"`` this server offers.
 
+A phone configured the KoboToolbox way puts a username in the address (``/<username>/formList``):
+it signs in as at the root, and the name must be the person's own (compared without case, as kpi
+lowercases it). Another person's name is 403 and a name nobody has is 404, both only once the
+person has signed in, so the address tells a stranger nothing about who has an account.
+
 Passwords checked here (Digest and Basic) go through the same username lock and address limit as
 the web sign-in (:mod:`clms.auth.limits`); only failed checks count towards the address limit,
 since Collect authenticates every request it makes. A request without credentials is no attempt:
@@ -115,6 +120,22 @@ def load_openrosa_user(device_token: str | None) -> None:
 
 
 _USER_BY_NAME = select(User).where(User.username == bindparam("username"))
+_USERNAME_TAKEN = select(User.id).where(User.username == bindparam("username"))
+
+
+def check_address_user(address_username: str | None) -> None:
+    """Refuse a signed-in person who uses an address under another's username (403) or under a
+    username nobody has (404). Nothing to check without a username in the address or before the
+    person has signed in (the view's ``allow`` answers with the challenge)."""
+    user = g.get("user")
+    if address_username is None or user is None:
+        return
+    wanted = address_username.lower()
+    if wanted == user.username.lower():
+        return
+    if db().scalar(_USERNAME_TAKEN, {"username": wanted}) is None:
+        raise problem("openrosa.unknown_user_address", username=address_username[:80])
+    raise problem("auth.other_users_address", username=address_username[:80], you=user.username)
 
 
 def _guarded(username: str, verify) -> User:

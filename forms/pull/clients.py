@@ -570,6 +570,39 @@ class KoboClient(_Client):
             yield entries
             url, params = body.get("next"), None
 
+    # --- staying in step (forms.pull.kobo_changes): kpi has no modified time ---------------------
+
+    #: what a re-listing asks for: enough to see an edit (the instanceID changes on the same _id),
+    #: a validation status, and to fetch a submission again
+    STEP_FIELDS = (
+        "_id", "_uuid", "_submission_time", "meta/instanceID", "_validation_status", "_attachments",
+    )  # fmt: skip
+
+    def rows(self, query: dict, page_size: int) -> list[dict]:
+        """Every row matching the Mongo ``query``, with :data:`STEP_FIELDS` only, by ``_id``
+        (``next`` followed; not counted in a result's pages, which are those of new
+        submissions). Raises :class:`PullError` when a row has no ``_id``."""
+        params: dict | None = {
+            "format": "json",
+            "query": json.dumps(query),
+            "sort": json.dumps({"_id": 1}),
+            "fields": json.dumps(list(self.STEP_FIELDS)),
+            "start": 0,
+            "limit": page_size,
+        }
+        url: str | None = self.url(self._data_path())
+        found: list[dict] = []
+        while url:
+            body = self.get_json(url, params=params)
+            if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+                raise PullError("KoboToolbox's answer has no 'results' list")
+            for row in body["results"]:
+                if not isinstance(row, dict) or row.get("_id") is None:
+                    raise PullError("KoboToolbox listed a submission without _id")
+                found.append(row)
+            url, params = body.get("next"), None
+        return found
+
     def fetch(self, entry: Entry) -> IncomingSubmission:
         """The submission's XML (``?format=xml``) and its files (``_attachments``)."""
         url = self.url(f"{self._data_path()}{quote(str(entry.remote_id), safe='')}/")

@@ -74,6 +74,9 @@ class PullResult:
     cursor: str | None = None
     expected: int | None = None
     error: str | None = None
+    # what staying in step changed (forms.pull.kobo_changes): edited, late, withdrawn, restored,
+    # each with how many
+    changes: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -93,6 +96,8 @@ class PullResult:
             f"stored, {self.retried} taken from the retry list, {self.waiting} waiting there "
             f"({self.pages} page{_s(self.pages)}); cursor {self.cursor or 'not set'}"
         )
+        if self.changes:
+            text += "; in step: " + ", ".join(f"{n} {what}" for what, n in self.changes.items())
         if self.error:
             text += f". Stopped: {self.error}"
         elif self.problems:

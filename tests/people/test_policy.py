@@ -121,10 +121,12 @@ def everything(app, world, phone, version, make_user):
     return values, tokens
 
 
-def _url(app, rule, endpoint: str, values: dict, device: str) -> str:
+def _url(app, rule, endpoint: str, values: dict, device: str, identity: str) -> str:
     args = {}
     for name in rule.arguments:
-        if name == "code":
+        if name == "username":  # KoboCollect's address: each identity's own name
+            args[name] = USERS.get(identity, "mo")
+        elif name == "code":
             args[name] = CODES[endpoint]
         elif name == "device_token":
             args[name] = device
@@ -196,7 +198,7 @@ def test_every_route_answers_every_identity_as_declared(app, everything, monkeyp
             for identity in IDENTITIES:
                 expected = outcome(endpoint, method, identity)
                 api, device = tokens.get(identity, ("not-a-token", "not-a-token"))
-                url = _url(app, rule, endpoint, values, device)
+                url = _url(app, rule, endpoint, values, device, identity)
                 if surface == "web":
                     data = {}
                     if endpoint == "web.login":  # wrong credentials, one name each (no lock)
