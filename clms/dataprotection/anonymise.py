@@ -39,6 +39,7 @@ from clms.models import (
     Case,
     CaseEvent,
     CaseTransfer,
+    CaseWithdrawal,
     Child,
     ChildMerge,
     ChildVisit,
@@ -210,6 +211,12 @@ def anonymise_children(
                 outcome_note=removed(Referral.outcome_note),
                 revoked_reason=removed(Referral.revoked_reason),
             ),
+        )
+        run(
+            "case_withdrawals",
+            update(CaseWithdrawal)
+            .where(CaseWithdrawal.case_id.in_(chunk))
+            .values(note=removed(CaseWithdrawal.note)),
         )
         run(
             "case_transfers",

@@ -23,6 +23,7 @@ from clms.models import (
     Case,
     CaseEvent,
     CaseTransfer,
+    CaseWithdrawal,
     Child,
     ChildMerge,
     ChildVisit,
@@ -185,14 +186,15 @@ def _export_visits(session: Session, rel: Related, ids: list[int]) -> list[dict[
 
 
 def _export_cases(session: Session, rel: Related) -> list[dict[str, Any]]:
-    """The export's ``cases``: each case with its events, assessments, plans, services,
-    consents, referrals and transfers."""
+    """The export's ``cases``: each case with its events, flags of withdrawn submissions,
+    assessments, plans, services, consents, referrals and transfers."""
     cases = []
     for c in session.scalars(select(Case).where(Case.id.in_(rel.cases)).order_by(Case.id)):
         cases.append(
             _row(c)
             | {
                 "events": _rows(session, CaseEvent, CaseEvent.case_id == c.id),
+                "withdrawals": _rows(session, CaseWithdrawal, CaseWithdrawal.case_id == c.id),
                 "assessments": _rows(session, Assessment, Assessment.case_id == c.id),
                 "action_plans": _rows(session, ActionPlan, ActionPlan.case_id == c.id),
                 "planned_services": _rows(session, PlannedService, PlannedService.case_id == c.id),

@@ -9,7 +9,7 @@ cases are those the pipeline makes.
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from clms.cases.opening import open_case
 from clms.cases.withdrawn import acknowledge_flag, open_flags
@@ -254,3 +254,43 @@ def test_the_child_record_and_the_map_forget_a_withdrawn_visit(
         assert {str(sign.where) for sign in signs_of(s, s.get(Case, case_id))} == {"the case"}
         (household,) = officer_map_data(s, olga, where).households
         assert household[4] == "2026-11-20"
+
+
+def test_reclassification_never_raises_an_alert_from_a_withdrawn_visit(
+    app, phone, version, process
+):
+    """Stored as classified ``none`` (older rules), the visit would be graver under today's: a
+    counting visit would raise an alert again, a withdrawn one does not."""
+    from clms.intake.reclassify import reclassify
+    from clms.models import Classification
+
+    _visit(phone, version, "uuid:old-rules", age=10, **WORKING)
+    process()
+    with session_scope(app) as s:
+        withdraw_submission(s, _sub(s, "uuid:old-rules").id, "rejected")
+        s.execute(
+            update(Classification).values(category="none", sdg_871=False, reasons=[])
+        )  # fmt: skip
+    report = reclassify(app.extensions["clms_sessionmaker"])
+    assert report.changed == 1  # reclassified, kept as history
+    with session_scope(app) as s:
+        assert [a.status for a in s.scalars(select(Alert))] == ["withdrawn"]
+
+
+def test_a_new_reason_for_the_same_withdrawal_replaces_the_flag(
+    app, phone, version, process, make_user
+):
+    make_user("olga", "officer", areas=["CI-D1"])
+    _visit(phone, version, "uuid:twice", age=10, **WORKING)
+    process()
+    with session_scope(app) as s:
+        olga = s.scalar(select(User).where(User.username == "olga"))
+        case_id = open_case(s, olga, _alert(s).id).id
+        sub_id = _sub(s, "uuid:twice").id
+        withdraw_submission(s, sub_id, "rejected")
+    with session_scope(app) as s:
+        assert withdraw_submission(s, sub_id, "deleted")  # rejected, then deleted on Central
+        (flag,) = open_flags(s, case_id)
+        assert flag.reason == "deleted"
+        assert len(s.scalars(select(CaseWithdrawal)).all()) == 2
+        assert s.get(Submission, sub_id).withdrawn_reason == "deleted"

@@ -557,6 +557,12 @@ def fill_every_table(s) -> None:
                 credentials=b"\x00\x01secret",
                 cursor="2026-01-01T00:00:00Z",
             ),  # fmt: skip
+            m.CaseWithdrawal(
+                case_id=s.scalar(select(m.Case.id).order_by(m.Case.id).limit(1)),
+                submission_id=sub.id, reason="deleted", server="ODK Central (central)",
+                withdrawn_at=NOW, flagged_at=NOW, acknowledged_at=NOW,
+                acknowledged_by_id=olga.id, note="Aya seen at home",
+            ),  # fmt: skip
             m.NoticePreference(user_id=olga.id, kind="note", by_email=True, updated_at=NOW),
             m.HotspotRelease(
                 brand_id=brand.id,
