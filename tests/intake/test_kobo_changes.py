@@ -32,6 +32,13 @@ def kobo():
     double.stop()
 
 
+@pytest.fixture(autouse=True)
+def no_lookback(app):
+    # the re-check is what these tests watch: without a look-back, the pull's own listing re-reads
+    # only the cursor's row, so a change to an older row can only be found by the re-check
+    app.config["PULL_LOOKBACK_MINUTES"] = 0
+
+
 def rows(app, *where):
     with session_scope(app) as s:
         found = s.scalars(select(Submission).where(*where).order_by(Submission.id)).all()

@@ -597,6 +597,11 @@ def fill_every_table(s) -> None:
                        reason="Same child, name misspelt.", moved={"visits": 0}))  # fmt: skip
     pair = sorted([kept.id, other.id])
     s.add(m.DuplicateDismissal(child_a_id=pair[0], child_b_id=pair[1], decided_by_id=olga.id))
+    source = s.scalar(select(m.PullSource).where(m.PullSource.name == "central"))
+    s.add(m.PullRetry(source_id=source.id, remote_id="uuid:R-1", instance_id="uuid:R-1",
+                      submitted_at="2026-01-02T00:00:00.000Z", code="409.3",
+                      message="A submission with this instanceID exists with other content.",
+                      first_failed_at=NOW, last_tried_at=NOW))  # fmt: skip
 
 
 def every_row(engine) -> dict[str, list[tuple]]:
