@@ -133,6 +133,7 @@ POLICY: dict[str, dict[str, str]] = {
     "web.case_service_outcome": AREA_OBJECT,
     "web.case_transfer": AREA_OBJECT,
     "web.case_verify": AREA_OBJECT,
+    "web.case_withdrawal_acknowledge": AREA_OBJECT,
     # possible duplicates
     "web.duplicates_index": STAFF_PAGE,
     "web.duplicates_different": STAFF_PAGE,

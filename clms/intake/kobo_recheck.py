@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from clms.db import commit_retrying, read_only
 from clms.errors import Problem
-from clms.intake.withdraw import restore_submission, withdraw_submission
+from clms.intake.withdraw import apply_remote_state
 from clms.models import utcnow
 from forms.pull import kobo_changes as kc
 from forms.pull.clients import KoboClient, RemoteNotFound, Target
@@ -99,44 +99,36 @@ def recheck_kobo(
 
 def follow_validation(session: Session, source_id: int, remote_id: str, uid: str | None):
     """Make the source's ``remote_id`` follow its validation status ``uid`` there: keep it as the
-    remote review state, withdraw it when not approved, restore it when it was withdrawn as not
-    approved or deleted and is listed with any other status. Returns ``"withdrawn"``,
-    ``"restored"`` or None (nothing to do, or not held). Flushes, never commits."""
-    versions = kc.versions_of(session, source_id, remote_id)
-    if not versions:
-        return None
-    for version in versions:
-        version.remote_review_state = uid
-    head = next((v for v in reversed(versions) if v.current), versions[-1])
+    remote review state, withdraw it when not approved, restore it when it was withdrawn and is
+    listed with any other status (:func:`clms.intake.withdraw.apply_remote_state`). Returns
+    ``"withdrawn"``, ``"restored"`` or None (nothing to do, or not held). Flushes, never
+    commits."""
     if uid == kc.NOT_APPROVED:
-        done = withdraw_submission(
-            session, head.id, "not_approved", actor=ACTOR,
+        done = apply_remote_state(
+            session, source_id, remote_id, "not_approved", review_state=uid, actor=ACTOR,
             detail=f"KoboToolbox: validation status not approved (_id {remote_id})",
         )  # fmt: skip
-        session.flush()
         return "withdrawn" if done else None
-    if any(v.withdrawn_reason in ("not_approved", "deleted") for v in versions):
-        said = f"validation status {uid}" if uid else "no validation status"
-        done = restore_submission(
-            session, head.id, actor=ACTOR, detail=f"KoboToolbox lists it again, {said} "
-            f"(_id {remote_id})",
-        )  # fmt: skip
-        session.flush()
-        return "restored" if done else None
-    session.flush()
-    return None
+    said = f"validation status {uid}" if uid else "no validation status"
+    done = apply_remote_state(
+        session, source_id, remote_id, "approved", review_state=uid, actor=ACTOR,
+        detail=f"KoboToolbox lists it again, {said} (_id {remote_id})",
+    )  # fmt: skip
+    return "restored" if done else None
 
 
 def withdraw_deleted(session: Session, source_id: int, remote_id: str) -> bool:
     """Withdraw the source's ``remote_id``: KoboToolbox no longer has it. Flushes."""
-    versions = kc.versions_of(session, source_id, remote_id)
-    if not versions:
-        return False
-    head = next((v for v in reversed(versions) if v.current), versions[-1])
-    return withdraw_submission(
-        session, head.id, "deleted", actor=ACTOR,
-        detail=f"KoboToolbox no longer has it (_id {remote_id})",
-    )  # fmt: skip
+    return bool(
+        apply_remote_state(
+            session,
+            source_id,
+            remote_id,
+            "deleted",
+            actor=ACTOR,
+            detail=f"KoboToolbox no longer has it (_id {remote_id})",
+        )  # fmt: skip
+    )
 
 
 def _refetch(sessions, target: Target, client: KoboClient, row, why: str, result) -> None:

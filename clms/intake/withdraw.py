@@ -183,3 +183,55 @@ def restore_submission(
                    _who(session, head, None, actor), now)  # fmt: skip
     clear_flags(session, [s.id for s in chain], actor=actor, now=now)
     return True
+
+
+# what a server says of a submission it holds, and what it does here (see apply_remote_state)
+WITHDRAWING = {"deleted": "deleted", "rejected": "rejected", "not_approved": "not_approved"}
+RESTORING = ("restored", "approved", "live")
+_UNSET = object()
+
+
+def apply_remote_state(
+    session: Session,
+    source_id: int,
+    remote_id: str | int,
+    state: str,
+    *,
+    review_state=_UNSET,
+    detail: str = "",
+    actor: str = "pull",
+) -> bool | None:
+    """Make the submission ``remote_id`` of source ``source_id`` follow what its server says.
+
+    ``state`` is one of ``deleted``, ``rejected``, ``not_approved`` (the logical submission is
+    withdrawn for that reason, :func:`clms.intake.withdraw.withdraw_submission`) or ``restored``,
+    ``approved``, ``live`` (it counts again, :func:`~clms.intake.withdraw.restore_submission`).
+    ``review_state``, when given, is kept as the submission's ``remote_review_state`` (Central's
+    ``reviewState``, Kobo's validation status; None: none). The submission is found by
+    ``(pull_source_id, remote_id)`` (Central: the rootId; Kobo: the ``_id``, as text).
+
+    Returns True when it was withdrawn or restored now, False when it already was so (a new
+    review state alone is recorded, and False returned), None when no submission of the source
+    has that id (not pulled yet: nothing to do). Flushes, never commits; audited by
+    the withdraw operations; the same state twice changes nothing.
+    """
+    if state not in WITHDRAWING and state not in RESTORING:
+        raise ValueError(f"unknown remote state {state!r}")
+    rows = session.scalars(
+        select(Submission)
+        .where(Submission.pull_source_id == source_id, Submission.remote_id == str(remote_id))
+        .order_by(Submission.id)
+    ).all()
+    if not rows:
+        return None
+    if review_state is not _UNSET:
+        for row in rows:
+            if row.remote_review_state != review_state:
+                row.remote_review_state = review_state
+    head = next((r for r in reversed(rows) if r.current), rows[-1])
+    if state in WITHDRAWING:
+        done = withdraw_submission(session, head.id, WITHDRAWING[state], actor=actor, detail=detail)
+    else:
+        done = restore_submission(session, head.id, actor=actor, detail=detail)
+    session.flush()
+    return done

@@ -33,7 +33,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from clms.errors import Problem
@@ -258,18 +258,6 @@ def link_remote(session: Session, submission_id: int, source_id: int, remote_id:
     return bool(linked)
 
 
-def link_by_instance(session: Session, source_id: int, remote_id: str, instance_id: str) -> bool:
-    """Link the submission CLMS holds with ``instance_id`` (just pulled, or pushed by a phone as
-    well) to the source's ``remote_id``, unless it is linked already. Flushes."""
-    linked = session.execute(
-        update(Submission)
-        .where(Submission.instance_id == instance_id, Submission.pull_source_id.is_(None))
-        .values(pull_source_id=source_id, remote_id=remote_id)
-    ).rowcount
-    session.flush()
-    return bool(linked)
-
-
 def store_refetched(
     session: Session, source_id: int, row: Listed, incoming: IncomingSubmission
 ) -> tuple[int, bool]:
@@ -306,14 +294,3 @@ def _retire_older(session: Session, source_id: int, remote_id: str, keep: int) -
     for model in (Visit, Report):
         table = model.__table__
         session.execute(update(table).where(table.c.submission_id.in_(older)).values(current=False))
-
-
-def versions_of(session: Session, source_id: int, remote_id: str) -> list[Submission]:
-    """Every version CLMS holds of the source's ``remote_id``, oldest first."""
-    return list(
-        session.scalars(
-            select(Submission)
-            .where(and_(Submission.pull_source_id == source_id, Submission.remote_id == remote_id))
-            .order_by(Submission.id)
-        )
-    )

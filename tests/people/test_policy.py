@@ -110,6 +110,16 @@ def everything(app, world, phone, version, make_user):
             key=app.config["CREDENTIALS_KEY"],
         )  # fmt: skip
         values["source_id"] = source.id
+        from clms.models import CaseWithdrawal, utcnow
+
+        # a submission behind the case, withdrawn by its server: the flag the officer acknowledges
+        flag = CaseWithdrawal(
+            case_id=case_id, submission_id=values["submission_id"], reason="deleted",
+            server="ODK Central (central)", withdrawn_at=utcnow(), flagged_at=utcnow(),
+        )  # fmt: skip
+        s.add(flag)
+        s.flush()
+        values["flag_id"] = flag.id
         tokens = {}
         for identity, username in USERS.items():
             user = s.scalar(select(User).where(User.username == username))
