@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, joinedload
 from clms.audit import record_read
 from clms.cases import ages
 from clms.cases import workflow as wf
+from clms.cases.entities import Conflict, conflict_of
 from clms.cases.inputs import fits_age, offers
 from clms.cases.records import current_plan, facts_of, get_case
 from clms.cases.signs import digest, signs_of
@@ -247,6 +248,8 @@ class CaseView:
     people: dict[int, str] = field(default_factory=dict)  # user id -> username, for the timeline
     # signs of a worst form or of trafficking anywhere in the child's record (clms.cases.signs)
     signs: list = field(default_factory=list)
+    # phones that updated the case from the same version (clms.cases.entities), until resolved
+    entity_conflict: Conflict | None = None
 
     @property
     def signs_digest(self) -> str:
@@ -384,6 +387,7 @@ def case_view(
         referrals=referrals, consents=consents, transfers=transfers, events=events,
         catalogue=catalogue, providers=providers, officers=officers, monitors=monitors,
         now=now, people=people, signs=signs_of(session, case_row),
+        entity_conflict=conflict_of(session, case_row.id),
     )  # fmt: skip
 
 
