@@ -1,0 +1,336 @@
+"""Cases carried to phones as ODK entities (issue 18): the entity list and its manifest entry as
+ODK Collect reads them, the integrity URL, per-monitor scoping, the follow-ups' entity blocks, the
+versions the server keeps, and conflicting offline updates shown to the officer and resolved.
+
+Central's behaviour these follow is in getodk/central-backend: lib/formats/openrosa.js (the
+manifest entry, the integrity XML), lib/resources/datasets.js (``GET .../integrity?id=``) and
+lib/model/query/entities.js (base versions, offline branches, soft and hard conflicts).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from types import SimpleNamespace
+
+import pytest
+from lxml import etree
+from sqlalchemy import func, select
+
+from clms.cases.entities import HEADER, EntityUpdate, apply_followups
+from clms.cases.merge import merge_children
+from clms.db import session_scope
+from clms.models import AuditEvent, Case, CaseEntity, CaseEntityVersion, FormVersion, User
+from clms.openrosa.media import media_for
+from forms.parse import FOLLOWUP_ENTITY_PROPERTIES, EntityBlock
+from forms.publish import BUILD_DIR
+from tests import builders as b
+from tests.conftest import PASSWORD
+from tests.openrosa_client import Phone
+from tests.submissions import followup_xml, live_version
+
+MANIFEST_NS = {"m": "http://openrosa.org/xforms/xformsManifest"}
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+@pytest.fixture
+def cases(app, phone, make_user):
+    """Open cases in V1 (awa's area CI-D1: Aya's, nobody's to follow; Ben's, zoe's) and in V3
+    (CI-D2, another area); olga is the officer of CI-D1, zoe another monitor there."""
+    make_user("olga", "officer", areas=["CI-D1"])
+    make_user("zoe", "monitor", areas=["CI-D1"])
+    with session_scope(app) as s:
+        aya = b.case(s, b.child(s, b.household(s, "V1"), "Aya Koné"), state="implementation")
+        zoe = s.scalar(select(User).where(User.username == "zoe"))
+        ben = b.case(s, b.child(s, b.household(s, "V1"), "Ben Yao"), state="implementation",
+                     monitor_id=zoe.id)  # fmt: skip
+        far = b.case(s, b.child(s, b.household(s, "V3"), "Eva Zadi"), state="implementation")
+        return {"aya": aya.case_number, "ben": ben.case_number, "far": far.case_number}
+
+
+def manifest_entry(phone, name="cases.csv"):
+    r = phone.get("/forms/clms_followup/manifest")
+    assert r.status_code == 200
+    doc = etree.fromstring(r.data)
+    (entry,) = doc.xpath(f"//m:mediaFile[m:filename='{name}']", namespaces=MANIFEST_NS)
+    return entry
+
+
+def entity_rows(phone):
+    r = phone.get("/forms/clms_followup/media/cases.csv")
+    assert r.status_code == 200
+    return r, list(csv.DictReader(io.StringIO(r.data.decode())))
+
+
+def uuid_of(app, number: str) -> str:
+    with session_scope(app) as s:
+        return s.scalar(
+            select(CaseEntity.uuid).join(Case, Case.id == CaseEntity.case_id)
+            .where(Case.case_number == number)
+        )  # fmt: skip
+
+
+# --- the form -------------------------------------------------------------------------------------
+
+
+def test_followup_form_updates_the_case_entity_offline():
+    """pyxform's output: the entities namespace and version, the <meta><entity> block with every
+    attribute Collect fills for an offline update, each bound to the chosen case's row."""
+    xml = etree.parse(str(BUILD_DIR / "clms_followup.xml")).getroot()
+    ns = {"x": "http://www.w3.org/2002/xforms",
+          "e": "http://www.opendatakit.org/xforms/entities"}  # fmt: skip
+    model = xml.find(".//x:model", ns)
+    assert model.get("{http://www.opendatakit.org/xforms/entities}entities-version") == "2024.1.0"
+    (entity,) = xml.xpath("//x:instance[not(@id)]//x:meta/x:entity", namespaces=ns)
+    assert entity.get("dataset") == "cases" and entity.get("update") == "1"
+    for attr in ("id", "baseVersion", "trunkVersion", "branchId"):
+        assert attr in entity.attrib
+    binds = {bd.get("nodeset"): bd for bd in xml.iterfind(".//x:bind", ns)}
+    assert binds["/data/meta/entity/@id"].get("calculate").strip() == "/data/case_entity"
+    assert "__version" in binds["/data/meta/entity/@baseVersion"].get("calculate")
+    assert "__trunkVersion" in binds["/data/meta/entity/@trunkVersion"].get("calculate")
+    assert "__branchId" in binds["/data/meta/entity/@branchId"].get("calculate")
+    saved = {
+        bd.get("{http://www.opendatakit.org/xforms/entities}saveto"): bd.get("nodeset")
+        for bd in binds.values()
+        if bd.get("{http://www.opendatakit.org/xforms/entities}saveto")
+    }
+    # what the server reads (forms.parse) is what the form saves
+    assert saved == {p: f"/data/{f}" for p, f in FOLLOWUP_ENTITY_PROPERTIES.items()}
+    # the data dictionary's `case` is still the case number, looked up in the list
+    assert "case_number" in binds["/data/case"].get("calculate")
+    (src,) = xml.xpath("//x:instance[@id='cases']/@src", namespaces=ns)
+    assert src == "jr://file-csv/cases.csv"
+
+
+# --- the list, its manifest entry and its integrity URL ------------------------------------------
+
+
+def test_manifest_serves_cases_as_an_entity_list_as_central_does(app, phone, cases):
+    entry = manifest_entry(phone)
+    assert entry.get("type") == "entityList"
+    integrity = entry.findtext("m:integrityUrl", namespaces=MANIFEST_NS)
+    assert integrity == "http://localhost/datasets/cases/integrity"
+    r, rows = entity_rows(phone)
+    # the md5 in the manifest is the bytes served (ids are kept, not drawn again per request)
+    assert entry.findtext("m:hash", namespaces=MANIFEST_NS) == (
+        "md5:" + hashlib.md5(r.data).hexdigest()
+    )
+    assert r.data.decode().splitlines()[0] == ",".join(HEADER)
+    assert HEADER[:3] == ["name", "label", "__version"]
+    (row,) = rows  # Aya only: Ben is zoe's, Eva in another area
+    assert UUID.fullmatch(row["name"])
+    assert row["label"] == f"{cases['aya']} Aya" and row["first_name"] == "Aya"
+    assert (row["__version"], row["case_number"], row["village"]) == ("1", cases["aya"], "V1")
+    assert "Koné" not in r.data.decode()  # the first name, no more
+    # the same id next time, and for the same case in zoe's list
+    assert entity_rows(phone)[1][0]["name"] == row["name"]
+    zoe = Phone(phone.client, "zoe", PASSWORD)
+    assert {x["case_number"]: x["name"] for x in entity_rows(zoe)[1]}[cases["aya"]] == row["name"]
+
+
+def test_a_monitor_never_gets_another_areas_cases(app, phone, cases, make_user):
+    make_user("kofi", "monitor", areas=["CI-D2"])
+    kofi = Phone(phone.client, "kofi", PASSWORD)
+    assert [x["case_number"] for x in entity_rows(kofi)[1]] == [cases["far"]]
+    assert [x["case_number"] for x in entity_rows(phone)[1]] == [cases["aya"]]
+    far = uuid_of(app, cases["far"])
+    # asked about a case of another area, the integrity URL says it is gone, nothing more
+    r = phone.get(f"/datasets/cases/integrity?id={far}")
+    assert r.status_code == 200 and r.headers["X-OpenRosa-Version"] == "1.0"
+    assert b"Eva" not in r.data and cases["far"].encode() not in r.data
+    assert etree.fromstring(r.data).xpath("//entity/deleted/text()") == ["true"]
+
+
+def test_integrity_says_which_entities_were_deleted(app, phone, cases):
+    entity_rows(phone)
+    aya = uuid_of(app, cases["aya"])
+    unknown = "12345678-1234-4123-8234-123456789abc"
+
+    def states(query=""):
+        r = phone.get(f"/datasets/cases/integrity{query}")
+        assert r.status_code == 200
+        doc = etree.fromstring(r.data)
+        assert doc.tag == "data" and doc[0].tag == "entities"
+        return {e.get("id"): e.findtext("deleted") for e in doc.iter("entity")}
+
+    assert states(f"?id={aya},{unknown}") == {aya: "false"}  # an id never given: left out
+    assert states() == {aya: "false"}
+    with session_scope(app) as s:
+        s.scalar(select(Case).where(Case.case_number == cases["aya"])).state = "closed"
+    assert states(f"?id={aya}") == {aya: "true"}
+    assert states() == {}
+    _, rows = entity_rows(phone)
+    assert rows == []
+
+
+def test_a_transferred_case_is_deleted_and_a_merged_childs_case_keeps_its_entity(app, phone, cases):
+    """A case transferred to another agency leaves the list (deleted for the phones). Merging
+    two records of the same child moves the case to the kept record (clms.cases.merge): the
+    case goes on, so its entity keeps its id and the list shows the kept record's first name."""
+    entity_rows(phone)
+    aya = uuid_of(app, cases["aya"])
+    with session_scope(app) as s:
+        case = s.scalar(select(Case).where(Case.case_number == cases["aya"]))
+        kept = b.child(s, b.household(s, "V1"), "Ayana Koné")
+        olga = s.scalar(select(User).where(User.username == "olga"))
+        merge_children(s, olga, kept.child_uid, case.child.child_uid, "the same girl")
+    (row,) = [x for x in entity_rows(phone)[1] if x["case_number"] == cases["aya"]]
+    assert (row["name"], row["first_name"]) == (aya, "Ayana")
+    with session_scope(app) as s:
+        s.scalar(select(Case).where(Case.case_number == cases["aya"])).state = "transferred"
+    r = phone.get(f"/datasets/cases/integrity?id={aya}")
+    assert etree.fromstring(r.data).xpath("//entity/deleted/text()") == ["true"]
+
+
+def test_integrity_refuses_an_id_that_is_not_a_uuid(phone, cases):
+    r = phone.get("/datasets/cases/integrity?id=1;drop")
+    assert r.status_code == 400
+    assert b"Parameter &#x27;id&#x27;" in r.data or b"Parameter 'id'" in r.data
+    assert b"not an entity id" in r.data
+    assert phone.get("/datasets/people/integrity").status_code == 404
+
+
+def test_an_older_form_version_still_gets_the_cases_csv_it_was_built_for(app, phone, cases):
+    """A phone still on the follow-up form from before the entity list chooses the case number
+    from cases.csv: a version without <meta><entity> gets that file, from the same query."""
+    built = etree.parse(str(BUILD_DIR / "clms_followup.xml")).getroot()
+    for entity in built.xpath("//*[local-name()='meta']/*[local-name()='entity']"):
+        entity.getparent().remove(entity)
+    legacy = etree.tostring(built)
+    with session_scope(app) as s:
+        awa = s.scalar(select(User).where(User.username == "awa"))
+        version = SimpleNamespace(
+            id=-1, md5=hashlib.md5(legacy).hexdigest(), xml=legacy, media_files=["cases.csv"],
+            form=SimpleNamespace(xml_form_id="clms_followup"),
+        )  # fmt: skip
+        (old,) = media_for(s, awa, version)
+        live = s.get(FormVersion, s.scalar(select(FormVersion.id).where(
+            FormVersion.version == live_version(app, "clms_followup"))))  # fmt: skip
+        (new,) = [f for f in media_for(s, awa, live) if f.name == "cases.csv"]
+    assert old.entity_list is None and new.entity_list == "cases"
+    assert old.data.decode().splitlines() == [
+        "name,label,first_name,village",
+        f"{cases['aya']},{cases['aya']} Aya,Aya,V1",
+    ]
+
+
+# --- ingest: versions and conflicts ---------------------------------------------------------------
+
+
+def follow_up(phone, version, number, uuid, base, end, **answers):
+    xml = followup_xml(version, number, end=end, entity={"id": uuid, "baseVersion": base},
+                       **answers)  # fmt: skip
+    assert phone.submit(xml).status_code == 201
+
+
+def test_a_followup_makes_a_new_version_of_the_case_entity(app, phone, cases, process):
+    version = live_version(app, "clms_followup")
+    entity_rows(phone)
+    aya = uuid_of(app, cases["aya"])
+    follow_up(phone, version, cases["aya"], aya, 1, "2026-06-10T09:00:00.000+00:00",
+              attends_school="no", work_hours_7d=6)  # fmt: skip
+    process()
+    with session_scope(app) as s:
+        entity = s.scalar(select(CaseEntity).where(CaseEntity.uuid == aya))
+        assert entity.version == 2 and entity.conflict is None
+        assert entity.properties == {"last_followup": "2026-06-10", "child_present": "yes",
+                                     "attends_school": "no", "work_hours_7d": "6"}  # fmt: skip
+        v2 = s.scalar(select(CaseEntityVersion).where(CaseEntityVersion.version == 2))
+        assert (v2.base_version, v2.submitter_id is not None) == (1, True)
+    # the phone's next download carries the new version and values
+    (row,) = entity_rows(phone)[1]
+    assert (row["__version"], row["attends_school"], row["work_hours_7d"]) == ("2", "no", "6")
+
+
+def test_two_phones_updating_from_the_same_version_make_a_conflict_for_the_officer(
+    app, phone, cases, process
+):
+    version = live_version(app, "clms_followup")
+    zoe = Phone(phone.client, "zoe", PASSWORD)
+    entity_rows(phone)
+    aya = uuid_of(app, cases["aya"])
+    follow_up(phone, version, cases["aya"], aya, 1, "2026-06-10T09:00:00.000+00:00",
+              child_present="yes", work_hours_7d=0)  # fmt: skip
+    follow_up(zoe, version, cases["aya"], aya, 1, "2026-06-10T15:00:00.000+00:00",
+              child_present="no", work_hours_7d=0)  # fmt: skip
+    process()
+    with session_scope(app) as s:
+        entity = s.scalar(select(CaseEntity).where(CaseEntity.uuid == aya))
+        assert (entity.version, entity.conflict) == (3, "hard")
+        v3 = s.scalar(select(CaseEntityVersion).where(CaseEntityVersion.version == 3))
+        assert (v3.base_version, v3.conflict, v3.conflicting) == (1, "hard", ["child_present"])
+        assert entity.properties["child_present"] == "no"  # merged, but not silently
+        case_id = s.scalar(select(Case.id).where(Case.case_number == cases["aya"]))
+    client = app.test_client()  # the officer's browser
+    assert client.post("/login", data={"username": "olga", "password": PASSWORD}).status_code == 302
+    page = client.get(f"/cases/{case_id}").data.decode()
+    assert 'id="entity-conflict"' in page
+    section = page[
+        page.index('id="entity-conflict"') : page.index(
+            "</section>", page.index('id="entity-conflict"')
+        )
+    ]
+    assert "awa" in section and "zoe" in section  # who
+    assert section.count("<mark") == 2  # the answer they disagree on, in both rows
+    assert "Child seen" in section
+    # resolving needs a note, then is audited and the section goes
+    r = client.post(f"/cases/{case_id}/entity-conflict/resolve", data={"note": ""})
+    assert r.status_code == 303
+    assert 'id="entity-conflict"' in client.get(f"/cases/{case_id}").data.decode()
+    r = client.post(f"/cases/{case_id}/entity-conflict/resolve",
+                    data={"note": "Zoe came after Aya left for the farm."})  # fmt: skip
+    assert r.status_code == 303
+    assert 'id="entity-conflict"' not in client.get(f"/cases/{case_id}").data.decode()
+    with session_scope(app) as s:
+        event = s.scalar(select(AuditEvent).where(
+            AuditEvent.action == "case_entity.conflict_resolved"))  # fmt: skip
+        assert event.actor == "olga" and event.reason.startswith("Zoe came")
+        v3 = s.scalar(select(CaseEntityVersion).where(CaseEntityVersion.version == 3))
+        assert v3.resolved_at is not None and v3.resolution_note.startswith("Zoe came")
+
+
+def block(uuid, base, *, trunk=None, branch=None, **props) -> EntityBlock:
+    return EntityBlock("cases", uuid, False, True, base, trunk, branch, None, props)
+
+
+def test_conflict_rules_follow_central(app, phone, cases):
+    """Soft when the updates set different things, hard when one sets what the other changed,
+    to another value; an offline branch's own later updates are not conflicts; a submission is
+    applied once; a block that cannot apply is refused and audited."""
+    entity_rows(phone)
+    aya = uuid_of(app, cases["aya"])
+    with session_scope(app) as s:
+        awa = s.scalar(select(User).where(User.username == "awa"))
+        now = b.NOW
+
+        def apply(sub_id, blk):
+            return apply_followups(s, [EntityUpdate(sub_id, awa, now, blk)])
+
+        subs = [b.submission(s).id for _ in range(6)]
+        # an offline branch: two updates on the same phone, the second from the first's version
+        first = apply(subs[0], block(aya, 1, trunk=1, branch="b1", child_present="yes"))
+        second = apply(subs[1], block(aya, 2, trunk=1, branch="b1", attends_school="no"))
+        assert [v.conflict for v in first.versions + second.versions] == [None, None]
+        assert second.versions[0].base_version == 2  # the branch's first update, on the server
+        # another phone, from version 1, setting something nobody changed: soft
+        soft = apply(subs[2], block(aya, 1, work_hours_7d="3"))
+        assert (soft.versions[0].conflict, soft.versions[0].conflicting) == ("soft", [])
+        # from version 1 again, contradicting the branch's answer: hard
+        hard = apply(subs[3], block(aya, 1, attends_school="yes"))
+        assert (hard.versions[0].conflict, hard.versions[0].conflicting) == (
+            "hard", ["attends_school"])  # fmt: skip
+        entity = s.scalar(select(CaseEntity).where(CaseEntity.uuid == aya))
+        assert (entity.version, entity.conflict) == (5, "hard")
+        # the same submission again (the intake ran it twice): nothing new
+        assert apply(subs[3], block(aya, 1, attends_school="yes")).versions == []
+        # a version the server never gave, an unknown entity: refused, audited, nothing changes
+        refused = apply(subs[4], block(aya, 9, child_present="no")).refused
+        assert refused and "baseVersion 9" in refused[0][1]
+        other = "12345678-1234-4123-8234-123456789abc"
+        assert "no case entity" in apply(subs[5], block(other, 1)).refused[0][1]
+        assert s.scalar(select(CaseEntity.version).where(CaseEntity.uuid == aya)) == 5
+        assert s.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "case_entity.refused")) == 2  # fmt: skip
