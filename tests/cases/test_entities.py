@@ -28,7 +28,7 @@ from forms.parse import FOLLOWUP_ENTITY_PROPERTIES, EntityBlock
 from forms.publish import BUILD_DIR
 from tests import builders as b
 from tests.conftest import PASSWORD
-from tests.openrosa_client import Phone
+from tests.openrosa_client import OPENROSA, Phone
 from tests.submissions import followup_xml, live_version
 
 MANIFEST_NS = {"m": "http://openrosa.org/xforms/xformsManifest"}
@@ -334,3 +334,21 @@ def test_conflict_rules_follow_central(app, phone, cases):
         assert s.scalar(select(CaseEntity.version).where(CaseEntity.uuid == aya)) == 5
         assert s.scalar(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.action == "case_entity.refused")) == 2  # fmt: skip
+
+
+def test_through_a_device_token_url_the_integrity_url_keeps_the_token(app, phone, cases):
+    """A phone configured with a device-token URL (/key/<token>/) reaches the list's integrity
+    URL with the same token, as it reaches the list itself."""
+    from clms.auth import issue_token
+
+    with session_scope(app) as s:
+        awa = s.scalar(select(User).where(User.username == "awa"))
+        token, _ = issue_token(s, awa, "device", label="phone 1")
+    client = phone.client
+    r = client.get(f"/key/{token}/forms/clms_followup/manifest", headers=OPENROSA)
+    assert r.status_code == 200
+    doc = etree.fromstring(r.data)
+    (integrity,) = doc.xpath("//m:integrityUrl/text()", namespaces=MANIFEST_NS)
+    assert integrity == f"http://localhost/key/{token}/datasets/cases/integrity"
+    answer = client.get(integrity.replace("http://localhost", ""), headers=OPENROSA)
+    assert answer.status_code == 200 and answer.data.count(b"<entity ") == 1
