@@ -32,7 +32,7 @@ import uuid as uuidlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from clms import audit
@@ -46,6 +46,7 @@ from clms.models import (
     CaseEntity,
     CaseEntityVersion,
     Child,
+    Submission,
     User,
     Village,
     utcnow,
@@ -183,11 +184,18 @@ class Applied:
 def apply_followups(session: Session, updates: Sequence[EntityUpdate]) -> Applied:
     """Make a version of the case entity for each follow-up's update, in order (flushes).
 
-    A submission already applied is skipped (the intake may run a submission again). A block
-    that cannot apply (a problem in it, another list, an entity or version the server never
-    gave) is audited as ``case_entity.refused`` with the reason, and changes nothing.
+    A submission already applied is skipped (the intake may run a submission again). An edit of a
+    follow-up that already made a version (the same logical submission, a later version of it)
+    continues from that version instead of competing with it: a reviewer's correction is not a
+    second phone. A block that cannot apply (a problem in it, another list, an entity or version
+    the server never gave) is audited as ``case_entity.refused`` with the reason, and changes
+    nothing.
     """
     applied = Applied([], [])
+    logical = dict(session.execute(
+        select(Submission.id, Submission.logical_id)
+        .where(Submission.id.in_([u.submission_id for u in updates]))
+    ).all())  # fmt: skip
     done = set(
         session.scalars(
             select(CaseEntityVersion.submission_id).where(
@@ -199,7 +207,7 @@ def apply_followups(session: Session, updates: Sequence[EntityUpdate]) -> Applie
         if u.submission_id in done:
             continue
         try:
-            version = _apply(session, u)
+            version = _apply(session, u, _made_by_earlier(session, logical.get(u.submission_id)))
         except _Refused as why:
             applied.refused.append((u.submission_id, str(why)))
             audit.record(session, None, "case_entity.refused", f"submission:{u.submission_id}",
@@ -210,11 +218,24 @@ def apply_followups(session: Session, updates: Sequence[EntityUpdate]) -> Applie
     return applied
 
 
+def _made_by_earlier(session: Session, logical_id: str | None) -> dict[int, int]:
+    """The latest version each entity got from earlier versions of the logical submission
+    ``logical_id`` (entity id -> version)."""
+    if logical_id is None:
+        return {}
+    return dict(session.execute(
+        select(CaseEntityVersion.entity_id, func.max(CaseEntityVersion.version))
+        .join(Submission, Submission.id == CaseEntityVersion.submission_id)
+        .where(Submission.logical_id == logical_id)
+        .group_by(CaseEntityVersion.entity_id)
+    ).all())  # fmt: skip
+
+
 class _Refused(Exception):
     """Why an entity block was not applied (in English, for the audit and the logs)."""
 
 
-def _apply(session: Session, u: EntityUpdate) -> CaseEntityVersion:
+def _apply(session: Session, u: EntityUpdate, earlier: dict[int, int]) -> CaseEntityVersion:
     b = u.block
     if b.problem:
         raise _Refused(b.problem)
@@ -238,6 +259,8 @@ def _apply(session: Session, u: EntityUpdate) -> CaseEntityVersion:
         raise _Refused(f"trunkVersion {b.trunk_version} is newer than the entity's "
                        f"version {entity.version}")  # fmt: skip
     base = _base_version(b, versions)
+    if entity.id in earlier:  # an edit: it changes what its first version did
+        base = versions[earlier[entity.id]]
     if base is None:
         raise _Refused(f"baseVersion {b.base_version} of entity '{b.entity_id}' is not a version "
                        "the server gave")  # fmt: skip

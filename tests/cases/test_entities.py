@@ -352,3 +352,31 @@ def test_through_a_device_token_url_the_integrity_url_keeps_the_token(app, phone
     assert integrity == f"http://localhost/key/{token}/datasets/cases/integrity"
     answer = client.get(integrity.replace("http://localhost", ""), headers=OPENROSA)
     assert answer.status_code == 200 and answer.data.count(b"<entity ") == 1
+
+
+def test_an_edit_of_a_followup_continues_its_own_update(app, phone, cases):
+    """A reviewer's correction of a follow-up (a later version of the same logical submission,
+    with the same entity block) is not a second phone: it changes what the first version did,
+    without a conflict; another phone's update in between still is one."""
+    entity_rows(phone)
+    aya = uuid_of(app, cases["aya"])
+    with session_scope(app) as s:
+        awa = s.scalar(select(User).where(User.username == "awa"))
+        first = b.submission(s, logical_id="uuid:visit-1")
+        edit = b.submission(s, logical_id="uuid:visit-1", instance_id="uuid:visit-1-edit")
+        other = b.submission(s)
+        again = b.submission(s, logical_id="uuid:visit-1", instance_id="uuid:visit-1-edit-2")
+        made = []
+        for sub, blk in (
+            (first, block(aya, 1, child_present="yes", work_hours_7d="6")),
+            (edit, block(aya, 1, child_present="yes", work_hours_7d="4")),
+            (other, block(aya, 1, attends_school="no")),  # zoe's phone, from version 1
+            (again, block(aya, 1, child_present="yes", work_hours_7d="2")),
+        ):
+            made += apply_followups(s, [EntityUpdate(sub.id, awa, b.NOW, blk)]).versions
+        assert [(v.version, v.base_version, v.conflict) for v in made] == [
+            (2, 1, None), (3, 2, None), (4, 1, "soft"), (5, 3, "soft"),
+        ]  # fmt: skip
+        assert s.scalar(select(CaseEntity.properties).where(CaseEntity.uuid == aya)) == {
+            "child_present": "yes", "work_hours_7d": "2", "attends_school": "no",
+        }  # fmt: skip
