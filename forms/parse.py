@@ -142,7 +142,8 @@ FOLLOWUP_ENTITY_PROPERTIES = {
     "attends_school": "attends_school",
     "work_hours_7d": "work_hours_7d",
 }
-ENTITY_ID_MAX = 64
+#: an entity id (and an offline branch id): a version-4 UUID, as ODK Central checks them
+UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
 @dataclass
@@ -465,12 +466,18 @@ def entity_block(root: etree._Element, properties: dict[str, str]) -> EntityBloc
     ``entities:saveto`` binds); a property whose field is absent was not received, an empty one
     was received empty (as ODK Central reads them).
 
+    Ids and branch ids must be version-4 UUIDs, as ODK Central requires (it refuses others with
+    "expected (branchId) to be (valid version 4 UUID)").
+
     >>> from forms.xmlsafe import parse_xml
     >>> xml = b'''<data id="f"><seen>yes</seen><meta><entity dataset="cases" update="1"
-    ... id="6f0e" baseVersion="2" trunkVersion="" branchId=""/></meta></data>'''
+    ... id="uuid:6F0E2A1B-3C4D-4E5F-8A9B-0C1D2E3F4A5B" baseVersion="2" trunkVersion=""
+    ... branchId=""/></meta></data>'''
     >>> b = entity_block(parse_xml(xml), {"child_present": "seen"})
     >>> b.entity_id, b.update, b.base_version, b.properties, b.problem
-    ('6f0e', True, 2, {'child_present': 'yes'}, None)
+    ('6f0e2a1b-3c4d-4e5f-8a9b-0c1d2e3f4a5b', True, 2, {'child_present': 'yes'}, None)
+    >>> entity_block(parse_xml(xml.replace(b'branchId=""', b'branchId="b1"')), {}).problem
+    "branchId 'b1' is not a version 4 UUID"
     """
     meta = next((c for c in root if local(c.tag) == "meta"), None)
     block = None if meta is None else next((c for c in meta if local(c.tag) == "entity"), None)
@@ -491,8 +498,11 @@ def entity_block(root: etree._Element, properties: dict[str, str]) -> EntityBloc
     entity_id = attrs.get("id", "").removeprefix("uuid:").lower()  # Central drops "uuid:" too
     if not entity_id:
         problems.append("id is empty: no entity was chosen")
-    elif len(entity_id) > ENTITY_ID_MAX or not re.fullmatch(r"[0-9a-z-]+", entity_id):
-        problems.append(f"id '{entity_id[:40]}' is not an entity id")
+    elif not UUID4.fullmatch(entity_id):
+        problems.append(f"id '{entity_id[:40]}' is not a version 4 UUID")
+    branch_id = attrs.get("branchId", "").lower() or None
+    if branch_id is not None and not UUID4.fullmatch(branch_id):
+        problems.append(f"branchId '{branch_id[:40]}' is not a version 4 UUID")
     create = attrs.get("create", "") in ("1", "true")
     update = attrs.get("update", "") in ("1", "true")
     base, trunk = version("baseVersion"), version("trunkVersion")
@@ -513,7 +523,7 @@ def entity_block(root: etree._Element, properties: dict[str, str]) -> EntityBloc
         update=update,
         base_version=base,
         trunk_version=trunk,
-        branch_id=attrs.get("branchId") or None,
+        branch_id=branch_id,
         label=None if label is None else (label.text or "").strip()[:500],
         properties={p: fields[f][:2000] for p, f in properties.items() if f in fields},
         problem="; ".join(problems) or None,

@@ -32,6 +32,7 @@ from tests.openrosa_client import OPENROSA, Phone
 from tests.submissions import followup_xml, live_version
 
 MANIFEST_NS = {"m": "http://openrosa.org/xforms/xformsManifest"}
+BRANCH = "3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b"  # an offline branch, as Collect draws it
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
@@ -311,8 +312,8 @@ def test_conflict_rules_follow_central(app, phone, cases):
 
         subs = [b.submission(s).id for _ in range(6)]
         # an offline branch: two updates on the same phone, the second from the first's version
-        first = apply(subs[0], block(aya, 1, trunk=1, branch="b1", child_present="yes"))
-        second = apply(subs[1], block(aya, 2, trunk=1, branch="b1", attends_school="no"))
+        first = apply(subs[0], block(aya, 1, trunk=1, branch=BRANCH, child_present="yes"))
+        second = apply(subs[1], block(aya, 2, trunk=1, branch=BRANCH, attends_school="no"))
         assert [v.conflict for v in first.versions + second.versions] == [None, None]
         assert second.versions[0].base_version == 2  # the branch's first update, on the server
         # another phone, from version 1, setting something nobody changed: soft
@@ -380,3 +381,40 @@ def test_an_edit_of_a_followup_continues_its_own_update(app, phone, cases):
         assert s.scalar(select(CaseEntity.properties).where(CaseEntity.uuid == aya)) == {
             "child_present": "yes", "work_hours_7d": "2", "attends_school": "no",
         }  # fmt: skip
+
+
+def test_the_same_updates_give_the_versions_and_conflicts_real_central_gave(app, phone, cases):
+    """The sequence below was sent to a real ODK Central (central-backend 4f5943d, the server of
+    /work/shared/tools/odk-central, our follow-up form published there, the submissions made by
+    tests.submissions.followup_xml): its entity versions came back as asserted here, version for
+    version (base version, conflict, conflicting properties, offline branch)."""
+    entity_rows(phone)
+    aya = uuid_of(app, cases["aya"])
+
+    def sent(base, present, school, hours, day, trunk=None, branch=None):
+        return block(aya, base, trunk=trunk, branch=branch, child_present=present,
+                     attends_school=school, work_hours_7d=str(hours),
+                     last_followup=f"2026-06-{day}")  # fmt: skip
+
+    with session_scope(app) as s:
+        awa = s.scalar(select(User).where(User.username == "awa"))
+        made = []
+        for blk in (
+            sent(1, "yes", "yes", 6, 10),
+            sent(1, "no", "yes", 6, 10),  # another phone, from version 1
+            sent(3, "yes", "no", 2, 11, trunk=3, branch=BRANCH),  # offline: branch starts
+            sent(4, "yes", "no", 1, 11, trunk=3, branch=BRANCH),  # the branch goes on
+            sent(3, "yes", "yes", 9, 11),  # a phone that never saw the branch
+        ):
+            update = EntityUpdate(b.submission(s).id, awa, b.NOW, blk)
+            made += apply_followups(s, [update]).versions
+        got = [(v.version, v.base_version, v.conflict, v.conflicting, v.branch_id,
+                v.trunk_version, v.branch_base_version) for v in made]  # fmt: skip
+        assert got == [
+            (2, 1, None, [], None, None, None),
+            (3, 1, "hard", ["child_present"], None, None, None),
+            (4, 3, None, [], BRANCH, 3, 3),
+            (5, 4, None, [], BRANCH, 3, 4),
+            (6, 3, "hard", ["attends_school", "work_hours_7d"], None, None, None),
+        ]
+        assert s.scalar(select(CaseEntity.conflict).where(CaseEntity.uuid == aya)) == "hard"
