@@ -417,8 +417,10 @@ def resolve_conflict(
         resolved.append(v.version)
     kind, entity.conflict, entity.updated_at = entity.conflict, None, now
     session.flush()
+    # the note is personal data (it may name the child): kept with the versions, where an erasure
+    # finds it (clms.dataprotection), never in the audit log, which is kept for ever
     audit.record(session, actor, "case_entity.conflict_resolved", f"case:{case.case_number}",
-                 reason=note, conflict=kind, versions=sorted(resolved))  # fmt: skip
+                 conflict=kind, versions=sorted(resolved))  # fmt: skip
     return entity
 
 

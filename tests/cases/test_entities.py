@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import re
 from types import SimpleNamespace
 
@@ -19,7 +20,7 @@ import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
-from clms.cases.entities import HEADER, EntityUpdate, apply_followups
+from clms.cases.entities import HEADER, EntityUpdate, apply_followups, resolve_conflict
 from clms.cases.merge import merge_children
 from clms.db import session_scope
 from clms.models import AuditEvent, Case, CaseEntity, CaseEntityVersion, FormVersion, User
@@ -288,7 +289,8 @@ def test_two_phones_updating_from_the_same_version_make_a_conflict_for_the_offic
     with session_scope(app) as s:
         event = s.scalar(select(AuditEvent).where(
             AuditEvent.action == "case_entity.conflict_resolved"))  # fmt: skip
-        assert event.actor == "olga" and event.reason.startswith("Zoe came")
+        assert event.actor == "olga" and json.loads(event.details)["conflict"] == "hard"
+        assert "Zoe came" not in str(event.details) + event.reason  # personal data: not kept here
         v3 = s.scalar(select(CaseEntityVersion).where(CaseEntityVersion.version == 3))
         assert v3.resolved_at is not None and v3.resolution_note.startswith("Zoe came")
 
@@ -418,3 +420,31 @@ def test_the_same_updates_give_the_versions_and_conflicts_real_central_gave(app,
             (6, 3, "hard", ["attends_school", "work_hours_7d"], None, None, None),
         ]
         assert s.scalar(select(CaseEntity.conflict).where(CaseEntity.uuid == aya)) == "hard"
+
+
+def test_erasing_a_child_removes_their_name_from_the_resolution_notes(app, phone, cases):
+    """A note resolving a conflict may name the child: an erasure finds it there, as in every
+    other text of the child's record (clms.dataprotection)."""
+    from clms.dataprotection.erasure import erase_child
+
+    entity_rows(phone)
+    aya = uuid_of(app, cases["aya"])
+    with session_scope(app) as s:
+        awa = s.scalar(select(User).where(User.username == "awa"))
+        olga = s.scalar(select(User).where(User.username == "olga"))
+        for present in ("yes", "no"):
+            update = EntityUpdate(
+                b.submission(s).id, awa, b.NOW, block(aya, 1, child_present=present)
+            )
+            apply_followups(s, [update])
+        case = s.scalar(select(Case).where(Case.case_number == cases["aya"]))
+        resolve_conflict(s, olga, case.id, "Aya Koné was at her aunt's when zoe came.")
+        case.state = "closed"
+        uid = case.child.child_uid
+    with session_scope(app) as s:
+        ada = s.scalar(select(User).where(User.username == "olga"))
+        erase_child(s, ada, uid, reason="The family asked", now=b.NOW)
+    with session_scope(app) as s:
+        notes = s.scalars(select(CaseEntityVersion.resolution_note).where(
+            CaseEntityVersion.resolution_note.is_not(None))).all()  # fmt: skip
+        assert notes and all("Aya" not in n and "Koné" not in n for n in notes)
