@@ -203,6 +203,12 @@ CATALOGUE: dict[str, tuple[str, int, str]] = {
         ),
     ),
     "referral.transition_refused": ("409.8", 409, "{detail}"),
+    "case.entity_no_conflict": (
+        "409.81",
+        409,
+        N_("Case {case_number} has no conflict between phones to resolve (someone resolved it "
+           "already?); reload the page."),
+    ),
     "request.too_large": (
         "413.1",
         413,

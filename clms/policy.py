@@ -123,6 +123,7 @@ POLICY: dict[str, dict[str, str]] = {
     "web.case_consent": AREA_OBJECT,
     "web.case_consent_withdraw": AREA_OBJECT,
     "web.case_note": AREA_OBJECT,
+    "web.case_entity_conflict_resolve": AREA_OBJECT,
     "web.case_plan": AREA_OBJECT,
     "web.case_plan_decide": AREA_OBJECT,
     "web.case_plan_remove": AREA_OBJECT,
@@ -234,12 +235,22 @@ POLICY: dict[str, dict[str, str]] = {
     "openrosa.form_xml": rule(PHONES),
     "openrosa.manifest": rule(PHONES),
     "openrosa.media": rule(PHONES),
+    # which entities of the person's list were deleted (Central's dataset integrity URL)
+    "openrosa.entity_integrity": rule(PHONES),
     "openrosa.submission_probe": rule(PHONES),
     "openrosa.submission": rule(PHONES),
     # a device token in the URL: a wrong one is refused (there is no challenge to answer)
     **{
         f"openrosa_key.{name}": {**rule(PHONES), "anonymous": FORBIDDEN}
-        for name in ("form_list", "form_xml", "manifest", "media", "submission_probe", "submission")
+        for name in (
+            "form_list",
+            "form_xml",
+            "manifest",
+            "media",
+            "entity_integrity",
+            "submission_probe",
+            "submission",
+        )
     },
     # under the person's own username, KoboCollect's way (asked with each identity's own name)
     **{

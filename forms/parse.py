@@ -129,6 +129,44 @@ class FollowupRecord:
     services_received: list[str]
     notes: str | None
     issues: list[Issue] = field(default_factory=list)
+    #: the ``<meta><entity>`` block: the follow-up's update of the case entity on the phone
+    #: (None from form versions before the entity list)
+    entity: EntityBlock | None = None
+
+
+#: the entity properties a follow-up saves (the ``save_to`` column of clms_followup.md), each
+#: with the field that holds its value; the server keeps them as the phone does, as text
+FOLLOWUP_ENTITY_PROPERTIES = {
+    "last_followup": "followup_date",
+    "child_present": "child_present",
+    "attends_school": "attends_school",
+    "work_hours_7d": "work_hours_7d",
+}
+#: an entity id (and an offline branch id): a version-4 UUID, as ODK Central checks them
+UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+@dataclass
+class EntityBlock:
+    """A submission's ``<meta><entity>`` (ODK entities spec 2024.1): which entity of which list
+    (``dataset``) it creates or updates, from which version the phone saw (``base_version``;
+    offline updates also say the server version their branch started from, ``trunk_version``,
+    and the branch, ``branch_id``), the label if given and the properties' values as received.
+
+    ``problem`` says what is wrong with the block (in English, naming the attribute); a block
+    with a problem updates nothing.
+    """
+
+    dataset: str
+    entity_id: str
+    create: bool
+    update: bool
+    base_version: int | None
+    trunk_version: int | None
+    branch_id: str | None
+    label: str | None
+    properties: dict[str, str]
+    problem: str | None = None
 
 
 @dataclass
@@ -412,12 +450,84 @@ def _followup(root: etree._Element) -> FollowupRecord:
         services_received=(f.text("services_received") or "").split(),
         notes=f.text("notes", 5000),
         issues=issues,
+        entity=entity_block(root, FOLLOWUP_ENTITY_PROPERTIES),
     )
     if record.case_number is None:
         issues.append(
             Issue("case", None, "missing: the follow-up belongs to no case", "missing_field")
         )
     return record
+
+
+def entity_block(root: etree._Element, properties: dict[str, str]) -> EntityBlock | None:
+    """The ``<meta><entity>`` block of a submission, or None when it has none.
+
+    ``properties`` maps each entity property to the field holding its value (the form's
+    ``entities:saveto`` binds); a property whose field is absent was not received, an empty one
+    was received empty (as ODK Central reads them).
+
+    Ids and branch ids must be version-4 UUIDs, as ODK Central requires (it refuses others with
+    "expected (branchId) to be (valid version 4 UUID)").
+
+    >>> from forms.xmlsafe import parse_xml
+    >>> xml = b'''<data id="f"><seen>yes</seen><meta><entity dataset="cases" update="1"
+    ... id="uuid:6F0E2A1B-3C4D-4E5F-8A9B-0C1D2E3F4A5B" baseVersion="2" trunkVersion=""
+    ... branchId=""/></meta></data>'''
+    >>> b = entity_block(parse_xml(xml), {"child_present": "seen"})
+    >>> b.entity_id, b.update, b.base_version, b.properties, b.problem
+    ('6f0e2a1b-3c4d-4e5f-8a9b-0c1d2e3f4a5b', True, 2, {'child_present': 'yes'}, None)
+    >>> entity_block(parse_xml(xml.replace(b'branchId=""', b'branchId="b1"')), {}).problem
+    "branchId 'b1' is not a version 4 UUID"
+    """
+    meta = next((c for c in root if local(c.tag) == "meta"), None)
+    block = None if meta is None else next((c for c in meta if local(c.tag) == "entity"), None)
+    if block is None:
+        return None
+    attrs = {local(k): (v or "").strip() for k, v in block.attrib.items()}
+    problems: list[str] = []
+
+    def version(name: str) -> int | None:
+        value = attrs.get(name, "")
+        if value == "":
+            return None
+        if not value.isdigit() or int(value) < 1:
+            problems.append(f"{name} '{value[:20]}' is not a version number (1 or more)")
+            return None
+        return int(value)
+
+    entity_id = attrs.get("id", "").removeprefix("uuid:").lower()  # Central drops "uuid:" too
+    if not entity_id:
+        problems.append("id is empty: no entity was chosen")
+    elif not UUID4.fullmatch(entity_id):
+        problems.append(f"id '{entity_id[:40]}' is not a version 4 UUID")
+    branch_id = attrs.get("branchId", "").lower() or None
+    if branch_id is not None and not UUID4.fullmatch(branch_id):
+        problems.append(f"branchId '{branch_id[:40]}' is not a version 4 UUID")
+    create = attrs.get("create", "") in ("1", "true")
+    update = attrs.get("update", "") in ("1", "true")
+    base, trunk = version("baseVersion"), version("trunkVersion")
+    if update and base is None and not problems:
+        problems.append("baseVersion is missing: an update must say which version it changes")
+    if not create and not update:
+        problems.append("neither create nor update is set")
+    fields: dict[str, str] = {}
+    for c in root.iter():
+        name = local(c.tag)
+        if name and name not in fields and not len(c):
+            fields[name] = (c.text or "").strip()
+    label = next((c for c in block if local(c.tag) == "label"), None)
+    return EntityBlock(
+        dataset=attrs.get("dataset", ""),
+        entity_id=entity_id,
+        create=create,
+        update=update,
+        base_version=base,
+        trunk_version=trunk,
+        branch_id=branch_id,
+        label=None if label is None else (label.text or "").strip()[:500],
+        properties={p: fields[f][:2000] for p, f in properties.items() if f in fields},
+        problem="; ".join(problems) or None,
+    )
 
 
 def _report(root: etree._Element) -> ReportRecord:

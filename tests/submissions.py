@@ -110,17 +110,25 @@ def followup_xml(
     worst_form_signs: str = "none",
     services_received: str = "none",
     notes: str = "",
+    entity: dict | None = None,
 ) -> bytes:
-    """A clms_followup submission for ``case_number`` made at ``end``."""
+    """A clms_followup submission for ``case_number`` made at ``end``; with ``entity`` (the
+    attributes of ``<meta><entity>``: id, baseVersion, and trunkVersion, branchId if offline),
+    as the form with the case entity list sends it (the chosen entity in ``case_entity``)."""
     instance_id = instance_id or f"uuid:{uuid.uuid4()}"
+    meta_entity, chosen = "", ""
+    if entity is not None:
+        attrs = {"dataset": "cases", "update": "1", "trunkVersion": "", "branchId": "", **entity}
+        meta_entity = "<entity " + " ".join(f'{k}="{v}"' for k, v in attrs.items()) + "/>"
+        chosen = _leaf("followup_date", end[:10]) + _leaf("case_entity", entity.get("id"))
     return (
         f'<data id="clms_followup" version="{version}">'
-        f"<start>{end}</start><end>{end}</end>"
+        f"<start>{end}</start><end>{end}</end>{chosen}"
         "<deviceid>collect:TEST123</deviceid><username>awa</username>"
         f"{_leaf('case', case_number)}{_leaf('child_present', child_present)}"
         f"{_leaf('attends_school', attends_school)}{_leaf('work_hours_7d', work_hours_7d)}"
         f"{_leaf('chore_hours_7d', chore_hours_7d)}{_leaf('hazards', hazards)}"
         f"{_leaf('night_work', night_work)}{_leaf('worst_form_signs', worst_form_signs)}"
         f"{_leaf('services_received', services_received)}{_leaf('notes', notes or None)}"
-        f"<meta><instanceID>{instance_id}</instanceID></meta></data>"
+        f"<meta><instanceID>{instance_id}</instanceID>{meta_entity}</meta></data>"
     ).encode()

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, joinedload
 from clms.audit import record_read
 from clms.cases import ages
 from clms.cases import workflow as wf
+from clms.cases.entities import Conflict, conflict_of
 from clms.cases.inputs import fits_age, offers
 from clms.cases.records import current_plan, facts_of, get_case
 from clms.cases.signs import digest, signs_of
@@ -250,6 +251,8 @@ class CaseView:
     signs: list = field(default_factory=list)
     # submissions behind the case that their server withdrew (clms.cases.withdrawn.FlagView)
     withdrawals: list = field(default_factory=list)
+    # phones that updated the case from the same version (clms.cases.entities), until resolved
+    entity_conflict: Conflict | None = None
 
     @property
     def open_withdrawals(self) -> list:
@@ -392,6 +395,7 @@ def case_view(
         catalogue=catalogue, providers=providers, officers=officers, monitors=monitors,
         now=now, people=people, signs=signs_of(session, case_row),
         withdrawals=flags_of(session, case_row.id),
+        entity_conflict=conflict_of(session, case_row.id),
     )  # fmt: skip
 
 

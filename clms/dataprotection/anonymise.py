@@ -37,6 +37,7 @@ from clms.models import (
     AlertEvent,
     Assessment,
     Case,
+    CaseEntityVersion,
     CaseEvent,
     CaseTransfer,
     CaseWithdrawal,
@@ -69,7 +70,7 @@ FREE_TEXT_KEYS = frozenset(
 #: configuration, users and the audit log are not about children)
 CHILD_LEVEL_TABLES = (
     Household, Visit, ChildVisit, Report, Alert, Case, Assessment, ActionPlan, PlannedService,
-    Consent, Referral, CaseTransfer, ChildMerge, Notification,
+    Consent, Referral, CaseTransfer, ChildMerge, Notification, CaseEntityVersion,
 )  # fmt: skip
 
 

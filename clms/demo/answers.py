@@ -459,10 +459,12 @@ def followup_values(
     when: dt.datetime,
     recovering: bool = False,
     planned: Iterable[str] = (),
+    entity_id: str = "",
 ) -> dict[str, str]:
     """A ``clms_followup`` answer for an open case. A ``recovering`` child (the remediation is
     working) is at school and out of work, and the monitor sees the ``planned`` services
-    received; the others are mostly better, some still working."""
+    received; the others are mostly better, some still working. ``entity_id`` is the case's id
+    in the phone's entity list (the case chosen; its number is looked up from it)."""
     better = recovering or rng.random() < 0.7
     works = not recovering and (not better or rng.random() < 0.3)
     hours = (rng.randint(2, 10) if better else rng.randint(10, 30)) if works else 0
@@ -475,6 +477,8 @@ def followup_values(
         "end": _stamp(when + dt.timedelta(minutes=rng.randint(8, 25))),
         "deviceid": monitor.device_id,
         "username": monitor.username,
+        "followup_date": when.date().isoformat(),
+        "case_entity": entity_id,
         "case": case_number,
         "child_present": "yes" if recovering or rng.random() < 0.9 else "no",
         "attends_school": "yes" if better or rng.random() < 0.3 else "no",

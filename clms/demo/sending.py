@@ -14,6 +14,7 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clms.cases.entities import ensure_entities
 from clms.demo.answers import Generator, followup_values, household_values
 from clms.demo.plan import DemoPlan, MonitorPlan
 from clms.demo.submissions import build_submission, choice_values, primary_instance
@@ -195,6 +196,12 @@ def followup_jobs(session: Session, generator: Generator, plan: DemoPlan) -> lis
     ):
         planned.setdefault(case_id, []).append(code)
     recovering: dict[int, bool] = {}  # for six cases in ten, the remediation works
+    # each case's entity, and the version the monitor's phone holds (one more after each visit:
+    # the phone updates its own copy)
+    entities = {
+        e.case_id: [e.uuid, e.version]
+        for e in ensure_entities(session, sorted({case.id for case, _ in visits})).values()
+    }
     jobs = []
     for case, when in visits:
         village = codes.get(case.village_id)
@@ -206,10 +213,20 @@ def followup_jobs(session: Session, generator: Generator, plan: DemoPlan) -> lis
         values = followup_values(
             generator.rng, case.case_number, monitor, services, when,
             recovering=recovering[case.id], planned=planned.get(case.id, ()),
+            entity_id=entities[case.id][0],
         )  # fmt: skip
-        xml = build_submission(template, values, None, _instance_id(generator.rng))
+        entity_id, base = entities[case.id]
+        entities[case.id][1] += 1
+        entity = {"id": entity_id, "baseVersion": str(base)} if _has_entity(template) else None
+        xml = build_submission(template, values, None, _instance_id(generator.rng), entity)
         jobs.append(Job(FOLLOWUP_FORM, monitor.username, xml, case.case_number))
     return jobs
+
+
+def _has_entity(template: etree._Element) -> bool:
+    """Whether the form version declares ``<meta><entity>`` (the case entity list)."""
+    return any(isinstance(e.tag, str) and etree.QName(e).localname == "entity"
+               for e in template.iter())  # fmt: skip
 
 
 def _instance_id(rng: random.Random) -> str:

@@ -100,11 +100,14 @@ def build_submission(
     values: dict[str, str],
     repeats: dict[str, list[dict[str, str]]] | None = None,
     instance_id: str | None = None,
+    entity: dict[str, str] | None = None,
 ) -> bytes:
     """A submission: the form's primary instance with leaves filled by name.
 
     ``repeats`` maps a repeat's element name to one dict of values per occurrence; the template
     copy (``jr:template``) and the form's default occurrences are replaced by exactly those.
+    ``entity`` sets attributes of ``<meta><entity>`` (``id``, ``baseVersion``, ...), as Collect
+    computes them from the entity list.
     """
     root = copy.deepcopy(template)
     _strip_xforms_namespace(root)
@@ -136,5 +139,10 @@ def build_submission(
     if not instance_ids:
         raise ValueError("the form has no meta/instanceID")
     instance_ids[0].text = meta_id
+    if entity:
+        block = instance_ids[0].getparent().find("entity")
+        if block is None:
+            raise ValueError("the form has no meta/entity")
+        block.attrib.update(entity)
     etree.cleanup_namespaces(root)
     return etree.tostring(root, xml_declaration=False, encoding="UTF-8")

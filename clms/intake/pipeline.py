@@ -9,6 +9,9 @@ Each step is a function of a feature, handed the plain results of the step befor
     save      forms.store      records, placements -> Saved (issues for review; the child visits
                                                       and reports written)
     classify  alerts.classify  child visits        -> Classified (the rules' results, stored)
+    entities  clms.cases       follow-ups'          -> versions of the case entities (phones'
+              .entities        <meta><entity>         copies of the cases), conflicting offline
+                                                      updates kept for the officer
     cases     clms.cases       classified visits   -> the children whose case took the visit
               .findings
     alerts    alerts.classify  the other children, -> AlertOutcome (alerts raised, updated, made
@@ -45,6 +48,7 @@ from alerts.classify import (
 )
 from alerts.rules import FACT_FIELDS
 from clms.cases import workflow as wf
+from clms.cases.entities import apply_followups, followup_updates
 from clms.cases.findings import route_to_cases
 from clms.config import gps_far_km, max_children_per_submission
 from clms.models import utcnow
@@ -184,6 +188,9 @@ def run(
         far_km=settings.far_km,
         max_children=settings.max_children,
     )
+    updates = followup_updates(items)
+    if updates:
+        apply_followups(session, updates)
     visits, reports = findings(saved)
     outcome = AlertOutcome()
     if not visits and not reports:

@@ -5,9 +5,10 @@ Personal data (names, dates of birth, coordinates, free text) lives only in the 
 submissions; everything that leaves officer scope uses the pseudonymous ``Child.child_uid``.
 
 One module a feature (``base``: the column types and helpers; ``places``, ``supply``, ``people``,
-``forms``, ``visits``, ``cases``, ``alerts``, ``jobs``, ``notices``, ``hotspots``, ``audit``); this
-package imports them all, so every table is on ``Base.metadata`` (Alembic, ``clms init``) and
-every model and helper can be imported from ``clms.models``.
+``forms``, ``visits``, ``cases``, ``entities`` (cases as ODK entities), ``alerts``, ``jobs``,
+``notices``, ``hotspots``, ``audit``); this package imports them all, so every table is on
+``Base.metadata`` (Alembic, ``clms init``) and every model and helper can be imported from
+``clms.models``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from clms.models.cases import (
     ServiceProvider,
     ServiceType,
 )
+from clms.models.entities import ENTITY_CONFLICTS, CaseEntity, CaseEntityVersion
 from clms.models.forms import (
     EncryptedSubmission,
     Form,
@@ -119,6 +121,9 @@ __all__ = [
     "CaseTransfer",
     "ChildMerge",
     "DuplicateDismissal",
+    "ENTITY_CONFLICTS",
+    "CaseEntity",
+    "CaseEntityVersion",
     "SEVERITIES",
     "ALERT_STATUSES",
     "ACTIVE_ALERT_STATUSES",

@@ -4,22 +4,29 @@ Our forms choose villages, suppliers and cases from CSV files (select_one_from_f
 builds those files for each monitor from the villages assigned to them, so a phone never holds the
 list of another area, and the md5 in the manifest changes whenever the content does (Collect then
 downloads the new file).
+
+A follow-up form version that declares the entity list ``cases`` (an ``entities`` sheet: ODK
+entities, Collect v2024.1 and later) gets cases.csv as that list, the way ODK Central serves a
+form's entity list: the manifest entry says ``type="entityList"`` with an ``integrityUrl``, and the
+rows are the case entities (``name`` their UUID, ``label``, ``__version``, then the properties;
+clms.cases.entities). Earlier versions of the form, still on phones until they update, get the
+cases.csv they were built for (``name`` the case number). Both come from the same query of the
+monitor's cases (clms.cases.entities.listed_cases).
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 
-from sqlalchemy import Row, bindparam, or_, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
+from clms.cases.entities import DATASET, HEADER, case_label, entity_list, first_name, listed_cases
 from clms.exports import csv_chunks
 from clms.models import (
-    OPEN_CASE_STATES,
     Area,
-    Case,
-    Child,
     Form,
     FormArea,
     FormAttachment,
@@ -31,6 +38,7 @@ from clms.models import (
 )
 from clms.scope import area_ids_in_scope, village_ids_in_scope
 from forms.parse import OUR_FORMS
+from forms.xmlsafe import local, parse_xml
 
 DYNAMIC_MEDIA = ("villages.csv", "suppliers.csv", "cases.csv")
 #: the CSV a phone reads (select_one_from_file), by the one CSV writer: no byte-order mark, "\n"
@@ -43,6 +51,8 @@ class MediaFile:
     name: str
     content_type: str
     data: bytes
+    #: the entity list this file is (its manifest entry says so, with an integrity URL)
+    entity_list: str | None = None
 
     @property
     def md5(self) -> str:
@@ -113,7 +123,15 @@ def media_for(session: Session, user: User, version: FormVersion) -> list[MediaF
         )
     }
     for name in version.media_files or []:
-        if ours and name in DYNAMIC_MEDIA:
+        if (
+            ours
+            and name == f"{DATASET}.csv"
+            and DATASET in entity_lists(version.id, version.md5, version.xml)
+        ):
+            rows = entity_list(session, user)
+            data = b"".join(csv_chunks(HEADER, rows, **PHONE_CSV))
+            files.append(MediaFile(name, "text/csv", data, DATASET))
+        elif ours and name in DYNAMIC_MEDIA:
             files.append(MediaFile(name, "text/csv", build_csv(session, user, name)))
         elif name in uploaded:
             a = uploaded[name]
@@ -151,18 +169,9 @@ def build_csv(session: Session, user: User, name: str) -> bytes:
     elif name == "cases.csv":
         header = ["name", "label", "first_name", "village"]
         rows = [
-            _case_row(number, child_name, village_code)
-            for number, child_name, village_code in session.execute(
-                select(Case.case_number, Child.name, Village.code)
-                .join(Child, Child.id == Case.child_id)
-                .join(Village, Village.id == Case.village_id)
-                .where(
-                    Case.village_id.in_(village_ids),
-                    Case.state.in_(OPEN_CASE_STATES),
-                    # the monitor's own cases, and those of their villages nobody follows yet
-                    or_(Case.monitor_id == user.id, Case.monitor_id.is_(None)),
-                )
-                .order_by(Case.case_number)
+            [number, case_label(number, child_name), first_name(child_name), village_code]
+            for _id, number, child_name, village_code in session.execute(
+                listed_cases(village_ids, user.id)
             )
         ]
     else:
@@ -170,7 +179,13 @@ def build_csv(session: Session, user: User, name: str) -> bytes:
     return b"".join(csv_chunks(header, rows, **PHONE_CSV))
 
 
-def _case_row(number: str, child_name: str | None, village_code: str) -> list[str]:
-    """A line of cases.csv: the first name only, enough for the monitor to find the child."""
-    first = (child_name or "").split()[0] if child_name else ""
-    return [number, f"{number} {first}".strip(), first, village_code]
+@lru_cache(maxsize=64)
+def entity_lists(version_id: int, md5: str, xml: bytes | str) -> frozenset[str]:
+    """The entity lists a form version updates or creates in (``<meta><entity dataset=...>``
+    in its model); cached by version and md5, as a version's XML never changes."""
+    root = parse_xml(xml.encode() if isinstance(xml, str) else xml)
+    return frozenset(
+        e.get("dataset", "")
+        for e in root.iter()
+        if local(e.tag) == "entity" and e.get("dataset") and local(e.getparent().tag) == "meta"
+    )

@@ -10,6 +10,7 @@ Quirks of ODK Collect that these handle (shared/design/protocols.md):
 
 from __future__ import annotations
 
+import re
 from xml.sax.saxutils import escape
 
 from flask import current_app, g, request, url_for
@@ -17,6 +18,7 @@ from sqlalchemy import Row
 
 from clms.audit import record_read
 from clms.auth import allow
+from clms.cases.entities import DATASET, entity_states
 from clms.db import commit_retrying, db
 from clms.errors import openrosa_message, problem
 from clms.models import Form
@@ -93,13 +95,28 @@ def form_xml(xml_form_id: str):
 @bp.route("/forms/<xml_form_id>/manifest")
 @allow(*PHONE_ROLES)
 def manifest(xml_form_id: str):
-    """The media files of the live version, with hashes of the content built for this person."""
+    """The media files of the live version, with hashes of the content built for this person.
+
+    An entity list (cases.csv of a follow-up form with entities) is marked ``type="entityList"``
+    with its ``integrityUrl``, as ODK Central's manifest (lib/formats/openrosa.js) has them.
+    """
     form = _usable_form(xml_form_id)
-    files = media_for(db(), g.user, form.live_version)
+    session = db()
+    # a case listed for the first time gets its entity here: kept, so the download that follows
+    # serves the same ids (and md5)
+    files = commit_retrying(session, lambda: media_for(session, g.user, form.live_version))
     entries = "".join(
-        f"<mediaFile><filename>{escape(f.name)}</filename><hash>md5:{f.md5}</hash>"
+        ('<mediaFile type="entityList">' if f.entity_list else "<mediaFile>")
+        + f"<filename>{escape(f.name)}</filename><hash>md5:{f.md5}</hash>"
         f"<downloadUrl>{escape(_external('.media', xml_form_id=xml_form_id, filename=f.name))}"
-        "</downloadUrl></mediaFile>"
+        "</downloadUrl>"
+        + (
+            f"<integrityUrl>{escape(_external('.entity_integrity', dataset=f.entity_list))}"
+            "</integrityUrl>"
+            if f.entity_list
+            else ""
+        )
+        + "</mediaFile>"
         for f in files
     )
     body = f'<manifest xmlns="http://openrosa.org/xforms/xformsManifest">{entries}</manifest>'
@@ -111,12 +128,50 @@ def manifest(xml_form_id: str):
 def media(xml_form_id: str, filename: str):
     """One media file of the live version."""
     form = _usable_form(xml_form_id)
-    for f in media_for(db(), g.user, form.live_version):
-        if f.name == filename:
-            if f.name == "cases.csv":  # the monitor's cases, with first names
-                record_read(db(), g.user, "cases.csv.read", f"form:{xml_form_id}")
-            return openrosa_response(f.data, content_type=f.content_type)
-    raise problem("not_found")
+    session = db()
+
+    def find():
+        return next((f for f in media_for(session, g.user, form.live_version)
+                     if f.name == filename), None)  # fmt: skip
+
+    found = commit_retrying(session, find)  # kept: entities a case list gave (see the manifest)
+    if found is None:
+        raise problem("not_found")
+    if found.name == "cases.csv":  # the monitor's cases, with first names
+        record_read(session, g.user, "cases.csv.read", f"form:{xml_form_id}")
+    return openrosa_response(found.data, content_type=found.content_type)
+
+
+@bp.route("/datasets/<dataset>/integrity")
+@allow(*PHONE_ROLES)
+def entity_integrity(dataset: str):
+    """Which of the entities a phone holds were deleted from this person's list (a case closed,
+    merged, moved out of their villages or given to another monitor), as ODK Central's
+    ``GET /projects/:id/datasets/:name/integrity`` answers: ``?id=`` a comma-separated list of
+    entity ids (without it, every entity of the person's list). Collect then removes them.
+    """
+    if dataset != DATASET:
+        raise problem("not_found")
+    ids = None
+    if "id" in request.args:
+        ids = [i.strip() for i in ",".join(request.args.getlist("id")).split(",") if i.strip()]
+        for i in ids:
+            if not _ENTITY_ID.fullmatch(i):
+                raise problem(
+                    "request.invalid_parameter",
+                    parameter="id",
+                    detail=f"has '{i[:40]}', which is not an entity id (a UUID)",
+                )
+    states = entity_states(db(), g.user, ids)
+    entities = "".join(
+        f'<entity id="{escape(uuid)}"><deleted>{"true" if deleted else "false"}</deleted></entity>'
+        for uuid, deleted in states
+    )
+    body = f'<?xml version="1.0" encoding="UTF-8"?><data><entities>{entities}</entities></data>'
+    return openrosa_response(body)
+
+
+_ENTITY_ID = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
 
 
 @bp.route("/submission", methods=["HEAD"])

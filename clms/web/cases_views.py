@@ -17,6 +17,7 @@ from clms.cases import workflow as wf
 from clms.cases.ages import ChildAge
 from clms.cases.assessment import AssessmentInput, record_assessment
 from clms.cases.closure import decide_closure, propose_closure
+from clms.cases.entities import resolve_conflict
 from clms.cases.opening import open_case, record_verification
 from clms.cases.plan import add_planned_service, decide_plan, remove_planned_service, submit_plan
 from clms.cases.queries import CASE_PAGING, STATE_FILTERS, CasePage, case_view, list_cases
@@ -489,3 +490,12 @@ def case_note(case_id: int):
     are notified)."""
     return _act(case_id, Msg("Note added."), add_note, case_id, request.form.get("text"),
                 for_user=request.form.get("for_user") or None, anchor="#timeline")  # fmt: skip
+
+
+@bp.route("/cases/<int:case_id>/entity-conflict/resolve", methods=["POST"])
+@allow(*CASE_ROLES)
+def case_entity_conflict_resolve(case_id: int):
+    """Mark resolved, with a note, the conflict between phones that updated the case from the
+    same version (clms.cases.entities)."""
+    return _act(case_id, Msg("Conflict between phones marked resolved."), resolve_conflict,
+                case_id, request.form.get("note"), anchor="#entity-conflict")  # fmt: skip

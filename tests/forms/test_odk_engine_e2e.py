@@ -7,12 +7,15 @@ constraints and relevance, and builds the submission it would send.
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 from lxml import etree
 from sqlalchemy import select
 
 from clms.db import session_scope
-from clms.models import Case, Child, ChildVisit, Household, Report, Submission, Visit
+from clms.models import Case, CaseEntity, Child, ChildVisit, Household, Report, Submission, Visit
 from tests.odk_engine_client import engine_available, fill_form
 
 pytestmark = pytest.mark.skipif(not engine_available(), reason="npm ci --prefix tests/odk_engine")
@@ -195,11 +198,12 @@ def test_engine_fills_report_and_followup(app, phone, process):
         kid = s.scalar(select(Child))
         s.add(Case(case_number="C-1", child_id=kid.id, village_id=kid.household.village_id))
     form, media = download(phone, "clms_followup")
-    assert b"C-1" in media["cases.csv"]
+    (listed,) = list(csv.DictReader(io.StringIO(media["cases.csv"].decode())))
+    assert listed["case_number"] == "C-1" and listed["__version"] == "1"
     payload = fill_form(
         form,
         {
-            "case": "C-1",
+            "case_entity": listed["name"],  # the monitor picks the case; its number follows
             "child_present": "yes",
             "attends_school": "yes",
             "work_hours_7d": 0,
@@ -217,3 +221,7 @@ def test_engine_fills_report_and_followup(app, phone, process):
         visit = s.scalar(select(Visit).where(Visit.kind == "followup"))
         assert visit.notes == "Doing well" and visit.child_visits[0].child.name == "Akissi Yao"
         assert visit.services_received == ["school_kit_costs"]
+        # the engine's <meta><entity> updated the case entity from the version it read
+        entity = s.scalar(select(CaseEntity))
+        assert (entity.uuid, entity.version, entity.conflict) == (listed["name"], 2, None)
+        assert entity.properties["child_present"] == "yes"

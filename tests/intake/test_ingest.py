@@ -218,7 +218,7 @@ def test_report_and_followup_are_parsed(app, phone, process):
         kid = s.scalar(select(Child))
         s.add(Case(case_number="C-2026-0001", child_id=kid.id, village_id=kid.household.village_id))
     cases = phone.get("/forms/clms_followup/media/cases.csv").data.decode().splitlines()
-    assert cases[1].split(",") == ["C-2026-0001", "C-2026-0001 Adjoua", "Adjoua", "V1"]
+    assert cases[1].split(",")[1:6] == ["C-2026-0001 Adjoua", "1", "C-2026-0001", "Adjoua", "V1"]
     followup = (
         f'<data id="clms_followup" version="{live_version(app, "clms_followup")}">'
         "<case>C-2026-0001</case><child_present>yes</child_present><attends_school>yes</attends_school>"

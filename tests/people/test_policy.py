@@ -93,6 +93,7 @@ def everything(app, world, phone, version, make_user):
             "submission_id": s.scalar(select(Submission.id).limit(1)),
             "xml_form_id": "clms_followup",
             "filename": "cases.csv",
+            "dataset": "cases",
             "fmt": "csv",
         }
         values["child_id"] = values["child_uid"]

@@ -602,6 +602,20 @@ def fill_every_table(s) -> None:
                       submitted_at="2026-01-02T00:00:00.000Z", code="409.3",
                       message="A submission with this instanceID exists with other content.",
                       first_failed_at=NOW, last_tried_at=NOW))  # fmt: skip
+    # a case as the phones' entity, with a follow-up's version in conflict, resolved (issue 18)
+    entity = m.CaseEntity(case_id=s.scalar(select(func.min(m.Case.id))),
+                          uuid="6f0e2a1b-3c4d-4e5f-8a9b-0c1d2e3f4a5b", version=2,
+                          properties={"child_present": "no"}, created_at=NOW, updated_at=NOW)
+    s.add(entity)
+    s.flush()
+    s.add(m.CaseEntityVersion(entity_id=entity.id, version=2, base_version=1,
+                              submission_id=sub.id, submitter_id=olga.id, at=NOW,
+                              received={"child_present": "no"}, properties={"child_present": "no"},
+                              branch_id="3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b", trunk_version=1,
+                              branch_base_version=1, conflict="hard",
+                              conflicting=["child_present"], resolved_at=NOW,
+                              resolved_by_id=olga.id,
+                              resolution_note="Seen at the farm."))  # fmt: skip
 
 
 def every_row(engine) -> dict[str, list[tuple]]:

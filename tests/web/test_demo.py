@@ -361,6 +361,9 @@ def test_demo_on_a_database_with_users_of_its_own_changes_nothing(app, runner, m
 
 BUILD = Path(__file__).resolve().parents[2] / "forms" / "build"
 PRELOADS = {"start", "end", "deviceid", "username", "instanceName"}
+#: values the form computes (the follow-up's case number from the entity chosen, its date)
+COMPUTED = {"case", "followup_date"}
+CASE_ENTITY = "8c1f1b46-3c1e-4f0e-9a51-2b7d0f6c9e11"
 INTEGERS = {"age", "work_hours_7d", "chore_hours_7d", "child_age_estimate"}
 MEDIA = {
     "villages.csv": b"name,label,area\nV1,Gnamagui,CI-D1\n",
@@ -368,7 +371,11 @@ MEDIA = {
         b"name,label,tier\nT2-COOP-X,Coop X,2\nT3-GRP-X-1,Groupement X,3\n"
         b"none,None of these / does not sell,\n"
     ),
-    "cases.csv": b"name,label,first_name,village\nC-1,C-1 Awa,Awa,V1\n",
+    # the case entity list (clms.cases.entities.HEADER), as the server serves it
+    "cases.csv": (
+        b"name,label,__version,case_number,first_name,village,last_followup,child_present,"
+        b"attends_school,work_hours_7d\n" + CASE_ENTITY.encode() + b",C-1 Awa,3,C-1,Awa,V1,,,,\n"
+    ),
 }
 
 
@@ -383,7 +390,8 @@ def _engine_answers(values: dict[str, str], multiples: set[str]) -> dict:
     question, no computed value)."""
     out: dict = {}
     for name, value in values.items():
-        if name in PRELOADS or value == "" or (name == "age" and values.get("dob")):
+        if (name in PRELOADS or name in COMPUTED or value == ""
+                or (name == "age" and values.get("dob"))):  # fmt: skip
             continue  # preloads and the age computed from the date of birth are not typed in
         if name in multiples:
             out[name] = value.split()
@@ -439,10 +447,19 @@ def test_odk_engine_accepts_our_report_and_followup_answers():
             if form_id == "clms_report":
                 values = gen.report(MONITOR, VILLAGE)
             else:
-                values = followup_values(gen.rng, "C-1", MONITOR, services, when)
+                values = followup_values(gen.rng, "C-1", MONITOR, services, when,
+                                         entity_id=CASE_ENTITY)  # fmt: skip
             payload = fill_form(xform, _engine_answers(values, multiples), MEDIA)
-            ours = build_submission(primary_instance(xform), values, None, "uuid:y")
+            entity = {"id": CASE_ENTITY, "baseVersion": "3"} if form_id == "clms_followup" else None
+            ours = build_submission(primary_instance(xform), values, None, "uuid:y", entity)
             theirs, mine = parse_submission(parse_xml(payload)), parse_submission(parse_xml(ours))
             assert theirs.issues == [] and mine.issues == []
+            if form_id == "clms_followup":  # the engine's date is today's, ours the visit's
+                assert theirs.entity.properties.pop("last_followup") in {
+                    dt.date.today().isoformat(),
+                    dt.datetime.now(dt.UTC).date().isoformat(),
+                }
+                assert mine.entity.properties.pop("last_followup") == when.date().isoformat()
+                assert (theirs.entity.entity_id, theirs.entity.base_version) == (CASE_ENTITY, 3)
             fields = {f for f in vars(mine) if f not in ("meta", "issues")}
             assert {f: getattr(theirs, f) for f in fields} == {f: getattr(mine, f) for f in fields}
