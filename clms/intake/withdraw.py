@@ -30,6 +30,7 @@ from clms.models import (
     PullSource,
     Report,
     Submission,
+    User,
     Visit,
     utcnow,
 )
@@ -83,6 +84,12 @@ def _downstream(session: Session, chain: list[Submission]) -> dict:
             "reports": reports}  # fmt: skip
 
 
+def _person(actor) -> User | None:
+    """The person acting, for the alerts' and cases' history; a process (a name) is the system
+    there, and is named in the audit log."""
+    return actor if isinstance(actor, User) else None
+
+
 def _who(session: Session, head: Submission, reason: str | None, actor) -> Withdrawal:
     return Withdrawal(head.logical_id, head.form_id, head.instance_id, reason,
                       server_of(session, head), actor)  # fmt: skip
@@ -117,7 +124,8 @@ def withdraw_submission(
     session: Session, submission_id: int, reason: str, *, actor=None, detail: str = ""
 ) -> bool:
     """Withdraw the logical submission of ``submission_id`` for ``reason`` (one of
-    :data:`REASONS`); False when it was already withdrawn for that reason."""
+    :data:`REASONS`); False when it was already withdrawn for that reason. ``actor``: the
+    person, or a process's name (``"pull"``) for the audit, the system on the alerts and cases."""
     if reason not in REASONS:
         raise ValueError(f"unknown reason for a withdrawal: {reason!r}")
     chain = _chain(session, submission_id)
@@ -136,6 +144,7 @@ def withdraw_submission(
     )  # fmt: skip
     session.flush()
     found = _downstream(session, chain)
+    actor = _person(actor)
     who = _who(session, head, reason, actor)
     touched = []
     if not already:  # a new reason for the same withdrawal changes nothing the alerts count
@@ -179,6 +188,7 @@ def restore_submission(
     session.flush()
     now = utcnow()
     found = _downstream(session, chain)
+    actor = _person(actor)
     restore_alerts(session, found["child_visits"], found["reports"],
                    _who(session, head, None, actor), now)  # fmt: skip
     clear_flags(session, [s.id for s in chain], actor=actor, now=now)

@@ -157,9 +157,12 @@ def test_a_case_opened_from_the_alert_is_flagged_for_its_officer_never_closed(
         case = open_case(s, olga, _alert(s).id)
         case_id, state = case.id, case.state
         sub_id = _sub(s, "uuid:case").id
+    with session_scope(app) as s:  # as a pull withdraws it: the process named in the audit
+        withdraw_submission(s, sub_id, "deleted", actor="pull")
     with session_scope(app) as s:
-        withdraw_submission(s, sub_id, "deleted")
-    with session_scope(app) as s:
+        assert s.scalars(
+            select(AuditEvent.actor).where(AuditEvent.action == "submission.withdrawn")
+        ).all() == ["pull"]
         case = s.get(Case, case_id)
         assert case.state == state  # not closed
         assert _alert(s).status == "case_opened"  # the alert became the case: left as it is
@@ -188,7 +191,7 @@ def test_a_case_opened_from_the_alert_is_flagged_for_its_officer_never_closed(
         assert open_flags(s, case_id) == []
         assert _audited(s, "case.source_withdrawal_read")
     with session_scope(app) as s:
-        restore_submission(s, sub_id)
+        restore_submission(s, sub_id, actor="pull")
     with session_scope(app) as s:
         assert s.get(CaseWithdrawal, flag_id).restored_at is not None
         actions = s.scalars(select(CaseEvent.action).where(CaseEvent.case_id == case_id)).all()
