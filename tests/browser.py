@@ -45,6 +45,7 @@ BROWSER_MARKS = [
 
 
 TABLET = {"width": 800, "height": 1100}
+PHONE = {"width": 390, "height": 844}  # a common phone (iPhone 12-15) in CSS pixels
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -15,6 +15,7 @@ from tests import builders as b
 from tests.browser import (
     BROWSER_MARKS,
     DESKTOP,
+    PHONE,
     LiveServer,
     expect_flash,
     overflows_horizontally,
@@ -25,7 +26,6 @@ from tests.conftest import PASSWORD
 
 pytestmark = BROWSER_MARKS
 
-PHONE = {"width": 390, "height": 844}
 DAY = dt.timedelta(days=1)
 
 

@@ -18,6 +18,7 @@ from tests import builders as b
 from tests.browser import (
     BROWSER_MARKS,
     DESKTOP,
+    PHONE,
     LiveServer,
     expect_flash,
     overflows_horizontally,
@@ -27,7 +28,6 @@ from tests.browser import (
 
 pytestmark = BROWSER_MARKS
 
-PHONE = {"width": 390, "height": 844}
 T0 = dt.datetime(2026, 6, 10, 9, tzinfo=dt.UTC)
 
 

@@ -14,12 +14,11 @@ from playwright.sync_api import expect
 from clms.db import session_scope
 from clms.models import NoticePreference, User
 from tests import builders as b
-from tests.browser import BROWSER_MARKS, DESKTOP, LiveServer, expect_flash, sign_in
+from tests.browser import BROWSER_MARKS, DESKTOP, PHONE, LiveServer, expect_flash, sign_in
 from tests.browser import overflows_horizontally as too_wide
 
 pytestmark = BROWSER_MARKS
 
-PHONE = {"width": 390, "height": 844}
 SHOTS = Path("/tmp/clms-notices")
 DAY = dt.timedelta(days=1)
 

@@ -10,12 +10,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import BROWSER_MARKS, DESKTOP, LiveServer, overflows_horizontally, sign_in
+from tests.browser import BROWSER_MARKS, DESKTOP, PHONE, LiveServer, overflows_horizontally, sign_in
 from tests.submissions import child, household_xml
 
 pytestmark = BROWSER_MARKS
-
-PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture

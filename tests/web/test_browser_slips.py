@@ -11,11 +11,9 @@ from sqlalchemy import func, select
 from clms.db import session_scope
 from clms.models import SupplierLink
 from clms.supply.operations import SupplierInput, link, save_supplier
-from tests.browser import BROWSER_MARKS, DESKTOP, LiveServer, expect_flash, sign_in
+from tests.browser import BROWSER_MARKS, DESKTOP, PHONE, LiveServer, expect_flash, sign_in
 
 pytestmark = BROWSER_MARKS
-
-PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from clms.auth.collect import settings_of_payload
 from tests.browser import (
     BROWSER_MARKS,
     DESKTOP,
+    PHONE,
     LiveServer,
     expect_flash,
     overflows_horizontally,
@@ -30,7 +31,6 @@ from tests.browser import (
 
 pytestmark = BROWSER_MARKS
 
-PHONE = {"width": 390, "height": 844}
 SHOTS = Path(os.environ.get("CLMS_SCREENSHOTS") or tempfile.mkdtemp(prefix="clms-users-"))
 
 

@@ -18,6 +18,7 @@ from tests import builders as b
 from tests.browser import (
     BROWSER_MARKS,
     DESKTOP,
+    PHONE,
     LiveServer,
     expect_flash,
     overflows_horizontally,
@@ -27,7 +28,6 @@ from tests.browser import (
 
 pytestmark = BROWSER_MARKS
 
-PHONE = {"width": 390, "height": 844}
 HOME = {"en": "Your cases whose source was withdrawn: read the flag",
         "fr": "Vos dossiers dont la source a été retirée : lisez le signalement"}  # fmt: skip
 BANNER = {"en": "A submission behind this case was withdrawn",
