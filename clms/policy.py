@@ -255,7 +255,10 @@ POLICY: dict[str, dict[str, str]] = {
     # under the person's own username, KoboCollect's way (asked with each identity's own name)
     **{
         f"openrosa_user.{name}": rule(PHONES)
-        for name in ("form_list", "form_xml", "manifest", "media", "submission_probe", "submission")
+        for name in (
+            "form_list", "form_xml", "manifest", "media", "entity_integrity", "submission_probe",
+            "submission",
+        )  # fmt: skip
     },
 }
 

@@ -22,7 +22,7 @@ from clms.intake.withdraw import apply_remote_state
 from clms.models import utcnow
 from forms.pull import kobo_changes as kc
 from forms.pull.clients import KoboClient, RemoteNotFound, Target
-from forms.pull.run import PullResult, record_problem
+from forms.pull.run import PullResult, record_problem, remember_retry
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,13 @@ def _refetch(sessions, target: Target, client: KoboClient, row, why: str, result
                 session, lambda: kc.store_refetched(session, target.id, row, incoming)
             )
     except Problem as p:
-        record_problem(result, row.instance_id, p.code, p.message)
+        # it waits on the retry list, tried again at every pull, even once out of the window
+        code, message = str(p.code), p.message
+        record_problem(result, row.instance_id, code, message)
+        with sessions() as session:
+            commit_retrying(
+                session, lambda: remember_retry(session, target.id, row.entry, code, message)
+            )
         return
     if created:
         result.stored += 1

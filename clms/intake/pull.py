@@ -193,6 +193,18 @@ def _known(sessions, instance_ids: list[str]) -> set[str]:
         )
 
 
+def _held(session: Session, source_id: int, remote_id) -> bool:
+    """Whether a version of the source's submission ``remote_id`` is stored here."""
+    return (
+        session.scalar(
+            select(Submission.id)
+            .where(Submission.pull_source_id == source_id, Submission.remote_id == str(remote_id))
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def _store(sessions, target: Target, pulled: Pulled, result: PullResult) -> None:
     """Store one fetched submission with the cursor that covers it, in its own transaction, and
     make it follow what its server says of it. One the ingest refuses, or the server no longer
@@ -241,7 +253,11 @@ def _take(session: Session, target: Target, pulled: Pulled) -> tuple[bool, int, 
         move_cursor(session, target.id, entry.submitted_at, False)
     if pulled.changed_at:
         move_changes_cursor(session, target.id, pulled.changed_at)
-    retried = forget_retry(session, target.id, entry.remote_id)
+    # off the retry list only once it is here: a pull that brought only its state (a review
+    # decision on a submission the ingest refused) leaves it waiting
+    retried = _held(session, target.id, entry.remote_id) and forget_retry(
+        session, target.id, entry.remote_id
+    )
     changed = False
     if pulled.state is not None:
         changed = bool(

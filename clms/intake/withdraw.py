@@ -27,6 +27,7 @@ from clms.models import (
     Alert,
     ChildVisit,
     Classification,
+    Form,
     PullSource,
     Report,
     Submission,
@@ -233,6 +234,8 @@ def apply_remote_state(
         .order_by(Submission.id)
     ).all()
     if not rows:
+        rows = _unlinked(session, source_id, str(remote_id))
+    if not rows:
         return None
     if review_state is not _UNSET:
         for row in rows:
@@ -245,3 +248,28 @@ def apply_remote_state(
         done = restore_submission(session, head.id, actor=actor, detail=detail)
     session.flush()
     return done
+
+
+def _unlinked(session: Session, source_id: int, remote_id: str) -> list[Submission]:
+    """A submission pulled from ODK Central before pulls kept where it lives (migration 0019),
+    found by its rootId (the instanceID of its first version) in the source's form, and linked
+    now, so its server's deletions and review decisions follow it. Kobo's ``_id`` names no
+    instance: its rows are linked by the re-check (forms.pull.kobo_changes)."""
+    source = session.get(PullSource, source_id)
+    if source is None or source.kind != "central":
+        return []
+    rows = list(
+        session.scalars(
+            select(Submission)
+            .join(Form, Form.id == Submission.form_id)
+            .where(
+                Form.xml_form_id == source.remote_form_id,
+                Submission.pull_source_id.is_(None),
+                Submission.logical_id == remote_id,
+            )
+            .order_by(Submission.id)
+        )
+    )
+    for row in rows:
+        row.pull_source_id, row.remote_id = source_id, remote_id
+    return rows

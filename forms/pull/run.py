@@ -306,19 +306,26 @@ class PullRun:
             return
         since = look_back(changes_cursor, self.lookback)
         size = self._size()
-        for entry in client.list_updated(since, size, result):
-            seen = self.handled.get(str(entry.remote_id), False)
-            if seen == entry.updated_at:  # fetched in this run as it is now: its state only
-                pulled = Pulled(entry, None, state=entry.remote_state,
-                                review_state=entry.review_state)  # fmt: skip
+        # both listings first, then one stream, oldest change first: the one changes cursor
+        # moves over both, so a listing that fails cannot make the other's changes skipped
+        updated = client.list_updated(since, size, result)
+        deleted = client.list_deleted(since, size, result)
+        stream = sorted(
+            [(_instant(e.updated_at), 0, n, e) for n, e in enumerate(updated)]
+            + [(_instant(e.deleted_at), 1, n, e) for n, e in enumerate(deleted)],
+            key=lambda item: item[:3],
+        )
+        for _when, kind, _n, entry in stream:
+            if kind == 1:
+                yield Pulled(entry, None, None, state="deleted", review_state=entry.review_state,
+                             cursor=False, changed_at=entry.deleted_at)  # fmt: skip
+            elif self.handled.get(str(entry.remote_id), False) == entry.updated_at:
+                # fetched in this run as it is now: its state only
+                yield Pulled(entry, None, state=entry.remote_state, review_state=entry.review_state,
+                             cursor=False, changed_at=entry.updated_at)  # fmt: skip
             else:
                 pulled = self._fetch(entry, result, count=False, only_edits=True)
-            yield replace(pulled, cursor=False, changed_at=entry.updated_at)
-            if progress:
-                progress(result)
-        for entry in client.list_deleted(since, size, result):
-            yield Pulled(entry, None, None, state="deleted", review_state=entry.review_state,
-                         cursor=False, changed_at=entry.deleted_at)  # fmt: skip
+                yield replace(pulled, cursor=False, changed_at=entry.updated_at)
             if progress:
                 progress(result)
         if deleted_here:
@@ -342,8 +349,8 @@ class PullRun:
         try:
             if central and entry.edits != 0:
                 return self._fetch_versions(entry, base)
-            if only_edits:
-                return base
+            if only_edits and str(entry.remote_id) in self.known([str(entry.remote_id)]):
+                return base  # held here: its state is what changed
             return replace(base, incoming=self.client.fetch(entry))
         except RemoteNotFound as exc:
             # deleted between the listing and now: nothing to store now, it waits on the retry

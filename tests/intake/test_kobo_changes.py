@@ -277,6 +277,27 @@ def test_a_back_dated_row_is_fetched_on_the_next_pull(app, version, kobo):
     assert rows(app)[2]["remote_id"] == str(late.id)
 
 
+def test_a_late_row_the_ingest_refuses_waits_on_the_retry_list(app, version, kobo):
+    """A row only the re-check finds, refused by the ingest (a form version this server never
+    had), waits on the retry list with its reason, tried again at every pull."""
+    from clms.models import PullRetry
+
+    kobo.add(visit(version, 1, prefix="K"))
+    source_id = add_kobo(app, kobo)
+    pull(app, source_id)
+    earlier = (utcnow() - dt.timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    late = kobo.add(
+        visit("1999010101", 2, prefix="K").replace(
+            b"<data ", f'<data submissionDate="{earlier}" '.encode(), 1
+        )
+    )
+    result, _ = pull(app, source_id)
+    assert result.problem_count == 1
+    with session_scope(app) as s:
+        [waiting] = s.scalars(select(PullRetry)).all()
+        assert (waiting.remote_id, waiting.code) == (str(late.id), "400.6")
+
+
 def test_a_submission_a_phone_pushed_as_well_is_linked_and_followed(app, version, phone, kobo):
     pushed = visit(version, 1, prefix="K")
     assert phone.submit(pushed).status_code == 201

@@ -355,3 +355,77 @@ def test_admins_see_the_retry_list_with_its_reason_and_attempts_in_english_and_f
     pull(app, source_id, lookback=0)  # the server has it again: stored, off the list
     page = client.get("/sources").get_data(as_text=True)
     assert "Submissions waiting to be pulled again" not in page
+
+
+# --- found by attacking the change (issue 18's review) -------------------------------------------
+
+
+def test_a_review_of_a_refused_submission_leaves_it_on_the_retry_list(app, version, phone, central):
+    # refused by the ingest (other XML under an instanceID a phone sent here), then reviewed in
+    # Central: the changes pass brings its state only, and it must stay waiting
+    assert phone.submit(visit(version, 1, head="Kouassi Yao")).status_code == 201
+    central.add(visit(version, 1, head="Changed on Central"))
+    source_id = add_central(app, central)
+    pull(app, source_id)
+    central.review("uuid:C-1", "approved")
+    second, _ = pull(app, source_id)
+    [waiting] = retries(app)
+    assert waiting.remote_id == "uuid:C-1" and waiting.attempts == 2
+    assert second.retried == 0
+
+
+def test_a_submission_never_pulled_that_only_the_changes_list_names_is_fetched(
+    app, version, central
+):
+    # older than the cursor and its look-back (restored after a deletion, say), then reviewed:
+    # only the changes listing names it, and it is fetched in full
+    late = central.add(visit(version, 1), at=dt.datetime(2026, 11, 1, 9, 0, tzinfo=UTC))
+    central.add(visit(version, 2), at=dt.datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
+    central.delete(late.root_id)
+    source_id = add_central(app, central)
+    pull(app, source_id, lookback=0)
+    assert [r.instance_id for r in rows(app)] == ["uuid:C-2"]
+    central.restore(late.root_id)
+    central.review(late.root_id, "approved")
+    second, _ = pull(app, source_id, lookback=0)
+    assert second.ok, second.error
+    assert sorted(r.instance_id for r in rows(app)) == ["uuid:C-1", "uuid:C-2"]
+    assert [r.withdrawn_reason for r in rows(app)] == [None, None]
+
+
+def test_a_failed_deletions_listing_does_not_let_the_edits_move_the_cursor_past_a_deletion(
+    app, version, central
+):
+    subs = [central.add(visit(version, n)) for n in (1, 2)]
+    source_id = add_central(app, central)
+    pull(app, source_id, lookback=0)
+    central.delete(subs[0].root_id)
+    central.review(subs[1].root_id, "hasIssues")  # a later change than the deletion
+    central.fail(5, 503, match="deletedAt")
+    first, _ = pull(app, source_id, lookback=0, attempts=2)
+    assert not first.ok
+    central.heal()
+    second, _ = pull(app, source_id, lookback=0)
+    assert second.ok, second.error
+    assert [(r.instance_id, r.withdrawn_reason) for r in rows(app)] == [
+        ("uuid:C-1", "deleted"), ("uuid:C-2", None)
+    ]  # fmt: skip
+
+
+def test_a_submission_pulled_before_pulls_kept_its_place_follows_its_deletion(
+    app, version, central
+):
+    central.add(visit(version, 1))
+    source_id = add_central(app, central)
+    pull(app, source_id)
+    with session_scope(app) as s:  # as migration 0019 found it: pulled, not linked
+        for row in s.scalars(select(Submission)):
+            row.pull_source_id = row.remote_id = None
+        s.commit()
+    central.delete("uuid:C-1")
+    result, _ = pull(app, source_id)
+    assert result.ok, result.error
+    [row] = rows(app)
+    assert (row.withdrawn_reason, row.pull_source_id, row.remote_id) == (
+        "deleted", source_id, "uuid:C-1"
+    )  # fmt: skip
