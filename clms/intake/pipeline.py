@@ -188,7 +188,9 @@ def run(
         far_km=settings.far_km,
         max_children=settings.max_children,
     )
-    updates = followup_updates(items)
+    # a follow-up held for review (a case outside the monitor's villages, say) does not change
+    # the phones' copy of the case until a reviewer lets it through
+    updates = followup_updates(i for i in items if not saved.issues.get(i.submission_id))
     if updates:
         apply_followups(session, updates)
     visits, reports = findings(saved)

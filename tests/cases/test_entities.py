@@ -23,7 +23,16 @@ from sqlalchemy import func, select
 from clms.cases.entities import HEADER, EntityUpdate, apply_followups, resolve_conflict
 from clms.cases.merge import merge_children
 from clms.db import session_scope
-from clms.models import AuditEvent, Case, CaseEntity, CaseEntityVersion, FormVersion, User
+from clms.models import (
+    AuditEvent,
+    Case,
+    CaseEntity,
+    CaseEntityVersion,
+    FormVersion,
+    Submission,
+    User,
+    Village,
+)
 from clms.openrosa.media import media_for
 from forms.parse import FOLLOWUP_ENTITY_PROPERTIES, EntityBlock
 from forms.publish import BUILD_DIR
@@ -245,6 +254,27 @@ def test_a_followup_makes_a_new_version_of_the_case_entity(app, phone, cases, pr
     # the phone's next download carries the new version and values
     (row,) = entity_rows(phone)[1]
     assert (row["__version"], row["attends_school"], row["work_hours_7d"]) == ("2", "no", "6")
+
+
+def test_a_followup_held_for_review_does_not_change_the_entity(app, phone, cases, process):
+    # the case moved to another area after the phone took it: the follow-up is held for review
+    # (case outside the monitor's villages), and the other area's phones keep the entity as it was
+    version = live_version(app, "clms_followup")
+    entity_rows(phone)
+    aya = uuid_of(app, cases["aya"])
+    with session_scope(app) as s:
+        case = s.scalar(select(Case).where(Case.case_number == cases["aya"]))
+        case.village_id = s.scalar(select(Village.id).where(Village.code == "V3"))
+        s.commit()
+    follow_up(phone, version, cases["aya"], aya, 1, "2026-06-10T09:00:00.000+00:00",
+              attends_school="no", work_hours_7d=6)  # fmt: skip
+    process()
+    with session_scope(app) as s:
+        held = s.scalar(select(Submission).order_by(Submission.id.desc()).limit(1))
+        assert held.status == "review"
+        assert "case_out_of_scope" in {r["code"] for r in held.review_reasons}
+        entity = s.scalar(select(CaseEntity).where(CaseEntity.uuid == aya))
+        assert entity.version == 1 and "attends_school" not in entity.properties
 
 
 def test_two_phones_updating_from_the_same_version_make_a_conflict_for_the_officer(
