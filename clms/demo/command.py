@@ -256,7 +256,22 @@ def _build(app, seed, households, base_url, server, shared, realm) -> tuple[list
         say("Stored: " + ", ".join(f"{n} {status}" for status, n in sorted(rows)))
         _show_alerts()
         failed = _remediation(app, generator, plan, base_url, passwords) or failed
+        _in_step(app, next((a.username for a in plan.accounts if a.role == "officer"), None))
     return plan.accounts, failed
+
+
+def _in_step(app, officer: str | None) -> None:
+    """The cooperative's ODK Central and what it did to some submissions (clms.demo.in_step)."""
+    from clms.db import session_scope
+    from clms.demo.in_step import SOURCE, make_in_step
+
+    with session_scope() as session:
+        made = make_in_step(session, app.config["CREDENTIALS_KEY"], officer)
+    say(
+        f"Pulled from '{SOURCE}' (switched off: not reachable from the demo): {made.pulled} "
+        f"visits; deleted there: the visit behind case {made.deleted or '-'}; rejected there: "
+        f"submission {made.rejected or '-'}; 1 submission waiting on its retry list."
+    )
 
 
 def _refusal(p: Problem) -> str:

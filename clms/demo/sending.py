@@ -4,6 +4,7 @@ would from ODK Collect: HTTP Digest, ``POST /submission``, four at a time.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import uuid
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from clms.cases.entities import ensure_entities
 from clms.demo.answers import Generator, followup_values, household_values
 from clms.demo.plan import DemoPlan, MonitorPlan
 from clms.demo.submissions import build_submission, choice_values, primary_instance
-from clms.models import Form, PlannedService, Village
+from clms.models import Form, PlannedService, User, Village
 
 HOUSEHOLD_FORM = "clms_household_visit"
 FOLLOWUP_FORM = "clms_followup"
@@ -203,6 +204,10 @@ def followup_jobs(session: Session, generator: Generator, plan: DemoPlan) -> lis
         for e in ensure_entities(session, sorted({case.id for case, _ in visits})).values()
     }
     jobs = []
+    # a second phone, offline, updates the same version as a follow-up: one of the cases of the
+    # officer whose password the demo prints, so the conflict is on their pages
+    offline = None
+    shown_officer = _shown_officer(session, plan)
     for case, when in visits:
         village = codes.get(case.village_id)
         monitor = next((m for m in plan.monitors if village in m.village_codes), None)
@@ -220,7 +225,34 @@ def followup_jobs(session: Session, generator: Generator, plan: DemoPlan) -> lis
         entity = {"id": entity_id, "baseVersion": str(base)} if _has_entity(template) else None
         xml = build_submission(template, values, None, _instance_id(generator.rng), entity)
         jobs.append(Job(FOLLOWUP_FORM, monitor.username, xml, case.case_number))
+        if entity is not None and (offline is None or (
+            case.officer_id == shown_officer and offline[0].officer_id != shown_officer
+        )):  # fmt: skip
+            offline = (case, when, village, entity)
+    if offline is not None:  # the officer sees the conflict on the case (clms.cases.entities)
+        jobs.append(_second_phone(generator, plan, template, services, offline, planned))
     return jobs
+
+
+def _shown_officer(session: Session, plan: DemoPlan) -> int | None:
+    """The id of the officer the demo's sign-in list shows (the plan's first officer)."""
+    name = next((a.username for a in plan.accounts if a.role == "officer"), None)
+    return session.scalar(select(User.id).where(User.username == name)) if name else None
+
+
+def _second_phone(generator, plan, template, services, first, planned) -> Job:
+    """A follow-up of the same case by another monitor of its village (else the same one, on a
+    second phone), three hours later, made offline from the same version of the case as the first,
+    finding the child the other way: the two updates conflict, as ODK Central would say."""
+    case, when, village, entity = first
+    covering = [m for m in plan.monitors if village in m.village_codes]
+    monitor = covering[1] if len(covering) > 1 else covering[0]
+    values = followup_values(
+        generator.rng, case.case_number, monitor, services, when + dt.timedelta(hours=3),
+        recovering=False, planned=planned.get(case.id, ()), entity_id=entity["id"],
+    )  # fmt: skip
+    xml = build_submission(template, values, None, _instance_id(generator.rng), dict(entity))
+    return Job(FOLLOWUP_FORM, monitor.username, xml, f"{case.case_number} (a second phone)")
 
 
 def _has_entity(template: etree._Element) -> bool:

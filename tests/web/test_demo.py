@@ -21,9 +21,13 @@ from clms.models import (
     Area,
     Brand,
     Case,
+    CaseEntity,
+    CaseWithdrawal,
     Child,
     ChildVisit,
     Household,
+    PullRetry,
+    PullSource,
     Referral,
     Report,
     Submission,
@@ -224,7 +228,22 @@ def test_demo_builds_everything_and_sends_through_openrosa(app, runner):
             "gps",
             "village",
         ]
-        assert all(sub.source == "openrosa" and sub.submitter_id for sub in household_subs)
+        # every visit came through the endpoint, signed by its monitor; one village's visits are
+        # then those of the cooperative's ODK Central (clms.demo.in_step), which deleted one
+        # and rejected another after they arrived
+        assert all(sub.submitter_id for sub in household_subs)
+        pulled = [sub for sub in household_subs if sub.source == "central"]
+        assert pulled and all(sub.pull_source_id and sub.remote_id for sub in pulled)
+        assert {sub.source for sub in household_subs} == {"openrosa", "central"}
+        assert {sub.withdrawn_reason for sub in pulled} >= {"deleted"}
+        source = s.scalar(select(PullSource))
+        assert (source.kind, source.enabled) == ("central", False)
+        [waiting] = s.scalars(select(PullRetry)).all()
+        assert waiting.code == "400.6" and "has no version" in waiting.message
+        [flag] = s.scalars(select(CaseWithdrawal)).all()
+        assert flag.reason == "deleted" and flag.acknowledged_at is None
+        # a second phone updated a case from the version another had updated: a conflict
+        assert s.scalar(select(func.count(CaseEntity.id)).where(CaseEntity.conflict.is_not(None)))
         assert s.scalar(select(func.count(Household.id))) == 43
         assert s.scalar(select(func.count(Visit.id)).where(Visit.kind == "household")) == 43
         n_children = s.scalar(select(func.count(Child.id)))
