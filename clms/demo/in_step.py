@@ -11,7 +11,6 @@ for its officer), and one submission waits on the retry list with the reason the
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -87,9 +86,10 @@ def make_in_step(session: Session, key: str, officer: str | None = None) -> InSt
         sub.source, sub.pull_source_id, sub.remote_id = "central", source.id, sub.logical_id
         newest = max(newest or sub.received_at, sub.received_at)
         out.pulled += 1
-    when = newest or utcnow()
-    source.cursor = when.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    source.last_pull_at = source.last_success_at = when + dt.timedelta(minutes=5)
+    now = utcnow()
+    source.cursor = (newest or now).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    # its last pull: now, the one that found the deletion, the rejection and the refusal
+    source.last_pull_at = source.last_success_at = now
     source.pulled_total = out.pulled
     # deleted on Central by the cooperative's data manager: the case is flagged, not closed
     deleted = _visit_submission(session, Alert.id == case.alert_id)
