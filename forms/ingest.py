@@ -206,6 +206,9 @@ def ingest_submission(
         # a pulled version that replaces nothing: the first of its chain, or an older version
         # arriving after a later one was stored (kept, not current)
         current = _current_of(session, form.id, SUBMISSIONS.c.logical_id == logical_id) is None
+    # a version of a submission its server withdrew is withdrawn too: it waits, unprocessed,
+    # until the server restores it (clms.intake.withdraw)
+    withdrawn = _withdrawn_chain(session, form.id, logical_id) if deprecated_id else None
     submission_id = session.execute(
         _INSERT_SUBMISSION,
         {
@@ -225,6 +228,8 @@ def ingest_submission(
             "review_reasons": [],
             "pull_source_id": incoming.pull_source_id,
             "remote_id": incoming.remote_id,
+            "withdrawn_at": withdrawn.withdrawn_at if withdrawn else None,
+            "withdrawn_reason": withdrawn.withdrawn_reason if withdrawn else None,
         },
     ).scalar_one()
     if manifest is not None:
@@ -263,6 +268,19 @@ def _retry(
         existing.id, existing.status, existing.review_reasons, created=False,
         attachments_added=added,
     )  # fmt: skip
+
+
+def _withdrawn_chain(session: Session, form_id: int, logical_id: str) -> Row | None:
+    """When and why the server withdrew the logical submission ``logical_id``, if it did."""
+    return session.execute(
+        select(SUBMISSIONS.c.withdrawn_at, SUBMISSIONS.c.withdrawn_reason)
+        .where(
+            SUBMISSIONS.c.form_id == form_id,
+            SUBMISSIONS.c.logical_id == logical_id,
+            SUBMISSIONS.c.withdrawn_at.is_not(None),
+        )
+        .limit(1)
+    ).first()
 
 
 def _current_of(session: Session, form_id: int, *where) -> Row | None:

@@ -24,7 +24,9 @@ _PEEK = (
         SUBMISSIONS.c.id, SUBMISSIONS.c.xml, SUBMISSIONS.c.received_at, SUBMISSIONS.c.submitter_id,
         SUBMISSIONS.c.accepted_reasons,
     )  # fmt: skip
-    .where(SUBMISSIONS.c.status == "received")
+    # one its server withdrew before it was processed waits, unprocessed, until it is restored
+    # (clms.intake.withdraw): then it is processed as if it had just arrived, alerts and all
+    .where(SUBMISSIONS.c.status == "received", SUBMISSIONS.c.withdrawn_at.is_(None))
     .order_by(SUBMISSIONS.c.id)
     .limit(bindparam("batch"))
 )
@@ -90,7 +92,7 @@ def waiting(session: Session) -> tuple[int, dt.datetime | None]:
     """How many submissions wait to be processed, and when the oldest arrived (None if none)."""
     count, first = session.execute(
         select(func.count(), func.min(SUBMISSIONS.c.received_at)).where(
-            SUBMISSIONS.c.status == "received"
+            SUBMISSIONS.c.status == "received", SUBMISSIONS.c.withdrawn_at.is_(None)
         )
     ).one()
     return count, first

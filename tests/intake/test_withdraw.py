@@ -203,18 +203,21 @@ def test_an_edit_arriving_for_a_withdrawn_submission_stays_withdrawn(app, phone,
     process()
     with session_scope(app) as s:
         withdraw_submission(s, _sub(s, "uuid:v1").id, "deleted")
-    # the server's edit of it arrives later (a pull of its versions): kept, never counting
+    # the server's edit of it arrives later (a pull of its versions): kept, withdrawn, and it
+    # waits unprocessed until its server restores it
     _visit(phone, version, "uuid:v2", deprecated_id="uuid:v1", age=10, hazards="agrochemicals",
            **WORKING)  # fmt: skip
     process()
     with session_scope(app) as s:
         v2 = s.scalar(select(Submission).where(Submission.instance_id == "uuid:v2"))
-        assert (v2.status, v2.withdrawn_reason) == ("parsed", "deleted")
-        assert s.scalar(select(Visit.current).where(Visit.submission_id == v2.id)) is False
+        assert (v2.status, v2.withdrawn_reason) == ("received", "deleted")
+        assert s.scalar(select(Visit.id).where(Visit.submission_id == v2.id)) is None
         assert s.scalars(select(Alert)).all() == []  # no alert from a withdrawn submission
         restore_submission(s, v2.id)
+    process()  # restored: processed as if it had just arrived
     with session_scope(app) as s:
         assert s.scalar(select(Visit.current).where(Visit.submission_id == v2.id)) is True
+        assert _alert(s).status == "new" and _alert(s).severity in ("high", "critical")
 
 
 def test_a_submission_withdrawn_before_it_was_processed_never_counts(app, phone, version, process):
@@ -223,8 +226,15 @@ def test_a_submission_withdrawn_before_it_was_processed_never_counts(app, phone,
         withdraw_submission(s, _sub(s, "uuid:early").id, "not_approved")
     process()
     with session_scope(app) as s:
-        assert s.scalar(select(Visit.current)) is False
+        assert s.scalars(select(Visit)).all() == []  # it waits, unprocessed
         assert s.scalars(select(Alert)).all() == []
+        assert _sub(s, "uuid:early").status == "received"
+        # approved again on the server: processed then, and the child's alert is raised
+        restore_submission(s, _sub(s, "uuid:early").id, actor="pull")
+    process()
+    with session_scope(app) as s:
+        assert s.scalar(select(Visit.current)) is True
+        assert _alert(s).status == "new"
 
 
 def test_the_child_record_and_the_map_forget_a_withdrawn_visit(
