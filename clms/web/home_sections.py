@@ -13,6 +13,8 @@ SECTIONS: dict[str, tuple[str, str | None, dict]] = {
     "cases_overdue": (N_("Your cases past a deadline"), "web.cases_index",
                       {"mine": "1", "overdue": "true"}),
     "cases_withdrawn": (N_("Your cases whose source was withdrawn: read the flag"), None, {}),
+    "cases_conflict": (N_("Your cases that phones updated without seeing each other: resolve"),
+                       None, {}),
     "cases_due": (N_("Your cases with a step due soon"), None, {}),
     "plans_returned": (N_("Your plans returned for changes"), None, {}),
     "followups_due": (N_("Follow-up visits due"), None, {}),

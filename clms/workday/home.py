@@ -14,9 +14,10 @@ What a section holds (``now``: the time of the request):
   ``cases_overdue`` (the officer's open cases past
   their step's deadline or their follow-up date), ``cases_withdrawn`` (their open cases flagged
   because a submission behind them was withdrawn by its server, the flag not yet acknowledged:
-  :mod:`clms.cases.withdrawn`), ``cases_due`` (step due within
-  :data:`DUE_SOON`), ``plans_returned`` (their cases whose plan a supervisor returned, to
-  revise), ``followups_due`` (follow-up visit due within :data:`FOLLOWUP_SOON`),
+  :mod:`clms.cases.withdrawn`), ``cases_conflict`` (their open cases that phones updated from
+  the same version, the conflict not yet resolved: :mod:`clms.cases.entities`), ``cases_due``
+  (step due within :data:`DUE_SOON`), ``plans_returned`` (their cases whose plan a supervisor
+  returned, to revise), ``followups_due`` (follow-up visit due within :data:`FOLLOWUP_SOON`),
   ``referrals_overdue`` (referrals of the officer's cases not answered by their deadline, or
   accepted and not done by their completion date), ``referrals_answered`` (accepted or rejected
   within :data:`ANSWERED_RECENTLY`), ``notes_for_you`` (case notes addressed to the person that
@@ -50,6 +51,7 @@ from clms.models import (
     ActionPlan,
     Alert,
     Case,
+    CaseEntity,
     CaseWithdrawal,
     Child,
     EncryptedSubmission,
@@ -189,11 +191,16 @@ def _officer(session: Session, user: User, now: dt.datetime, home: Home) -> list
         CaseWithdrawal.acknowledged_at.is_(None), CaseWithdrawal.restored_at.is_(None)
     )
     flagged = Case.id.in_(unread)
+    # phones updated the case from the same version: the officer resolves the conflict
+    disagreeing = Case.id.in_(
+        select(CaseEntity.case_id).where(CaseEntity.conflict.is_not(None))
+    )
     return [
         _alerts(session, parts, now, "alerts_overdue", overdue_condition(now)),
         _alerts(session, parts, now, "alerts_new", Alert.status == "new"),
         _cases(session, parts, now, "cases_overdue", mine, overdue_case_condition(now)),
         _cases(session, parts, now, "cases_withdrawn", mine, flagged),
+        _cases(session, parts, now, "cases_conflict", mine, disagreeing),
         _cases(
             session,
             parts,

@@ -53,7 +53,8 @@ def cases(app, phone, make_user):
     make_user("olga", "officer", areas=["CI-D1"])
     make_user("zoe", "monitor", areas=["CI-D1"])
     with session_scope(app) as s:
-        aya = b.case(s, b.child(s, b.household(s, "V1"), "Aya Koné"), state="implementation")
+        aya = b.case(s, b.child(s, b.household(s, "V1"), "Aya Koné"), state="implementation",
+                     officer="olga")  # fmt: skip
         zoe = s.scalar(select(User).where(User.username == "zoe"))
         ben = b.case(s, b.child(s, b.household(s, "V1"), "Ben Yao"), state="implementation",
                      monitor_id=zoe.id)  # fmt: skip
@@ -308,6 +309,10 @@ def test_two_phones_updating_from_the_same_version_make_a_conflict_for_the_offic
     assert "awa" in section and "zoe" in section  # who
     assert section.count("<mark") == 2  # the answer they disagree on, in both rows
     assert "Child seen" in section
+    # the officer's home lists it until it is resolved
+    home = client.get("/").data.decode()
+    assert "Your cases that phones updated without seeing each other: resolve" in home
+    assert cases["aya"] in home
     # resolving needs a note, then is audited and the section goes
     r = client.post(f"/cases/{case_id}/entity-conflict/resolve", data={"note": ""})
     assert r.status_code == 303
@@ -316,6 +321,7 @@ def test_two_phones_updating_from_the_same_version_make_a_conflict_for_the_offic
                     data={"note": "Zoe came after Aya left for the farm."})  # fmt: skip
     assert r.status_code == 303
     assert 'id="entity-conflict"' not in client.get(f"/cases/{case_id}").data.decode()
+    assert "phones updated without seeing each other" not in client.get("/").data.decode()
     with session_scope(app) as s:
         event = s.scalar(select(AuditEvent).where(
             AuditEvent.action == "case_entity.conflict_resolved"))  # fmt: skip
