@@ -22,19 +22,12 @@ from forms.pull.cli import sources_group
 from forms.pull.clients import ATTEMPTS, KoboClient
 from forms.pull.run import PullResult
 from forms.pull.sources import SourceInvalid, add_source, list_sources, update_source
-from tests.central_double import CentralDouble, iso_ms
+from tests.central_double import iso_ms
 from tests.conftest import PASSWORD
 from tests.kobo_double import KoboDouble
 from tests.submissions import child, household_xml
 
 UTC = dt.UTC
-
-
-@pytest.fixture
-def central():
-    double = CentralDouble().start()
-    yield double
-    double.stop()
 
 
 @pytest.fixture

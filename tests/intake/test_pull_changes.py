@@ -18,18 +18,10 @@ from clms.models import PullRetry, PullSource, Submission, SubmissionAttachment
 from forms.ingest import IncomingSubmission, ingest_submission
 from forms.pull.cli import sources_group
 from forms.pull.run import look_back
-from tests.central_double import CentralDouble
 from tests.intake.test_pull import add_central, pull, source_row, visit
 from tests.submissions import household_xml
 
 UTC = dt.UTC
-
-
-@pytest.fixture
-def central():
-    double = CentralDouble().start()
-    yield double
-    double.stop()
 
 
 def edit_of(version, n: int, old: str, new: str, head="Edited in Central") -> bytes:
