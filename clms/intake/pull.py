@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 
 import requests
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clms.db import commit_retrying, read_only
@@ -92,62 +92,6 @@ def pull_source(
     "source 'nawa-central': 3 fetched, 3 new, 0 already stored, 0 edits, 0 withdrawn, ..."
     """
     started = utcnow()
-    busy = _claim(sessions, source_id, started)
-    if busy is not None:
-        return busy
-    try:
-        return _pull_claimed(sessions, source_id, config, started, http, sleep, progress,
-                             page_size, attempts)  # fmt: skip
-    finally:
-        _release(sessions, source_id, started)
-
-
-# a pull's claim on its source older than this is taken for a pull that died (killed, lost its
-# database): another may start
-CLAIM_HOURS = 2
-
-
-def _claim(sessions, source_id: int, now: dt.datetime) -> PullResult | None:
-    """Claim the source for this pull (a conditional update, so two pulls of one source, the
-    scheduler's and an admin's "Pull now", never run at once); None when claimed, else the
-    result saying another pull runs."""
-    stale = now - dt.timedelta(hours=CLAIM_HOURS)
-    with sessions() as session:
-        claimed = session.execute(
-            update(PullSource)
-            .where(
-                PullSource.id == source_id,
-                or_(PullSource.pulling_since.is_(None), PullSource.pulling_since < stale),
-            )
-            .values(pulling_since=now)
-        ).rowcount
-        session.commit()
-        if claimed:
-            return None
-        source = session.get(PullSource, source_id)
-        if source is None:
-            raise LookupError(f"There is no pull source with id {source_id}.")
-        since = source.pulling_since.strftime("%Y-%m-%d %H:%M UTC")
-        return PullResult(
-            source=source.name, kind=source.kind, cursor=source.cursor,
-            error=f"another pull of this source is running (since {since}); try again when it "
-            "has finished",
-        )  # fmt: skip
-
-
-def _release(sessions, source_id: int, started: dt.datetime) -> None:
-    with sessions() as session:
-        session.execute(
-            update(PullSource)
-            .where(PullSource.id == source_id, PullSource.pulling_since == started)
-            .values(pulling_since=None)
-        )
-        session.commit()
-
-
-def _pull_claimed(
-    sessions, source_id, config, started, http, sleep, progress, page_size, attempts
-) -> PullResult:
     with sessions() as session:
         read_only(session)
         target, sealed = read_target(session, source_id)

@@ -40,6 +40,9 @@ REASONS = ("deleted", "rejected", "not_approved")
 
 
 def _chain(session: Session, submission_id: int) -> list[Submission]:
+    """Every version of the logical submission, locked until the transaction ends and read as
+    committed: of two pulls withdrawing it at once (the scheduler's and an admin's "Pull now"),
+    the second waits and then finds it withdrawn, so nothing is flagged or told twice."""
     first = session.get(Submission, submission_id)
     if first is None:
         raise LookupError(f"There is no submission with id {submission_id}.")
@@ -48,6 +51,8 @@ def _chain(session: Session, submission_id: int) -> list[Submission]:
             select(Submission)
             .where(Submission.form_id == first.form_id, Submission.logical_id == first.logical_id)
             .order_by(Submission.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
     )
 

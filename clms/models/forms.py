@@ -227,8 +227,6 @@ class PullSource(Base):
     cursor: Mapped[str | None] = mapped_column(String(64))
     # Central: the newest updatedAt or deletedAt seen, for edits, review states and deletions
     changes_cursor: Mapped[str | None] = mapped_column(String(64))
-    # when the pull running now started (None: none runs); one pull of a source at a time
-    pulling_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_pull_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_success_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -421,22 +421,3 @@ def test_a_submission_pulled_before_pulls_kept_its_place_follows_its_deletion(
     assert (row.withdrawn_reason, row.pull_source_id, row.remote_id) == (
         "deleted", source_id, "uuid:C-1"
     )  # fmt: skip
-
-
-def test_one_pull_of_a_source_at_a_time(app, version, central):
-    # the scheduler's pull runs; an admin's "Pull now" of the same source does nothing
-    central.add(visit(version, 1))
-    source_id = add_central(app, central)
-    with session_scope(app) as s:
-        s.get(PullSource, source_id).pulling_since = dt.datetime.now(UTC)
-        s.commit()
-    busy, _ = pull(app, source_id)
-    assert "another pull of this source is running" in busy.error and rows(app) == []
-    assert central.xml_requests() == []
-    # a claim left by a pull that died hours ago is taken over, and released at the end
-    with session_scope(app) as s:
-        s.get(PullSource, source_id).pulling_since = dt.datetime.now(UTC) - dt.timedelta(hours=3)
-        s.commit()
-    result, _ = pull(app, source_id)
-    assert result.ok and result.stored == 1
-    assert source_row(app, source_id).pulling_since is None
