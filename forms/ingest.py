@@ -328,10 +328,17 @@ def _replace_version(
     ).rowcount
     if retired != 1:
         raise problem("submission.deprecated_replaced", deprecated_id=deprecated_id)
+    stop_counting(session, [old.id])
+    return old.logical_id
+
+
+def stop_counting(session: Session, submission_ids: list[int]) -> None:
+    """The visits and reports of versions another replaced stop counting (history stays)."""
     for model in (Visit, Report):
         table = model.__table__
-        session.execute(update(table).where(table.c.submission_id == old.id).values(current=False))
-    return old.logical_id
+        session.execute(
+            update(table).where(table.c.submission_id.in_(submission_ids)).values(current=False)
+        )
 
 
 def _add_attachments(

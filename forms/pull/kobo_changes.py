@@ -31,16 +31,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from clms.errors import Problem
-from clms.models import Report, Submission, Visit
-from forms.ingest import IncomingSubmission, ingest_submission
+from clms.models import Submission
+from forms.ingest import IncomingSubmission, stop_counting
 from forms.pull.clients import Entry, PullError
-from forms.pull.run import KOBO_XML_DECLARATION
+from forms.pull.run import ingest_pulled
 
 #: days re-listed at each pull (``PULL_KOBO_RECHECK_DAYS``): an edit, a validation status or a
 #: deletion made later than this after the submission arrived is not seen
@@ -265,14 +264,7 @@ def store_refetched(
     link it to its ``_id``, and retire any older version of that ``_id`` still current (an edit
     whose previous version CLMS never saw). Returns (submission id, created). A refusal of the
     ingest (a :class:`~clms.errors.Problem`) is raised. Flushes, never commits."""
-    try:
-        ingested = ingest_submission(session, incoming)
-    except Problem as p:
-        # kpi prepends an XML declaration to a stored XML that had none (forms.pull.run)
-        if p.key != "submission.conflict" or not incoming.xml.startswith(KOBO_XML_DECLARATION):
-            raise
-        stripped = incoming.xml[len(KOBO_XML_DECLARATION) :]
-        ingested = ingest_submission(session, replace(incoming, xml=stripped))
+    ingested = ingest_pulled(session, "kobo", incoming)
     link_remote(session, ingested.submission_id, source_id, row.remote_id)
     _retire_older(session, source_id, row.remote_id, ingested.submission_id)
     session.flush()
@@ -291,6 +283,4 @@ def _retire_older(session: Session, source_id: int, remote_id: str, keep: int) -
     if not older:
         return
     session.execute(update(Submission).where(Submission.id.in_(older)).values(current=False))
-    for model in (Visit, Report):
-        table = model.__table__
-        session.execute(update(table).where(table.c.submission_id.in_(older)).values(current=False))
+    stop_counting(session, older)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from clms.errors import Problem
 from clms.models import PullRetry, PullSource, utcnow
 from forms.credentials import decrypt_credentials
-from forms.ingest import IncomingSubmission, ingest_submission
+from forms.ingest import IncomingSubmission, IngestResult, ingest_submission
 from forms.pull.clients import (
     ATTEMPTS,
     CentralClient,
@@ -400,16 +400,7 @@ def store_pulled(
     caller runs the transaction again (``clms.db.commit_retrying``), and it then finds the other's
     row. A refusal of the ingest (a :class:`~clms.errors.Problem`) is raised.
     """
-    try:
-        ingested = ingest_submission(session, incoming)
-    except Problem as p:
-        if not _kobo_added_declaration(target, incoming, p):
-            raise
-        # kpi prepends an XML declaration when the stored XML had none (an Enketo or OpenRosa
-        # push of the same submission to us came without it): compare the bytes it stored. The
-        # conflict is found before anything is written: the transaction goes on.
-        stripped = incoming.xml[len(KOBO_XML_DECLARATION) :]
-        ingested = ingest_submission(session, replace(incoming, xml=stripped))
+    ingested = ingest_pulled(session, target.kind, incoming)
     if submitted_at is not None:
         move_cursor(session, target.id, submitted_at, ingested.created)
     elif ingested.created:
@@ -417,12 +408,21 @@ def store_pulled(
     return ingested.created
 
 
-def _kobo_added_declaration(target: Target, incoming: IncomingSubmission, p: Problem) -> bool:
-    return (
-        p.key == "submission.conflict"
-        and target.kind == "kobo"
-        and incoming.xml.startswith(KOBO_XML_DECLARATION)
-    )
+def ingest_pulled(session: Session, kind: str, incoming: IncomingSubmission) -> IngestResult:
+    """:func:`forms.ingest.ingest_submission` for a submission pulled from a ``kind`` server.
+
+    kpi prepends an XML declaration when the stored XML had none (an Enketo or OpenRosa push of
+    the same submission to us came without it): a conflict is then checked against the bytes it
+    stored. The conflict is found before anything is written: the transaction goes on.
+    """
+    try:
+        return ingest_submission(session, incoming)
+    except Problem as p:
+        added = kind == "kobo" and incoming.xml.startswith(KOBO_XML_DECLARATION)
+        if p.key != "submission.conflict" or not added:
+            raise
+    stripped = incoming.xml[len(KOBO_XML_DECLARATION) :]
+    return ingest_submission(session, replace(incoming, xml=stripped))
 
 
 def move_cursor(session: Session, source_id: int, submitted_at: str | None, created: bool) -> None:
