@@ -247,6 +247,13 @@ def read_sessions(app: Flask, fallback: Session | None = None) -> Callable[[], S
     return make
 
 
+def ping(session: Session) -> None:
+    """One trivial statement on ``session``'s database (a health check): raises if it cannot be
+    reached."""
+    session.execute(text("SELECT 1"))
+    session.rollback()
+
+
 def primary_bind(session: Session):
     """Where to write, or to read what was just written, beside ``session``: the primary's engine
     for a session on the read replica, ``session``'s own bind otherwise."""

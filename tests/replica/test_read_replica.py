@@ -257,14 +257,19 @@ def test_the_nightly_snapshot_reads_the_standby_and_writes_the_primary(
 def test_a_stopped_standby_is_not_read_and_is_read_again_once_back(
     app, world, standby, statements, caplog
 ):
-    """The standby stopped: every page answers from the primary (the log says why), quickly (a
-    refused connection, no timeout); started again, it is read again."""
+    """The standby stopped: every page answers from the primary (the log and an administrator's
+    home page say why), quickly (a refused connection, no timeout); started again, it is read
+    again."""
     _primary, server = standby
     client = signed_in(app, "sam")
     headers = token(app, "sam")
     caught_up(standby)
     expected = _identified(app, headers)
     replica = app.extensions["clms_replica"]
+    admin = signed_in(app, "ada")
+    home = admin.get("/").get_data(as_text=True)
+    assert "Indicators, maps and exports are read from the replica, 0.0 s behind" in home
+    assert "Read replica" not in client.get("/").get_data(as_text=True)  # administrators only
     server._run(server_bin("pg_ctl"), "-D", str(server.data), "-m", "fast", "-w", "stop")
     try:
         reset(statements)
@@ -280,6 +285,8 @@ def test_a_stopped_standby_is_not_read_and_is_read_again_once_back(
                 answer.get_data()
                 assert answer.status_code == 200, path
         assert replica.state().status == "down"
+        home = admin.get("/").get_data(as_text=True)
+        assert "The replica is not read now: it does not answer." in home
         assert "is down" in caplog.text
         assert child_reads(statements, "primary")
         with app.app_context():
