@@ -332,10 +332,11 @@ PRIMARY = "clms_primary"  # session.info: the primary's engine, on a replica's s
 REQUEST_READS = "clms_request_reads"  # session.info: the request's read session (clms.audit)
 
 #: asked of the replica at most every RECHECK seconds per worker: is it a standby, is it streaming
-#: from the primary, how far behind is it (0 when it has replayed all it received)
+#: from the primary, how far behind is it (0 when it has replayed all it received; just after a
+#: restart it may have replayed more than its receiver has received yet)
 _CHECK = text(
     "SELECT pg_is_in_recovery(), EXISTS (SELECT 1 FROM pg_stat_wal_receiver), "
-    "CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+    "CASE WHEN pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn() THEN 0 "
     "ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END"
 )
 
@@ -399,7 +400,9 @@ class Replica:
             with self.engine.connect() as conn:
                 standby, streaming, lag = conn.execute(_CHECK).one()
         except DBAPIError as error:
-            return ReplicaState("down", detail=str(error.orig or error).strip().splitlines()[0])
+            return ReplicaState("down", detail=_first_line(error.orig or error))
+        except Exception as error:  # e.g. no connection to be had from its pool in time
+            return ReplicaState("down", detail=_first_line(error))
         lag = None if lag is None else max(0.0, float(lag))
         if not standby:
             return ReplicaState("not_standby")
@@ -426,8 +429,13 @@ class Replica:
 
     def _failed(self, context) -> None:
         if context.is_disconnect:  # the replica went away under a request: stop reading it now
-            self._set(ReplicaState("down", detail=str(context.original_exception).strip()))
+            self._set(ReplicaState("down", detail=_first_line(context.original_exception)))
 
     def _name(self) -> str:
         url = self.engine.url
         return f"{url.host}:{url.port or 5432}/{url.database}"
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
