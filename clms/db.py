@@ -428,7 +428,9 @@ class Replica:
             )
 
     def _failed(self, context) -> None:
-        if context.is_disconnect:  # the replica went away under a request: stop reading it now
+        # the replica went away under a request (its connection dropped, or no new one can be
+        # made): stop reading it now
+        if context.is_disconnect or context.connection is None:
             self._set(ReplicaState("down", detail=_first_line(context.original_exception)))
 
     def _name(self) -> str:

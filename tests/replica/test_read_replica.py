@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 import geo.hotspots.releases
+from clms.db import ReplicaState
 from clms.jobs.registry import JobContext, run_job
 from clms.models import AuditEvent, HotspotRelease, KpiSnapshot
 from tests.conftest import PASSWORD
@@ -255,7 +256,7 @@ def test_the_nightly_snapshot_reads_the_standby_and_writes_the_primary(
 
 
 def test_a_stopped_standby_is_not_read_and_is_read_again_once_back(
-    app, world, standby, statements, caplog
+    app, world, standby, statements, caplog, monkeypatch
 ):
     """The standby stopped: every page answers from the primary (the log and an administrator's
     home page say why), quickly (a refused connection, no timeout); started again, it is read
@@ -287,6 +288,14 @@ def test_a_stopped_standby_is_not_read_and_is_read_again_once_back(
         assert replica.state().status == "down"
         home = admin.get("/").get_data(as_text=True)
         assert "The replica is not read now: it does not answer." in home
+        # a replica lost between its check and the request's reading it: that request answers
+        # 503 as for the primary, and the replica is marked down at once
+        with monkeypatch.context() as patch:
+            patch.setattr(replica, "readable", lambda: True)
+            replica._state = ReplicaState("streaming", 0.0)
+            lost = app.test_client().get(f"/api/v1/kpis?{YEAR}", headers=headers)
+        assert lost.status_code == 503 and lost.headers["Retry-After"] == "60"
+        assert replica._state.status == "down"
         assert "is down" in caplog.text
         assert child_reads(statements, "primary")
         with app.app_context():
