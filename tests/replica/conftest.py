@@ -25,10 +25,11 @@ DATABASE = "clms_replica"
 
 
 @pytest.fixture(scope="session")
-def standby(request, postgres_server):
+def standby(request):
     """(primary server, standby server): the standby streams the primary's every database."""
     if "postgresql" not in request.config.getoption("--db"):
         pytest.skip("a read replica is a PostgreSQL standby: these tests need --db postgresql")
+    postgres_server = request.getfixturevalue("postgres_server")  # started only when needed
     url = postgres_server.create_database(DATABASE)
     engine = create_engine(url)
     upgrade(engine)
