@@ -1,9 +1,10 @@
 """The KPI page (filters, headline figures, charts, the table, the monitors' quality) and the
 streamed exports: the KPI table, and the child visits behind it (pseudonymous, audited).
 
-Every view reads only: it ends the transaction the sign-in check began and starts a read-only
-one (:func:`clms.db.read_only`), so on SQLite a long export never holds the write lock that
-submissions wait for.
+Every view reads only, from :func:`clms.db.read_session`: the read replica when there is one fit
+to be read, else the primary in a read-only transaction (:func:`clms.db.read_only`), so on SQLite
+a long export never holds the write lock that submissions wait for. The audit entries of the
+downloads are written on the primary (:func:`clms.audit.record_read`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from clms.audit import record_read
 from clms.auth import allow
 from clms.charts import Bar, Series, StackedBar, bar_chart, stacked_bar_chart
 from clms.config import gps_far_km
-from clms.db import db, read_only
+from clms.db import db, detach_read_session, read_session
 from clms.errors import Problem
 from clms.exports import csv_chunks, xlsx_chunks
 from clms.i18n import N_, Msg
@@ -129,7 +130,7 @@ MONITOR_COLUMNS = (
 @allow(*KPI_ROLES)
 def kpis_index():
     """The KPIs of the person's areas for the filters of the query string (GET form)."""
-    session = _reading(db())
+    session = read_session()
     today = utcnow().date()
     status = 200
     try:
@@ -171,7 +172,7 @@ def kpis_index():
 @allow(*KPI_ROLES)
 def kpis_export(fmt: str):
     """The KPI table of the current filters as CSV or XLSX (the XLSX adds the monitors' quality)."""
-    session = _reading(db())
+    session = read_session()
     filters = parse_filters(request.args, utcnow().date())
     report = kpi_report(session, g.user, filters, far_km=gps_far_km(current_app.config))
     _audit("kpis.export", fmt, filters)
@@ -193,7 +194,7 @@ def kpis_export(fmt: str):
 def child_visits_export(fmt: str):
     """Every current child visit of the person's areas and filters, one row each, by the
     pseudonymous child id: no names, no coordinates, no free text. Written to the audit log."""
-    session = _reading(db())
+    session = read_session()
     filters = parse_filters(request.args, utcnow().date())
     rows = child_visit_rows(session, g.user, filters)
     _audit("child_visits.export", fmt, filters)
@@ -207,13 +208,6 @@ def child_visits_export(fmt: str):
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _reading(session):
-    """The request's session in a read-only transaction (see the module documentation)."""
-    session.commit()  # nothing written: the person was only read
-    read_only(session)
-    return session
-
-
 def _audit(what: str, fmt: str, filters: KpiFilters) -> None:
     record_read(db(), g.user, what, "kpis", format=fmt, filters=filters.query())
 
@@ -223,7 +217,7 @@ def _download(chunks, fmt: str, name: str) -> Response:
     # must not close the session (its next query would begin a new transaction, not read-only,
     # that nothing ends: on SQLite it kept the write lock for good). The stream closes it when
     # done, the response when abandoned or never read (bench/cases.py found this).
-    session = g.pop("db_session", None)
+    session = detach_read_session()
 
     def stream():
         try:
