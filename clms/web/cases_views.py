@@ -20,7 +20,14 @@ from clms.cases.closure import decide_closure, propose_closure
 from clms.cases.entities import resolve_conflict
 from clms.cases.opening import open_case, record_verification
 from clms.cases.plan import add_planned_service, decide_plan, remove_planned_service, submit_plan
-from clms.cases.queries import CASE_PAGING, STATE_FILTERS, CasePage, case_view, list_cases
+from clms.cases.queries import (
+    CASE_CURSORS,
+    CASE_PAGING,
+    STATE_FILTERS,
+    CasePage,
+    case_view,
+    list_cases,
+)
 from clms.cases.referrals import record_consent, refer, revoke_referral, withdraw_consent
 from clms.cases.services import record_service_outcome
 from clms.cases.transfer import (
@@ -176,7 +183,8 @@ def cases_index():
     }
     status = 200
     try:
-        page = list_cases(db(), g.user, page=CASE_PAGING.read(args).page, **filters)
+        key = CASE_CURSORS.read(args, "due")  # deep pages: after (or before) a row, by its key
+        page = list_cases(db(), g.user, page=CASE_PAGING.read(args).page, key=key, **filters)
     except Problem as p:
         flash_problem(_problem_text(p))
         page, status = CasePage(rows=[], total=0, page=1, pages=1), 400

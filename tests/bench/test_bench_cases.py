@@ -12,14 +12,14 @@ from bench import cases
 pytestmark = pytest.mark.committing  # its own database and gunicorn
 
 
-def test_cases_bench_runs_at_a_tiny_scale(tmp_path, capsys):
-    argv = ["--db", "sqlite", "--base-cases", "20", "--base-visits", "300", "--cases", "40",
+def test_cases_bench_runs_at_a_tiny_scale(bench_db, tmp_path, capsys):
+    argv = ["--db", bench_db, "--base-cases", "20", "--base-visits", "300", "--cases", "40",
             "--visits", "600", "--requests", "3", "--warmup", "1", "--kpi-requests", "1",
             "--kpi-warmup", "0", "--workers", "1", "--threads", "2", "--no-xlsx"]  # fmt: skip
     assert cases.main([*argv, "--out", str(tmp_path / "cases.json")]) == 0
     printed = capsys.readouterr().out
     for role in ("officer", "supervisor", "provider", "admin"):
-        assert f"| sqlite | {role}: home |" in printed
+        assert f"| {bench_db} | {role}: home |" in printed
 
     results = json.loads((tmp_path / "cases.json").read_text())["results"]
     assert [(r["size"], r["setup"]["cases"]) for r in results] == [("baseline", 20), ("full", 40)]
@@ -30,3 +30,11 @@ def test_cases_bench_runs_at_a_tiny_scale(tmp_path, capsys):
         assert export["rows"] == export["expected_rows"] > 0
     for name in ("pages", "homes", "kpis", "export-memory"):
         assert (tmp_path / f"cases-{name}.svg").read_text().startswith("<svg")
+
+
+def test_a_failing_page_is_an_error_not_a_time(failing_server):
+    import requests
+
+    with requests.Session() as web:
+        timed = cases.latencies(web, failing_server, "/cases", 3, 1)
+    assert timed["errors"] == 4 and "500" in timed["error_samples"][0]
