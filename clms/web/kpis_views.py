@@ -17,7 +17,7 @@ from alerts.kpis import (
     MONITOR_FIGURES,
     KpiFilters,
     KpiReport,
-    child_visit_rows,
+    child_visit_table,
     empty_report,
     filter_choices,
     kpi_report,
@@ -31,6 +31,7 @@ from clms.charts import Bar, Series, StackedBar, bar_chart, stacked_bar_chart
 from clms.config import gps_far_km
 from clms.db import db, read_only
 from clms.errors import Problem
+from clms.export_sql import table_chunks
 from clms.exports import csv_chunks, xlsx_chunks
 from clms.i18n import N_, Msg
 from clms.locale import current_locale, gettext, localize, number, percent
@@ -195,12 +196,9 @@ def child_visits_export(fmt: str):
     pseudonymous child id: no names, no coordinates, no free text. Written to the audit log."""
     session = _reading(db())
     filters = parse_filters(request.args, utcnow().date())
-    rows = child_visit_rows(session, g.user, filters)
+    table = child_visit_table(session, g.user, filters)
     _audit("child_visits.export", fmt, filters)
-    if fmt == "csv":
-        chunks = csv_chunks(CHILD_VISIT_COLUMNS, rows)
-    else:
-        chunks = xlsx_chunks([(gettext("Child visits"), CHILD_VISIT_COLUMNS, rows)])
+    chunks = table_chunks(session, table, CHILD_VISIT_COLUMNS, fmt, gettext("Child visits"))
     return _download(chunks, fmt, f"clms-child-visits-{filters.date_from}-{filters.date_to}")
 
 
