@@ -26,10 +26,23 @@ Python would.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from xml.sax.saxutils import escape
 
-from sqlalchemy import Integer, String, case, cast, false, func, literal, null, over, true
+from sqlalchemy import (
+    Integer,
+    String,
+    case,
+    cast,
+    false,
+    func,
+    literal_column,
+    null,
+    true,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
@@ -41,6 +54,7 @@ from clms.exports import (
     csv_copy_chunks,
     csv_header,
     csv_text_chunks,
+    neutralise,
     xlsx_chunks,
     xlsx_column,
     xlsx_xml_chunks,
@@ -115,17 +129,10 @@ def _csv_cell(expr, kind: str):
     if kind == "date":
         return utc_date_text(expr)
     if kind == "words":
-        return func.nullif(neutralised(json_words(expr)), "")
+        return func.nullif(json_words(expr), "")
     if kind == "rules":
-        return func.nullif(neutralised(json_rule_words(expr)), "")
+        return func.nullif(json_rule_words(expr), "")
     return func.nullif(neutralised(expr), "")
-
-
-def neutralised(expr):
-    """``expr`` (text) with an apostrophe before a formula start, as
-    :func:`clms.exports.neutralise` (OWASP, CSV injection); NULL stays NULL."""
-    first = func.substr(expr, 1, 1)
-    return case((first.in_(FORMULA_STARTS), literal("'", String) + expr), else_=expr)
 
 
 def _copy_rows(conn, stmt) -> Iterator[memoryview]:
@@ -179,48 +186,116 @@ def _batches(conn, stmt) -> Iterator[list[tuple]]:
 def xlsx_stream(session: Session, sheet: str, table: Table) -> Iterator[bytes]:
     """The XLSX workbook of one ``sheet`` holding ``table``, in chunks: the cells as
     :func:`clms.exports.xlsx_chunks` writes them (numbers, booleans and dates of their own kind,
-    text inline and neutralised), each row's XML made by the query."""
+    text inline and neutralised), each row's XML made by the query.
+
+    The query writes each row's XML with U+0001 where the row's number goes (a character XML
+    cannot carry, so no text holds it: :class:`xml_text` drops it), and Python writes the
+    numbers in: a window function numbering the rows made the database sort them twice."""
     conn = session.connection()
-    number = cast(over(func.row_number(), order_by=table.order_by) + 1, String)
-    parts = [literal('<row r="', String), number, literal('">', String)]
-    for index, column in enumerate(table.columns):
-        parts.append(func.coalesce(_xlsx_cell(xlsx_column(index), number, column), ""))
-    parts.append(literal("</row>", String))
-    row = parts[0]
-    for part in parts[1:]:
-        row = row + part
+    cells = [
+        _xlsx_cell(xlsx_column(index), _xlsx_value(column.expr, column.kind), column.kind)
+        for index, column in enumerate(table.columns)
+    ]
+    row = concat_all(_sql_text(f'<row r="{_ROW}">'), *cells, _sql_text("</row>"))
     stmt = table.statement.with_only_columns(row).order_by(*table.order_by)
-    return xlsx_xml_chunks(sheet, table.header, _joined(conn, stmt))
+    return xlsx_xml_chunks(sheet, table.header, _numbered(_batches(conn, stmt)))
 
 
-def _joined(conn, stmt) -> Iterator[str]:
-    for batch in _batches(conn, stmt):
-        yield "".join([text for (text,) in batch])
+# where a row's number goes in its XML: U+0001 (an SQL text may hold it as it is)
+_ROW = "\x01"
 
 
-def _xlsx_cell(letters: str, number, column: Column):
-    """The ``<c>`` element of ``column`` in the row ``number`` (text), NULL for no cell."""
-    expr, kind = column.expr, column.kind
+def _numbered(batches) -> Iterator[str]:
+    """The rows' XML, a batch at a time, numbered from 2 (the header is row 1)."""
+    n = 1
+    for batch in batches:
+        yield "".join([xml.replace(_ROW, str(n := n + 1)) for (xml,) in batch])
 
-    def ref(attrs: str):
-        return literal(f'<c r="{letters}', String) + number + literal(f'"{attrs}>', String)
 
+def _xlsx_value(expr, kind: str):
+    """``expr`` as the text of its cell's value: a number, 1 or 0, a date's serial number, the
+    text (neutralised and escaped); NULL for no cell."""
     if kind == "int":
-        return ref("") + "<v>" + cast(expr, String) + "</v></c>"
+        return cast(expr, String)
     if kind == "bool":
-        bit = case((expr == true(), "1"), (expr == false(), "0"), else_=null())
-        return ref(' t="b"') + "<v>" + bit + "</v></c>"
+        return case((expr == true(), "1"), (expr == false(), "0"), else_=null())
     if kind == "date":
-        return ref(' s="1"') + "<v>" + cast(utc_day_serial(expr), String) + "</v></c>"
-    if kind == "words":
-        expr = func.coalesce(json_words(expr), "")
-    elif kind == "rules":
-        expr = func.coalesce(json_rule_words(expr), "")
-    text = xml_text(neutralised(expr))
-    return ref(' t="inlineStr"') + '<is><t xml:space="preserve">' + text + "</t></is></c>"
+        return cast(utc_day_serial(expr), String)
+    if kind == "words":  # an empty list is an empty text, as Python writes it
+        return func.coalesce(xml_escaped(json_words(expr)), "")
+    if kind == "rules":
+        return func.coalesce(xml_escaped(json_rule_words(expr)), "")
+    return xml_text(expr)
+
+
+def _xlsx_cell(letters: str, value, kind: str):
+    """The ``<c>`` element of ``value`` (:func:`_xlsx_value`) in column ``letters``, NULL for
+    no cell (``||`` gives NULL when a part is NULL; :class:`concat_all` writes it as nothing)."""
+    if kind in ("int", "bool", "date"):
+        attrs = {"int": "", "bool": ' t="b"', "date": ' s="1"'}[kind]
+        start, end = f'"{attrs}><v>', "</v></c>"
+    else:
+        start, end = '" t="inlineStr"><is><t xml:space="preserve">', "</t></is></c>"
+    return _sql_text(f'<c r="{letters}{_ROW}{start}') + value + _sql_text(end)
+
+
+def _sql_text(text: str):
+    """A constant text written into the SQL (no parameter: PostgreSQL's COPY takes none)."""
+    assert "'" not in text and "\\" not in text and "%" not in text
+    return literal_column(f"'{text}'", String)
 
 
 # --- SQL functions each database spells its own way ---------------------------------------------
+
+
+class concat_all(FunctionElement):
+    """Texts joined in one call (a NULL as nothing): a chain of ``||`` copies the text so far at
+    each step, which for a row of a sheet cost more than everything else."""
+
+    type = String()
+    inherit_cache = True
+    name = "concat_all"
+
+
+@compiles(concat_all, "postgresql")
+def _concat_all_pg(element, compiler, **kw):
+    return f"concat({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(concat_all, "sqlite")
+def _concat_all_sqlite(element, compiler, **kw):
+    # printf('%s%s...'): SQLite before 3.44 has no concat(); at most 127 arguments
+    n = len(element.clauses.clauses)
+    assert n < 127, "printf takes at most 127 arguments"
+    return f"printf('{'%s' * n}', {compiler.process(element.clauses, **kw)})"
+
+
+class neutralised(FunctionElement):
+    """Text with an apostrophe before a formula start, as :func:`clms.exports.neutralise`
+    (OWASP, CSV injection); NULL stays NULL."""
+
+    type = String()
+    inherit_cache = True
+    name = "neutralised"
+
+
+# the formula starts, as a GLOB's character class and as a list of PostgreSQL texts
+assert FORMULA_STARTS == ("=", "+", "-", "@", "\t", "\r")
+_SQLITE_STARTS = "'[=+@' || char(9) || char(13) || '-]*'"
+_PG_STARTS = "('=', '+', '-', '@', chr(9), chr(13))"
+_APOSTROPHE = "'" * 4  # the SQL text of one apostrophe
+
+
+@compiles(neutralised, "postgresql")
+def _neutralised_pg(element, compiler, **kw):
+    x = compiler.process(element.clauses, **kw)
+    return f"(CASE WHEN left({x}, 1) IN {_PG_STARTS} THEN {_APOSTROPHE} || {x} ELSE {x} END)"
+
+
+@compiles(neutralised, "sqlite")
+def _neutralised_sqlite(element, compiler, **kw):
+    x = compiler.process(element.clauses, **kw)
+    return f"(CASE WHEN {x} GLOB {_SQLITE_STARTS} THEN {_APOSTROPHE} || {x} ELSE {x} END)"
 
 
 class utc_date_text(FunctionElement):
@@ -264,7 +339,8 @@ def _utc_day_serial_sqlite(element, compiler, **kw):
 
 class json_words(FunctionElement):
     """A JSON list's items joined with spaces, empty ones left out (as ODK writes a multiple
-    choice); a JSON text as it is; NULL for nothing."""
+    choice); a JSON text as it is; NULL for nothing; neutralised (:class:`neutralised`) in a
+    subquery, so that the list is read once."""
 
     type = String()
     inherit_cache = True
@@ -273,7 +349,7 @@ class json_words(FunctionElement):
 
 class json_rule_words(FunctionElement):
     """The ``rule`` of each reason of a JSON list (an item that is no object: itself), joined
-    with spaces, empty ones left out; NULL for nothing."""
+    with spaces, empty ones left out; NULL for nothing; neutralised as :class:`json_words`."""
 
     type = String()
     inherit_cache = True
@@ -290,89 +366,135 @@ _PG_ITEMS = (
 )
 
 
+_PG_NEUTRALISED = (  # constants, no input
+    f"(SELECT CASE WHEN left(w, 1) IN {_PG_STARTS} THEN {_APOSTROPHE} || w ELSE w END "  # noqa: S608
+    "FROM (SELECT {words} AS w) AS joined)"
+)
+
+
 @compiles(json_words, "postgresql")
 def _json_words_pg(element, compiler, **kw):
     x = compiler.process(element.clauses, **kw)
     items = _PG_ITEMS.format(word=_PG_WORD, item="e", x=x)
-    return f"(CASE jsonb_typeof({x}) WHEN 'string' THEN {x} #>> '{{}}' ELSE {items} END)"
+    words = f"(CASE jsonb_typeof({x}) WHEN 'string' THEN {x} #>> '{{}}' ELSE {items} END)"
+    return _PG_NEUTRALISED.format(words=words)
 
 
 @compiles(json_rule_words, "postgresql")
 def _json_rule_words_pg(element, compiler, **kw):
     x = compiler.process(element.clauses, **kw)
     item = "CASE jsonb_typeof(e) WHEN 'object' THEN e -> 'rule' ELSE e END"
-    return _PG_ITEMS.format(word=_PG_WORD, item=item, x=x)
+    return _PG_NEUTRALISED.format(words=_PG_ITEMS.format(word=_PG_WORD, item=item, x=x))
 
 
-# json_each walks a list in its order; its atom is the SQL value of a scalar item
-_SQLITE_ITEMS = (
-    "(SELECT group_concat(CASE t WHEN 'true' THEN 'True' WHEN 'false' THEN 'False' ELSE a END, "
-    "' ') FROM (SELECT {type} AS t, {atom} AS a FROM json_each(CASE json_type({x}) "
-    "WHEN 'array' THEN {x} ELSE '[]' END) AS items) AS words WHERE a IS NOT NULL AND a <> '')"
-)
-
-
+# SQLite: a function of this connection, in Python, remembering the lists it has seen (they
+# repeat: a few hazard lists, a few reasons), where json_each's subquery per row cost more than
+# all the other cells together
 @compiles(json_words, "sqlite")
 def _json_words_sqlite(element, compiler, **kw):
-    x = compiler.process(element.clauses, **kw)
-    items = _SQLITE_ITEMS.format(type="items.type", atom="items.atom", x=x)
-    return f"(CASE json_type({x}) WHEN 'text' THEN json_extract({x}, '$') ELSE {items} END)"
+    return f"{_SQLITE_WORDS}({compiler.process(element.clauses, **kw)})"
 
 
 @compiles(json_rule_words, "sqlite")
 def _json_rule_words_sqlite(element, compiler, **kw):
-    x = compiler.process(element.clauses, **kw)
-    kind = "CASE items.type WHEN 'object' THEN json_type(items.value, '$.rule') ELSE items.type END"
-    atom = (
-        "CASE items.type WHEN 'object' THEN json_extract(items.value, '$.rule') ELSE items.atom END"
-    )
-    return _SQLITE_ITEMS.format(type=kind, atom=atom, x=x)
+    return f"{_SQLITE_RULE_WORDS}({compiler.process(element.clauses, **kw)})"
+
+
+_SQLITE_WORDS, _SQLITE_RULE_WORDS = "clms_json_words", "clms_json_rule_words"
+
+
+@functools.lru_cache(maxsize=4096)
+def _words(text: str | None) -> str | None:
+    value = None if text is None else json.loads(text)
+    if isinstance(value, str):
+        return neutralise(value)
+    return _joined_words(value if isinstance(value, list) else [])
+
+
+@functools.lru_cache(maxsize=4096)
+def _rule_words(text: str | None) -> str | None:
+    value = None if text is None else json.loads(text)
+    items = value if isinstance(value, list) else []
+    return _joined_words(r.get("rule") if isinstance(r, dict) else r for r in items)
+
+
+def _joined_words(items) -> str | None:
+    return neutralise(" ".join(str(v) for v in items if v not in (None, ""))) or None
 
 
 class xml_text(FunctionElement):
-    """Text as an XML element may hold it: the characters XML 1.0 cannot carry dropped (as
-    :data:`clms.exports._NOT_XML`), ``&``, ``<`` and ``>`` escaped."""
+    """Text neutralised (:class:`neutralised`) and made such that an XML element may hold it:
+    the characters XML 1.0 cannot carry dropped (as :data:`clms.exports._NOT_XML`), ``&``,
+    ``<`` and ``>`` escaped."""
 
     type = String()
     inherit_cache = True
     name = "xml_text"
 
 
+class xml_escaped(FunctionElement):
+    """Text (neutralised already) made such that an XML element may hold it, as
+    :class:`xml_text`."""
+
+    type = String()
+    inherit_cache = True
+    name = "xml_escaped"
+
+
 _ESCAPES = "replace(replace(replace({x}, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')"
+_PG_CLEAN = (
+    "(CASE WHEN {x} ~ '[\\u0001-\\u001f\\ufffe\\uffff]' THEN regexp_replace({x}, "
+    "'[\\u0001-\\u0008\\u000b\\u000c\\u000e-\\u001f\\ufffe\\uffff]', '', 'g') "
+    "ELSE {x} END)"
+)
 
 
 @compiles(xml_text, "postgresql")
 def _xml_text_pg(element, compiler, **kw):
+    neutral = _neutralised_pg(element, compiler, **kw)
+    return "(" + _ESCAPES.format(x=_PG_CLEAN.format(x=neutral)) + ")"
+
+
+@compiles(xml_escaped, "postgresql")
+def _xml_escaped_pg(element, compiler, **kw):
     x = compiler.process(element.clauses, **kw)
-    cleaned = (
-        f"regexp_replace({x}, "
-        "'[\\u0001-\\u0008\\u000b\\u000c\\u000e-\\u001f\\ufffe\\uffff]', '', 'g')"
-    )
-    return (
-        "("
-        + _ESCAPES.format(
-            x=f"(CASE WHEN {x} ~ '[\\u0001-\\u001f\\ufffe\\uffff]' THEN {cleaned} ELSE {x} END)"
-        )
-        + ")"
-    )
+    return "(" + _ESCAPES.format(x=_PG_CLEAN.format(x=x)) + ")"
+
+
+# SQLite: two GLOBs find the rare text that needs any of it, and a Python function of the
+# connection does it (three replace() calls on every text cost more than the rest of its cell)
+_SQLITE_XML_SPECIAL = "'*[&<>\x01-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*'"
+_SQLITE_XML_TEXT, _SQLITE_XML_ESCAPED = "clms_xml_text", "clms_xml_escaped"
 
 
 @compiles(xml_text, "sqlite")
 def _xml_text_sqlite(element, compiler, **kw):
     x = compiler.process(element.clauses, **kw)
-    # the Python function only for the rare text that holds such a character
-    pattern = "'*[' || char(1) || '-' || char(31) || char(65534) || char(65535) || ']*'"
-    cleaned = f"(CASE WHEN {x} GLOB {pattern} THEN {_SQLITE_XML_CLEAN}({x}) ELSE {x} END)"
-    return "(" + _ESCAPES.format(x=cleaned) + ")"
+    return (
+        f"(CASE WHEN {x} GLOB {_SQLITE_STARTS} OR {x} GLOB {_SQLITE_XML_SPECIAL} "
+        f"THEN {_SQLITE_XML_TEXT}({x}) ELSE {x} END)"
+    )
 
 
-_SQLITE_XML_CLEAN = "clms_xml_clean"
+@compiles(xml_escaped, "sqlite")
+def _xml_escaped_sqlite(element, compiler, **kw):
+    x = compiler.process(element.clauses, **kw)
+    return (
+        f"(CASE WHEN {x} GLOB {_SQLITE_XML_SPECIAL} THEN {_SQLITE_XML_ESCAPED}({x}) ELSE {x} END)"
+    )
+
+
+def _xml_text(value):
+    return None if value is None else _xml_escaped(neutralise(value))
+
+
+def _xml_escaped(value):
+    return None if value is None else escape(_NOT_XML.sub("", value))
 
 
 def _sqlite_functions(driver) -> None:
     """The functions :class:`xml_text` calls on SQLite, on the DB-API connection ``driver``."""
-    driver.create_function(_SQLITE_XML_CLEAN, 1, _xml_clean, deterministic=True)
-
-
-def _xml_clean(value):
-    return None if value is None else _NOT_XML.sub("", value)
+    driver.create_function(_SQLITE_XML_TEXT, 1, _xml_text, deterministic=True)
+    driver.create_function(_SQLITE_XML_ESCAPED, 1, _xml_escaped, deterministic=True)
+    driver.create_function(_SQLITE_WORDS, 1, _words, deterministic=True)
+    driver.create_function(_SQLITE_RULE_WORDS, 1, _rule_words, deterministic=True)
