@@ -139,11 +139,16 @@ def _copy_rows(conn, stmt) -> Iterator[memoryview]:
     """Each row of ``stmt`` as PostgreSQL's COPY writes it in CSV (one line, ending ``\\n``)."""
     sql, params = _driver_sql(conn, stmt)
     copy_sql = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)"
-    with (
-        conn.connection.driver_connection.cursor() as cursor,
-        cursor.copy(copy_sql, params) as copy,
-    ):
-        yield from copy
+    with conn.connection.driver_connection.cursor() as cursor:
+        _no_jit(cursor)
+        with cursor.copy(copy_sql, params) as copy:
+            yield from copy
+
+
+def _no_jit(cursor) -> None:
+    """No JIT compilation for the rest of the export's transaction: PostgreSQL judged a million
+    rows worth compiling, and spent 9.5 of 12.8 s of a 100,000-row export compiling."""
+    cursor.execute("SET LOCAL jit = off")
 
 
 def _driver_sql(conn, stmt) -> tuple[str, dict | tuple]:
@@ -168,6 +173,8 @@ def _batches(conn, stmt) -> Iterator[list[tuple]]:
     sql, params = _driver_sql(conn, stmt)
     driver = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
+        with driver.cursor() as settings:
+            _no_jit(settings)
         cursor = driver.cursor(name="clms_export")
     else:
         _sqlite_functions(driver)
@@ -368,7 +375,8 @@ _PG_ITEMS = (
 
 _PG_NEUTRALISED = (  # constants, no input
     f"(SELECT CASE WHEN left(w, 1) IN {_PG_STARTS} THEN {_APOSTROPHE} || w ELSE w END "  # noqa: S608
-    "FROM (SELECT {words} AS w) AS joined)"
+    # OFFSET 0: kept a subquery, so that the list is read once, not once for each ``w``
+    "FROM (SELECT {words} AS w OFFSET 0) AS joined)"
 )
 
 
@@ -377,14 +385,20 @@ def _json_words_pg(element, compiler, **kw):
     x = compiler.process(element.clauses, **kw)
     items = _PG_ITEMS.format(word=_PG_WORD, item="e", x=x)
     words = f"(CASE jsonb_typeof({x}) WHEN 'string' THEN {x} #>> '{{}}' ELSE {items} END)"
-    return _PG_NEUTRALISED.format(words=words)
+    return _pg_unless_empty(x, _PG_NEUTRALISED.format(words=words))
+
+
+def _pg_unless_empty(x: str, words: str) -> str:
+    """``words``, or at once NULL for the commonest list, the empty one (no subquery run)."""
+    return f"(CASE WHEN {x} = '[]'::jsonb THEN NULL ELSE {words} END)"
 
 
 @compiles(json_rule_words, "postgresql")
 def _json_rule_words_pg(element, compiler, **kw):
     x = compiler.process(element.clauses, **kw)
     item = "CASE jsonb_typeof(e) WHEN 'object' THEN e -> 'rule' ELSE e END"
-    return _PG_NEUTRALISED.format(words=_PG_ITEMS.format(word=_PG_WORD, item=item, x=x))
+    words = _PG_NEUTRALISED.format(words=_PG_ITEMS.format(word=_PG_WORD, item=item, x=x))
+    return _pg_unless_empty(x, words)
 
 
 # SQLite: a function of this connection, in Python, remembering the lists it has seen (they
