@@ -99,7 +99,7 @@ def csv_text_chunks(batches: Iterable[Sequence[Sequence[str | None]]]) -> Iterat
         yield _take(buffer)
 
 
-def csv_copy_chunks(lines: Iterable[bytes | memoryview], *, batch: int = 5000) -> Iterator[bytes]:
+def csv_copy_chunks(lines: Iterable[bytes | memoryview], *, batch: int = 2000) -> Iterator[bytes]:
     """CSV rows (no header) from PostgreSQL's ``COPY ... TO STDOUT WITH (FORMAT csv)``, one line
     of one row each, ending ``\\n`` (a line break inside a quoted cell is the cell's), handed on
     with the ``\\r\\n`` endings of :func:`csv_chunks`, ``batch`` rows a chunk."""
