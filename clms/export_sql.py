@@ -10,18 +10,22 @@ joins, conditions and order). From it:
   same values (the tests compare them), text neutralised against formula injection *in SQL*. On
   PostgreSQL the rows come out of ``COPY (SELECT ...) TO STDOUT`` in CSV, quoted by the server;
   on SQLite through the DB-API cursor ``fetchmany`` a batch at a time, quoted by the C ``csv``
-  writer. No Python code runs per value.
+  writer. No Python code runs per value, but for the exceptions below.
 - :func:`xlsx_stream`: the XLSX sheet, each row's XML (cells with their references, kinds,
-  styles and escaped, neutralised text) made by the query, zipped as it comes by
+  styles and escaped, neutralised text) made by the query, numbered and zipped as it comes by
   :func:`clms.exports.xlsx_xml_chunks`.
 
-Both read in the session's transaction (the view has made it read-only) through a cursor that
-holds one batch at a time, so memory stays flat however many rows there are; the view closes
-the session when the stream ends or is abandoned.
+Both read in the session's transaction (the view has made it read-only; on PostgreSQL it is made
+read-only at the server too) through a cursor that holds one batch at a time, so memory stays
+flat however many rows there are; the view closes the session when the stream ends or is
+abandoned.
 
-JSON lists are expected to hold codes (text, numbers, booleans or nulls, as the parser stores
-them); a nested list or object inside one is written as the database prints JSON, not as
-Python would.
+On SQLite, two things are done by Python functions of the connection, because SQL did them more
+slowly: joining a JSON list (it repeats: the function remembers the last 4,096 it has seen) and,
+for the rare text that a GLOB finds needing it, the XML escaping and formula neutralising of an
+XLSX cell. JSON lists are expected to hold codes (text, numbers, booleans or nulls, as the
+parser stores them); on PostgreSQL a nested list or object inside one is written as the database
+prints JSON, not as Python would.
 """
 
 from __future__ import annotations
@@ -114,7 +118,7 @@ def csv_stream(session: Session, table: Table) -> Iterator[bytes]:
     cells = [_csv_cell(c.expr, c.kind) for c in table.columns]
     stmt = table.statement.with_only_columns(*cells).order_by(*table.order_by)
     if conn.dialect.name == "postgresql":
-        yield from csv_copy_chunks(_copy_rows(conn, stmt))
+        yield from csv_copy_chunks(_copy_rows(conn, stmt), batch=BATCH)
     else:
         yield from csv_text_chunks(_batches(conn, stmt))
 

@@ -154,8 +154,9 @@ def _sheet_rows(header, rows, chunk_rows: int) -> Iterator[bytes]:
 
 def _workbook_chunks(sheets: Iterable[tuple[str, Iterable[bytes]]]) -> Iterator[bytes]:
     """The zip of a workbook whose sheets' rows come as pieces of XML, handed on as they are
-    compressed. Level 1 of deflate: five times faster than the default on a sheet's XML, for a
-    file a third larger."""
+    compressed. Level 1 of deflate: on a sheet's XML 3.6 times as fast as the default level 6
+    (255 against 70 MiB/s here, and a million rows are 900 MiB of XML), for a file a third
+    larger."""
     sink = _Sink()
     names = []
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as book:

@@ -12,6 +12,7 @@ import openpyxl
 from sqlalchemy import select, text
 
 from alerts.kpis import CHILD_VISIT_COLUMNS, KpiFilters, child_visit_rows, child_visit_table
+from clms import export_sql
 from clms.db import session_scope
 from clms.export_sql import csv_stream, table_chunks, xlsx_stream
 from clms.exports import csv_chunks, xlsx_chunks
@@ -124,3 +125,23 @@ def test_no_scope_gives_the_header_alone(app, places, make_user):
         assert child_visit_table(s, ada, _filters()) is None
         data = b"".join(table_chunks(s, None, CHILD_VISIT_COLUMNS, "csv", "Child visits"))
     assert data == b"".join(csv_chunks(CHILD_VISIT_COLUMNS, ()))
+
+
+def test_the_database_written_exports_stream_a_batch_at_a_time(app, places, make_user, monkeypatch):
+    """A chunk per batch of rows (here 8 of 40): memory holds one batch, whatever the count."""
+    _world(app, places, make_user)
+    monkeypatch.setattr(export_sql, "BATCH", 8)
+    with session_scope(app) as s:
+        table = child_visit_table(s, _sam(s), _filters())
+        chunks = list(csv_stream(s, table))
+        assert len(chunks) == 1 + 5 and all(c.count(b"#") == 8 for c in chunks[1:])
+        pieces = []
+        writer = export_sql.xlsx_xml_chunks
+
+        def counting(sheet, header, rows_xml):  # the rows' XML as the zip writer gets it
+            return writer(sheet, header, (pieces.append(p.count("<row ")) or p for p in rows_xml))
+
+        monkeypatch.setattr(export_sql, "xlsx_xml_chunks", counting)
+        sheet = b"".join(xlsx_stream(s, "Child visits", child_visit_table(s, _sam(s), _filters())))
+    assert pieces == [8] * 5
+    assert len(list(openpyxl.load_workbook(io.BytesIO(sheet)).active.iter_rows())) == 41
