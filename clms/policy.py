@@ -118,6 +118,7 @@ POLICY: dict[str, dict[str, str]] = {
     "web.child_detail": AREA_OBJECT,
     # cases
     "web.cases_index": STAFF_PAGE,
+    "web.cases_export": STAFF_PAGE,
     "web.case_detail": AREA_OBJECT,
     "web.case_assess": AREA_OBJECT,
     "web.case_assign": AREA_OBJECT,

@@ -106,7 +106,7 @@ def overdue_case_condition(now: dt.datetime):
     )
 
 
-def list_cases(
+def case_list_conditions(
     session: Session,
     user: User,
     *,
@@ -115,27 +115,17 @@ def list_cases(
     mine: bool = False,
     overdue: bool | None = None,
     q: str | None = None,
-    page: int = 1,
-    per_page: int = PER_PAGE,
-    key: Key | None = None,
-    now: dt.datetime | None = None,
-) -> CasePage:
-    """One page of the cases ``user`` may see: overdue first, then by the step deadline (the
-    soonest first), then the newest. ``state`` is one of :data:`STATE_FILTERS` (default open);
-    ``q`` finds a case number or a child's pseudonymous id; ``mine``: the user's own cases.
-
-    Two queries: the count, and the page with what its rows show (the child's first name, no
-    more, as on a monitor's phone). ``key`` (:data:`CASE_CURSORS`, from ``?after=`` or
-    ``?before=``) reads the page after (before) a row by its sort values, however deep.
-    """
-    now = now or utcnow()
+    now: dt.datetime,
+) -> list | None:
+    """The SQL conditions of the case list's filters (:func:`list_cases`) and of ``user``'s
+    scope, on ``Case``; None for a user with no scope. A filter naming nothing known is a
+    ``request.invalid_parameter``."""
     state = state or "open"
     if state not in STATE_FILTERS:
         raise _invalid("state", f"must be one of {', '.join(STATE_FILTERS)}")
-    window = CASE_PAGING.check(page if key is None else 1, per_page)
     scope = village_scope_condition(session, user, Case.village_id)
     if scope is None:
-        return CasePage(rows=[], total=0, page=1, pages=1, per_page=per_page, now=now)
+        return None
     where = [scope]
     if state == "open":
         where.append(Case.state.in_(wf.OPEN_STATES))
@@ -161,6 +151,39 @@ def list_cases(
                 Case.child_id.in_(select(Child.id).where(Child.child_uid == text.upper())),
             )
         )
+    return where
+
+
+def list_cases(
+    session: Session,
+    user: User,
+    *,
+    state: str | None = None,
+    village: str | None = None,
+    mine: bool = False,
+    overdue: bool | None = None,
+    q: str | None = None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+    key: Key | None = None,
+    now: dt.datetime | None = None,
+) -> CasePage:
+    """One page of the cases ``user`` may see: overdue first, then by the step deadline (the
+    soonest first), then the newest. ``state`` is one of :data:`STATE_FILTERS` (default open);
+    ``q`` finds a case number or a child's pseudonymous id; ``mine``: the user's own cases.
+
+    Two queries: the count, and the page with what its rows show (the child's first name, no
+    more, as on a monitor's phone). ``key`` (:data:`CASE_CURSORS`, from ``?after=`` or
+    ``?before=``) reads the page after (before) a row by its sort values, however deep.
+    """
+    now = now or utcnow()
+    window = CASE_PAGING.check(page if key is None else 1, per_page)
+    where = case_list_conditions(
+        session, user, state=state, village=village, mine=mine, overdue=overdue, q=q, now=now
+    )
+    if where is None:
+        return CasePage(rows=[], total=0, page=1, pages=1, per_page=per_page, now=now)
+    late = overdue_case_condition(now)
     total = session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
     late_first = case((late, 0), else_=1)
     no_deadline = case((Case.step_due_at.is_(None), 1), else_=0)

@@ -290,7 +290,7 @@ def _downloads(user, level: str, query: dict) -> list[tuple[str, str]]:
 
     if user.role not in HOTSPOT_ROLES:
         return []
-    formats = ("csv", "geojson") if level in GEO_LEVELS else ("csv",)
+    formats = ("csv", "xlsx", "geojson") if level in GEO_LEVELS else ("csv", "xlsx")
     return [(f, url_for("web.hotspots_export", fmt=f, level=level, **query)) for f in formats]
 
 

@@ -1,5 +1,6 @@
 """The case benchmark runs end to end at a tiny scale (the full run is not for CI): every page,
-home pages included, answers 200 and the export has a row per child visit."""
+home pages included, answers 200, the child-visit export has a row per child visit (by the
+previous path and the database-written one), the case-list export a row per case."""
 
 from __future__ import annotations
 
@@ -28,7 +29,14 @@ def test_cases_bench_runs_at_a_tiny_scale(bench_db, tmp_path, capsys):
         assert r["setup"]["provider"]["referrals"], "the provider chosen has referrals"
         export = r["exports"]["csv"]
         assert export["rows"] == export["expected_rows"] > 0
-    for name in ("pages", "homes", "kpis", "export-memory"):
+        cases_export = r["exports"]["cases csv"]
+        assert cases_export["rows"] == cases_export["expected_rows"] == r["setup"]["cases"]
+        # the child-visit export by the path before issue 19 and by the database-written one
+        assert set(r["paths"]) == {"csv previous", "csv database"}
+        for e in r["paths"].values():
+            assert e["rows"] == export["expected_rows"] and e["rows_per_s"] > 0
+    assert "| sqlite | CSV by the database path, baseline |" in printed
+    for name in ("pages", "homes", "kpis", "export-memory", "export-paths"):
         assert (tmp_path / f"cases-{name}.svg").read_text().startswith("<svg")
 
 
