@@ -399,6 +399,8 @@ class Replica:
         try:
             with self.engine.connect() as conn:
                 standby, streaming, lag = conn.execute(_CHECK).one()
+                if standby and streaming and lag:
+                    lag = self._settled(conn, lag)
         except DBAPIError as error:
             return ReplicaState("down", detail=_first_line(error.orig or error))
         except Exception as error:  # e.g. no connection to be had from its pool in time
@@ -411,6 +413,19 @@ class Replica:
         if lag is None or lag > self.max_lag:
             return ReplicaState("lagging", lag)
         return ReplicaState("streaming", lag)
+
+    def _settled(self, conn, lag: float) -> float:
+        """The lag of a replica found still replaying: 0 if it replays, within a second, all it
+        had received when looked at (WAL in flight, not a replica behind: after a quiet spell
+        the last replayed commit is old however current the replica is), else ``lag``."""
+        received = conn.execute(text("SELECT pg_last_wal_receive_lsn()")).scalar()
+        for _ in range(10):
+            time.sleep(0.1)
+            if conn.execute(
+                text("SELECT pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn)"), {"lsn": received}
+            ).scalar():
+                return 0.0
+        return lag
 
     def _set(self, state: ReplicaState) -> None:
         before, self._state = self._state, state
