@@ -13,7 +13,7 @@ from flask import current_app, g, request
 
 from clms.audit import record_read
 from clms.auth import allow
-from clms.db import db, read_session
+from clms.db import read_session
 from clms.locale import gettext
 from clms.models import utcnow
 from clms.web import bp
