@@ -12,12 +12,12 @@ from alerts.kpis.dimensions import (
     _Context,
     _in_window,
     _join_visit_dims,
-    classified_in_windows,
+    fact_dims,
     visit_dims,
 )
 from alerts.kpis.export import EXPORT_CHUNK
-from alerts.kpis.figures import CHILD_LABOUR, _children, _medians, _round, _share
-from clms.models import ChildVisit, Classification, User, Village, Visit
+from alerts.kpis.figures import _children, _medians, _round, _share
+from clms.models import KpiChildFact, User, Village, Visit
 
 #: a visit shorter than this is a sign of poor monitoring (domain.md section 7)
 SHORT_VISIT_MINUTES = 10
@@ -120,19 +120,16 @@ def _area_rates(ctx: _Context, windows) -> list:
     # one row per area and child (GROUP BY): the database reads the visits once and joins the
     # monitors' areas to the result; without it SQLite read every classification once per
     # monitor-area pair (bench/cases.py: 6 s of the KPI page at 100,000 child visits)
+    f = KpiChildFact.__table__.alias("kf")
     area_children = (
-        classified_in_windows(
-            select(
-                Village.area_id.label("area_id"),
-                ChildVisit.child_id.label("child_id"),
-                func.max(case((Classification.category.in_(CHILD_LABOUR), 1), else_=0)).label(
-                    "identified"
-                ),
-            ),
-            windows,
+        select(
+            f.c.area_id.label("area_id"),
+            f.c.child_id.label("child_id"),
+            func.max(case((f.c.in_labour, 1), else_=0)).label("identified"),
         )
-        .where(*ctx.conditions(dims, monitor=False, village=False))
-        .group_by(Village.area_id, ChildVisit.child_id)
+        .join(windows, _in_window(f.c.visited_at, windows))
+        .where(*ctx.conditions(fact_dims(f), monitor=False, village=False))
+        .group_by(f.c.area_id, f.c.child_id)
         .subquery("area_children")
     )
     return ctx.session.execute(

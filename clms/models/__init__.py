@@ -49,6 +49,7 @@ from clms.models.forms import (
     SubmissionAttachment,
     SubmissionReview,
 )
+from clms.models.facts import KpiChildFact
 from clms.models.hotspots import HotspotRelease
 from clms.models.jobs import JobRun, KpiSnapshot, Notification
 from clms.models.notices import Notice, NoticePreference
@@ -66,6 +67,7 @@ from clms.models.visits import (
 )
 
 __all__ = [
+    "KpiChildFact",
     "UTCDateTime",
     "JSONType",
     "utcnow",
