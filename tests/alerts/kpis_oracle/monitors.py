@@ -8,6 +8,8 @@ import math
 
 from sqlalchemy import and_, case, distinct, func, null, or_, select
 
+from alerts.kpis.export import EXPORT_CHUNK
+from clms.models import ChildVisit, Classification, User, Village, Visit
 from tests.alerts.kpis_oracle.dimensions import (
     _Context,
     _in_window,
@@ -15,9 +17,7 @@ from tests.alerts.kpis_oracle.dimensions import (
     classified_in_windows,
     visit_dims,
 )
-from alerts.kpis.export import EXPORT_CHUNK
 from tests.alerts.kpis_oracle.figures import CHILD_LABOUR, _children, _medians, _round, _share
-from clms.models import ChildVisit, Classification, User, Village, Visit
 
 #: a visit shorter than this is a sign of poor monitoring (domain.md section 7)
 SHORT_VISIT_MINUTES = 10

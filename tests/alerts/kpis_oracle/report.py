@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
-from tests.alerts.kpis_oracle.dimensions import _SCOPE_VILLAGE, _Context, _resolve
-from tests.alerts.kpis_oracle.figures import SCALAR_FIGURES, _figures, empty_figures
 from alerts.kpis.filters import TIME_GROUPS, KpiFilters, time_windows
-from tests.alerts.kpis_oracle.monitors import _monitor_quality
 from alerts.rules import CATEGORIES
 from clms.config import gps_far_km
 from clms.models import CASE_STATES, Area, ServiceType, Supplier, User, Village, Visit, utcnow
 from clms.scope import area_ids_in_scope, village_scope_condition
+from tests.alerts.kpis_oracle.dimensions import _SCOPE_VILLAGE, _Context, _resolve
+from tests.alerts.kpis_oracle.figures import SCALAR_FIGURES, _figures, empty_figures
+from tests.alerts.kpis_oracle.monitors import _monitor_quality
 
 
 @dataclass
