@@ -135,12 +135,10 @@ def _source(child_condition: ColumnElement[bool] | None):
     return select(*columns, *pointers)
 
 
-def _insert(session: Session, child_condition: ColumnElement[bool] | None) -> int:
+def _insert(session: Session, child_condition: ColumnElement[bool] | None) -> None:
     stmt = _source(child_condition).subquery("facts_made")
     names = [c.name for c in stmt.c]
-    return session.execute(
-        insert(F).from_select(names, select(*(stmt.c[n] for n in names)))
-    ).rowcount
+    session.execute(insert(F).from_select(names, select(*(stmt.c[n] for n in names))))
 
 
 def refresh_children(session: Session, child_ids: Iterable[int]) -> None:
@@ -224,14 +222,13 @@ def rebuild(session: Session, progress: Callable[[int, int], None] | None = None
     ids = list(
         session.scalars(select(ChildVisit.child_id).distinct().order_by(ChildVisit.child_id))
     )
-    made = 0
     step = CHUNK * 10
     for i in range(0, len(ids), step):
         chunk = ids[i : i + step]
-        made += _insert(session, ChildVisit.child_id.between(chunk[0], chunk[-1]))
+        _insert(session, ChildVisit.child_id.between(chunk[0], chunk[-1]))
         if progress is not None:
             progress(min(i + step, len(ids)), len(ids))
-    return made
+    return session.scalar(select(func.count()).select_from(F))
 
 
 def fact_rows(session: Session) -> list[tuple]:
