@@ -36,6 +36,7 @@ from clms.models.cases import (
     ServiceType,
 )
 from clms.models.entities import ENTITY_CONFLICTS, CaseEntity, CaseEntityVersion
+from clms.models.facts import KpiChildFact
 from clms.models.forms import (
     EncryptedSubmission,
     Form,
@@ -49,7 +50,6 @@ from clms.models.forms import (
     SubmissionAttachment,
     SubmissionReview,
 )
-from clms.models.facts import KpiChildFact
 from clms.models.hotspots import HotspotRelease
 from clms.models.jobs import JobRun, KpiSnapshot, Notification
 from clms.models.notices import Notice, NoticePreference
