@@ -36,7 +36,7 @@ through gets it), a first page of 200, and orders by one column (their deep page
 key). Every answer must be 200 with the expected total; any other is counted as an error, printed,
 and makes the run fail (exit status 1).
 
-The schema is the product's, migrated: ``ix_alerts_active_order`` (migration 0024, the active
+The schema is the product's, migrated: ``ix_alerts_active_order`` (migration 0023, the active
 queue in urgency order within each severity) is what lets the page by key read only its rows.
 
 Index variants (``--index``): ``without`` drops ``ix_alerts_scope_queue`` (migration 0003, a

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 
+from clms.facts import refresh_children
 from clms.models import (
     Alert,
     Case,
@@ -179,11 +180,13 @@ def classification(s, cv: ChildVisit, category: str, *, sdg_871: bool | None = N
     """How the child of ``cv`` was classified (under the ILO default profile unless
     ``profile_id`` is given); ``sdg_871`` is ``category != "none"`` unless given."""
     fields.setdefault("profile_id", profile(s).id)
-    return _add(s, Classification(
+    row = _add(s, Classification(
         child_visit_id=cv.id, child_id=cv.child_id, current=current,
         rule_set_version=rule_set_version, category=category,
         sdg_871=category != "none" if sdg_871 is None else sdg_871, **fields,
     ))  # fmt: skip
+    refresh_children(s, [cv.child_id])  # the kept facts, as the pipeline keeps them
+    return row
 
 
 # --- alerts --------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """the active alert queue in urgency order, for pages read by key
 
-Revision ID: 0024
+Revision ID: 0023
 Revises: 0021
 Create Date: 2026-12-07 20:05:00
 
@@ -15,8 +15,8 @@ and whatever the scope. The predicate is the queue's own ``alerts.status IN ('ne
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0024"
-down_revision = "0021"
+revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
