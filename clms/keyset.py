@@ -90,8 +90,12 @@ def read_page(
         page, more_after, more_before = window.page, len(found) > per_page, window.page > 1
         found = found[:per_page]
     else:
-        page = max(1, min(key.page, window.pages(total)))
         more_after, more_before = key.backward or len(found) > per_page, True
+        # the number the cursor carries, kept consistent with what the page shows: a page with
+        # more after it is not the last, one without is; a page after another is not the first
+        pages = window.pages(total)
+        page = min(key.page, pages - 1) if more_after else pages
+        page = max(2 if pages > 1 else 1, page)
         found = found[:per_page]
         if key.backward:
             found.reverse()

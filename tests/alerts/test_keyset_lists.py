@@ -389,3 +389,27 @@ def test_the_audit_log_refuses_a_bad_key_and_links_back_to_the_newest(app, clien
     html = client.get("/audit?before=999999&action=audit.").get_data(as_text=True)
     assert 'rel="first"' in html and "Newest entries" in html
     assert 'rel="first"' not in client.get("/audit").get_data(as_text=True)
+
+
+def test_a_cursors_page_number_never_contradicts_the_page(app, cases):
+    """A cursor's page number is taken as a hint: a page with more after it is never called the
+    last, one without more is the last, and a page after another is never the first (a forged
+    or stale cursor saying page 999 gave "Page 5 of 5" with a Next link)."""
+    import base64
+    import json
+
+    from clms.cases.queries import CASE_CURSORS
+
+    with session_scope(app) as s:
+        me = user(s, "olga")
+        first = list_cases(s, me, state="all", per_page=4, now=NOW)
+        assert first.next_key and first.pages >= 3
+        raw = first.next_key + "=" * (-len(first.next_key) % 4)
+        body = json.loads(base64.urlsafe_b64decode(raw))
+        for claimed in (999, 1):
+            body[1] = claimed
+            forged = base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
+            key = CASE_CURSORS.read({"after": forged}, "due")
+            page = list_cases(s, me, state="all", per_page=4, now=NOW, key=key)
+            assert page.next_key and page.previous_key
+            assert 2 <= page.page <= page.pages - 1, (claimed, page.page, page.pages)

@@ -154,6 +154,15 @@ def test_the_case_list_page_links_to_its_downloads_with_its_filters(client, case
     assert "state=all" in page.split("/cases/export.csv?")[1].split('"')[0]
 
 
+def test_no_download_links_for_an_empty_or_refused_list(client, cases):
+    """A file of nothing, or of a list the server refused (400), is not offered."""
+    login(client, "olga")
+    refused = client.get("/cases?village=NOPE")
+    assert refused.status_code == 400 and "/cases/export." not in refused.text
+    empty = client.get("/cases?q=NOSUCHCASE")
+    assert empty.status_code == 200 and "/cases/export." not in empty.text
+
+
 def _audit(app, action: str) -> list:
     with session_scope(app) as s:
         return list(
