@@ -35,7 +35,7 @@ def test_cases_bench_runs_at_a_tiny_scale(bench_db, tmp_path, capsys):
         assert set(r["paths"]) == {"csv previous", "csv database"}
         for e in r["paths"].values():
             assert e["rows"] == export["expected_rows"] and e["rows_per_s"] > 0
-    assert "| sqlite | CSV by the database path, baseline |" in printed
+    assert f"| {bench_db} | CSV by the database path, baseline |" in printed
     for name in ("pages", "homes", "kpis", "export-memory", "export-paths"):
         assert (tmp_path / f"cases-{name}.svg").read_text().startswith("<svg")
 
