@@ -18,17 +18,15 @@ from dataclasses import dataclass, field
 from sqlalchemy import (
     ColumnElement,
     and_,
-    case,
     func,
-    literal,
     or_,
     select,
     text,
-    union_all,
 )
 from sqlalchemy.orm import Session, joinedload
 
 from alerts.deadlines import due_at, is_overdue
+from alerts.queue_keys import keys_beyond, page_keys, queue_groups, sorted_keys
 from clms.audit import record_read
 from clms.errors import Problem, problem
 from clms.models import (
@@ -52,7 +50,7 @@ from clms.models import (
     Visit,
     utcnow,
 )
-from clms.paging import Page, Paging
+from clms.paging import Cursors, Key, Page, Paging
 from clms.scope import SCOPED_ROLES, scope_parts, village_in_scope, village_scope_condition
 
 PER_PAGE = 50
@@ -68,6 +66,19 @@ STATUS_FILTERS = ("active", "all", *ALERT_STATUSES)
 #: village A-Z, youngest child, newest raised first); a leading "-" reverses it
 SORT_KEYS = ("urgency", "severity", "deadline", "village", "age", "raised")
 SORTS = (*SORT_KEYS, *(f"-{k}" for k in SORT_KEYS[1:]))
+#: the kind of each column the queue can be sorted by, as its cursors hold it (None: missing)
+_SORT_KINDS = {"severity": "int?", "deadline": "datetime?", "village": "str?", "age": "int?",
+               "raised": "datetime?"}  # fmt: skip
+#: the queue's keys (web and API: ``?after=``, ``?before=``): urgency is (overdue, severity rank,
+#: acknowledgement deadline, id); a column's order is (value missing, value, deadline, id)
+ALERT_CURSORS = Cursors(
+    "alerts",
+    {
+        "urgency": ("bool", "int", "datetime", "int"),
+        **{s: ("int", _SORT_KINDS[s.lstrip("-")], "datetime", "int") for s in SORTS[1:]},
+    },
+    plain=True,
+)
 
 
 # literal, not bound: the planners see the values whatever the plan caching (and a partial index on
@@ -155,6 +166,7 @@ def list_alerts(
     sort: str | None = None,
     page: int = 1,
     per_page: int = PER_PAGE,
+    key: Key | None = None,
     now: dt.datetime | None = None,
     keep_past_last: bool = False,
 ) -> AlertPage:
@@ -176,6 +188,12 @@ def list_alerts(
     acknowledgement deadline, then id), for the same filters and pages: one count, one query
     for the ids of the page, and the alerts of the page.
 
+    ``key`` (read by :data:`ALERT_CURSORS` from ``?after=`` or ``?before=``, for the order
+    ``sort``) reads the page after (or before) a row by its sort values instead of counting
+    ``page`` rows from the start: a deep page costs what the first does. Every page says the
+    cursors of the next and previous pages (``next_key``, ``previous_key``), numbered pages
+    too; the page number a cursor carries is what "Page N of M" shows.
+
     >>> page = list_alerts(session, officer, severity="critical", overdue=True)  # doctest: +SKIP
     """
     now = now or utcnow()
@@ -187,7 +205,9 @@ def list_alerts(
     status = status or "active"
     if status not in STATUS_FILTERS:
         raise _invalid("status", f"must be one of {', '.join(STATUS_FILTERS)}")
-    window = ALERT_PAGING.check(page, per_page)
+    window = ALERT_PAGING.check(page if key is None else 1, per_page)
+    if key is not None and key.order != sort:
+        raise _invalid("before" if key.backward else "after", "belongs to another order")
 
     scope = _scope_condition(session, user)
     if scope is None:
@@ -218,20 +238,37 @@ def list_alerts(
         where.append(~late)
 
     if sort == "urgency":
-        groups = _queue_groups(session, where, late, ranks)
+        groups = queue_groups(session, where, late, ranks)
         total = sum(size for _late, _rank, size in groups)
     else:
         if severity is not None:
             where.append(Alert.severity_rank == SEVERITY_RANKS[severity])
         total = session.scalar(select(func.count()).select_from(Alert).where(*where)) or 0
     pages = window.pages(total)
-    if not keep_past_last:
-        window = window.within(total)
-    page = window.page
-    if sort == "urgency":
-        ids = _page_ids(session, where, late, groups, window.offset, window.limit)
-    else:
-        ids = _sorted_ids(session, where, sort, window.offset, window.limit)
+    if key is not None:  # after or before a row: read from its key, never skipping rows
+        if sort == "urgency":
+            found = keys_beyond(session, where, late, groups, key, per_page + 1)
+        else:
+            found = sorted_keys(session, where, sort, 0, per_page + 1, key=key)
+        if key.backward and len(found) <= per_page:  # the first page (or rows went): read it
+            key, window = None, window.within(total)
+        else:
+            more_after = key.backward or len(found) > per_page
+            keyed = found[:per_page]
+            if key.backward:
+                keyed.reverse()
+            page = max(1, key.page if keep_past_last else min(key.page, pages))
+    if key is None:
+        if not keep_past_last:
+            window = window.within(total)
+        page = window.page
+        if sort == "urgency":
+            found = page_keys(session, where, late, groups, window.offset, window.limit + 1)
+        else:
+            found = sorted_keys(session, where, sort, window.offset, window.limit + 1)
+        more_after, keyed = len(found) > per_page, found[:per_page]
+    more_before = key is not None or page > 1  # a key read backward to the start is dropped
+    ids = [values[-1] for values in keyed]
     rows = _queue_rows(session, ids)
     if rows:  # the queue names children and households: a read of child-level data
         record_read(session, user, "alerts.list", "alerts", page=page,
@@ -246,60 +283,11 @@ def list_alerts(
         overdue={a.id for a in rows if is_overdue(a, now)},
         sort=sort,
         ages=_ages_at_visit(session, ids),
-    )
-
-
-def _next_deadline() -> ColumnElement:
-    """SQL for :func:`alerts.deadlines.due_at` of an active alert: the acknowledgement deadline
-    until it is acknowledged, then the first visit's (NULL once met)."""
-    return case(
-        (Alert.acknowledged_at.is_(None), Alert.ack_due_at),
-        (Alert.first_visit_at.is_(None), Alert.visit_due_at),
-        else_=None,
-    )
-
-
-def _age_at_visit() -> ColumnElement:
-    """SQL: the child's age at the visit the alert was raised (or last updated) from."""
-    return (
-        select(ChildVisit.age)
-        .join(Classification, Classification.child_visit_id == ChildVisit.id)
-        .where(Classification.id == Alert.classification_id)
-        .scalar_subquery()
-    )
-
-
-def _sorted_ids(session: Session, where: list, sort: str, offset: int, limit: int) -> list[int]:
-    """The ids of one page of the queue read in the order ``sort`` (a column's natural order, a
-    leading "-" reversing it; values missing come last either way; ties by the
-    acknowledgement deadline, then id)."""
-    key = sort.lstrip("-")
-    reverse = sort.startswith("-")
-    statement = select(Alert.id).where(*where)
-    if key == "village":
-        statement = statement.outerjoin(Village, Village.id == Alert.village_id)
-        column, natural_desc = Village.name, False
-    elif key == "severity":
-        column, natural_desc = Alert.severity_rank, True
-    elif key == "deadline":
-        column, natural_desc = _next_deadline(), False
-    elif key == "age":
-        column, natural_desc = _age_at_visit(), False
-    else:  # raised
-        column, natural_desc = Alert.created_at, True
-    descending = natural_desc != reverse
-    return list(
-        session.scalars(
-            statement.order_by(
-                case((column.is_(None), 1), else_=0),
-                column.desc() if descending else column.asc(),
-                Alert.ack_due_at,
-                Alert.id,
-            )
-            .offset(offset)
-            .limit(limit)
-        )
-    )
+        next_key=(ALERT_CURSORS.cursor(sort, keyed[-1], page=page + 1)
+                  if more_after and keyed else None),
+        previous_key=(ALERT_CURSORS.cursor(sort, keyed[0], page=max(1, page - 1))
+                      if more_before and keyed else None),
+    )  # fmt: skip
 
 
 def _ages_at_visit(session: Session, ids: list[int]) -> dict[int, int]:
@@ -339,67 +327,6 @@ def _queue_rows(session: Session, ids: list[int]) -> list[Alert]:
         }
         rows = [loaded[i] for i in ids if i in loaded]
     return rows
-
-
-def _queue_groups(
-    session: Session, where: list, late: ColumnElement[bool], ranks: list[int]
-) -> list[tuple[bool, int, int]]:
-    """``(overdue, severity_rank, size)`` of each group of the queue, in the queue's order.
-
-    The queue is ordered by overdue, then severity, then deadline: every (overdue, severity)
-    group is a run of consecutive rows. Sorting each group alone is far cheaper than sorting the
-    whole queue when the page is deep, and the first page usually needs only the first group.
-
-    One pass with ``GROUP BY severity_rank``, except on SQLite, whose GROUP BY builds a temporary
-    B-tree that costs more than the counting: there, one aggregate per severity joined by UNION
-    ALL, each a range of the index led by status, village and severity. (On PostgreSQL those
-    branches would each scan the whole status range: four times the work.)
-    """
-    overdue_count = func.coalesce(func.sum(case((late, 1), else_=0)), 0)
-    if session.get_bind().dialect.name == "sqlite":
-        parts = [
-            select(literal(rank), func.count(), overdue_count).where(
-                *where, Alert.severity_rank == rank
-            )
-            for rank in ranks
-        ]
-        statement = parts[0] if len(parts) == 1 else union_all(*parts)
-    else:
-        statement = (
-            select(Alert.severity_rank, func.count(), overdue_count)
-            .where(*where, Alert.severity_rank.in_(ranks))
-            .group_by(Alert.severity_rank)
-        )
-    sizes = {rank: (total, late_) for rank, total, late_ in session.execute(statement)}
-    sizes = {rank: sizes.get(rank, (0, 0)) for rank in ranks}
-    return [(True, r, sizes[r][1]) for r in ranks] + [
-        (False, r, sizes[r][0] - sizes[r][1]) for r in ranks
-    ]
-
-
-def _page_ids(
-    session: Session,
-    where: list,
-    late: ColumnElement[bool],
-    groups: list[tuple[bool, int, int]],
-    offset: int,
-    limit: int,
-) -> list[int]:
-    """The ids of the queue's rows ``offset`` to ``offset + limit``, from their groups."""
-    ids: list[int] = []
-    start = 0
-    for overdue, rank, size in groups:
-        low, high = max(offset, start), min(offset + limit, start + size)
-        if low < high:
-            ids += session.scalars(
-                select(Alert.id)
-                .where(*where, Alert.severity_rank == rank, late if overdue else ~late)
-                .order_by(Alert.ack_due_at, Alert.id)
-                .limit(high - low)
-                .offset(low - start)
-            ).all()
-        start += size
-    return ids
 
 
 def queue_choices(session: Session, user: User) -> tuple[list[Village], list[Supplier]]:

@@ -37,6 +37,7 @@ from alerts.classify import (
     load_profiles,
     village_countries,
 )
+from clms.facts import refresh_children
 from clms.models import ChildVisit, Classification, CountryProfile, Visit
 
 CV = ChildVisit.__table__
@@ -160,6 +161,7 @@ def reclassify_chunk(
     if retire:  # retire first: the partial unique index allows one current row per visit
         session.execute(_RETIRE, retire)
     ids = session.execute(_INSERT, changed_rows).scalars().all()
+    refresh_children(session, {row["child_id"] for row in changed_rows})
     return _graver_latest(session, facts_of, results, ids)
 
 

@@ -30,7 +30,14 @@ one client (``--clients`` for more) with a keep-alive ``requests.Session`` and a
 ``POST /api/v1/sessions`` sends, for each user, ``--requests`` requests of each scenario after
 ``--warmup`` unmeasured ones: the baseline ``GET /api/v1/me`` (same authentication, no query), the
 first page, ``severity=high``, the user's busiest village, ``overdue=true``, a deep page (half-way
-through the queue) and a first page of 200. Every answer must be 200 with the expected total.
+through the queue: page 1,000 of 2,000 for the supervisor) counted by OFFSET (``?page=``) and the
+same page read by key (``?after=``, the cursor ``next`` of the page before it, as a client paging
+through gets it), a first page of 200, and orders by one column (their deep page by OFFSET and by
+key). Every answer must be 200 with the expected total; any other is counted as an error, printed,
+and makes the run fail (exit status 1).
+
+The schema is the product's, migrated: ``ix_alerts_active_order`` (migration 0023, the active
+queue in urgency order within each severity) is what lets the page by key read only its rows.
 
 Index variants (``--index``): ``without`` drops ``ix_alerts_scope_queue`` (migration 0003, a
 covering index of the queue's conditions and order led by status and village) to measure the
@@ -391,9 +398,23 @@ def _overdue(row: dict, now: dt.datetime) -> bool:
 # --- load --------------------------------------------------------------------------------------
 
 
-def scenarios(user: dict) -> list[tuple[str, str, int | None]]:
-    """``(name, path, expected total or None)`` for one user; the deep page is half-way."""
-    deep = max(1, -(-user["total"] // 50) // 2)
+def deep_page(user: dict) -> int:
+    """The page half-way through ``user``'s queue, 50 a page."""
+    return max(1, -(-user["total"] // 50) // 2)
+
+
+def scenarios(
+    user: dict, cursors: dict[str, str] | None = None
+) -> list[tuple[str, str, int | None]]:
+    """``(name, path, expected total or None)`` for one user; the deep page is half-way, and is
+    read by key too with ``cursors`` (order -> the cursor ``next`` of the page before it)."""
+    deep = deep_page(user)
+    keyed = [
+        (f"{'' if order == 'urgency' else f'sort={order} '}deep {deep} by key",
+         f"/api/v1/alerts?{'' if order == 'urgency' else f'sort={order}&'}after={cursor}",
+         user["total"])
+        for order, cursor in (cursors or {}).items()
+    ]  # fmt: skip
     return [
         ("baseline /me", "/api/v1/me", None),
         ("first page", "/api/v1/alerts", user["total"]),
@@ -405,7 +426,30 @@ def scenarios(user: dict) -> list[tuple[str, str, int | None]]:
         ("sort=village", "/api/v1/alerts?sort=village", user["total"]),
         (f"sort=age deep {deep}", f"/api/v1/alerts?sort=age&page={deep}", user["total"]),
         (f"sort=-raised deep {deep}", f"/api/v1/alerts?sort=-raised&page={deep}", user["total"]),
+        *keyed,
     ]
+
+
+#: the orders whose deep page is also read by key
+KEYED_ORDERS = ("urgency", "age", "-raised")
+
+
+def deep_cursors(base_url: str, token: str, user: dict) -> dict[str, str]:
+    """The cursor of ``user``'s deep page in each of :data:`KEYED_ORDERS`: the ``next`` of the
+    page before it (none when the deep page is the first)."""
+    deep = deep_page(user)
+    if deep < 2:
+        return {}
+    found = {}
+    for order in KEYED_ORDERS:
+        r = requests.get(
+            f"{base_url}/api/v1/alerts?sort={order}&page={deep - 1}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=120,
+        )
+        r.raise_for_status()
+        found[order] = r.json()["next"]
+    return found
 
 
 def measure(
@@ -519,7 +563,8 @@ def bench_database(kind: str, args, stop: threading.Event) -> dict:
                 )
                 r.raise_for_status()
                 token = r.json()["token"]
-                for name, path, expected in scenarios(user):
+                cursors = deep_cursors(server.base_url, token, user)
+                for name, path, expected in scenarios(user, cursors):
                     if stop.is_set():
                         raise KeyboardInterrupt
                     res = measure(

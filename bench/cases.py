@@ -57,8 +57,18 @@ requests, latencies as p50/p95:
   growth of the process that served it. Memory that stays the same at 10 times the rows is the
   constant memory the streaming promises.
 
-Every answer must be 200 (the export must have exactly as many rows as child visits), or the run
-fails (exit status 1). The table is printed as Markdown; the figures go to
+- the supervisor's case list as a download, ``/cases/export.csv?state=all`` and ``.xlsx`` (every
+  case of the country), measured the same way;
+- the same child-visit export written in the bench's own process, to nowhere, by the path before
+  issue 19 (:func:`alerts.kpis.child_visit_rows`, every cell written by Python) and by the
+  database-written one (:mod:`clms.export_sql`: COPY on PostgreSQL, the DB-API cursor on
+  SQLite), one after the other on the same data: seconds, rows/s, CPU seconds of the process.
+
+``--only-exports`` measures the exports alone (no pages, no KPIs): the quick way to measure them
+at a million child visits.
+
+Every answer must be 200 (each export must have exactly as many rows as child visits or cases),
+or the run fails (exit status 1). The table is printed as Markdown; the figures go to
 ``bench/results/cases.json``, charts to ``bench/results/cases-*.svg``, gunicorn's log to
 ``bench/results/``. Timings are of a shared 2-core machine: the client runs on it too.
 """
@@ -72,6 +82,7 @@ import os
 import platform
 import random
 import re
+import resource
 import signal
 import sys
 import tempfile
@@ -82,7 +93,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy.orm import Session
 
 from bench.common import (
     ROOT,
@@ -95,6 +107,7 @@ from bench.common import (
     rss_kib,
     save_results,
 )
+from clms.facts import rebuild
 from clms.models import (
     ActionPlan,
     Alert,
@@ -1111,6 +1124,15 @@ def prepare_database(url: str, n_cases: int, n_visits: int, seed: int, analyze: 
                         )
                         conn.execute(text(sql))
         t_load = time.perf_counter() - t0
+        # the kept facts the indicators read (issue 19): the rows above were loaded with Core
+        # INSERTs, not through the pipeline that keeps them, so they are made as
+        # 'clms kpis rebuild-facts' makes them
+        t1 = time.perf_counter()
+        with Session(engine) as session:
+            facts = rebuild(session)
+            session.commit()
+        t_facts = time.perf_counter() - t1
+        print(f"  {facts:,} kept facts made in {t_facts:.1f} s", flush=True)
         if engine.dialect.name == "postgresql":
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("VACUUM ANALYZE"))
@@ -1141,6 +1163,10 @@ def prepare_database(url: str, n_cases: int, n_visits: int, seed: int, analyze: 
                     "WHERE v.current"
                 )
             )
+            # the supervisor's scope is the country: every case with a village
+            cases_in_scope = conn.scalar(
+                text("SELECT count(*) FROM cases WHERE village_id IS NOT NULL")
+            )
     finally:
         engine.dispose()
     provider = add_provider_user(url)
@@ -1150,12 +1176,14 @@ def prepare_database(url: str, n_cases: int, n_visits: int, seed: int, analyze: 
         "child_visits": gen.child_visits,
         "followup_child_visits": n_followups,
         "current_child_visits": current_child_visits,
+        "cases_in_scope": cases_in_scope,
         "alerts": made["alerts"],
         "cases": made["cases"],
         "cases_by_state": dict(sorted(made["by_state"].items())),
         "officer_cases": officer_cases,
         "officer_case_ids": officer_case_ids,
         "load_seconds": round(t_load, 1),
+        "facts_rebuild_seconds": round(t_facts, 1),
         "seconds": round(time.perf_counter() - t0, 1),
     }
 
@@ -1340,6 +1368,67 @@ def export(session: requests.Session, server: Gunicorn, path: str, fmt: str) -> 
     }
 
 
+def export_in_process(url: str, fmt: str, path: str) -> dict:
+    """The supervisor's child-visit export (default filters) written in this process to
+    nowhere, by the ``previous`` path (:func:`alerts.kpis.child_visit_rows` through
+    :mod:`clms.exports`) or the ``database`` one (:mod:`clms.export_sql`): seconds, CPU
+    seconds of this process (SQLite runs in it; PostgreSQL's server does not), rows, and the
+    growth of this process's peak RSS (getrusage: it only grows, so a later run shows less)."""
+    from alerts.kpis import CHILD_VISIT_COLUMNS, child_visit_rows, child_visit_table, parse_filters
+    from clms.db import make_engine, read_only
+    from clms.export_sql import csv_stream, xlsx_stream
+    from clms.exports import csv_chunks, xlsx_chunks
+    from clms.models import User, utcnow
+
+    engine = make_engine(url)
+    rows = n_bytes = 0
+    tail = b""
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        with Session(engine) as session:
+            read_only(session)
+            user = session.scalar(select(User).where(User.username == "supervisor"))
+            filters = parse_filters({}, utcnow().date())
+            t0, cpu0 = time.perf_counter(), time.process_time()
+            if path == "previous":
+                found = child_visit_rows(session, user, filters)
+                if fmt == "csv":
+                    chunks = csv_chunks(CHILD_VISIT_COLUMNS, found)
+                else:
+                    chunks = xlsx_chunks([("Child visits", CHILD_VISIT_COLUMNS, found)])
+            else:
+                table = child_visit_table(session, user, filters)
+                if fmt == "csv":
+                    chunks = csv_stream(session, table)
+                else:
+                    chunks = xlsx_stream(session, "Child visits", table)
+            sink = tempfile.TemporaryFile() if fmt == "xlsx" else None  # noqa: SIM115
+            for chunk in chunks:
+                n_bytes += len(chunk)
+                if sink is not None:
+                    sink.write(chunk)
+                else:
+                    rows += chunk.count(b"\n")
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    finally:
+        engine.dispose()
+    if sink is not None:
+        with sink, zipfile.ZipFile(sink) as book, book.open("xl/worksheets/sheet1.xml") as sheet:
+            while data := sheet.read(1 << 20):
+                rows += (tail + data).count(b"<row ")
+                tail = data[-4:]
+    rows -= 1  # the header
+    growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before
+    return {
+        "seconds": round(seconds, 2),
+        "cpu_s": round(cpu, 2),
+        "rows": rows,
+        "bytes": n_bytes,
+        "rows_per_s": round(rows / seconds) if seconds else None,
+        "rss_growth_mib": round(growth / 1024, 1),
+    }
+
+
 def bench_size(kind: str, label: str, n_cases: int, n_visits: int, args, stop) -> dict:
     print(f"\n=== {kind}, {label}: {n_cases:,} cases, {n_visits:,} child visits ===", flush=True)
     database = Database(kind)
@@ -1376,6 +1465,8 @@ def bench_size(kind: str, label: str, n_cases: int, n_visits: int, args, stop) -
             if stop.is_set():
                 raise KeyboardInterrupt
 
+        if args.only_exports:
+            return _exports(out, server, setup, database, args, stop)
         web = requests.Session()
         record("floor: GET /login", latencies(web, base, "/login", args.requests, args.warmup))
         sign_in(web, base, "officer")
@@ -1424,27 +1515,54 @@ def bench_size(kind: str, label: str, n_cases: int, n_visits: int, args, stop) -
                 api, base, "/api/v1/kpis", args.kpi_requests, args.kpi_warmup, headers=bearer
             ),
         )
-        for fmt in ("csv", "xlsx"):
-            if fmt == "xlsx" and args.no_xlsx:
-                continue
-            res = export(sup, server, f"/exports/child-visits.{fmt}", fmt)
-            res["expected_rows"] = setup["current_child_visits"]
-            out["exports"][fmt] = res
-            print(
-                f"  export {fmt}: {res['rows']:,} rows, {res['bytes'] / 2**20:,.1f} MiB in "
-                f"{res['seconds']:.1f} s ({res['rows_per_s']:,} rows/s); worker RSS "
-                f"{res['worker_before_mib']:.0f} -> peak {res['worker_peak_mib']:.0f} MiB "
-                f"(+{res['worker_growth_mib']:.0f}); status {res['status']}",
-                flush=True,
-            )
-            if stop.is_set():
-                raise KeyboardInterrupt
         sup.close()
-        return out
+        return _exports(out, server, setup, database, args, stop)
     finally:
         if server is not None:
             server.stop()
         database.close()
+
+
+def _exports(out: dict, server, setup: dict, database, args, stop) -> dict:
+    """The supervisor's downloads, read to the end, and the child-visit export in process by
+    the previous and the database-written path."""
+    sup = requests.Session()
+    sign_in(sup, server.base_url, "supervisor")
+    formats = ("csv",) if args.no_xlsx else ("csv", "xlsx")
+    downloads = [(fmt, f"/exports/child-visits.{fmt}", setup["current_child_visits"])
+                 for fmt in formats]  # fmt: skip
+    downloads += [(f"cases {fmt}", f"/cases/export.{fmt}?state=all", setup["cases_in_scope"])
+                  for fmt in formats]  # fmt: skip
+    for name, path, expected in downloads:
+        res = export(sup, server, path, name.split()[-1])
+        res["expected_rows"] = expected
+        out["exports"][name] = res
+        print(
+            f"  export {name}: {res['rows']:,} rows, {res['bytes'] / 2**20:,.1f} MiB in "
+            f"{res['seconds']:.1f} s ({res['rows_per_s']:,} rows/s); worker RSS "
+            f"{res['worker_before_mib']:.0f} -> peak {res['worker_peak_mib']:.0f} MiB "
+            f"(+{res['worker_growth_mib']:.0f}); status {res['status']}",
+            flush=True,
+        )
+        if stop.is_set():
+            raise KeyboardInterrupt
+    sup.close()
+    # the same child-visit export in this process, by the path before issue 19 (Python
+    # writes every cell) and by the database-written one, on the same data
+    out["paths"] = {}
+    for fmt in formats:
+        for path in ("previous", "database"):
+            res = export_in_process(database.url, fmt, path)
+            out["paths"][f"{fmt} {path}"] = res
+            print(
+                f"  in process, {fmt} by the {path} path: {res['rows']:,} rows in "
+                f"{res['seconds']:.1f} s ({res['rows_per_s']:,} rows/s, CPU "
+                f"{res['cpu_s']:.1f} s), peak RSS +{res['rss_growth_mib']:.0f} MiB",
+                flush=True,
+            )
+            if stop.is_set():
+                raise KeyboardInterrupt
+    return out
 
 
 def sign_in(web: requests.Session, base: str, username: str) -> None:
@@ -1504,11 +1622,29 @@ def table(results: list[dict]) -> str:
                 f"{e['worker_peak_mib']:.0f} (+{e['worker_growth_mib']:.0f}) "
                 f"| {e['tree_before_mib']:.0f} -> {e['tree_peak_mib']:.0f} |"
             )
+    lines += [
+        "",
+        "| database | child-visit export in process | rows | seconds | rows/s | CPU s "
+        "| speed-up | peak RSS growth MiB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        paths = r.get("paths", {})
+        for name, e in paths.items():
+            fmt, path = name.split()
+            before = paths.get(f"{fmt} previous")
+            gain = f"{before['seconds'] / e['seconds']:.1f}x" if before and e["seconds"] else ""
+            lines.append(
+                f"| {r['database']} | {fmt.upper()} by the {path} path, {r['size']} "
+                f"| {e['rows']:,} | {e['seconds']:.2f} | {e['rows_per_s']:,} | {e['cpu_s']:.2f} "
+                f"| {gain if path == 'database' else ''} | {e['rss_growth_mib']:.0f} |"
+            )
     return "\n".join(lines)
 
 
 def charts(results: list[dict]) -> dict[str, str]:
-    """Three SVG charts: page p95 in ms, KPI and export seconds, export memory growth."""
+    """Five SVG charts: page and home p95 in ms, KPI and export seconds, export memory growth,
+    the child-visit export's rows per second by the previous and the database-written path."""
 
     def cases_label(r):
         return f"{r['setup']['cases']:,} cases"
@@ -1516,7 +1652,7 @@ def charts(results: list[dict]) -> dict[str, str]:
     def visits_label(r):
         return f"{r['setup']['child_visits']:,} visits"
 
-    pages, homes, kpis, memory = [], [], [], []
+    pages, homes, kpis, memory, paths = [], [], [], [], []
     for kind in dict.fromkeys(r["database"] for r in results):
         runs = [r for r in results if r["database"] == kind]
         for name in (
@@ -1525,21 +1661,39 @@ def charts(results: list[dict]) -> dict[str, str]:
             "officer: case list filtered",
             "officer: case page",
         ):
-            pages.append(
-                (f"{kind}: {name}", [(cases_label(r), r["pages"][name]["p95_ms"]) for r in runs])
-            )
+            if measured := [r for r in runs if name in r["pages"]]:  # --only-exports: none
+                pages.append(
+                    (
+                        f"{kind}: {name}",
+                        [(cases_label(r), r["pages"][name]["p95_ms"]) for r in measured],
+                    )
+                )
         for role in ("officer", "supervisor", "provider", "admin"):
             name = f"{role}: home"
-            homes.append(
-                (f"{kind}: {name}", [(cases_label(r), r["pages"][name]["p95_ms"]) for r in runs])
-            )
-        for name in ("supervisor: KPI page", "supervisor: GET /api/v1/kpis"):
-            kpis.append(
-                (
-                    f"{kind}: {name} (p95)",
-                    [(visits_label(r), r["pages"][name]["p95_ms"] / 1000) for r in runs],
+            if measured := [r for r in runs if name in r["pages"]]:
+                homes.append(
+                    (
+                        f"{kind}: {name}",
+                        [(cases_label(r), r["pages"][name]["p95_ms"]) for r in measured],
+                    )
                 )
-            )
+        for name in ("supervisor: KPI page", "supervisor: GET /api/v1/kpis"):
+            if measured := [r for r in runs if name in r["pages"]]:
+                kpis.append(
+                    (
+                        f"{kind}: {name} (p95)",
+                        [(visits_label(r), r["pages"][name]["p95_ms"] / 1000) for r in measured],
+                    )
+                )
+        for name in dict.fromkeys(n for r in runs for n in r.get("paths", {})):
+            fmt, path = name.split()
+            paths.append(
+                (
+                    f"{kind}: {fmt.upper()}, {path} path",
+                    [(visits_label(r), r["paths"][name]["rows_per_s"]) for r in runs
+                     if name in r.get("paths", {})],
+                )
+            )  # fmt: skip
         for fmt in ("csv", "xlsx"):
             done = [r for r in runs if fmt in r["exports"]]
             if done:
@@ -1569,6 +1723,11 @@ def charts(results: list[dict]) -> dict[str, str]:
         "export-memory.svg": bar_chart_svg(
             "Child-visit export: memory of gunicorn before and during it", memory, "MiB"
         ),
+        "export-paths.svg": bar_chart_svg(
+            "Child-visit export in process: rows per second, before and after issue 19",
+            paths,
+            "rows/s",
+        ),
     }
 
 
@@ -1591,6 +1750,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--no-xlsx", action="store_true", help="skip the XLSX export")
+    parser.add_argument(
+        "--only-exports", action="store_true", help="measure the exports only (no pages, no KPIs)"
+    )
     parser.add_argument(
         "--sqlite-analyze",
         action="store_true",
@@ -1654,10 +1816,18 @@ def main(argv: list[str] | None = None) -> int:
     for name, svg in charts(results).items():
         (args.out.parent / f"{args.out.stem}-{name}").write_text(svg)
     print(f"\nwritten to {args.out} and {args.out.parent}/{args.out.stem}-*.svg")
-    failed = any(p["errors"] for r in results for p in r["pages"].values()) or any(
-        e["status"] != 200 or e["rows"] != e["expected_rows"]
-        for r in results
-        for e in r["exports"].values()
+    failed = (
+        any(p["errors"] for r in results for p in r["pages"].values())
+        or any(
+            e["status"] != 200 or e["rows"] != e["expected_rows"]
+            for r in results
+            for e in r["exports"].values()
+        )
+        or any(
+            e["rows"] != r["setup"]["current_child_visits"]
+            for r in results
+            for e in r.get("paths", {}).values()
+        )
     )
     return 1 if failed else 0
 

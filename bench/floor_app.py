@@ -9,12 +9,14 @@ against it.
 gunicorn loads it as ``'bench.floor_app:create()'`` with ``CLMS_DATABASE_URL`` and
 ``CLMS_SECRET_KEY`` in the environment. The route exists only in this bench app, never in the
 product; the bench creates the ``bench_floor`` table itself (:data:`FLOOR`), next to the product's
-tables, before gunicorn starts.
+tables, before gunicorn starts. Like the product's OpenRosa routes, it is a phone's POST, not a
+browser's form: it lives on a blueprint of the OpenRosa family (``openrosa_bench``), which the
+CSRF check leaves to their own authentication, as it does ``/submission``.
 """
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Blueprint, Flask, request
 from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, insert
 
 from clms.app import create_app
@@ -38,8 +40,9 @@ FLOOR_PATH = "/bench/floor"
 def create(test_config: dict | None = None) -> Flask:
     """``clms.app.create_app`` with the floor route added."""
     app = create_app(test_config)
+    floor = Blueprint("openrosa_bench", __name__)
 
-    @app.post(FLOOR_PATH)
+    @floor.post(FLOOR_PATH)
     def bench_floor():
         part = request.files.get("xml_submission_file")
         if part is None:
@@ -54,4 +57,5 @@ def create(test_config: dict | None = None) -> Flask:
         session.commit()
         return openrosa_response(openrosa_message("Form received successfully."), 201)
 
+    app.register_blueprint(floor)
     return app

@@ -110,16 +110,20 @@ def main(argv: list[str] | None = None) -> int:
         first = client.head("/submission", headers=OPENROSA)
         challenge = first.headers["WWW-Authenticate"]
         username = setup["monitors"][0][0]
-        auth = digest_authorization(challenge, "POST", "/submission", username, PASSWORD)
+        auth = {"Authorization": "counted"}  # one nonce, its count up by one a request, as Collect
+        count = iter(range(1, 1 << 31))
 
         def post(path: str, item, headers: dict) -> None:
             _iid, body, ctype = item
+            if "Authorization" in headers:
+                headers = {**headers, "Authorization": digest_authorization(
+                    challenge, "POST", "/submission", username, PASSWORD, next(count))}  # fmt: skip
             r = client.post(path, data=body, headers={**headers, "Content-Type": ctype})
             if r.status_code != 201:
                 raise SystemExit(f"{path}: {r.status_code} {r.get_data(as_text=True)[:300]}")
 
         for item in payloads[:10]:  # warm-up
-            post("/submission", item, {**OPENROSA, "Authorization": auth})
+            post("/submission", item, {**OPENROSA, **auth})
         floor_items = build_payloads(setup, 1, [args.submissions + 10], "F", seed=8)[0]
         for item in floor_items[:10]:
             post(FLOOR_PATH, item, OPENROSA)
@@ -127,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         measured = payloads[10 : 10 + args.submissions]
         for label, path, items, headers in (
             ("floor", FLOOR_PATH, floor_items[10:], OPENROSA),
-            ("full", "/submission", measured, {**OPENROSA, "Authorization": auth}),
+            ("full", "/submission", measured, {**OPENROSA, **auth}),
         ):
             stats.update(n=0, db_s=0.0, kinds=collections.Counter(), sql=collections.Counter())
             profiler = cprof = None

@@ -36,6 +36,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from clms.db import REQUEST_READS
 from clms.models import AuditEvent, AuditHead, User, utcnow
 from clms.paging import Keyset
 
@@ -112,14 +113,15 @@ def record_read(
 ) -> None:
     """Record a read (a page or an export of child-level data).
 
-    In a web request on the request's session, the entry is kept in :data:`REQUEST` and written
+    In a web request on the request's session (or its read session, :func:`clms.db.read_session`,
+    which may be on a read replica), the entry is kept in :data:`REQUEST` and written on the primary
     once the response is made and before it is sent, in a transaction of its own
     (:mod:`clms.audit_hooks`): the request's session only reads and is never committed, and if
     the entry cannot be written the person gets an error instead of the data. Elsewhere (the
     command line, jobs, tests) it is added to ``session``'s transaction, which the caller
     commits."""
     current = REQUEST.get()
-    if current is not None and current.session() is session:
+    if current is not None and (current.session() is session or session.info.get(REQUEST_READS)):
         if isinstance(actor, User):
             actor = _Actor(actor.id, actor.username, actor.role)
         current.reads.append((actor, action, target, reason, details))

@@ -491,6 +491,7 @@ def _bar(n: int, total: int, width: int = 30) -> str:
 
 def register_commands(app) -> None:
     """Add every ``clms`` command to ``app.cli`` (so ``clms`` and the test runner see the same)."""
+    from alerts.kpis.cli import kpis_group
     from alerts.profiles.cli import profiles_group
     from clms.audit_cli import audit_group
     from clms.demo.command import demo_command
@@ -504,7 +505,7 @@ def register_commands(app) -> None:
     commands = (
         init_command, users_group, areas_command, forms_group, process_command, demo_command,
         reclassify_command, profiles_group, sources_group, scheduler_command, jobs_group,
-        places_group, supply_group, hotspots_group, audit_group,
+        places_group, supply_group, hotspots_group, audit_group, kpis_group,
     )  # fmt: skip
     from clms.dataprotection.cli import COMMANDS as data_protection_commands
 

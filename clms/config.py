@@ -7,6 +7,8 @@ overridden by an environment variable of the same name prefixed with ``CLMS_``. 
 | variable | default | meaning |
 |---|---|---|
 | CLMS_DATABASE_URL | sqlite:///<instance>/clms.sqlite3 | SQLAlchemy URL (production: PostgreSQL) |
+| CLMS_READ_DATABASE_URL | (empty: the primary) | its PostgreSQL streaming replica (heavy reads) |
+| CLMS_READ_MAX_LAG_SECONDS | 30 | a replica further behind (or down): the primary answers |
 | CLMS_SECRET_KEY | random, kept in <instance>/secret_key | signs sessions and nonces |
 | CLMS_MAX_SUBMISSION_BYTES | 10485760 (10 MiB) | largest OpenRosa POST accepted; larger gets 413 |
 | CLMS_DIGEST_REALM | CLMS | realm of HTTP Digest authentication (changing it invalidates digests) |
@@ -62,7 +64,7 @@ from pathlib import Path
 
 _INT_SETTINGS = {
     "MAX_SUBMISSION_BYTES", "TRUST_PROXY", "TOKEN_HOURS", "DEVICE_TOKEN_DAYS", "SESSION_MINUTES",
-    "SMTP_PORT",
+    "SMTP_PORT", "READ_MAX_LAG_SECONDS",
     "SMTP_STARTTLS", "PULL_MINUTES", "DIGEST_HOUR", "PULL_PAGE_SIZE", "PULL_ATTEMPTS",
     "PULL_LOOKBACK_MINUTES",
     "PULL_KOBO_RECHECK_DAYS",
@@ -76,6 +78,10 @@ _INT_SETTINGS = {
 
 DEFAULTS: dict[str, object] = {
     "DATABASE_URL": None,  # filled from the instance path
+    # a PostgreSQL streaming replica of DATABASE_URL for the heavy reads (clms.db.Replica); how far
+    # behind it may be and still be read
+    "READ_DATABASE_URL": "",
+    "READ_MAX_LAG_SECONDS": 30,
     "SECRET_KEY": None,  # filled from the instance path
     "MAX_SUBMISSION_BYTES": 10 * 1024 * 1024,
     "DIGEST_REALM": "CLMS",
@@ -164,11 +170,34 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict[str, 
     ReportingGrid.from_config(cfg)  # a grid that does not divide a year is refused at start
     if not cfg["DATABASE_URL"]:
         cfg["DATABASE_URL"] = f"sqlite:///{Path(instance_path) / 'clms.sqlite3'}"
+    _check_read_database(cfg)
     if not cfg["SECRET_KEY"]:
         cfg["SECRET_KEY"] = _instance_secret(Path(instance_path))
     if not cfg["CREDENTIALS_KEY"]:
         cfg["CREDENTIALS_KEY"] = _instance_secret(Path(instance_path), "credentials_key")
     return cfg
+
+
+def _check_read_database(cfg: dict) -> None:
+    """A read replica is a PostgreSQL standby of a PostgreSQL primary: anything else stops the
+    start with the reason (SQLite has no replicas; a typo must not silently read elsewhere)."""
+    url = str(cfg.get("READ_DATABASE_URL") or "")
+    if not url:
+        return
+    if not url.startswith("postgresql"):
+        raise ValueError(
+            "CLMS_READ_DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg://...), the "
+            f"address of a streaming replica; it begins {url.split(':', 1)[0]!r}."
+        )
+    if not str(cfg["DATABASE_URL"]).startswith("postgresql"):
+        raise ValueError(
+            "CLMS_READ_DATABASE_URL is set but CLMS_DATABASE_URL is not PostgreSQL: a read replica "
+            "is a PostgreSQL standby of a PostgreSQL primary; unset it."
+        )
+    if int(cfg["READ_MAX_LAG_SECONDS"]) < 0:
+        raise ValueError(
+            f"CLMS_READ_MAX_LAG_SECONDS is {cfg['READ_MAX_LAG_SECONDS']}: it must be 0 or more."
+        )
 
 
 def _instance_secret(instance: Path, name: str = "secret_key") -> str:

@@ -122,6 +122,7 @@ AUDIT_ACTION = {
     "case_entity.refused": N_("refused a phone's update of a case it could not apply"),
     "cases.csv.read": N_("exported cases (CSV)"),
     "cases.list": N_("listed cases"),
+    "cases.export": N_("exported the case list"),
     "child.anonymise": N_("anonymised a child's record"),
     "child.erase": N_("erased a child's record"),
     "child.export": N_("exported a child's data (subject access)"),

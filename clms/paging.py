@@ -18,8 +18,19 @@ Keyset pages (:class:`Keyset`)
     there are more) below the key; :meth:`Keyset.page` keeps a page of them and the key the next
     page starts below.
 
-The SQL that applies a window (``LIMIT``/``OFFSET``) or a key (``seq < :before``) stays with
-each list's query.
+Keys of a sort order (:class:`Cursors`)
+    For a deep list sorted by several columns (the alert queue by urgency: overdue, severity,
+    deadline, id): ``?after=CURSOR`` reads the page that follows a row, ``?before=CURSOR`` the
+    page that precedes one. A cursor is opaque to clients (URL-safe base64 of JSON) and holds
+    the list and order it belongs to, the row's sort values (its id last, so no two rows tie)
+    and the number of the page it leads to, shown as "Page N of M". :meth:`Cursors.read` checks
+    it against the order's value kinds and refuses anything else as a
+    ``request.invalid_parameter`` problem naming the parameter. It is not signed: it only says
+    where to start in a list whose scope and filters the server applies again on every read,
+    and holds nothing the reader has not seen on the page it came from.
+
+The SQL that applies a window (``LIMIT``/``OFFSET``) or a key (``seq < :before``, or the rows
+beyond a composite key: :func:`clms.keyset.beyond`) stays with each list's query.
 
 >>> CASES = Paging(per_page=50, max_per_page=200)
 >>> window = CASES.check(CASES.read({"page": "3"}).page)
@@ -36,8 +47,12 @@ clms.errors.Problem: 400.12 Parameter 'page' must be 1 or more.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import datetime as dt
+import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from clms.errors import Problem, problem
@@ -105,6 +120,10 @@ class Page(Generic[T]):
     page: int
     pages: int
     per_page: int
+    #: for a list paged by key (:class:`Cursors`): the cursor of the next page (``?after=``) and
+    #: of the previous one (``?before=``); None where there is none
+    next_key: str | None = field(default=None, kw_only=True)
+    previous_key: str | None = field(default=None, kw_only=True)
 
     @property
     def has_previous(self) -> bool:
@@ -237,16 +256,162 @@ class Keyset:
         """The rows the query reads: one more than a page, to know whether there are more."""
         return self.per_page + 1
 
-    def read(self, args: Mapping[str, str]) -> int | None:
-        """The key the page starts below; None (the first page) when it is missing or not a
-        whole number."""
-        return _lenient(args.get(self.parameter), None)
+    def read(self, args: Mapping[str, str], *, strict: bool = False) -> int | None:
+        """The key the page starts below; None (the first page) when it is missing, or not a
+        whole number and not ``strict``: ``strict`` refuses it, naming the parameter.
+
+        >>> Keyset(per_page=2).read({"before": "x9"}, strict=True)
+        Traceback (most recent call last):
+        ...
+        clms.errors.Problem: 400.12 Parameter 'before' must be a whole number 1 or more, not 'x9'.
+        """
+        raw = (args.get(self.parameter) or "").strip()
+        if strict and raw and not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**63):
+            detail = Msg("must be a whole number {limits}, not {value!r}", limits=Msg("1 or more"),
+                         value=raw[:40])  # fmt: skip
+            raise problem("request.invalid_parameter", parameter=self.parameter, detail=detail)
+        return _lenient(raw or None, None)
 
     def page(self, rows: Sequence[T], *, key: Callable[[T], int], cursor: int | None) -> KeysetPage:
         """The page of ``rows`` (at most :attr:`fetch` of them, read below ``cursor``)."""
         kept = list(rows[: self.per_page])
         more = len(rows) > self.per_page
         return KeysetPage(kept, cursor, key(kept[-1]) if more and kept else None)
+
+
+#: the kinds of value a cursor may hold, each checked on reading; "?" after one: or None
+KINDS = ("int", "bool", "str", "datetime")
+#: the longest cursor read (a few sort values and an id fit in far less)
+MAX_CURSOR = 600
+
+
+@dataclass(frozen=True)
+class Key:
+    """Where a page of a list paged by key starts: after (or, ``backward``, before) the row whose
+    sort values are ``values`` (its id last), and the number of the page it leads to."""
+
+    order: str
+    values: tuple
+    page: int
+    backward: bool = False
+
+
+@dataclass(frozen=True)
+class Cursors:
+    """The cursors of one list paged by composite key: ``?after=`` and ``?before=``.
+
+    ``name`` names the list in its cursors; ``orders`` gives, for each order the list can be
+    read in, the kinds of its key's values (:data:`KINDS`, "?" for a value that may be missing).
+
+    >>> queue = Cursors("alerts", {"urgency": ("bool", "int", "datetime", "int")})
+    >>> due = dt.datetime(2026, 12, 1, 8, 30, tzinfo=dt.UTC)
+    >>> cursor = queue.cursor("urgency", (True, 4, due, 1234), page=7)
+    >>> key = queue.read({"after": cursor}, "urgency")
+    >>> key.values == (True, 4, due, 1234), key.page, key.backward
+    (True, 7, False)
+    >>> queue.read({"after": "abc"}, "urgency")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    clms.errors.Problem: 400.12 Parameter 'after' is not a cursor of this list: ...
+    >>> queue.read({}, "urgency") is None
+    True
+    """
+
+    name: str
+    orders: Mapping[str, tuple[str, ...]]
+    after: str = "after"
+    before: str = "before"
+    plain: bool = False
+
+    def cursor(self, order: str, values: Sequence, *, page: int) -> str:
+        """The cursor of the page ``page`` that starts after (or, read with ``?before=``, ends
+        before) the row whose key is ``values``."""
+        kinds = self.orders[order]
+        if len(values) != len(kinds):
+            raise ValueError(f"{order}: {len(kinds)} values expected, not {len(values)}")
+        body = [f"{self.name}:{order}", page, *(_dump(v) for v in values)]
+        raw = json.dumps(body, separators=(",", ":"), ensure_ascii=True).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def read(self, args: Mapping[str, str], order: str) -> Key | None:
+        """The key of ``args`` (``after`` or ``before``; None: neither, the first page), checked
+        against ``order``: a cursor that is not one of this list and order is refused, naming
+        the parameter."""
+        after, before = (args.get(self.after) or "").strip(), (args.get(self.before) or "").strip()
+        if after and before:
+            raise self._refuse(self.before, Msg("cannot be given with '{other}'", other=self.after))
+        if not (after or before):
+            return None
+        parameter, raw = (self.before, before) if before else (self.after, after)
+        values = self._decode(raw, parameter, order)
+        return Key(order, values[1:], values[0], backward=bool(before))
+
+    def _decode(self, raw: str, parameter: str, order: str) -> tuple:
+        try:
+            if len(raw) > MAX_CURSOR:
+                raise ValueError("too long")
+            body = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise self._refuse(parameter, _NOT_OURS) from None
+        if not (isinstance(body, list) and len(body) >= 2 and isinstance(body[0], str)):
+            raise self._refuse(parameter, _NOT_OURS)
+        name, _colon, its_order = body[0].partition(":")
+        if name != self.name or its_order not in self.orders:
+            raise self._refuse(parameter, _NOT_OURS)
+        if its_order != order:
+            raise self._refuse(
+                parameter, Msg("belongs to another order of the list: start from its first page")
+            )
+        page, values, kinds = body[1], body[2:], self.orders[order]
+        if not (type(page) is int and 1 <= page <= 10**9) or len(values) != len(kinds):
+            raise self._refuse(parameter, _NOT_OURS)
+        try:
+            return (page, *(_load(v, kind) for v, kind in zip(values, kinds, strict=True)))
+        except (TypeError, ValueError):
+            raise self._refuse(parameter, _NOT_OURS) from None
+
+    def _refuse(self, parameter: str, detail: Msg) -> Problem:
+        return problem(
+            "request.invalid_parameter",
+            parameter=parameter,
+            detail=str(detail) if self.plain else detail,
+        )
+
+
+_NOT_OURS = Msg(
+    "is not a cursor of this list: follow the links of a page, or start from its first page"
+)
+
+
+def _dump(value):
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError("a cursor's datetime must carry its time zone")
+        return value.astimezone(dt.UTC).isoformat()
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    raise TypeError(f"a cursor cannot hold {type(value).__name__}")
+
+
+def _load(value, kind: str):
+    """``value`` read from a cursor as ``kind`` (:data:`KINDS`; "?": or None); ValueError or
+    TypeError when it is not one."""
+    if kind.endswith("?"):
+        if value is None:
+            return None
+        kind = kind[:-1]
+    if kind == "bool" and type(value) is bool:
+        return value
+    if kind == "int" and type(value) is int and abs(value) < 2**63:
+        return value
+    if kind == "str" and isinstance(value, str) and len(value) <= 300:
+        return value
+    if kind == "datetime" and isinstance(value, str):
+        moment = dt.datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError("no time zone")
+        return moment
+    raise TypeError(f"not {kind}")
 
 
 def _lenient(raw: str | None, default):
@@ -260,4 +425,4 @@ def _lenient(raw: str | None, default):
         return default
 
 
-__all__ = ["Keyset", "KeysetPage", "Page", "Paging", "Window", "page_count"]
+__all__ = ["Cursors", "Key", "Keyset", "KeysetPage", "Page", "Paging", "Window", "page_count"]

@@ -102,6 +102,8 @@ POLICY: dict[str, dict[str, str]] = {
         NOTICE_ROLES, hidden=("officer", "officer_other_area", "supervisor", "provider_other")
     ),
     "web.login": rule(PUBLIC),
+    # a load balancer's health check: this worker and the primary database answer
+    "web.health": rule(PUBLIC),
     "web.logout": everyone(LOGIN),  # ends at the sign-in page
     "web.set_language": rule(PUBLIC),
     "static": rule(PUBLIC),
@@ -116,6 +118,7 @@ POLICY: dict[str, dict[str, str]] = {
     "web.child_detail": AREA_OBJECT,
     # cases
     "web.cases_index": STAFF_PAGE,
+    "web.cases_export": STAFF_PAGE,
     "web.case_detail": AREA_OBJECT,
     "web.case_assess": AREA_OBJECT,
     "web.case_assign": AREA_OBJECT,

@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from clms.audit import record
 from clms.errors import DomainProblem
+from clms.facts import refresh_submissions
 from clms.i18n import Msg
 from clms.models import (
     Case,
@@ -242,6 +243,7 @@ def reject(session: Session, user: User, submission_id: int, why: str) -> Submis
         session.execute(
             update(table).where(table.c.submission_id == submission.id).values(current=False)
         )
+    refresh_submissions(session, [submission.id])
     _keep(session, submission, user, "reject", why)
     record(session, user, "submission.reject", target=f"submission:{submission.logical_id}",
            reason=why, version=submission.instance_id)  # fmt: skip

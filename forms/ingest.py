@@ -31,6 +31,7 @@ from sqlalchemy import Row, bindparam, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from clms.errors import problem
+from clms.facts import refresh_submissions
 from clms.models import (
     Form,
     FormArea,
@@ -333,12 +334,14 @@ def _replace_version(
 
 
 def stop_counting(session: Session, submission_ids: list[int]) -> None:
-    """The visits and reports of versions another replaced stop counting (history stays)."""
+    """The visits and reports of versions another replaced stop counting (history stays), and
+    the kept facts with them (:mod:`clms.facts`)."""
     for model in (Visit, Report):
         table = model.__table__
         session.execute(
             update(table).where(table.c.submission_id.in_(submission_ids)).values(current=False)
         )
+    refresh_submissions(session, submission_ids)
 
 
 def _add_attachments(

@@ -14,9 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Iterable
+from contextlib import contextmanager
 
 from sqlalchemy import select
 
+from clms.facts import refresh_children
 from clms.models import (
     Alert,
     Case,
@@ -179,11 +181,31 @@ def classification(s, cv: ChildVisit, category: str, *, sdg_871: bool | None = N
     """How the child of ``cv`` was classified (under the ILO default profile unless
     ``profile_id`` is given); ``sdg_871`` is ``category != "none"`` unless given."""
     fields.setdefault("profile_id", profile(s).id)
-    return _add(s, Classification(
+    row = _add(s, Classification(
         child_visit_id=cv.id, child_id=cv.child_id, current=current,
         rule_set_version=rule_set_version, category=category,
         sdg_871=category != "none" if sdg_871 is None else sdg_871, **fields,
     ))  # fmt: skip
+    if _FACTS_LATER:
+        _FACTS_LATER[-1].add(cv.child_id)
+    else:
+        refresh_children(s, [cv.child_id])  # the kept facts, as the pipeline keeps them
+    return row
+
+
+#: children whose kept facts wait for the end of a :func:`facts_at_end` block
+_FACTS_LATER: list[set[int]] = []
+
+
+@contextmanager
+def facts_at_end(s):
+    """Build many classifications, and make their children's kept facts once at the end (the
+    facts are the same: a refresh makes a child's facts again from all its rows)."""
+    _FACTS_LATER.append(set())
+    try:
+        yield
+    finally:
+        refresh_children(s, sorted(_FACTS_LATER.pop()))
 
 
 # --- alerts --------------------------------------------------------------------------------------

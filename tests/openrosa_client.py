@@ -11,14 +11,15 @@ OPENROSA = {"X-OpenRosa-Version": "1.0"}
 
 
 def digest_authorization(
-    challenge: str, method: str, uri: str, username: str, password: str
+    challenge: str, method: str, uri: str, username: str, password: str, count: int = 1
 ) -> str:
-    """The ``Authorization`` header answering a Digest ``WWW-Authenticate`` challenge (qop=auth)."""
+    """The ``Authorization`` header answering a Digest ``WWW-Authenticate`` challenge (qop=auth),
+    as the ``count``-th request on its nonce (the server takes each count once)."""
     params = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge))
     realm, nonce = params["realm"], params["nonce"]
     ha1 = hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()
     ha2 = hashlib.md5(f"{method}:{uri}".encode()).hexdigest()
-    nc, cnonce = "00000001", os.urandom(8).hex()
+    nc, cnonce = f"{count:08x}", os.urandom(8).hex()
     response = hashlib.md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}".encode()).hexdigest()
     return (
         f'Digest username="{username}", realm="{realm}", nonce="{nonce}", uri="{uri}", '

@@ -54,14 +54,21 @@ class PostgresServer:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
         return done
 
-    def start(self) -> None:
-        """initdb and start the server; wait until it accepts connections."""
+    def _folders(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
         self.sockets.mkdir(exist_ok=True)
         if self.as_postgres:
             shutil.chown(self.base, "postgres", "postgres")
             shutil.chown(self.sockets, "postgres", "postgres")
             os.chmod(self.base, 0o755)  # noqa: S103 - the postgres user must reach its sockets
+
+    def start(self) -> None:
+        """initdb and start the server; wait until it accepts connections.
+
+        It can feed a streaming standby (:meth:`start_standby`): PostgreSQL's defaults
+        (``wal_level=replica``, ``max_wal_senders=10``, and initdb's ``host replication all
+        127.0.0.1/32 trust`` line of ``pg_hba.conf``) are what that needs."""
+        self._folders()
         self._run(
             _pg_bin("initdb"),
             "-D",
@@ -74,6 +81,9 @@ class PostgresServer:
             "UTF8",
             "--no-locale",
         )
+        self._start_server()
+
+    def _start_server(self) -> None:
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} "
             f"-c unix_socket_directories={self.sockets} -c fsync=off "
@@ -99,6 +109,43 @@ class PostgresServer:
                     return
             time.sleep(0.1)
         raise RuntimeError(f"PostgreSQL did not start; see {self.base / 'server.log'}")
+
+    def start_standby(self, base: Path) -> PostgresServer:
+        """A hot standby of this server, streaming from it: ``pg_basebackup -R`` (which writes
+        ``primary_conninfo`` and ``standby.signal``), started on a port of its own; returns once
+        it streams (:meth:`wait_streaming`)."""
+        standby = PostgresServer(base)
+        standby._folders()
+        standby._run(
+            _pg_bin("pg_basebackup"),
+            "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+            "-D", str(standby.data),
+            "-R", "-X", "stream", "--checkpoint=fast", "--no-sync",
+        )  # fmt: skip
+        standby._start_server()
+        standby.wait_streaming()
+        return standby
+
+    def wait_streaming(self, timeout: float = 30) -> None:
+        """Wait until this standby's WAL receiver streams from its primary."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.sql("SELECT status FROM pg_stat_wal_receiver") == "streaming":
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"the standby does not stream; see {self.base / 'server.log'}")
+
+    def sql(self, statement: str, dbname: str = "postgres"):
+        """The first value of ``statement`` run as the superuser (None without a row, or for a
+        statement that returns none)."""
+        import psycopg
+
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres dbname={dbname}", autocommit=True
+        ) as conn:
+            cursor = conn.execute(statement)
+            row = cursor.fetchone() if cursor.description else None
+        return row[0] if row else None
 
     def url(self, dbname: str) -> str:
         """SQLAlchemy URL of a database on this server."""

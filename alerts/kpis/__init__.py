@@ -126,7 +126,7 @@ from alerts.kpis.dimensions import (
     current_classifications_in_windows,
     visit_dims,
 )
-from alerts.kpis.export import CHILD_VISIT_COLUMNS, child_visit_rows
+from alerts.kpis.export import CHILD_VISIT_COLUMNS, child_visit_rows, child_visit_table
 from alerts.kpis.figures import CHILD_LABOUR, SCALAR_FIGURES, empty_figures, first_remediation
 from alerts.kpis.filters import GROUPS, KpiFilters, parse_filters, time_windows
 from alerts.kpis.monitors import MONITOR_FIGURES, haversine_km
@@ -152,6 +152,7 @@ __all__ = [
     "MONITOR_FIGURES",
     "SCALAR_FIGURES",
     "child_visit_rows",
+    "child_visit_table",
     "classified_in_windows",
     "compute_everything",
     "current_classifications_in_windows",

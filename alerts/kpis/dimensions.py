@@ -66,6 +66,7 @@ class _Context:
     dialect: str
     villages: object | None  # a CTE of the villages allowed (scope, area, village), or None: all
     area_villages: object | None  # the same without the village filter
+    scoped: bool = False  # a person's scope limits the villages (any set of villages)
 
     @classmethod
     def build(cls, session, filters, resolved, scope, now) -> _Context:
@@ -88,6 +89,7 @@ class _Context:
             session.get_bind().dialect.name,
             allowed(True),
             allowed(False),
+            scope is not None,
         )
 
     def conditions(self, dims: _Dims, *, monitor: bool = True, village: bool = True) -> list:
@@ -124,6 +126,13 @@ class _Context:
         if self.dialect == "postgresql":
             return extract("epoch", end - start) / 86400.0
         return func.julianday(end) - func.julianday(start)
+
+
+def fact_dims(facts) -> _Dims:
+    """Where a kept fact (:class:`clms.models.KpiChildFact`, or an alias of its table) is
+    placed: the same as :func:`visit_dims`, kept on the row."""
+    c = facts.c
+    return _Dims(c.village_id, c.area_id, c.supplier_id, c.tier, c.monitor_id)
 
 
 def visit_dims() -> _Dims:

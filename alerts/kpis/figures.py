@@ -5,7 +5,7 @@ rounding they share.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, case, distinct, func, null, or_, select, union_all
+from sqlalchemy import and_, case, distinct, exists, func, null, or_, select, union_all
 
 from alerts.escalate import overdue_alert_condition
 from alerts.kpis.dimensions import (
@@ -18,7 +18,7 @@ from alerts.kpis.dimensions import (
     _join_visit_dims,
     _key,
     alert_counts,
-    classified_in_windows,
+    fact_dims,
     visit_dims,
 )
 from alerts.kpis.filters import TIME_GROUPS
@@ -28,8 +28,7 @@ from clms.models import (
     CASE_STATES,
     Alert,
     Case,
-    ChildVisit,
-    Classification,
+    KpiChildFact,
     PlannedService,
     Referral,
     Visit,
@@ -163,47 +162,108 @@ def _households(ctx: _Context, group: str, windows) -> list:
     ).all()
 
 
+#: the kept pointers of each grouping: the partition a child's rows are ranked in
+_POINTER = {"village": "_village", "area": "_area", "supplier": "_supplier", "tier": "_tier",
+            "monitor": "_monitor"}  # fmt: skip
+
+
 def _latest_classifications(ctx: _Context, group: str, windows, *, monitor=True, village=True):
     """A subquery: for each group key and child, the child's latest classification in the
     window (``category``, ``sdg``), whether any was child labour (``identified``) and the
-    window's end (``e``)."""
-    dims = visit_dims()
+    window's end (``e``).
+
+    Read from the kept facts (:mod:`clms.facts`), without ranking: a fact is the child's latest
+    in its partition (the child, or the child in the group's village, area, supplier, tier,
+    monitor) when the partition's next fact comes after the window (``next_*_at``), and the
+    child was identified when the latest child labour up to it (``labour_*_at``) is in the
+    window. That holds when the filters keep all of a partition's facts or none; when they may
+    keep some (a person's scope, say, over a child seen in two villages), the row is decided by
+    looking at the facts the filters keep (``NOT EXISTS``, ``EXISTS``), for those rows only.
+    """
+    f = KpiChildFact.__table__.alias("kf")
+    dims = fact_dims(f)
     key = _key(group, dims, windows)
-    partition = [ChildVisit.child_id] if group == "none" else [key, ChildVisit.child_id]
-    in_labour = case((Classification.category.in_(CHILD_LABOUR), 1), else_=0)
-    ranked = (
-        classified_in_windows(
-            select(
-                key.label("k"),
-                ChildVisit.child_id.label("child_id"),
-                Classification.category.label("category"),
-                Classification.sdg_871.label("sdg"),
-                windows.c.e.label("e"),
-                func.max(in_labour).over(partition_by=partition).label("identified"),
-                func.row_number()
-                .over(
-                    partition_by=partition,
-                    order_by=(Visit.visited_at.desc(), Visit.id.desc(), ChildVisit.id.desc()),
-                )
-                .label("rn"),
+    suffix = _POINTER.get(group, "")
+    next_at, labour_at = f.c[f"next{suffix}_at"], f.c[f"labour{suffix}_at"]
+    conditions = ctx.conditions(dims, monitor=monitor, village=village)
+    closed = _closed(ctx, group, f, monitor=monitor, village=village)
+
+    def in_partition(other):
+        """``other`` (an alias of the facts) is of the same child and group as ``f``, kept by
+        the filters, in the window."""
+        out = [other.c.child_id == f.c.child_id, other.c.visited_at < windows.c.e]
+        if group in _POINTER:
+            column = _key(group, fact_dims(other), windows)
+            out.append(column.is_not_distinct_from(key))
+        return [*out, *ctx.conditions(fact_dims(other), monitor=monitor, village=village)]
+
+    later = KpiChildFact.__table__.alias("kf_later")
+    after = or_(
+        later.c.visited_at > f.c.visited_at,
+        and_(
+            later.c.visited_at == f.c.visited_at,
+            or_(
+                later.c.visit_id > f.c.visit_id,
+                and_(later.c.visit_id == f.c.visit_id, later.c.child_visit_id > f.c.child_visit_id),
             ),
-            windows,
-        )
-        .where(*ctx.conditions(dims, monitor=monitor, village=village))
-        .subquery("ranked_classifications")
+        ),
     )
+    last_of_partition = or_(next_at.is_(None), next_at >= windows.c.e)
+    labour = KpiChildFact.__table__.alias("kf_labour")
+    in_window_labour = case((labour_at >= windows.c.s, 1), else_=0)
+    if closed is True:
+        latest, identified = last_of_partition, in_window_labour
+    else:
+        none_later = ~exists().where(*in_partition(later), after)
+        some_labour = exists().where(
+            *in_partition(labour), labour.c.in_labour, labour.c.visited_at >= windows.c.s
+        )
+        if closed is False:
+            latest = or_(last_of_partition, none_later)
+            identified = case((some_labour, 1), else_=0)
+        else:
+            latest = or_(last_of_partition, and_(~closed, none_later))
+            identified = case(
+                (closed, in_window_labour), (some_labour, 1), else_=0
+            )  # fmt: skip
     return (
         select(
-            ranked.c.k,
-            ranked.c.child_id,
-            ranked.c.category,
-            ranked.c.sdg,
-            ranked.c.e,
-            ranked.c.identified,
-        )  # fmt: skip
-        .where(ranked.c.rn == 1)
+            key.label("k"),
+            f.c.child_id.label("child_id"),
+            f.c.category.label("category"),
+            f.c.sdg_871.label("sdg"),
+            windows.c.e.label("e"),
+            identified.label("identified"),
+        )
+        .select_from(f)
+        .join(windows, _in_window(f.c.visited_at, windows))
+        .where(*conditions, latest)
         .subquery("latest_classifications")
     )
+
+
+def _closed(ctx: _Context, group: str, f, *, monitor: bool, village: bool):
+    """Whether the filters keep all of a partition's facts or none: True (always), False (not
+    known), or a condition on the fact ``f`` (a filter by villages alone, over a child whose
+    facts are all in one village)."""
+    r = ctx.resolved
+    villages = ctx.villages if village else ctx.area_villages
+    open_: list[str] = []
+    if villages is not None:
+        by_area = not ctx.scoped and (not village or r.village_id is None)
+        if group != "village" and not (group == "area" and by_area):
+            open_.append("villages")
+    if r.supplier_id is not None and group != "supplier":
+        open_.append("supplier")
+    if ctx.filters.tier is not None and group not in ("supplier", "tier"):
+        open_.append("tier")
+    if monitor and r.monitor_id is not None and group != "monitor":
+        open_.append("monitor")
+    if not open_:
+        return True
+    if open_ == ["villages"]:
+        return f.c.single_village
+    return False
 
 
 def _first_remediation(ctx: _Context):
@@ -288,17 +348,15 @@ def _children(ctx: _Context, group: str, windows) -> dict:
 def _followup_outcomes(ctx: _Context, group: str, windows) -> dict:
     """``{key: (identified children followed up, of them not in child labour at the latest)}``."""
     latest = _latest_classifications(ctx, group, windows)
+    kept = KpiChildFact.__table__.alias("kf_followups")
     followups = (
         select(
-            ChildVisit.child_id.label("child_id"),
-            Visit.visited_at.label("at"),
-            Visit.id.label("visit_id"),
-            Classification.category.label("category"),
+            kept.c.child_id.label("child_id"),
+            kept.c.visited_at.label("at"),
+            kept.c.visit_id.label("visit_id"),
+            kept.c.category.label("category"),
         )
-        .select_from(Classification)
-        .join(ChildVisit, ChildVisit.id == Classification.child_visit_id)
-        .join(Visit, Visit.id == ChildVisit.visit_id)
-        .where(Classification.current, Visit.current, Visit.kind == "followup")
+        .where(kept.c.kind == "followup")
         .subquery("classified_followups")
     )
     partition = [latest.c.child_id] if group == "none" else [latest.c.k, latest.c.child_id]

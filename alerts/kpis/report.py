@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, true
+from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
 from alerts.kpis.dimensions import _SCOPE_VILLAGE, _Context, _resolve
@@ -201,6 +201,12 @@ def kpi_table(report: KpiReport) -> tuple[list[str], Iterator[list]]:
 
 def _compute(session, filters, resolved, scope, now, far_km: float | None) -> KpiReport:
     ctx = _Context.build(session, filters, resolved, scope, now)
+    if ctx.dialect == "postgresql":
+        # PostgreSQL's JIT compiles these statements for seconds (their estimated cost is high:
+        # the correlated checks of the kept facts) to run them in a tenth of a second; off for
+        # the rest of this transaction only (bench/cases.py at 100,000 child visits: 3.1 s of
+        # JIT in a 3.3 s statement)
+        session.execute(select(func.set_config("jit", "off", True)))  # as SET LOCAL
     overall = _figures(ctx, "none")[None]
     overall = _label(overall, None, "")
     rows = []

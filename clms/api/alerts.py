@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import g, jsonify, request
+from flask import g, jsonify, request, url_for
 
 from alerts.deadlines import due_at, is_overdue
 from alerts.lifecycle import acknowledge_alert, assign_alert, dismiss_alert
 from alerts.queue import (
+    ALERT_CURSORS,
     ALERT_PAGING,
+    SORTS,
     alert_details,
     child_record,
     get_alert,
@@ -41,13 +43,26 @@ def alerts_list():
     Query parameters (all optional): ``severity`` (critical, high, medium, low), ``village`` and
     ``supplier`` (codes), ``overdue`` (true/false), ``status`` (active: the default, all, new,
     acknowledged, dismissed, case_opened), ``sort`` (urgency: the default; severity, deadline,
-    village, age or raised, "-" first to reverse), ``page`` (from 1), ``per_page`` (1-200,
-    default 50).
-    Answer: ``{"alerts": [...], "page", "per_page", "total", "pages"}``.
+    village, age or raised, "-" first to reverse), ``per_page`` (1-200, default 50), and where
+    to start: ``after`` (the cursor ``next`` of the page before) or ``before`` (the cursor
+    ``previous`` of the page after), or ``page`` (from 1, counted from the start: kept for the
+    clients that use it; a deep numbered page costs what it skips, a cursor does not).
+    Answer: ``{"alerts": [...], "page", "per_page", "total", "pages", "next", "previous"}``
+    (``next``/``previous``: the cursor of the next/previous page, null where there is none),
+    and a ``Link`` header with the same pages as URLs (``rel="next"``, ``rel="prev"``).
     """
     args = request.args
     overdue = _boolean(args, "overdue")  # refused before a page that is not a number, as ever
     asked = ALERT_PAGING.read(args, strict=True)
+    sort = _text(args, "sort")
+    key = ALERT_CURSORS.read(args, sort or "urgency") if sort in (None, *SORTS) else None
+    if key is not None and _text(args, "page"):
+        given = "before" if key.backward else "after"
+        raise problem(
+            "request.invalid_parameter",
+            parameter="page",
+            detail=f"cannot be given with a cursor ('{given}')",
+        )
     page = list_alerts(
         db(),
         g.user,
@@ -56,18 +71,37 @@ def alerts_list():
         supplier=_text(args, "supplier"),
         overdue=overdue,
         status=_text(args, "status"),
-        sort=_text(args, "sort"),
+        sort=sort,
         page=asked.page,
         per_page=asked.per_page,
+        key=key,
         keep_past_last=True,  # a client reads pages until one is empty
     )
-    return jsonify(
+    answer = jsonify(
         alerts=[alert_json(a, page.now) for a in page.rows],
         page=page.page,
         per_page=page.per_page,
         total=page.total,
         pages=page.pages,
+        next=page.next_key,
+        previous=page.previous_key,
     )
+    links = [
+        f'<{_page_url(args, name, cursor)}>; rel="{rel}"'
+        for name, cursor, rel in (("after", page.next_key, "next"),
+                                  ("before", page.previous_key, "prev"))
+        if cursor is not None
+    ]  # fmt: skip
+    if links:
+        answer.headers["Link"] = ", ".join(links)
+    return answer
+
+
+def _page_url(args, name: str, cursor: str) -> str:
+    """This request's URL for the page at ``cursor`` (``after`` or ``before``), its other
+    parameters kept."""
+    kept = {k: v for k, v in args.items() if k not in ("page", "after", "before")}
+    return url_for("api.alerts_list", _external=True, **kept, **{name: cursor})
 
 
 @bp.route("/alerts/<int:alert_id>")

@@ -22,7 +22,7 @@ from flask import Response, current_app, g, jsonify, request
 
 from clms.api import bp
 from clms.auth import allow
-from clms.db import db, read_only
+from clms.db import read_session
 from clms.models import utcnow
 from geo.hotspots.request import parse_request, table_csv, table_geojson, table_json
 from geo.hotspots.settings import HotspotSettings
@@ -34,9 +34,7 @@ HOTSPOT_ROLES = ("brand", "officer", "supervisor")
 @allow(*HOTSPOT_ROLES)
 def hotspots_get():
     """The hotspot figures the caller may see (see the module documentation)."""
-    session = db()
-    session.commit()  # the token was only read: go on in a read-only transaction
-    read_only(session)
+    session = read_session()  # the replica, if fit; the token was read on the primary
     settings = HotspotSettings.from_config(current_app.config)
     asked = parse_request(session, g.user, request.args, utcnow().date(), settings=settings)
     table = asked.table(session, g.user, settings=settings)

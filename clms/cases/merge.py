@@ -22,6 +22,7 @@ from clms.audit import record as audit
 from clms.cases.opening import link_alert
 from clms.cases.records import record_event
 from clms.errors import field_errors, problem
+from clms.facts import refresh_children
 from clms.i18n import Msg
 from clms.models import (
     ACTIVE_ALERT_STATUSES,
@@ -123,6 +124,7 @@ def merge_children(
 
     facts = _facts_taken(kept, merged)
     _point_to_kept(session, kept, merged, facts)
+    refresh_children(session, [kept.id, merged.id])  # the kept facts follow the child visits
     moved["duplicate_dismissals"] = _carry_dismissals(session, user, kept, merged, now)
 
     record = ChildMerge(kept_child_id=kept.id, merged_child_id=merged.id,

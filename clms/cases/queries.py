@@ -24,6 +24,7 @@ from clms.cases.signs import digest, signs_of
 from clms.cases.transfer import TRANSFER_SHAREABLE
 from clms.cases.withdrawn import flags_of
 from clms.errors import problem
+from clms.keyset import read_page
 from clms.models import (
     ActionPlan,
     Alert,
@@ -44,7 +45,7 @@ from clms.models import (
     Village,
     utcnow,
 )
-from clms.paging import Page, Paging
+from clms.paging import Cursors, Key, Page, Paging
 from clms.scope import village_scope_condition
 
 PER_PAGE = 50
@@ -53,6 +54,11 @@ MAX_PER_PAGE = 200
 CASE_PAGING = Paging(PER_PAGE, MAX_PER_PAGE, plain=True)
 #: a provider's referrals, 50 a page
 REFERRAL_PAGING = Paging(PER_PAGE, plain=True)
+#: the case list's keys (``?after=``, ``?before=``): (overdue last, no step deadline, the step
+#: deadline, opened, id)
+CASE_CURSORS = Cursors("cases", {"due": ("int", "int", "datetime?", "datetime", "int")})
+#: a provider's referrals' keys: (waiting first, the answer's deadline, id)
+REFERRAL_CURSORS = Cursors("referrals", {"waiting": ("int", "datetime", "int")})
 #: ``state`` filter values: the open ones (default), all, or one state
 STATE_FILTERS = ("open", "all", *wf.STATES)
 
@@ -100,7 +106,7 @@ def overdue_case_condition(now: dt.datetime):
     )
 
 
-def list_cases(
+def case_list_conditions(
     session: Session,
     user: User,
     *,
@@ -109,25 +115,17 @@ def list_cases(
     mine: bool = False,
     overdue: bool | None = None,
     q: str | None = None,
-    page: int = 1,
-    per_page: int = PER_PAGE,
-    now: dt.datetime | None = None,
-) -> CasePage:
-    """One page of the cases ``user`` may see: overdue first, then by the step deadline (the
-    soonest first), then the newest. ``state`` is one of :data:`STATE_FILTERS` (default open);
-    ``q`` finds a case number or a child's pseudonymous id; ``mine``: the user's own cases.
-
-    Two queries: the count, and the page with what its rows show (the child's first name, no
-    more, as on a monitor's phone).
-    """
-    now = now or utcnow()
+    now: dt.datetime,
+) -> list | None:
+    """The SQL conditions of the case list's filters (:func:`list_cases`) and of ``user``'s
+    scope, on ``Case``; None for a user with no scope. A filter naming nothing known is a
+    ``request.invalid_parameter``."""
     state = state or "open"
     if state not in STATE_FILTERS:
         raise _invalid("state", f"must be one of {', '.join(STATE_FILTERS)}")
-    window = CASE_PAGING.check(page, per_page)
     scope = village_scope_condition(session, user, Case.village_id)
     if scope is None:
-        return CasePage(rows=[], total=0, page=1, pages=1, per_page=per_page, now=now)
+        return None
     where = [scope]
     if state == "open":
         where.append(Case.state.in_(wf.OPEN_STATES))
@@ -153,11 +151,45 @@ def list_cases(
                 Case.child_id.in_(select(Child.id).where(Child.child_uid == text.upper())),
             )
         )
+    return where
+
+
+def list_cases(
+    session: Session,
+    user: User,
+    *,
+    state: str | None = None,
+    village: str | None = None,
+    mine: bool = False,
+    overdue: bool | None = None,
+    q: str | None = None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+    key: Key | None = None,
+    now: dt.datetime | None = None,
+) -> CasePage:
+    """One page of the cases ``user`` may see: overdue first, then by the step deadline (the
+    soonest first), then the newest. ``state`` is one of :data:`STATE_FILTERS` (default open);
+    ``q`` finds a case number or a child's pseudonymous id; ``mine``: the user's own cases.
+
+    Two queries: the count, and the page with what its rows show (the child's first name, no
+    more, as on a monitor's phone). ``key`` (:data:`CASE_CURSORS`, from ``?after=`` or
+    ``?before=``) reads the page after (before) a row by its sort values, however deep.
+    """
+    now = now or utcnow()
+    window = CASE_PAGING.check(page if key is None else 1, per_page)
+    where = case_list_conditions(
+        session, user, state=state, village=village, mine=mine, overdue=overdue, q=q, now=now
+    )
+    if where is None:
+        return CasePage(rows=[], total=0, page=1, pages=1, per_page=per_page, now=now)
+    late = overdue_case_condition(now)
     total = session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
-    window = window.within(total)
-    page = window.page
     late_first = case((late, 0), else_=1)
-    rows = session.execute(
+    no_deadline = case((Case.step_due_at.is_(None), 1), else_=0)
+    order = [(late_first, False), (no_deadline, False), (Case.step_due_at, False),
+             (Case.opened_at, True), (Case.id, True)]  # fmt: skip
+    statement = (
         select(
             Case.id, Case.case_number, Child.child_uid, Child.name, Village.code, Village.name,
             Case.state, Case.category, Case.risk_level, User.username, Case.opened_at,
@@ -167,11 +199,10 @@ def list_cases(
         .outerjoin(Village, Village.id == Case.village_id)
         .outerjoin(User, User.id == Case.officer_id)
         .where(*where)
-        .order_by(late_first, Case.step_due_at.is_(None), Case.step_due_at,
-                  Case.opened_at.desc(), Case.id.desc())
-        .limit(window.limit)
-        .offset(window.offset)
-    ).all()  # fmt: skip
+    )  # fmt: skip
+    found = read_page(session, statement, order, cursors=CASE_CURSORS, name="due", key=key,
+                      window=window, total=total)  # fmt: skip
+    page, rows = found.page, found.rows
     if rows:  # children's first names: a read of child-level data
         record_read(session, user, "cases.list", "cases", page=page, cases=[r[1] for r in rows])
     return CasePage(
@@ -199,6 +230,8 @@ def list_cases(
         pages=window.pages(total),
         per_page=per_page,
         now=now,
+        next_key=found.next_key,
+        previous_key=found.previous_key,
     )
 
 
@@ -483,14 +516,21 @@ REFERRAL_FILTERS = ("open", "all", "pending", "accepted", "rejected", "done", "r
 
 
 def provider_referrals(
-    session: Session, user: User, *, status: str | None = None, page: int = 1
+    session: Session,
+    user: User,
+    *,
+    status: str | None = None,
+    page: int = 1,
+    key: Key | None = None,
+    per_page: int = PER_PAGE,
 ) -> Page[ProviderReferral]:
     """One page of the referrals sent to ``user``'s organisation, waiting ones first (the
-    soonest answer due first); a page past the last is the last."""
+    soonest answer due first); a page past the last is the last. ``key``
+    (:data:`REFERRAL_CURSORS`) reads the page after (before) a row by its sort values."""
     status = status or "open"
     if status not in REFERRAL_FILTERS:
         raise _invalid("status", f"must be one of {', '.join(REFERRAL_FILTERS)}")
-    window = REFERRAL_PAGING.check(page)
+    window = REFERRAL_PAGING.check(page if key is None else 1, per_page)
     if user.role != "provider" or user.provider_id is None:
         return Page([], 0, 1, 1, window.per_page)
     where = [Referral.provider_id == user.provider_id]
@@ -499,21 +539,16 @@ def provider_referrals(
     elif status != "all":
         where.append(Referral.status == status)
     total = session.scalar(select(func.count()).select_from(Referral).where(*where)) or 0
-    window = window.within(total)
-    order = case((Referral.status == "pending", 0), (Referral.status == "accepted", 1), else_=2)
-    referrals = list(
-        session.scalars(
-            select(Referral)
-            .where(*where)
-            .order_by(order, Referral.respond_by, Referral.id)
-            .limit(window.limit)
-            .offset(window.offset)
-        )
-    )
+    waiting = case((Referral.status == "pending", 0), (Referral.status == "accepted", 1), else_=2)
+    order = [(waiting, False), (Referral.respond_by, False), (Referral.id, False)]
+    found = read_page(session, select(Referral).where(*where), order, cursors=REFERRAL_CURSORS,
+                      name="waiting", key=key, window=window, total=total)  # fmt: skip
+    referrals = [row[0] for row in found.rows]
     if referrals:
         record_read(session, user, "referrals.list", "referrals", ids=[r.id for r in referrals])
-    return Page([provider_view(session, r) for r in referrals], total, window.page,
-                window.pages(total), window.per_page)
+    return Page([provider_view(session, r) for r in referrals], total, found.page,
+                window.pages(total), window.per_page, next_key=found.next_key,
+                previous_key=found.previous_key)
 
 
 def provider_referral(session: Session, user: User, referral_id: int) -> ProviderReferral | None:

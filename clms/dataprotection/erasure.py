@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from clms.audit import record
 from clms.dataprotection.anonymise import REMOVED, anonymise_children
 from clms.dataprotection.subject import DataProtectionError, find_subject
+from clms.facts import refresh_children
 from clms.models import OPEN_CASE_STATES, Case, Child
 
 # --- erasure --------------------------------------------------------------------------------------
@@ -72,6 +73,7 @@ def erase_child(
     names = [n for n in names if n and n != REMOVED]
     rows = anonymise_children(session, subject.ids, now=now, why="erasure", names=names)
     session.execute(update(Child).where(Child.id.in_(subject.ids)).values(anonymised_why="erasure"))
+    refresh_children(session, subject.ids)  # nothing counted changes; kept in step all the same
     details: dict[str, Any] = {"records": len(subject.ids), "rows": rows}
     if request_ref:
         details["request_ref"] = request_ref.strip()

@@ -51,6 +51,7 @@ from clms.cases import workflow as wf
 from clms.cases.entities import apply_followups, followup_updates
 from clms.cases.findings import route_to_cases
 from clms.config import gps_far_km, max_children_per_submission
+from clms.facts import refresh_submissions
 from clms.models import utcnow
 from forms import store
 from forms.parse import HouseholdVisitRecord, Record, parse_submission
@@ -195,10 +196,11 @@ def run(
         apply_followups(session, updates)
     visits, reports = findings(saved)
     outcome = AlertOutcome()
-    if not visits and not reports:
-        return saved, outcome
-    now = now or utcnow()
-    classified = classify_visits(session, visits, load_profiles(session), now)
-    outcome.classified = len(classified.ids)
-    route(session, visits, classified, reports, now, outcome, settings.case_policy)
+    if visits or reports:
+        now = now or utcnow()
+        classified = classify_visits(session, visits, load_profiles(session), now)
+        outcome.classified = len(classified.ids)
+        route(session, visits, classified, reports, now, outcome, settings.case_policy)
+    # the kept facts of the children these submissions saw (issue 19)
+    refresh_submissions(session, [i.submission_id for i in items])
     return saved, outcome

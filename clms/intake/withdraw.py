@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, aliased
 from alerts.withdrawn import Withdrawal, restore_alerts, support, withdraw_alerts
 from clms import audit
 from clms.cases.withdrawn import cases_behind, clear_flags, flag_cases
+from clms.facts import refresh_submissions
 from clms.models import (
     Alert,
     ChildVisit,
@@ -63,6 +64,7 @@ def _set_counting(session: Session, submission_id: int, counting: bool) -> None:
         session.execute(
             update(table).where(table.c.submission_id == submission_id).values(current=counting)
         )
+    refresh_submissions(session, [submission_id])
 
 
 SERVERS = {"central": "ODK Central", "kobo": "KoboToolbox", "openrosa": "this server"}

@@ -48,7 +48,7 @@ from flask import Flask
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from clms.db import session_scope
+from clms.db import read_sessions, reading_scope, session_scope
 from clms.models import JobRun, utcnow
 
 log = logging.getLogger(__name__)
@@ -63,17 +63,21 @@ KEEP_JOB_RUNS = dt.timedelta(days=30)
 
 @dataclass(frozen=True)
 class JobContext:
-    """What a job gets: the settings, ``sessions()`` making a new Session, and the time."""
+    """What a job gets: the settings, ``sessions()`` making a new Session, and the time;
+    ``read_sessions`` makes sessions for heavy reads on the read replica (None: no replica, read
+    through ``sessions``; see :func:`clms.db.reading_scope`)."""
 
     config: Mapping[str, Any]
     sessions: Callable[[], Session]
     now: dt.datetime = field(default_factory=utcnow)
     app: Flask | None = None
+    read_sessions: Callable[[], Session] | None = None
 
     @classmethod
     def for_app(cls, app: Flask, now: dt.datetime | None = None) -> JobContext:
         """The context of ``app``: its settings and its sessionmaker."""
-        return cls(app.config, app.extensions["clms_sessionmaker"], now or utcnow(), app)
+        reads = read_sessions(app) if "clms_replica" in app.extensions else None
+        return cls(app.config, app.extensions["clms_sessionmaker"], now or utcnow(), app, reads)
 
 
 @dataclass(frozen=True)
@@ -192,13 +196,14 @@ def daily_digest(ctx: JobContext) -> dict:
 
 @register("kpi_snapshot", daily(1, 30))
 def kpi_snapshot(ctx: JobContext) -> dict:
-    """Take the day's KPI snapshot per area and overall."""
+    """Take the day's KPI snapshot per area and overall (figures read from the read replica
+    when there is one fit to be read, written on the primary)."""
     from alerts.kpis import take_kpi_snapshot
     from clms.config import gps_far_km
 
-    with session_scope(ctx.sessions) as session:
+    with session_scope(ctx.sessions) as session, reading_scope(ctx.read_sessions, session) as reads:
         rows = take_kpi_snapshot(
-            session, ctx.now.date(), now=ctx.now, far_km=gps_far_km(ctx.config)
+            session, ctx.now.date(), now=ctx.now, far_km=gps_far_km(ctx.config), reads=reads
         )
     return {"day": ctx.now.date().isoformat(), "rows": rows}
 

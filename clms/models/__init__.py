@@ -36,6 +36,7 @@ from clms.models.cases import (
     ServiceType,
 )
 from clms.models.entities import ENTITY_CONFLICTS, CaseEntity, CaseEntityVersion
+from clms.models.facts import KpiChildFact
 from clms.models.forms import (
     EncryptedSubmission,
     Form,
@@ -66,6 +67,7 @@ from clms.models.visits import (
 )
 
 __all__ = [
+    "KpiChildFact",
     "UTCDateTime",
     "JSONType",
     "utcnow",

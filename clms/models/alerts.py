@@ -98,6 +98,21 @@ class Alert(Base):
             "visit_due_at",
             "first_visit_at",
         ),
+        # the active queue in its urgency order within each severity, whatever the scope: the
+        # page after a row (paged by key) reads the next rows of the index in order and stops, so
+        # page 1,000 of the country costs what page 1 does (issue 19; bench/alert_queue.py)
+        Index(
+            "ix_alerts_active_order",
+            "severity_rank",
+            "ack_due_at",
+            "id",
+            "village_id",
+            "acknowledged_at",
+            "visit_due_at",
+            "first_visit_at",
+            sqlite_where=Column("status").in_(ACTIVE_ALERT_STATUSES),
+            postgresql_where=Column("status").in_(ACTIVE_ALERT_STATUSES),
+        ),
         # a supervisor's "Escalated to you": the few escalated alerts, not every active one
         Index(
             "ix_alerts_escalated",

@@ -14,6 +14,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clms.facts import refresh_villages
 from clms.models import Area, Village
 from geo.countries import Country, PlaceError
 
@@ -269,6 +270,7 @@ def _write_villages(
         if progress is not None:
             progress(done, total)
     session.flush()
+    refresh_villages(session, [row["id"] for row in changed])  # a village moved to another area
     polygons_count = sum(1 for p in places if p.polygon is not None)
     return VillageResult(len(new_rows), len(changed), polygons_count, snapped)
 

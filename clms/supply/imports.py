@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
+from clms.facts import refresh_households, refresh_suppliers
 from clms.i18n import Msg
 from clms.models import (
     Brand,
@@ -334,6 +335,9 @@ def _write(session: Session, plan: _Plan, say: Callable[[str], None]) -> ImportS
         session.execute(update(Household), changes)
     summary.households_updated = len(changes)
     session.flush()
+    # the kept facts name each visit's supplier (else its household's) and that supplier's tier
+    refresh_households(session, [change["id"] for change in changes])
+    refresh_suppliers(session, [s.id for s in suppliers.values()])
     return summary
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import literal, select, union
 from sqlalchemy.orm import Session
 
 from clms.errors import Problem, field_errors
+from clms.facts import refresh_suppliers
 from clms.i18n import Msg
 from clms.models import Brand, BrandSupplier, Supplier, SupplierLink, SupplierVillage, Village
 from clms.supply.csvfiles import CODE, parse_tier
@@ -125,6 +126,7 @@ def save_supplier(session: Session, data: SupplierInput, *, new: bool) -> Suppli
     supplier.name, supplier.tier, supplier.kind = name, tier, kind or None
     session.add(supplier)
     session.flush()
+    refresh_suppliers(session, [supplier.id])  # the kept facts name its tier
     return supplier
 
 

@@ -13,6 +13,7 @@ from alerts.lifecycle import (
     dismiss_alert,
 )
 from alerts.queue import (
+    ALERT_CURSORS,
     ALERT_PAGING,
     SORTS,
     STATUS_FILTERS,
@@ -167,7 +168,9 @@ def alerts_index():
     session = db()
     status_code = 200
     try:
-        page = list_alerts(session, g.user, page=ALERT_PAGING.read(args).page, **filters)
+        sort = filters["sort"] if filters["sort"] in SORTS else "urgency"
+        key = ALERT_CURSORS.read(args, sort)  # deep pages: after (or before) a row, by its key
+        page = list_alerts(session, g.user, page=ALERT_PAGING.read(args).page, key=key, **filters)
     except Problem as p:
         flash_problem(p)
         page, status_code = AlertPage(rows=[], total=0, page=1, pages=1), 400
@@ -217,7 +220,8 @@ def alerts_bulk():
     return redirect(url_for("web.alerts_index", **back), code=303)
 
 
-_BACK_KEYS = ("severity", "village", "supplier", "overdue", "status", "sort", "page")
+_BACK_KEYS = ("severity", "village", "supplier", "overdue", "status", "sort", "page", "after",
+              "before")  # fmt: skip
 
 
 def _flash_bulk(result: BulkResult) -> None:

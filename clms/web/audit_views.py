@@ -31,7 +31,7 @@ def audit_index():
         "since": _day(args, "since"),
         "until": _day(args, "until"),
     }
-    before = SEARCH_PAGING.read(args)
+    before = SEARCH_PAGING.read(args, strict=True)  # a key that is not one: 400, naming it
     session = db()
     found = search(session, **filters, before_seq=before, limit=SEARCH_PAGING.fetch)
     page = SEARCH_PAGING.page(found, key=lambda e: e.seq, cursor=before)
@@ -42,6 +42,7 @@ def audit_index():
         entries=[(e, _details(e.details)) for e in page.rows],
         filters={k: ("" if v is None else v) for k, v in filters.items()},
         older=page.next,
+        deeper=before is not None,
         shown=shown,
     )
 

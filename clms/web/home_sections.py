@@ -38,6 +38,14 @@ SECTIONS: dict[str, tuple[str, str | None, dict]] = {
     "keys_missing": (N_("Encrypted submissions waiting for their form's key"), None, {}),
 }  # fmt: skip
 
+#: why the read replica is not read (clms.db.ReplicaState.status), on an administrator's home
+REPLICA_WORDS = {
+    "lagging": N_("it is too far behind the primary"),
+    "not_streaming": N_("it is not receiving changes from the primary"),
+    "not_standby": N_("it is not a standby: promoted, or the wrong server"),
+    "down": N_("it does not answer"),
+}
+
 #: where a line of each kind opens (the endpoint and the name of its id argument)
 LINE_TARGETS = {
     "alert": ("web.alert_detail", "alert_id"),

@@ -1,14 +1,15 @@
 """The KPI page (filters, headline figures, charts, the table, the monitors' quality) and the
 streamed exports: the KPI table, and the child visits behind it (pseudonymous, audited).
 
-Every view reads only: it ends the transaction the sign-in check began and starts a read-only
-one (:func:`clms.db.read_only`), so on SQLite a long export never holds the write lock that
-submissions wait for.
+Every view reads only, from :func:`clms.db.read_session`: the read replica when there is one fit
+to be read, else the primary in a read-only transaction (:func:`clms.db.read_only`), so on SQLite
+a long export never holds the write lock that submissions wait for. The audit entries of the
+downloads are written on the primary (:func:`clms.audit.record_read`).
 """
 
 from __future__ import annotations
 
-from flask import Response, current_app, g, render_template, request, stream_with_context
+from flask import current_app, g, render_template, request
 
 from alerts.kpis import (
     CATEGORIES,
@@ -17,7 +18,7 @@ from alerts.kpis import (
     MONITOR_FIGURES,
     KpiFilters,
     KpiReport,
-    child_visit_rows,
+    child_visit_table,
     empty_report,
     filter_choices,
     kpi_report,
@@ -29,20 +30,18 @@ from clms.audit import record_read
 from clms.auth import allow
 from clms.charts import Bar, Series, StackedBar, bar_chart, stacked_bar_chart
 from clms.config import gps_far_km
-from clms.db import db, read_only
+from clms.db import db, read_session
 from clms.errors import Problem
+from clms.export_sql import table_chunks
 from clms.exports import csv_chunks, xlsx_chunks
 from clms.i18n import N_, Msg
 from clms.locale import current_locale, gettext, localize, number, percent
 from clms.models import CASE_STATES, utcnow
 from clms.vocabulary import say
 from clms.web import bp, flash_problem
+from clms.web.downloads import download
 
 KPI_ROLES = ("officer", "supervisor", "admin")
-FORMATS = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
 
 GROUP_WORDS = {
     "none": N_("No grouping (overall only)"),
@@ -129,7 +128,7 @@ MONITOR_COLUMNS = (
 @allow(*KPI_ROLES)
 def kpis_index():
     """The KPIs of the person's areas for the filters of the query string (GET form)."""
-    session = _reading(db())
+    session = read_session()
     today = utcnow().date()
     status = 200
     try:
@@ -171,7 +170,7 @@ def kpis_index():
 @allow(*KPI_ROLES)
 def kpis_export(fmt: str):
     """The KPI table of the current filters as CSV or XLSX (the XLSX adds the monitors' quality)."""
-    session = _reading(db())
+    session = read_session()
     filters = parse_filters(request.args, utcnow().date())
     report = kpi_report(session, g.user, filters, far_km=gps_far_km(current_app.config))
     _audit("kpis.export", fmt, filters)
@@ -185,7 +184,7 @@ def kpis_export(fmt: str):
                 (gettext("Monitor quality"), ["monitor", *MONITOR_FIGURES], _monitor_rows(report)),
             ]
         )
-    return _download(chunks, fmt, f"clms-kpis-{filters.date_from}-{filters.date_to}")
+    return download(chunks, fmt, f"clms-kpis-{filters.date_from}-{filters.date_to}")
 
 
 @bp.route("/exports/child-visits.<any(csv, xlsx):fmt>")
@@ -193,53 +192,19 @@ def kpis_export(fmt: str):
 def child_visits_export(fmt: str):
     """Every current child visit of the person's areas and filters, one row each, by the
     pseudonymous child id: no names, no coordinates, no free text. Written to the audit log."""
-    session = _reading(db())
+    session = read_session()
     filters = parse_filters(request.args, utcnow().date())
-    rows = child_visit_rows(session, g.user, filters)
+    table = child_visit_table(session, g.user, filters)
     _audit("child_visits.export", fmt, filters)
-    if fmt == "csv":
-        chunks = csv_chunks(CHILD_VISIT_COLUMNS, rows)
-    else:
-        chunks = xlsx_chunks([(gettext("Child visits"), CHILD_VISIT_COLUMNS, rows)])
-    return _download(chunks, fmt, f"clms-child-visits-{filters.date_from}-{filters.date_to}")
+    chunks = table_chunks(session, table, CHILD_VISIT_COLUMNS, fmt, gettext("Child visits"))
+    return download(chunks, fmt, f"clms-child-visits-{filters.date_from}-{filters.date_to}")
 
 
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _reading(session):
-    """The request's session in a read-only transaction (see the module documentation)."""
-    session.commit()  # nothing written: the person was only read
-    read_only(session)
-    return session
-
-
 def _audit(what: str, fmt: str, filters: KpiFilters) -> None:
     record_read(db(), g.user, what, "kpis", format=fmt, filters=filters.query())
-
-
-def _download(chunks, fmt: str, name: str) -> Response:
-    # The rows are read while the response streams, after the request's teardown: the teardown
-    # must not close the session (its next query would begin a new transaction, not read-only,
-    # that nothing ends: on SQLite it kept the write lock for good). The stream closes it when
-    # done, the response when abandoned or never read (bench/cases.py found this).
-    session = g.pop("db_session", None)
-
-    def stream():
-        try:
-            yield from chunks
-        finally:
-            if session is not None:
-                session.close()
-
-    response = Response(stream_with_context(stream()), mimetype=FORMATS[fmt])
-    if session is not None:
-        response.call_on_close(session.close)
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
-    # personal data: never kept by a browser or a proxy
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 def _monitor_rows(report: KpiReport):

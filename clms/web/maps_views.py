@@ -27,7 +27,7 @@ from flask import (
 from alerts.queue import queue_choices
 from clms.audit import record_read
 from clms.auth import allow
-from clms.db import db, read_only
+from clms.db import db, read_session
 from clms.errors import Problem, problem
 from clms.i18n import N_, Msg
 from clms.locale import current_locale, gettext
@@ -290,7 +290,7 @@ def _downloads(user, level: str, query: dict) -> list[tuple[str, str]]:
 
     if user.role not in HOTSPOT_ROLES:
         return []
-    formats = ("csv", "geojson") if level in GEO_LEVELS else ("csv",)
+    formats = ("csv", "xlsx", "geojson") if level in GEO_LEVELS else ("csv", "xlsx")
     return [(f, url_for("web.hotspots_export", fmt=f, level=level, **query)) for f in formats]
 
 
@@ -301,13 +301,11 @@ def _hotspot_settings() -> HotspotSettings:
 
 
 def _reading():
-    """The request's session, now in a read-only transaction (the person was only read): a
-    brand's period released on first view is kept through a connection of its own
-    (geo.hotspots.releases), and on SQLite no page of the map waits for the write lock."""
-    session = db()
-    session.commit()
-    read_only(session)
-    return session
+    """The request's read session (:func:`clms.db.read_session`: the read replica when fit, else
+    the primary in a read-only transaction): a brand's period released on first view is kept on
+    the primary through a connection of its own (geo.hotspots.releases), and on SQLite no page of
+    the map waits for the write lock."""
+    return read_session()
 
 
 def _period(args) -> tuple[dt.date | None, int | None]:

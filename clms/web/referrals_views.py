@@ -12,6 +12,7 @@ from markupsafe import Markup
 from clms.auth import allow
 from clms.cases import workflow as wf
 from clms.cases.queries import (
+    REFERRAL_CURSORS,
     REFERRAL_FILTERS,
     REFERRAL_PAGING,
     provider_referral,
@@ -35,7 +36,8 @@ def referrals_index():
     asked = REFERRAL_PAGING.read(request.args)
     code = 200
     try:
-        found = provider_referrals(db(), g.user, status=status, page=asked.page)
+        key = REFERRAL_CURSORS.read(request.args, "waiting")  # after (before) a row, by its key
+        found = provider_referrals(db(), g.user, status=status, page=asked.page, key=key)
     except Problem as p:
         flash_problem(p)
         found, code = Page([], 0, 1, 1, asked.per_page), 400
@@ -45,6 +47,8 @@ def referrals_index():
         total=found.total,
         pages=found.pages,
         page=found.page,
+        next_key=found.next_key,
+        previous_key=found.previous_key,
         status=status or "open",
         statuses=REFERRAL_FILTERS,
     ), code

@@ -10,13 +10,13 @@ from flask import current_app, flash, g, redirect, render_template, request, ses
 from clms.audit import record
 from clms.auth import PUBLIC, allow, authenticate, end_sessions, note_sign_in
 from clms.auth.limits import Limits
-from clms.db import db
+from clms.db import db, ping
 from clms.errors import Problem
 from clms.locale import gettext, languages
 from clms.models import User, utcnow
 from clms.security import guard_sign_in
 from clms.web import bp, flash_problem
-from clms.web.home_sections import LINE_TARGETS, SECTIONS
+from clms.web.home_sections import LINE_TARGETS, REPLICA_WORDS, SECTIONS
 from clms.workday.home import home_of
 
 HOME_BY_ROLE = {
@@ -83,7 +83,29 @@ def home():
     work = home_of(db(), g.user)
     # a monitor's cases are on their phone, not on the web: their lines link nowhere
     targets = {} if g.user.role == "monitor" else LINE_TARGETS
-    return render_template("home.html", work=work, sections=SECTIONS, targets=targets)
+    # an administrator sees whether the read replica is read, and how far behind it is
+    replica = current_app.extensions.get("clms_replica") if g.user.role == "admin" else None
+    return render_template(
+        "home.html",
+        work=work,
+        sections=SECTIONS,
+        targets=targets,
+        replica=replica.state() if replica is not None else None,
+        replica_words=REPLICA_WORDS,
+    )
+
+
+@bp.route("/health")
+@allow(PUBLIC)
+def health():
+    """For a load balancer in front of several web hosts: 200 ``ok`` when this worker answers and
+    reaches the primary database, 503 (the failing database's answer, :mod:`clms.app`) when not.
+    Public, so it says nothing more; the read replica's state is on an administrator's home page
+    (a replica down does not make a host unhealthy: the primary answers its reads)."""
+    ping(db())
+    response = current_app.response_class("ok\n", mimetype="text/plain")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from clms.db import READ_ONLY
+from clms.db import READ_ONLY, primary_bind
 from clms.models import Brand, HotspotRelease, User, utcnow
 from geo.hotspots.aggregate import release_inputs
 from geo.hotspots.figures import HotspotTables
@@ -64,10 +64,20 @@ class Release:
 def release(session: Session, brand_id: int, period: Period, now=None) -> Release:
     """The release of ``brand_id``'s ``period``, made now from the data if there is none yet.
 
-    A request's read-only session keeps it through a connection of its own (committed at once);
-    any other session (a command, a job) adds it to its own transaction. Two requests making the
-    same release at once keep the first: the second answers with it."""
+    A request's read-only session keeps it through a connection of its own to the primary
+    (committed at once; :func:`clms.db.primary_bind`: the session may be on a read replica); any
+    other session (a command, a job) adds it to its own transaction. Two requests making the
+    same release at once keep the first: the second answers with it, read on the primary (a
+    replica may not have it yet)."""
     row = _stored(session, brand_id, period)
+    primary = primary_bind(session)
+    if row is None and primary is not session.get_bind():
+        # read on a replica that may not have replayed a release made a moment ago: the primary
+        # has it (one small query, not a second aggregation)
+        with Session(bind=primary) as own:
+            row = _stored(own, brand_id, period)
+            if row is not None:
+                return _load(row)
     if row is not None:
         return _load(row)
     now = now or utcnow()
@@ -77,10 +87,10 @@ def release(session: Session, brand_id: int, period: Period, now=None) -> Releas
               "released_at": now, "payload": payload}  # fmt: skip
     if session.connection().get_execution_options().get(READ_ONLY):
         try:
-            with session.get_bind().connect() as conn, conn.begin():
+            with primary.connect() as conn, conn.begin():
                 conn.execute(HotspotRelease.__table__.insert().values(**values))
         except IntegrityError:  # another request released it meanwhile: answer with that one
-            with Session(bind=session.get_bind()) as own:
+            with Session(bind=primary) as own:
                 return _load(_stored(own, brand_id, period))
         log.info("released brand %s's figures of %s to %s", brand_id, period.start, period.end)
         return Release(None, period, now, chain, cells, parts)

@@ -281,7 +281,7 @@ def test_api_list_fields_and_values(client, world):
     r = client.get("/api/v1/alerts?per_page=2", headers=token(client, "olga"))
     assert r.status_code == 200, r.json
     body = r.json
-    assert set(body) == {"alerts", "page", "per_page", "total", "pages"}
+    assert set(body) == {"alerts", "page", "per_page", "total", "pages", "next", "previous"}
     assert (body["page"], body["per_page"], body["total"], body["pages"]) == (1, 2, 4, 2)
     first, second = body["alerts"]
     assert set(first) == ALERT_FIELDS and set(second) == ALERT_FIELDS

@@ -7,14 +7,14 @@ import json
 from bench import geo
 
 
-def test_geo_bench_runs_at_a_tiny_scale(tmp_path, capsys):
-    argv = ["--scale", "0.002", "--naive-points", "20", "--naive-markers", "50"]
+def test_geo_bench_runs_at_a_tiny_scale(bench_db, tmp_path, capsys):
+    argv = ["--db", bench_db, "--scale", "0.002", "--naive-points", "20", "--naive-markers", "50"]
     assert geo.main([*argv, "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "| spatial join of 500 points |" in printed
     assert "| brand map HTML |" in printed
 
-    saved = json.loads((tmp_path / "geo-sqlite.json").read_text())
+    saved = json.loads((tmp_path / f"geo-{bench_db}.json").read_text())
     [result] = saved["results"]
     assert (result["villages"], result["households"], result["children"]) == (20, 500, 2000)
     assert result["rows"]["children"] == 2000
@@ -28,4 +28,4 @@ def test_geo_bench_runs_at_a_tiny_scale(tmp_path, capsys):
     assert result["naive_map"]["markers"] == 50 and result["naive_map"]["extrapolated"]
     assert result["peak_rss_mib_max"] > 0
     for name in ("times", "sizes"):
-        assert (tmp_path / f"geo-sqlite-{name}.svg").read_text().startswith("<svg")
+        assert (tmp_path / f"geo-{bench_db}-{name}.svg").read_text().startswith("<svg")

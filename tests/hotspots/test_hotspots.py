@@ -29,6 +29,7 @@ import io
 import itertools
 import json
 
+import openpyxl
 import pytest
 from shapely import to_wkb
 from shapely.geometry import Polygon
@@ -494,6 +495,25 @@ def test_web_exports_brand(world, client):
     assert r.status_code == 200
     assert_brand_safe(r.get_json(), min_children=10, min_households=5)
     assert_no_child_data(r.get_data(as_text=True))
+
+
+def test_web_export_xlsx_holds_the_csvs_cells(world, client):
+    """The XLSX of a brand's table: the same cells as its CSV, behind the same gate, streamed
+    as every export is (issue 19)."""
+    login(client, "bea")
+    data = client.get(f"/hotspots/export.csv?level=village&{QUERY}").get_data()
+    csv_rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    r = client.get(f"/hotspots/export.xlsx?level=village&{QUERY}")
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    assert r.headers["Content-Disposition"].endswith('.xlsx"')
+    book = openpyxl.load_workbook(io.BytesIO(r.data))
+    rows = [["" if v is None else str(v).lower() if isinstance(v, bool) else str(v) for v in row]
+            for row in book.active.iter_rows(values_only=True)]  # fmt: skip
+    assert rows == csv_rows and len(rows) > 2
+    assert_no_child_data(r.data.decode("latin-1"))
+    client.post("/logout")
+    login(client, "mo")
+    assert client.get(f"/hotspots/export.xlsx?level=village&{QUERY}").status_code == 403
 
 
 def test_web_exports_refused_to_others(world, client):

@@ -360,7 +360,8 @@ def test_the_brand_page_links_the_downloads_of_each_table_for_its_period(maps, c
     links = _downloads(page)
     # a CSV for each table, a GeoJSON for the tables with geometries, for the period shown
     assert sorted(re.search(r"level=(\w+)", u).group(1) + u[17:20] for u in links) == [
-        "areacsv", "areageo", "suppliercsv", "tiercsv", "villagecsv", "villagegeo"
+        "areacsv", "areageo", "areaxls", "suppliercsv", "supplierxls", "tiercsv", "tierxls",
+        "villagecsv", "villagegeo", "villagexls",
     ]  # fmt: skip
     assert all("end=2025-06-30" in u and "months=12" in u for u in links)
     village_csv = next(u for u in links if "level=village" in u and ".csv" in u)

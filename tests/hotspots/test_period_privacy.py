@@ -39,7 +39,7 @@ from geo.hotspots.figures import LEVELS
 from geo.hotspots.settings import HotspotSettings
 from geo.hotspots.tables import hotspot_tables
 from geo.periods import GRID_MONTHS, Period, PeriodNotOffered, ReportingGrid
-from tests.builders import child, household
+from tests.builders import child, facts_at_end, household
 from tests.conftest import PASSWORD
 from tests.privacy_audit import Release, Unit, audit
 
@@ -197,7 +197,8 @@ def test_nothing_small_can_be_worked_out_across_every_period_level_and_layer(cha
         s = app.extensions["clms_sessionmaker"]()
         try:
             bea = s.scalar(select(User).where(User.username == "bea"))
-            units = _write(s, Builder(s), homes)
+            with facts_at_end(s):
+                units = _write(s, Builder(s), homes)
             releases = []
             offered = ReportingGrid(3, 1, 30).offered(TODAY)
             supplier_ids = list(s.scalars(select(Supplier.id)))

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 
 from alerts.kpis import child_visit_rows, kpi_report
 from clms.db import session_scope
+from clms.facts import refresh_children
 from clms.intake.withdraw import restore_submission, withdraw_submission
 from clms.models import Alert, ChildVisit, Classification, Household, Submission, User, Visit
 from geo.hotspots.settings import HotspotSettings
@@ -84,11 +85,13 @@ def test_a_withdrawn_visit_counts_nowhere_and_a_restore_counts_it_again(
         # the world built without that visit (rolled back)
         nested = s.begin_nested()
         cvs = select(ChildVisit.id).where(ChildVisit.visit_id == target.id)
+        kids = s.scalars(select(ChildVisit.child_id).where(ChildVisit.visit_id == target.id)).all()
         raised = select(Classification.id).where(Classification.child_visit_id.in_(cvs))
         s.execute(delete(Alert).where(Alert.classification_id.in_(raised)))
         s.execute(delete(Classification).where(Classification.child_visit_id.in_(cvs)))
         s.execute(delete(ChildVisit).where(ChildVisit.visit_id == target.id))
         s.execute(delete(Visit).where(Visit.id == target.id))
+        refresh_children(s, kids)  # the kept facts, as without that visit
         without = figures(app, s)
         nested.rollback()
         s.expire_all()

@@ -247,7 +247,7 @@ def test_a_brand_never_gets_child_level_pages(app, everything):
     assert brand_ok == sorted(
         [
             "api.create_session", "api.end_session", "api.hotspots_get", "api.me", "static",
-            "web.home", "web.hotspots_export", "web.login", "web.map_export",
+            "web.health", "web.home", "web.hotspots_export", "web.login", "web.map_export",
             "web.map_frame", "web.map_index", "web.map_layer", "web.own_language",
             "web.own_password", "web.own_profile", "web.set_language",
         ]

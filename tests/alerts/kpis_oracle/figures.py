@@ -1,0 +1,514 @@
+"""The indicators of one row (:mod:`alerts.kpis`, *Indicators of each row*), each set-based
+SQL grouped by the row's key: children and households, alerts, cases; and the medians, ratios and
+rounding they share.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, case, distinct, func, null, or_, select, union_all
+
+from alerts.escalate import overdue_alert_condition
+from alerts.kpis.filters import TIME_GROUPS
+from alerts.rules import CATEGORIES
+from clms.models import (
+    ACTIVE_ALERT_STATUSES,
+    CASE_STATES,
+    Alert,
+    Case,
+    ChildVisit,
+    Classification,
+    PlannedService,
+    Referral,
+    Visit,
+)
+from tests.alerts.kpis_oracle.dimensions import (
+    _alert_dims,
+    _case_dims,
+    _Context,
+    _in_window,
+    _join_alert_dims,
+    _join_case_dims,
+    _join_visit_dims,
+    _key,
+    alert_counts,
+    classified_in_windows,
+    visit_dims,
+)
+
+#: the categories that are child labour (the rest: at risk, none)
+CHILD_LABOUR = CATEGORIES[:3]
+#: referral outcomes that mean the child received the service
+SERVICE_RECEIVED_OUTCOMES = ("service_provided", "already_received_elsewhere")
+#: the figures of a row, in the order the table and the exports show them
+SCALAR_FIGURES = (
+    "households_covered",
+    "children_monitored",
+    "children_identified",
+    "identification_rate",
+    "children_in_child_labour",
+    "sdg_871",
+    "identified_remediated",
+    "pct_identified_remediated",
+    "identified_followed_up",
+    "identified_no_longer_in_child_labour",
+    "pct_identified_no_longer_in_child_labour",
+    "alerts_acted_on",
+    "median_days_alert_to_first_action",
+    "alerts_open",
+    "alerts_overdue",
+    "cases_closed",
+    "median_days_case_open_to_close",
+    "followups",
+    "cases_open_in_period",
+    "followups_per_case",
+    "services_delivered",
+)
+#: the figures that are as they are now (None in month and quarter rows)
+NOW_FIGURES = ("alerts_open", "alerts_overdue", "cases_by_state")
+
+
+def empty_figures(*, timed: bool = False) -> dict:
+    """A row with nothing counted (``timed``: a month or quarter row, whose "now" figures are
+    None)."""
+    row: dict = {name: 0 for name in SCALAR_FIGURES}
+    for name in (
+        "identification_rate",
+        "pct_identified_remediated",
+        "pct_identified_no_longer_in_child_labour",
+        "median_days_alert_to_first_action",
+        "median_days_case_open_to_close",
+        "followups_per_case",
+    ):
+        row[name] = None
+    row["by_category"] = {c: 0 for c in CATEGORIES}
+    row["cases_by_state"] = {s: 0 for s in CASE_STATES}
+    row["services_delivered_by_type"] = {}
+    if timed:
+        for name in NOW_FIGURES:
+            row[name] = None
+    return row
+
+
+def _figures(ctx: _Context, group: str) -> dict:
+    """``{group key: row}`` of every figure for one grouping (``none``: ``{None: overall}``)."""
+    timed = group in TIME_GROUPS
+    rows: dict = {}
+
+    def row(key):
+        return rows.setdefault(key, empty_figures(timed=timed))
+
+    if group == "none":
+        row(None)
+    windows = ctx.windows(group)
+    for key, n in _households(ctx, group, windows):
+        row(key)["households_covered"] = n
+    for key, values in _children(ctx, group, windows).items():
+        row(key).update(values)
+    for key, (denominator, numerator) in _followup_outcomes(ctx, group, windows).items():
+        r = row(key)
+        r["identified_followed_up"] = denominator
+        r["identified_no_longer_in_child_labour"] = numerator
+    for key, (n, median) in _alert_first_action(ctx, group, windows).items():
+        row(key).update(alerts_acted_on=n, median_days_alert_to_first_action=_round(median, 2))
+    if not timed:
+        for key, n, overdue in _alerts_now(ctx, group):
+            row(key).update(alerts_open=n, alerts_overdue=int(overdue or 0))
+        for key, state, n in _cases_now(ctx, group):
+            row(key)["cases_by_state"][state] = n
+    for key, (n, median) in _case_open_to_close(ctx, group, windows).items():
+        row(key).update(cases_closed=n, median_days_case_open_to_close=_round(median, 2))
+    for key, n in _followups(ctx, group, windows):
+        row(key)["followups"] = n
+    for key, n in _cases_open(ctx, group, windows):
+        row(key)["cases_open_in_period"] = n
+    for key, code, n in _services(ctx, group, windows):
+        r = row(key)
+        r["services_delivered_by_type"][code] = n
+        r["services_delivered"] += n
+    for r in rows.values():
+        _ratios(r)
+    return rows
+
+
+def _ratios(r: dict) -> None:
+    r["identification_rate"] = _share(r["children_identified"], r["children_monitored"], 4)
+    r["pct_identified_remediated"] = _pct(r["identified_remediated"], r["children_identified"])
+    r["pct_identified_no_longer_in_child_labour"] = _pct(
+        r["identified_no_longer_in_child_labour"], r["identified_followed_up"]
+    )
+    r["followups_per_case"] = _share(r["followups"], r["cases_open_in_period"], 2)
+
+
+# --- children and households ---------------------------------------------------------------------
+
+
+def _households(ctx: _Context, group: str, windows) -> list:
+    dims = visit_dims()
+    inner = (
+        _join_visit_dims(
+            select(_key(group, dims, windows).label("k"), Visit.household_id.label("household_id"))
+            .select_from(Visit)
+            .join(windows, _in_window(Visit.visited_at, windows))
+        )
+        .where(
+            Visit.current,
+            Visit.kind == "household",
+            Visit.household_id.is_not(None),
+            *ctx.conditions(dims),
+        )
+        .subquery("household_visits")
+    )
+    return ctx.session.execute(
+        select(inner.c.k, func.count(distinct(inner.c.household_id))).group_by(inner.c.k)
+    ).all()
+
+
+def _latest_classifications(ctx: _Context, group: str, windows, *, monitor=True, village=True):
+    """A subquery: for each group key and child, the child's latest classification in the
+    window (``category``, ``sdg``), whether any was child labour (``identified``) and the
+    window's end (``e``)."""
+    dims = visit_dims()
+    key = _key(group, dims, windows)
+    partition = [ChildVisit.child_id] if group == "none" else [key, ChildVisit.child_id]
+    in_labour = case((Classification.category.in_(CHILD_LABOUR), 1), else_=0)
+    ranked = (
+        classified_in_windows(
+            select(
+                key.label("k"),
+                ChildVisit.child_id.label("child_id"),
+                Classification.category.label("category"),
+                Classification.sdg_871.label("sdg"),
+                windows.c.e.label("e"),
+                func.max(in_labour).over(partition_by=partition).label("identified"),
+                func.row_number()
+                .over(
+                    partition_by=partition,
+                    order_by=(Visit.visited_at.desc(), Visit.id.desc(), ChildVisit.id.desc()),
+                )
+                .label("rn"),
+            ),
+            windows,
+        )
+        .where(*ctx.conditions(dims, monitor=monitor, village=village))
+        .subquery("ranked_classifications")
+    )
+    return (
+        select(
+            ranked.c.k,
+            ranked.c.child_id,
+            ranked.c.category,
+            ranked.c.sdg,
+            ranked.c.e,
+            ranked.c.identified,
+        )  # fmt: skip
+        .where(ranked.c.rn == 1)
+        .subquery("latest_classifications")
+    )
+
+
+def _first_remediation(ctx: _Context):
+    """A subquery: each child's first remediation service (``child_id``, ``first_at``)."""
+    return first_remediation(ctx.dialect)
+
+
+def first_remediation(dialect: str):
+    """A subquery: each child's first remediation service (``child_id``, ``first_at``), as the
+    KPIs define it (:mod:`alerts.kpis`); ``dialect``: ``session.get_bind().dialect.name``.
+    Shared with the hotspot figures (:mod:`geo.hotspots`)."""
+    # a follow-up reporting a service: its services_received list holds a code other than "none"
+    if dialect == "postgresql":
+        as_array = case(
+            (func.jsonb_typeof(Visit.services_received) == "array", Visit.services_received),
+            else_=func.jsonb("[]"),
+        )
+        code = func.jsonb_array_elements_text(as_array).column_valued("code")
+        reported = select(code).where(code != "none")
+    else:
+        received = func.json_each(Visit.services_received).table_valued("value", "type")
+        reported = select(received.c.value).where(
+            received.c.type == "text", received.c.value != "none"
+        )
+    events = union_all(
+        select(Case.child_id.label("child_id"), PlannedService.delivered_at.label("at"))
+        .join(Case, Case.id == PlannedService.case_id)
+        .where(PlannedService.status == "delivered", PlannedService.delivered_at.is_not(None)),
+        select(Case.child_id, func.coalesce(Referral.done_at, Referral.responded_at))
+        .join(Case, Case.id == Referral.case_id)
+        .where(
+            Referral.status == "done",
+            Referral.outcome.in_(SERVICE_RECEIVED_OUTCOMES),
+            func.coalesce(Referral.done_at, Referral.responded_at).is_not(None),
+        ),
+        select(Case.child_id, Visit.visited_at)
+        .join(Case, Case.id == Visit.case_id)
+        .where(Visit.current, Visit.kind == "followup", reported.exists()),
+    ).subquery("remediation_events")
+    return (
+        select(events.c.child_id, func.min(events.c.at).label("first_at"))
+        .group_by(events.c.child_id)
+        .subquery("first_remediation")
+    )
+
+
+def _children(ctx: _Context, group: str, windows) -> dict:
+    latest = _latest_classifications(ctx, group, windows)
+    first = _first_remediation(ctx)
+    identified = latest.c.identified == 1
+    columns = [
+        func.count().label("monitored"),
+        func.sum(latest.c.identified).label("identified"),
+        func.sum(case((latest.c.category.in_(CHILD_LABOUR), 1), else_=0)).label("in_labour"),
+        func.sum(case((latest.c.sdg, 1), else_=0)).label("sdg"),
+        func.sum(case((and_(identified, first.c.first_at < latest.c.e), 1), else_=0)).label(
+            "remediated"
+        ),
+        *(
+            func.sum(case((latest.c.category == c, 1), else_=0)).label(f"cat_{c}")
+            for c in CATEGORIES
+        ),
+    ]
+    out = {}
+    for r in ctx.session.execute(
+        select(latest.c.k, *columns)
+        .select_from(latest)
+        .outerjoin(first, first.c.child_id == latest.c.child_id)
+        .group_by(latest.c.k)
+    ).mappings():
+        out[r["k"]] = {
+            "children_monitored": r["monitored"],
+            "children_identified": int(r["identified"] or 0),
+            "children_in_child_labour": int(r["in_labour"] or 0),
+            "sdg_871": int(r["sdg"] or 0),
+            "identified_remediated": int(r["remediated"] or 0),
+            "by_category": {c: int(r[f"cat_{c}"] or 0) for c in CATEGORIES},
+        }
+    return out
+
+
+def _followup_outcomes(ctx: _Context, group: str, windows) -> dict:
+    """``{key: (identified children followed up, of them not in child labour at the latest)}``."""
+    latest = _latest_classifications(ctx, group, windows)
+    followups = (
+        select(
+            ChildVisit.child_id.label("child_id"),
+            Visit.visited_at.label("at"),
+            Visit.id.label("visit_id"),
+            Classification.category.label("category"),
+        )
+        .select_from(Classification)
+        .join(ChildVisit, ChildVisit.id == Classification.child_visit_id)
+        .join(Visit, Visit.id == ChildVisit.visit_id)
+        .where(Classification.current, Visit.current, Visit.kind == "followup")
+        .subquery("classified_followups")
+    )
+    partition = [latest.c.child_id] if group == "none" else [latest.c.k, latest.c.child_id]
+    ranked = (
+        select(
+            latest.c.k,
+            followups.c.category,
+            func.row_number()
+            .over(
+                partition_by=partition,
+                order_by=(followups.c.at.desc(), followups.c.visit_id.desc()),
+            )
+            .label("rn"),
+        )
+        .select_from(latest)
+        .join(
+            followups,
+            and_(followups.c.child_id == latest.c.child_id, followups.c.at < latest.c.e),
+        )
+        .where(latest.c.identified == 1)
+        .subquery("latest_followups")
+    )
+    out = {}
+    for key, followed, free in ctx.session.execute(
+        select(
+            ranked.c.k,
+            func.count(),
+            func.sum(case((ranked.c.category.in_(CHILD_LABOUR), 0), else_=1)),
+        )
+        .where(ranked.c.rn == 1)
+        .group_by(ranked.c.k)
+    ):
+        out[key] = (followed, int(free or 0))
+    return out
+
+
+# --- alerts --------------------------------------------------------------------------------------
+
+
+def _alert_first_action(ctx: _Context, group: str, windows) -> dict:
+    """``{key: (alerts acted on, median days to the first action)}``."""
+    f = ctx.filters
+    raised = and_(Alert.created_at >= f.start, Alert.created_at < f.end)
+    actions = union_all(
+        select(Alert.id.label("alert_id"), Alert.acknowledged_at.label("at")).where(
+            raised, Alert.acknowledged_at.is_not(None)
+        ),
+        select(Alert.id, Alert.dismissed_at).where(raised, Alert.dismissed_at.is_not(None)),
+        select(Case.alert_id, Case.opened_at).join(Alert, Alert.id == Case.alert_id).where(raised),
+    ).subquery("alert_actions")
+    first = (
+        select(actions.c.alert_id, func.min(actions.c.at).label("first_at"))
+        .group_by(actions.c.alert_id)
+        .subquery("first_actions")
+    )
+    dims = _alert_dims()
+    values = _join_alert_dims(
+        select(
+            _key(group, dims, windows).label("k"),
+            ctx.days(Alert.created_at, first.c.first_at).label("v"),
+        )
+        .select_from(Alert)
+        .join(first, first.c.alert_id == Alert.id)
+        .join(windows, _in_window(Alert.created_at, windows))
+    ).where(first.c.first_at <= ctx.now, alert_counts(), *ctx.conditions(dims))
+    return _medians(ctx, values.subquery("alert_days"))
+
+
+def _alerts_now(ctx: _Context, group: str) -> list:
+    dims = _alert_dims()
+    inner = (
+        _join_alert_dims(
+            select(
+                _key(group, dims, None).label("k"),
+                case((overdue_alert_condition(ctx.now), 1), else_=0).label("overdue"),
+            ).select_from(Alert)
+        )
+        .where(
+            Alert.status.in_(ACTIVE_ALERT_STATUSES),
+            Alert.created_at <= ctx.now,
+            *ctx.conditions(dims),
+        )
+        .subquery("open_alerts")
+    )
+    return ctx.session.execute(
+        select(inner.c.k, func.count(), func.sum(inner.c.overdue)).group_by(inner.c.k)
+    ).all()
+
+
+# --- cases ---------------------------------------------------------------------------------------
+
+
+def _case_end():
+    """When a case stopped being open here: closed, or transferred; NULL while open."""
+    return case(
+        (Case.state == "closed", Case.closed_at),
+        (Case.state == "transferred", Case.state_changed_at),
+        else_=null(),
+    )
+
+
+def _cases_now(ctx: _Context, group: str) -> list:
+    dims = _case_dims()
+    inner = (
+        _join_case_dims(
+            select(_key(group, dims, None).label("k"), Case.state.label("state")).select_from(Case)
+        )
+        .where(*ctx.conditions(dims))
+        .subquery("cases_now")
+    )
+    return ctx.session.execute(
+        select(inner.c.k, inner.c.state, func.count()).group_by(inner.c.k, inner.c.state)
+    ).all()
+
+
+def _case_open_to_close(ctx: _Context, group: str, windows) -> dict:
+    dims = _case_dims()
+    values = _join_case_dims(
+        select(
+            _key(group, dims, windows).label("k"),
+            ctx.days(Case.opened_at, Case.closed_at).label("v"),
+        )
+        .select_from(Case)
+        .join(windows, _in_window(Case.closed_at, windows))
+    ).where(Case.state == "closed", *ctx.conditions(dims))
+    return _medians(ctx, values.subquery("case_days"))
+
+
+def _followups(ctx: _Context, group: str, windows) -> list:
+    dims = _case_dims()
+    inner = (
+        _join_case_dims(
+            select(_key(group, dims, windows).label("k"), Visit.id.label("visit_id"))
+            .select_from(Visit)
+            .join(Case, Case.id == Visit.case_id)
+            .join(windows, _in_window(Visit.visited_at, windows))
+        )
+        .where(Visit.current, Visit.kind == "followup", *ctx.conditions(dims))
+        .subquery("followups")
+    )
+    return ctx.session.execute(select(inner.c.k, func.count()).group_by(inner.c.k)).all()
+
+
+def _cases_open(ctx: _Context, group: str, windows) -> list:
+    dims = _case_dims()
+    end = _case_end()
+    inner = (
+        _join_case_dims(
+            select(_key(group, dims, windows).label("k"), Case.id.label("case_id"))
+            .select_from(Case)
+            .join(
+                windows,
+                and_(Case.opened_at < windows.c.e, or_(end.is_(None), end >= windows.c.s)),
+            )
+        )
+        .where(*ctx.conditions(dims))
+        .subquery("open_cases")
+    )
+    return ctx.session.execute(select(inner.c.k, func.count()).group_by(inner.c.k)).all()
+
+
+def _services(ctx: _Context, group: str, windows) -> list:
+    dims = _case_dims()
+    inner = (
+        _join_case_dims(
+            select(_key(group, dims, windows).label("k"), PlannedService.service_code.label("code"))
+            .select_from(PlannedService)
+            .join(Case, Case.id == PlannedService.case_id)
+            .join(windows, _in_window(PlannedService.delivered_at, windows))
+        )
+        .where(PlannedService.status == "delivered", *ctx.conditions(dims))
+        .subquery("services")
+    )
+    return ctx.session.execute(
+        select(inner.c.k, inner.c.code, func.count())
+        .group_by(inner.c.k, inner.c.code)
+        .order_by(inner.c.code)
+    ).all()
+
+
+# --- medians and ratios --------------------------------------------------------------------------
+
+
+def _medians(ctx: _Context, values) -> dict:
+    """``{k: (count, median of v)}`` of a subquery with columns ``k`` and ``v``: the middle one
+    or two of the ordered values picked with ROW_NUMBER and COUNT windows, as the two databases
+    share no MEDIAN."""
+    ranked = select(
+        values.c.k,
+        values.c.v,
+        func.row_number().over(partition_by=values.c.k, order_by=values.c.v).label("rn"),
+        func.count().over(partition_by=values.c.k).label("n"),
+    ).subquery("ranked_values")
+    return {
+        k: (n, median)
+        for k, n, median in ctx.session.execute(
+            select(ranked.c.k, func.max(ranked.c.n), func.avg(ranked.c.v))
+            .where(or_(ranked.c.rn == (ranked.c.n + 1) // 2, ranked.c.rn == (ranked.c.n + 2) // 2))
+            .group_by(ranked.c.k)
+        )
+    }
+
+
+def _share(numerator, denominator, digits: int) -> float | None:
+    return round(numerator / denominator, digits) if denominator else None
+
+
+def _pct(numerator, denominator) -> float | None:
+    return round(100.0 * numerator / denominator, 1) if denominator else None
+
+
+def _round(value, digits: int) -> float | None:
+    return None if value is None else round(float(value), digits)

@@ -1,0 +1,202 @@
+"""Monitor quality (:mod:`alerts.kpis`, *Monitor quality*): one row per monitor with visits
+in the period. Only here is anything measured in Python: the GPS distances, over the visit rows.
+"""
+
+from __future__ import annotations
+
+import math
+
+from sqlalchemy import and_, case, distinct, func, null, or_, select
+
+from alerts.kpis.export import EXPORT_CHUNK
+from clms.models import ChildVisit, Classification, User, Village, Visit
+from tests.alerts.kpis_oracle.dimensions import (
+    _Context,
+    _in_window,
+    _join_visit_dims,
+    classified_in_windows,
+    visit_dims,
+)
+from tests.alerts.kpis_oracle.figures import CHILD_LABOUR, _children, _medians, _round, _share
+
+#: a visit shorter than this is a sign of poor monitoring (domain.md section 7)
+SHORT_VISIT_MINUTES = 10
+MONITOR_FIGURES = (
+    "visits",
+    "children_monitored",
+    "children_identified",
+    "identification_rate",
+    "area_identification_rate",
+    "visits_timed",
+    "median_visit_minutes",
+    "visits_short",
+    "share_short_visits",
+    "visits_with_gps",
+    "visits_far",
+    "share_far_gps",
+)
+
+
+def _monitor_quality(ctx: _Context, far_km: float) -> list[dict]:
+    session = ctx.session
+    windows = ctx.windows("none")
+    dims = visit_dims()
+    where = [Visit.current, Visit.monitor_id.is_not(None), *ctx.conditions(dims)]
+    minutes = ctx.days(Visit.started_at, Visit.ended_at) * 1440.0
+    timed = and_(
+        Visit.started_at.is_not(None),
+        Visit.ended_at.is_not(None),
+        Visit.ended_at >= Visit.started_at,
+    )
+    visits = (
+        _join_visit_dims(
+            select(
+                Visit.monitor_id.label("k"),
+                case((timed, 1), else_=0).label("timed"),
+                case((and_(timed, minutes < SHORT_VISIT_MINUTES), 1), else_=0).label("short"),
+            )
+            .select_from(Visit)
+            .join(windows, _in_window(Visit.visited_at, windows))
+        )
+        .where(*where)
+        .subquery("monitor_visits")
+    )
+    out: dict[int, dict] = {}
+    for monitor_id, n, n_timed, n_short in session.execute(
+        select(
+            visits.c.k, func.count(), func.sum(visits.c.timed), func.sum(visits.c.short)
+        ).group_by(visits.c.k)
+    ):
+        out[monitor_id] = {name: 0 for name in MONITOR_FIGURES} | {
+            "visits": n,
+            "visits_timed": int(n_timed or 0),
+            "visits_short": int(n_short or 0),
+            "identification_rate": None,
+            "area_identification_rate": None,
+            "median_visit_minutes": None,
+        }
+    if not out:
+        return []
+    for key, values in _children(ctx, "monitor", windows).items():
+        if key in out:
+            out[key]["children_monitored"] = values["children_monitored"]
+            out[key]["children_identified"] = values["children_identified"]
+    durations = _join_visit_dims(
+        select(Visit.monitor_id.label("k"), minutes.label("v"))
+        .select_from(Visit)
+        .join(windows, _in_window(Visit.visited_at, windows))
+    ).where(*where, timed)
+    for key, (_n, median) in _medians(ctx, durations.subquery("visit_minutes")).items():
+        out[key]["median_visit_minutes"] = _round(median, 1)
+    for key, monitored, identified in _area_rates(ctx, windows):
+        if key in out:
+            out[key]["area_identification_rate"] = _share(identified, monitored, 4)
+    _gps_distances(ctx, windows, where, out, far_km)
+
+    names = dict(session.execute(select(User.id, User.username).where(User.id.in_(out))).all())
+    rows = []
+    for monitor_id, r in out.items():
+        r["identification_rate"] = _share(r["children_identified"], r["children_monitored"], 4)
+        r["share_short_visits"] = _share(r["visits_short"], r["visits_timed"], 4)
+        r["share_far_gps"] = _share(r["visits_far"], r["visits_with_gps"], 4)
+        rows.append({"key": names.get(monitor_id), "label": names.get(monitor_id), **r})
+    return sorted(rows, key=lambda r: r["key"] or "")
+
+
+def _area_rates(ctx: _Context, windows) -> list:
+    """``(monitor id, children monitored, children identified)`` over every visit in the areas
+    where each monitor visited (any monitor, any village of the area)."""
+    dims = visit_dims()
+    monitor_areas = (
+        _join_visit_dims(
+            select(Visit.monitor_id.label("monitor_id"), Village.area_id.label("area_id"))
+            .select_from(Visit)
+            .join(windows, _in_window(Visit.visited_at, windows))
+        )
+        .where(Visit.current, Visit.monitor_id.is_not(None), *ctx.conditions(dims))
+        .distinct()
+        .subquery("monitor_areas")
+    )
+    # one row per area and child (GROUP BY): the database reads the visits once and joins the
+    # monitors' areas to the result; without it SQLite read every classification once per
+    # monitor-area pair (bench/cases.py: 6 s of the KPI page at 100,000 child visits)
+    area_children = (
+        classified_in_windows(
+            select(
+                Village.area_id.label("area_id"),
+                ChildVisit.child_id.label("child_id"),
+                func.max(case((Classification.category.in_(CHILD_LABOUR), 1), else_=0)).label(
+                    "identified"
+                ),
+            ),
+            windows,
+        )
+        .where(*ctx.conditions(dims, monitor=False, village=False))
+        .group_by(Village.area_id, ChildVisit.child_id)
+        .subquery("area_children")
+    )
+    return ctx.session.execute(
+        select(
+            monitor_areas.c.monitor_id,
+            func.count(distinct(area_children.c.child_id)),
+            func.count(
+                distinct(
+                    case(
+                        (area_children.c.identified == 1, area_children.c.child_id),
+                        else_=null(),
+                    )
+                )
+            ),
+        )
+        .select_from(monitor_areas)
+        .join(area_children, area_children.c.area_id == monitor_areas.c.area_id)
+        .group_by(monitor_areas.c.monitor_id)
+    ).all()
+
+
+def _gps_distances(ctx: _Context, windows, where, out: dict, far_km: float) -> None:
+    """Count, per monitor, the visits with a GPS point and those far from their village (more
+    than ``far_km``, the ``GPS_FAR_METRES`` setting: a sign of poor monitoring, and held for
+    review at ingestion): the distance stored at ingestion (to the village chosen in the form,
+    its cell when it has one), else the haversine to the village point in Python, over the rows
+    read a chunk at a time."""
+    stmt = (
+        _join_visit_dims(
+            select(
+                Visit.monitor_id, Visit.lat, Visit.lon, Visit.gps_distance_km, Village.lat,
+                Village.lon,
+            )
+            .select_from(Visit)
+            .join(windows, _in_window(Visit.visited_at, windows))
+        )
+        .where(
+            *where,
+            Visit.lat.is_not(None),
+            Visit.lon.is_not(None),
+            or_(
+                Visit.gps_distance_km.is_not(None),
+                and_(Village.lat.is_not(None), Village.lon.is_not(None)),
+            ),
+        )
+        .execution_options(yield_per=EXPORT_CHUNK)
+    )  # fmt: skip
+    for monitor_id, lat, lon, stored_km, vlat, vlon in ctx.session.execute(stmt):
+        r = out.get(monitor_id)
+        if r is None:
+            continue
+        r["visits_with_gps"] += 1
+        km = stored_km if stored_km is not None else haversine_km(lat, lon, vlat, vlon)
+        if km > far_km:
+            r["visits_far"] += 1
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """The great-circle distance in km between two points (degrees).
+
+    >>> round(haversine_km(5.78, -6.59, 5.70, -6.61), 2)
+    9.17
+    """
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
