@@ -1,7 +1,7 @@
 """The KPIs read from the kept facts (issue 19) give exactly the figures of the implementation
-they replaced (kept as the oracle in tests/alerts/kpis_oracle), on the same varied data: every
-grouping, every filter and some of them together, a person's scope of areas, of single villages,
-and the whole country.
+they replaced (kept as the oracle in tests/alerts/kpis_oracle.py, swapped in by its
+``former()``), on the same varied data: every grouping, every filter and some of them
+together, a person's scope of areas, of single villages, and the whole country.
 
 The data: the KPI tests' world (tests/alerts/test_kpis.py: alerts, cases, services, referrals)
 and, added to it, a random crowd of children seen in their own village and now and then in
@@ -23,7 +23,7 @@ from alerts.kpis.filters import GROUPS
 from clms.db import session_scope
 from clms.models import Area, User
 from tests import builders as b
-from tests.alerts.kpis_oracle import report as oracle
+from tests.alerts.kpis_oracle import former
 from tests.alerts.test_kpis import NOW, filters, world  # noqa: F401  (the world fixture)
 
 CATEGORIES = ("worst_form", "hazardous", "child_labour", "at_risk", "none")
@@ -91,7 +91,8 @@ def village_scoped_user(s) -> User:
 
 def both(s, user, f):
     new = kpi_report(s, user, f, now=NOW)
-    old = oracle.kpi_report(s, user, f, now=NOW)
+    with former():
+        old = kpi_report(s, user, f, now=NOW)
     return new, old
 
 
@@ -119,6 +120,7 @@ def test_every_figure_equals_the_former_implementation(app, world, seed):  # noq
         for group in ("none", "month", "quarter", "village"):
             f = KpiFilters(dt.date(2024, 12, 10), dt.date(2025, 2, 14), group=group)
             new = compute_everything(s, f, now=NOW)
-            old = oracle.compute_everything(s, f, now=NOW)
+            with former():
+                old = compute_everything(s, f, now=NOW)
             assert dataclasses.asdict(new) == dataclasses.asdict(old), group
         assert compared == 8 * (9 + 5 + 3)
