@@ -399,7 +399,7 @@ class Replica:
         try:
             with self.engine.connect() as conn:
                 standby, streaming, lag = conn.execute(_CHECK).one()
-                if standby and streaming and lag:
+                if standby and streaming and lag != 0:  # behind, or nothing replayed yet
                     lag = self._settled(conn, lag)
         except DBAPIError as error:
             return ReplicaState("down", detail=_first_line(error.orig or error))
@@ -414,10 +414,11 @@ class Replica:
             return ReplicaState("lagging", lag)
         return ReplicaState("streaming", lag)
 
-    def _settled(self, conn, lag: float) -> float:
+    def _settled(self, conn, lag: float | None) -> float | None:
         """The lag of a replica found still replaying: 0 if it replays, within a second, all it
         had received when looked at (WAL in flight, not a replica behind: after a quiet spell
-        the last replayed commit is old however current the replica is), else ``lag``."""
+        the last replayed commit is old however current the replica is, and a standby that has
+        replayed no commit since it started has no such time at all), else ``lag``."""
         received = conn.execute(text("SELECT pg_last_wal_receive_lsn()")).scalar()
         for _ in range(10):
             time.sleep(0.1)
