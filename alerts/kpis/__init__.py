@@ -129,7 +129,7 @@ from alerts.kpis.dimensions import (
 from alerts.kpis.export import CHILD_VISIT_COLUMNS, child_visit_rows, child_visit_table
 from alerts.kpis.figures import CHILD_LABOUR, SCALAR_FIGURES, empty_figures, first_remediation
 from alerts.kpis.filters import GROUPS, KpiFilters, parse_filters, time_windows
-from alerts.kpis.monitors import MONITOR_FIGURES, haversine_km
+from alerts.kpis.monitors import MONITOR_FIGURES
 from alerts.kpis.report import (
     KpiReport,
     compute_everything,
@@ -141,6 +141,7 @@ from alerts.kpis.report import (
 )
 from alerts.kpis.snapshot import take_kpi_snapshot
 from alerts.rules import CATEGORIES
+from geo.countries import haversine_km
 
 __all__ = [
     "CATEGORIES",

@@ -103,10 +103,6 @@ def _figures(ctx: _Context, group: str) -> dict:
         row(key)["households_covered"] = n
     for key, values in _children(ctx, group, windows).items():
         row(key).update(values)
-    for key, (denominator, numerator) in _followup_outcomes(ctx, group, windows).items():
-        r = row(key)
-        r["identified_followed_up"] = denominator
-        r["identified_no_longer_in_child_labour"] = numerator
     for key, (n, median) in _alert_first_action(ctx, group, windows).items():
         row(key).update(alerts_acted_on=n, median_days_alert_to_first_action=_round(median, 2))
     if not timed:
@@ -310,7 +306,11 @@ def first_remediation(dialect: str):
     )
 
 
-def _children(ctx: _Context, group: str, windows) -> dict:
+def _children(ctx: _Context, group: str, windows, *, followups: bool = True) -> dict:
+    """``{key: figures}`` of the children: monitored, identified, in child labour, SDG 8.7.1,
+    remediated, by category and (``followups``) the identified children followed up and, of
+    them, those not in child labour at their latest follow-up before the window's end, all
+    from one reading of the latest classifications."""
     latest = _latest_classifications(ctx, group, windows)
     first = _first_remediation(ctx)
     identified = latest.c.identified == 1
@@ -327,13 +327,21 @@ def _children(ctx: _Context, group: str, windows) -> dict:
             for c in CATEGORIES
         ),
     ]
-    out = {}
-    for r in ctx.session.execute(
-        select(latest.c.k, *columns)
+    stmt = (
+        select(latest.c.k)
         .select_from(latest)
         .outerjoin(first, first.c.child_id == latest.c.child_id)
-        .group_by(latest.c.k)
-    ).mappings():
+    )
+    if followups:
+        last = _latest_followup(latest)
+        columns += [
+            func.sum(case((and_(identified, last.is_not(None)), 1), else_=0)).label("followed"),
+            func.sum(
+                case((and_(identified, last.is_not(None), last.not_in(CHILD_LABOUR)), 1), else_=0)
+            ).label("free"),
+        ]
+    out = {}
+    for r in ctx.session.execute(stmt.add_columns(*columns).group_by(latest.c.k)).mappings():
         out[r["k"]] = {
             "children_monitored": r["monitored"],
             "children_identified": int(r["identified"] or 0),
@@ -342,55 +350,28 @@ def _children(ctx: _Context, group: str, windows) -> dict:
             "identified_remediated": int(r["remediated"] or 0),
             "by_category": {c: int(r[f"cat_{c}"] or 0) for c in CATEGORIES},
         }
+        if followups:
+            out[r["k"]]["identified_followed_up"] = int(r["followed"] or 0)
+            out[r["k"]]["identified_no_longer_in_child_labour"] = int(r["free"] or 0)
     return out
 
 
-def _followup_outcomes(ctx: _Context, group: str, windows) -> dict:
-    """``{key: (identified children followed up, of them not in child labour at the latest)}``."""
-    latest = _latest_classifications(ctx, group, windows)
+def _latest_followup(latest):
+    """The category of the child's latest classified follow-up before the window's end, for a
+    row of :func:`_latest_classifications` (a look-up by the facts' child index, evaluated by
+    the databases for the identified children's rows only, where it is asked)."""
     kept = KpiChildFact.__table__.alias("kf_followups")
-    followups = (
-        select(
-            kept.c.child_id.label("child_id"),
-            kept.c.visited_at.label("at"),
-            kept.c.visit_id.label("visit_id"),
-            kept.c.category.label("category"),
+    return (
+        select(kept.c.category)
+        .where(
+            kept.c.child_id == latest.c.child_id,
+            kept.c.kind == "followup",
+            kept.c.visited_at < latest.c.e,
         )
-        .where(kept.c.kind == "followup")
-        .subquery("classified_followups")
+        .order_by(kept.c.visited_at.desc(), kept.c.visit_id.desc(), kept.c.child_visit_id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
-    partition = [latest.c.child_id] if group == "none" else [latest.c.k, latest.c.child_id]
-    ranked = (
-        select(
-            latest.c.k,
-            followups.c.category,
-            func.row_number()
-            .over(
-                partition_by=partition,
-                order_by=(followups.c.at.desc(), followups.c.visit_id.desc()),
-            )
-            .label("rn"),
-        )
-        .select_from(latest)
-        .join(
-            followups,
-            and_(followups.c.child_id == latest.c.child_id, followups.c.at < latest.c.e),
-        )
-        .where(latest.c.identified == 1)
-        .subquery("latest_followups")
-    )
-    out = {}
-    for key, followed, free in ctx.session.execute(
-        select(
-            ranked.c.k,
-            func.count(),
-            func.sum(case((ranked.c.category.in_(CHILD_LABOUR), 0), else_=1)),
-        )
-        .where(ranked.c.rn == 1)
-        .group_by(ranked.c.k)
-    ):
-        out[key] = (followed, int(free or 0))
-    return out
 
 
 # --- alerts --------------------------------------------------------------------------------------

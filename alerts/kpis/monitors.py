@@ -1,10 +1,9 @@
 """Monitor quality (:mod:`alerts.kpis`, *Monitor quality*): one row per monitor with visits
-in the period. Only here is anything measured in Python: the GPS distances, over the visit rows.
+in the period. The GPS distances not stored at ingestion are measured by the database too (the
+haversine in SQL).
 """
 
 from __future__ import annotations
-
-import math
 
 from sqlalchemy import and_, case, distinct, func, null, or_, select
 
@@ -14,9 +13,9 @@ from alerts.kpis.dimensions import (
     _join_visit_dims,
     visit_dims,
 )
-from alerts.kpis.export import EXPORT_CHUNK
 from alerts.kpis.figures import _children, _latest_classifications, _medians, _round, _share
 from clms.models import User, Village, Visit
+from geo.countries import EARTH_RADIUS_KM
 
 #: a visit shorter than this is a sign of poor monitoring (domain.md section 7)
 SHORT_VISIT_MINUTES = 10
@@ -47,12 +46,25 @@ def _monitor_quality(ctx: _Context, far_km: float) -> list[dict]:
         Visit.ended_at.is_not(None),
         Visit.ended_at >= Visit.started_at,
     )
+    with_gps = and_(
+        Visit.lat.is_not(None),
+        Visit.lon.is_not(None),
+        or_(
+            Visit.gps_distance_km.is_not(None),
+            and_(Village.lat.is_not(None), Village.lon.is_not(None)),
+        ),
+    )
+    km = func.coalesce(
+        Visit.gps_distance_km, haversine_sql(Visit.lat, Visit.lon, Village.lat, Village.lon)
+    )
     visits = (
         _join_visit_dims(
             select(
                 Visit.monitor_id.label("k"),
                 case((timed, 1), else_=0).label("timed"),
                 case((and_(timed, minutes < SHORT_VISIT_MINUTES), 1), else_=0).label("short"),
+                case((with_gps, 1), else_=0).label("gps"),
+                case((and_(with_gps, km > far_km), 1), else_=0).label("far"),
             )
             .select_from(Visit)
             .join(windows, _in_window(Visit.visited_at, windows))
@@ -61,22 +73,29 @@ def _monitor_quality(ctx: _Context, far_km: float) -> list[dict]:
         .subquery("monitor_visits")
     )
     out: dict[int, dict] = {}
-    for monitor_id, n, n_timed, n_short in session.execute(
+    for monitor_id, n, n_timed, n_short, n_gps, n_far in session.execute(
         select(
-            visits.c.k, func.count(), func.sum(visits.c.timed), func.sum(visits.c.short)
+            visits.c.k,
+            func.count(),
+            func.sum(visits.c.timed),
+            func.sum(visits.c.short),
+            func.sum(visits.c.gps),
+            func.sum(visits.c.far),
         ).group_by(visits.c.k)
     ):
         out[monitor_id] = {name: 0 for name in MONITOR_FIGURES} | {
             "visits": n,
             "visits_timed": int(n_timed or 0),
             "visits_short": int(n_short or 0),
+            "visits_with_gps": int(n_gps or 0),
+            "visits_far": int(n_far or 0),
             "identification_rate": None,
             "area_identification_rate": None,
             "median_visit_minutes": None,
         }
     if not out:
         return []
-    for key, values in _children(ctx, "monitor", windows).items():
+    for key, values in _children(ctx, "monitor", windows, followups=False).items():
         if key in out:
             out[key]["children_monitored"] = values["children_monitored"]
             out[key]["children_identified"] = values["children_identified"]
@@ -90,7 +109,6 @@ def _monitor_quality(ctx: _Context, far_km: float) -> list[dict]:
     for key, monitored, identified in _area_rates(ctx, windows):
         if key in out:
             out[key]["area_identification_rate"] = _share(identified, monitored, 4)
-    _gps_distances(ctx, windows, where, out, far_km)
 
     names = dict(session.execute(select(User.id, User.username).where(User.id.in_(out))).all())
     rows = []
@@ -143,49 +161,14 @@ def _area_rates(ctx: _Context, windows) -> list:
     ).all()
 
 
-def _gps_distances(ctx: _Context, windows, where, out: dict, far_km: float) -> None:
-    """Count, per monitor, the visits with a GPS point and those far from their village (more
-    than ``far_km``, the ``GPS_FAR_METRES`` setting: a sign of poor monitoring, and held for
-    review at ingestion): the distance stored at ingestion (to the village chosen in the form,
-    its cell when it has one), else the haversine to the village point in Python, over the rows
-    read a chunk at a time."""
-    stmt = (
-        _join_visit_dims(
-            select(
-                Visit.monitor_id, Visit.lat, Visit.lon, Visit.gps_distance_km, Village.lat,
-                Village.lon,
-            )
-            .select_from(Visit)
-            .join(windows, _in_window(Visit.visited_at, windows))
-        )
-        .where(
-            *where,
-            Visit.lat.is_not(None),
-            Visit.lon.is_not(None),
-            or_(
-                Visit.gps_distance_km.is_not(None),
-                and_(Village.lat.is_not(None), Village.lon.is_not(None)),
-            ),
-        )
-        .execution_options(yield_per=EXPORT_CHUNK)
-    )  # fmt: skip
-    for monitor_id, lat, lon, stored_km, vlat, vlon in ctx.session.execute(stmt):
-        r = out.get(monitor_id)
-        if r is None:
-            continue
-        r["visits_with_gps"] += 1
-        km = stored_km if stored_km is not None else haversine_km(lat, lon, vlat, vlon)
-        if km > far_km:
-            r["visits_far"] += 1
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """The great-circle distance in km between two points (degrees).
-
-    >>> round(haversine_km(5.78, -6.59, 5.70, -6.61), 2)
-    9.17
-    """
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
+def haversine_sql(lat1, lon1, lat2, lon2):
+    """:func:`geo.countries.haversine_km` as an SQL expression of four columns (degrees): the
+    same formula on both databases (SQLite's math functions, PostgreSQL's own), so that the far
+    visits are counted by the database instead of over every visit row in Python."""
+    p1, p2 = func.radians(lat1), func.radians(lat2)
+    half_dp, half_dl = (p2 - p1) / 2.0, func.radians(lon2 - lon1) / 2.0
+    a = func.sin(half_dp) * func.sin(half_dp) + func.cos(p1) * func.cos(p2) * func.sin(
+        half_dl
+    ) * func.sin(half_dl)
+    root = func.sqrt(a)
+    return 2.0 * EARTH_RADIUS_KM * func.asin(case((root > 1.0, 1.0), else_=root))

@@ -1,7 +1,9 @@
 """The KPI queries the kept facts replaced (issue 19), as they were before, kept as the oracle of
-tests/alerts/test_kpi_facts_equal.py: only the three functions that changed; :func:`former` puts
-them back into the live modules for the length of a block, so that the rest of the report (every
-other figure, the rows, the labels) is the one code both sides share.
+tests/alerts/test_kpi_facts_equal.py: only the functions that changed; :func:`former` puts them
+back into the live modules for the length of a block, so that the rest of the report (every other
+figure, the rows, the labels) is the one code both sides share. The live children's figures now
+carry the follow-up outcomes in the same statement; the former ones come from their own query
+(:func:`_followup_outcomes`, as before) into the same figures.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def former():
     """The live KPI modules computing as before issue 19 (restored at the block's end)."""
     swapped = [
         (live_figures, "_latest_classifications", _latest_classifications),
-        (live_figures, "_followup_outcomes", _followup_outcomes),
+        (live_figures, "_children", _children_then_followups(live_figures._children)),
         (live_monitors, "_area_rates", _area_rates),
     ]
     kept = [(module, name, getattr(module, name)) for module, name, _ in swapped]
@@ -83,6 +85,23 @@ def _latest_classifications(ctx: _Context, group: str, windows, *, monitor=True,
         .where(ranked.c.rn == 1)
         .subquery("latest_classifications")
     )
+
+
+def _children_then_followups(live_children):
+    """The live children's figures without their follow-up outcomes, and those as before."""
+
+    def _children(ctx: _Context, group: str, windows, *, followups: bool = True) -> dict:
+        out = live_children(ctx, group, windows, followups=False)
+        if followups:
+            for values in out.values():
+                values.update(identified_followed_up=0, identified_no_longer_in_child_labour=0)
+            for key, (followed, free) in _followup_outcomes(ctx, group, windows).items():
+                out.setdefault(key, {}).update(
+                    identified_followed_up=followed, identified_no_longer_in_child_labour=free
+                )
+        return out
+
+    return _children
 
 
 def _followup_outcomes(ctx: _Context, group: str, windows) -> dict:

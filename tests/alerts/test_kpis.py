@@ -671,6 +671,29 @@ def test_haversine():
     assert round(haversine_km(0, 0, 0, 180)) == 20015
 
 
+def test_the_databases_measure_the_distance_as_python_does(app):
+    """The far GPS points are counted by the database (:func:`haversine_sql`): the same
+    distance as Python's to the millimetre, from the same point to the antipode (where the
+    rounding could take the root past 1)."""
+    from sqlalchemy import literal
+
+    from alerts.kpis.monitors import haversine_sql
+
+    pairs = [
+        (5.78, -6.59, 5.78, -6.59),
+        (5.78, -6.59, 5.87, -6.59),
+        (5.78, -6.59, 5.70, -6.61),
+        (6.2, -5.3, 7.9, -2.1),
+        (0.0, 0.0, 0.0, 180.0),
+        (45.0, 10.0, -45.0, -170.0),
+        (-33.9, 18.4, 51.5, -0.1),
+    ]
+    with session_scope(app) as s:
+        for pair in pairs:
+            measured = s.scalar(select(haversine_sql(*(literal(v) for v in pair))))
+            assert measured == pytest.approx(haversine_km(*pair), abs=1e-6), pair
+
+
 def test_the_figures_take_the_same_queries_however_many_children(app, world):
     """Set-based: more children and visits, not more queries."""
 
