@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import math
 import os
 import threading
 import time
@@ -53,6 +54,20 @@ class Base(DeclarativeBase):
     """Declarative base of every model."""
 
 
+#: the SQL math functions the queries use (the KPIs' haversine) that an SQLite built without
+#: SQLITE_ENABLE_MATH_FUNCTIONS lacks (Debian's has them): Python's own, given to it then
+_MATH = {"sin": math.sin, "cos": math.cos, "asin": math.asin, "sqrt": math.sqrt,
+         "radians": math.radians}  # fmt: skip
+
+
+def _sqlite_math(dbapi_conn) -> None:
+    try:
+        dbapi_conn.execute("SELECT sin(0), cos(0), asin(0), sqrt(0), radians(0)").fetchone()
+    except Exception:  # noqa: BLE001 - "no such function": give it Python's
+        for name, function in _MATH.items():
+            dbapi_conn.create_function(name, 1, function, deterministic=True)
+
+
 def make_engine(url: str) -> Engine:
     """Create the engine for ``url`` with settings that suit concurrent web workers."""
     if url.startswith("sqlite"):
@@ -69,6 +84,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            _sqlite_math(dbapi_conn)
             # let SQLAlchemy's "begin" event below issue BEGIN instead of pysqlite
             dbapi_conn.isolation_level = None
             if lock_path is not None:

@@ -694,6 +694,34 @@ def test_the_databases_measure_the_distance_as_python_does(app):
             assert measured == pytest.approx(haversine_km(*pair), abs=1e-6), pair
 
 
+def test_an_sqlite_without_math_functions_is_given_pythons():
+    """An SQLite built without its math functions gets Python's on connecting, so the distance
+    above is measured there too (a connection that refuses ``sin`` stands for it)."""
+    import math
+    import sqlite3
+
+    from clms.db import _sqlite_math
+
+    class WithoutMath:
+        def __init__(self):
+            self.conn = sqlite3.connect(":memory:")
+            self.given = {}
+
+        def execute(self, sql):
+            if "sin(" in sql and "sin" not in self.given:
+                raise sqlite3.OperationalError("no such function: sin")
+            return self.conn.execute(sql)
+
+        def create_function(self, name, n, function, deterministic=False):
+            self.given[name] = function
+            self.conn.create_function(f"py_{name}", n, function, deterministic=deterministic)
+
+    conn = WithoutMath()
+    _sqlite_math(conn)
+    assert conn.given == {"sin": math.sin, "cos": math.cos, "asin": math.asin,
+                          "sqrt": math.sqrt, "radians": math.radians}  # fmt: skip
+
+
 def test_the_figures_take_the_same_queries_however_many_children(app, world):
     """Set-based: more children and visits, not more queries."""
 
