@@ -332,3 +332,28 @@ def test_the_language_switch_is_kept_for_the_person(make_user, client, app):
 def _login(client, username):
     answer = client.post("/login", data={"username": username, "password": PASSWORD})
     assert answer.status_code == 302, answer.get_data(as_text=True)
+
+
+#: the names the XLSX downloads give their sheets (clms/web/kpis_views.py, cases_views.py,
+#: hotspots_views.py)
+SHEET_NAMES = ("Indicators", "Monitor quality", "Child visits", "Cases", "Hotspots")
+
+
+def test_every_sheet_name_fits_a_workbook_in_every_language():
+    """Excel takes at most 31 characters for a sheet's name, none of ``[]:*?/\\``: a longer one
+    would be cut (the French "Qualité du travail des moniteurs" lost its last letter:
+    it is now "Qualité des moniteurs")."""
+    sources = "\n".join(
+        (ROOT / path).read_text(encoding="utf-8")
+        for path in ("clms/web/kpis_views.py", "clms/web/cases_views.py",
+                     "clms/web/hotspots_views.py")
+    )  # fmt: skip
+    beside = re.findall(r'gettext\("([^"]+)"\),\s*(?:header|\["monitor")', sources)
+    last = re.findall(r'gettext\("([^"]+)"\)\)', sources)  # the last argument of a call
+    named = set(beside) | set(last)
+    assert named <= set(SHEET_NAMES), named - set(SHEET_NAMES)
+    for locale in available_locales():
+        say = translator(locale)
+        for name in SHEET_NAMES:
+            shown = say(name)
+            assert len(shown) <= 31 and not re.search(r"[\[\]:*?/\\]", shown), (locale, shown)
