@@ -30,7 +30,7 @@ from clms.auth import allow
 from clms.db import db, read_session
 from clms.errors import Problem, problem
 from clms.i18n import N_, Msg
-from clms.locale import current_locale, gettext
+from clms.locale import current_locale, gettext, number, percent
 from clms.models import SEVERITIES, utcnow
 from clms.scope import scope_parts
 from clms.web import bp, flash_problem
@@ -339,12 +339,13 @@ def _tiles() -> tuple[str, str]:
 
 
 def figure(row: dict, key: str, kind: str = "int") -> str:
-    """One figure of a published row as the table shows it."""
+    """One figure of a published row as the table shows it, in the reader's language ("1 234",
+    "12,5 %", "+1,5" in French; "1,234", "12.5%", "+1.5" in English)."""
     value = row.get(key)
     if value is None:
         return "—"
     if kind == "share":
-        return f"{100 * value:.1f} %"
+        return percent(value, decimals=1)
     if kind == "points":
-        return f"{value:+.1f}"
-    return str(value)
+        return ("+" if value >= 0 else "") + number(value, decimals=1)
+    return number(value)

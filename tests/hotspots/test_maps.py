@@ -473,3 +473,23 @@ def test_cli_writes_the_brand_map(maps, runner, tmp_path):
     missing = tmp_path / "none.html"
     result = runner.invoke(args=["hotspots", "map", "--brand", "NOPE", "-o", str(missing)])
     assert result.exit_code != 0 and "NOPE" in result.output and not missing.exists()
+
+
+def test_the_tables_figures_are_written_in_the_readers_language(app):
+    """A brand's and an officer's hotspot tables write their counts, shares and points as the
+    rest of the pages do: grouped, with the language's decimal sign (the French cards showed
+    "1234" and "12.5 %")."""
+    from clms.web.maps_views import figure
+
+    row = {"children": 1234, "prevalence": 0.125, "change": -1.5, "up": 2.25, "none": None}
+    nnbsp = "\u202f"
+    with app.test_request_context(headers={"Accept-Language": "fr"}):
+        assert figure(row, "children") == f"1{nnbsp}234"
+        assert figure(row, "prevalence", "share") == "12,5\xa0%"
+        assert figure(row, "change", "points") == "-1,5"
+        assert figure(row, "up", "points") == "+2,2"  # half to even, as the shares
+        assert figure(row, "none") == "—"
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert figure(row, "children") == "1,234"
+        assert figure(row, "prevalence", "share") == "12.5%"
+        assert (figure(row, "change", "points"), figure(row, "up", "points")) == ("-1.5", "+2.2")
