@@ -38,7 +38,8 @@ Everything here is pure: plain dicts in, plain dicts out, no database and no Fla
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+import re
+from collections.abc import Callable, Hashable, Iterable, Mapping
 
 from clms.i18n import N_
 
@@ -101,6 +102,28 @@ REASON_CHILDREN = N_("fewer than {n} children monitored")
 REASON_HOUSEHOLDS = N_("fewer than {n} households")
 REASON_SECONDARY = N_("hidden so that a suppressed cell cannot be worked out from the totals")
 REASON_LAYER = N_("hidden so that no supplier's part of this place can be worked out")
+#: every reason, as a pattern of the words the gate writes (``{n}``: a threshold)
+_REASONS = tuple(
+    (template, re.compile(re.escape(template).replace(re.escape("{n}"), r"(\d+)") + r"\Z"))
+    for template in (REASON_CHILDREN, REASON_HOUSEHOLDS, REASON_SECONDARY, REASON_LAYER)
+)
+
+
+def reason_in(reason: str | None, translate: Callable[[str], str]) -> str | None:
+    """A suppression reason as the gate wrote it (English, its threshold in it) in the language
+    of ``translate`` (a gettext), for the files a person downloads; a reason it does not know is
+    left as it is.
+
+    >>> reason_in("fewer than 10 children monitored", lambda t: t.replace("fewer", "less"))
+    'less than 10 children monitored'
+    """
+    for template, pattern in _REASONS:
+        found = pattern.match(reason or "")
+        if found:
+            return translate(template).format(n=int(found.group(1))) if found.groups() else (
+                translate(template))  # fmt: skip
+    return reason
+
 
 Key = Hashable
 

@@ -516,6 +516,29 @@ def test_web_export_xlsx_holds_the_csvs_cells(world, client):
     assert client.get(f"/hotspots/export.xlsx?level=village&{QUERY}").status_code == 403
 
 
+def test_a_french_brand_reads_why_a_cell_is_hidden_in_french(world, client):
+    """The files a person downloads give the suppression reasons in their language (the API's
+    answers keep the gate's words); nothing else in them changes."""
+    login(client, "bea")
+    english = client.get(f"/hotspots/export.csv?level=village&{QUERY}").get_data()
+    french = client.get(
+        f"/hotspots/export.csv?level=village&{QUERY}", headers={"Accept-Language": "fr"}
+    ).get_data()
+
+    def records(data):
+        return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+
+    reasons = {r["reason"] for r in records(french) if r["suppressed"] == "true"}
+    assert reasons and all(r.startswith(("moins de", "masqué")) for r in reasons), reasons
+    assert "fewer than 10 children monitored" in {r["reason"] for r in records(english)}
+    assert [{**r, "reason": ""} for r in records(french)] == [
+        {**r, "reason": ""} for r in records(english)
+    ]
+    headers = {**token(client, "bea"), "Accept-Language": "fr"}
+    api = client.get(f"/api/v1/hotspots?level=village&{QUERY}", headers=headers).get_json()
+    assert "fewer than 10 children monitored" in {r.get("reason") for r in api["rows"]}
+
+
 def test_web_exports_refused_to_others(world, client):
     login(client, "mo")
     assert client.get("/hotspots/export.csv?level=village").status_code == 403
