@@ -378,32 +378,45 @@ def _latest_followup(latest):
 
 
 def _alert_first_action(ctx: _Context, group: str, windows) -> dict:
-    """``{key: (alerts acted on, median days to the first action)}``."""
+    """``{key: (alerts acted on, median days to the first action)}``: the first of its
+    acknowledgement, its dismissal and the opening of a case from it, read on the alert's row
+    (the cases' first opening per alert grouped once), so that the databases plan it by the
+    alerts they count."""
     f = ctx.filters
-    raised = and_(Alert.created_at >= f.start, Alert.created_at < f.end)
-    actions = union_all(
-        select(Alert.id.label("alert_id"), Alert.acknowledged_at.label("at")).where(
-            raised, Alert.acknowledged_at.is_not(None)
-        ),
-        select(Alert.id, Alert.dismissed_at).where(raised, Alert.dismissed_at.is_not(None)),
-        select(Case.alert_id, Case.opened_at).join(Alert, Alert.id == Case.alert_id).where(raised),
-    ).subquery("alert_actions")
-    first = (
-        select(actions.c.alert_id, func.min(actions.c.at).label("first_at"))
-        .group_by(actions.c.alert_id)
-        .subquery("first_actions")
+    opened = (
+        select(Case.alert_id.label("alert_id"), func.min(Case.opened_at).label("at"))
+        .where(Case.alert_id.is_not(None))
+        .group_by(Case.alert_id)
+        .subquery("case_opened")
     )
+    first_at = _earliest(ctx.dialect, Alert.acknowledged_at, Alert.dismissed_at, opened.c.at)
     dims = _alert_dims()
     values = _join_alert_dims(
         select(
             _key(group, dims, windows).label("k"),
-            ctx.days(Alert.created_at, first.c.first_at).label("v"),
+            ctx.days(Alert.created_at, first_at).label("v"),
         )
         .select_from(Alert)
-        .join(first, first.c.alert_id == Alert.id)
+        .outerjoin(opened, opened.c.alert_id == Alert.id)
         .join(windows, _in_window(Alert.created_at, windows))
-    ).where(first.c.first_at <= ctx.now, alert_counts(), *ctx.conditions(dims))
+    ).where(
+        Alert.created_at >= f.start,
+        Alert.created_at < f.end,
+        first_at.is_not(None),
+        first_at <= ctx.now,
+        alert_counts(),
+        *ctx.conditions(dims),
+    )
     return _medians(ctx, values.subquery("alert_days"))
+
+
+def _earliest(dialect: str, *columns):
+    """The earliest of ``columns`` that are not NULL (NULL if all are): PostgreSQL's LEAST
+    skips NULLs; SQLite's MIN of several values would be NULL if one is, so it takes the MIN
+    of each column coalesced with the others (a NULL stands in for one that is not)."""
+    if dialect == "postgresql":
+        return func.least(*columns)
+    return func.min(*(func.coalesce(c, *(o for o in columns if o is not c)) for c in columns))
 
 
 def _alerts_now(ctx: _Context, group: str) -> list:
