@@ -333,13 +333,8 @@ def _children(ctx: _Context, group: str, windows, *, followups: bool = True) -> 
         .outerjoin(first, first.c.child_id == latest.c.child_id)
     )
     if followups:
-        last = _latest_followup(latest)
-        columns += [
-            func.sum(case((and_(identified, last.is_not(None)), 1), else_=0)).label("followed"),
-            func.sum(
-                case((and_(identified, last.is_not(None), last.not_in(CHILD_LABOUR)), 1), else_=0)
-            ).label("free"),
-        ]
+        # one look-up per identified child, whose answer counts both figures at once
+        columns.append(func.sum(case((identified, _latest_followup(latest)), else_=0)).label("fu"))
     out = {}
     for r in ctx.session.execute(stmt.add_columns(*columns).group_by(latest.c.k)).mappings():
         out[r["k"]] = {
@@ -351,18 +346,27 @@ def _children(ctx: _Context, group: str, windows, *, followups: bool = True) -> 
             "by_category": {c: int(r[f"cat_{c}"] or 0) for c in CATEGORIES},
         }
         if followups:
-            out[r["k"]]["identified_followed_up"] = int(r["followed"] or 0)
-            out[r["k"]]["identified_no_longer_in_child_labour"] = int(r["free"] or 0)
+            free, followed = divmod(int(r["fu"] or 0), _FREE)
+            out[r["k"]]["identified_followed_up"] = followed
+            out[r["k"]]["identified_no_longer_in_child_labour"] = free
     return out
 
 
+#: what a follow-up adds to the sum of :func:`_latest_followup`: 1 for one followed up, and
+#: _FREE more when it was not in child labour (counts stay far below it)
+_FREE = 1 << 32
+
+
 def _latest_followup(latest):
-    """The category of the child's latest classified follow-up before the window's end, for a
-    row of :func:`_latest_classifications` (a look-up by the facts' child index, evaluated by
-    the databases for the identified children's rows only, where it is asked)."""
+    """For a row of :func:`_latest_classifications`, what the child's latest classified
+    follow-up before the window's end adds to the follow-up sum: nothing without one, 1 when it
+    found child labour, ``1 + _FREE`` when it did not; the sum's ``divmod`` by ``_FREE`` is
+    (not in child labour, followed up). One look-up by the facts' child index, made by the
+    databases once per identified child (a figure per look-up would make it twice)."""
     kept = KpiChildFact.__table__.alias("kf_followups")
-    return (
-        select(kept.c.category)
+    counted = case((kept.c.category.in_(CHILD_LABOUR), 1), else_=1 + _FREE)
+    return func.coalesce(
+        select(counted)
         .where(
             kept.c.child_id == latest.c.child_id,
             kept.c.kind == "followup",
@@ -370,7 +374,8 @@ def _latest_followup(latest):
         )
         .order_by(kept.c.visited_at.desc(), kept.c.visit_id.desc(), kept.c.child_visit_id.desc())
         .limit(1)
-        .scalar_subquery()
+        .scalar_subquery(),
+        0,
     )
 
 
