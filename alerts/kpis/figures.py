@@ -541,8 +541,17 @@ def _services(ctx: _Context, group: str, windows) -> list:
 
 def _medians(ctx: _Context, values) -> dict:
     """``{k: (count, median of v)}`` of a subquery with columns ``k`` and ``v``: the middle one
-    or two of the ordered values picked with ROW_NUMBER and COUNT windows, as the two databases
-    share no MEDIAN."""
+    or two of the ordered values (their mean). PostgreSQL's ``percentile_cont(0.5)`` is that
+    median, in one sort per group; SQLite has none, so the middle ones are picked with
+    ROW_NUMBER and COUNT windows."""
+    if ctx.dialect == "postgresql":
+        median = func.percentile_cont(0.5).within_group(values.c.v)
+        return {
+            k: (n, m)
+            for k, n, m in ctx.session.execute(
+                select(values.c.k, func.count(), median).group_by(values.c.k)
+            )
+        }
     ranked = select(
         values.c.k,
         values.c.v,
