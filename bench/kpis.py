@@ -83,9 +83,10 @@ def requests_of(session: Session) -> list[tuple[str, dict]]:
     return out
 
 
-def measure(url: str, repeats: int, former: bool, progress=print) -> dict:
+def measure(url: str, repeats: int, former: bool, only=None, progress=print) -> dict:
     """Every request's p50/p95 (ms) by the kept facts and (``former``) by the former queries,
-    and whether their figures were equal."""
+    and whether their figures were equal; ``only``: the names of the requests to measure
+    (None: all)."""
     from alerts.kpis import kpi_report, parse_filters
     from clms.db import make_engine
     from clms.models import User
@@ -96,7 +97,7 @@ def measure(url: str, repeats: int, former: bool, progress=print) -> dict:
     try:
         with Session(engine) as session:
             user = session.scalar(select(User).where(User.username == "supervisor"))
-            asked = requests_of(session)
+            asked = [(n, p) for n, p in requests_of(session) if only is None or n in only]
             ways = [("kept", _nothing)]
             if former:
                 from tests.alerts.kpis_oracle import former as former_queries
@@ -167,7 +168,8 @@ def bench_size(kind: str, size: str, n_cases: int, n_visits: int, args) -> dict:
         finally:
             engine.dispose()
         print(f"{kind}, {size}: {result['facts']:,} kept facts; measuring", flush=True)
-        result.update(measure(url, args.repeats, not args.no_former))
+        only = None if args.only is None else {n.strip() for n in args.only.split(",")}
+        result.update(measure(url, args.repeats, not args.no_former, only))
     finally:
         if database is not None:
             database.close()
@@ -225,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="measure this database, loaded already (one size, its db)")
     parser.add_argument("--repeats", type=int, default=5, help="measured runs per request")
     parser.add_argument("--no-former", action="store_true", help="skip the former queries")
+    parser.add_argument("--only", help="the requests to measure, by name, comma-separated")
     parser.add_argument("--sqlite-analyze", action="store_true", help="ANALYZE after loading")
     parser.add_argument("--seed", type=int, default=20261202)
     parser.add_argument("--out", type=Path, default=RESULTS / "kpis.json")

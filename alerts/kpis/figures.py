@@ -179,10 +179,10 @@ def _latest_classifications(ctx: _Context, group: str, windows, *, monitor=True,
     f = KpiChildFact.__table__.alias("kf")
     dims = fact_dims(f)
     key = _key(group, dims, windows)
-    suffix = _POINTER.get(group, "")
+    closed, partition = _closed(ctx, group, f, monitor=monitor, village=village)
+    suffix = _POINTER.get(partition, "")
     next_at, labour_at = f.c[f"next{suffix}_at"], f.c[f"labour{suffix}_at"]
     conditions = ctx.conditions(dims, monitor=monitor, village=village)
-    closed = _closed(ctx, group, f, monitor=monitor, village=village)
 
     def in_partition(other):
         """``other`` (an alias of the facts) is of the same child and group as ``f``, kept by
@@ -239,27 +239,34 @@ def _latest_classifications(ctx: _Context, group: str, windows, *, monitor=True,
 
 
 def _closed(ctx: _Context, group: str, f, *, monitor: bool, village: bool):
-    """Whether the filters keep all of a partition's facts or none: True (always), False (not
-    known), or a condition on the fact ``f`` (a filter by villages alone, over a child whose
-    facts are all in one village)."""
+    """Whether the filters keep all of a partition's facts or none, and which partition's
+    pointers say so: ``(True, partition)`` (always), ``(False, group)`` (not known), or
+    ``(condition, partition)``, a condition on the fact ``f`` (a filter by villages, over a
+    child whose facts are all in one village). The partition is the grouping's, or, for the
+    overall row and the months and quarters (whose partition is the child), the one filter
+    by a supplier, a tier or a monitor: the facts it keeps of a child are those of the child
+    with that supplier, tier or monitor, a partition of their own."""
     r = ctx.resolved
     villages = ctx.villages if village else ctx.area_villages
-    open_: list[str] = []
+    by_villages = False
     if villages is not None:
         by_area = not ctx.scoped and (not village or r.village_id is None)
-        if group != "village" and not (group == "area" and by_area):
-            open_.append("villages")
+        by_villages = group != "village" and not (group == "area" and by_area)
+    open_: list[str] = []
     if r.supplier_id is not None and group != "supplier":
         open_.append("supplier")
     if ctx.filters.tier is not None and group not in ("supplier", "tier"):
         open_.append("tier")
     if monitor and r.monitor_id is not None and group != "monitor":
         open_.append("monitor")
-    if not open_:
-        return True
-    if open_ == ["villages"]:
-        return f.c.single_village
-    return False
+    partition = group
+    if len(open_) == 1 and group not in _POINTER:  # none, month, quarter: the child's
+        partition, open_ = open_[0], []
+    if open_:
+        return False, group
+    if by_villages:
+        return f.c.single_village, partition
+    return True, partition
 
 
 def _first_remediation(ctx: _Context):
