@@ -20,10 +20,12 @@ only the models and the categories of :mod:`alerts.rules`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import cache
 
 from sqlalchemy import (
     ColumnElement,
     and_,
+    bindparam,
     case,
     delete,
     func,
@@ -135,29 +137,45 @@ def _source(child_condition: ColumnElement[bool] | None):
     return select(*columns, *pointers)
 
 
-def _insert(session: Session, child_condition: ColumnElement[bool] | None) -> None:
+def _insert(child_condition: ColumnElement[bool] | None):
     stmt = _source(child_condition).subquery("facts_made")
     names = [c.name for c in stmt.c]
-    session.execute(insert(F).from_select(names, select(*(stmt.c[n] for n in names))))
+    return insert(F).from_select(names, select(*(stmt.c[n] for n in names)))
+
+
+#: the children of a refresh, and the range of a rebuild's step (bound at each execution)
+_CHILDREN = bindparam("fact_children", expanding=True)
+_FIRST, _LAST = bindparam("fact_first"), bindparam("fact_last")
+
+
+@cache
+def _statements():
+    """The statements of a refresh and of a rebuild's step, made once: building the SELECT of
+    the facts (a dozen window functions over six tables) costs several times what running it
+    costs on a handful of children, and every classification the pipeline stores refreshes."""
+    return (
+        delete(F).where(
+            or_(
+                F.c.child_id.in_(_CHILDREN),
+                F.c.child_visit_id.in_(
+                    select(ChildVisit.id).where(ChildVisit.child_id.in_(_CHILDREN))
+                ),
+            )
+        ),
+        _insert(ChildVisit.child_id.in_(_CHILDREN)),
+        _insert(ChildVisit.child_id.between(_FIRST, _LAST)),
+    )
 
 
 def refresh_children(session: Session, child_ids: Iterable[int]) -> None:
     """Make the facts of ``child_ids`` again from the rows (also the rows of child visits that
     belonged to them: a merge moves them)."""
     ids = sorted({int(i) for i in child_ids if i is not None})
+    remove, make, _ = _statements()
     for i in range(0, len(ids), CHUNK):
-        chunk = ids[i : i + CHUNK]
-        session.execute(
-            delete(F).where(
-                or_(
-                    F.c.child_id.in_(chunk),
-                    F.c.child_visit_id.in_(
-                        select(ChildVisit.id).where(ChildVisit.child_id.in_(chunk))
-                    ),
-                )
-            )
-        )
-        _insert(session, ChildVisit.child_id.in_(chunk))
+        chunk = {"fact_children": ids[i : i + CHUNK]}
+        session.execute(remove, chunk)
+        session.execute(make, chunk)
 
 
 def refresh_submissions(session: Session, submission_ids: Iterable[int]) -> None:
@@ -225,7 +243,7 @@ def rebuild(session: Session, progress: Callable[[int, int], None] | None = None
     step = CHUNK * 10
     for i in range(0, len(ids), step):
         chunk = ids[i : i + step]
-        _insert(session, ChildVisit.child_id.between(chunk[0], chunk[-1]))
+        session.execute(_statements()[2], {"fact_first": chunk[0], "fact_last": chunk[-1]})
         if progress is not None:
             progress(min(i + step, len(ids)), len(ids))
     return session.scalar(select(func.count()).select_from(F))

@@ -1,11 +1,18 @@
-"""What the benchmarks' tiny runs share: the databases asked for (``--db``), and the signal
-handlers a benchmark's ``main`` installs (SIGINT, SIGTERM) put back afterwards."""
+"""What the benchmarks' tiny runs share: the databases asked for (``--db``), the PostgreSQL
+databases made on the run's test server, and the signal handlers a benchmark's ``main``
+installs (SIGINT, SIGTERM) put back afterwards."""
 
 from __future__ import annotations
 
+import itertools
+import shutil
 import signal
+import tempfile
+from pathlib import Path
 
 import pytest
+
+import bench.common
 
 DATABASES = ("sqlite", "postgresql")
 
@@ -53,3 +60,55 @@ def failing_server():
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+#: the benchmarks whose tiny runs make their PostgreSQL database on the run's test server
+SHARED_SERVER = ("alert_queue", "cases", "geo", "ingest")
+_names = itertools.count(1)
+
+
+class _OnTheTestServer(bench.common.Database):
+    """A benchmark's fresh, empty PostgreSQL database made on the run's test server instead of
+    a server of its own: ``initdb`` and the start of a server cost about 5 s a database on this
+    machine, six times a run, for tiny runs that load a few hundred rows. ``close()`` drops the
+    database and leaves the server. (``bench.profile_ingest`` keeps a server of its own, so
+    that the benchmarks' own way is run too.)"""
+
+    server_of_the_run = None
+
+    def __init__(self, kind: str):
+        if kind != "postgresql":
+            super().__init__(kind)
+            return
+        self.kind = kind
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"clms-bench-{kind}-", dir="/tmp"))
+        self.server = self.server_of_the_run
+        self.name = f"clms_bench_{next(_names)}"
+        self.url = self.server.create_database(self.name)
+
+    def close(self) -> None:
+        if self.kind != "postgresql":
+            super().close()
+            return
+        if self.server is not None:
+            self.server.sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            self.server = None
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def bench_databases_on_the_test_server(request, monkeypatch):
+    """The PostgreSQL tiny runs of :data:`SHARED_SERVER` make their database on the run's test
+    server (``postgres_server``, started once for the run)."""
+    if "bench_db" not in request.fixturenames or request.getfixturevalue("bench_db") != (
+        "postgresql"
+    ):
+        return
+    import importlib
+
+    server = request.getfixturevalue("postgres_server")
+    monkeypatch.setattr(_OnTheTestServer, "server_of_the_run", server)
+    for name in SHARED_SERVER:
+        module = importlib.import_module(f"bench.{name}")
+        assert module.Database is bench.common.Database, name
+        monkeypatch.setattr(module, "Database", _OnTheTestServer)
