@@ -63,7 +63,7 @@ def failing_server():
 
 
 #: the benchmarks whose tiny runs make their PostgreSQL database on the run's test server
-SHARED_SERVER = ("alert_queue", "cases", "geo", "ingest")
+SHARED_SERVER = ("alert_queue", "cases", "geo", "ingest", "kpis")
 _names = itertools.count(1)
 
 
