@@ -425,7 +425,7 @@ def _alert_first_action(ctx: _Context, group: str, windows) -> dict:
 def _earliest(dialect: str, *columns):
     """The earliest of ``columns`` that are not NULL (NULL if all are): PostgreSQL's LEAST
     skips NULLs; SQLite's MIN of several values would be NULL if one is, so it takes the MIN
-    of each column coalesced with the others (a NULL stands in for one that is not)."""
+    of each column coalesced with the others (a NULL column takes another one's value)."""
     if dialect == "postgresql":
         return func.least(*columns)
     return func.min(*(func.coalesce(c, *(o for o in columns if o is not c)) for c in columns))
