@@ -193,44 +193,36 @@ def refresh_submissions(session: Session, submission_ids: Iterable[int]) -> None
     refresh_children(session, children)
 
 
-def _refresh_facts_where(session: Session, condition: ColumnElement[bool]) -> None:
-    refresh_children(session, set(session.scalars(select(F.c.child_id).where(condition))))
+def _refresh_stale(session: Session, ids: Iterable[int], named_by, stored, now) -> None:
+    """Refresh the children of the facts whose ``named_by`` column is one of ``ids`` and whose
+    ``stored`` value is no longer ``now`` (a correlated subquery of what the rows say today)."""
+    ids = sorted(set(ids))
+    for i in range(0, len(ids), CHUNK):
+        stale = and_(named_by.in_(ids[i : i + CHUNK]), stored.is_distinct_from(now))
+        refresh_children(session, set(session.scalars(select(F.c.child_id).where(stale))))
 
 
 def refresh_households(session: Session, household_ids: Iterable[int]) -> None:
     """After the supplier of ``household_ids`` may have changed: the facts of their visits
     without a supplier of their own that now name another."""
-    ids = sorted(set(household_ids))
     now = (
         select(func.coalesce(F.c.visit_supplier_id, Household.supplier_id))
         .where(Household.id == F.c.household_id)
         .scalar_subquery()
     )
-    for i in range(0, len(ids), CHUNK):
-        _refresh_facts_where(
-            session,
-            and_(F.c.household_id.in_(ids[i : i + CHUNK]), F.c.supplier_id.is_distinct_from(now)),
-        )
+    _refresh_stale(session, household_ids, F.c.household_id, F.c.supplier_id, now)
 
 
 def refresh_villages(session: Session, village_ids: Iterable[int]) -> None:
     """After ``village_ids`` may have moved to another area: the facts that name the old one."""
-    ids = sorted(set(village_ids))
     now = select(Village.area_id).where(Village.id == F.c.village_id).scalar_subquery()
-    for i in range(0, len(ids), CHUNK):
-        _refresh_facts_where(
-            session, and_(F.c.village_id.in_(ids[i : i + CHUNK]), F.c.area_id.is_distinct_from(now))
-        )
+    _refresh_stale(session, village_ids, F.c.village_id, F.c.area_id, now)
 
 
 def refresh_suppliers(session: Session, supplier_ids: Iterable[int]) -> None:
     """After the tier of ``supplier_ids`` may have changed: the facts that name the old one."""
-    ids = sorted(set(supplier_ids))
     now = select(Supplier.tier).where(Supplier.id == F.c.supplier_id).scalar_subquery()
-    for i in range(0, len(ids), CHUNK):
-        _refresh_facts_where(
-            session, and_(F.c.supplier_id.in_(ids[i : i + CHUNK]), F.c.tier.is_distinct_from(now))
-        )
+    _refresh_stale(session, supplier_ids, F.c.supplier_id, F.c.tier, now)
 
 
 def rebuild(session: Session, progress: Callable[[int, int], None] | None = None) -> int:
