@@ -139,10 +139,11 @@ def _csv_cell(expr, kind: str):
     return func.nullif(neutralised(expr), "")
 
 
-def _copy_rows(conn, stmt) -> Iterator[memoryview]:
-    """Each row of ``stmt`` as PostgreSQL's COPY writes it in CSV (one line, ending ``\\n``)."""
+def _copy_rows(conn, stmt, options: str = "FORMAT csv") -> Iterator[memoryview]:
+    """Each row of ``stmt`` as PostgreSQL's COPY writes it with ``options`` (by default CSV):
+    one line, ending ``\\n``."""
     sql, params = _driver_sql(conn, stmt)
-    copy_sql = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)"
+    copy_sql = f"COPY ({sql}) TO STDOUT WITH ({options})"
     with conn.connection.driver_connection.cursor() as cursor:
         _for_export(cursor)
         with cursor.copy(copy_sql, params) as copy:
@@ -212,11 +213,37 @@ def xlsx_stream(session: Session, sheet: str, table: Table) -> Iterator[bytes]:
     ]
     row = concat_all(_sql_text(f'<row r="{_ROW}">'), *cells, _sql_text("</row>"))
     stmt = table.statement.with_only_columns(row).order_by(*table.order_by)
-    return xlsx_xml_chunks(sheet, table.header, _numbered(_batches(conn, stmt)))
+    if conn.dialect.name == "postgresql":
+        rows = _numbered_lines(_copy_rows(conn, stmt, _COPY_XML))
+    else:
+        rows = _numbered(_batches(conn, stmt))
+    return xlsx_xml_chunks(sheet, table.header, rows)
 
 
 # where a row's number goes in its XML: U+0001 (an SQL text may hold it as it is)
 _ROW = "\x01"
+# On PostgreSQL the rows' XML comes by COPY, twice as fast as a cursor's batches (900 MB for a
+# million rows): as CSV whose delimiter and quote are characters no XML holds (xml_text drops
+# them), so that a row is written as it is, but for a line break in a cell, for which COPY
+# wraps the row in the quote character
+_COPY_XML = "FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x03'"
+_QUOTE = 3
+
+
+def _numbered_lines(lines) -> Iterator[bytes]:
+    """The rows' XML from COPY (:data:`_COPY_XML`, a line each), numbered from 2, in chunks."""
+    part: list[bytes] = []
+    n = 1
+    mark = _ROW.encode()
+    for line in lines:
+        xml = bytes(line[1:-2] if line[0] == _QUOTE else line[:-1])
+        n += 1
+        part.append(xml.replace(mark, b"%d" % n))
+        if len(part) == BATCH:
+            yield b"".join(part)
+            part.clear()
+    if part:
+        yield b"".join(part)
 
 
 def _numbered(batches) -> Iterator[str]:
@@ -296,14 +323,16 @@ class neutralised(FunctionElement):
 # the formula starts, as a GLOB's character class and as a list of PostgreSQL texts
 assert FORMULA_STARTS == ("=", "+", "-", "@", "\t", "\r")
 _SQLITE_STARTS = "'[=+@' || char(9) || char(13) || '-]*'"
-_PG_STARTS = "('=', '+', '-', '@', chr(9), chr(13))"
+# PostgreSQL: the first character's code (ascii() of an empty text is 0), three times cheaper
+# than comparing the text of ``left(x, 1)``
+_PG_STARTS = "(" + ", ".join(str(ord(c)) for c in FORMULA_STARTS) + ")"
 _APOSTROPHE = "'" * 4  # the SQL text of one apostrophe
 
 
 @compiles(neutralised, "postgresql")
 def _neutralised_pg(element, compiler, **kw):
     x = compiler.process(element.clauses, **kw)
-    return f"(CASE WHEN left({x}, 1) IN {_PG_STARTS} THEN {_APOSTROPHE} || {x} ELSE {x} END)"
+    return f"(CASE WHEN ascii({x}) IN {_PG_STARTS} THEN {_APOSTROPHE} || {x} ELSE {x} END)"
 
 
 @compiles(neutralised, "sqlite")
@@ -381,7 +410,7 @@ _PG_ITEMS = (
 
 
 _PG_NEUTRALISED = (  # constants, no input
-    f"(SELECT CASE WHEN left(w, 1) IN {_PG_STARTS} THEN {_APOSTROPHE} || w ELSE w END "  # noqa: S608
+    f"(SELECT CASE WHEN ascii(w) IN {_PG_STARTS} THEN {_APOSTROPHE} || w ELSE w END "  # noqa: S608
     # OFFSET 0: kept a subquery, so that the list is read once, not once for each ``w``
     "FROM (SELECT {words} AS w OFFSET 0) AS joined)"
 )
@@ -392,12 +421,30 @@ def _json_words_pg(element, compiler, **kw):
     x = compiler.process(element.clauses, **kw)
     items = _PG_ITEMS.format(word=_PG_WORD, item="e", x=x)
     words = f"(CASE jsonb_typeof({x}) WHEN 'string' THEN {x} #>> '{{}}' ELSE {items} END)"
-    return _pg_unless_empty(x, _PG_NEUTRALISED.format(words=words))
+    return _pg_short_or(x, "{x} -> {i}", _PG_NEUTRALISED.format(words=words))
 
 
-def _pg_unless_empty(x: str, words: str) -> str:
-    """``words``, or at once NULL for the commonest list, the empty one (no subquery run)."""
-    return f"(CASE WHEN {x} = '[]'::jsonb THEN NULL ELSE {words} END)"
+#: lists up to this long of plain texts are joined without a subquery (:func:`_pg_short_or`)
+_PG_SHORT = 3
+
+
+def _pg_short_or(x: str, item: str, words: str) -> str:
+    """The words of the JSON list ``x``: at once NULL for the commonest list, the empty one;
+    joined by operators for a list of one to :data:`_PG_SHORT` ``item``s (``{x} -> {i}`` or
+    its ``rule``) that are all non-empty JSON texts, the lists the forms and the classifier
+    write (``x -> i`` is NULL past the end, and for a value that is no list, so nothing here
+    can fail); else ``words``, the subquery that reads any list. A subquery costs three times
+    the operators; both give the same text (tested)."""
+    items = [item.format(x=x, i=i) for i in range(_PG_SHORT + 1)]
+    plain = [f"jsonb_typeof({v}) = 'string' AND {v} <> '\"\"'::jsonb" for v in items]
+    texts = [f"({v} #>> '{{}}')" for v in items]
+    whens = []
+    for n in range(1, _PG_SHORT + 1):
+        ok = " AND ".join([*plain[:n], f"{x} -> {n} IS NULL"])
+        joined = " || ' ' || ".join(texts[:n])
+        apostrophe = f"CASE WHEN ascii({texts[0]}) IN {_PG_STARTS} THEN {_APOSTROPHE} ELSE '' END"
+        whens.append(f"WHEN {ok} THEN {apostrophe} || {joined}")
+    return f"(CASE WHEN {x} = '[]'::jsonb THEN NULL {' '.join(whens)} ELSE {words} END)"
 
 
 @compiles(json_rule_words, "postgresql")
@@ -405,7 +452,7 @@ def _json_rule_words_pg(element, compiler, **kw):
     x = compiler.process(element.clauses, **kw)
     item = "CASE jsonb_typeof(e) WHEN 'object' THEN e -> 'rule' ELSE e END"
     words = _PG_NEUTRALISED.format(words=_PG_ITEMS.format(word=_PG_WORD, item=item, x=x))
-    return _pg_unless_empty(x, words)
+    return _pg_short_or(x, "{x} -> {i} -> 'rule'", words)
 
 
 # SQLite: a function of this connection, in Python, remembering the lists it has seen (they

@@ -128,7 +128,9 @@ def xlsx_chunks(
     )
 
 
-def xlsx_xml_chunks(name: str, header: Sequence[str], rows_xml: Iterable[str]) -> Iterator[bytes]:
+def xlsx_xml_chunks(
+    name: str, header: Sequence[str], rows_xml: Iterable[str | bytes]
+) -> Iterator[bytes]:
     """An XLSX workbook of one sheet whose rows come as XML already (``<row r="2">...</row>``,
     from row 2 on, each piece one or more rows: the database wrote them, see
     :mod:`clms.export_sql`), in chunks; the header row as :func:`xlsx_chunks` writes it."""
@@ -136,7 +138,7 @@ def xlsx_xml_chunks(name: str, header: Sequence[str], rows_xml: Iterable[str]) -
     def parts():
         yield _row_xml(1, header, bold=True)
         for xml in rows_xml:
-            yield xml.encode()
+            yield xml if isinstance(xml, bytes) else xml.encode()
 
     return _workbook_chunks([(name, parts())])
 

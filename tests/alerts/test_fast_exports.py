@@ -59,12 +59,18 @@ def _world(app, places, make_user):
                     sex=None if n % 3 else "male", attends_school=[None, True, False][n % 3],
                     work_hours_7d=[None, 0, 43][n % 3], chore_hours_7d=[5, None][n % 2],
                     hazards=[[], ["agrochemicals", "sharp_tools"], [text, "", None, "x"],
-                             None, ["=cmd|' /C calc'!A0"], [3, True]][n % 6],
+                             None, ["=cmd|' /C calc'!A0"], [3, True], ["a", "b", text],
+                             ["a", "b", "c", "d"], ["a", 3], ["a", ""], [text],
+                             "one text"][n % 12],
                 )  # fmt: skip
                 if n % 7 == 3:
                     continue  # not classified: the classification's cells are empty
                 reasons = [[{"rule": "RULE_A", "facts": {}}, {"rule": text}],
-                           [], [{"facts": {}}, "RULE_B", {"rule": "-R"}], None][n % 4]  # fmt: skip
+                           [], [{"facts": {}}, "RULE_B", {"rule": "-R"}], None,
+                           [{"rule": "=X"}, {"rule": "B"}, {"rule": "C"}], [{"rule": ""}],
+                           [{"rule": 5}, {"rule": "A"}], [{"rule": text}],
+                           [{"rule": "A"}, {"rule": "B"}, {"rule": "C"}, {"rule": "D"}],
+                           [{"rule": "A"}, {"rule": None}]][n % 10]  # fmt: skip
                 category = ["none", "child_labour", "hazardous", "at_risk"][n % 4]
                 b.classification(s, cv, category, sdg_871=bool(n % 2), reasons=reasons,
                                  profile_id=prof.id)  # fmt: skip
@@ -139,9 +145,15 @@ def test_the_database_written_exports_stream_a_batch_at_a_time(app, places, make
         writer = export_sql.xlsx_xml_chunks
 
         def counting(sheet, header, rows_xml):  # the rows' XML as the zip writer gets it
-            return writer(sheet, header, (pieces.append(p.count("<row ")) or p for p in rows_xml))
+            return writer(sheet, header, (pieces.append(_rows(p)) or p for p in rows_xml))
 
         monkeypatch.setattr(export_sql, "xlsx_xml_chunks", counting)
         sheet = b"".join(xlsx_stream(s, "Child visits", child_visit_table(s, _sam(s), _filters())))
     assert pieces == [8] * 5
     assert len(list(openpyxl.load_workbook(io.BytesIO(sheet)).active.iter_rows())) == 41
+
+
+def _rows(piece: str | bytes) -> int:
+    """How many rows a piece of a sheet's XML holds (text from SQLite's batches, bytes from
+    PostgreSQL's COPY)."""
+    return piece.count("<row " if isinstance(piece, str) else b"<row ")
