@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from sqlalchemy import (
+    Boolean,
     Integer,
     String,
     case,
@@ -207,17 +208,34 @@ def xlsx_stream(session: Session, sheet: str, table: Table) -> Iterator[bytes]:
     cannot carry, so no text holds it: :class:`xml_text` drops it), and Python writes the
     numbers in: a window function numbering the rows made the database sort them twice."""
     conn = session.connection()
-    cells = [
-        _xlsx_cell(xlsx_column(index), _xlsx_value(column.expr, column.kind), column.kind)
-        for index, column in enumerate(table.columns)
-    ]
-    row = concat_all(_sql_text(f'<row r="{_ROW}">'), *cells, _sql_text("</row>"))
+    row = _row_xml(table.columns, _xlsx_value)
+    if conn.dialect.name == "postgresql":
+        # one look at all of a row's texts for what XML must escape or drop, rather than one
+        # for each: when none has any, the texts are only neutralised
+        texts = [c.expr for c in table.columns if c.kind == "text"]
+        if texts:
+            row = case((xml_plain(concat_all(*texts)), _row_xml(table.columns, _xlsx_plain)),
+                       else_=row)  # fmt: skip
     stmt = table.statement.with_only_columns(row).order_by(*table.order_by)
     if conn.dialect.name == "postgresql":
         rows = _numbered_lines(_copy_rows(conn, stmt, _COPY_XML))
     else:
         rows = _numbered(_batches(conn, stmt))
     return xlsx_xml_chunks(sheet, table.header, rows)
+
+
+def _row_xml(columns: Sequence[Column], value):
+    """The XML of a row of ``columns``, each cell's value made by ``value(expr, kind)``."""
+    cells = [
+        _xlsx_cell(xlsx_column(index), value(column.expr, column.kind), column.kind)
+        for index, column in enumerate(columns)
+    ]
+    return concat_all(_sql_text(f'<row r="{_ROW}">'), *cells, _sql_text("</row>"))
+
+
+def _xlsx_plain(expr, kind: str):
+    """:func:`_xlsx_value` of a text known to hold nothing XML escapes or drops."""
+    return neutralised(expr) if kind == "text" else _xlsx_value(expr, kind)
 
 
 # where a row's number goes in its XML: U+0001 (an SQL text may hold it as it is)
@@ -515,6 +533,20 @@ _PG_CLEAN = (
     "'[\\u0001-\\u0008\\u000b\\u000c\\u000e-\\u001f\\ufffe\\uffff]', '', 'g') "
     "ELSE {x} END)"
 )
+
+
+class xml_plain(FunctionElement):
+    """Whether a text holds nothing :class:`xml_text` would escape or drop (PostgreSQL)."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "xml_plain"
+
+
+@compiles(xml_plain, "postgresql")
+def _xml_plain_pg(element, compiler, **kw):
+    x = compiler.process(element.clauses, **kw)
+    return f"({x} !~ '[&<>\\u0001-\\u001f\\ufffe\\uffff]')"
 
 
 @compiles(xml_text, "postgresql")
