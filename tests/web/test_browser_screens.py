@@ -210,3 +210,20 @@ def test_the_phone_menu_works_without_javascript(browser, server):
     nav.get_by_role("link", name="Cases").click()
     expect(page).to_have_url(f"{server.url}/cases")
     context.close()
+
+
+@pytest.mark.parametrize(("locale", "colon"), [("en", ": "), ("fr", "\u202f: ")])
+def test_a_card_names_each_value_as_the_language_writes_it(browser, server, locale, colon):
+    """On a phone a table's row is a card whose values are named by their column: "Village: "
+    in English, "Village : " in French (a colon set off by a narrow no-break space)."""
+    context, page = _open(browser, server.url, "olga", locale)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(server.url + "/alerts")
+    named = page.locator("table.cards tbody tr").first.evaluate(
+        """tr => [...tr.querySelectorAll('td[data-label]')].map(
+             td => [td.dataset.label, getComputedStyle(td, '::before').content])"""
+    )
+    shown = [(label, content) for label, content in named if content != "none"]
+    assert len(shown) >= 3, named  # a checkbox's cell names nothing
+    assert all(content == f'"{label}{colon}"' for label, content in shown), shown
+    context.close()
