@@ -69,7 +69,7 @@ WORDS = {
     "suppressed": N_("Not enough data"),
     "absent": N_("No households in this layer"),
     "loading": N_("Loading…"),
-    "households": N_("Households"),
+    "households": N_("Households of children monitored"),
     "children": N_("Children monitored"),
     "child_labour": N_("In child labour"),
     "hazardous": N_("Hazardous work"),

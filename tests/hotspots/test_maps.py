@@ -328,6 +328,8 @@ def test_brand_pages(maps, client):
     assert r.status_code == 200
     assert 'src="/map/frame?' in page and "/map/export.html?" in page
     assert "Gnamagui" in page and "Not enough data" in page  # the table below the map
+    # the households of the children counted, not the KPIs' households visited ("covered")
+    assert "Households of children monitored" in page and ">Households<" not in page
     assert "/hotspots/export.csv?" in page and "/hotspots/export.geojson?" in page
     _assert_no_child_data(maps, page)
     r = client.get("/map/frame?end=2025-06-30")
