@@ -127,14 +127,24 @@ def _source(child_condition: ColumnElement[bool] | None):
             .label(f"labour{suffix}_at")
         )
     child = [b.c.child_id]
-    single = and_(
-        func.count().over(partition_by=child)
-        == func.count(b.c.village_id).over(partition_by=child),
-        func.min(b.c.village_id).over(partition_by=child)
-        == func.max(b.c.village_id).over(partition_by=child),
-    )
-    columns = [c for c in b.c] + [case((single, True), else_=False).label("single_village")]
-    return select(*columns, *pointers)
+
+    def same(column, *, or_none: bool):
+        """Every row of the child has the same ``column``, not none (or, ``or_none``: every
+        row has none)."""
+        n = func.count(column).over(partition_by=child)
+        one = and_(
+            func.count().over(partition_by=child) == n,
+            func.min(column).over(partition_by=child) == func.max(column).over(partition_by=child),
+        )
+        return case((or_(n == 0, one) if or_none else one, True), else_=False)
+
+    singles = [
+        same(b.c.village_id, or_none=False).label("single_village"),
+        same(b.c.supplier_id, or_none=True).label("single_supplier"),
+        same(b.c.tier, or_none=True).label("single_tier"),
+        same(b.c.monitor_id, or_none=True).label("single_monitor"),
+    ]
+    return select(*b.c, *singles, *pointers)
 
 
 def _insert(child_condition: ColumnElement[bool] | None):

@@ -214,14 +214,8 @@ def _latest_classifications(ctx: _Context, group: str, windows, *, monitor=True,
         some_labour = exists().where(
             *in_partition(labour), labour.c.in_labour, labour.c.visited_at >= windows.c.s
         )
-        if closed is False:
-            latest = or_(last_of_partition, none_later)
-            identified = case((some_labour, 1), else_=0)
-        else:
-            latest = or_(last_of_partition, and_(~closed, none_later))
-            identified = case(
-                (closed, in_window_labour), (some_labour, 1), else_=0
-            )  # fmt: skip
+        latest = or_(last_of_partition, and_(~closed, none_later))
+        identified = case((closed, in_window_labour), (some_labour, 1), else_=0)
     return (
         select(
             key.label("k"),
@@ -240,10 +234,10 @@ def _latest_classifications(ctx: _Context, group: str, windows, *, monitor=True,
 
 def _closed(ctx: _Context, group: str, f, *, monitor: bool, village: bool):
     """Whether the filters keep all of a partition's facts or none, and which partition's
-    pointers say so: ``(True, partition)`` (always), ``(False, group)`` (not known), or
-    ``(condition, partition)``, a condition on the fact ``f`` (a filter by villages, over a
-    child whose facts are all in one village). The partition is the grouping's, or, for the
-    overall row and the months and quarters (whose partition is the child), the one filter
+    pointers say so: ``(True, partition)`` (always) or ``(condition, partition)``, a condition
+    on the fact ``f`` (a filter by villages, suppliers, a tier or a monitor, over a child whose
+    facts all have one village, supplier, tier, monitor). The partition is the grouping's, or,
+    for the overall row and the months and quarters (whose partition is the child), the one filter
     by a supplier, a tier or a monitor: the facts it keeps of a child are those of the child
     with that supplier, tier or monitor, a partition of their own."""
     r = ctx.resolved
@@ -262,11 +256,14 @@ def _closed(ctx: _Context, group: str, f, *, monitor: bool, village: bool):
     partition = group
     if len(open_) == 1 and group not in _POINTER:  # none, month, quarter: the child's
         partition, open_ = open_[0], []
-    if open_:
-        return False, group
+    # over a child whose rows all have one village (supplier, tier, monitor), the filter by it
+    # keeps all of the child's facts or none
+    whole = [f.c[f"single_{name}"] for name in open_]
     if by_villages:
-        return f.c.single_village, partition
-    return True, partition
+        whole.append(f.c.single_village)
+    if not whole:
+        return True, partition
+    return and_(*whole), partition
 
 
 def _first_remediation(ctx: _Context):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Index, Integer, String
+from sqlalchemy import Boolean, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clms.db import Base
@@ -42,6 +42,11 @@ class KpiChildFact(Base):
     in_labour: Mapped[bool] = mapped_column(Boolean)
     # every row of the child is in one village (not none): a filter by villages keeps all or none
     single_village: Mapped[bool] = mapped_column(Boolean)
+    # every row of the child has the same supplier, tier or monitor, or none has one: a filter
+    # by one of them keeps all of the child's rows or none (migration 0024)
+    single_supplier: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    single_tier: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    single_monitor: Mapped[bool] = mapped_column(Boolean, server_default=false())
     next_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     next_village_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     next_area_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

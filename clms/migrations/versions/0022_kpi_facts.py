@@ -6,8 +6,9 @@ Create Date: 2026-12-07 19:20:00
 
 The indicators read these rows instead of joining visits, child visits, classifications,
 households, villages and suppliers and ranking every child's classifications at each request.
-The table is filled here from the rows already stored (the same statement as ``clms kpis
-rebuild-facts``), so an upgraded database answers at once.
+The table is filled from the rows already stored (the same statement as ``clms kpis
+rebuild-facts``) by migration 0024, which adds columns to it, so an upgraded database answers
+at once.
 """
 
 import sqlalchemy as sa
@@ -59,13 +60,9 @@ def upgrade() -> None:
         batch_op.create_index("ix_kpi_child_facts_household", ["household_id"])
         batch_op.create_index("ix_kpi_child_facts_supplier", ["supplier_id"])
         batch_op.create_index("ix_kpi_child_facts_village", ["village_id"])
-    # made from the rows already stored, with the product's own statement (clms.facts), so an
-    # upgraded database answers at once; 'clms kpis rebuild-facts' makes them again any time
-    from sqlalchemy.orm import Session
-
-    from clms.facts import rebuild
-
-    rebuild(Session(bind=op.get_bind()))
+    # made from the rows already stored by the product's own statement (clms.facts), which
+    # writes the columns of today's model: so by the newest migration that changes them
+    # (0024), not here; 'clms kpis rebuild-facts' makes them again any time
 
 
 def downgrade() -> None:
