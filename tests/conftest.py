@@ -80,6 +80,49 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("database_url", dbs, indirect=True, scope="session")
 
 
+#: ``./dev test`` runs the suite on every core with pytest-xdist (``-n logical --dist loadgroup``):
+#: each worker is a process with its session fixtures of its own (its PostgreSQL server, its
+#: SQLite files). What is costly to start, or must not run twice at once, is kept on ONE worker:
+#: the tests that ask for one of these fixtures form an ``xdist_group``, handed to a worker whole.
+ONE_WORKER_FIXTURES = {
+    "real_central": "real-central",  # the real ODK Central: about 25 s to start
+    "standby": "pg-standby",  # the replica tests' streaming standby (tests/replica)
+}
+#: modules kept whole on one worker: ``test_central_real`` also asks for the real Central at run
+#: time (``request.getfixturevalue``, which no collection sees); ``test_failures`` starts gunicorn,
+#: schedulers and PostgreSQL servers and kills them against deadlines (one at a time, not two at
+#: once), and its PostgreSQL tests share the server of the module that they stop and fill.
+ONE_WORKER_MODULES = {
+    "tests/intake/test_central_real.py": "real-central",
+    "tests/intake/test_failures.py": "failures",
+}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist: the groups above (named before xdist reads them off the tests), and,
+    in a worker, the long tests handed out first: one left for last would keep its worker busy
+    after the others have finished. The order is the same in every worker, as xdist requires; a
+    run without workers (``-n 0``, ``python -m pytest``) keeps the collection's."""
+    if config.pluginmanager.hasplugin("xdist"):
+        for item in items:
+            groups = {ONE_WORKER_MODULES.get(item.nodeid.split("::")[0])}
+            groups |= {
+                g for f, g in ONE_WORKER_FIXTURES.items() if f in getattr(item, "fixturenames", ())
+            }
+            for group in sorted(groups - {None}):
+                item.add_marker(pytest.mark.xdist_group(group))
+    yield  # pytest orders the tests by database, xdist names the groups
+    if hasattr(config, "workerinput"):  # a worker of a parallel run
+        items.sort(key=lambda item: not _long(item))
+
+
+def _long(item) -> bool:
+    """A test of many seconds: marked ``slow`` or ``browser`` (chromium), or a benchmark's run."""
+    marked = item.get_closest_marker("slow") or item.get_closest_marker("browser")
+    return bool(marked) or item.nodeid.startswith("tests/bench/")
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     """A PostgreSQL server of our own for the whole run, stopped at the end."""
@@ -94,7 +137,13 @@ def postgres_server():
 
 @pytest.fixture(scope="session")
 def database_url(request, tmp_path_factory):
-    """The URL of a migrated, empty database of the requested kind."""
+    """The URL of a migrated, empty database of the requested kind, made once in a process.
+
+    pytest sets this fixture up again whenever the tests go from one database to the other; a
+    worker of a parallel run (``./dev test``) may come back to a database after tests of the
+    other, and finds it as its last test left it, as if it had never left it."""
+    if request.param in _DATABASES:
+        return _DATABASES[request.param]
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'clms.sqlite3'}"
     else:
@@ -104,7 +153,11 @@ def database_url(request, tmp_path_factory):
     upgrade(engine)
     empty_tables(engine)  # the rows the migrations write (the audit log's head): as after a test
     engine.dispose()
+    _DATABASES[request.param] = url
     return url
+
+
+_DATABASES: dict[str, str] = {}  # database kind -> URL, for :func:`database_url`
 
 
 class _CompiledTemplates(jinja2.BytecodeCache):
