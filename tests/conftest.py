@@ -83,36 +83,60 @@ def pytest_generate_tests(metafunc):
 #: ``./dev test`` runs the suite on every core with pytest-xdist (``-n logical --dist loadgroup``):
 #: each worker is a process with its session fixtures of its own (its PostgreSQL server, its
 #: SQLite files). What is costly to start, or must not run twice at once, is kept on ONE worker:
-#: the tests that ask for one of these fixtures form an ``xdist_group``, handed to a worker whole.
-ONE_WORKER_FIXTURES = {
-    "real_central": "real-central",  # the real ODK Central: about 25 s to start
-    "standby": "pg-standby",  # the replica tests' streaming standby (tests/replica)
-}
-#: modules kept whole on one worker: ``test_central_real`` also asks for the real Central at run
-#: time (``request.getfixturevalue``, which no collection sees); ``test_failures`` starts gunicorn,
-#: schedulers and PostgreSQL servers and kills them against deadlines (one at a time, not two at
-#: once), and its PostgreSQL tests share the server of the module that they stop and fill.
+#: these modules are each handed to a worker whole (:func:`pytest_xdist_make_scheduler`).
 ONE_WORKER_MODULES = {
+    # the real ODK Central (about 25 s to start), also asked for at run time (getfixturevalue)
     "tests/intake/test_central_real.py": "real-central",
+    # the replica's streaming standby of the worker's PostgreSQL server
+    "tests/replica/test_read_replica.py": "pg-standby",
+    # gunicorn, schedulers and PostgreSQL servers killed against deadlines: one at a time, not
+    # two at once; and the module's own PostgreSQL server that its tests stop and fill
     "tests/intake/test_failures.py": "failures",
 }
+#: the session fixtures behind those groups: a test that asks for one must be in its module
+ONE_WORKER_FIXTURES = {"real_central": "real-central", "standby": "pg-standby"}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` with :data:`ONE_WORKER_MODULES` as groups, every other test handed
+    out on its own as a worker becomes free.
+
+    pytest-xdist's own loadgroup learns a test's ``xdist_group`` mark from a suffix it writes
+    into the test's id; pytest 9.2 no longer lets it (pytest-xdist issue 1386), and every group
+    is then silently run on every worker. The groups here are read off the test ids as they are.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class OneWorkerModules(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            group = ONE_WORKER_MODULES.get(nodeid.split("::")[0])
+            return f"group:{group}" if group else super()._split_scope(nodeid)
+
+    return OneWorkerModules(config, log)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist: the groups above (named before xdist reads them off the tests), and,
-    in a worker, the long tests handed out first: one left for last would keep its worker busy
-    after the others have finished. The order is the same in every worker, as xdist requires; a
-    run without workers (``-n 0``, ``python -m pytest``) keeps the collection's."""
-    if config.pluginmanager.hasplugin("xdist"):
-        for item in items:
-            groups = {ONE_WORKER_MODULES.get(item.nodeid.split("::")[0])}
-            groups |= {
-                g for f, g in ONE_WORKER_FIXTURES.items() if f in getattr(item, "fixturenames", ())
-            }
-            for group in sorted(groups - {None}):
-                item.add_marker(pytest.mark.xdist_group(group))
-    yield  # pytest orders the tests by database, xdist names the groups
+    """After pytest's own ordering: a test asking for a fixture of :data:`ONE_WORKER_FIXTURES`
+    outside its module is refused (a second worker would start a second Central or standby);
+    and, in a worker of a parallel run, the long tests come first, since one left for last would
+    keep its worker busy after the others have finished (the order is the same in every worker,
+    as xdist requires; a run without workers, ``-n 0`` or ``python -m pytest``, keeps pytest's)."""
+    yield
+    loose = [
+        f"{item.nodeid} asks for {fixture}"
+        for item in items
+        for fixture, group in ONE_WORKER_FIXTURES.items()
+        if fixture in getattr(item, "fixturenames", ())
+        and ONE_WORKER_MODULES.get(item.nodeid.split("::")[0]) != group
+    ]
+    if loose:
+        raise pytest.UsageError(
+            "tests/conftest.py: put these tests' modules in ONE_WORKER_MODULES, so that one "
+            "worker only starts what they share:\n" + "\n".join(loose)
+        )
     if hasattr(config, "workerinput"):  # a worker of a parallel run
         items.sort(key=lambda item: not _long(item))
 
