@@ -92,6 +92,8 @@ ONE_WORKER_MODULES = {
     # gunicorn, schedulers and PostgreSQL servers killed against deadlines: one at a time, not
     # two at once; and the module's own PostgreSQL server that its tests stop and fill
     "tests/intake/test_failures.py": "failures",
+    # its second test checks, in the same process, that what the first committed is gone
+    "tests/test_rolled_back.py": "rolled-back",
 }
 #: the session fixtures behind those groups: a test that asks for one must be in its module
 ONE_WORKER_FIXTURES = {"real_central": "real-central", "standby": "pg-standby"}
