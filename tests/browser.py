@@ -31,6 +31,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+
+#: how long an ``expect(...)`` waits for the page to come true before it fails (Playwright's own
+#: default is 5 s): the suite runs on every core at once (./dev test), so a page may take a few
+#: seconds more to arrive than on an idle machine. Only a failing assertion waits this long.
+expect.set_options(timeout=15_000)
 DESKTOP = {"width": 1280, "height": 800}
 
 #: the marks of a browser test module: ``pytestmark = BROWSER_MARKS``

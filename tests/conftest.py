@@ -80,6 +80,75 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("database_url", dbs, indirect=True, scope="session")
 
 
+#: ``./dev test`` runs the suite on every core with pytest-xdist (``-n logical --dist loadgroup``):
+#: each worker is a process with its session fixtures of its own (its PostgreSQL server, its
+#: SQLite files). What is costly to start, or must not run twice at once, is kept on ONE worker:
+#: these modules are each handed to a worker whole (:func:`pytest_xdist_make_scheduler`).
+ONE_WORKER_MODULES = {
+    # the real ODK Central (about 25 s to start), also asked for at run time (getfixturevalue)
+    "tests/intake/test_central_real.py": "real-central",
+    # the replica's streaming standby of the worker's PostgreSQL server
+    "tests/replica/test_read_replica.py": "pg-standby",
+    # gunicorn, schedulers and PostgreSQL servers killed against deadlines: one at a time, not
+    # two at once; and the module's own PostgreSQL server that its tests stop and fill
+    "tests/intake/test_failures.py": "failures",
+    # its second test checks, in the same process, that what the first committed is gone
+    "tests/test_rolled_back.py": "rolled-back",
+}
+#: the session fixtures behind those groups: a test that asks for one must be in its module
+ONE_WORKER_FIXTURES = {"real_central": "real-central", "standby": "pg-standby"}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` with :data:`ONE_WORKER_MODULES` as groups, every other test handed
+    out on its own as a worker becomes free.
+
+    pytest-xdist's own loadgroup learns a test's ``xdist_group`` mark from a suffix it writes
+    into the test's id; pytest 9.2 no longer lets it (pytest-xdist issue 1386), and every group
+    is then silently run on every worker. The groups here are read off the test ids as they are.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class OneWorkerModules(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            group = ONE_WORKER_MODULES.get(nodeid.split("::")[0])
+            return f"group:{group}" if group else super()._split_scope(nodeid)
+
+    return OneWorkerModules(config, log)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config, items):
+    """After pytest's own ordering: a test asking for a fixture of :data:`ONE_WORKER_FIXTURES`
+    outside its module is refused (a second worker would start a second Central or standby);
+    and, in a worker of a parallel run, the long tests come first, since one left for last would
+    keep its worker busy after the others have finished (the order is the same in every worker,
+    as xdist requires; a run without workers, ``-n 0`` or ``python -m pytest``, keeps pytest's)."""
+    yield
+    loose = [
+        f"{item.nodeid} asks for {fixture}"
+        for item in items
+        for fixture, group in ONE_WORKER_FIXTURES.items()
+        if fixture in getattr(item, "fixturenames", ())
+        and ONE_WORKER_MODULES.get(item.nodeid.split("::")[0]) != group
+    ]
+    if loose:
+        raise pytest.UsageError(
+            "tests/conftest.py: put these tests' modules in ONE_WORKER_MODULES, so that one "
+            "worker only starts what they share:\n" + "\n".join(loose)
+        )
+    if hasattr(config, "workerinput"):  # a worker of a parallel run
+        items.sort(key=lambda item: not _long(item))
+
+
+def _long(item) -> bool:
+    """A test of many seconds: marked ``slow`` or ``browser`` (chromium), or a benchmark's run."""
+    marked = item.get_closest_marker("slow") or item.get_closest_marker("browser")
+    return bool(marked) or item.nodeid.startswith("tests/bench/")
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     """A PostgreSQL server of our own for the whole run, stopped at the end."""
@@ -94,7 +163,13 @@ def postgres_server():
 
 @pytest.fixture(scope="session")
 def database_url(request, tmp_path_factory):
-    """The URL of a migrated, empty database of the requested kind."""
+    """The URL of a migrated, empty database of the requested kind, made once in a process.
+
+    pytest sets this fixture up again whenever the tests go from one database to the other; a
+    worker of a parallel run (``./dev test``) may come back to a database after tests of the
+    other, and finds it as its last test left it, as if it had never left it."""
+    if request.param in _DATABASES:
+        return _DATABASES[request.param]
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'clms.sqlite3'}"
     else:
@@ -104,7 +179,11 @@ def database_url(request, tmp_path_factory):
     upgrade(engine)
     empty_tables(engine)  # the rows the migrations write (the audit log's head): as after a test
     engine.dispose()
+    _DATABASES[request.param] = url
     return url
+
+
+_DATABASES: dict[str, str] = {}  # database kind -> URL, for :func:`database_url`
 
 
 class _CompiledTemplates(jinja2.BytecodeCache):

@@ -96,6 +96,7 @@ def both(s, user, f):
     return new, old
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1])
 def test_every_figure_equals_the_former_implementation(app, world, seed):  # noqa: F811
     with session_scope(app) as s:

@@ -48,6 +48,7 @@ MIN_C, MIN_H = 10, 5
 # --- the grid ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(
     st.sampled_from(GRID_MONTHS),
@@ -178,6 +179,7 @@ def chain(app, places, make_user):
     return app
 
 
+@pytest.mark.slow
 @settings(
     max_examples=12,
     deadline=None,

@@ -176,6 +176,7 @@ def test_every_route_is_declared(app):
     assert sorted(POLICY.keys() - routes) == [], "these declared routes no longer exist"
 
 
+@pytest.mark.slow
 def test_every_route_answers_every_identity_as_declared(app, everything, monkeypatch):
     values, tokens = everything
     # one address signs in a few dozen times here (tests/people/test_authn.py tests the rate limit)

@@ -201,6 +201,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 @pytest.mark.committing  # the demo's server and submission processor answer in threads
 def test_demo_builds_everything_and_sends_through_openrosa(app, runner):
     """The whole command; needs the forms (forms.publish) and the OpenRosa server to be in place."""
@@ -425,6 +426,7 @@ def _engine_answers(values: dict[str, str], multiples: set[str]) -> dict:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not engine_available(), reason="npm ci --prefix tests/odk_engine")
 def test_odk_engine_accepts_our_household_answers_and_sends_the_same():
     """ODK's own engine, given the generated answers, accepts every one of them (relevance,
@@ -458,6 +460,7 @@ def test_odk_engine_accepts_our_household_answers_and_sends_the_same():
         assert theirs.children == mine.children
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not engine_available(), reason="npm ci --prefix tests/odk_engine")
 def test_odk_engine_accepts_our_report_and_followup_answers():
     gen = Generator(4, dt.datetime.now(dt.UTC).date())

@@ -430,6 +430,7 @@ def test_exports_neutralise_cells_that_a_spreadsheet_would_run(
 # --- 10,000 children in one household visit -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ten_thousand_children_are_held_for_review_with_the_limit_or_saved_when_allowed(
     app, phone, version, process
 ):
