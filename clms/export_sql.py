@@ -208,16 +208,16 @@ def xlsx_stream(session: Session, sheet: str, table: Table) -> Iterator[bytes]:
     cannot carry, so no text holds it: :class:`xml_text` drops it), and Python writes the
     numbers in: a window function numbering the rows made the database sort them twice."""
     conn = session.connection()
+    postgres = conn.dialect.name == "postgresql"
     row = _row_xml(table.columns, _xlsx_value)
-    if conn.dialect.name == "postgresql":
+    texts = [c.expr for c in table.columns if c.kind == "text"]
+    if postgres and texts:
         # one look at all of a row's texts for what XML must escape or drop, rather than one
         # for each: when none has any, the texts are only neutralised
-        texts = [c.expr for c in table.columns if c.kind == "text"]
-        if texts:
-            row = case((xml_plain(concat_all(*texts)), _row_xml(table.columns, _xlsx_plain)),
-                       else_=row)  # fmt: skip
+        plain = _row_xml(table.columns, _xlsx_plain)
+        row = case((xml_plain(concat_all(*texts)), plain), else_=row)
     stmt = table.statement.with_only_columns(row).order_by(*table.order_by)
-    if conn.dialect.name == "postgresql":
+    if postgres:
         rows = _numbered_lines(_copy_rows(conn, stmt, _COPY_XML))
     else:
         rows = _numbered(_batches(conn, stmt))
@@ -456,11 +456,12 @@ def _pg_short_or(x: str, item: str, words: str) -> str:
     items = [item.format(x=x, i=i) for i in range(_PG_SHORT + 1)]
     plain = [f"jsonb_typeof({v}) = 'string' AND {v} <> '\"\"'::jsonb" for v in items]
     texts = [f"({v} #>> '{{}}')" for v in items]
+    # the words start with the first text: neutralised by it
+    apostrophe = f"CASE WHEN ascii({texts[0]}) IN {_PG_STARTS} THEN {_APOSTROPHE} ELSE '' END"
     whens = []
     for n in range(1, _PG_SHORT + 1):
         ok = " AND ".join([*plain[:n], f"{x} -> {n} IS NULL"])
         joined = " || ' ' || ".join(texts[:n])
-        apostrophe = f"CASE WHEN ascii({texts[0]}) IN {_PG_STARTS} THEN {_APOSTROPHE} ELSE '' END"
         whens.append(f"WHEN {ok} THEN {apostrophe} || {joined}")
     return f"(CASE WHEN {x} = '[]'::jsonb THEN NULL {' '.join(whens)} ELSE {words} END)"
 
@@ -528,8 +529,11 @@ class xml_escaped(FunctionElement):
 
 
 _ESCAPES = "replace(replace(replace({x}, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')"
+# PostgreSQL: the control characters (tab and line breaks included) and the two non-characters,
+# where a text needs a look before it goes into XML
+_PG_CONTROLS = "\\u0001-\\u001f\\ufffe\\uffff"
 _PG_CLEAN = (
-    "(CASE WHEN {x} ~ '[\\u0001-\\u001f\\ufffe\\uffff]' THEN regexp_replace({x}, "
+    f"(CASE WHEN {{x}} ~ '[{_PG_CONTROLS}]' THEN regexp_replace({{x}}, "
     "'[\\u0001-\\u0008\\u000b\\u000c\\u000e-\\u001f\\ufffe\\uffff]', '', 'g') "
     "ELSE {x} END)"
 )
@@ -546,7 +550,7 @@ class xml_plain(FunctionElement):
 @compiles(xml_plain, "postgresql")
 def _xml_plain_pg(element, compiler, **kw):
     x = compiler.process(element.clauses, **kw)
-    return f"({x} !~ '[&<>\\u0001-\\u001f\\ufffe\\uffff]')"
+    return f"({x} !~ '[&<>{_PG_CONTROLS}]')"
 
 
 @compiles(xml_text, "postgresql")
